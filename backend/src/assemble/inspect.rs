@@ -1,0 +1,151 @@
+//! Inspect: what a reference holds — for a list, every entry with its platform and layers; for an
+//! image, its platform (from the config), config and layers. Read only.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::{StreamExt as _, TryStreamExt as _};
+use serde::Serialize;
+
+use super::error::AssembleError;
+use crate::registry::media::ConfigPlatform;
+use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
+use crate::spec::{Platform, Reference};
+
+/// Children fetched at once when inspecting a list.
+const CONCURRENCY: usize = 8;
+
+/// What a reference holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// The reference inspected, normalised.
+    pub name: String,
+    /// The manifest's digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it is a list (manifest list or index).
+    pub is_list: bool,
+    /// Manifest or index annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// For a list: its entries, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<InspectEntry>,
+    /// For an image: its details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageDetails>,
+    /// The exact bytes the registry stored.
+    #[serde(skip)]
+    pub raw: Bytes,
+}
+
+/// One entry of an inspected list.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectEntry {
+    /// The descriptor as the list holds it (platform and annotations kept).
+    pub descriptor: Descriptor,
+    /// Whether it is an attestation of another entry.
+    pub attestation: bool,
+    /// The child's config and layers (none when the child is itself a list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageDetails>,
+}
+
+/// An image manifest's content.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageDetails {
+    /// The platform from the config (for a single image) — lists carry it in the descriptor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// The layers, base first.
+    pub layers: Vec<Descriptor>,
+    /// Manifest annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageDetails {
+    /// Total size of the layers.
+    pub fn layers_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+}
+
+/// Inspects any reference, by tag or digest, list or image.
+pub async fn inspect(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Inspection, AssembleError> {
+    let fail = |e| AssembleError::registry(reference, e);
+    let manifest = client.get_manifest(reference).await.map_err(fail)?;
+    let mut inspection = Inspection {
+        name: reference.to_string(),
+        digest: manifest.digest.clone(),
+        media_type: manifest.media_type.clone(),
+        size: manifest.bytes.len() as u64,
+        is_list: false,
+        annotations: BTreeMap::new(),
+        manifests: Vec::new(),
+        image: None,
+        raw: manifest.bytes.clone(),
+    };
+    match &manifest.body {
+        ManifestBody::Image(image) => {
+            let config = client
+                .get_blob(reference, &image.config.digest)
+                .await
+                .map_err(fail)?;
+            let platform = serde_json::from_slice::<ConfigPlatform>(&config)
+                .ok()
+                .map(ConfigPlatform::platform);
+            inspection.annotations = image.annotations.clone();
+            inspection.image = Some(ImageDetails {
+                platform,
+                config: image.config.clone(),
+                layers: image.layers.clone(),
+                annotations: BTreeMap::new(),
+            });
+        }
+        ManifestBody::Index(index) => {
+            inspection.is_list = true;
+            inspection.annotations = index.annotations.clone();
+            inspection.manifests = futures::stream::iter(&index.manifests)
+                .map(|d| inspect_child(client, reference, d))
+                .buffered(CONCURRENCY)
+                .try_collect()
+                .await?;
+        }
+    }
+    Ok(inspection)
+}
+
+async fn inspect_child(
+    client: &RegistryClient,
+    list: &Reference,
+    descriptor: &Descriptor,
+) -> Result<InspectEntry, AssembleError> {
+    let pinned = list.with_digest(&descriptor.digest);
+    let manifest: Manifest = client
+        .get_manifest(&pinned)
+        .await
+        .map_err(|e| AssembleError::registry(&pinned, e))?;
+    let image = match manifest.body {
+        ManifestBody::Image(image) => Some(ImageDetails {
+            platform: None,
+            config: image.config,
+            layers: image.layers,
+            annotations: image.annotations,
+        }),
+        ManifestBody::Index(_) => None,
+    };
+    Ok(InspectEntry {
+        descriptor: descriptor.clone(),
+        attestation: descriptor.is_attestation(),
+        image,
+    })
+}

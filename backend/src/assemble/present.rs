@@ -1,0 +1,171 @@
+//! Making every child present in the target repository before the list is pushed.
+//!
+//! distribution refuses a list whose children are not in the target repository, and a child whose
+//! blobs are not linked there. On the same registry, blobs are mounted across repositories (a
+//! refused mount is turned into a streamed copy through the upload it opened); from another
+//! registry they are streamed. Then the child manifest is PUT by digest. Each blob and each child
+//! is handled once per push, however many entries share it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
+use tokio::sync::OnceCell;
+
+use super::error::AssembleError;
+use super::resolve::Resolved;
+use crate::registry::media::is_non_distributable;
+use crate::registry::{Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
+use crate::spec::Reference;
+
+type Once = Arc<OnceCell<()>>;
+
+/// Copies children into one target repository, each blob and manifest at most once.
+pub(crate) struct Presenter<'a> {
+    client: &'a RegistryClient,
+    target: &'a Reference,
+    blobs: Mutex<HashMap<String, Once>>,
+    manifests: Mutex<HashMap<String, Once>>,
+}
+
+impl<'a> Presenter<'a> {
+    pub(crate) fn new(client: &'a RegistryClient, target: &'a Reference) -> Self {
+        Self {
+            client,
+            target,
+            blobs: Mutex::new(HashMap::new()),
+            manifests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Makes every entry's child present, `concurrency` entries at a time.
+    pub(crate) async fn ensure_all(
+        &self,
+        entries: &[Resolved],
+        concurrency: usize,
+    ) -> Result<(), AssembleError> {
+        futures::stream::iter(entries)
+            .map(|e| self.ensure_entry(e))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<()>()
+            .await
+    }
+
+    fn in_target(&self, source: &Reference) -> bool {
+        source.registry() == self.target.registry()
+            && source.repository() == self.target.repository()
+    }
+
+    async fn ensure_entry(&self, entry: &Resolved) -> Result<(), AssembleError> {
+        if self.in_target(&entry.source) {
+            return Ok(());
+        }
+        self.ensure_manifest(&entry.source, &entry.descriptor, entry.manifest.clone())
+            .await
+    }
+
+    /// Puts one child manifest (and, first, everything it references) into the target.
+    fn ensure_manifest<'b>(
+        &'b self,
+        from: &'b Reference,
+        descriptor: &'b Descriptor,
+        known: Option<Manifest>,
+    ) -> BoxFuture<'b, Result<(), AssembleError>> {
+        async move {
+            let cell = once(&self.manifests, &descriptor.digest);
+            cell.get_or_try_init(|| async {
+                let manifest = match known {
+                    Some(m) => m,
+                    None => {
+                        let pinned = from.with_digest(&descriptor.digest);
+                        self.client
+                            .get_manifest(&pinned)
+                            .await
+                            .map_err(|e| AssembleError::registry(&pinned, e))?
+                    }
+                };
+                match &manifest.body {
+                    ManifestBody::Image(image) => {
+                        let blobs = std::iter::once(&image.config)
+                            .chain(&image.layers)
+                            .filter(|b| !is_non_distributable(&b.media_type));
+                        futures::future::try_join_all(blobs.map(|b| self.ensure_blob(from, b)))
+                            .await?;
+                    }
+                    ManifestBody::Index(index) => {
+                        futures::future::try_join_all(
+                            index
+                                .manifests
+                                .iter()
+                                .map(|c| self.ensure_manifest(from, c, None)),
+                        )
+                        .await?;
+                    }
+                }
+                let pinned = self.target.with_digest(&manifest.digest);
+                self.client
+                    .put_manifest(&pinned, manifest.bytes.clone(), &manifest.media_type)
+                    .await
+                    .map_err(|e| AssembleError::registry(&pinned, e))?;
+                tracing::debug!("{} is present in {}", manifest.digest, self.target.name());
+                Ok::<(), AssembleError>(())
+            })
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    /// Links or copies one blob into the target repository.
+    async fn ensure_blob(&self, from: &Reference, blob: &Descriptor) -> Result<(), AssembleError> {
+        let cell = once(&self.blobs, &blob.digest);
+        cell.get_or_try_init(|| async {
+            let fail = |e| AssembleError::registry(self.target.name(), e);
+            if from.registry() == self.target.registry() {
+                match self
+                    .client
+                    .mount_blob(self.target, &blob.digest, from)
+                    .await
+                    .map_err(fail)?
+                {
+                    Mount::Mounted => {}
+                    Mount::Refused(session) => {
+                        tracing::info!("mount of {} refused; copying it", blob.digest);
+                        self.client
+                            .copy_blob(from, self.target, blob, Some(session))
+                            .await
+                            .map_err(fail)?;
+                    }
+                }
+            } else if !self
+                .client
+                .blob_exists(self.target, &blob.digest)
+                .await
+                .map_err(fail)?
+            {
+                tracing::info!(
+                    "copying {} ({} bytes) from {}",
+                    blob.digest,
+                    blob.size,
+                    from.registry()
+                );
+                self.client
+                    .copy_blob(from, self.target, blob, None)
+                    .await
+                    .map_err(fail)?;
+            }
+            Ok::<(), AssembleError>(())
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+fn once(map: &Mutex<HashMap<String, Once>>, digest: &str) -> Once {
+    map.lock()
+        .expect("lock")
+        .entry(digest.to_owned())
+        .or_default()
+        .clone()
+}

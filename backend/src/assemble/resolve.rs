@@ -1,0 +1,265 @@
+//! Resolving a spec's sources: one manifest GET each (concurrently, bounded, in spec order), a config
+//! GET where the spec gives no complete platform, and flattening of sources that are lists.
+
+use futures::{StreamExt as _, TryStreamExt as _};
+
+use super::error::AssembleError;
+use super::push::{PushOptions, Skipped};
+use crate::registry::media::ConfigPlatform;
+use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
+use crate::spec::{ListSpec, Platform, PlatformSpec, Reference, SourceEntry};
+
+/// One entry of the list to write, with where its content comes from.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// Where the child lives: the spec's reference, or for a child of a list, that list's
+    /// repository pinned to the child's digest.
+    pub source: Reference,
+    /// The descriptor as the list will hold it (platform and annotations set).
+    pub descriptor: Descriptor,
+    /// The child's manifest, when it was fetched while resolving.
+    pub manifest: Option<Manifest>,
+    /// An attestation entry (kept after the images).
+    pub attestation: bool,
+}
+
+/// What one spec entry resolved to.
+enum Outcome {
+    Entries(Vec<Resolved>),
+    Missing(Skipped),
+}
+
+/// Resolves every source; returns the list entries (images in spec order, then attestations) and
+/// the sources skipped as missing.
+pub(crate) async fn resolve_all(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    options: &PushOptions,
+) -> Result<(Vec<Resolved>, Vec<Skipped>), AssembleError> {
+    let outcomes: Vec<Outcome> = futures::stream::iter(&spec.manifests)
+        .map(|entry| resolve_one(client, entry, options.ignore_missing))
+        .buffered(options.concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut images = Vec::new();
+    let mut attestations = Vec::new();
+    let mut skipped = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Missing(s) => skipped.push(s),
+            Outcome::Entries(entries) => {
+                for e in entries {
+                    if e.attestation {
+                        attestations.push(e);
+                    } else {
+                        images.push(e);
+                    }
+                }
+            }
+        }
+    }
+    check_unique_platforms(&images)?;
+    images.extend(attestations);
+    Ok((images, skipped))
+}
+
+async fn resolve_one(
+    client: &RegistryClient,
+    entry: &SourceEntry,
+    ignore_missing: bool,
+) -> Result<Outcome, AssembleError> {
+    let manifest = match client.get_manifest(&entry.image).await {
+        Ok(m) => m,
+        Err(e) if ignore_missing && e.is_not_found() => {
+            tracing::warn!(
+                "skipping {}: it does not exist (--ignore-missing)",
+                entry.image
+            );
+            return Ok(Outcome::Missing(Skipped {
+                image: entry.image.to_string(),
+                reason: e.to_string(),
+            }));
+        }
+        Err(e) => return Err(AssembleError::registry(&entry.image, e)),
+    };
+    tracing::info!(
+        "resolved {} to {} ({})",
+        entry.image,
+        manifest.digest,
+        manifest.media_type
+    );
+    let entries = match &manifest.body {
+        ManifestBody::Image(image) => {
+            let platform = match entry.platform.as_ref().and_then(PlatformSpec::complete) {
+                Some(p) => p,
+                None => {
+                    let config = config_platform(client, &entry.image, &image.config).await?;
+                    entry
+                        .platform
+                        .clone()
+                        .unwrap_or_default()
+                        .fill_from(&config)
+                }
+            };
+            check_platform(&platform, &entry.image)?;
+            let mut descriptor = manifest.descriptor();
+            descriptor.platform = Some(platform);
+            descriptor.annotations = entry.annotations.clone();
+            vec![Resolved {
+                source: entry.image.clone(),
+                descriptor,
+                manifest: Some(manifest),
+                attestation: false,
+            }]
+        }
+        ManifestBody::Index(index) => flatten(client, entry, &index.manifests).await?,
+    };
+    Ok(Outcome::Entries(entries))
+}
+
+/// The children of a source that is a list: all of them, or those matching the spec's platform.
+async fn flatten(
+    client: &RegistryClient,
+    entry: &SourceEntry,
+    children: &[Descriptor],
+) -> Result<Vec<Resolved>, AssembleError> {
+    let mut images = Vec::new();
+    let mut attestations = Vec::new();
+    for child in children {
+        let source = entry.image.with_digest(&child.digest);
+        let mut descriptor = child.clone();
+        let attestation = child.is_attestation();
+        if !attestation {
+            descriptor.annotations.extend(
+                entry
+                    .annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        let mut manifest = None;
+        if !attestation && descriptor.platform.is_none() {
+            let (platform, fetched) = child_platform(client, &source).await?;
+            descriptor.platform = Some(platform);
+            manifest = Some(fetched);
+        }
+        let resolved = Resolved {
+            source,
+            descriptor,
+            manifest,
+            attestation,
+        };
+        if attestation {
+            attestations.push(resolved);
+        } else {
+            images.push(resolved);
+        }
+    }
+    if let Some(wanted) = &entry.platform {
+        let matching: Vec<Resolved> = images
+            .into_iter()
+            .filter(|r| {
+                let have = r.descriptor.platform.as_ref().expect("set above");
+                wanted.fill_from(have).same_as(have)
+            })
+            .collect();
+        if matching.is_empty() {
+            return Err(AssembleError::Invalid(format!(
+                "{} is a list with no entry for the platform the spec gives",
+                entry.image
+            )));
+        }
+        if matching.len() > 1 {
+            let found: Vec<String> = matching
+                .iter()
+                .map(|r| r.descriptor.platform.as_ref().expect("set").to_string())
+                .collect();
+            return Err(AssembleError::Invalid(format!(
+                "{} has several entries matching the spec's platform ({}); give the variant too",
+                entry.image,
+                found.join(", ")
+            )));
+        }
+        let kept: Vec<&str> = matching
+            .iter()
+            .map(|r| r.descriptor.digest.as_str())
+            .collect();
+        attestations.retain(|a| {
+            a.descriptor
+                .annotations
+                .get("vnd.docker.reference.digest")
+                .is_some_and(|d| kept.contains(&d.as_str()))
+        });
+        images = matching;
+    }
+    images.extend(attestations);
+    Ok(images)
+}
+
+/// The platform of a list's child that has none in its descriptor: from its config.
+async fn child_platform(
+    client: &RegistryClient,
+    source: &Reference,
+) -> Result<(Platform, Manifest), AssembleError> {
+    let manifest = client
+        .get_manifest(source)
+        .await
+        .map_err(|e| AssembleError::registry(source, e))?;
+    let ManifestBody::Image(image) = &manifest.body else {
+        return Err(AssembleError::Invalid(format!(
+            "{source} is a list nested in a list without a platform; manifold flattens one level"
+        )));
+    };
+    let platform = config_platform(client, source, &image.config)
+        .await?
+        .normalized();
+    check_platform(&platform, source)?;
+    Ok((platform, manifest))
+}
+
+/// Reads `os`, `architecture`, `variant`, `os.version`, `os.features` from an image config.
+async fn config_platform(
+    client: &RegistryClient,
+    image: &Reference,
+    config: &Descriptor,
+) -> Result<Platform, AssembleError> {
+    let bytes = client
+        .get_blob(image, &config.digest)
+        .await
+        .map_err(|e| AssembleError::registry(image, e))?;
+    let parsed: ConfigPlatform = serde_json::from_slice(&bytes).map_err(|e| {
+        AssembleError::Invalid(format!(
+            "{image}: its config {} is not an image config ({e}); give the platform in the spec",
+            config.digest
+        ))
+    })?;
+    Ok(parsed.platform())
+}
+
+fn check_platform(platform: &Platform, image: &Reference) -> Result<(), AssembleError> {
+    if platform.os.is_empty() || platform.architecture.is_empty() {
+        return Err(AssembleError::Invalid(format!(
+            "{image}: neither the spec nor the image config says its os and architecture; \
+             give `platform: {{os: …, architecture: …}}` in the spec"
+        )));
+    }
+    Ok(())
+}
+
+/// Two images with the same platform would make a pull ambiguous.
+fn check_unique_platforms(images: &[Resolved]) -> Result<(), AssembleError> {
+    for (i, a) in images.iter().enumerate() {
+        for b in &images[..i] {
+            let (pa, pb) = (&a.descriptor.platform, &b.descriptor.platform);
+            if let (Some(pa), Some(pb)) = (pa, pb)
+                && pa.same_as(pb)
+            {
+                return Err(AssembleError::Invalid(format!(
+                    "{} and {} both provide platform {pa}; a list holds one image per platform",
+                    b.source, a.source
+                )));
+            }
+        }
+    }
+    Ok(())
+}

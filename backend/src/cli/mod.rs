@@ -1,0 +1,243 @@
+//! The `manifold` command line: a drop-in for manifest-tool v2 (`push from-spec`, `push from-args`,
+//! `inspect`, and v1's `pushml`) with the same global flags, plus `--json` output for scripts.
+//!
+//! Results go to stdout, progress and errors to stderr; a failure exits non-zero.
+
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::assemble::{self, PushOptions};
+use crate::registry::{ClientConfig, Credentials, Keychain, RegistryClient};
+use crate::spec::{self, OutputType, Reference};
+
+/// Assembles multi-architecture container images: manifest lists and OCI indexes.
+#[derive(Debug, Parser)]
+#[command(name = "manifold", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes (manifest-tool's global flags, and a few more).
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Print debug output (every registry request) on stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Skip TLS certificate verification.
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Talk to registries over plain HTTP.
+    #[arg(long = "plain-http", global = true)]
+    plain_http: bool,
+    /// Registry user name (for every registry the command talks to).
+    #[arg(long, global = true, env = "MANIFOLD_USERNAME")]
+    username: Option<String>,
+    /// Registry password or access token.
+    #[arg(long, global = true, env = "MANIFOLD_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// A directory holding a docker config.json, or such a file.
+    #[arg(long = "docker-cfg", global = true, value_name = "PATH")]
+    docker_cfg: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust in addition to the system's (repeatable).
+    #[arg(long = "ca-cert", global = true, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
+    /// Requests to the registry in flight at once.
+    #[arg(long, global = true, default_value_t = 8, value_name = "N")]
+    concurrency: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Push a manifest list or OCI index built from a spec or from arguments.
+    Push(PushArgs),
+    /// Push a manifest list from a YAML spec (manifest-tool v1's command; same as `push from-spec`).
+    Pushml(FromSpecArgs),
+    /// Show what a reference holds: list entries, platforms, layers.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+struct PushArgs {
+    /// The list type: docker (manifest list), oci (image index), or auto (OCI when a child is OCI
+    /// or annotations are given).
+    #[arg(long = "type", global = true, value_enum, default_value_t = OutputType::Auto)]
+    output: OutputType,
+    /// Resolve the sources and print the list and its digest, writing nothing.
+    #[arg(long = "dry-run", global = true)]
+    dry_run: bool,
+    /// Print the result as one JSON document.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    how: PushCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PushCommand {
+    /// Push from a YAML (or JSON) spec file, manifest-tool's format.
+    FromSpec(FromSpecArgs),
+    /// Push from a platform list and a source image template.
+    FromArgs(FromArgsArgs),
+}
+
+#[derive(Debug, Args)]
+struct FromSpecArgs {
+    /// Only warn about sources that do not exist, and leave them out.
+    #[arg(long = "ignore-missing")]
+    ignore_missing: bool,
+    /// The spec file (`-` for standard input).
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct FromArgsArgs {
+    /// Platforms, comma-separated: os/arch[/variant].
+    #[arg(long, required = true)]
+    platforms: Vec<String>,
+    /// Source image pattern; OS, ARCH and VARIANT are replaced by each platform's values.
+    #[arg(long, required = true)]
+    template: String,
+    /// The list to push.
+    #[arg(long, required = true)]
+    target: String,
+    /// Extra tags, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Index annotations, key=value (OCI index only).
+    #[arg(long)]
+    annotations: Vec<String>,
+    /// Only warn about sources that do not exist, and leave them out.
+    #[arg(long = "ignore-missing")]
+    ignore_missing: bool,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// Print the exact bytes the registry stored.
+    #[arg(long, conflicts_with = "json")]
+    raw: bool,
+    /// Print one JSON document: the list, every entry's descriptor and layers.
+    #[arg(long)]
+    json: bool,
+    /// The reference: registry/repository:tag or @digest.
+    reference: String,
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    init_logging(cli.global.debug);
+    match dispatch(cli).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!(
+                "manifold: error: {}",
+                crate::registry::error_chain(e.as_ref())
+            );
+            1
+        }
+    }
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug {
+        "manifold=debug"
+    } else {
+        "manifold=info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MANIFOLD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let client = RegistryClient::new(client_config(&cli.global)?)?;
+    match cli.command {
+        Command::Push(args) => {
+            let (spec, ignore_missing) = match &args.how {
+                PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
+                PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
+            };
+            let options = PushOptions {
+                output: args.output,
+                ignore_missing,
+                dry_run: args.dry_run,
+                concurrency: cli.global.concurrency,
+            };
+            let report = assemble::push(&client, &spec, &options).await?;
+            output::push_report(&report, args.json)
+        }
+        Command::Pushml(f) => {
+            let spec = read_spec(&f.file)?;
+            let options = PushOptions {
+                ignore_missing: f.ignore_missing,
+                concurrency: cli.global.concurrency,
+                ..PushOptions::default()
+            };
+            let report = assemble::push(&client, &spec, &options).await?;
+            output::push_report(&report, false)
+        }
+        Command::Inspect(args) => {
+            let reference = Reference::parse(&args.reference)?;
+            let inspection = assemble::inspect(&client, &reference).await?;
+            output::inspection(&args.reference, &inspection, args.raw, args.json)
+        }
+    }
+}
+
+fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
+    let mut keychain = Keychain::default();
+    match (&global.username, &global.password) {
+        (Some(u), Some(p)) => keychain.default = Some(Credentials::basic(u, p)),
+        (Some(_), None) => anyhow::bail!("--username needs --password (or MANIFOLD_PASSWORD)"),
+        (None, Some(_)) => anyhow::bail!("--password needs --username"),
+        (None, None) => {}
+    }
+    Ok(ClientConfig {
+        plain_http: global.plain_http,
+        insecure_tls: global.insecure,
+        ca_certs: global.ca_cert.clone(),
+        keychain,
+        max_in_flight: global.concurrency.max(1) * 4,
+        ..ClientConfig::default()
+    })
+}
+
+fn read_spec(path: &PathBuf) -> anyhow::Result<spec::ListSpec> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read spec {}: {e}", path.display()))?
+    };
+    spec::parse::from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::ListSpec> {
+    let mut spec = spec::args::FromArgs {
+        platforms: a.platforms.join(","),
+        template: a.template.clone(),
+        target: a.target.clone(),
+        tags: a.tags.clone(),
+    }
+    .to_spec()?;
+    for pair in &a.annotations {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--annotations: \"{pair}\" is not key=value"))?;
+        spec.annotations.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(spec)
+}

@@ -1,0 +1,8 @@
+//! manifold: assembles multi-architecture container images.
+//!
+//! Data flows one way: `cli` → `assemble` → `registry`; `spec` is pure and used by all.
+
+pub mod assemble;
+pub mod cli;
+pub mod registry;
+pub mod spec;

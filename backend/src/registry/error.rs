@@ -1,0 +1,195 @@
+//! Errors of the registry client, carrying the registry's own error codes and advice on what to do.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// One entry of a registry's `{"errors": [...]}` body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiErrorDetail {
+    /// The distribution error code, e.g. `MANIFEST_BLOB_UNKNOWN`.
+    #[serde(default)]
+    pub code: String,
+    /// The registry's message.
+    #[serde(default)]
+    pub message: String,
+    /// Extra detail (often the digest or the name at fault).
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+impl fmt::Display for ApiErrorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        match &self.detail {
+            serde_json::Value::Null => Ok(()),
+            serde_json::Value::String(s) if s.is_empty() => Ok(()),
+            serde_json::Value::String(s) => write!(f, " ({s})"),
+            other => write!(f, " ({other})"),
+        }
+    }
+}
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry answered with an error status.
+    #[error("{operation}: the registry answered {status}{}{}", format_details(.errors), hint_suffix(*.status, .errors))]
+    Api {
+        /// What was being done (`GET manifest 127.0.0.1:5000/demo:v1`).
+        operation: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's error entries (may be empty).
+        errors: Vec<ApiErrorDetail>,
+        /// Seconds the registry asked to wait (`Retry-After`), if any.
+        retry_after: Option<u64>,
+    },
+    /// The request never got an answer (connection refused, reset, timed out, TLS failure).
+    #[error("{operation}: {message}")]
+    Transport {
+        /// What was being done.
+        operation: String,
+        /// The transport error, with its causes.
+        message: String,
+        /// Whether it was a timeout.
+        timeout: bool,
+    },
+    /// A digest did not match: the content is not what was asked for or what was sent.
+    #[error("{operation}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// What was being done.
+        operation: String,
+        /// The digest asked for or computed.
+        expected: String,
+        /// The digest received.
+        actual: String,
+    },
+    /// The registry sent something that is not a usable manifest or answer.
+    #[error("{operation}: {message}")]
+    Protocol {
+        /// What was being done.
+        operation: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The client was asked to do something its configuration does not allow.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl RegistryError {
+    /// The HTTP status, when the registry answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the registry said the thing does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+    }
+
+    /// Whether trying again later may succeed: transport failures, 429 and 5xx. Never 4xx otherwise.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The registry's first error code, if it gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { errors, .. } => errors.first().map(|e| e.code.as_str()),
+            _ => None,
+        }
+    }
+}
+
+fn format_details(errors: &[ApiErrorDetail]) -> String {
+    let mut out = String::new();
+    for (i, e) in errors.iter().enumerate() {
+        out.push_str(if i == 0 { ": " } else { "; " });
+        out.push_str(&e.to_string());
+    }
+    out
+}
+
+fn hint_suffix(status: u16, errors: &[ApiErrorDetail]) -> String {
+    let code = errors.first().map_or("", |e| e.code.as_str());
+    let hint = match (status, code) {
+        (_, "MANIFEST_BLOB_UNKNOWN") => {
+            "a child manifest or blob is not in the target repository; push the sources to the \
+             same registry, or check that the registry allows cross-repository mounts"
+        }
+        (_, "BLOB_UNKNOWN") => "the blob does not exist in the source repository any more",
+        (_, "MANIFEST_UNKNOWN") | (404, _) => {
+            "check that the image exists and that the tag or digest is spelled right"
+        }
+        (_, "NAME_UNKNOWN") => "the repository does not exist; check the name",
+        (_, "UNAUTHORIZED") | (401, _) => {
+            "check the credentials (--username/--password, or docker login for this registry)"
+        }
+        (_, "DENIED") | (403, _) => "the credentials lack permission for this repository",
+        (_, "TOOMANYREQUESTS") | (429, _) => "the registry is rate limiting; try again later",
+        (_, "MANIFEST_INVALID") => "the registry rejected the manifest document",
+        (s, _) if s >= 500 => "the registry failed; try again later",
+        _ => "",
+    };
+    if hint.is_empty() {
+        String::new()
+    } else {
+        format!(" — {hint}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_error_shows_code_detail_and_advice() {
+        let err = RegistryError::Api {
+            operation: "PUT manifest 127.0.0.1:5000/demo:v1".into(),
+            status: 400,
+            errors: vec![ApiErrorDetail {
+                code: "MANIFEST_BLOB_UNKNOWN".into(),
+                message: "blob unknown to registry".into(),
+                detail: serde_json::json!("sha256:abc"),
+            }],
+            retry_after: None,
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("400: MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:abc)"),
+            "{text}"
+        );
+        assert!(text.contains("target repository"), "{text}");
+        assert!(!err.is_retryable());
+        assert_eq!(err.code(), Some("MANIFEST_BLOB_UNKNOWN"));
+    }
+
+    #[test]
+    fn rate_limits_server_errors_and_transport_failures_are_retryable() {
+        let api = |status| RegistryError::Api {
+            operation: "x".into(),
+            status,
+            errors: vec![],
+            retry_after: None,
+        };
+        assert!(api(429).is_retryable());
+        assert!(api(503).is_retryable());
+        assert!(!api(404).is_retryable());
+        assert!(api(404).is_not_found());
+        let t = RegistryError::Transport {
+            operation: "x".into(),
+            message: "reset".into(),
+            timeout: false,
+        };
+        assert!(t.is_retryable());
+    }
+}

@@ -1,0 +1,292 @@
+//! The registry operations manifold needs, one request each where the protocol allows:
+//! manifests (GET, PUT), blobs (GET, HEAD, mount, upload, streamed copy).
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+
+use super::auth::Scope;
+use super::client::{Host, RegistryClient, Request};
+use super::error::RegistryError;
+use super::media::{self, Descriptor, MANIFEST_ACCEPT, Manifest};
+use super::transport::{Body, read_limited};
+use crate::spec::{MAX_LIST_BYTES, Reference};
+
+/// Largest config blob read whole (configs are small; this guards against a wrong digest).
+const MAX_CONFIG_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a cross-repository mount did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// `201`: the blob is now linked in the target repository.
+    Mounted,
+    /// `202`: the registry refused to mount and opened an upload session at this location instead.
+    Refused(String),
+}
+
+impl RegistryClient {
+    fn request(method: Method, target: String, scopes: Vec<Scope>, operation: String) -> Request {
+        Request {
+            method,
+            target,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            scopes,
+            operation,
+            streaming: false,
+        }
+    }
+
+    /// `GET` a manifest by tag or digest with the full Accept header; the digest is checked against
+    /// `Docker-Content-Digest` and against a digest reference.
+    pub async fn get_manifest(&self, reference: &Reference) -> Result<Manifest, RegistryError> {
+        let host = self.host(reference.registry())?;
+        let operation = format!("GET manifest {reference}");
+        let mut req = Self::request(
+            Method::GET,
+            format!(
+                "/v2/{}/manifests/{}",
+                reference.repository(),
+                reference.manifest_ref()
+            ),
+            vec![Scope::pull(reference.repository())],
+            operation.clone(),
+        );
+        req.headers
+            .insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
+        let response = self.send(&host, req).await?;
+        let content_type = header(&response, "content-type");
+        let header_digest = header(&response, "docker-content-digest");
+        let bytes = read_limited(response, MAX_LIST_BYTES)
+            .await
+            .map_err(|message| RegistryError::Protocol {
+                operation: operation.clone(),
+                message,
+            })?;
+        let manifest = Manifest::parse(bytes, content_type.as_deref()).map_err(|e| {
+            RegistryError::Protocol {
+                operation: operation.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        let expected = reference.digest().map(str::to_owned).or(header_digest);
+        if let Some(expected) = expected
+            && expected.starts_with("sha256:")
+            && expected != manifest.digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                operation,
+                expected,
+                actual: manifest.digest,
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// `GET` a small blob (a config) whole, checking its digest.
+    pub async fn get_blob(&self, repo: &Reference, digest: &str) -> Result<Bytes, RegistryError> {
+        let (host, response, operation) = self.blob_response(repo, digest).await?;
+        drop(host);
+        let bytes = read_limited(response, MAX_CONFIG_BYTES)
+            .await
+            .map_err(|message| RegistryError::Protocol {
+                operation: operation.clone(),
+                message,
+            })?;
+        let actual = media::sha256_digest(&bytes);
+        if digest.starts_with("sha256:") && actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                operation,
+                expected: digest.to_owned(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    async fn blob_response(
+        &self,
+        repo: &Reference,
+        digest: &str,
+    ) -> Result<(std::sync::Arc<Host>, reqwest::Response, String), RegistryError> {
+        let host = self.host(repo.registry())?;
+        let operation = format!("GET blob {digest} from {}", repo.name());
+        let mut req = Self::request(
+            Method::GET,
+            format!("/v2/{}/blobs/{digest}", repo.repository()),
+            vec![Scope::pull(repo.repository())],
+            operation.clone(),
+        );
+        req.streaming = true;
+        let response = self.send(&host, req).await?;
+        Ok((host, response, operation))
+    }
+
+    /// Whether a blob exists in a repository (`HEAD`).
+    pub async fn blob_exists(&self, repo: &Reference, digest: &str) -> Result<bool, RegistryError> {
+        let host = self.host(repo.registry())?;
+        let req = Self::request(
+            Method::HEAD,
+            format!("/v2/{}/blobs/{digest}", repo.repository()),
+            vec![Scope::pull(repo.repository())],
+            format!("HEAD blob {digest} in {}", repo.name()),
+        );
+        match self.send(&host, req).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Links a blob of `from` into `target` on the same registry without copying it.
+    pub async fn mount_blob(
+        &self,
+        target: &Reference,
+        digest: &str,
+        from: &Reference,
+    ) -> Result<Mount, RegistryError> {
+        let host = self.host(target.registry())?;
+        let req = Self::request(
+            Method::POST,
+            format!(
+                "/v2/{}/blobs/uploads/?mount={digest}&from={}",
+                target.repository(),
+                from.repository()
+            ),
+            vec![
+                Scope::push(target.repository()),
+                Scope::pull(from.repository()),
+            ],
+            format!(
+                "mount blob {digest} from {} into {}",
+                from.name(),
+                target.name()
+            ),
+        );
+        let response = self.send(&host, req).await?;
+        match response.status().as_u16() {
+            201 => Ok(Mount::Mounted),
+            _ => {
+                let location =
+                    header(&response, "location").ok_or_else(|| RegistryError::Protocol {
+                        operation: format!("mount blob {digest} into {}", target.name()),
+                        message: "the registry opened an upload without a Location".to_owned(),
+                    })?;
+                Ok(Mount::Refused(location))
+            }
+        }
+    }
+
+    /// Opens an upload session; returns its `Location`.
+    pub async fn start_upload(&self, target: &Reference) -> Result<String, RegistryError> {
+        let host = self.host(target.registry())?;
+        let operation = format!("start a blob upload to {}", target.name());
+        let req = Self::request(
+            Method::POST,
+            format!("/v2/{}/blobs/uploads/", target.repository()),
+            vec![Scope::push(target.repository())],
+            operation.clone(),
+        );
+        let response = self.send(&host, req).await?;
+        header(&response, "location").ok_or(RegistryError::Protocol {
+            operation,
+            message: "the registry opened an upload without a Location".to_owned(),
+        })
+    }
+
+    /// Cancels an upload session (best effort: failures are only logged).
+    pub async fn cancel_upload(&self, target: &Reference, location: &str) {
+        let Ok(host) = self.host(target.registry()) else {
+            return;
+        };
+        let req = Self::request(
+            Method::DELETE,
+            location.to_owned(),
+            vec![Scope::push(target.repository())],
+            format!("cancel an upload to {}", target.name()),
+        );
+        if let Err(e) = self.send(&host, req).await {
+            tracing::debug!("could not cancel an upload session: {e}");
+        }
+    }
+
+    /// Streams a blob from `from` (any registry) into `target`, through `session` if one is open.
+    /// The blob is never held whole in memory; the registry checks the digest on completion.
+    pub async fn copy_blob(
+        &self,
+        from: &Reference,
+        target: &Reference,
+        blob: &Descriptor,
+        session: Option<String>,
+    ) -> Result<(), RegistryError> {
+        let location = match session {
+            Some(location) => location,
+            None => self.start_upload(target).await?,
+        };
+        let source = match self.blob_response(from, &blob.digest).await {
+            Ok((_, response, _)) => response,
+            Err(e) => {
+                self.cancel_upload(target, &location).await;
+                return Err(e);
+            }
+        };
+        let stream = source.bytes_stream().map_err(std::io::Error::other);
+        let host = self.host(target.registry())?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let mut req = Self::request(
+            Method::PUT,
+            format!("{location}{separator}digest={}", blob.digest),
+            vec![Scope::push(target.repository())],
+            format!("upload blob {} to {}", blob.digest, target.name()),
+        );
+        req.body = Body::Stream(Some((reqwest::Body::wrap_stream(stream), Some(blob.size))));
+        req.streaming = true;
+        self.send(&host, req).await?;
+        Ok(())
+    }
+
+    /// `PUT` a manifest under a tag or digest; returns the digest the registry reports, checked
+    /// against the digest of the bytes sent.
+    pub async fn put_manifest(
+        &self,
+        target: &Reference,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<String, RegistryError> {
+        let host = self.host(target.registry())?;
+        let expected = media::sha256_digest(&bytes);
+        let operation = format!("PUT manifest {target}");
+        let mut req = Self::request(
+            Method::PUT,
+            format!(
+                "/v2/{}/manifests/{}",
+                target.repository(),
+                target.manifest_ref()
+            ),
+            vec![Scope::push(target.repository())],
+            operation.clone(),
+        );
+        req.body = Body::Bytes {
+            data: bytes,
+            content_type: media_type.to_owned(),
+        };
+        let response = self.send(&host, req).await?;
+        match header(&response, "docker-content-digest") {
+            Some(actual) if actual != expected => Err(RegistryError::DigestMismatch {
+                operation,
+                expected,
+                actual,
+            }),
+            _ => Ok(expected),
+        }
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

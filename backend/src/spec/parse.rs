@@ -1,0 +1,530 @@
+//! Reading a list spec from text: manifest-tool's YAML as it is, or the same spec as JSON.
+//!
+//! Owns the entry points and the translation of the formats' errors into a [`SpecError`] with the
+//! field path (from `serde_path_to_error`) and the line and column (from the format). The document's
+//! shape and its checks live in `de.rs`.
+
+use serde_path_to_error::Segment;
+
+use super::de::{Document, TOO_LARGE};
+use super::{ListSpec, MAX_LIST_BYTES, SpecError};
+
+/// Reads a spec written in YAML (manifest-tool's format).
+pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
+    check_size(text)?;
+    let de = yaml_serde::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, Document>(de)
+        .map(|doc| doc.0)
+        .map_err(|err| {
+            let segments = err.path().iter().cloned().collect::<Vec<_>>();
+            let inner = err.into_inner();
+            let location = inner.location().map(|l| (l.line(), l.column()));
+            let mut message = inner.to_string();
+            if let Some((line, column)) = location {
+                strip_suffix(&mut message, &format!(" at line {line} column {column}"));
+            }
+            strip_yaml_path(&mut message, &segments);
+            to_spec_error(&segments, message, location)
+        })
+}
+
+/// Reads a spec written in JSON (the API's native body).
+pub fn from_json(text: &str) -> Result<ListSpec, SpecError> {
+    check_size(text)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc = serde_path_to_error::deserialize::<_, Document>(&mut de).map_err(|err| {
+        let segments = err.path().iter().cloned().collect::<Vec<_>>();
+        json_error(&segments, err.into_inner())
+    })?;
+    de.end().map_err(|err| json_error(&[], err))?;
+    Ok(doc.0)
+}
+
+fn json_error(segments: &[Segment], err: serde_json::Error) -> SpecError {
+    let location = (err.line() > 0).then(|| (err.line(), err.column()));
+    let mut message = err.to_string();
+    if let Some((line, column)) = location {
+        strip_suffix(&mut message, &format!(" at line {line} column {column}"));
+    }
+    to_spec_error(segments, message, location)
+}
+
+/// Reads JSON when the first non-blank character is `{`, YAML otherwise.
+pub fn from_text(text: &str) -> Result<ListSpec, SpecError> {
+    let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if start.starts_with('{') {
+        from_json(start_of_json(text))
+    } else {
+        from_yaml(text)
+    }
+}
+
+/// serde_json does not skip a byte-order mark; keep the text (and its line numbers) otherwise.
+fn start_of_json(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+fn check_size(text: &str) -> Result<(), SpecError> {
+    if text.trim().is_empty() {
+        return Err(SpecError::new("the spec is empty"));
+    }
+    if text.len() > MAX_LIST_BYTES {
+        return Err(SpecError::new(format!(
+            "the spec is {} bytes, larger than a list may be ({MAX_LIST_BYTES} bytes, 4 MiB)",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn strip_suffix(message: &mut String, suffix: &str) {
+    if message.ends_with(suffix) {
+        message.truncate(message.len() - suffix.len());
+    }
+}
+
+/// yaml_serde puts its own path (some ancestor of the tracked one) before the message.
+fn strip_yaml_path(message: &mut String, segments: &[Segment]) {
+    for n in (1..=segments.len()).rev() {
+        let prefix = format!("{}: ", render(&segments[..n]));
+        if message.starts_with(&prefix) {
+            message.drain(..prefix.len());
+            return;
+        }
+    }
+}
+
+/// `manifests[1].platform.os.version`; empty for the document itself.
+fn render(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            // An empty key is only ever an annotation's, which is reported at its mapping.
+            Segment::Map { key } if key.is_empty() => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+fn to_spec_error(
+    segments: &[Segment],
+    message: String,
+    location: Option<(usize, usize)>,
+) -> SpecError {
+    let mut field = render(segments);
+    // serde reports a missing or repeated key at the mapping that holds it.
+    let named = ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p)?.split('`').next());
+    if let Some(key) = named {
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(key);
+    } else if field.is_empty() && message.starts_with(TOO_LARGE) {
+        field.push_str("manifests");
+    } else if field.ends_with("platform") && message.starts_with("variant \"") {
+        // The variant is checked against the architecture, at the platform's mapping.
+        field.push_str(".variant");
+    }
+    let error = if field.is_empty() {
+        SpecError::new(message)
+    } else {
+        SpecError::in_field(field, message)
+    };
+    match location {
+        Some((line, column)) => error.at(line, column),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Platform, PlatformSpec};
+
+    const EXAMPLE: &str = "\
+image: myprivreg:5000/someimage:latest
+tags: ['1.0.0', 'v1']
+manifests:
+  -
+    image: myprivreg:5000/someimage:ppc64le
+    platform:
+      architecture: ppc64le
+      os: linux
+  -
+    image: myprivreg:5000/someimage:windows-amd64
+    platform:
+      architecture: amd64
+      os: windows
+      os.version: 10.0.17763
+      os.features: [win32k]
+  -
+    image: myprivreg:5000/someimage:arm64
+    platform: {architecture: arm64, os: linux, variant: v8}
+    annotations: {org.example.note: \"per-entry\"}
+  -
+    image: myprivreg:5000/someimage:amd64         # platform left out: read later from the image config
+";
+
+    const EXAMPLE_JSON: &str = r#"{
+  "image": "myprivreg:5000/someimage:latest",
+  "tags": ["1.0.0", "v1"],
+  "manifests": [
+    {"image": "myprivreg:5000/someimage:ppc64le",
+     "platform": {"architecture": "ppc64le", "os": "linux"}},
+    {"image": "myprivreg:5000/someimage:windows-amd64",
+     "platform": {"architecture": "amd64", "os": "windows", "os.version": "10.0.17763",
+                  "os.features": ["win32k"]}},
+    {"image": "myprivreg:5000/someimage:arm64",
+     "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+     "annotations": {"org.example.note": "per-entry"}},
+    {"image": "myprivreg:5000/someimage:amd64"}
+  ]
+}"#;
+
+    /// The error for `text`, checked to name `field` at `line`, `column`.
+    #[track_caller]
+    fn rejects(
+        result: Result<ListSpec, SpecError>,
+        field: &str,
+        line: usize,
+        column: usize,
+    ) -> SpecError {
+        let Err(err) = result else {
+            panic!("the spec is accepted")
+        };
+        assert_eq!(err.field.as_deref(), Some(field), "{err}");
+        assert_eq!((err.line, err.column), (Some(line), Some(column)), "{err}");
+        err
+    }
+
+    fn platform(entry: &crate::spec::SourceEntry) -> Option<Platform> {
+        entry.platform.as_ref().and_then(PlatformSpec::complete)
+    }
+
+    #[test]
+    fn manifest_tools_example_parses_as_it_is() {
+        let spec = from_yaml(EXAMPLE).unwrap();
+
+        assert_eq!(spec.image.to_string(), "myprivreg:5000/someimage:latest");
+        assert_eq!(spec.tags, ["1.0.0", "v1"]);
+        let shown: Vec<String> = spec
+            .manifests
+            .iter()
+            .map(|e| platform(e).map_or("-".to_owned(), |p| p.to_string()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "linux/ppc64le",
+                "windows/amd64 (os.version 10.0.17763)",
+                "linux/arm64/v8",
+                "-"
+            ]
+        );
+        assert_eq!(
+            platform(&spec.manifests[1]).unwrap().os_features,
+            ["win32k"]
+        );
+        assert_eq!(
+            spec.manifests[2].annotations["org.example.note"],
+            "per-entry"
+        );
+        assert_eq!(spec.manifests[3].image.tag(), Some("amd64"));
+        assert!(spec.manifests[3].platform.is_none());
+    }
+
+    #[test]
+    fn the_same_spec_in_json_gives_the_same_list_spec() {
+        let from_json_text = from_json(EXAMPLE_JSON).unwrap();
+
+        assert_eq!(from_json_text, from_yaml(EXAMPLE).unwrap());
+    }
+
+    #[test]
+    fn from_text_reads_json_when_it_starts_with_a_brace() {
+        let json = format!("\n  {EXAMPLE_JSON}");
+
+        assert_eq!(from_text(&json).unwrap(), from_text(EXAMPLE).unwrap());
+        // JSON errors: the location is counted in the text as given.
+        let err = from_text("\n{\"image\": \"a\", \"bogus\": 1}").unwrap_err();
+        assert_eq!((err.field.as_deref(), err.line), (Some("bogus"), Some(2)));
+    }
+
+    #[test]
+    fn unquoted_numbers_are_read_as_the_strings_written() {
+        let text = "image: r.io/a:v1\ntags: [1.0, 2, 010]\nannotations: {n: 1.10, e: ~}\n\
+                    manifests:\n  - image: r.io/b:1\n    platform: {os: windows, architecture: amd64, osversion: 10.0}\n";
+
+        let spec = from_yaml(text).unwrap();
+
+        assert_eq!(spec.tags, ["1.0", "2", "010"]);
+        assert_eq!(spec.annotations["n"], "1.10");
+        assert_eq!(
+            spec.annotations["e"], "",
+            "a null annotation value is empty, as in Go"
+        );
+        let platform = spec.manifests[0].platform.as_ref().unwrap();
+        assert_eq!(platform.os_version.as_deref(), Some("10.0"));
+    }
+
+    #[test]
+    fn platforms_are_stored_normalised_and_an_empty_one_is_none() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b:1\n    platform: {os: Linux, architecture: x86_64, variant: ~}\n\
+                    \x20 - image: r.io/c:1\n    platform: {}\n";
+
+        let spec = from_yaml(text).unwrap();
+
+        let first = spec.manifests[0].platform.as_ref().unwrap();
+        assert_eq!(
+            (first.os.as_deref(), first.architecture.as_deref()),
+            (Some("linux"), Some("amd64"))
+        );
+        assert_eq!(first.variant, None);
+        assert_eq!(spec.manifests[1].platform, None);
+    }
+
+    #[test]
+    fn extra_tags_lose_repeats_and_the_targets_own_tag() {
+        let text =
+            "image: r.io/a:v1\ntags: [v1, latest, v0, latest]\nmanifests: [{image: r.io/b}]\n";
+
+        assert_eq!(from_yaml(text).unwrap().tags, ["latest", "v0"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_at_every_level() {
+        let top = "image: r.io/a:v1\nmanifest: []\n";
+        let err = rejects(from_yaml(top), "manifest", 2, 1);
+        assert!(err.message.contains("unknown field `manifest`"), "{err}");
+
+        let entry = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platfrom: {}\n";
+        rejects(from_yaml(entry), "manifests[0].platfrom", 4, 5);
+
+        let plat =
+            "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platform:\n      arch: amd64\n";
+        rejects(from_yaml(plat), "manifests[0].platform.arch", 5, 7);
+
+        let json = "{\"image\": \"r.io/a:v1\",\n \"manifests\": [{\"image\": \"r.io/b\",\n \"platform\": {\"cpu\": 1}}]}";
+        rejects(from_json(json), "manifests[0].platform.cpu", 3, 19);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let top = "image: r.io/a:v1\nmanifests: [{image: r.io/b}]\nimage: r.io/c:v1\n";
+        rejects(from_yaml(top), "image", 1, 1);
+
+        let entry = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    image: r.io/c\n";
+        rejects(from_yaml(entry), "manifests[0].image", 3, 5);
+
+        let plat = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platform: {os: linux, os: windows}\n";
+        rejects(from_yaml(plat), "manifests[0].platform.os", 4, 15);
+
+        let ann =
+            "image: r.io/a:v1\nannotations:\n  a.b: x\n  a.b: y\nmanifests: [{image: r.io/b}]\n";
+        let err = rejects(from_yaml(ann), "annotations.a.b", 4, 3);
+        assert!(err.message.contains("\"a.b\" is given twice"), "{err}");
+
+        let json = "{\"image\": \"r.io/a:v1\", \"manifests\": [{\"image\": \"r.io/b\",\n \"annotations\": {\"k\": \"1\", \"k\": \"2\"}}]}";
+        rejects(from_json(json), "manifests[0].annotations.k", 2, 30);
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let tags = "image: r.io/a:v1\ntags: v1\nmanifests: [{image: r.io/b}]\n";
+        rejects(from_yaml(tags), "tags", 2, 7);
+
+        let plat = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platform: linux/amd64\n";
+        let err = rejects(from_yaml(plat), "manifests[0].platform", 4, 15);
+        assert!(err.message.contains("invalid type"), "{err}");
+
+        let ann = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    annotations: {k: [1]}\n";
+        rejects(from_yaml(ann), "manifests[0].annotations.k", 4, 22);
+
+        let json =
+            "{\"image\": \"r.io/a:v1\", \"tags\": [1.0], \"manifests\": [{\"image\": \"r.io/b\"}]}";
+        rejects(from_json(json), "tags[0]", 1, 35);
+    }
+
+    #[test]
+    fn a_missing_image_or_manifests_is_named() {
+        rejects(from_yaml("manifests: [{image: r.io/b}]\n"), "image", 1, 1);
+        rejects(from_yaml("image: r.io/a:v1\n"), "manifests", 1, 1);
+        let entry = "image: r.io/a:v1\nmanifests:\n  - platform: {os: linux}\n";
+        let err = rejects(from_yaml(entry), "manifests[0].image", 3, 5);
+        assert!(err.message.contains("missing field `image`"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_reference_carries_the_references_own_message() {
+        let source = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n  - image: r.io/Upper:v1\n";
+        let err = rejects(from_yaml(source), "manifests[1].image", 4, 12);
+        assert!(
+            err.message.contains("invalid reference \"r.io/Upper:v1\""),
+            "{err}"
+        );
+        assert!(err.message.contains("lower-case"), "{err}");
+
+        let target = "image: 'r.io/a:-v1'\nmanifests: [{image: r.io/b}]\n";
+        let err = rejects(from_yaml(target), "image", 1, 8);
+        assert!(err.message.contains("tag \"-v1\""), "{err}");
+    }
+
+    #[test]
+    fn a_target_given_by_digest_is_refused() {
+        let digest = format!("sha256:{}", "0".repeat(64));
+        let text = format!("manifests: [{{image: r.io/b}}]\nimage: r.io/a@{digest}\n");
+
+        let err = rejects(from_yaml(&text), "image", 2, 8);
+
+        assert!(err.message.contains("pushed to a tag"), "{err}");
+        let source = format!("image: r.io/a:v1\nmanifests: [{{image: 'r.io/b@{digest}'}}]\n");
+        assert!(from_yaml(&source).is_ok(), "sources may be digests");
+    }
+
+    #[test]
+    fn an_invalid_extra_tag_is_named_by_its_index() {
+        let text =
+            "image: r.io/a:v1\ntags: [v0, latest, 'bad tag']\nmanifests: [{image: r.io/b}]\n";
+
+        let err = rejects(from_yaml(text), "tags[2]", 2, 20);
+
+        assert!(err.message.contains("bad tag"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_manifests_list_is_refused() {
+        let err = rejects(
+            from_yaml("image: r.io/a:v1\nmanifests: []\n"),
+            "manifests",
+            2,
+            12,
+        );
+        assert!(err.message.contains("no source images"), "{err}");
+        rejects(
+            from_yaml("image: r.io/a:v1\nmanifests:\n"),
+            "manifests",
+            2,
+            11,
+        );
+        rejects(
+            from_json("{\"image\": \"r.io/a:v1\", \"manifests\": []}"),
+            "manifests",
+            1,
+            38,
+        );
+    }
+
+    #[test]
+    fn two_entries_with_the_same_complete_platform_are_refused() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platform: {os: linux, architecture: arm64}\n\
+                    \x20 - image: r.io/c\n    platform: {os: linux}\n\
+                    \x20 - image: r.io/d\n    platform:\n      os: Linux\n      architecture: aarch64\n      variant: v8\n";
+
+        let err = rejects(from_yaml(text), "manifests[2].platform", 9, 7);
+
+        assert!(
+            err.message.contains("manifests[0] and manifests[2]"),
+            "{err}"
+        );
+        assert!(err.message.contains("linux/arm64/v8"), "{err}");
+    }
+
+    #[test]
+    fn different_variants_and_partial_platforms_are_not_duplicates() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - {image: r.io/b, platform: {os: linux, architecture: arm, variant: v6}}\n\
+                    \x20 - {image: r.io/c, platform: {os: linux, architecture: armhf}}\n\
+                    \x20 - {image: r.io/d, platform: {architecture: arm, variant: v6}}\n\
+                    \x20 - {image: r.io/e}\n  - {image: r.io/f}\n";
+
+        assert_eq!(from_yaml(text).unwrap().manifests.len(), 5);
+    }
+
+    #[test]
+    fn a_variant_the_architecture_does_not_have_is_refused() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platform: {os: linux, architecture: amd64, variant: v8}\n";
+
+        let err = rejects(from_yaml(text), "manifests[0].platform.variant", 4, 15);
+
+        assert!(err.message.contains("v1, v2, v3 or v4"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_architecture_is_refused_where_given() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n    platform: {os: linux, architecture: ''}\n";
+
+        let err = rejects(from_yaml(text), "manifests[0].platform.architecture", 4, 41);
+
+        assert!(err.message.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_annotation_key_is_refused() {
+        let top = "image: r.io/a:v1\nannotations: {'': x}\nmanifests: [{image: r.io/b}]\n";
+        rejects(from_yaml(top), "annotations", 2, 15);
+        let entry = "{\"image\": \"r.io/a:v1\", \"manifests\": [{\"image\": \"r.io/b\", \"annotations\": {\"\": \"x\"}}]}";
+        let err = rejects(from_json(entry), "manifests[0].annotations", 1, 75);
+        assert_eq!(err.message, "an annotation key is empty");
+    }
+
+    #[test]
+    fn input_larger_than_a_list_may_be_is_refused_before_parsing() {
+        let text = format!(
+            "image: r.io/a:v1\n#{}\nmanifests: [{{image: r.io/b}}]\n",
+            "x".repeat(MAX_LIST_BYTES)
+        );
+
+        let Err(err) = from_yaml(&text) else {
+            panic!("the spec is accepted")
+        };
+
+        assert_eq!((err.field, err.line), (None, None));
+        assert!(err.message.contains("4 MiB"), "{}", err.message);
+    }
+
+    #[test]
+    fn empty_text_is_refused_in_both_formats() {
+        assert_eq!(from_yaml(" \n").unwrap_err().message, "the spec is empty");
+        assert_eq!(from_json("").unwrap_err().message, "the spec is empty");
+        rejects(from_yaml("# only a comment\n"), "image", 2, 1);
+    }
+
+    #[test]
+    fn json_trailing_text_and_several_yaml_documents_are_refused() {
+        let err =
+            from_json("{\"image\": \"r.io/a:v1\", \"manifests\": [{\"image\": \"r.io/b\"}]}\n]")
+                .unwrap_err();
+        assert_eq!((err.field.as_deref(), err.line), (None, Some(2)), "{err}");
+        let err =
+            from_yaml("image: r.io/a:v1\nmanifests: [{image: r.io/b}]\n---\nimage: r.io/c:v1\n")
+                .unwrap_err();
+        assert!(err.message.contains("more than one document"), "{err}");
+    }
+
+    #[test]
+    fn errors_display_field_message_and_location() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - image: r.io/b\n  - image: r.io/c\n    platform:\n      os: linux\n      architecture: 'x 1'\n";
+
+        let err = from_yaml(text).unwrap_err();
+
+        assert_eq!(
+            err.to_string(),
+            "manifests[1].platform.architecture: \"x 1\" may only hold letters, digits, '.', '_', '+' \
+             and '-' (line 7, column 21)"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! Shared test helpers: running the `manifold` binary, writing specs, seeding the demo images.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_pick};
+
+/// The result of one `manifold` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw_stdout: Vec<u8>,
+}
+
+impl Run {
+    /// The `Digest: sha256:<hex> <size>` line, parsed.
+    pub fn digest_line(&self) -> (String, u64) {
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("Digest: "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no Digest line in stdout:\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            });
+        let mut parts = line["Digest: ".len()..].split(' ');
+        let digest = parts.next().unwrap().to_owned();
+        let size = parts.next().unwrap().parse().unwrap();
+        (digest, size)
+    }
+
+    /// Asserts success and returns self.
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "manifold failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts failure and returns self.
+    pub fn failed(self) -> Self {
+        assert_ne!(
+            self.code, 0,
+            "manifold should have failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the `manifold` binary with `args`; no user config leaks in.
+pub async fn manifold(args: &[&str]) -> Run {
+    manifold_env(args, &[]).await
+}
+
+/// Runs `manifold` with extra environment variables.
+pub async fn manifold_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_manifold"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().await.expect("manifold runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        raw_stdout: stdout,
+    }
+}
+
+/// Writes a spec file into a temp dir; keep the dir alive while it is used.
+pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Builds and pushes one single-platform image to `repo:tag`.
+pub async fn seed(
+    registry: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    fixture: ImageFixture,
+) -> BuiltImage {
+    let image = fixture.build();
+    Pusher::new(registry)
+        .push_image(repo, tag, &image)
+        .await
+        .expect("seed push");
+    image
+}
+
+/// The documentation demo: `demo-s390x:v0.2` and `demo-amd64:v0.2` in their own repositories.
+pub async fn seed_demo(registry: &TestRegistry) -> (BuiltImage, BuiltImage) {
+    let s390x = seed(
+        registry,
+        "demo-s390x",
+        "v0.2",
+        ImageFixture::new("linux", "s390x", None),
+    )
+    .await;
+    let amd64 = seed(
+        registry,
+        "demo-amd64",
+        "v0.2",
+        ImageFixture::new("linux", "amd64", None),
+    )
+    .await;
+    (s390x, amd64)
+}
+
+/// Checks with skopeo that pulling `image` on each platform gets the expected child.
+pub async fn assert_pulls(
+    registry: &TestRegistry,
+    image: &str,
+    expected: &[(&str, &str, Option<&str>, &str)],
+) {
+    for (os, arch, variant, digest) in expected {
+        let picked = skopeo_pick(registry, image, os, arch, *variant)
+            .await
+            .unwrap_or_else(|e| panic!("skopeo pick {os}/{arch}: {e:#}"));
+        assert_eq!(
+            &picked, digest,
+            "pulling {image} as {os}/{arch}/{variant:?}"
+        );
+    }
+}
+
+/// `--plain-http` is not needed for loopback registries, but the CLI flags for a registry's
+/// credentials are: this gives them.
+pub fn cred_args(registry: &TestRegistry) -> Vec<String> {
+    match registry.credentials() {
+        Some((u, p)) => vec!["--username".into(), u, "--password".into(), p],
+        None => vec![],
+    }
+}

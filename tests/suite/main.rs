@@ -1,0 +1,9 @@
+//! The integration suite: manifold against a real `docker-registry`, checked with `skopeo`.
+//! One test binary; one module per area.
+
+mod helpers;
+
+mod cli_errors;
+mod cli_inspect;
+mod cli_push;
+mod engine;
