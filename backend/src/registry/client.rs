@@ -339,37 +339,38 @@ impl RegistryClient {
         scopes: &[Scope],
     ) -> bool {
         let mut mode = host.auth.lock().expect("lock");
-        for challenge in challenges {
-            match challenge {
-                Challenge::Bearer {
-                    realm,
-                    service,
-                    error,
-                    ..
-                } => {
-                    let new = AuthMode::Bearer {
-                        realm: realm.clone(),
-                        service: service.clone(),
-                    };
-                    if *sent == new {
-                        // We sent a token and it was refused: drop it and try once with a fresh one,
-                        // but only if the registry named an error (an expired or revoked token).
-                        if error.is_none() {
-                            return false;
-                        }
-                        host.tokens.lock().expect("lock").remove(&scope_key(scopes));
-                    }
-                    *mode = new;
-                    return true;
+        // Bearer is preferred when a registry offers both.
+        let bearer = challenges.iter().find_map(|c| match c {
+            Challenge::Bearer {
+                realm,
+                service,
+                error,
+                ..
+            } => Some((realm, service, error)),
+            Challenge::Basic => None,
+        });
+        if let Some((realm, service, error)) = bearer {
+            let new = AuthMode::Bearer {
+                realm: realm.clone(),
+                service: service.clone(),
+            };
+            if *sent == new {
+                // We sent a token and it was refused: drop it and try once with a fresh one, but
+                // only if the registry named an error (an expired or revoked token).
+                if error.is_none() {
+                    return false;
                 }
-                Challenge::Basic => {
-                    if *sent == AuthMode::Basic || host.credentials.is_none() {
-                        return false;
-                    }
-                    *mode = AuthMode::Basic;
-                    return true;
-                }
+                host.tokens.lock().expect("lock").remove(&scope_key(scopes));
             }
+            *mode = new;
+            return true;
+        }
+        if challenges.contains(&Challenge::Basic)
+            && *sent != AuthMode::Basic
+            && host.credentials.is_some()
+        {
+            *mode = AuthMode::Basic;
+            return true;
         }
         false
     }

@@ -144,7 +144,7 @@ pub struct Manifest {
 #[derive(Debug, Clone)]
 pub enum ManifestBody {
     /// A single-platform image.
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     /// A list of manifests.
     Index(IndexManifest),
 }
@@ -188,7 +188,7 @@ impl Manifest {
         };
         let body = match media_type.as_str() {
             DOCKER_MANIFEST | OCI_MANIFEST => {
-                ManifestBody::Image(serde_json::from_slice(&bytes).map_err(invalid)?)
+                ManifestBody::Image(Box::new(serde_json::from_slice(&bytes).map_err(invalid)?))
             }
             DOCKER_LIST | OCI_INDEX => {
                 ManifestBody::Index(serde_json::from_slice(&bytes).map_err(invalid)?)

@@ -1,0 +1,230 @@
+//! Push benchmark against a local `docker-registry`: N single-platform sources in separate
+//! repositories, a cold push into a new target repository and a re-push, for N = 2, 16, 64.
+//!
+//! Three clients in the same run: manifold (8 sources at a time), manifold one source at a time,
+//! and a sequential client that makes manifest-tool v2's requests (9N+2: HEAD+GET manifest, GET
+//! config, HEAD+mount per blob, HEAD+PUT child; HEAD+PUT list). Prints the median wall time of
+//! `RUNS` runs and the requests made. Run with `cargo bench -p manifold --bench push`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use manifold::assemble::{self, PushOptions};
+use manifold::registry::{ClientConfig, RegistryClient};
+use manifold::spec::{ListSpec, OutputType, PlatformSpec, Reference, SourceEntry};
+use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
+
+const RUNS: usize = 5;
+const SIZES: [usize; 3] = [2, 16, 64];
+
+#[tokio::main]
+async fn main() {
+    let registry = TestRegistry::builder().log_level("error").start().await;
+    let host = registry.host();
+    println!("manifold push benchmark — docker-registry on {host}, median of {RUNS} runs");
+    println!("| N | client | cold push | requests | re-push | requests |");
+    println!("|---|---|---|---|---|---|");
+    let mut run_id = 0;
+    for n in SIZES {
+        let sources = seed(&registry, n).await;
+        for (name, concurrency) in [
+            ("manifold (8 at a time)", 8),
+            ("manifold (16 at a time)", 16),
+            ("manifold (1 at a time)", 1),
+        ] {
+            let mut cold = Vec::new();
+            let mut warm = Vec::new();
+            for _ in 0..RUNS {
+                run_id += 1;
+                let spec = spec(&host, &format!("bench{n}-t{run_id}"), &sources);
+                cold.push(manifold_push(&spec, concurrency).await);
+                warm.push(manifold_push(&spec, concurrency).await);
+            }
+            print_row(n, name, &cold, &warm);
+        }
+        let mut cold = Vec::new();
+        let mut warm = Vec::new();
+        for _ in 0..RUNS {
+            run_id += 1;
+            let target = format!("bench{n}-t{run_id}");
+            cold.push(sequential_reference(&host, &target, &sources).await);
+            warm.push(sequential_reference(&host, &target, &sources).await);
+        }
+        print_row(n, "sequential, manifest-tool's requests", &cold, &warm);
+    }
+}
+
+fn print_row(n: usize, name: &str, cold: &[(Duration, u64)], warm: &[(Duration, u64)]) {
+    let (c, cr) = median(cold);
+    let (w, wr) = median(warm);
+    println!(
+        "| {n} | {name} | {:.0} ms | {cr} | {:.0} ms | {wr} |",
+        c.as_secs_f64() * 1e3,
+        w.as_secs_f64() * 1e3
+    );
+}
+
+fn median(samples: &[(Duration, u64)]) -> (Duration, u64) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+/// Pushes N one-layer images for N distinct platforms, each in its own repository.
+async fn seed(registry: &TestRegistry, n: usize) -> Vec<(String, String)> {
+    let pusher = Pusher::new(registry);
+    let mut sources = Vec::new();
+    for i in 0..n {
+        let arch = format!("arch{i:02}");
+        let repo = format!("bench{n}-src{i:02}");
+        let image = ImageFixture::new("linux", &arch, None)
+            .layers(1)
+            .seed(n as u64)
+            .build();
+        pusher.push_image(&repo, "v1", &image).await.expect("seed");
+        sources.push((repo, arch));
+    }
+    sources
+}
+
+fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
+    ListSpec {
+        image: Reference::parse(&format!("{host}/{target}:v1")).unwrap(),
+        tags: Vec::new(),
+        annotations: BTreeMap::new(),
+        manifests: sources
+            .iter()
+            .map(|(repo, arch)| SourceEntry {
+                image: Reference::parse(&format!("{host}/{repo}:v1")).unwrap(),
+                platform: Some(PlatformSpec {
+                    architecture: Some(arch.clone()),
+                    os: Some("linux".into()),
+                    ..PlatformSpec::default()
+                }),
+                annotations: BTreeMap::new(),
+            })
+            .collect(),
+    }
+}
+
+async fn manifold_push(spec: &ListSpec, concurrency: usize) -> (Duration, u64) {
+    let client = RegistryClient::new(ClientConfig::default()).unwrap();
+    let options = PushOptions {
+        output: OutputType::Docker,
+        concurrency,
+        ..PushOptions::default()
+    };
+    let started = Instant::now();
+    let report = assemble::push(&client, spec, &options).await.expect("push");
+    (started.elapsed(), report.requests)
+}
+
+/// manifest-tool v2's request sequence, one source after another.
+async fn sequential_reference(
+    host: &str,
+    target: &str,
+    sources: &[(String, String)],
+) -> (Duration, u64) {
+    const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    let http = reqwest::Client::new();
+    let base = format!("http://{host}/v2");
+    let mut requests = 0u64;
+    let started = Instant::now();
+    let mut entries = Vec::new();
+    for (repo, arch) in sources {
+        let url = format!("{base}/{repo}/manifests/v1");
+        http.head(&url)
+            .header("Accept", ACCEPT)
+            .send()
+            .await
+            .unwrap();
+        let response = http
+            .get(&url)
+            .header("Accept", ACCEPT)
+            .send()
+            .await
+            .unwrap();
+        let media_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bytes = response.bytes().await.unwrap();
+        requests += 2;
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let config = manifest["config"]["digest"].as_str().unwrap().to_owned();
+        http.get(format!("{base}/{repo}/blobs/{config}"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        requests += 1;
+        let mut blobs = vec![config];
+        blobs.extend(
+            manifest["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_owned()),
+        );
+        for digest in &blobs {
+            http.head(format!("{base}/{target}/blobs/{digest}"))
+                .send()
+                .await
+                .unwrap();
+            let mount = http
+                .post(format!(
+                    "{base}/{target}/blobs/uploads/?mount={digest}&from={repo}"
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(mount.status().as_u16(), 201);
+            requests += 2;
+        }
+        let digest = manifold::registry::media::sha256_digest(&bytes);
+        http.head(format!("{base}/{target}/manifests/{digest}"))
+            .header("Accept", ACCEPT)
+            .send()
+            .await
+            .unwrap();
+        let put = http
+            .put(format!("{base}/{target}/manifests/{digest}"))
+            .header("Content-Type", &media_type)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success());
+        requests += 2;
+        entries.push(serde_json::json!({
+            "mediaType": media_type, "size": bytes.len(), "digest": digest,
+            "platform": {"architecture": arch, "os": "linux"}
+        }));
+    }
+    let list = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    http.head(format!("{base}/{target}/manifests/v1"))
+        .header("Accept", ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    let put = http
+        .put(format!("{base}/{target}/manifests/v1"))
+        .header(
+            "Content-Type",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .body(list)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    requests += 2;
+    (started.elapsed(), requests)
+}
