@@ -43,16 +43,21 @@ pub struct Pusher {
 impl Pusher {
     /// A client for `registry`, sending its Basic credentials when it has some.
     pub fn new(registry: &TestRegistry) -> Self {
+        Self::for_url(&registry.url(), registry.credentials()).expect("registry URL")
+    }
+
+    /// A client for any registry root URL (`http://127.0.0.1:5000`).
+    pub fn for_url(url: &str, credentials: Option<(String, String)>) -> anyhow::Result<Self> {
         let client = Client::builder()
             .timeout(Duration::from_secs(30))
             .no_proxy()
             .build()
-            .expect("reqwest client");
-        Pusher {
+            .context("reqwest client")?;
+        Ok(Pusher {
             client,
-            base: Url::parse(&registry.url()).expect("registry URL"),
-            credentials: registry.credentials(),
-        }
+            base: Url::parse(url).with_context(|| format!("bad registry URL {url}"))?,
+            credentials,
+        })
     }
 
     /// The same client with other credentials (`None`: anonymous).
