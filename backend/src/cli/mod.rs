@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::assemble::{self, PushOptions};
-use crate::registry::{ClientConfig, Credentials, Keychain, RegistryClient};
+use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
 use crate::spec::{self, OutputType, Reference};
 
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
@@ -47,6 +47,9 @@ struct GlobalArgs {
     /// A PEM file of CA certificates to trust in addition to the system's (repeatable).
     #[arg(long = "ca-cert", global = true, value_name = "FILE")]
     ca_cert: Vec<PathBuf>,
+    /// Resolve a registry host name to this address instead of asking DNS (HOST:IP, repeatable).
+    #[arg(long, global = true, value_name = "HOST:IP")]
+    resolve: Vec<String>,
     /// Requests to the registry in flight at once.
     #[arg(long, global = true, default_value_t = 8, value_name = "N")]
     concurrency: usize,
@@ -204,11 +207,38 @@ fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
         (None, Some(_)) => anyhow::bail!("--password needs --username"),
         (None, None) => {}
     }
+    keychain.docker = match &global.docker_cfg {
+        Some(path) if !path.exists() => {
+            anyhow::bail!("--docker-cfg: {} does not exist", path.display())
+        }
+        Some(path) => DockerConfig::load(path).map_err(anyhow::Error::msg)?,
+        None => match DockerConfig::default_path() {
+            Some(path) => DockerConfig::load(&path).unwrap_or_else(|e| {
+                tracing::warn!("ignoring the docker config: {e}");
+                None
+            }),
+            None => None,
+        },
+    };
+    let mut resolve = Vec::new();
+    for entry in &global.resolve {
+        let parsed = entry.split_once(':').and_then(|(host, ip)| {
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            Some((
+                host.to_owned(),
+                std::net::SocketAddr::new(ip.parse().ok()?, 0),
+            ))
+        });
+        resolve.push(parsed.ok_or_else(|| {
+            anyhow::anyhow!("--resolve: \"{entry}\" is not HOST:IP (e.g. registry.test:127.0.0.1)")
+        })?);
+    }
     Ok(ClientConfig {
         plain_http: global.plain_http,
         insecure_tls: global.insecure,
         ca_certs: global.ca_cert.clone(),
         keychain,
+        resolve,
         max_in_flight: global.concurrency.max(1) * 4,
         ..ClientConfig::default()
     })

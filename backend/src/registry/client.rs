@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use super::auth::{Challenge, Credentials, Scope, Token, scope_key};
+use super::credentials::Keychain;
 use super::error::RegistryError;
 use super::transport::{self, Body};
 use crate::spec::reference::is_loopback_host;
@@ -49,25 +50,6 @@ impl RetryPolicy {
     }
 }
 
-/// Credentials for registries: one set for all (the CLI's `--username/--password`) and per registry.
-#[derive(Debug, Clone, Default)]
-pub struct Keychain {
-    /// Used for every registry that has no entry of its own.
-    pub default: Option<Credentials>,
-    /// Per registry (`host:port` as written in references; `docker.io` for Docker Hub).
-    pub per_registry: HashMap<String, Credentials>,
-}
-
-impl Keychain {
-    /// The credentials for a registry, if any.
-    pub fn get(&self, registry: &str) -> Option<Credentials> {
-        self.per_registry
-            .get(registry)
-            .or(self.default.as_ref())
-            .cloned()
-    }
-}
-
 /// Everything that decides how the client talks to registries.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -91,6 +73,8 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
     /// Retries of failed requests.
     pub retry: RetryPolicy,
+    /// Host names resolved to fixed addresses instead of DNS (like curl's `--resolve`).
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Default for ClientConfig {
@@ -106,6 +90,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             max_in_flight: 32,
             retry: RetryPolicy::default(),
+            resolve: Vec::new(),
         }
     }
 }
@@ -291,16 +276,40 @@ impl RegistryClient {
                     auth_retried = true;
                     continue;
                 }
-                return Err(transport::api_error(&req.operation, response).await);
+                let mut err = transport::api_error(&req.operation, response).await;
+                if let Some(scope) = insufficient_scope(&challenges)
+                    && let RegistryError::Api { errors, .. } = &mut err
+                {
+                    errors.insert(
+                        0,
+                        super::error::ApiErrorDetail {
+                            code: "INSUFFICIENT_SCOPE".to_owned(),
+                            message: format!("the credentials do not grant {scope}"),
+                            detail: serde_json::Value::Null,
+                        },
+                    );
+                }
+                return Err(err);
             }
             if mode == AuthMode::Unknown {
                 *host.auth.lock().expect("lock") = AuthMode::Anonymous;
             }
-            if status == StatusCode::BAD_REQUEST && host.may_upgrade && !host.is_https() {
+            if status == StatusCode::BAD_REQUEST && !host.is_https() {
                 let text = response.text().await.unwrap_or_default();
-                if text.contains("HTTP request to an HTTPS server") && replayable {
-                    *host.https.lock().expect("lock") = true;
-                    continue;
+                if text.contains("HTTP request to an HTTPS server") {
+                    if host.may_upgrade && replayable {
+                        *host.https.lock().expect("lock") = true;
+                        continue;
+                    }
+                    return Err(RegistryError::Transport {
+                        operation: req.operation.clone(),
+                        message: format!(
+                            "{} speaks HTTPS, but was asked over plain HTTP; drop --plain-http \
+                             (or take it off the insecure registries)",
+                            host.registry
+                        ),
+                        timeout: false,
+                    });
                 }
                 return Err(transport::api_error_from_text(
                     &req.operation,
@@ -423,4 +432,20 @@ impl RegistryClient {
         self.requests.fetch_add(1, Ordering::Relaxed);
         transport::fetch_token(&self.http, host, realm, service, scopes, &operation).await
     }
+}
+
+/// The scope a registry said our token lacks (`error="insufficient_scope"`), if it did.
+fn insufficient_scope(challenges: &[Challenge]) -> Option<String> {
+    challenges.iter().find_map(|c| match c {
+        Challenge::Bearer {
+            error: Some(error),
+            scope,
+            ..
+        } if error == "insufficient_scope" => Some(
+            scope
+                .clone()
+                .unwrap_or_else(|| "the access asked for".to_owned()),
+        ),
+        _ => None,
+    })
 }

@@ -131,6 +131,10 @@ fn hint_suffix(status: u16, errors: &[ApiErrorDetail]) -> String {
             "check that the image exists and that the tag or digest is spelled right"
         }
         (_, "NAME_UNKNOWN") => "the repository does not exist; check the name",
+        (_, "INSUFFICIENT_SCOPE") => {
+            "the credentials lack permission: pushing needs pull and push on the target and pull \
+             on every source repository"
+        }
         (_, "UNAUTHORIZED") | (401, _) => {
             "check the credentials (--username/--password, or docker login for this registry)"
         }

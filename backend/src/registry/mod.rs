@@ -6,13 +6,15 @@
 
 pub mod auth;
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod media;
 mod ops;
 mod transport;
 
 pub use auth::{Credentials, Secret};
-pub use client::{ClientConfig, Keychain, RegistryClient, RetryPolicy};
+pub use client::{ClientConfig, RegistryClient, RetryPolicy};
+pub use credentials::{DockerConfig, Keychain};
 pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
 pub use ops::Mount;

@@ -212,8 +212,30 @@ impl RegistryClient {
     }
 
     /// Streams a blob from `from` (any registry) into `target`, through `session` if one is open.
-    /// The blob is never held whole in memory; the registry checks the digest on completion.
+    /// The blob is never held whole in memory; the registry checks the digest on completion. A
+    /// copy that fails on the way (connection, 429, 5xx) is started again in a new session.
     pub async fn copy_blob(
+        &self,
+        from: &Reference,
+        target: &Reference,
+        blob: &Descriptor,
+        session: Option<String>,
+    ) -> Result<(), RegistryError> {
+        let mut session = session;
+        let mut attempt = 1;
+        loop {
+            match self.copy_once(from, target, blob, session.take()).await {
+                Err(e) if e.is_retryable() && attempt < self.config.retry.max_attempts => {
+                    tracing::warn!("copy of {} failed, starting again: {e}", blob.digest);
+                    tokio::time::sleep(self.config.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn copy_once(
         &self,
         from: &Reference,
         target: &Reference,
@@ -242,7 +264,10 @@ impl RegistryClient {
         );
         req.body = Body::Stream(Some((reqwest::Body::wrap_stream(stream), Some(blob.size))));
         req.streaming = true;
-        self.send(&host, req).await?;
+        if let Err(e) = self.send(&host, req).await {
+            self.cancel_upload(target, &location).await;
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -55,6 +55,9 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Regis
         .read_timeout(config.timeout)
         .pool_max_idle_per_host(64)
         .danger_accept_invalid_certs(config.insecure_tls);
+    for (host, addr) in &config.resolve {
+        builder = builder.resolve(host, *addr);
+    }
     for path in &config.ca_certs {
         let pem = std::fs::read(path).map_err(|e| {
             RegistryError::Config(format!("cannot read CA bundle {}: {e}", path.display()))
