@@ -4,5 +4,10 @@
 
 pub mod assemble;
 pub mod cli;
+pub mod config;
+pub mod db;
+pub mod jobs;
+pub mod metrics;
 pub mod registry;
+pub mod resource;
 pub mod spec;

@@ -2,27 +2,27 @@
 //! 127.0.0.1 with a free port, its storage, config and log in a temporary directory that lives as
 //! long as the [`TestRegistry`].
 //!
-//! This module owns the registry's configuration (including the `auth:` section, see
-//! [`RegistryAuth`]), starting it, waiting until it answers, and stopping it. The child process is
-//! killed on Drop; where `setpriv` exists it is also started with a parent-death signal so that it
-//! does not outlive a test process that is killed outright.
+//! This module owns the registry's configuration (the `auth:` section, see [`RegistryAuth`]:
+//! anonymous, htpasswd, or token mode against a [`TokenServer`]; and `http.tls` for HTTPS with a
+//! certificate from a [`TestCa`]), starting it, and stopping it; the process side (spawning,
+//! waiting until it answers) is in `registry_process`. The child process is killed on Drop;
+//! where `setpriv` exists it is also started with a parent-death signal so that it does not
+//! outlive a test process that is killed outright.
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 use anyhow::{Context, bail};
 use tempfile::TempDir;
 
+use crate::certs::{ServerCert, TestCa};
+use crate::registry_process::{free_port, spawn_registry, wait_ready};
+use crate::token::TokenServer;
+
 /// Environment variable naming the registry binary (default: `docker-registry` on `PATH`).
 pub const REGISTRY_BIN_ENV: &str = "MANIFOLD_TEST_REGISTRY_BIN";
-
-/// How long [`TestRegistry`] waits for `GET /v2/` to answer after starting the process.
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How many times a start is retried when the chosen port was taken in the meantime.
 const PORT_ATTEMPTS: usize = 8;
@@ -33,8 +33,7 @@ const BCRYPT_COST: u32 = 4;
 
 /// How clients must authenticate to a [`TestRegistry`]; renders the config's `auth:` section.
 ///
-/// Marked `non_exhaustive` so that a `Token { realm, service, issuer, rootcertbundle_path }`
-/// variant (distribution's `auth.token`) can be added without breaking callers.
+/// Marked `non_exhaustive` so that more modes can be added without breaking callers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistryAuth {
@@ -47,14 +46,37 @@ pub enum RegistryAuth {
         /// Password in clear; the htpasswd file holds its bcrypt hash.
         password: String,
     },
+    /// distribution's `auth.token`: clients get a Bearer challenge naming `realm` and
+    /// `service`, and present RS256 JWTs issued by `issuer` whose `x5c` certificate is in
+    /// `rootcertbundle` (copied into the registry's directory at start).
+    Token {
+        /// The token endpoint (`http://127.0.0.1:PORT/token`).
+        realm: String,
+        /// The `service` of the challenge; tokens must carry it as `aud`.
+        service: String,
+        /// The `iss` tokens must carry.
+        issuer: String,
+        /// PEM bundle of the certificates that may sign tokens.
+        rootcertbundle: PathBuf,
+    },
 }
 
 impl RegistryAuth {
     /// The user name and password a client should send, if this mode has them.
     pub fn credentials(&self) -> Option<(&str, &str)> {
         match self {
-            RegistryAuth::None => None,
+            RegistryAuth::None | RegistryAuth::Token { .. } => None,
             RegistryAuth::Basic { user, password } => Some((user, password)),
+        }
+    }
+
+    /// Token mode against this server.
+    pub fn token(server: &TokenServer) -> RegistryAuth {
+        RegistryAuth::Token {
+            realm: server.realm(),
+            service: server.service().to_owned(),
+            issuer: server.issuer().to_owned(),
+            rootcertbundle: server.signer().cert_path().to_owned(),
         }
     }
 
@@ -79,6 +101,24 @@ impl RegistryAuth {
                     yaml_str(&path.to_string_lossy()),
                 ))
             }
+            RegistryAuth::Token {
+                realm,
+                service,
+                issuer,
+                rootcertbundle,
+            } => {
+                let path = dir.join("token-rootcerts.pem");
+                fs::copy(rootcertbundle, &path)
+                    .with_context(|| format!("copy {}", rootcertbundle.display()))?;
+                Ok(format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                     rootcertbundle: {}\n",
+                    yaml_str(realm),
+                    yaml_str(service),
+                    yaml_str(issuer),
+                    yaml_str(&path.to_string_lossy()),
+                ))
+            }
         }
     }
 }
@@ -94,6 +134,16 @@ fn yaml_str(s: &str) -> String {
 pub struct RegistryBuilder {
     auth: RegistryAuth,
     log_level: String,
+    tls: Option<TlsFiles>,
+    client_credentials: Option<(String, String)>,
+}
+
+/// Certificate, key and (if known) the CA that issued them.
+#[derive(Clone, Debug)]
+struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: Option<PathBuf>,
 }
 
 impl Default for RegistryBuilder {
@@ -101,6 +151,8 @@ impl Default for RegistryBuilder {
         RegistryBuilder {
             auth: RegistryAuth::None,
             log_level: "info".to_owned(),
+            tls: None,
+            client_credentials: None,
         }
     }
 }
@@ -118,9 +170,37 @@ impl RegistryBuilder {
         self
     }
 
+    /// Serves HTTPS with this certificate and key (PEM; copied at start): `http.tls`.
+    pub fn tls(mut self, cert_path: impl Into<PathBuf>, key_path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles {
+            cert: cert_path.into(),
+            key: key_path.into(),
+            ca: None,
+        });
+        self
+    }
+
+    /// Serves HTTPS with a certificate from a [`TestCa`], whose CA certificate
+    /// [`TestRegistry::ca_cert_path`] then gives to clients.
+    pub fn tls_cert(mut self, cert: &ServerCert) -> Self {
+        self.tls = Some(TlsFiles {
+            cert: cert.cert_path.clone(),
+            key: cert.key_path.clone(),
+            ca: Some(cert.ca_cert_path.clone()),
+        });
+        self
+    }
+
+    /// The user and password clients should use, when the auth mode itself has none (token
+    /// mode: the token server's user); [`TestRegistry::credentials`] returns them.
+    pub fn client_credentials(mut self, user: &str, password: &str) -> Self {
+        self.client_credentials = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
     /// The complete configuration file for a registry storing under `root` and listening on
     /// `port`, given the already rendered `auth:` section.
-    fn render(&self, root: &Path, port: u16, auth_section: &str) -> String {
+    fn render(&self, root: &Path, port: u16, auth_section: &str, tls: Option<&TlsFiles>) -> String {
         let lines = [
             "version: 0.1".to_owned(),
             "log:".to_owned(),
@@ -140,6 +220,13 @@ impl RegistryBuilder {
         ];
         let mut config = lines.join("\n");
         config.push('\n');
+        if let Some(tls) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                yaml_str(&tls.cert.to_string_lossy()),
+                yaml_str(&tls.key.to_string_lossy()),
+            ));
+        }
         config.push_str(auth_section);
         config
     }
@@ -153,22 +240,34 @@ impl RegistryBuilder {
         let root = dir.path().join("storage");
         fs::create_dir(&root).context("create storage dir")?;
         let auth_section = self.auth.config_section(dir.path())?;
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|t| copy_tls(t, dir.path()))
+            .transpose()?;
         let config_path = dir.path().join("config.yml");
         let log_path = dir.path().join("registry.log");
 
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            fs::write(&config_path, self.render(&root, port, &auth_section))
-                .context("write registry config")?;
+            fs::write(
+                &config_path,
+                self.render(&root, port, &auth_section, tls.as_ref()),
+            )
+            .context("write registry config")?;
             let log = File::create(&log_path).context("create registry log")?;
             let mut child = spawn_registry(&config_path, log)?;
             let expect_line = matches!(self.log_level.as_str(), "info" | "debug");
-            match wait_ready(&mut child, port, expect_line.then_some(&log_path)).await {
+            let ready_line = expect_line.then_some(log_path.as_path());
+            match wait_ready(&mut child, port, tls.is_some(), ready_line).await {
                 Ok(()) => {
                     return Ok(TestRegistry {
                         child,
                         port,
                         auth: self.auth,
+                        tls: tls.is_some(),
+                        ca_cert: tls.and_then(|t| t.ca),
+                        client_credentials: self.client_credentials,
                         log_path,
                         root,
                         _dir: dir,
@@ -202,6 +301,9 @@ pub struct TestRegistry {
     child: Child,
     port: u16,
     auth: RegistryAuth,
+    tls: bool,
+    ca_cert: Option<PathBuf>,
+    client_credentials: Option<(String, String)>,
     log_path: PathBuf,
     root: PathBuf,
     /// Holds config, storage and log; removed after the child is killed.
@@ -241,14 +343,49 @@ impl TestRegistry {
             .await
     }
 
+    /// A registry in token mode against `server`, whose admin user (if it has one) becomes
+    /// [`Self::credentials`] (panics with its log on failure).
+    pub async fn token(server: &TokenServer) -> TestRegistry {
+        let mut builder = RegistryBuilder::default().auth(RegistryAuth::token(server));
+        if let Some((user, password)) = server.admin_credentials() {
+            builder = builder.client_credentials(&user, &password);
+        }
+        builder.start().await
+    }
+
+    /// An anonymous registry serving HTTPS with a certificate for `localhost` and `127.0.0.1`
+    /// issued by `ca` (panics on failure).
+    pub async fn https(ca: &TestCa) -> TestRegistry {
+        RegistryBuilder::default()
+            .tls_cert(&ca.localhost_cert())
+            .start()
+            .await
+    }
+
     /// `127.0.0.1:PORT`, the registry part of image references.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.port)
+    }
+
+    /// `https` when it serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// Whether it serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The CA certificate (PEM) that issued its TLS certificate, when it was started with
+    /// [`RegistryBuilder::tls_cert`] (a copy in its directory).
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
     }
 
     /// The port the registry listens on.
@@ -261,11 +398,13 @@ impl TestRegistry {
         &self.auth
     }
 
-    /// User name and password, when the registry requires them.
+    /// User name and password for clients: the htpasswd user, or in token mode the token
+    /// server's user given at start ([`TestRegistry::token`]: its admin).
     pub fn credentials(&self) -> Option<(String, String)> {
         self.auth
             .credentials()
             .map(|(u, p)| (u.to_owned(), p.to_owned()))
+            .or_else(|| self.client_credentials.clone())
     }
 
     /// `HOST/REPO:TAG` or `HOST/REPO@DIGEST` for a repository on this registry.
@@ -301,98 +440,17 @@ impl Drop for TestRegistry {
     }
 }
 
-/// A port that was free a moment ago (the OS picks it for a listener on port 0).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Finds `name` on `PATH`.
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Starts `docker-registry serve CONFIG` with stdout and stderr going to `log`.
-fn spawn_registry(config: &Path, log: File) -> anyhow::Result<Child> {
-    let bin = std::env::var_os(REGISTRY_BIN_ENV)
-        .map(PathBuf::from)
-        .or_else(|| which("docker-registry"))
-        .context("docker-registry not found on PATH (apt-get install docker-registry)")?;
-    let mut cmd = match which("setpriv") {
-        // The child gets SIGKILL when the thread that spawned it ends; `spawn_detached` spawns
-        // from a thread that lives as long as the process.
-        Some(setpriv) => {
-            let mut cmd = Command::new(setpriv);
-            cmd.args(["--pdeathsig", "KILL"]).arg(&bin);
-            cmd
-        }
-        None => Command::new(&bin),
+/// Copies certificate, key and CA into `dir` (the registry reads them at start; the copies
+/// outlive the [`TestCa`]).
+fn copy_tls(tls: &TlsFiles, dir: &Path) -> anyhow::Result<TlsFiles> {
+    let copy = |from: &Path, name: &str| -> anyhow::Result<PathBuf> {
+        let to = dir.join(name);
+        fs::copy(from, &to).with_context(|| format!("copy {}", from.display()))?;
+        Ok(to)
     };
-    cmd.arg("serve")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().context("clone log handle")?)
-        .stderr(log);
-    spawn_detached(cmd).with_context(|| format!("spawn {}", bin.display()))
-}
-
-type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
-
-/// Spawns `cmd` from one long-lived thread, so that a parent-death signal tied to the spawning
-/// thread fires only when the whole test process ends (test threads come and go).
-fn spawn_detached(cmd: Command) -> io::Result<Child> {
-    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("testkit-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("start spawner thread");
-        tx
-    });
-    let (reply_tx, reply_rx) = mpsc::channel();
-    spawner
-        .send((cmd, reply_tx))
-        .map_err(|_| io::Error::other("spawner thread gone"))?;
-    reply_rx
-        .recv()
-        .map_err(|_| io::Error::other("spawner thread gone"))?
-}
-
-/// Polls `GET /v2/` until it answers 200 or 401, the child exits, or [`READY_TIMEOUT`] passes.
-///
-/// With `log` given, also waits for the registry's own `listening on 127.0.0.1:PORT` line, so
-/// that another process that grabbed the port in the meantime is not mistaken for ours.
-async fn wait_ready(child: &mut Child, port: u16, log: Option<&Path>) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .no_proxy()
-        .build()?;
-    let url = format!("http://127.0.0.1:{port}/v2/");
-    let listening = format!("listening on 127.0.0.1:{port}");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("process exited with {status}");
-        }
-        let ours = log
-            .is_none_or(|log| fs::read_to_string(log).is_ok_and(|text| text.contains(&listening)));
-        if ours && let Ok(resp) = client.get(&url).send().await {
-            match resp.status().as_u16() {
-                200 | 401 => return Ok(()),
-                other => bail!("GET /v2/ answered {other}"),
-            }
-        }
-        if started.elapsed() > READY_TIMEOUT {
-            bail!("GET {url} did not answer within {READY_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    Ok(TlsFiles {
+        cert: copy(&tls.cert, "tls.crt")?,
+        key: copy(&tls.key, "tls.key")?,
+        ca: tls.ca.as_deref().map(|ca| copy(ca, "ca.crt")).transpose()?,
+    })
 }

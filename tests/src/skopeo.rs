@@ -8,7 +8,9 @@
 //!
 //! skopeo runs with `HOME`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME` and `REGISTRY_AUTH_FILE`
 //! pointing into a fresh temporary directory, so no auth file of the user's interferes;
-//! credentials are passed with `--creds` only when the [`TestRegistry`] has them.
+//! credentials are passed with `--creds` only when the [`TestRegistry`] has them. In token mode
+//! those are the token server's user (skopeo follows the Bearer challenge itself); HTTPS
+//! registries are reached with `--tls-verify=false` like plain ones.
 
 use std::ffi::OsString;
 use std::time::Duration;

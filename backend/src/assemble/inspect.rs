@@ -114,8 +114,12 @@ pub async fn inspect(
         ManifestBody::Index(index) => {
             inspection.is_list = true;
             inspection.annotations = index.annotations.clone();
-            inspection.manifests = futures::stream::iter(&index.manifests)
+            let pending: Vec<_> = index
+                .manifests
+                .iter()
                 .map(|d| inspect_child(client, reference, d))
+                .collect();
+            inspection.manifests = futures::stream::iter(pending)
                 .buffered(CONCURRENCY)
                 .try_collect()
                 .await?;

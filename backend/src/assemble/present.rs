@@ -45,8 +45,8 @@ impl<'a> Presenter<'a> {
         entries: &[Resolved],
         concurrency: usize,
     ) -> Result<(), AssembleError> {
-        futures::stream::iter(entries)
-            .map(|e| self.ensure_entry(e))
+        let pending: Vec<_> = entries.iter().map(|e| self.ensure_entry(e)).collect();
+        futures::stream::iter(pending)
             .buffer_unordered(concurrency.max(1))
             .try_collect::<()>()
             .await

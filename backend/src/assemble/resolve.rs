@@ -36,8 +36,13 @@ pub(crate) async fn resolve_all(
     spec: &ListSpec,
     options: &PushOptions,
 ) -> Result<(Vec<Resolved>, Vec<Skipped>), AssembleError> {
-    let outcomes: Vec<Outcome> = futures::stream::iter(&spec.manifests)
+    // Futures are built first: a closure kept inside the stream would make it not `Send`.
+    let pending: Vec<_> = spec
+        .manifests
+        .iter()
         .map(|entry| resolve_one(client, entry, options.ignore_missing))
+        .collect();
+    let outcomes: Vec<Outcome> = futures::stream::iter(pending)
         .buffered(options.concurrency.max(1))
         .try_collect()
         .await?;

@@ -69,8 +69,9 @@ enum Command {
 struct PushArgs {
     /// The list type: docker (manifest list), oci (image index), or auto (OCI when a child is OCI
     /// or annotations are given).
-    #[arg(long = "type", global = true, value_enum, default_value_t = OutputType::Auto)]
-    output: OutputType,
+    /// [default: the spec's `type`, else auto]
+    #[arg(long = "type", global = true, value_enum)]
+    output: Option<OutputType>,
     /// Resolve the sources and print the list and its digest, writing nothing.
     #[arg(long = "dry-run", global = true)]
     dry_run: bool,
@@ -168,27 +169,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let client = RegistryClient::new(client_config(&cli.global)?)?;
     match cli.command {
         Command::Push(args) => {
-            let (spec, ignore_missing) = match &args.how {
+            let (submission, ignore_missing) = match &args.how {
                 PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
                 PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
             };
             let options = PushOptions {
-                output: args.output,
-                ignore_missing,
+                output: args.output.or(submission.options.output).unwrap_or_default(),
+                ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
                 dry_run: args.dry_run,
                 concurrency: cli.global.concurrency,
             };
-            let report = assemble::push(&client, &spec, &options).await?;
+            let report = assemble::push(&client, &submission.spec, &options).await?;
             output::push_report(&report, args.json)
         }
         Command::Pushml(f) => {
-            let spec = read_spec(&f.file)?;
+            let submission = read_spec(&f.file)?;
             let options = PushOptions {
-                ignore_missing: f.ignore_missing,
+                output: submission.options.output.unwrap_or_default(),
+                ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
                 concurrency: cli.global.concurrency,
                 ..PushOptions::default()
             };
-            let report = assemble::push(&client, &spec, &options).await?;
+            let report = assemble::push(&client, &submission.spec, &options).await?;
             output::push_report(&report, false)
         }
         Command::Inspect(args) => {
@@ -244,17 +246,17 @@ fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
     })
 }
 
-fn read_spec(path: &PathBuf) -> anyhow::Result<spec::ListSpec> {
+fn read_spec(path: &PathBuf) -> anyhow::Result<spec::Submission> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())?
     } else {
         std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read spec {}: {e}", path.display()))?
     };
-    spec::parse::from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    spec::parse::submission_from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::ListSpec> {
+fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::Submission> {
     let mut spec = spec::args::FromArgs {
         platforms: a.platforms.join(","),
         template: a.template.clone(),
@@ -269,5 +271,8 @@ fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::ListSpec> {
             .ok_or_else(|| anyhow::anyhow!("--annotations: \"{pair}\" is not key=value"))?;
         spec.annotations.insert(k.to_owned(), v.to_owned());
     }
-    Ok(spec)
+    Ok(spec::Submission {
+        spec,
+        options: spec::SubmitOptions::default(),
+    })
 }

@@ -50,6 +50,29 @@ impl RetryPolicy {
     }
 }
 
+/// Which registries a client may contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Allow {
+    /// Any (the command line).
+    #[default]
+    Any,
+    /// Only registries on loopback addresses.
+    LoopbackOnly,
+    /// Only these (`host[:port]` as written in references).
+    Only(Vec<String>),
+}
+
+impl Allow {
+    /// Whether `registry` may be contacted.
+    pub fn allows(&self, registry: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::LoopbackOnly => is_loopback_host(registry),
+            Self::Only(list) => list.iter().any(|r| r == registry),
+        }
+    }
+}
+
 /// Everything that decides how the client talks to registries.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -59,8 +82,8 @@ pub struct ClientConfig {
     pub insecure_tls: bool,
     /// Registries reached over plain HTTP.
     pub insecure_registries: Vec<String>,
-    /// When set, the only registries the client may contact.
-    pub allowed_registries: Option<Vec<String>>,
+    /// Which registries the client may contact.
+    pub allow: Allow,
     /// Extra CA certificates (PEM files) to trust.
     pub ca_certs: Vec<PathBuf>,
     /// Credentials.
@@ -83,7 +106,7 @@ impl Default for ClientConfig {
             plain_http: false,
             insecure_tls: false,
             insecure_registries: Vec::new(),
-            allowed_registries: None,
+            allow: Allow::Any,
             ca_certs: Vec::new(),
             keychain: Keychain::default(),
             timeout: Duration::from_secs(60),
@@ -179,9 +202,7 @@ impl RegistryClient {
 
     /// The state of one registry, created on first use. Refuses registries off the allow-list.
     pub(crate) fn host(&self, registry: &str) -> Result<Arc<Host>, RegistryError> {
-        if let Some(allowed) = &self.config.allowed_registries
-            && !allowed.iter().any(|a| a == registry)
-        {
+        if !self.config.allow.allows(registry) {
             return Err(RegistryError::Config(format!(
                 "registry {registry} is not on this service's list of allowed registries"
             )));

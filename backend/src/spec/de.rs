@@ -13,7 +13,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::reference::{Reference, check_tag};
-use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, SourceEntry};
+use super::{ListSpec, MAX_LIST_BYTES, OutputType, PlatformSpec, SourceEntry, SubmitOptions};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -27,7 +27,7 @@ const DESCRIPTOR_BYTES: usize = 193;
 const ARCH_OS_BYTES: usize = 6;
 
 /// A whole spec document; `Document::deserialize` runs every check.
-pub(super) struct Document(pub(super) ListSpec);
+pub(super) struct Document(pub(super) ListSpec, pub(super) SubmitOptions);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +38,12 @@ struct RawSpec {
     #[serde(default)]
     annotations: Option<Annotations>,
     manifests: Manifests,
+    #[serde(rename = "type", default)]
+    output: Option<OutputType>,
+    #[serde(default)]
+    callback_url: Option<CallbackUrl>,
+    #[serde(default)]
+    ignore_missing: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -75,7 +81,12 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         if bytes > MAX_LIST_BYTES {
             return Err(de::Error::custom(too_large(bytes, spec.manifests.len())));
         }
-        Ok(Document(spec))
+        let options = SubmitOptions {
+            output: raw.output,
+            callback_url: raw.callback_url.map(|u| u.0),
+            ignore_missing: raw.ignore_missing,
+        };
+        Ok(Document(spec, options))
     }
 }
 
@@ -496,5 +507,34 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("manifests"), "{err}");
         assert_eq!((err.line, err.column), (Some(1), Some(1)));
         assert!(err.message.starts_with(TOO_LARGE), "{err}");
+    }
+}
+
+/// A callback URL: absolute http or https.
+struct CallbackUrl(String);
+
+impl<'de> Deserialize<'de> for CallbackUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(CallbackUrlVisitor)
+    }
+}
+
+struct CallbackUrlVisitor;
+
+impl Visitor<'_> for CallbackUrlVisitor {
+    type Value = CallbackUrl;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an http or https URL")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<CallbackUrl, E> {
+        match url::Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Ok(CallbackUrl(v.to_owned()))
+            }
+            Ok(_) => Err(E::custom(format!("callback URL \"{v}\" must be http or https"))),
+            Err(e) => Err(E::custom(format!("callback URL \"{v}\" is not a URL: {e}"))),
+        }
     }
 }

@@ -46,6 +46,26 @@ pub struct SourceEntry {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Options a submitted spec may carry beside the spec itself (the API's body, or a spec file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubmitOptions {
+    /// `type`: the list type to write.
+    pub output: Option<OutputType>,
+    /// `callback_url`: where the service POSTs the result.
+    pub callback_url: Option<String>,
+    /// `ignore_missing`: skip sources that do not exist.
+    pub ignore_missing: Option<bool>,
+}
+
+/// A spec and its submission options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The spec.
+    pub spec: ListSpec,
+    /// The options.
+    pub options: SubmitOptions,
+}
+
 /// The kind of list document to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -57,4 +77,31 @@ pub enum OutputType {
     /// OCI when any child is OCI or any annotation is asked for, else Docker.
     #[default]
     Auto,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_serialised_as_json_reads_back_the_same() {
+        let text = "image: r.io/demo:v1\ntags: [a]\nannotations: {k: v}\nmanifests:\n  - image: r.io/demo-arm:v1\n    platform: {os: windows, architecture: amd64, os.version: 10.0.1, os.features: [win32k]}\n    annotations: {x: y}\n  - image: r.io/demo-x:v1\n";
+        let spec = parse::from_yaml(text).unwrap();
+
+        let json = serde_json::to_string(&spec).unwrap();
+
+        assert_eq!(parse::from_json(&json).unwrap(), spec, "{json}");
+    }
+
+    #[test]
+    fn submission_options_ride_along_with_the_spec() {
+        let text = "type: oci\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
+        let s = parse::submission_from_text(text).unwrap();
+        assert_eq!(s.options.output, Some(OutputType::Oci));
+        assert_eq!(s.options.callback_url.as_deref(), Some("http://127.0.0.1:9/hook"));
+        assert_eq!(s.options.ignore_missing, Some(true));
+        let bad = parse::submission_from_text("callback_url: ftp://x/y\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n").unwrap_err();
+        assert_eq!(bad.field.as_deref(), Some("callback_url"));
+        assert_eq!(bad.line, Some(1));
+    }
 }

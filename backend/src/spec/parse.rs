@@ -7,14 +7,43 @@
 use serde_path_to_error::Segment;
 
 use super::de::{Document, TOO_LARGE};
-use super::{ListSpec, MAX_LIST_BYTES, SpecError};
+use super::{ListSpec, MAX_LIST_BYTES, SpecError, Submission};
 
 /// Reads a spec written in YAML (manifest-tool's format).
 pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
+    yaml(text).map(|doc| doc.0)
+}
+
+/// Reads a spec written in JSON (the API's native body).
+pub fn from_json(text: &str) -> Result<ListSpec, SpecError> {
+    json(text).map(|doc| doc.0)
+}
+
+/// Reads JSON when the first non-blank character is `{`, YAML otherwise.
+pub fn from_text(text: &str) -> Result<ListSpec, SpecError> {
+    text_document(text).map(|doc| doc.0)
+}
+
+/// A spec with the submission options it may carry (`type`, `callback_url`, `ignore_missing`),
+/// JSON or YAML as [`from_text`] decides.
+pub fn submission_from_text(text: &str) -> Result<Submission, SpecError> {
+    text_document(text).map(|Document(spec, options)| Submission { spec, options })
+}
+
+/// A spec with its submission options, from YAML.
+pub fn submission_from_yaml(text: &str) -> Result<Submission, SpecError> {
+    yaml(text).map(|Document(spec, options)| Submission { spec, options })
+}
+
+/// A spec with its submission options, from JSON.
+pub fn submission_from_json(text: &str) -> Result<Submission, SpecError> {
+    json(text).map(|Document(spec, options)| Submission { spec, options })
+}
+
+fn yaml(text: &str) -> Result<Document, SpecError> {
     check_size(text)?;
     let de = yaml_serde::Deserializer::from_str(text);
     serde_path_to_error::deserialize::<_, Document>(de)
-        .map(|doc| doc.0)
         .map_err(|err| {
             let segments = err.path().iter().cloned().collect::<Vec<_>>();
             let inner = err.into_inner();
@@ -28,8 +57,7 @@ pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
         })
 }
 
-/// Reads a spec written in JSON (the API's native body).
-pub fn from_json(text: &str) -> Result<ListSpec, SpecError> {
+fn json(text: &str) -> Result<Document, SpecError> {
     check_size(text)?;
     let mut de = serde_json::Deserializer::from_str(text);
     let doc = serde_path_to_error::deserialize::<_, Document>(&mut de).map_err(|err| {
@@ -37,7 +65,7 @@ pub fn from_json(text: &str) -> Result<ListSpec, SpecError> {
         json_error(&segments, err.into_inner())
     })?;
     de.end().map_err(|err| json_error(&[], err))?;
-    Ok(doc.0)
+    Ok(doc)
 }
 
 fn json_error(segments: &[Segment], err: serde_json::Error) -> SpecError {
@@ -49,13 +77,12 @@ fn json_error(segments: &[Segment], err: serde_json::Error) -> SpecError {
     to_spec_error(segments, message, location)
 }
 
-/// Reads JSON when the first non-blank character is `{`, YAML otherwise.
-pub fn from_text(text: &str) -> Result<ListSpec, SpecError> {
+fn text_document(text: &str) -> Result<Document, SpecError> {
     let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     if start.starts_with('{') {
-        from_json(start_of_json(text))
+        json(start_of_json(text))
     } else {
-        from_yaml(text)
+        yaml(text)
     }
 }
 

@@ -1,0 +1,110 @@
+//! The service's metrics, rendered as Prometheus text: HTTP requests, pushes by outcome, push
+//! duration. Queue depth is read from the store at scrape time. One instance per application
+//! (no global recorder), shared by the HTTP layer and the workers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the push duration histogram.
+const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Default)]
+struct Inner {
+    http: BTreeMap<(String, String, u16), u64>,
+    pushes: BTreeMap<&'static str, u64>,
+    buckets: [u64; BUCKETS.len()],
+    duration_sum: f64,
+    duration_count: u64,
+}
+
+/// Counters and a histogram.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    /// Counts one HTTP request by method, route pattern and status.
+    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+        let mut inner = self.inner.lock().expect("lock");
+        *inner
+            .http
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Counts a push attempt's outcome (`succeeded`, `failed`, `retried`) and its duration.
+    pub fn push(&self, outcome: &'static str, took: Duration) {
+        let mut inner = self.inner.lock().expect("lock");
+        *inner.pushes.entry(outcome).or_default() += 1;
+        let secs = took.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                inner.buckets[i] += 1;
+            }
+        }
+        inner.duration_sum += secs;
+        inner.duration_count += 1;
+    }
+
+    /// The Prometheus text exposition, with the queue depth by job kind.
+    pub fn render(&self, queue: &[(String, i64)]) -> String {
+        let inner = self.inner.lock().expect("lock");
+        let mut out = String::new();
+        out.push_str("# HELP manifold_http_requests_total HTTP requests served.\n");
+        out.push_str("# TYPE manifold_http_requests_total counter\n");
+        for ((method, route, status), n) in &inner.http {
+            let _ = writeln!(
+                out,
+                "manifold_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                route.replace('"', "'")
+            );
+        }
+        out.push_str("# HELP manifold_queue_depth Jobs waiting or running.\n");
+        out.push_str("# TYPE manifold_queue_depth gauge\n");
+        for kind in ["push", "callback"] {
+            let n = queue.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "manifold_queue_depth{{kind=\"{kind}\"}} {n}");
+        }
+        out.push_str("# HELP manifold_pushes_total Push attempts by outcome.\n");
+        out.push_str("# TYPE manifold_pushes_total counter\n");
+        for outcome in ["succeeded", "failed", "retried"] {
+            let n = inner.pushes.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(out, "manifold_pushes_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP manifold_push_duration_seconds Time a push attempt took.\n");
+        out.push_str("# TYPE manifold_push_duration_seconds histogram\n");
+        for (bound, n) in BUCKETS.iter().zip(inner.buckets) {
+            let _ = writeln!(out, "manifold_push_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "manifold_push_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            inner.duration_count
+        );
+        let _ = writeln!(out, "manifold_push_duration_seconds_sum {}", inner.duration_sum);
+        let _ = writeln!(out, "manifold_push_duration_seconds_count {}", inner.duration_count);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_counts_requests_pushes_and_queue() {
+        let m = Metrics::default();
+        m.http_request("GET", "/lists/{id}", 200);
+        m.http_request("GET", "/lists/{id}", 200);
+        m.push("succeeded", Duration::from_millis(300));
+        let text = m.render(&[("push".into(), 3)]);
+        assert!(text.contains("manifold_http_requests_total{method=\"GET\",route=\"/lists/{id}\",status=\"200\"} 2"));
+        assert!(text.contains("manifold_pushes_total{outcome=\"succeeded\"} 1"));
+        assert!(text.contains("manifold_queue_depth{kind=\"push\"} 3"));
+        assert!(text.contains("manifold_push_duration_seconds_bucket{le=\"0.5\"} 1"));
+        assert!(text.contains("manifold_push_duration_seconds_bucket{le=\"0.25\"} 0"));
+    }
+}
