@@ -30,16 +30,29 @@ pub struct ServeArgs {
     #[arg(long, env = "MANIFOLD_REGISTRIES", value_delimiter = ',')]
     pub registries: Vec<String>,
     /// Registries reached over plain HTTP, comma-separated.
-    #[arg(long = "insecure-registries", env = "MANIFOLD_INSECURE_REGISTRIES", value_delimiter = ',')]
+    #[arg(
+        long = "insecure-registries",
+        env = "MANIFOLD_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
     pub insecure_registries: Vec<String>,
     /// A docker config.json (or its directory) with the registry credentials the service uses.
-    #[arg(long = "docker-config", env = "MANIFOLD_DOCKER_CONFIG", value_name = "PATH")]
+    #[arg(
+        long = "docker-config",
+        env = "MANIFOLD_DOCKER_CONFIG",
+        value_name = "PATH"
+    )]
     pub docker_config: Option<PathBuf>,
     /// CA certificates (PEM files) to trust for registries, comma-separated.
     #[arg(long = "ca-certs", env = "MANIFOLD_CA_CERTS", value_delimiter = ',')]
     pub ca_certs: Vec<PathBuf>,
     /// API tokens, comma-separated; `sha256:<hex>` entries are already hashed. Writes need one.
-    #[arg(long = "api-tokens", env = "MANIFOLD_API_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "api-tokens",
+        env = "MANIFOLD_API_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub api_tokens: Vec<String>,
     /// With API tokens set, reads need a token too.
     #[arg(long = "protect-reads", env = "MANIFOLD_PROTECT_READS")]
@@ -48,19 +61,39 @@ pub struct ServeArgs {
     #[arg(long = "allow-unauthenticated", env = "MANIFOLD_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: Option<bool>,
     /// Seconds a worker holds a job before another may take it over [default: 60].
-    #[arg(long = "job-lease-secs", env = "MANIFOLD_JOB_LEASE_SECS", value_name = "SECS")]
+    #[arg(
+        long = "job-lease-secs",
+        env = "MANIFOLD_JOB_LEASE_SECS",
+        value_name = "SECS"
+    )]
     pub job_lease_secs: Option<u64>,
     /// Attempts a push gets before it fails [default: 5].
-    #[arg(long = "job-max-attempts", env = "MANIFOLD_JOB_MAX_ATTEMPTS", value_name = "N")]
+    #[arg(
+        long = "job-max-attempts",
+        env = "MANIFOLD_JOB_MAX_ATTEMPTS",
+        value_name = "N"
+    )]
     pub job_max_attempts: Option<u32>,
     /// First delay before a failed push is tried again, in milliseconds [default: 2000].
-    #[arg(long = "job-backoff-ms", env = "MANIFOLD_JOB_BACKOFF_MS", value_name = "MS")]
+    #[arg(
+        long = "job-backoff-ms",
+        env = "MANIFOLD_JOB_BACKOFF_MS",
+        value_name = "MS"
+    )]
     pub job_backoff_ms: Option<u64>,
     /// Secret that signs callbacks (HMAC-SHA256 in X-Manifold-Signature).
-    #[arg(long = "callback-secret", env = "MANIFOLD_CALLBACK_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "callback-secret",
+        env = "MANIFOLD_CALLBACK_SECRET",
+        hide_env_values = true
+    )]
     pub callback_secret: Option<String>,
     /// Hosts callbacks may be sent to, comma-separated (host[:port]). Unset: loopback only.
-    #[arg(long = "callback-hosts", env = "MANIFOLD_CALLBACK_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "callback-hosts",
+        env = "MANIFOLD_CALLBACK_HOSTS",
+        value_delimiter = ','
+    )]
     pub callback_hosts: Vec<String>,
     /// Resolve a registry host name to an address instead of asking DNS (HOST:IP, comma-separated).
     #[arg(long, env = "MANIFOLD_RESOLVE", value_delimiter = ',')]
@@ -174,12 +207,27 @@ impl Config {
             registries: clean(pick(args.registries, file.registries)),
             insecure_registries: clean(pick(args.insecure_registries, file.insecure_registries)),
             docker_config: args.docker_config.or(file.docker_config),
-            ca_certs: if args.ca_certs.is_empty() { file.ca_certs } else { args.ca_certs },
+            ca_certs: if args.ca_certs.is_empty() {
+                file.ca_certs
+            } else {
+                args.ca_certs
+            },
             api_token_hashes,
             protect_reads: args.protect_reads.or(file.protect_reads).unwrap_or(false),
-            job_lease: Duration::from_secs(args.job_lease_secs.or(file.job_lease_secs).unwrap_or(60).max(1)),
-            job_max_attempts: args.job_max_attempts.or(file.job_max_attempts).unwrap_or(5).max(1),
-            job_backoff: Duration::from_millis(args.job_backoff_ms.or(file.job_backoff_ms).unwrap_or(2000)),
+            job_lease: Duration::from_secs(
+                args.job_lease_secs
+                    .or(file.job_lease_secs)
+                    .unwrap_or(60)
+                    .max(1),
+            ),
+            job_max_attempts: args
+                .job_max_attempts
+                .or(file.job_max_attempts)
+                .unwrap_or(5)
+                .max(1),
+            job_backoff: Duration::from_millis(
+                args.job_backoff_ms.or(file.job_backoff_ms).unwrap_or(2000),
+            ),
             callback_secret: args
                 .callback_secret
                 .or(file.callback_secret)
@@ -212,9 +260,13 @@ impl Config {
             None => host.to_owned(),
         };
         if self.callback_hosts.is_empty() {
-            crate::spec::reference::is_loopback_host(host.trim_start_matches('[').trim_end_matches(']'))
+            crate::spec::reference::is_loopback_host(
+                host.trim_start_matches('[').trim_end_matches(']'),
+            )
         } else {
-            self.callback_hosts.iter().any(|h| *h == with_port || h == host)
+            self.callback_hosts
+                .iter()
+                .any(|h| *h == with_port || h == host)
         }
     }
 
@@ -242,8 +294,7 @@ impl Config {
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-    yaml_serde::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+    yaml_serde::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
 }
 
 fn clean(list: Vec<String>) -> Vec<String> {
@@ -323,7 +374,11 @@ mod tests {
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.yaml");
-        std::fs::write(&path, "workers: 9\njob_lease_secs: 7\nregistries: [ghcr.io]\n").unwrap();
+        std::fs::write(
+            &path,
+            "workers: 9\njob_lease_secs: 7\nregistries: [ghcr.io]\n",
+        )
+        .unwrap();
         let mut a = args();
         a.config = Some(path);
         a.workers = Some(2);

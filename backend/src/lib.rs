@@ -1,13 +1,17 @@
 //! manifold: assembles multi-architecture container images.
 //!
-//! Data flows one way: `cli` → `assemble` → `registry`; `spec` is pure and used by all.
+//! Data flows one way: `cli`/`api` → `jobs`/`db` → `assemble` → `registry`; `spec` is pure and
+//! used by all.
 
+pub mod api;
 pub mod assemble;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod registry;
 pub mod resource;
 pub mod spec;
+pub mod startup;

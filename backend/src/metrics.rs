@@ -77,15 +77,26 @@ impl Metrics {
         out.push_str("# HELP manifold_push_duration_seconds Time a push attempt took.\n");
         out.push_str("# TYPE manifold_push_duration_seconds histogram\n");
         for (bound, n) in BUCKETS.iter().zip(inner.buckets) {
-            let _ = writeln!(out, "manifold_push_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "manifold_push_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
         }
         let _ = writeln!(
             out,
             "manifold_push_duration_seconds_bucket{{le=\"+Inf\"}} {}",
             inner.duration_count
         );
-        let _ = writeln!(out, "manifold_push_duration_seconds_sum {}", inner.duration_sum);
-        let _ = writeln!(out, "manifold_push_duration_seconds_count {}", inner.duration_count);
+        let _ = writeln!(
+            out,
+            "manifold_push_duration_seconds_sum {}",
+            inner.duration_sum
+        );
+        let _ = writeln!(
+            out,
+            "manifold_push_duration_seconds_count {}",
+            inner.duration_count
+        );
         out
     }
 }
@@ -101,7 +112,9 @@ mod tests {
         m.http_request("GET", "/lists/{id}", 200);
         m.push("succeeded", Duration::from_millis(300));
         let text = m.render(&[("push".into(), 3)]);
-        assert!(text.contains("manifold_http_requests_total{method=\"GET\",route=\"/lists/{id}\",status=\"200\"} 2"));
+        assert!(text.contains(
+            "manifold_http_requests_total{method=\"GET\",route=\"/lists/{id}\",status=\"200\"} 2"
+        ));
         assert!(text.contains("manifold_pushes_total{outcome=\"succeeded\"} 1"));
         assert!(text.contains("manifold_queue_depth{kind=\"push\"} 3"));
         assert!(text.contains("manifold_push_duration_seconds_bucket{le=\"0.5\"} 1"));

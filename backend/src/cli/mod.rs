@@ -63,6 +63,19 @@ enum Command {
     Pushml(FromSpecArgs),
     /// Show what a reference holds: list entries, platforms, layers.
     Inspect(InspectArgs),
+    /// Run the service: the REST API, the pages and the push workers.
+    Serve(crate::config::ServeArgs),
+    /// Apply the database migrations and exit (serve applies them too).
+    Migrate(MigrateArgs),
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// Database URL: postgres://user@host:port/db.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +179,25 @@ fn init_logging(debug: bool) {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = crate::config::Config::load(args)?;
+            let app = crate::startup::Application::build(config).await?;
+            return app.run_until_stopped().await;
+        }
+        Command::Migrate(args) => {
+            crate::db::Store::connect(&args.database_url, 1)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
+            eprintln!("the database is up to date");
+            return Ok(());
+        }
+        Command::Openapi => {
+            print!("{}", crate::api::openapi_json());
+            return Ok(());
+        }
+        _ => {}
+    }
     let client = RegistryClient::new(client_config(&cli.global)?)?;
     match cli.command {
         Command::Push(args) => {
@@ -174,7 +206,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
             };
             let options = PushOptions {
-                output: args.output.or(submission.options.output).unwrap_or_default(),
+                output: args
+                    .output
+                    .or(submission.options.output)
+                    .unwrap_or_default(),
                 ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
                 dry_run: args.dry_run,
                 concurrency: cli.global.concurrency,
@@ -198,6 +233,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let inspection = assemble::inspect(&client, &reference).await?;
             output::inspection(&args.reference, &inspection, args.raw, args.json)
         }
+        Command::Serve(_) | Command::Migrate(_) | Command::Openapi => unreachable!("handled above"),
     }
 }
 

@@ -14,7 +14,8 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 pub use records::{
-    ClaimedJob, EntryRecord, JobKind, ListFilter, ListRecord, ListStatus, NewList, Page, PushOutcome,
+    ClaimedJob, EntryRecord, JobKind, ListFilter, ListRecord, ListStatus, NewList, Page,
+    PushOutcome,
 };
 
 /// The PostgreSQL migrations, embedded in the binary.
@@ -107,12 +108,11 @@ impl Store {
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
-            let existing: Option<(Uuid, String)> = sqlx::query_as(
-                "select list_id, request_hash from list where idempotency_key = $1",
-            )
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let existing: Option<(Uuid, String)> =
+                sqlx::query_as("select list_id, request_hash from list where idempotency_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some((id, hash)) = existing {
                 tx.rollback().await?;
                 if hash != new.request_hash {
@@ -229,7 +229,11 @@ impl Store {
         let status = ListStatus::parse(&status)?;
         let running = locked_until.is_some_and(|t| t > Utc::now());
         if status != ListStatus::Queued || running {
-            return Ok(Transition::Conflict(if running { ListStatus::Running } else { status }));
+            return Ok(Transition::Conflict(if running {
+                ListStatus::Running
+            } else {
+                status
+            }));
         }
         sqlx::query("update job set state = 'canceled', finished_at = now() where list_id = $1 and kind = 'push'")
             .bind(id)
@@ -286,7 +290,11 @@ impl Store {
 
     /// Claims the next due job: `for update skip locked`, attempt incremented, a lease taken.
     /// A job whose lease expired (its worker died) is due again.
-    pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<ClaimedJob>, DbError> {
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>, DbError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query_as::<_, records::ClaimRow>(
             "with next as ( \
@@ -415,7 +423,11 @@ impl Store {
         if !fenced {
             return Ok(false);
         }
-        let status = if retry_at.is_some() { "queued" } else { "failed" };
+        let status = if retry_at.is_some() {
+            "queued"
+        } else {
+            "failed"
+        };
         sqlx::query(
             "update list set status = $2, error_code = $3, error_message = $4, updated_at = now(), \
              finished_at = case when $2 = 'failed' then now() else null end where list_id = $1",

@@ -34,7 +34,10 @@ async fn deliver(context: &Context, job: &ClaimedJob) -> Result<(), (String, boo
         return Ok(());
     };
     if !context.config.callback_allowed(url) {
-        return Err((format!("callbacks to {url} are not allowed by MANIFOLD_CALLBACK_HOSTS"), false));
+        return Err((
+            format!("callbacks to {url} are not allowed by MANIFOLD_CALLBACK_HOSTS"),
+            false,
+        ));
     }
     let list = match context.store.get_list(job.list_id).await {
         Ok(Some(list)) => list,
@@ -47,7 +50,10 @@ async fn deliver(context: &Context, job: &ClaimedJob) -> Result<(), (String, boo
         .post(url)
         .header("Content-Type", "application/json")
         .header("X-Manifold-Event", "list.finished")
-        .header("X-Manifold-Delivery", format!("{}-{}", job.list_id, job.attempt));
+        .header(
+            "X-Manifold-Delivery",
+            format!("{}-{}", job.list_id, job.attempt),
+        );
     if let Some(secret) = &context.config.callback_secret {
         request = request.header(SIGNATURE_HEADER, sign(secret.expose(), &body));
     }
@@ -55,7 +61,10 @@ async fn deliver(context: &Context, job: &ClaimedJob) -> Result<(), (String, boo
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => {
             let status = r.status().as_u16();
-            Err((format!("{url} answered {status}"), status == 429 || status >= 500))
+            Err((
+                format!("{url} answered {status}"),
+                status == 429 || status >= 500,
+            ))
         }
         Err(e) => Err((format!("{url}: {}", crate::registry::error_chain(&e)), true)),
     }

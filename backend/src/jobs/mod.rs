@@ -48,7 +48,11 @@ impl Workers {
         let wake = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();
         tasks.spawn(listen(context.clone(), wake.clone(), stopped.clone()));
-        let process = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);
+        let process = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().to_string()[..8]
+        );
         for i in 0..n {
             let name = format!("{process}/{i}");
             tasks.spawn(work(context.clone(), name, wake.clone(), stopped.clone()));
@@ -92,12 +96,21 @@ async fn listen(context: Arc<Context>, wake: Arc<Notify>, mut stopped: watch::Re
 }
 
 /// One worker: claim, run, record; sleep when there is nothing due.
-async fn work(context: Arc<Context>, name: String, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+async fn work(
+    context: Arc<Context>,
+    name: String,
+    wake: Arc<Notify>,
+    mut stopped: watch::Receiver<bool>,
+) {
     while !*stopped.borrow() {
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let claimed = context.store.claim(&name, context.config.job_lease).boxed().await;
+        let claimed = context
+            .store
+            .claim(&name, context.config.job_lease)
+            .boxed()
+            .await;
         match claimed {
             Ok(Some(job)) => {
                 tracing::info!(worker = %name, list = %job.list_id, attempt = job.attempt, "claimed a {} job", job.kind.as_str());

@@ -29,13 +29,14 @@ pub(super) async fn run(context: &Context, job: &ClaimedJob) {
         Ok(report) => {
             context.metrics.push("succeeded", started.elapsed());
             tracing::info!(list = %job.list_id, digest = %report.digest, "pushed {}", report.target);
-            context.store.complete_push(job, &outcome(&report), max_attempts).await
+            context
+                .store
+                .complete_push(job, &outcome(&report), max_attempts)
+                .await
         }
         Err(f) => {
             let retry = f.retryable && job.attempt < job.max_attempts;
-            let retry_at = retry.then(|| {
-                Utc::now() + backoff(config.job_backoff, job.attempt)
-            });
+            let retry_at = retry.then(|| Utc::now() + backoff(config.job_backoff, job.attempt));
             context
                 .metrics
                 .push(if retry { "retried" } else { "failed" }, started.elapsed());
@@ -48,7 +49,10 @@ pub(super) async fn run(context: &Context, job: &ClaimedJob) {
     };
     match recorded {
         Ok(true) => {}
-        Ok(false) => tracing::warn!("job {} was taken over; its result was not recorded", job.job_id),
+        Ok(false) => tracing::warn!(
+            "job {} was taken over; its result was not recorded",
+            job.job_id
+        ),
         Err(e) => tracing::error!("cannot record the outcome of job {}: {e}", job.job_id),
     }
 }

@@ -533,7 +533,9 @@ impl Visitor<'_> for CallbackUrlVisitor {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
                 Ok(CallbackUrl(v.to_owned()))
             }
-            Ok(_) => Err(E::custom(format!("callback URL \"{v}\" must be http or https"))),
+            Ok(_) => Err(E::custom(format!(
+                "callback URL \"{v}\" must be http or https"
+            ))),
             Err(e) => Err(E::custom(format!("callback URL \"{v}\" is not a URL: {e}"))),
         }
     }

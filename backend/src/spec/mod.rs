@@ -98,9 +98,15 @@ mod tests {
         let text = "type: oci\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
         let s = parse::submission_from_text(text).unwrap();
         assert_eq!(s.options.output, Some(OutputType::Oci));
-        assert_eq!(s.options.callback_url.as_deref(), Some("http://127.0.0.1:9/hook"));
+        assert_eq!(
+            s.options.callback_url.as_deref(),
+            Some("http://127.0.0.1:9/hook")
+        );
         assert_eq!(s.options.ignore_missing, Some(true));
-        let bad = parse::submission_from_text("callback_url: ftp://x/y\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n").unwrap_err();
+        let bad = parse::submission_from_text(
+            "callback_url: ftp://x/y\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n",
+        )
+        .unwrap_err();
         assert_eq!(bad.field.as_deref(), Some("callback_url"));
         assert_eq!(bad.line, Some(1));
     }

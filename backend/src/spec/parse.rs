@@ -43,18 +43,17 @@ pub fn submission_from_json(text: &str) -> Result<Submission, SpecError> {
 fn yaml(text: &str) -> Result<Document, SpecError> {
     check_size(text)?;
     let de = yaml_serde::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, Document>(de)
-        .map_err(|err| {
-            let segments = err.path().iter().cloned().collect::<Vec<_>>();
-            let inner = err.into_inner();
-            let location = inner.location().map(|l| (l.line(), l.column()));
-            let mut message = inner.to_string();
-            if let Some((line, column)) = location {
-                strip_suffix(&mut message, &format!(" at line {line} column {column}"));
-            }
-            strip_yaml_path(&mut message, &segments);
-            to_spec_error(&segments, message, location)
-        })
+    serde_path_to_error::deserialize::<_, Document>(de).map_err(|err| {
+        let segments = err.path().iter().cloned().collect::<Vec<_>>();
+        let inner = err.into_inner();
+        let location = inner.location().map(|l| (l.line(), l.column()));
+        let mut message = inner.to_string();
+        if let Some((line, column)) = location {
+            strip_suffix(&mut message, &format!(" at line {line} column {column}"));
+        }
+        strip_yaml_path(&mut message, &segments);
+        to_spec_error(&segments, message, location)
+    })
 }
 
 fn json(text: &str) -> Result<Document, SpecError> {

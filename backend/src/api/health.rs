@@ -1,0 +1,49 @@
+//! Liveness, readiness (the database answers) and Prometheus metrics.
+
+use actix_web::{HttpResponse, get};
+use serde_json::json;
+
+use super::State;
+
+pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}
+
+/// The process is up.
+#[utoipa::path(tag = "service", operation_id = "get_healthz", responses((status = 200, description = "Up")))]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// The process can serve: its database answers.
+#[utoipa::path(
+    tag = "service",
+    operation_id = "get_readyz",
+    responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer"))
+)]
+#[get("/readyz")]
+async fn readyz(state: State) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!("not ready: {e}");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "reason": "the database does not answer"}))
+        }
+    }
+}
+
+/// Prometheus metrics: requests, queue depth, pushes by outcome, push duration.
+#[utoipa::path(
+    tag = "service",
+    operation_id = "get_metrics",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"))
+)]
+#[get("/metrics")]
+async fn metrics(state: State) -> HttpResponse {
+    let queue = state.store.queue_depth().await.unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&queue))
+}

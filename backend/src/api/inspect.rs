@@ -1,0 +1,72 @@
+//! `GET /inspect?ref=…`: the engine's inspect as JSON, the same document as
+//! `manifold inspect --json`. Only registries on the service's allow-list are contacted.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::State;
+use super::access::Read;
+use crate::error::{ApiError, ErrorBody};
+use crate::registry::RegistryClient;
+use crate::spec::Reference;
+
+pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_inspect);
+}
+
+/// The reference to inspect.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct InspectQuery {
+    /// A reference: registry/repository:tag or registry/repository@sha256:….
+    #[serde(rename = "ref")]
+    #[param(rename = "ref")]
+    pub reference: String,
+}
+
+/// What a reference holds: for a list, every entry with platform and layers; for an image, its
+/// platform, config and layers.
+#[utoipa::path(
+    tag = "inspect",
+    operation_id = "get_inspect",
+    params(InspectQuery),
+    responses(
+        (status = 200, description = "The inspection (same document as `manifold inspect --json`)", body = Object),
+        (status = 400, description = "Invalid reference", body = ErrorBody),
+        (status = 403, description = "Registry not allowed", body = ErrorBody),
+        (status = 404, description = "No such manifest", body = ErrorBody),
+        (status = 502, description = "The registry failed", body = ErrorBody)
+    ),
+    security((), ("token" = []))
+)]
+#[get("/inspect")]
+async fn get_inspect(
+    state: State,
+    query: web::Query<InspectQuery>,
+    _: Read,
+) -> Result<HttpResponse, ApiError> {
+    let reference = inspect_reference(&query.reference)?;
+    let inspection = inspect(&state, &reference).await?;
+    Ok(HttpResponse::Ok().json(inspection))
+}
+
+/// Parses a reference given to inspect, naming the `ref` parameter on error.
+pub fn inspect_reference(text: &str) -> Result<Reference, ApiError> {
+    Reference::parse(text.trim()).map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "INVALID_REFERENCE",
+            e.to_string(),
+        )
+        .field("ref")
+    })
+}
+
+/// Inspects through a client bound by the service's allow-list and credentials.
+pub async fn inspect(
+    state: &crate::startup::AppState,
+    reference: &Reference,
+) -> Result<crate::assemble::Inspection, ApiError> {
+    let client = RegistryClient::new(state.client_config.clone()).map_err(ApiError::internal)?;
+    Ok(crate::assemble::inspect(&client, reference).await?)
+}

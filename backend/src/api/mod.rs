@@ -1,0 +1,71 @@
+//! The JSON API: one module per resource, each registering its handlers with `configure`, and the
+//! OpenAPI document generated from those handlers.
+
+pub mod access;
+mod health;
+mod inspect;
+mod lists;
+
+use actix_web::web;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_actix_web::AppExt as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use lists::MAX_BODY_BYTES;
+
+/// The document's fixed parts; paths and schemas are collected from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "manifold",
+        description = "Assembles multi-architecture container images: submit a list spec, the push is queued, every digest is recorded.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerToken),
+    tags(
+        (name = "lists", description = "Submit list specs and follow their pushes"),
+        (name = "inspect", description = "What a reference holds"),
+        (name = "service", description = "Health, readiness and metrics")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Registers every API handler.
+pub fn configure(cfg: &mut ServiceConfig) {
+    lists::configure(cfg);
+    inspect::configure(cfg);
+    health::configure(cfg);
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed under `openapi/`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    api
+}
+
+/// The document as pretty JSON with a final newline.
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().expect("the document serialises");
+    text.push('\n');
+    text
+}
+
+/// Shared state of the HTTP layer.
+pub type State = web::Data<crate::startup::AppState>;

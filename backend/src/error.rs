@@ -1,0 +1,156 @@
+//! Errors of the HTTP layer: one JSON envelope, `{"error": {"code", "message", "field", "line",
+//! "column"}}`, with a stable code. Internal and database errors are logged with their causes and
+//! answered with a plain 500 that shows no detail.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::assemble::AssembleError;
+use crate::registry::RegistryError;
+use crate::spec::SpecError;
+
+/// The error envelope every API error answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for people and for programs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code, e.g. `INVALID_SPEC`, `NOT_FOUND`, `MANIFEST_UNKNOWN`.
+    #[schema(example = "INVALID_SPEC")]
+    pub code: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The field at fault, as a path into the request (`manifests[1].platform`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For YAML and JSON bodies: the line at fault (1-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// For YAML and JSON bodies: the column at fault (1-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+/// An API error: a status and the detail to show.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: ErrorDetail,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: ErrorDetail {
+                code: code.to_owned(),
+                message: message.into(),
+                field: None,
+                line: None,
+                column: None,
+            },
+        }
+    }
+
+    /// Names the field at fault.
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.detail.field = Some(field.into());
+        self
+    }
+
+    /// 404 for a thing that does not exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{what} does not exist"),
+        )
+    }
+
+    /// A 500 that hides its cause from the client and logs it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "the server failed; the error is in its log",
+        )
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The detail.
+    pub fn detail(&self) -> &ErrorDetail {
+        &self.detail
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.detail.code,
+            self.detail.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: self.detail.clone(),
+        })
+    }
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            detail: ErrorDetail {
+                code: "INVALID_SPEC".to_owned(),
+                message: e.message,
+                field: e.field,
+                line: e.line,
+                column: e.column,
+            },
+        }
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<AssembleError> for ApiError {
+    fn from(e: AssembleError) -> Self {
+        let status = match &e {
+            AssembleError::Spec(s) => return s.clone().into(),
+            AssembleError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AssembleError::Registry { source, .. } => match source {
+                RegistryError::Config(_) => StatusCode::FORBIDDEN,
+                RegistryError::Api { status: 404, .. } => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_GATEWAY,
+            },
+        };
+        Self::new(status, &e.code(), crate::registry::error_chain(&e))
+    }
+}
