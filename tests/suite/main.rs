@@ -1,9 +1,13 @@
 //! The integration suite: manifold against a real `docker-registry`, checked with `skopeo`.
 //! One test binary; one module per area.
 
+mod app;
 mod helpers;
+
+mod api_lists;
 
 mod cli_errors;
 mod cli_inspect;
 mod cli_push;
 mod engine;
+mod faults;

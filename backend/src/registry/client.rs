@@ -279,7 +279,7 @@ impl RegistryClient {
                         attempt += 1;
                         continue;
                     }
-                    return Err(err);
+                    return Err(err.after_attempts(attempt));
                 }
             };
             let status = response.status();
@@ -356,7 +356,7 @@ impl RegistryClient {
                 attempt += 1;
                 continue;
             }
-            return Err(err);
+            return Err(err.after_attempts(attempt));
         }
     }
 

@@ -101,6 +101,38 @@ impl RegistryError {
         }
     }
 
+    /// The same error, saying that `attempts` attempts were made when it was retried before it
+    /// was given up on (a retryable error after one attempt, or any other error, is unchanged).
+    pub(crate) fn after_attempts(self, attempts: u32) -> Self {
+        if attempts < 2 || !self.is_retryable() || self.to_string().contains("gave up after") {
+            return self;
+        }
+        let note = format!("gave up after {attempts} attempts");
+        match self {
+            Self::Transport {
+                operation,
+                message,
+                timeout,
+            } => Self::Transport {
+                operation,
+                message: format!("{message} ({note})"),
+                timeout,
+            },
+            Self::Api {
+                operation,
+                status,
+                errors,
+                retry_after,
+            } => Self::Api {
+                operation: format!("{operation} ({note})"),
+                status,
+                errors,
+                retry_after,
+            },
+            other => other,
+        }
+    }
+
     /// The registry's first error code, if it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -195,5 +227,37 @@ mod tests {
             timeout: false,
         };
         assert!(t.is_retryable());
+    }
+
+    #[test]
+    fn an_error_given_up_on_after_retries_says_how_many_attempts_were_made() {
+        let t = RegistryError::Transport {
+            operation: "GET manifest r/x:y".into(),
+            message: "connection reset".into(),
+            timeout: false,
+        };
+        let text = t.after_attempts(4).to_string();
+        assert!(text.contains("gave up after 4 attempts"), "{text}");
+        let err = RegistryError::Transport {
+            operation: "op".into(),
+            message: "reset".into(),
+            timeout: false,
+        };
+        let twice = err.after_attempts(3).after_attempts(2).to_string();
+        assert_eq!(twice.matches("gave up").count(), 1, "{twice}");
+        let api = RegistryError::Api {
+            operation: "PUT manifest r/x:y".into(),
+            status: 503,
+            errors: vec![],
+            retry_after: None,
+        };
+        assert!(api.after_attempts(2).to_string().contains("after 2 attempts"));
+        let not_found = RegistryError::Api {
+            operation: "GET manifest r/x:y".into(),
+            status: 404,
+            errors: vec![],
+            retry_after: None,
+        };
+        assert!(!not_found.after_attempts(3).to_string().contains("attempts"));
     }
 }

@@ -230,7 +230,8 @@ impl RegistryClient {
                     tokio::time::sleep(self.config.retry.delay(attempt)).await;
                     attempt += 1;
                 }
-                other => return other,
+                Err(e) => return Err(e.after_attempts(attempt)),
+                ok => return ok,
             }
         }
     }
