@@ -91,7 +91,10 @@ async fn healthy_registry(image: &BuiltImage) -> MockServer {
         .mount(&server)
         .await;
     Mock::given(method("PUT"))
-        .and(path(format!("/v2/{TARGET}/manifests/{}", image.manifest_digest)))
+        .and(path(format!(
+            "/v2/{TARGET}/manifests/{}",
+            image.manifest_digest
+        )))
         .respond_with(created_with_digest)
         .mount(&server)
         .await;
@@ -193,12 +196,15 @@ async fn a_registry_that_drops_every_connection_fails_after_the_last_attempt() {
 
     let text = err.to_string();
     assert_eq!(err.code(), "REGISTRY_UNREACHABLE", "{text}");
-    assert!(text.contains(&format!("GET manifest {address}/{SOURCE}:v1")), "{text}");
-    assert!(text.contains(&format!("after {ATTEMPTS} attempts")), "{text}");
-    assert_eq!(
-        accepted.load(std::sync::atomic::Ordering::SeqCst),
-        ATTEMPTS
+    assert!(
+        text.contains(&format!("GET manifest {address}/{SOURCE}:v1")),
+        "{text}"
     );
+    assert!(
+        text.contains(&format!("after {ATTEMPTS} attempts")),
+        "{text}"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), ATTEMPTS);
 }
 
 #[tokio::test]
@@ -304,7 +310,9 @@ async fn refuse_mount(server: &MockServer, image: &BuiltImage, location: &str) {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/v2/{SOURCE}/blobs/{}", layer.digest)))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(layer.data.clone(), &layer.media_type))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(layer.data.clone(), &layer.media_type),
+        )
         .mount(server)
         .await;
 }
@@ -314,7 +322,12 @@ async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_op
     let image = image();
     let layer = &image.layers[0];
     let server = healthy_registry(&image).await;
-    refuse_mount(&server, &image, &format!("/v2/{TARGET}/blobs/uploads/s1?_state=abc")).await;
+    refuse_mount(
+        &server,
+        &image,
+        &format!("/v2/{TARGET}/blobs/uploads/s1?_state=abc"),
+    )
+    .await;
     let session = format!("/v2/{TARGET}/blobs/uploads/s1");
     Mock::given(method("PUT"))
         .and(path(session.as_str()))
@@ -396,7 +409,9 @@ async fn a_manifest_that_does_not_exist_is_asked_for_exactly_once() {
 
     assert_eq!(err.code(), "MANIFEST_UNKNOWN", "{err}");
     assert_eq!(
-        received(&server, "GET", "/v2/gone/manifests/v1").await.len(),
+        received(&server, "GET", "/v2/gone/manifests/v1")
+            .await
+            .len(),
         1
     );
 }
@@ -441,7 +456,9 @@ async fn a_401_is_not_retried_when_there_is_nothing_new_to_try() {
     assert_eq!(err.code(), "UNAUTHORIZED", "{err}");
     assert!(err.to_string().contains("--username"), "{err}");
     assert_eq!(
-        received(&server, "GET", "/v2/locked/manifests/v1").await.len(),
+        received(&server, "GET", "/v2/locked/manifests/v1")
+            .await
+            .len(),
         1
     );
 }

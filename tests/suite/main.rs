@@ -5,9 +5,11 @@ mod app;
 mod helpers;
 
 mod api_lists;
+mod api_service;
 
 mod cli_errors;
 mod cli_inspect;
 mod cli_push;
 mod engine;
 mod faults;
+mod registries;

@@ -102,7 +102,8 @@ impl RegistryError {
     }
 
     /// The same error, saying that `attempts` attempts were made when it was retried before it
-    /// was given up on (a retryable error after one attempt, or any other error, is unchanged).
+    /// was given up on (a retryable error after one attempt, one that already says so, and any
+    /// other error are unchanged).
     pub(crate) fn after_attempts(self, attempts: u32) -> Self {
         if attempts < 2 || !self.is_retryable() || self.to_string().contains("gave up after") {
             return self;
@@ -251,7 +252,11 @@ mod tests {
             errors: vec![],
             retry_after: None,
         };
-        assert!(api.after_attempts(2).to_string().contains("after 2 attempts"));
+        assert!(
+            api.after_attempts(2)
+                .to_string()
+                .contains("after 2 attempts")
+        );
         let not_found = RegistryError::Api {
             operation: "GET manifest r/x:y".into(),
             status: 404,
