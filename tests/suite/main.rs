@@ -13,3 +13,4 @@ mod cli_push;
 mod engine;
 mod faults;
 mod registries;
+mod registries_tls;

@@ -273,7 +273,8 @@ impl RegistryClient {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport::transport_error(&req.operation, host, &e);
-                    if replayable && attempt < self.config.retry.max_attempts {
+                    if err.is_retryable() && replayable && attempt < self.config.retry.max_attempts
+                    {
                         tracing::warn!("retrying (attempt {attempt}) after: {err}");
                         tokio::time::sleep(self.config.retry.delay(attempt)).await;
                         attempt += 1;
@@ -330,6 +331,7 @@ impl RegistryClient {
                             host.registry
                         ),
                         timeout: false,
+                        permanent: true,
                     });
                 }
                 return Err(transport::api_error_from_text(
@@ -450,8 +452,16 @@ impl RegistryClient {
         scopes: &[Scope],
     ) -> Result<Token, RegistryError> {
         let operation = format!("get a token for {} from {realm}", host.registry);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        transport::fetch_token(&self.http, host, realm, service, scopes, &operation).await
+        transport::fetch_token(
+            &self.http,
+            host,
+            realm,
+            service,
+            scopes,
+            &operation,
+            &self.requests,
+        )
+        .await
     }
 }
 

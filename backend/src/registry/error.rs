@@ -54,6 +54,9 @@ pub enum RegistryError {
         message: String,
         /// Whether it was a timeout.
         timeout: bool,
+        /// Whether trying again cannot help: a TLS certificate that is not trusted, or HTTP and
+        /// HTTPS mixed up.
+        permanent: bool,
     },
     /// A digest did not match: the content is not what was asked for or what was sent.
     #[error("{operation}: digest mismatch: expected {expected}, got {actual}")]
@@ -92,11 +95,12 @@ impl RegistryError {
         matches!(self, Self::Api { status: 404, .. })
     }
 
-    /// Whether trying again later may succeed: transport failures, 429 and 5xx. Never 4xx otherwise.
+    /// Whether trying again later may succeed: transport failures (but not TLS or scheme
+    /// mismatches), 429 and 5xx. Never 4xx otherwise.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { status, .. } => *status == 429 || *status >= 500,
-            Self::Transport { .. } => true,
+            Self::Transport { permanent, .. } => !permanent,
             _ => false,
         }
     }
@@ -114,10 +118,12 @@ impl RegistryError {
                 operation,
                 message,
                 timeout,
+                permanent,
             } => Self::Transport {
                 operation,
                 message: format!("{message} ({note})"),
                 timeout,
+                permanent,
             },
             Self::Api {
                 operation,
@@ -226,8 +232,16 @@ mod tests {
             operation: "x".into(),
             message: "reset".into(),
             timeout: false,
+            permanent: false,
         };
         assert!(t.is_retryable());
+        let tls = RegistryError::Transport {
+            operation: "x".into(),
+            message: "invalid peer certificate: UnknownIssuer".into(),
+            timeout: false,
+            permanent: true,
+        };
+        assert!(!tls.is_retryable());
     }
 
     #[test]
@@ -236,6 +250,7 @@ mod tests {
             operation: "GET manifest r/x:y".into(),
             message: "connection reset".into(),
             timeout: false,
+            permanent: false,
         };
         let text = t.after_attempts(4).to_string();
         assert!(text.contains("gave up after 4 attempts"), "{text}");
@@ -243,6 +258,7 @@ mod tests {
             operation: "op".into(),
             message: "reset".into(),
             timeout: false,
+            permanent: false,
         };
         let twice = err.after_attempts(3).after_attempts(2).to_string();
         assert_eq!(twice.matches("gave up").count(), 1, "{twice}");

@@ -1,6 +1,8 @@
 //! HTTP plumbing under the request loop: the reqwest client (TLS, timeouts), URLs, request bodies,
 //! turning failures into [`RegistryError`]s, and the token endpoint call.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response};
@@ -112,11 +114,12 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-/// A failure before any answer, with advice when it looks like a scheme mix-up.
+/// A failure before any answer, with advice when it looks like a scheme mix-up or an untrusted
+/// certificate (both permanent: retrying cannot help).
 pub(crate) fn transport_error(operation: &str, host: &Host, err: &reqwest::Error) -> RegistryError {
     let mut message = error_chain(err);
     let lower = message.to_ascii_lowercase();
-    if host.is_https()
+    let permanent = if host.is_https()
         && (lower.contains("invalidcontenttype")
             || lower.contains("corrupt message")
             || lower.contains("wrong version number")
@@ -126,18 +129,24 @@ pub(crate) fn transport_error(operation: &str, host: &Host, err: &reqwest::Error
             " — {} seems to speak plain HTTP; use --plain-http (or list it as an insecure registry)",
             host.registry
         ));
+        true
     } else if lower.contains("certificate") || lower.contains("unknown issuer") {
         message.push_str(&format!(
             " — the TLS certificate of {} is not trusted; pass its CA with --ca-cert, or --insecure to skip verification",
             host.registry
         ));
-    } else if lower.contains("connection refused") {
-        message.push_str(&format!(" — is the registry at {} running?", host.api_host));
-    }
+        true
+    } else {
+        if lower.contains("connection refused") {
+            message.push_str(&format!(" — is the registry at {} running?", host.api_host));
+        }
+        false
+    };
     RegistryError::Transport {
         operation: operation.to_owned(),
         message,
         timeout: err.is_timeout(),
+        permanent,
     }
 }
 
@@ -211,7 +220,7 @@ pub(crate) async fn read_limited(mut response: Response, limit: usize) -> Result
 
 /// Asks a token realm for a token: `GET realm?service=&scope=…`, or the OAuth2 `POST` form for an
 /// identity token or a realm that refuses the `GET`. Credentials go to the realm only over HTTPS,
-/// or to a loopback realm.
+/// or to a loopback realm. Counts every HTTP request it sends in `sent`.
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     host: &Host,
@@ -219,16 +228,16 @@ pub(crate) async fn fetch_token(
     service: Option<&str>,
     scopes: &[Scope],
     operation: &str,
+    sent: &AtomicU64,
 ) -> Result<Token, RegistryError> {
     let realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Protocol {
         operation: operation.to_owned(),
         message: format!("the registry named an invalid token realm: {e}"),
     })?;
-    let safe_for_credentials = realm_url.scheme() == "https"
-        || realm_url
-            .host_str()
-            .is_some_and(|h| is_loopback_host(h.trim_start_matches('[').trim_end_matches(']')));
-    let credentials = host.credentials.as_ref().filter(|_| safe_for_credentials);
+    let credentials = host
+        .credentials
+        .as_ref()
+        .filter(|_| safe_for_credentials(&realm_url));
     if host.credentials.is_some() && credentials.is_none() {
         tracing::warn!(
             realm,
@@ -243,7 +252,7 @@ pub(crate) async fn fetch_token(
                 ("client_id", "manifold".to_owned()),
             ];
             push_service_and_scopes(&mut form, service, scopes);
-            send_form(http, realm, &form, operation).await?
+            send_form(http, realm, &form, operation, sent).await?
         }
         _ => {
             let mut query: Vec<(&str, String)> = Vec::new();
@@ -252,10 +261,17 @@ pub(crate) async fn fetch_token(
             if let Some(header) = credentials.and_then(Credentials::basic_header) {
                 request = request.header(reqwest::header::AUTHORIZATION, header);
             }
+            sent.fetch_add(1, Ordering::Relaxed);
             let response = request
                 .send()
                 .await
                 .map_err(|e| transport_error(operation, host, &e))?;
+            tracing::debug!(
+                method = "GET",
+                url = realm,
+                status = response.status().as_u16(),
+                "token request"
+            );
             let refused = matches!(response.status().as_u16(), 404 | 405);
             match credentials {
                 Some(Credentials::Basic { username, password }) if refused => {
@@ -266,7 +282,7 @@ pub(crate) async fn fetch_token(
                         ("client_id", "manifold".to_owned()),
                     ];
                     push_service_and_scopes(&mut form, service, scopes);
-                    send_form(http, realm, &form, operation).await?
+                    send_form(http, realm, &form, operation, sent).await?
                 }
                 _ => response,
             }
@@ -290,6 +306,17 @@ pub(crate) async fn fetch_token(
         })
 }
 
+/// Whether credentials may go to a token realm: over HTTPS, or to a loopback address.
+fn safe_for_credentials(realm: &url::Url) -> bool {
+    realm.scheme() == "https"
+        || match realm.host() {
+            Some(url::Host::Domain(name)) => is_loopback_host(name),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+}
+
 fn push_service_and_scopes(out: &mut Vec<(&str, String)>, service: Option<&str>, scopes: &[Scope]) {
     if let Some(service) = service {
         out.push(("service", service.to_owned()));
@@ -304,11 +331,14 @@ async fn send_form(
     realm: &str,
     form: &[(&str, String)],
     operation: &str,
+    sent: &AtomicU64,
 ) -> Result<Response, RegistryError> {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();
-    http.post(realm)
+    sent.fetch_add(1, Ordering::Relaxed);
+    let response = http
+        .post(realm)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(body)
         .send()
@@ -317,7 +347,15 @@ async fn send_form(
             operation: operation.to_owned(),
             message: error_chain(&e),
             timeout: e.is_timeout(),
-        })
+            permanent: false,
+        })?;
+    tracing::debug!(
+        method = "POST",
+        url = realm,
+        status = response.status().as_u16(),
+        "token request"
+    );
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -344,6 +382,18 @@ mod tests {
         assert!(!same_authority("http://127.0.0.1:5001/v2/x", base));
         assert!(!same_authority("https://127.0.0.1:5000/v2/x", base));
         assert!(!same_authority("http://evil.example/v2/x", base));
+    }
+
+    #[test]
+    fn credentials_go_to_a_token_realm_only_over_https_or_on_loopback() {
+        let safe = |realm: &str| safe_for_credentials(&url::Url::parse(realm).unwrap());
+        assert!(safe("https://auth.example/token"));
+        assert!(safe("http://127.0.0.1:5001/token"));
+        assert!(safe("http://127.3.4.5/token"));
+        assert!(safe("http://localhost:5001/token"));
+        assert!(safe("http://[::1]:5001/token"));
+        assert!(!safe("http://auth.example/token"));
+        assert!(!safe("http://[2001:db8::1]/token"));
     }
 
     #[test]
