@@ -1,6 +1,6 @@
 //! manifold: assembles multi-architecture container images.
 //!
-//! Data flows one way: `cli`/`api` → `jobs`/`db` → `assemble` → `registry`; `spec` is pure and
+//! Data flows one way: `cli`/`api`/`pages` → `jobs`/`db` → `assemble` → `registry`; `spec` is pure and
 //! used by all.
 
 pub mod api;
@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod pages;
 pub mod registry;
 pub mod resource;
 pub mod spec;

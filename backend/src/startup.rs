@@ -98,6 +98,7 @@ impl Application {
                 .configure(api::configure)
                 .openapi_service(|doc| SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
                 .into_app()
+                .configure(crate::pages::configure)
         })
         .listen(listener)?
         .disable_signals()

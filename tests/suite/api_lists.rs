@@ -13,15 +13,23 @@ async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded() {
     let (s390x, amd64) = seed_demo(&registry).await;
     let app = TestApp::spawn().await;
 
-    let response = app.post_yaml(&demo_yaml(&registry.host(), "demo:v0.2")).await;
+    let response = app
+        .post_yaml(&demo_yaml(&registry.host(), "demo:v0.2"))
+        .await;
 
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let queued: Value = response.json().await.unwrap();
-    assert_eq!(location, format!("/lists/{}", queued["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/lists/{}", queued["id"].as_str().unwrap())
+    );
     let list = app.wait_final(queued["id"].as_str().unwrap()).await;
     assert_eq!(list["status"], "succeeded", "{list:#}");
-    let stored = Pusher::new(&registry).get_manifest("demo", "v0.2", ACCEPT_ALL).await.unwrap();
+    let stored = Pusher::new(&registry)
+        .get_manifest("demo", "v0.2", ACCEPT_ALL)
+        .await
+        .unwrap();
     assert_eq!(list["digest"].as_str(), stored.digest.as_deref());
     assert_eq!(list["size"], stored.bytes.len());
     assert_eq!(list["media_type"], stored.media_type.as_str());
@@ -30,7 +38,12 @@ async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded() {
     assert_eq!(list["entries"][1]["platform"]["architecture"], "amd64");
     assert_eq!(list["attempts"], 1);
     assert_eq!(list["spec"]["format"], "yaml");
-    assert_pulls(&registry, "demo:v0.2", &[("linux", "s390x", None, &s390x.manifest_digest)]).await;
+    assert_pulls(
+        &registry,
+        "demo:v0.2",
+        &[("linux", "s390x", None, &s390x.manifest_digest)],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,11 +70,18 @@ async fn the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_
     let list = app.wait_final(queued["id"].as_str().unwrap()).await;
     assert_eq!(list["status"], "succeeded", "{list:#}");
     assert_eq!(list["type"], "oci");
-    assert_eq!(list["media_type"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        list["media_type"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let pusher = Pusher::new(&registry);
     for tag in ["v1", "v1.0", "latest"] {
         let stored = pusher.get_manifest("demo", tag, ACCEPT_ALL).await.unwrap();
-        assert_eq!(stored.digest.as_deref(), list["digest"].as_str(), "tag {tag}");
+        assert_eq!(
+            stored.digest.as_deref(),
+            list["digest"].as_str(),
+            "tag {tag}"
+        );
     }
 }
 
@@ -69,11 +89,36 @@ async fn the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_
 async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_queued() {
     let app = TestApp::spawn().await;
     let cases = [
-        ("application/yaml", "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n    platfrom: {os: linux}\n", "manifests[0].platfrom", Some(4)),
-        ("application/yaml", "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n    platform: {os: linux, architecture: arm64}\n  - image: 127.0.0.1:9/b:v1\n    platform: {os: linux, architecture: aarch64}\n", "manifests[1].platform", Some(6)),
-        ("application/yaml", "image: 127.0.0.1:9/demo:v1\nmanifests: []\n", "manifests", Some(2)),
-        ("application/json", "{\"image\": \"127.0.0.1:9/Bad:v1\", \"manifests\": [{\"image\": \"127.0.0.1:9/a:v1\"}]}", "image", Some(1)),
-        ("application/yaml", "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\ncallback_url: ftp://x/y\n", "callback_url", Some(4)),
+        (
+            "application/yaml",
+            "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n    platfrom: {os: linux}\n",
+            "manifests[0].platfrom",
+            Some(4),
+        ),
+        (
+            "application/yaml",
+            "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n    platform: {os: linux, architecture: arm64}\n  - image: 127.0.0.1:9/b:v1\n    platform: {os: linux, architecture: aarch64}\n",
+            "manifests[1].platform",
+            Some(6),
+        ),
+        (
+            "application/yaml",
+            "image: 127.0.0.1:9/demo:v1\nmanifests: []\n",
+            "manifests",
+            Some(2),
+        ),
+        (
+            "application/json",
+            "{\"image\": \"127.0.0.1:9/Bad:v1\", \"manifests\": [{\"image\": \"127.0.0.1:9/a:v1\"}]}",
+            "image",
+            Some(1),
+        ),
+        (
+            "application/yaml",
+            "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\ncallback_url: ftp://x/y\n",
+            "callback_url",
+            Some(4),
+        ),
     ];
     for (content_type, body, field, line) in cases {
         let response = app
@@ -87,7 +132,11 @@ async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_qu
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["error"]["code"], "INVALID_SPEC", "{error:#}");
         assert_eq!(error["error"]["field"], field, "{error:#}");
-        assert_eq!(error["error"]["line"].as_u64(), line.map(|l| l as u64), "{error:#}");
+        assert_eq!(
+            error["error"]["line"].as_u64(),
+            line.map(|l| l as u64),
+            "{error:#}"
+        );
     }
     let page = app.get_json("/lists").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
@@ -136,12 +185,32 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing() {
     assert_eq!(response.status(), 200);
     let dry: Value = response.json().await.unwrap();
     let document = dry["document"].as_str().unwrap();
-    assert_eq!(manifold_testkit::sha256_digest(document.as_bytes()), dry["digest"].as_str().unwrap());
+    assert_eq!(
+        manifold_testkit::sha256_digest(document.as_bytes()),
+        dry["digest"].as_str().unwrap()
+    );
     assert_eq!(dry["entries"].as_array().unwrap().len(), 2);
-    assert!(Pusher::new(&registry).get_tags("demo").await.unwrap().is_empty());
-    assert_eq!(app.get_json("/lists").await["items"].as_array().unwrap().len(), 0);
+    assert!(
+        Pusher::new(&registry)
+            .get_tags("demo")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        app.get_json("/lists").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     // The real push gives the same digest.
-    let queued: Value = app.post_yaml(&demo_yaml(&registry.host(), "demo:dry")).await.json().await.unwrap();
+    let queued: Value = app
+        .post_yaml(&demo_yaml(&registry.host(), "demo:dry"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let list = app.wait_final(queued["id"].as_str().unwrap()).await;
     assert_eq!(list["digest"], dry["digest"]);
 }
@@ -151,23 +220,42 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
     let registry = TestRegistry::plain().await;
     let app = TestApp::spawn().await;
 
-    let queued: Value = app.post_yaml(&demo_yaml(&registry.host(), "demo:missing")).await.json().await.unwrap();
+    let queued: Value = app
+        .post_yaml(&demo_yaml(&registry.host(), "demo:missing"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = queued["id"].as_str().unwrap();
     let list = app.wait_final(id).await;
 
     assert_eq!(list["status"], "failed");
     assert_eq!(list["attempts"], 1, "a 404 is not retried");
     assert_eq!(list["error"]["code"], "MANIFEST_UNKNOWN", "{list:#}");
-    assert!(list["error"]["message"].as_str().unwrap().contains("demo-s390x:v0.2"), "{list:#}");
+    assert!(
+        list["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("demo-s390x:v0.2"),
+        "{list:#}"
+    );
     // Now the sources exist: retry succeeds.
     seed_demo(&registry).await;
-    let retried = app.request(reqwest::Method::POST, &format!("/lists/{id}/retry")).send().await.unwrap();
+    let retried = app
+        .request(reqwest::Method::POST, &format!("/lists/{id}/retry"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(retried.status(), 202);
     let list = app.wait_final(id).await;
     assert_eq!(list["status"], "succeeded", "{list:#}");
     assert_eq!(list["attempts"], 2);
     assert!(list["error"].is_null());
-    let conflict = app.request(reqwest::Method::POST, &format!("/lists/{id}/retry")).send().await.unwrap();
+    let conflict = app
+        .request(reqwest::Method::POST, &format!("/lists/{id}/retry"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(conflict.status(), 409);
 }
 
@@ -175,14 +263,25 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
 async fn a_registry_that_is_down_is_retried_then_failed_with_a_clear_error() {
     let app = TestApp::spawn_with(|a| a.job_max_attempts = Some(3)).await;
     // Nothing listens on port 9 of 127.0.0.1.
-    let queued: Value = app.post_yaml(&demo_yaml("127.0.0.1:9", "demo:down")).await.json().await.unwrap();
+    let queued: Value = app
+        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:down"))
+        .await
+        .json()
+        .await
+        .unwrap();
 
     let list = app.wait_final(queued["id"].as_str().unwrap()).await;
 
     assert_eq!(list["status"], "failed");
     assert_eq!(list["attempts"], 3);
     assert_eq!(list["error"]["code"], "REGISTRY_UNREACHABLE");
-    assert!(list["error"]["message"].as_str().unwrap().contains("127.0.0.1:9"), "{list:#}");
+    assert!(
+        list["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:9"),
+        "{list:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -191,43 +290,88 @@ async fn lists_are_listed_newest_first_filtered_and_paged() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let target = if i % 2 == 0 { "even:v1" } else { "odd:v1" };
-        let v: Value = app.post_yaml(&demo_yaml("127.0.0.1:9", target)).await.json().await.unwrap();
+        let v: Value = app
+            .post_yaml(&demo_yaml("127.0.0.1:9", target))
+            .await
+            .json()
+            .await
+            .unwrap();
         ids.push(v["id"].as_str().unwrap().to_owned());
     }
 
     let first = app.get_json("/lists?limit=2").await;
-    let second = app.get_json(&format!("/lists?limit=2&cursor={}", first["next_cursor"].as_str().unwrap())).await;
-    let third = app.get_json(&format!("/lists?limit=2&cursor={}", second["next_cursor"].as_str().unwrap())).await;
+    let second = app
+        .get_json(&format!(
+            "/lists?limit=2&cursor={}",
+            first["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    let third = app
+        .get_json(&format!(
+            "/lists?limit=2&cursor={}",
+            second["next_cursor"].as_str().unwrap()
+        ))
+        .await;
     let even = app.get_json("/lists?target=127.0.0.1:9/even").await;
     let queued = app.get_json("/lists?status=queued").await;
 
     let got: Vec<&str> = [&first, &second, &third]
         .iter()
-        .flat_map(|p| p["items"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()))
+        .flat_map(|p| {
+            p["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap())
+        })
         .collect();
     let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
     assert_eq!(got, newest_first);
     assert!(third["next_cursor"].is_null());
     assert_eq!(even["items"].as_array().unwrap().len(), 3);
     assert_eq!(queued["items"].as_array().unwrap().len(), 5);
-    let bad = app.request(reqwest::Method::GET, "/lists?cursor=nonsense").send().await.unwrap();
+    let bad = app
+        .request(reqwest::Method::GET, "/lists?cursor=nonsense")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_queued_list_can_be_canceled_and_is_then_never_pushed() {
     let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
-    let queued: Value = app.post_yaml(&demo_yaml("127.0.0.1:9", "demo:c")).await.json().await.unwrap();
+    let queued: Value = app
+        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:c"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = queued["id"].as_str().unwrap();
 
-    let canceled = app.request(reqwest::Method::POST, &format!("/lists/{id}/cancel")).send().await.unwrap();
+    let canceled = app
+        .request(reqwest::Method::POST, &format!("/lists/{id}/cancel"))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(canceled.status(), 202);
     let list = app.get_json(&format!("/lists/{id}")).await;
     assert_eq!(list["status"], "canceled");
     assert!(list["finished_at"].is_string());
-    let again = app.request(reqwest::Method::POST, &format!("/lists/{id}/cancel")).send().await.unwrap();
+    let again = app
+        .request(reqwest::Method::POST, &format!("/lists/{id}/cancel"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 409);
-    let missing = app.request(reqwest::Method::GET, "/lists/00000000-0000-0000-0000-000000000000").send().await.unwrap();
+    let missing = app
+        .request(
+            reqwest::Method::GET,
+            "/lists/00000000-0000-0000-0000-000000000000",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }

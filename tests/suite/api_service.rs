@@ -16,14 +16,29 @@ async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
     seed_demo(&registry).await;
     let receiver = MockServer::start().await;
     // The receiver fails once, then accepts: the delivery is retried.
-    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&receiver).await;
-    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
     let app = TestApp::spawn_with(|a| a.callback_secret = Some("hook-secret".into())).await;
-    let body = format!("{}callback_url: {}/hook\n", demo_yaml(&registry.host(), "demo:cb"), receiver.uri());
+    let body = format!(
+        "{}callback_url: {}/hook\n",
+        demo_yaml(&registry.host(), "demo:cb"),
+        receiver.uri()
+    );
 
     let queued: Value = app.post_yaml(&body).await.json().await.unwrap();
     let id = queued["id"].as_str().unwrap();
-    let list = app.wait_for(id, |l| l["callback"]["status"] == "delivered").await;
+    let list = app
+        .wait_for(id, |l| l["callback"]["status"] == "delivered")
+        .await;
 
     assert_eq!(list["status"], "succeeded");
     assert_eq!(list["callback"]["attempts"], 2, "{list:#}");
@@ -37,13 +52,19 @@ async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
     mac.update(&delivered.body);
     let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(delivered.headers["x-manifold-signature"].to_str().unwrap(), expected);
+    assert_eq!(
+        delivered.headers["x-manifold-signature"].to_str().unwrap(),
+        expected
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_callback_to_a_host_not_allowed_is_refused_at_submission() {
     let app = TestApp::spawn().await;
-    let body = format!("{}callback_url: https://ci.example.com/hook\n", demo_yaml("127.0.0.1:9", "demo:x"));
+    let body = format!(
+        "{}callback_url: https://ci.example.com/hook\n",
+        demo_yaml("127.0.0.1:9", "demo:x")
+    );
 
     let response = app.post_yaml(&body).await;
 
@@ -78,16 +99,48 @@ async fn with_api_tokens_writes_need_a_valid_token_and_reads_can_be_protected_to
     assert!(!forbidden.text().await.unwrap().contains("s3cret"));
     assert_eq!(post(Some("s3cret-token")).await.unwrap().status(), 202);
     // Reads are open unless protected.
-    assert_eq!(anonymous.get(format!("{}/lists", app.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        anonymous
+            .get(format!("{}/lists", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let protected = TestApp::spawn_with(|a| {
         a.api_tokens = vec!["s3cret-token".into()];
         a.protect_reads = Some(true);
     })
     .await;
-    assert_eq!(anonymous.get(format!("{}/lists", protected.base)).send().await.unwrap().status(), 401);
-    assert_eq!(protected.request(reqwest::Method::GET, "/lists").send().await.unwrap().status(), 200);
-    assert_eq!(anonymous.get(format!("{}/healthz", protected.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        anonymous
+            .get(format!("{}/lists", protected.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        protected
+            .request(reqwest::Method::GET, "/lists")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        anonymous
+            .get(format!("{}/healthz", protected.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,7 +150,10 @@ async fn registries_off_the_allow_list_are_never_contacted() {
 
     let response = app.post_yaml(&demo_yaml(&registry.host(), "demo:v1")).await;
     let inspect = app
-        .request(reqwest::Method::GET, &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()))
+        .request(
+            reqwest::Method::GET,
+            &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()),
+        )
         .send()
         .await
         .unwrap();
@@ -108,11 +164,17 @@ async fn registries_off_the_allow_list_are_never_contacted() {
     assert_eq!(error["error"]["field"], "image");
     assert_eq!(inspect.status(), 403);
     let log = registry.log();
-    assert!(!log.contains("useragent=manifold"), "manifold contacted the registry:\n{log}");
+    assert!(
+        !log.contains("useragent=manifold"),
+        "manifold contacted the registry:\n{log}"
+    );
     // The same check sees a service that is allowed to talk to the registry.
     let allowed = TestApp::spawn().await;
     allowed
-        .request(reqwest::Method::GET, &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()))
+        .request(
+            reqwest::Method::GET,
+            &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()),
+        )
         .send()
         .await
         .unwrap();
@@ -127,20 +189,36 @@ async fn inspect_answers_the_same_document_as_the_cli() {
     let name = format!("{}/demo-amd64:v0.2", registry.host());
 
     let api = app.get_json(&format!("/inspect?ref={name}")).await;
-    let cli = crate::helpers::manifold(&["inspect", "--json", &name]).await.ok();
+    let cli = crate::helpers::manifold(&["inspect", "--json", &name])
+        .await
+        .ok();
 
     let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
     assert_eq!(api, cli);
-    let missing = app.request(reqwest::Method::GET, &format!("/inspect?ref={}/nope:v1", registry.host())).send().await.unwrap();
+    let missing = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/inspect?ref={}/nope:v1", registry.host()),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    let invalid = app.request(reqwest::Method::GET, "/inspect?ref=Not%20A%20Ref").send().await.unwrap();
+    let invalid = app
+        .request(reqwest::Method::GET, "/inspect?ref=Not%20A%20Ref")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(invalid.status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_committed_openapi_document_is_the_one_the_code_generates() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json"))
-        .expect("openapi/openapi.json is committed");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .expect("openapi/openapi.json is committed");
     let generated = manifold::api::openapi_json();
     assert!(
         committed == generated,
@@ -150,13 +228,31 @@ async fn the_committed_openapi_document_is_the_one_the_code_generates() {
     let served = app.get_json("/openapi.json").await;
     let doc: Value = serde_json::from_str(&generated).unwrap();
     assert_eq!(served["paths"], doc["paths"]);
-    for op in ["create_list", "get_lists", "get_list", "retry_list", "cancel_list", "get_inspect"] {
-        assert!(generated.contains(&format!("\"operationId\": \"{op}\"")), "{op} missing");
+    for op in [
+        "create_list",
+        "get_lists",
+        "get_list",
+        "retry_list",
+        "cancel_list",
+        "get_inspect",
+    ] {
+        assert!(
+            generated.contains(&format!("\"operationId\": \"{op}\"")),
+            "{op} missing"
+        );
     }
-    let docs = app.http.get(format!("{}/docs/", app.base)).send().await.unwrap();
+    let docs = app
+        .http
+        .get(format!("{}/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(docs.status(), 200);
     let page = docs.text().await.unwrap();
-    assert!(page.contains("swagger-ui") && !page.contains("https://"), "the docs page loads nothing from the internet");
+    assert!(
+        page.contains("swagger-ui") && !page.contains("https://"),
+        "the docs page loads nothing from the internet"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -166,13 +262,32 @@ async fn health_readiness_and_metrics_answer() {
 
     let health = app.get_json("/healthz").await;
     let ready = app.get_json("/readyz").await;
-    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
     assert_eq!(health["status"], "ok");
     assert_eq!(ready["status"], "ready");
-    assert!(metrics.contains("manifold_queue_depth{kind=\"push\"} 1"), "{metrics}");
-    assert!(metrics.contains("manifold_http_requests_total{method=\"POST\",route=\"/lists\",status=\"202\"} 1"), "{metrics}");
-    assert!(metrics.contains("manifold_pushes_total{outcome=\"succeeded\"}"), "{metrics}");
+    assert!(
+        metrics.contains("manifold_queue_depth{kind=\"push\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "manifold_http_requests_total{method=\"POST\",route=\"/lists\",status=\"202\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("manifold_pushes_total{outcome=\"succeeded\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -185,12 +300,21 @@ async fn malformed_bodies_get_4xx_answers_never_5xx() {
         ("application/json".into(), b"[]".to_vec()),
         ("application/json".into(), b"null".to_vec()),
         ("application/json".into(), b"{\"image\": 5}".to_vec()),
-        ("application/json".into(), b"{\"image\": \"x\", \"manifests\": [{}]}".to_vec()),
-        ("application/json".into(), "{\"image\": \"\u{0}\"}".as_bytes().to_vec()),
+        (
+            "application/json".into(),
+            b"{\"image\": \"x\", \"manifests\": [{}]}".to_vec(),
+        ),
+        (
+            "application/json".into(),
+            "{\"image\": \"\u{0}\"}".as_bytes().to_vec(),
+        ),
         ("application/yaml".into(), b"- a\n- b\n".to_vec()),
         ("application/yaml".into(), b"image: [\n".to_vec()),
         ("application/yaml".into(), b"&a [*a]".to_vec()),
-        ("application/yaml".into(), b"image: !!binary aGVsbG8=\nmanifests: []\n".to_vec()),
+        (
+            "application/yaml".into(),
+            b"image: !!binary aGVsbG8=\nmanifests: []\n".to_vec(),
+        ),
         ("application/yaml".into(), vec![0xff, 0xfe, 0x00]),
         ("text/html".into(), valid.clone().into_bytes()),
         ("application/yaml".into(), b"a: b\n---\nc: d\n".to_vec()),
@@ -216,9 +340,16 @@ async fn malformed_bodies_get_4xx_answers_never_5xx() {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        assert!((400..500).contains(&status) || status == 202, "{status} for {:?}", String::from_utf8_lossy(body));
+        assert!(
+            (400..500).contains(&status) || status == 202,
+            "{status} for {:?}",
+            String::from_utf8_lossy(body)
+        );
         if status != 202 {
-            let error: Value = response.json().await.unwrap_or_else(|e| panic!("not the JSON envelope for {body:?}: {e}"));
+            let error: Value = response
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("not the JSON envelope for {body:?}: {e}"));
             assert!(error["error"]["code"].is_string());
         }
     }

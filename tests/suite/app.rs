@@ -9,7 +9,8 @@ use serde_json::Value;
 
 /// The server every test database is created on.
 pub fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A database of its own for one test, dropped afterwards.
@@ -49,12 +50,17 @@ impl Drop for TestDb {
         let admin = admin_url();
         // Drop runs inside a runtime; a thread of its own may block.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let mut conn = sqlx_connect(&admin).await;
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-                    .execute(&mut conn)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .execute(&mut conn)
+                .await;
             });
         })
         .join();
@@ -96,7 +102,9 @@ impl TestApp {
         tweak(&mut args);
         let token = args.api_tokens.first().cloned();
         let config = Config::load(args).expect("valid test config");
-        let app = Application::build(config).await.expect("the service starts");
+        let app = Application::build(config)
+            .await
+            .expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         let server = tokio::spawn(async move {
             let _ = app.run_until_stopped().await;
@@ -131,20 +139,33 @@ impl TestApp {
 
     /// `POST /lists` with a JSON body.
     pub async fn post_json(&self, body: &Value) -> reqwest::Response {
-        self.request(reqwest::Method::POST, "/lists").json(body).send().await.unwrap()
+        self.request(reqwest::Method::POST, "/lists")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `GET path` as JSON, asserting 200.
     pub async fn get_json(&self, path: &str) -> Value {
-        let r = self.request(reqwest::Method::GET, path).send().await.unwrap();
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "GET {path}");
         r.json().await.unwrap()
     }
 
     /// Waits until the list reaches a final status; returns it.
     pub async fn wait_final(&self, id: &str) -> Value {
-        self.wait_for(id, |l| matches!(l["status"].as_str(), Some("succeeded" | "failed" | "canceled")))
-            .await
+        self.wait_for(id, |l| {
+            matches!(
+                l["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            )
+        })
+        .await
     }
 
     /// Waits until `done` holds for the list (up to 30 s).
@@ -155,7 +176,10 @@ impl TestApp {
             if done(&list) {
                 return list;
             }
-            assert!(tokio::time::Instant::now() < deadline, "list {id} never got there: {list:#}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "list {id} never got there: {list:#}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

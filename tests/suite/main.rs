@@ -2,6 +2,7 @@
 //! One test binary; one module per area.
 
 mod app;
+mod browser;
 mod helpers;
 
 mod api_lists;
@@ -12,5 +13,7 @@ mod cli_inspect;
 mod cli_push;
 mod engine;
 mod faults;
+mod pages;
+mod pages_http;
 mod registries;
 mod registries_tls;

@@ -526,7 +526,9 @@ async fn cancel_list(
 
 fn transition(done: Transition, rule: &str) -> Result<HttpResponse, ApiError> {
     match done {
-        Transition::Done(list) => Ok(HttpResponse::Accepted().json(ListResource::from(&list))),
+        Transition::Done(list) => {
+            Ok(HttpResponse::Accepted().json(ListResource::from(list.as_ref())))
+        }
         Transition::NotFound => Err(ApiError::not_found("the list")),
         Transition::Conflict(status) => Err(ApiError::new(
             StatusCode::CONFLICT,

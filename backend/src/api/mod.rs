@@ -12,7 +12,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use lists::MAX_BODY_BYTES;
+pub use inspect::{inspect, inspect_reference};
+pub use lists::{ListPage, ListQuery, MAX_BODY_BYTES, check_allowed, list_page};
 
 /// The document's fixed parts; paths and schemas are collected from the handlers.
 #[derive(OpenApi)]

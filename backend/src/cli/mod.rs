@@ -3,7 +3,7 @@
 //!
 //! Results go to stdout, progress and errors to stderr; a failure exits non-zero.
 
-mod output;
+pub mod output;
 
 use std::path::PathBuf;
 

@@ -55,7 +55,7 @@ pub enum Inserted {
 #[derive(Debug)]
 pub enum Transition {
     /// Done; the list as it is now.
-    Done(ListRecord),
+    Done(Box<ListRecord>),
     /// No such list.
     NotFound,
     /// The list's status does not allow it.
@@ -283,7 +283,7 @@ impl Store {
 
     async fn transition_result(&self, id: Uuid) -> Result<Transition, DbError> {
         Ok(match self.get_list(id).await? {
-            Some(list) => Transition::Done(list),
+            Some(list) => Transition::Done(Box::new(list)),
             None => Transition::NotFound,
         })
     }
@@ -453,11 +453,7 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
-        let (status, error) = match (outcome, retry_at) {
-            (Ok(()), _) => ("delivered", None),
-            (Err(e), Some(_)) => ("retrying", Some(e)),
-            (Err(e), None) => ("failed", Some(e)),
-        };
+        let (status, error) = records::callback_status(outcome, retry_at);
         let fenced = match (status, retry_at) {
             ("retrying", Some(at)) => {
                 sqlx::query(

@@ -294,32 +294,68 @@ pub(super) struct ClaimRow {
 
 impl ClaimRow {
     pub(super) fn into_claimed(self) -> Result<ClaimedJob, DbError> {
-        let spec = crate::spec::parse::from_json(&self.spec.to_string()).map_err(|e| {
-            DbError::Corrupt {
-                what: "spec",
-                message: e.to_string(),
-            }
-        })?;
-        let output = match self.output_type.as_str() {
-            "docker" => OutputType::Docker,
-            "oci" => OutputType::Oci,
-            _ => OutputType::Auto,
-        };
-        Ok(ClaimedJob {
-            job_id: self.job_id,
-            list_id: self.list_id,
-            kind: if self.kind == "callback" {
-                JobKind::Callback
-            } else {
-                JobKind::Push
-            },
-            attempt: self.attempt,
-            max_attempts: self.max_attempts,
-            spec,
-            output,
-            ignore_missing: self.ignore_missing,
-            callback_url: self.callback_url,
-        })
+        claimed(
+            self.job_id,
+            self.list_id,
+            &self.kind,
+            self.attempt,
+            self.max_attempts,
+            &self.spec.to_string(),
+            &self.output_type,
+            self.ignore_missing,
+            self.callback_url,
+        )
+    }
+}
+
+/// A claimed job from its stored parts; the spec is parsed again (it was validated on the way in).
+#[expect(clippy::too_many_arguments, reason = "one per stored column")]
+pub(super) fn claimed(
+    job_id: i64,
+    list_id: Uuid,
+    kind: &str,
+    attempt: i32,
+    max_attempts: i32,
+    spec: &str,
+    output_type: &str,
+    ignore_missing: bool,
+    callback_url: Option<String>,
+) -> Result<ClaimedJob, DbError> {
+    let spec = crate::spec::parse::from_json(spec).map_err(|e| DbError::Corrupt {
+        what: "spec",
+        message: e.to_string(),
+    })?;
+    let output = match output_type {
+        "docker" => OutputType::Docker,
+        "oci" => OutputType::Oci,
+        _ => OutputType::Auto,
+    };
+    Ok(ClaimedJob {
+        job_id,
+        list_id,
+        kind: if kind == "callback" {
+            JobKind::Callback
+        } else {
+            JobKind::Push
+        },
+        attempt,
+        max_attempts,
+        spec,
+        output,
+        ignore_missing,
+        callback_url,
+    })
+}
+
+/// The callback status to record for a delivery's outcome, and its error.
+pub(super) fn callback_status(
+    outcome: Result<(), &str>,
+    retry_at: Option<DateTime<Utc>>,
+) -> (&'static str, Option<&str>) {
+    match (outcome, retry_at) {
+        (Ok(()), _) => ("delivered", None),
+        (Err(e), Some(_)) => ("retrying", Some(e)),
+        (Err(e), None) => ("failed", Some(e)),
     }
 }
 

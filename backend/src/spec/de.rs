@@ -412,6 +412,37 @@ pub(super) fn duplicate_of(earlier: &[SourceEntry], spec: &PlatformSpec) -> Opti
     ))
 }
 
+/// A callback URL: absolute http or https.
+struct CallbackUrl(String);
+
+impl<'de> Deserialize<'de> for CallbackUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(CallbackUrlVisitor)
+    }
+}
+
+struct CallbackUrlVisitor;
+
+impl Visitor<'_> for CallbackUrlVisitor {
+    type Value = CallbackUrl;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an http or https URL")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<CallbackUrl, E> {
+        match url::Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Ok(CallbackUrl(v.to_owned()))
+            }
+            Ok(_) => Err(E::custom(format!(
+                "callback URL \"{v}\" must be http or https"
+            ))),
+            Err(e) => Err(E::custom(format!("callback URL \"{v}\" is not a URL: {e}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,36 +538,5 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("manifests"), "{err}");
         assert_eq!((err.line, err.column), (Some(1), Some(1)));
         assert!(err.message.starts_with(TOO_LARGE), "{err}");
-    }
-}
-
-/// A callback URL: absolute http or https.
-struct CallbackUrl(String);
-
-impl<'de> Deserialize<'de> for CallbackUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(CallbackUrlVisitor)
-    }
-}
-
-struct CallbackUrlVisitor;
-
-impl Visitor<'_> for CallbackUrlVisitor {
-    type Value = CallbackUrl;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an http or https URL")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<CallbackUrl, E> {
-        match url::Url::parse(v) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
-                Ok(CallbackUrl(v.to_owned()))
-            }
-            Ok(_) => Err(E::custom(format!(
-                "callback URL \"{v}\" must be http or https"
-            ))),
-            Err(e) => Err(E::custom(format!("callback URL \"{v}\" is not a URL: {e}"))),
-        }
     }
 }

@@ -1,0 +1,255 @@
+//! Presentation helpers the page handlers share: statuses with their icon and label, short
+//! digests, sizes, ages, media type names, entry rows, and a sentence per common error code.
+//! Plain strings and small structs for the templates; no HTML.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::ListStatus;
+use crate::spec::Platform;
+
+/// A status as the pages show it: a word, an icon and a class (colour), never colour alone.
+#[derive(Debug, Clone)]
+pub struct StatusView {
+    /// `queued`, `running`, … (also the CSS class suffix).
+    pub name: &'static str,
+    /// A symbol beside the word.
+    pub icon: &'static str,
+    /// Whether it will not change by itself.
+    pub is_final: bool,
+}
+
+impl From<ListStatus> for StatusView {
+    fn from(s: ListStatus) -> Self {
+        let icon = match s {
+            ListStatus::Queued => "◷",
+            ListStatus::Running => "↻",
+            ListStatus::Succeeded => "✓",
+            ListStatus::Failed => "✕",
+            ListStatus::Canceled => "⊘",
+        };
+        Self {
+            name: s.as_str(),
+            icon,
+            is_final: s.is_final(),
+        }
+    }
+}
+
+/// A digest, in full and shortened for tables.
+#[derive(Debug, Clone)]
+pub struct DigestView {
+    /// `sha256:…`, all of it.
+    pub full: String,
+    /// `sha256:` and the first 12 hex digits.
+    pub short: String,
+}
+
+impl DigestView {
+    /// Views a digest.
+    pub fn new(digest: &str) -> Self {
+        let short = match digest.split_once(':') {
+            Some((algo, hex)) if hex.len() > 12 => format!("{algo}:{}", &hex[..12]),
+            _ => digest.to_owned(),
+        };
+        Self {
+            full: digest.to_owned(),
+            short,
+        }
+    }
+}
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `23.4 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// How long ago `t` was, roughly: `12 s ago`, `3 min ago`, `5 h ago`, `2 d ago`.
+pub fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
+/// A timestamp as the pages print it (UTC, to the second).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A media type's common name.
+pub fn media_label(media_type: &str) -> &'static str {
+    match media_type {
+        "application/vnd.docker.distribution.manifest.list.v2+json" => "Docker manifest list",
+        "application/vnd.oci.image.index.v1+json" => "OCI index",
+        "application/vnd.docker.distribution.manifest.v2+json" => "Docker image",
+        "application/vnd.oci.image.manifest.v1+json" => "OCI image",
+        "application/vnd.docker.container.image.v1+json" => "Docker config",
+        "application/vnd.oci.image.config.v1+json" => "OCI config",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.oci.image.layer.v1.tar+gzip" => "layer (gzip)",
+        "application/vnd.oci.image.layer.v1.tar+zstd" => "layer (zstd)",
+        "application/vnd.oci.image.layer.v1.tar" => "layer (tar)",
+        _ => "",
+    }
+}
+
+/// A platform as text, `-` when there is none.
+pub fn platform_text(platform: Option<&Platform>) -> String {
+    platform.map_or_else(|| "-".to_owned(), Platform::to_string)
+}
+
+/// One entry of a list, as the list page and the dry run show it.
+#[derive(Debug, Clone)]
+pub struct EntryView {
+    /// `linux/amd64`, or `attestation`.
+    pub platform: String,
+    /// The source it came from.
+    pub image: String,
+    /// Its digest.
+    pub digest: DigestView,
+    /// Its size, in bytes.
+    pub size: u64,
+    /// Its size for people.
+    pub size_human: String,
+    /// Its media type.
+    pub media_type: String,
+    /// The media type's common name.
+    pub media_label: &'static str,
+}
+
+impl EntryView {
+    /// An entry row.
+    pub fn new(
+        platform: Option<&Platform>,
+        image: &str,
+        digest: &str,
+        size: u64,
+        media_type: &str,
+        attestation: bool,
+    ) -> Self {
+        Self {
+            platform: if attestation {
+                "attestation".to_owned()
+            } else {
+                platform_text(platform)
+            },
+            image: image.to_owned(),
+            digest: DigestView::new(digest),
+            size,
+            size_human: human_size(size),
+            media_type: media_type.to_owned(),
+            media_label: media_label(media_type),
+        }
+    }
+}
+
+/// A sentence on what an error code usually means and what to do about it.
+pub fn explain(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "MANIFEST_UNKNOWN" => {
+            "A source image or tag does not exist in its registry. Check the reference, and push \
+             the per-architecture image before the list."
+        }
+        "NAME_UNKNOWN" => {
+            "The repository does not exist in that registry. Check the spelling of the \
+             repository, and whether it needs to be created first."
+        }
+        "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN" => {
+            "The registry is missing a layer or config that a manifest refers to in the target \
+             repository, so the copy into it did not complete. Retrying usually fixes it; if \
+             not, check that the source repository still holds its layers."
+        }
+        "UNAUTHORIZED" => {
+            "The registry wants credentials that the service does not have, or refused the ones \
+             it has. Add them to the service's Docker config (MANIFOLD_DOCKER_CONFIG)."
+        }
+        "DENIED" | "INSUFFICIENT_SCOPE" => {
+            "The credentials are valid but may not do this: they lack push access to the target \
+             repository or pull access to a source. Grant the scope, or use another account."
+        }
+        "REGISTRY_UNREACHABLE" => {
+            "The service could not reach the registry: check the host and port, DNS, TLS, and \
+             that the registry is up. The push is retried on its own a few times."
+        }
+        "DIGEST_MISMATCH" => {
+            "The registry sent content whose digest is not the one asked for (or stored the list \
+             under another digest). A proxy may be rewriting content; nothing was trusted."
+        }
+        "REGISTRY_NOT_ALLOWED" => {
+            "The service may not talk to this registry: it is not in its allow-list \
+             (MANIFOLD_REGISTRIES)."
+        }
+        "TOOMANYREQUESTS" => "The registry is rate-limiting the service. Wait a little and retry.",
+        "MANIFEST_INVALID" | "UNSUPPORTED" => {
+            "The registry refused the list document. Some registries take only one list type: \
+             try type docker or oci."
+        }
+        "INVALID_LIST" => {
+            "The sources do not make a valid list: for example two of them have the same \
+             platform, or an entry is itself a list."
+        }
+        "INVALID_SPEC" => "The spec is invalid; the message names the field at fault.",
+        "REGISTRY_PROTOCOL" => {
+            "The registry answered something the service did not expect. Check that the address \
+             is a registry (and not, say, a login page)."
+        }
+        c if c.starts_with("HTTP_5") => {
+            "The registry failed on its side. The push is retried on its own a few times; retry \
+             later if it still fails."
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_digests_read_well() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
+        let d = DigestView::new(&format!("sha256:{}", "ab".repeat(32)));
+        assert_eq!(d.short, "sha256:abababababab");
+    }
+
+    #[test]
+    fn ages_round_down_to_the_largest_unit() {
+        let now = Utc::now();
+        assert_eq!(age(now - chrono::Duration::seconds(5), now), "5 s ago");
+        assert_eq!(age(now - chrono::Duration::seconds(150), now), "2 min ago");
+        assert_eq!(age(now - chrono::Duration::hours(3), now), "3 h ago");
+        assert_eq!(age(now - chrono::Duration::days(9), now), "9 d ago");
+    }
+
+    #[test]
+    fn common_registry_codes_are_explained() {
+        for code in [
+            "MANIFEST_UNKNOWN",
+            "UNAUTHORIZED",
+            "INSUFFICIENT_SCOPE",
+            "REGISTRY_UNREACHABLE",
+            "MANIFEST_BLOB_UNKNOWN",
+            "DIGEST_MISMATCH",
+            "HTTP_503",
+        ] {
+            assert!(explain(code).is_some(), "{code}");
+        }
+        assert!(explain("SOMETHING_ELSE").is_none());
+    }
+}
