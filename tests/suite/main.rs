@@ -15,5 +15,6 @@ mod engine;
 mod faults;
 mod pages;
 mod pages_http;
+mod queue;
 mod registries;
 mod registries_tls;

@@ -6,6 +6,8 @@
 
 mod records;
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,6 +25,70 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/pos
 
 /// The channel workers listen on.
 pub const JOBS_CHANNEL: &str = "manifold_jobs";
+
+/// A list and its push job written by one statement (so, outside a transaction, in one round trip
+/// and atomically), answering the list as stored, read like [`records::LIST_SELECT`] reads it.
+static INSERT_LIST: LazyLock<String> = LazyLock::new(|| {
+    let (columns, _) = records::LIST_SELECT
+        .split_once(" from list l ")
+        .expect("LIST_SELECT reads from list l");
+    format!(
+        "with l as (insert into list (list_id, target, tags, output_type, ignore_missing, spec, \
+         spec_text, spec_format, callback_url, idempotency_key, request_hash) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *), \
+         j as (insert into job (list_id, kind, max_attempts) select list_id, 'push', $12 from l \
+         returning list_id, attempt) \
+         {columns} from l left join j on j.list_id = l.list_id"
+    )
+});
+
+/// One list with its entries, as JSON, in one query.
+static GET_LIST: LazyLock<String> = LazyLock::new(|| {
+    let (columns, from) = records::LIST_SELECT
+        .split_once(" from list l ")
+        .expect("LIST_SELECT reads from list l");
+    format!(
+        "{columns}, (select coalesce(json_agg(json_build_object('image', e.image, \
+         'digest', e.digest, 'media_type', e.media_type, 'size', e.size, 'platform', e.platform, \
+         'annotations', e.annotations, 'attestation', e.attestation) order by e.position), '[]') \
+         from list_entry e where e.list_id = l.list_id) as entries \
+         from list l {from} where l.list_id = $1"
+    )
+});
+
+/// A list row with its entries.
+#[derive(sqlx::FromRow)]
+struct ListWithEntries {
+    #[sqlx(flatten)]
+    list: records::ListRow,
+    entries: sqlx::types::Json<Vec<StoredEntry>>,
+}
+
+/// An entry as [`GET_LIST`] aggregates it.
+#[derive(serde::Deserialize)]
+struct StoredEntry {
+    image: String,
+    digest: String,
+    media_type: String,
+    size: i64,
+    platform: Option<crate::spec::Platform>,
+    annotations: BTreeMap<String, String>,
+    attestation: bool,
+}
+
+impl From<StoredEntry> for EntryRecord {
+    fn from(e: StoredEntry) -> Self {
+        Self {
+            image: e.image,
+            digest: e.digest,
+            media_type: e.media_type,
+            size: e.size,
+            platform: e.platform,
+            annotations: e.annotations,
+            attestation: e.attestation,
+        }
+    }
+}
 
 /// A database error, or a conflict the caller should report as such.
 #[derive(Debug, thiserror::Error)]
@@ -99,69 +165,51 @@ impl Store {
         Ok(listener)
     }
 
-    /// Writes a list and its push job in one transaction (the trigger wakes the workers).
+    /// Writes a list and its push job atomically (the trigger wakes the workers). Without an
+    /// idempotency key that is one statement; with one, a transaction that first looks the key up.
     pub async fn insert_list(&self, new: &NewList, max_attempts: u32) -> Result<Inserted, DbError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = &new.idempotency_key {
-            // Serialise concurrent first uses of one key.
-            sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(key)
-                .execute(&mut *tx)
+        let Some(key) = &new.idempotency_key else {
+            let row = insert_list_query(new, max_attempts)
+                .fetch_one(&self.pool)
                 .await?;
-            let existing: Option<(Uuid, String)> =
-                sqlx::query_as("select list_id, request_hash from list where idempotency_key = $1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((id, hash)) = existing {
-                tx.rollback().await?;
-                if hash != new.request_hash {
-                    return Ok(Inserted::KeyReused);
-                }
-                let found = self.get_list(id).await?;
-                return Ok(found.map_or(Inserted::KeyReused, Inserted::Existing));
+            return Ok(Inserted::New(records::assemble(row, std::iter::empty())?));
+        };
+        let mut tx = self.pool.begin().await?;
+        // Serialise concurrent first uses of one key.
+        sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        let existing: Option<(Uuid, String)> =
+            sqlx::query_as("select list_id, request_hash from list where idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((id, hash)) = existing {
+            tx.rollback().await?;
+            if hash != new.request_hash {
+                return Ok(Inserted::KeyReused);
             }
+            let found = self.get_list(id).await?;
+            return Ok(found.map_or(Inserted::KeyReused, Inserted::Existing));
         }
-        let id = Uuid::new_v4();
-        sqlx::query(
-            "insert into list (list_id, target, tags, output_type, ignore_missing, spec, spec_text, \
-             spec_format, callback_url, idempotency_key, request_hash) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(id)
-        .bind(&new.target)
-        .bind(sqlx::types::Json(&new.tags))
-        .bind(&new.output_type)
-        .bind(new.ignore_missing)
-        .bind(&new.spec)
-        .bind(&new.spec_text)
-        .bind(&new.spec_format)
-        .bind(&new.callback_url)
-        .bind(&new.idempotency_key)
-        .bind(&new.request_hash)
-        .execute(&mut *tx)
-        .await?;
-        insert_job(&mut tx, id, JobKind::Push, max_attempts).await?;
+        let row = insert_list_query(new, max_attempts)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        let list = self.get_list(id).await?.ok_or(DbError::Corrupt {
-            what: "list",
-            message: "it vanished after insert".into(),
-        })?;
-        Ok(Inserted::New(list))
+        Ok(Inserted::New(records::assemble(row, std::iter::empty())?))
     }
 
-    /// One list with its entries and attempts.
+    /// One list with its entries and attempts (one query).
     pub async fn get_list(&self, id: Uuid) -> Result<Option<ListRecord>, DbError> {
-        let row = sqlx::query_as::<_, records::ListRow>(sqlx::AssertSqlSafe(format!(
-            "{} where l.list_id = $1",
-            records::LIST_SELECT
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query_as::<_, ListWithEntries>(sqlx::AssertSqlSafe(GET_LIST.as_str()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut lists = self.with_entries(vec![row]).await?;
-        Ok(lists.pop())
+        let mut list = records::assemble(row.list, std::iter::empty())?;
+        list.entries = row.entries.0.into_iter().map(EntryRecord::from).collect();
+        Ok(Some(list))
     }
 
     /// Lists, newest first, filtered, one page at a time.
@@ -507,6 +555,26 @@ impl Store {
         .await?;
         Ok(row.0)
     }
+}
+
+/// [`INSERT_LIST`] with its parameters bound: a new id, the list, the job's attempts.
+fn insert_list_query(
+    new: &NewList,
+    max_attempts: u32,
+) -> sqlx::query::QueryAs<'_, Postgres, records::ListRow, sqlx::postgres::PgArguments> {
+    sqlx::query_as::<_, records::ListRow>(sqlx::AssertSqlSafe(INSERT_LIST.as_str()))
+        .bind(Uuid::new_v4())
+        .bind(&new.target)
+        .bind(sqlx::types::Json(&new.tags))
+        .bind(&new.output_type)
+        .bind(new.ignore_missing)
+        .bind(&new.spec)
+        .bind(&new.spec_text)
+        .bind(&new.spec_format)
+        .bind(&new.callback_url)
+        .bind(&new.idempotency_key)
+        .bind(&new.request_hash)
+        .bind(max_attempts as i32)
 }
 
 async fn insert_job(

@@ -1,0 +1,374 @@
+//! The durable queue across real `manifold serve` processes sharing one PostgreSQL database: a
+//! process killed with SIGKILL mid-push loses nothing, and two processes drain one queue with
+//! every list pushed exactly once.
+
+use std::ffi::OsStr;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use manifold_testkit::media_types::ACCEPT_ALL;
+use manifold_testkit::{Pusher, TestRegistry};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use crate::app::TestDb;
+use crate::helpers::seed_demo;
+
+/// Longest wait for anything in these tests.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// One `manifold serve` child process with its own log file (stdout and stderr).
+struct Serve {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+    http: reqwest::Client,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    /// Starts `manifold serve` on port 0 against `db` with these settings; waits until it
+    /// announces its port and answers `/healthz`.
+    async fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(db: &TestDb, env: &[(K, V)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("serve.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_manifold"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("DATABASE_URL", &db.url)
+            .env("MANIFOLD_ADDR", "127.0.0.1:0")
+            .env("MANIFOLD_LOG", "manifold=info")
+            .env("MANIFOLD_JOB_BACKOFF_MS", "50")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("manifold serve starts");
+        let pid = child.id().expect("a running child has a pid");
+        let deadline = Instant::now() + PATIENCE;
+        let port = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(port) = announced_port(&log) {
+                break port;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("manifold serve exited with {status} before listening:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "manifold serve never listened:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let serve = Self {
+            child,
+            pid,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            log_path,
+            _dir: dir,
+        };
+        loop {
+            let up = serve
+                .http
+                .get(format!("{}/healthz", serve.base))
+                .send()
+                .await;
+            if up.is_ok_and(|r| r.status() == 200) {
+                return serve;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/healthz never answered:\n{}",
+                serve.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The process's log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The `claimed a push job` lines of this process's log.
+    fn claims(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("claimed a push job"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// SIGKILL, and waits until the process is gone.
+    async fn kill(&mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        let status = self.child.wait().await.unwrap();
+        assert_eq!(status.signal(), Some(9), "the process ended by SIGKILL");
+    }
+
+    /// `POST /lists` with a JSON spec, asserting 202; the list's id.
+    async fn submit(&self, spec: &Value) -> String {
+        let response = self
+            .http
+            .post(format!("{}/lists", self.base))
+            .json(spec)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "POST /lists:\n{}", self.log());
+        let list: Value = response.json().await.unwrap();
+        list["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET path` as JSON, asserting 200.
+    async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// Waits until the list has `status`; returns it. Fails fast on another final status.
+    async fn wait_status(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let list = self.get_json(&format!("/lists/{id}")).await;
+            if list["status"] == status {
+                return list;
+            }
+            let finished = matches!(
+                list["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            );
+            assert!(
+                !finished,
+                "list {id} ended otherwise than {status}: {list:#}\n{}",
+                self.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "list {id} never became {status}: {list:#}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The port of the `manifold listening on 127.0.0.1:PORT` line.
+fn announced_port(log: &str) -> Option<u16> {
+    log.lines()
+        .find_map(|l| l.split_once("manifold listening on 127.0.0.1:"))
+        .and_then(|(_, port)| port.trim().parse().ok())
+}
+
+/// The demo's two sources under `host`, pushed to `host/target`.
+fn demo_spec(host: &str, target: &str) -> Value {
+    json!({
+        "image": format!("{host}/{target}"),
+        "manifests": [
+            {"image": format!("{host}/demo-s390x:v0.2"), "platform": {"architecture": "s390x", "os": "linux"}},
+            {"image": format!("{host}/demo-amd64:v0.2"), "platform": {"architecture": "amd64", "os": "linux"}}
+        ]
+    })
+}
+
+/// How many `PUT /v2/<repo>/manifests/<tag>` requests the registry's access log shows.
+fn manifest_puts(registry: &TestRegistry, repo: &str, tag: &str) -> usize {
+    let request = format!("\"PUT /v2/{repo}/manifests/{tag} HTTP/");
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains(&request))
+        .count()
+}
+
+/// A registry that stopped answering: it accepts connections on `addr` and holds them, unread
+/// and unanswered, until dropped. Counts the connections it took.
+struct StalledRegistry {
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StalledRegistry {
+    async fn start(addr: &str) -> Self {
+        let listener = TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| panic!("bind {addr} (loopback aliases are needed): {e}"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        Self { connections, task }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StalledRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_list_exactly_once() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let port = registry.port();
+    // The list names the registry by host name: the first process resolves it to a registry that
+    // has stopped answering (on 127.0.0.2), the second to the real one (on 127.0.0.1).
+    let host = format!("registry.test:{port}");
+    let stalled = StalledRegistry::start(&format!("127.0.0.2:{port}")).await;
+    let db = TestDb::create().await;
+    let settings = |ip: &str| {
+        [
+            ("MANIFOLD_RESOLVE", format!("registry.test:{ip}")),
+            ("MANIFOLD_REGISTRIES", host.clone()),
+            ("MANIFOLD_INSECURE_REGISTRIES", host.clone()),
+            ("MANIFOLD_JOB_LEASE_SECS", "2".to_owned()),
+            ("MANIFOLD_WORKERS", "1".to_owned()),
+        ]
+    };
+
+    let mut first = Serve::start(&db, &settings("127.0.0.2")).await;
+    let id = first.submit(&demo_spec(&host, "demo:killed")).await;
+    let running = first.wait_status(&id, "running").await;
+    assert_eq!(running["attempts"], 1, "{running:#}");
+    let deadline = Instant::now() + PATIENCE;
+    while stalled.connections() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first process never reached the registry:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill().await;
+    assert_eq!(
+        manifest_puts(&registry, "demo", "killed"),
+        0,
+        "{}",
+        registry.log()
+    );
+    let second = Serve::start(&db, &settings("127.0.0.1")).await;
+    let list = second.wait_status(&id, "succeeded").await;
+
+    assert_eq!(list["attempts"], 2, "{list:#}");
+    let stored = Pusher::new(&registry)
+        .get_manifest("demo", "killed", ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        list["digest"].as_str(),
+        stored.digest.as_deref(),
+        "{list:#}"
+    );
+    assert_eq!(list["entries"].as_array().unwrap().len(), 2, "{list:#}");
+    assert_eq!(
+        manifest_puts(&registry, "demo", "killed"),
+        1,
+        "{}",
+        registry.log()
+    );
+    let first_claims = first.claims();
+    assert_eq!(first_claims.len(), 1, "{}", first.log());
+    assert!(first_claims[0].contains("attempt=1"), "{first_claims:?}");
+    let second_claims = second.claims();
+    assert_eq!(second_claims.len(), 1, "{}", second.log());
+    assert!(second_claims[0].contains("attempt=2"), "{second_claims:?}");
+    assert!(
+        second_claims[0].contains(&format!("worker={}-", second.pid)),
+        "{second_claims:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exactly_once() {
+    const LISTS: usize = 50;
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let host = registry.host();
+    let db = TestDb::create().await;
+    let settings = [("MANIFOLD_WORKERS", "2"), ("MANIFOLD_JOB_LEASE_SECS", "10")];
+    let (a, b) = tokio::join!(Serve::start(&db, &settings), Serve::start(&db, &settings));
+    let servers = [&a, &b];
+
+    let ids = futures::future::join_all((0..LISTS).map(|i| {
+        let spec = demo_spec(&host, &format!("drain-{i:02}:v{i}"));
+        async move { servers[i % 2].submit(&spec).await }
+    }))
+    .await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let page = a.get_json("/lists?status=succeeded&limit=200").await;
+        let done = page["items"].as_array().unwrap().len();
+        if done == LISTS {
+            break;
+        }
+        let failed = a.get_json("/lists?status=failed&limit=200").await;
+        assert_eq!(failed["items"].as_array().unwrap().len(), 0, "{failed:#}");
+        assert!(
+            Instant::now() < deadline,
+            "{done} of {LISTS} lists pushed\n--- a ---\n{}\n--- b ---\n{}",
+            a.log(),
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let pusher = Pusher::new(&registry);
+    for (i, id) in ids.iter().enumerate() {
+        let list = servers[(i + 1) % 2].get_json(&format!("/lists/{id}")).await;
+        assert_eq!(list["status"], "succeeded", "{list:#}");
+        assert_eq!(list["attempts"], 1, "{list:#}");
+        let (repo, tag) = (format!("drain-{i:02}"), format!("v{i}"));
+        let stored = pusher.get_manifest(&repo, &tag, ACCEPT_ALL).await.unwrap();
+        assert_eq!(
+            list["digest"].as_str(),
+            stored.digest.as_deref(),
+            "{list:#}"
+        );
+        assert_eq!(
+            manifest_puts(&registry, &repo, &tag),
+            1,
+            "PUT of {repo}:{tag}"
+        );
+    }
+    let (claims_a, claims_b) = (a.claims(), b.claims());
+    assert_eq!(
+        claims_a.len() + claims_b.len(),
+        LISTS,
+        "every list claimed once"
+    );
+    assert!(!claims_a.is_empty(), "process a did no work:\n{}", a.log());
+    assert!(!claims_b.is_empty(), "process b did no work:\n{}", b.log());
+    for (server, claims) in [(&a, &claims_a), (&b, &claims_b)] {
+        let worker = format!("worker={}-", server.pid);
+        assert!(claims.iter().all(|c| c.contains(&worker)), "{claims:#?}");
+    }
+}
