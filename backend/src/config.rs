@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::registry::{Allow, ClientConfig, DockerConfig, Keychain, Secret};
 
+/// The database used when none is configured: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE: &str = "sqlite://manifold.db";
+
 /// `manifold serve` settings. Every one can also be set in the file named by `--config`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -20,7 +23,8 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "MANIFOLD_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<SocketAddr>,
-    /// Database URL: postgres://user@host:port/db.
+    /// Database URL: postgres://user@host:port/db, or sqlite://path (sqlite::memory: for a
+    /// throwaway one) [default: sqlite://manifold.db in the working directory].
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Push workers in this process [default: 4].
@@ -195,7 +199,16 @@ impl Config {
         let database_url = args
             .database_url
             .or(file.database_url)
-            .ok_or_else(|| anyhow::anyhow!("no database: set DATABASE_URL (postgres://…)"))?;
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        if !(database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+            || database_url.starts_with("sqlite:"))
+        {
+            anyhow::bail!(
+                "DATABASE_URL must start with postgres:// or sqlite: (e.g. sqlite://manifold.db)"
+            );
+        }
         let resolve = pick(args.resolve, file.resolve)
             .iter()
             .map(|entry| parse_resolve(entry))

@@ -41,9 +41,10 @@ impl Application {
     /// Connects to the database (running migrations), binds, starts the workers.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let connections = (config.workers as u32 + 8).min(64);
-        let store = Store::connect(config.database_url.expose(), connections)
+        let store = Store::open(config.database_url.expose(), connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+        tracing::info!("keeping data in {}", store.describe());
         Self::with_store(config, store).await
     }
 

@@ -1,17 +1,42 @@
-//! The `/lists` API against a real PostgreSQL and a real registry.
+//! The `/lists` API against a real registry, on PostgreSQL and on the embedded SQLite store.
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::{Value, json};
 
-use crate::app::{TestApp, demo_yaml};
+use crate::app::{Db, TestApp, demo_yaml};
 use crate::helpers::{assert_pulls, seed_demo};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded() {
+/// Every test here runs on both stores: the API behaves the same whichever keeps the data.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(super::Db::Postgres).await }) *
+        }
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(super::Db::Sqlite).await }) *
+        }
+    };
+}
+
+on_both_stores!(
+    the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded,
+    the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_tags,
+    invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_queued,
+    a_repeated_request_with_the_same_idempotency_key_answers_the_first_list,
+    a_dry_run_answers_the_exact_list_and_writes_nothing,
+    a_missing_source_fails_the_list_with_the_registry_error_and_retry_requeues_it,
+    a_registry_that_is_down_is_retried_then_failed_with_a_clear_error,
+    lists_are_listed_newest_first_filtered_and_paged,
+    a_queued_list_can_be_canceled_and_is_then_never_pushed,
+);
+
+async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded(db: Db) {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
 
     let response = app
         .post_yaml(&demo_yaml(&registry.host(), "demo:v0.2"))
@@ -46,11 +71,10 @@ async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_tags() {
+async fn the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_tags(db: Db) {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
     let host = registry.host();
 
     let response = app
@@ -85,9 +109,8 @@ async fn the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_queued() {
-    let app = TestApp::spawn().await;
+async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_queued(db: Db) {
+    let app = TestApp::spawn_on(db, |_| {}).await;
     let cases = [
         (
             "application/yaml",
@@ -142,11 +165,10 @@ async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_qu
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_repeated_request_with_the_same_idempotency_key_answers_the_first_list() {
+async fn a_repeated_request_with_the_same_idempotency_key_answers_the_first_list(db: Db) {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
     let body = demo_yaml(&registry.host(), "demo:idem");
     let send = |body: String| {
         app.request(reqwest::Method::POST, "/lists")
@@ -168,11 +190,10 @@ async fn a_repeated_request_with_the_same_idempotency_key_answers_the_first_list
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_dry_run_answers_the_exact_list_and_writes_nothing() {
+async fn a_dry_run_answers_the_exact_list_and_writes_nothing(db: Db) {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
 
     let response = app
         .request(reqwest::Method::POST, "/lists?dry_run=true")
@@ -215,10 +236,9 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing() {
     assert_eq!(list["digest"], dry["digest"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_requeues_it() {
+async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_requeues_it(db: Db) {
     let registry = TestRegistry::plain().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
 
     let queued: Value = app
         .post_yaml(&demo_yaml(&registry.host(), "demo:missing"))
@@ -259,9 +279,8 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
     assert_eq!(conflict.status(), 409);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_registry_that_is_down_is_retried_then_failed_with_a_clear_error() {
-    let app = TestApp::spawn_with(|a| a.job_max_attempts = Some(3)).await;
+async fn a_registry_that_is_down_is_retried_then_failed_with_a_clear_error(db: Db) {
+    let app = TestApp::spawn_on(db, |a| a.job_max_attempts = Some(3)).await;
     // Nothing listens on port 9 of 127.0.0.1.
     let queued: Value = app
         .post_yaml(&demo_yaml("127.0.0.1:9", "demo:down"))
@@ -284,9 +303,8 @@ async fn a_registry_that_is_down_is_retried_then_failed_with_a_clear_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn lists_are_listed_newest_first_filtered_and_paged() {
-    let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
+async fn lists_are_listed_newest_first_filtered_and_paged(db: Db) {
+    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let target = if i % 2 == 0 { "even:v1" } else { "odd:v1" };
@@ -338,9 +356,8 @@ async fn lists_are_listed_newest_first_filtered_and_paged() {
     assert_eq!(bad.status(), 400);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_queued_list_can_be_canceled_and_is_then_never_pushed() {
-    let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
+async fn a_queued_list_can_be_canceled_and_is_then_never_pushed(db: Db) {
+    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
     let queued: Value = app
         .post_yaml(&demo_yaml("127.0.0.1:9", "demo:c"))
         .await

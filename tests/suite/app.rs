@@ -67,11 +67,47 @@ impl Drop for TestDb {
     }
 }
 
+/// Which store a test service keeps its data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A fresh PostgreSQL database.
+    Postgres,
+    /// A fresh SQLite file.
+    Sqlite,
+}
+
+/// What keeps a test service's database alive.
+#[expect(
+    dead_code,
+    reason = "held so the database lives as long as the service"
+)]
+pub enum DbGuard {
+    Postgres(TestDb),
+    Sqlite(tempfile::TempDir),
+}
+
+impl DbGuard {
+    async fn create(db: Db) -> (Self, String) {
+        match db {
+            Db::Postgres => {
+                let test_db = TestDb::create().await;
+                let url = test_db.url.clone();
+                (Self::Postgres(test_db), url)
+            }
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("manifold.db").display());
+                (Self::Sqlite(dir), url)
+            }
+        }
+    }
+}
+
 /// A running service and a client for it.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub _db: TestDb,
+    pub _db: DbGuard,
     pub token: Option<String>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -88,12 +124,17 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// The service with settings changed by `tweak`.
+    /// The service with settings changed by `tweak`, on PostgreSQL.
     pub async fn spawn_with(tweak: impl FnOnce(&mut ServeArgs)) -> Self {
-        let db = TestDb::create().await;
+        Self::spawn_on(Db::Postgres, tweak).await
+    }
+
+    /// The service on the given store, with settings changed by `tweak`.
+    pub async fn spawn_on(store: Db, tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+        let (db, url) = DbGuard::create(store).await;
         let mut args = ServeArgs {
             addr: Some("127.0.0.1:0".parse().unwrap()),
-            database_url: Some(db.url.clone()),
+            database_url: Some(url),
             workers: Some(2),
             job_backoff_ms: Some(50),
             job_lease_secs: Some(10),

@@ -73,8 +73,13 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct MigrateArgs {
-    /// Database URL: postgres://user@host:port/db.
-    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    /// Database URL: postgres://user@host:port/db, or sqlite://path [default: sqlite://manifold.db].
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = crate::config::DEFAULT_DATABASE
+    )]
     database_url: String,
 }
 
@@ -186,7 +191,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return app.run_until_stopped().await;
         }
         Command::Migrate(args) => {
-            crate::db::Store::connect(&args.database_url, 1)
+            crate::db::Store::open(&args.database_url, 1)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
             eprintln!("the database is up to date");

@@ -70,7 +70,7 @@ impl Workers {
 /// Wakes idle workers on every notification; reconnects after errors.
 async fn listen(context: Arc<Context>, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
     loop {
-        let mut listener = match context.store.listener().await {
+        let mut signals = match context.store.signals().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!("cannot listen for queued jobs (polling instead): {e}");
@@ -82,7 +82,7 @@ async fn listen(context: Arc<Context>, wake: Arc<Notify>, mut stopped: watch::Re
         };
         loop {
             tokio::select! {
-                got = listener.recv() => match got {
+                got = signals.recv() => match got {
                     Ok(_) => wake.notify_waiters(),
                     Err(e) => {
                         tracing::warn!("lost the job notifications, reconnecting: {e}");
