@@ -414,20 +414,7 @@ impl PgStore {
     ) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
         let fenced = match retry_at {
-            Some(at) => {
-                sqlx::query(
-                    "update job set run_at = $3, locked_until = null, last_error = $4 \
-                     where job_id = $1 and attempt = $2 and state = 'ready'",
-                )
-                .bind(job.job_id)
-                .bind(job.attempt)
-                .bind(at)
-                .bind(message)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
-            }
+            Some(at) => reschedule(&mut tx, job, at, message).await?,
             None => finish_job(&mut tx, job, "failed", Some(message)).await?,
         };
         if !fenced {
@@ -466,18 +453,7 @@ impl PgStore {
         let (status, error) = records::callback_status(outcome, retry_at);
         let fenced = match (status, retry_at) {
             ("retrying", Some(at)) => {
-                sqlx::query(
-                    "update job set run_at = $3, locked_until = null, last_error = $4 \
-                     where job_id = $1 and attempt = $2 and state = 'ready'",
-                )
-                .bind(job.job_id)
-                .bind(job.attempt)
-                .bind(at)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
+                reschedule(&mut tx, job, at, error.unwrap_or_default()).await?
             }
             ("delivered", _) => finish_job(&mut tx, job, "done", None).await?,
             _ => finish_job(&mut tx, job, "failed", error).await?,
@@ -573,6 +549,26 @@ async fn queue_callback(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Puts a job back in the queue for `at`, if this worker still holds it (same attempt).
+async fn reschedule(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &ClaimedJob,
+    at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "update job set run_at = $3, locked_until = null, last_error = $4 \
+         where job_id = $1 and attempt = $2 and state = 'ready'",
+    )
+    .bind(job.job_id)
+    .bind(job.attempt)
+    .bind(at)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Ends a job if this worker still holds it (same attempt).
