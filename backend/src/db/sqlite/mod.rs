@@ -17,11 +17,13 @@ use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+mod rows;
+
 use super::records::{
-    self, ClaimedJob, EntryRecord, JobKind, ListFilter, ListRecord, ListStatus, NewList, Page,
-    PushOutcome,
+    self, ClaimedJob, JobKind, ListFilter, ListRecord, ListStatus, NewList, Page, PushOutcome,
 };
 use super::{DbError, Inserted, Transition};
+use rows::{ClaimRow, EntryRow, LIST_SELECT, ListRow};
 
 /// The SQLite migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -40,7 +42,7 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn time(us: i64) -> DateTime<Utc> {
+pub(super) fn time(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
@@ -624,95 +626,4 @@ async fn finish_job(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-const LIST_SELECT: &str = "select l.list_id, l.status, l.target, l.tags, l.output_type, \
-    l.ignore_missing, l.spec_text, l.spec_format, l.callback_url, l.digest, l.media_type, l.size, \
-    l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
-    l.created_at, l.started_at, l.finished_at, coalesce(j.attempt, 0) as attempts \
-    from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
-
-#[derive(sqlx::FromRow)]
-struct ListRow {
-    list_id: Uuid,
-    status: String,
-    target: String,
-    tags: sqlx::types::Json<Vec<String>>,
-    output_type: String,
-    ignore_missing: bool,
-    spec_text: String,
-    spec_format: String,
-    callback_url: Option<String>,
-    digest: Option<String>,
-    media_type: Option<String>,
-    size: Option<i64>,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    callback_status: Option<String>,
-    callback_attempts: i32,
-    callback_error: Option<String>,
-    created_at: i64,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    attempts: i32,
-}
-
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    image: String,
-    digest: String,
-    media_type: String,
-    size: i64,
-    platform: Option<sqlx::types::Json<crate::spec::Platform>>,
-    annotations: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
-    attestation: bool,
-}
-
-#[derive(sqlx::FromRow)]
-struct ClaimRow {
-    job_id: i64,
-    list_id: Uuid,
-    kind: String,
-    attempt: i32,
-    max_attempts: i32,
-}
-
-impl ListRow {
-    fn into_record(self, entries: Vec<EntryRow>) -> Result<ListRecord, DbError> {
-        Ok(ListRecord {
-            id: self.list_id,
-            status: ListStatus::parse(&self.status)?,
-            target: self.target,
-            tags: self.tags.0,
-            output_type: self.output_type,
-            ignore_missing: self.ignore_missing,
-            spec_text: self.spec_text,
-            spec_format: self.spec_format,
-            callback_url: self.callback_url,
-            digest: self.digest,
-            media_type: self.media_type,
-            size: self.size,
-            error_code: self.error_code,
-            error_message: self.error_message,
-            attempts: self.attempts,
-            callback_status: self.callback_status,
-            callback_attempts: self.callback_attempts,
-            callback_error: self.callback_error,
-            created_at: time(self.created_at),
-            started_at: self.started_at.map(time),
-            finished_at: self.finished_at.map(time),
-            entries: entries
-                .into_iter()
-                .map(|e| EntryRecord {
-                    image: e.image,
-                    digest: e.digest,
-                    media_type: e.media_type,
-                    size: e.size,
-                    platform: e.platform.map(|p| p.0),
-                    annotations: e.annotations.0,
-                    attestation: e.attestation,
-                })
-                .collect(),
-        })
-    }
 }
