@@ -4,7 +4,9 @@ use manifold_testkit::media_types::{DOCKER_LIST, OCI_INDEX};
 use manifold_testkit::{ImageFixture, IndexFixture, Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::helpers::{assert_pulls, cred_args, manifold, seed, seed_demo, write_spec};
+use crate::helpers::{
+    assert_demo_pulls, assert_pulls, cred_args, manifold, seed, seed_demo, write_spec,
+};
 
 fn demo_spec(host: &str) -> String {
     format!(
@@ -41,15 +43,7 @@ async fn the_documentation_demo_becomes_a_docker_list_that_pulls_the_right_child
         doc["manifests"][1]["digest"],
         amd64.manifest_digest.as_str()
     );
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }
 
 #[tokio::test]
@@ -70,15 +64,7 @@ async fn the_documentation_demo_as_an_oci_index_pulls_the_right_child() {
         .unwrap();
     assert_eq!(stored.media_type, OCI_INDEX);
     assert_eq!(stored.digest.as_deref(), Some(digest.as_str()));
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }
 
 #[tokio::test]
@@ -495,15 +481,7 @@ async fn from_args_expands_the_template_for_each_platform() {
         .await
         .unwrap();
     assert_eq!(stored.digest.as_deref(), Some(digest.as_str()));
-    assert_pulls(
-        &registry,
-        "demo:args",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:args", &s390x, &amd64).await;
 }
 
 #[tokio::test]
@@ -533,15 +511,7 @@ async fn a_registry_with_basic_auth_takes_the_push_with_the_right_credentials_on
 
     let run = manifold(&args).await.ok();
     assert!(!run.stderr.contains("s3cret-pass") && !run.stdout.contains("s3cret-pass"));
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 
     let wrong = manifold(&[
         "--username",

@@ -141,6 +141,24 @@ pub async fn assert_pulls(
     }
 }
 
+/// Checks that pulling `image` as linux/s390x and linux/amd64 gets the demo's two children.
+pub async fn assert_demo_pulls(
+    registry: &TestRegistry,
+    image: &str,
+    s390x: &BuiltImage,
+    amd64: &BuiltImage,
+) {
+    assert_pulls(
+        registry,
+        image,
+        &[
+            ("linux", "s390x", None, &s390x.manifest_digest),
+            ("linux", "amd64", None, &amd64.manifest_digest),
+        ],
+    )
+    .await;
+}
+
 /// `--plain-http` is not needed for loopback registries, but the CLI flags for a registry's
 /// credentials are: this gives them.
 pub fn cred_args(registry: &TestRegistry) -> Vec<String> {

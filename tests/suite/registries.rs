@@ -11,7 +11,9 @@ use base64::Engine as _;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, TokenServer};
 use serde_json::Value;
 
-use crate::helpers::{Run, assert_pulls, manifold, manifold_env, seed, seed_demo, write_spec};
+use crate::helpers::{
+    Run, assert_demo_pulls, assert_pulls, manifold, manifold_env, seed, seed_demo, write_spec,
+};
 
 /// The token server's user for pushes.
 const USER: &str = "ci-bot";
@@ -275,15 +277,7 @@ async fn an_identity_token_from_the_docker_config_is_exchanged_with_the_oauth2_r
         );
         assert_eq!(request.subject.as_deref(), Some(USER), "{request:?}");
     }
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
     let mut secrets = server.issued_tokens();
     secrets.push(refresh.to_owned());
     assert_no_secrets(&run, &secrets);
@@ -335,15 +329,7 @@ async fn a_token_server_that_refuses_get_is_asked_with_the_oauth2_password_grant
             .all(|r| r.status == 404),
         "{log:#?}"
     );
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }
 
 #[tokio::test]
@@ -368,15 +354,7 @@ async fn base64_auth_in_the_docker_config_opens_a_basic_auth_registry() {
     .await
     .ok();
 
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
     assert_no_secrets(&run, &["cfg-S3cret".to_owned(), auth]);
 }
 
@@ -424,15 +402,7 @@ async fn a_credential_helper_named_in_cred_helpers_is_run_for_the_registry() {
 
     let calls = std::fs::read_to_string(&asked).unwrap();
     assert_eq!(calls.trim(), format!("get {}", registry.host()));
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
     assert_no_secrets(&run, &["helper-S3cret".to_owned()]);
 }
 

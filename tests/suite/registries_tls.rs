@@ -12,7 +12,7 @@ use manifold_testkit::{
 };
 use serde_json::Value;
 
-use crate::helpers::{assert_pulls, manifold, seed, seed_demo, write_spec};
+use crate::helpers::{assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec};
 use crate::registries::{assert_no_secrets, basic_auth, demo_spec, docker_config};
 
 /// A name that is not loopback, reached through `--resolve`.
@@ -61,15 +61,7 @@ async fn an_https_registry_with_an_unknown_ca_is_refused_until_its_ca_is_given_o
     );
     assert!(untagged.is_empty(), "{untagged:?}");
     assert_eq!(with_ca.digest_line(), insecure.digest_line());
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }
 
 #[tokio::test]
@@ -159,15 +151,7 @@ async fn a_resolved_name_on_plain_http_needs_plain_http_and_the_error_says_so() 
         refused.stderr
     );
     assert!(untagged.is_empty(), "{untagged:?}");
-    assert_pulls(
-        &registry,
-        "demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }
 
 #[tokio::test]
