@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::db::Store;
 use crate::jobs::{Context, Workers};
 use crate::metrics::Metrics;
-use crate::registry::ClientConfig;
+use crate::registry::ClientFactory;
 
 /// What handlers share.
 pub struct AppState {
@@ -26,8 +26,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// How the service's registry clients are set up (allow-list, credentials, CAs).
-    pub client_config: ClientConfig,
+    /// The service's registry clients (allow-list, credentials, CAs), one per request.
+    pub registries: ClientFactory,
 }
 
 /// A built, bound, not yet running service.
@@ -53,19 +53,20 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
         let port = listener.local_addr()?.port();
-        let client_config = config.client_config()?;
+        let registries = ClientFactory::new(config.client_config()?)?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let state = web::Data::new(AppState {
             store: store.clone(),
             config: config.clone(),
             metrics: metrics.clone(),
-            client_config,
+            registries: registries.clone(),
         });
         let context = Arc::new(Context {
             store,
             config: config.clone(),
             metrics,
+            registries,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))

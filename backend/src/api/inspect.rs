@@ -8,7 +8,6 @@ use utoipa::IntoParams;
 use super::State;
 use super::access::Read;
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::RegistryClient;
 use crate::spec::Reference;
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -67,6 +66,6 @@ pub async fn inspect(
     state: &crate::startup::AppState,
     reference: &Reference,
 ) -> Result<crate::assemble::Inspection, ApiError> {
-    let client = RegistryClient::new(state.client_config.clone()).map_err(ApiError::internal)?;
+    let client = state.registries.client();
     Ok(crate::assemble::inspect(&client, reference).await?)
 }

@@ -17,7 +17,6 @@ use super::access::{Read, Write};
 use crate::assemble::{self, EntryReport, PushOptions};
 use crate::db::{Inserted, ListFilter, ListStatus, NewList, Transition};
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::RegistryClient;
 use crate::resource::ListResource;
 use crate::spec::{self, OutputType, Submission};
 
@@ -167,8 +166,7 @@ async fn create_list(
     check_allowed(&state, &submission, callback_url.as_deref())?;
     let spec = &submission.spec;
     if query.dry_run {
-        let client =
-            RegistryClient::new(state.client_config.clone()).map_err(ApiError::internal)?;
+        let client = state.registries.client();
         let options = PushOptions {
             output,
             ignore_missing,

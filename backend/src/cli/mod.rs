@@ -263,19 +263,13 @@ fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
             None => None,
         },
     };
-    let mut resolve = Vec::new();
-    for entry in &global.resolve {
-        let parsed = entry.split_once(':').and_then(|(host, ip)| {
-            let ip = ip.trim_start_matches('[').trim_end_matches(']');
-            Some((
-                host.to_owned(),
-                std::net::SocketAddr::new(ip.parse().ok()?, 0),
-            ))
-        });
-        resolve.push(parsed.ok_or_else(|| {
-            anyhow::anyhow!("--resolve: \"{entry}\" is not HOST:IP (e.g. registry.test:127.0.0.1)")
-        })?);
-    }
+    let resolve = global
+        .resolve
+        .iter()
+        .map(|entry| {
+            crate::config::parse_resolve(entry).map_err(|e| anyhow::anyhow!("--resolve: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(ClientConfig {
         plain_http: global.plain_http,
         insecure_tls: global.insecure,

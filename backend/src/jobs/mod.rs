@@ -33,6 +33,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Client for callbacks.
     pub http: reqwest::Client,
+    /// Registry clients, one per push, on one shared HTTP client.
+    pub registries: crate::registry::ClientFactory,
 }
 
 /// The running workers; dropping this does not stop them, [`Workers::stop`] does.

@@ -8,7 +8,6 @@ use futures::FutureExt as _;
 use super::{Context, backoff};
 use crate::assemble::{self, AssembleError, PushOptions, PushReport};
 use crate::db::{ClaimedJob, EntryRecord};
-use crate::registry::RegistryClient;
 
 pub(super) async fn run(context: &Context, job: &ClaimedJob) {
     let config = &context.config;
@@ -58,12 +57,7 @@ pub(super) async fn run(context: &Context, job: &ClaimedJob) {
 }
 
 async fn push(context: &Context, job: &ClaimedJob) -> Result<PushReport, Failure> {
-    let client_config = context
-        .config
-        .client_config()
-        .map_err(|e| Failure::permanent("CONFIG", e.to_string()))?;
-    let client = RegistryClient::new(client_config)
-        .map_err(|e| Failure::permanent("CONFIG", e.to_string()))?;
+    let client = context.registries.client();
     let options = PushOptions {
         output: job.output,
         ignore_missing: job.ignore_missing,

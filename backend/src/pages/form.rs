@@ -16,7 +16,6 @@ use crate::api::check_allowed;
 use crate::assemble::{self, AssembleError, PushOptions};
 use crate::db::{Inserted, NewList};
 use crate::error::ApiError;
-use crate::registry::RegistryClient;
 use crate::spec::OutputType;
 use crate::startup::AppState;
 
@@ -187,7 +186,7 @@ async fn dry_run(
     form: SpecForm,
     built: &Built,
 ) -> Result<HttpResponse, PageError> {
-    let client = RegistryClient::new(state.client_config.clone()).map_err(PageError::internal)?;
+    let client = state.registries.client();
     let spec = &built.submission.spec;
     match assemble::push(&client, spec, &options(built, true)).await {
         Ok(report) => {

@@ -173,6 +173,35 @@ pub(crate) struct Request {
     pub streaming: bool,
 }
 
+/// Makes registry clients that share one HTTP client (connections, TLS setup) but each learn
+/// auth, cache tokens and count requests on their own: the service makes one per push or inspect.
+#[derive(Debug, Clone)]
+pub struct ClientFactory {
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+impl ClientFactory {
+    /// Builds the shared HTTP client; fails only on an unreadable CA file.
+    pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
+        Ok(Self {
+            http: transport::build_http(&config)?,
+            config,
+        })
+    }
+
+    /// A fresh client on the shared HTTP client.
+    pub fn client(&self) -> RegistryClient {
+        RegistryClient {
+            http: self.http.clone(),
+            limit: Semaphore::new(self.config.max_in_flight.max(1)),
+            config: self.config.clone(),
+            hosts: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
 /// A client for any number of registries. Cheap to share (`Arc`); safe to use concurrently.
 pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
@@ -185,14 +214,7 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// Builds a client; fails only on an unreadable CA file.
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
-        let http = transport::build_http(&config)?;
-        Ok(Self {
-            http,
-            limit: Semaphore::new(config.max_in_flight.max(1)),
-            config,
-            hosts: Mutex::new(HashMap::new()),
-            requests: AtomicU64::new(0),
-        })
+        Ok(ClientFactory::new(config)?.client())
     }
 
     /// HTTP requests sent so far (token requests and retries included).
