@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use manifold::assemble::{self, PushOptions};
+use manifold::model::ListType;
 use manifold::registry::{ClientConfig, RegistryClient};
-use manifold::spec::{ListSpec, OutputType, PlatformSpec, Reference, SourceEntry};
+use manifold::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
 use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 
 const RUNS: usize = 5;
@@ -110,7 +111,7 @@ fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
 async fn manifold_push(spec: &ListSpec, concurrency: usize) -> (Duration, u64) {
     let client = RegistryClient::new(ClientConfig::default()).unwrap();
     let options = PushOptions {
-        output: OutputType::Docker,
+        output: ListType::Docker,
         concurrency,
         ..PushOptions::default()
     };

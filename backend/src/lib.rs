@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod model;
 pub mod pages;
 pub mod registry;
 pub mod resource;

@@ -66,7 +66,7 @@ pub struct EntryResource {
     pub size: i64,
     /// Its platform (none for attestations).
     #[schema(value_type = Option<Object>)]
-    pub platform: Option<crate::spec::Platform>,
+    pub platform: Option<crate::model::Platform>,
     /// Descriptor annotations.
     pub annotations: BTreeMap<String, String>,
     /// Whether it is an attestation of another entry.

@@ -115,7 +115,7 @@ fn outcome() -> PushOutcome {
             digest: "sha256:bb".into(),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             size: 100,
-            platform: Some(manifold::spec::Platform::parse("linux/arm/v7").unwrap()),
+            platform: Some(manifold::model::Platform::parse("linux/arm/v7").unwrap()),
             annotations: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
             attestation: false,
         }],

@@ -17,8 +17,9 @@ use super::access::{Read, Write};
 use crate::assemble::{self, EntryReport, PushOptions};
 use crate::db::{Inserted, ListFilter, ListStatus, NewList, Transition};
 use crate::error::{ApiError, ErrorBody};
+use crate::model::ListType;
 use crate::resource::ListResource;
-use crate::spec::{self, OutputType, Submission};
+use crate::spec::{self, Submission};
 
 /// Largest request body accepted (a spec is at most 4 MiB of list, plus its text).
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -41,7 +42,7 @@ pub struct SubmitQuery {
     /// The list type: `docker`, `oci` or `auto` (the default).
     #[serde(rename = "type")]
     #[param(rename = "type", value_type = Option<String>)]
-    pub output: Option<OutputType>,
+    pub output: Option<ListType>,
     /// Where to POST the list when it finishes.
     pub callback_url: Option<String>,
     /// Skip sources that do not exist.
@@ -341,11 +342,11 @@ pub fn check_allowed(
     Ok(())
 }
 
-fn output_name(output: OutputType) -> &'static str {
+fn output_name(output: ListType) -> &'static str {
     match output {
-        OutputType::Docker => "docker",
-        OutputType::Oci => "oci",
-        OutputType::Auto => "auto",
+        ListType::Docker => "docker",
+        ListType::Oci => "oci",
+        ListType::Auto => "auto",
     }
 }
 

@@ -8,9 +8,10 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::error::AssembleError;
+use crate::model::Platform;
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::{Platform, Reference};
+use crate::spec::Reference;
 
 /// Children fetched at once when inspecting a list.
 const CONCURRENCY: usize = 8;

@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::error::AssembleError;
 use super::resolve::Resolved;
+use crate::model::ListType;
 use crate::registry::Descriptor;
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
-use crate::spec::{MAX_LIST_BYTES, OutputType};
+use crate::spec::MAX_LIST_BYTES;
 
 /// A serialised list, ready to PUT.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ struct Document<'a> {
 /// Picks the list type and drops what it cannot hold. Docker lists never hold OCI images and carry
 /// no annotations; attestations (OCI artifacts) are left out of a Docker list with a warning.
 pub(crate) fn choose_type(
-    output: OutputType,
+    output: ListType,
     annotations: &BTreeMap<String, String>,
     entries: &mut Vec<Resolved>,
 ) -> Result<&'static str, AssembleError> {
@@ -48,9 +49,9 @@ pub(crate) fn choose_type(
         .iter()
         .any(|e| media::is_oci(&e.descriptor.media_type));
     let docker = match output {
-        OutputType::Docker => true,
-        OutputType::Oci => false,
-        OutputType::Auto => !has_oci && !has_annotations,
+        ListType::Docker => true,
+        ListType::Oci => false,
+        ListType::Auto => !has_oci && !has_annotations,
     };
     if !docker {
         return Ok(OCI_INDEX);

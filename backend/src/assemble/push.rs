@@ -9,14 +9,15 @@ use super::error::AssembleError;
 use super::list::{self, ListDocument};
 use super::present::Presenter;
 use super::resolve::{self, Resolved};
+use crate::model::{ListType, Platform};
 use crate::registry::RegistryClient;
-use crate::spec::{ListSpec, OutputType, Platform};
+use crate::spec::ListSpec;
 
 /// How to push.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
     /// Docker list, OCI index, or chosen from the children.
-    pub output: OutputType,
+    pub output: ListType,
     /// Skip sources that do not exist instead of failing.
     pub ignore_missing: bool,
     /// Resolve everything and build the list, but write nothing.
@@ -28,7 +29,7 @@ pub struct PushOptions {
 impl Default for PushOptions {
     fn default() -> Self {
         Self {
-            output: OutputType::Auto,
+            output: ListType::Auto,
             ignore_missing: false,
             dry_run: false,
             concurrency: 8,

@@ -5,9 +5,10 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::error::AssembleError;
 use super::push::{PushOptions, Skipped};
+use crate::model::Platform;
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::{ListSpec, Platform, PlatformSpec, Reference, SourceEntry};
+use crate::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
 
 /// One entry of the list to write, with where its content comes from.
 #[derive(Debug, Clone)]

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::assemble::{self, PushOptions};
+use crate::model::ListType;
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
-use crate::spec::{self, OutputType, Reference};
+use crate::spec::{self, Reference};
 
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
 #[derive(Debug, Parser)]
@@ -89,7 +90,7 @@ struct PushArgs {
     /// or annotations are given).
     /// [default: the spec's `type`, else auto]
     #[arg(long = "type", global = true, value_enum)]
-    output: Option<OutputType>,
+    output: Option<ListType>,
     /// Resolve the sources and print the list and its digest, writing nothing.
     #[arg(long = "dry-run", global = true)]
     dry_run: bool,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::assemble::{ImageDetails, InspectEntry, Inspection, PushReport};
-use crate::spec::Platform;
+use crate::model::Platform;
 
 /// Prints a push result on stdout.
 pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()> {

@@ -69,7 +69,7 @@ struct StoredEntry {
     digest: String,
     media_type: String,
     size: i64,
-    platform: Option<crate::spec::Platform>,
+    platform: Option<crate::model::Platform>,
     annotations: BTreeMap<String, String>,
     attestation: bool,
 }

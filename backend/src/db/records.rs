@@ -7,7 +7,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::DbError;
-use crate::spec::{ListSpec, OutputType, Platform};
+use crate::model::{ListType, Platform};
+use crate::spec::ListSpec;
 
 /// The columns every list read selects, joined with its push job's attempts.
 pub(super) const LIST_SELECT: &str = "select l.list_id, l.status, l.target, l.tags, l.output_type, \
@@ -233,7 +234,7 @@ pub struct ClaimedJob {
     /// The spec to push.
     pub spec: ListSpec,
     /// The output type.
-    pub output: OutputType,
+    pub output: ListType,
     /// Skip missing sources.
     pub ignore_missing: bool,
     /// Where to POST the result.
@@ -326,9 +327,9 @@ pub(super) fn claimed(
         message: e.to_string(),
     })?;
     let output = match output_type {
-        "docker" => OutputType::Docker,
-        "oci" => OutputType::Oci,
-        _ => OutputType::Auto,
+        "docker" => ListType::Docker,
+        "oci" => ListType::Oci,
+        _ => ListType::Auto,
     };
     Ok(ClaimedJob {
         job_id,

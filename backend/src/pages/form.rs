@@ -16,7 +16,7 @@ use crate::api::check_allowed;
 use crate::assemble::{self, AssembleError, PushOptions};
 use crate::db::{Inserted, NewList};
 use crate::error::ApiError;
-use crate::spec::OutputType;
+use crate::model::ListType;
 use crate::startup::AppState;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -252,9 +252,9 @@ async fn insert(state: &AppState, form: &SpecForm, built: &Built) -> Result<Stri
     let spec = &built.submission.spec;
     let options = options(built, false);
     let output = match options.output {
-        OutputType::Docker => "docker",
-        OutputType::Oci => "oci",
-        OutputType::Auto => "auto",
+        ListType::Docker => "docker",
+        ListType::Oci => "oci",
+        ListType::Auto => "auto",
     };
     let mut hash = sha2::Sha256::new();
     for part in [built.format, output, built.text.as_str()] {

@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::form_errors::FormErrors;
 use super::security::{FormData, new_token};
-use crate::spec::{self, OutputType, Platform, Submission};
+use crate::model::{ListType, Platform};
+use crate::spec::{self, Submission};
 
 /// Rows an empty form starts with (the documentation demo has two sources).
 const EMPTY_ROWS: usize = 2;
@@ -63,7 +64,7 @@ pub struct Built {
     /// The spec and its options.
     pub submission: Submission,
     /// The list type.
-    pub output: OutputType,
+    pub output: ListType,
     /// The spec as submitted (the pasted text, or the fields as JSON).
     pub text: String,
     /// `yaml` or `json`.
@@ -144,11 +145,11 @@ impl SpecForm {
     }
 
     /// The list type chosen in the form.
-    fn output_type(&self) -> Result<OutputType, String> {
+    fn output_type(&self) -> Result<ListType, String> {
         match self.output.as_str() {
-            "" | "auto" => Ok(OutputType::Auto),
-            "docker" => Ok(OutputType::Docker),
-            "oci" => Ok(OutputType::Oci),
+            "" | "auto" => Ok(ListType::Auto),
+            "docker" => Ok(ListType::Docker),
+            "oci" => Ok(ListType::Oci),
             other => Err(format!(
                 "\"{other}\" is not a list type; choose auto, docker or oci"
             )),
@@ -249,7 +250,7 @@ impl SpecForm {
             document["tags"] = json!(tags);
         }
         if let Ok(output) = self.output_type()
-            && output != OutputType::Auto
+            && output != ListType::Auto
         {
             document["type"] = json!(output);
         }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::ListStatus;
-use crate::spec::Platform;
+use crate::model::Platform;
 
 /// A status as the pages show it: a word, an icon and a class (colour), never colour alone.
 #[derive(Debug, Clone)]

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use super::de::{duplicate_of, estimate_list_bytes, too_large};
 use super::reference::check_tag;
-use super::{ListSpec, MAX_LIST_BYTES, Platform, PlatformSpec, Reference, SourceEntry, SpecError};
+use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, Reference, SourceEntry, SpecError};
+use crate::model::Platform;
 
 const PLACEHOLDERS: [&str; 3] = ["OS", "ARCH", "VARIANT"];
 

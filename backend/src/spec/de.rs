@@ -13,7 +13,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::reference::{Reference, check_tag};
-use super::{ListSpec, MAX_LIST_BYTES, OutputType, PlatformSpec, SourceEntry, SubmitOptions};
+use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, SourceEntry, SubmitOptions};
+use crate::model::ListType;
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -39,7 +40,7 @@ struct RawSpec {
     annotations: Option<Annotations>,
     manifests: Manifests,
     #[serde(rename = "type", default)]
-    output: Option<OutputType>,
+    output: Option<ListType>,
     #[serde(default)]
     callback_url: Option<CallbackUrl>,
     #[serde(default)]

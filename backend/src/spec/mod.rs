@@ -13,10 +13,12 @@ pub mod reference;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::model::ListType;
 
 pub use error::SpecError;
-pub use platform::{Platform, PlatformSpec};
+pub use platform::PlatformSpec;
 pub use reference::Reference;
 
 /// Largest list document a spec may produce, as distribution limits manifests to 4 MiB.
@@ -50,7 +52,7 @@ pub struct SourceEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubmitOptions {
     /// `type`: the list type to write.
-    pub output: Option<OutputType>,
+    pub output: Option<ListType>,
     /// `callback_url`: where the service POSTs the result.
     pub callback_url: Option<String>,
     /// `ignore_missing`: skip sources that do not exist.
@@ -64,19 +66,6 @@ pub struct Submission {
     pub spec: ListSpec,
     /// The options.
     pub options: SubmitOptions,
-}
-
-/// The kind of list document to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputType {
-    /// Docker manifest list (schema 2).
-    Docker,
-    /// OCI image index.
-    Oci,
-    /// OCI when any child is OCI or any annotation is asked for, else Docker.
-    #[default]
-    Auto,
 }
 
 #[cfg(test)]
@@ -97,7 +86,7 @@ mod tests {
     fn submission_options_ride_along_with_the_spec() {
         let text = "type: oci\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
         let s = parse::submission_from_text(text).unwrap();
-        assert_eq!(s.options.output, Some(OutputType::Oci));
+        assert_eq!(s.options.output, Some(ListType::Oci));
         assert_eq!(
             s.options.callback_url.as_deref(),
             Some("http://127.0.0.1:9/hook")

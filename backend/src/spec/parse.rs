@@ -180,7 +180,8 @@ fn to_spec_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Platform, PlatformSpec};
+    use crate::model::Platform;
+    use crate::spec::PlatformSpec;
 
     const EXAMPLE: &str = "\
 image: myprivreg:5000/someimage:latest

@@ -49,7 +49,7 @@ impl Reference {
         }
         let (rest, digest) = match input.split_once('@') {
             Some((rest, digest)) => {
-                validate_digest(digest).map_err(|r| fail(&r))?;
+                crate::model::Digest::parse(digest).map_err(|r| fail(&r.to_string()))?;
                 (rest, Some(digest.to_owned()))
             }
             None => (input, None),
@@ -304,30 +304,6 @@ fn validate_tag(tag: &str) -> Result<(), String> {
     if !first_ok || !rest_ok || tag.len() > MAX_TAG_LEN {
         return Err(format!(
             "tag \"{tag}\" must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks `algorithm:hex`; sha256 and sha512 digests must have the right length.
-pub fn validate_digest(digest: &str) -> Result<(), String> {
-    let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!(
-            "digest \"{digest}\" has no algorithm (expected sha256:<hex>)"
-        ));
-    };
-    let want = match algorithm {
-        "sha256" => 64,
-        "sha512" => 128,
-        _ => return Err(format!("digest algorithm \"{algorithm}\" is not supported")),
-    };
-    if hex.len() != want
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(format!(
-            "digest \"{digest}\" must be {algorithm}: followed by {want} lower-case hex digits"
         ));
     }
     Ok(())

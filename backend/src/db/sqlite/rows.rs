@@ -43,7 +43,7 @@ pub(super) struct EntryRow {
     digest: String,
     media_type: String,
     size: i64,
-    platform: Option<sqlx::types::Json<crate::spec::Platform>>,
+    platform: Option<sqlx::types::Json<crate::model::Platform>>,
     annotations: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
     attestation: bool,
 }
