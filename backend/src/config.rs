@@ -251,6 +251,16 @@ impl Config {
         })
     }
 
+    /// How failed jobs are retried: `job_max_attempts` attempts, `job_backoff` doubling up to
+    /// five minutes.
+    pub fn job_retry(&self) -> crate::retry::RetryPolicy {
+        crate::retry::RetryPolicy {
+            max_attempts: self.job_max_attempts,
+            base_delay: self.job_backoff,
+            max_delay: Duration::from_secs(300),
+        }
+    }
+
     /// The registries the service may talk to.
     pub fn allow(&self) -> Allow {
         if self.registries.is_empty() {

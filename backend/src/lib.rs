@@ -15,5 +15,6 @@ pub mod model;
 pub mod pages;
 pub mod registry;
 pub mod resource;
+pub mod retry;
 pub mod spec;
 pub mod startup;

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use manifold::assemble::{AssembleError, PushOptions, PushReport, inspect, push};
-use manifold::registry::{ClientConfig, RegistryClient, RetryPolicy};
+use manifold::registry::{ClientConfig, RegistryClient};
+use manifold::retry::RetryPolicy;
 use manifold::spec::Reference;
 use manifold::spec::parse::from_yaml;
 use manifold_testkit::{BuiltImage, ImageFixture, sha256_digest};

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use hmac::{KeyInit as _, Mac as _};
 
-use super::{Context, backoff};
+use super::Context;
 use crate::db::ClaimedJob;
 use crate::resource::ListResource;
 
@@ -15,7 +15,7 @@ pub(super) async fn run(context: &Context, job: &ClaimedJob) {
     let result = deliver(context, job).await;
     let retry_at = match &result {
         Err((_, true)) if job.attempt < job.max_attempts => {
-            Some(Utc::now() + backoff(context.config.job_backoff, job.attempt))
+            Some(Utc::now() + context.config.job_retry().delay(job.attempt as u32))
         }
         _ => None,
     };

@@ -20,8 +20,6 @@ use crate::metrics::Metrics;
 
 /// Longest an idle worker sleeps without looking at the queue.
 const POLL: Duration = Duration::from_secs(2);
-/// Longest delay between two attempts of a job.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// What every worker shares.
 pub struct Context {
@@ -162,28 +160,5 @@ async fn run(context: &Context, job: ClaimedJob) {
     tokio::select! {
         () = work => {}
         () = heartbeat => tracing::warn!("job {} was taken over by another worker; abandoning it", job.job_id),
-    }
-}
-
-/// When to try a job again after `attempt` failed: capped exponential backoff with jitter.
-pub fn backoff(base: Duration, attempt: i32) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.clamp(1, 20) as u32 - 1));
-    let capped = exp.min(MAX_BACKOFF);
-    let half = capped / 2;
-    half + half.mul_f64(rand::random::<f64>())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_under_its_cap() {
-        let base = Duration::from_secs(1);
-        let first = backoff(base, 1);
-        assert!(first >= Duration::from_millis(500) && first <= base);
-        let third = backoff(base, 3);
-        assert!(third >= Duration::from_secs(2) && third <= Duration::from_secs(4));
-        assert!(backoff(base, 30) <= MAX_BACKOFF);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use chrono::Utc;
 use futures::FutureExt as _;
 
-use super::{Context, backoff};
+use super::Context;
 use crate::assemble::{self, AssembleError, PushOptions, PushReport};
 use crate::db::{ClaimedJob, EntryRecord};
 
@@ -35,7 +35,7 @@ pub(super) async fn run(context: &Context, job: &ClaimedJob) {
         }
         Err(f) => {
             let retry = f.retryable && job.attempt < job.max_attempts;
-            let retry_at = retry.then(|| Utc::now() + backoff(config.job_backoff, job.attempt));
+            let retry_at = retry.then(|| Utc::now() + config.job_retry().delay(job.attempt as u32));
             context
                 .metrics
                 .push(if retry { "retried" } else { "failed" }, started.elapsed());

@@ -15,40 +15,8 @@ use super::auth::{Challenge, Credentials, Scope, Token, scope_key};
 use super::credentials::Keychain;
 use super::error::RegistryError;
 use super::transport::{self, Body};
+use crate::retry::RetryPolicy;
 use crate::spec::reference::is_loopback_host;
-
-/// How failed requests are retried: capped exponential backoff with jitter.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (1 = no retries).
-    pub max_attempts: u32,
-    /// The first delay.
-    pub base_delay: Duration,
-    /// The longest delay, and the longest `Retry-After` honoured.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The delay before retry number `attempt` (1-based), with jitter in its upper half.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = exp.min(self.max_delay);
-        let half = capped / 2;
-        half + half.mul_f64(rand::random::<f64>())
-    }
-}
 
 /// Which registries a client may contact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,7 +13,7 @@ mod ops;
 mod transport;
 
 pub use auth::{Credentials, Secret};
-pub use client::{Allow, ClientConfig, ClientFactory, RegistryClient, RetryPolicy};
+pub use client::{Allow, ClientConfig, ClientFactory, RegistryClient};
 pub use credentials::{DockerConfig, Keychain};
 pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
