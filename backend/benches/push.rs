@@ -184,7 +184,7 @@ async fn sequential_reference(
             assert_eq!(mount.status().as_u16(), 201);
             requests += 2;
         }
-        let digest = manifold::registry::media::sha256_digest(&bytes);
+        let digest = manifold::model::Digest::of(&bytes);
         http.head(format!("{base}/{target}/manifests/{digest}"))
             .header("Accept", ACCEPT)
             .send()

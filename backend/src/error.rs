@@ -151,6 +151,6 @@ impl From<AssembleError> for ApiError {
                 _ => StatusCode::BAD_GATEWAY,
             },
         };
-        Self::new(status, &e.code(), crate::registry::error_chain(&e))
+        Self::new(status, &e.code().as_str(), crate::registry::error_chain(&e))
     }
 }

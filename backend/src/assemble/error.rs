@@ -1,5 +1,6 @@
 //! Errors of a push or an inspect: each names the reference at fault and says what to do.
 
+use crate::model::ErrorCode;
 use crate::registry::RegistryError;
 use crate::spec::SpecError;
 
@@ -40,21 +41,11 @@ impl AssembleError {
     }
 
     /// A stable code: the registry's error code, or what kind of failure this is.
-    pub fn code(&self) -> String {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Spec(_) => "INVALID_SPEC".to_owned(),
-            Self::Invalid(_) => "INVALID_LIST".to_owned(),
-            Self::Registry { source, .. } => match source {
-                RegistryError::Api { errors, status, .. } => errors
-                    .first()
-                    .map(|e| e.code.clone())
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| format!("HTTP_{status}")),
-                RegistryError::Transport { .. } => "REGISTRY_UNREACHABLE".to_owned(),
-                RegistryError::DigestMismatch { .. } => "DIGEST_MISMATCH".to_owned(),
-                RegistryError::Protocol { .. } => "REGISTRY_PROTOCOL".to_owned(),
-                RegistryError::Config(_) => "REGISTRY_NOT_ALLOWED".to_owned(),
-            },
+            Self::Spec(_) => ErrorCode::InvalidSpec,
+            Self::Invalid(_) => ErrorCode::InvalidList,
+            Self::Registry { source, .. } => source.code(),
         }
     }
 }

@@ -86,7 +86,7 @@ pub async fn inspect(
     let manifest = client.get_manifest(reference).await.map_err(fail)?;
     let mut inspection = Inspection {
         name: reference.to_string(),
-        digest: manifest.digest.clone(),
+        digest: manifest.digest.to_string(),
         media_type: manifest.media_type.clone(),
         size: manifest.bytes.len() as u64,
         is_list: false,

@@ -106,7 +106,7 @@ pub(crate) fn serialise(
         )));
     }
     Ok(ListDocument {
-        digest: media::sha256_digest(&bytes),
+        digest: crate::model::Digest::of(&bytes).to_string(),
         bytes: bytes.into(),
         media_type: media_type.to_owned(),
     })

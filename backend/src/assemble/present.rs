@@ -73,7 +73,7 @@ impl<'a> Presenter<'a> {
         known: Option<Manifest>,
     ) -> BoxFuture<'b, Result<(), AssembleError>> {
         async move {
-            let cell = once(&self.manifests, &descriptor.digest);
+            let cell = once(&self.manifests, descriptor.digest.as_str());
             cell.get_or_try_init(|| async {
                 let manifest = match known {
                     Some(m) => m,
@@ -119,7 +119,7 @@ impl<'a> Presenter<'a> {
 
     /// Links or copies one blob into the target repository.
     async fn ensure_blob(&self, from: &Reference, blob: &Descriptor) -> Result<(), AssembleError> {
-        let cell = once(&self.blobs, &blob.digest);
+        let cell = once(&self.blobs, blob.digest.as_str());
         cell.get_or_try_init(|| async {
             let fail = |e| AssembleError::registry(self.target.name(), e);
             if from.registry() == self.target.registry() {

@@ -149,7 +149,7 @@ fn entry_report(entry: &Resolved) -> EntryReport {
     let d = &entry.descriptor;
     EntryReport {
         image: entry.source.to_string(),
-        digest: d.digest.clone(),
+        digest: d.digest.to_string(),
         media_type: d.media_type.clone(),
         size: d.size,
         platform: if entry.attestation {

@@ -110,7 +110,7 @@ impl Failure {
 impl From<AssembleError> for Failure {
     fn from(e: AssembleError) -> Self {
         Self {
-            code: e.code(),
+            code: e.code().to_string(),
             message: crate::registry::error_chain(&e),
             retryable: e.is_retryable(),
         }

@@ -117,81 +117,137 @@ codes! {
 
 impl ErrorCode {
     /// What this code usually means and what to do, for `audience`; `None` where the message
-    /// says all there is.
+    /// says all there is. The command line's advice is a short clause after the message; the
+    /// service's, a sentence of its own.
     pub fn advice(&self, audience: Audience) -> Option<&'static str> {
-        let cli = audience == Audience::Cli;
+        let (cli, service) = self.advice_pair()?;
+        match audience {
+            Audience::Cli => cli,
+            Audience::Service => service,
+        }
+    }
+
+    /// The table: for each code, the command line's advice and the service's.
+    fn advice_pair(&self) -> Option<(Option<&'static str>, Option<&'static str>)> {
         Some(match self {
-            Self::ManifestUnknown => {
-                "A source image or tag does not exist in its registry: check that the image exists \
-                 and that the tag or digest is spelled right, and push the per-architecture images \
-                 before the list."
-            }
-            Self::NameUnknown => {
-                "The repository does not exist in that registry: check the spelling of the \
-                 repository, and whether it needs to be created first."
-            }
-            Self::ManifestBlobUnknown => {
-                "A child manifest or blob is not in the target repository, so the copy into it did \
-                 not complete: push again; if it persists, check that the registry allows \
-                 cross-repository mounts and that the source repositories still hold their layers."
-            }
-            Self::BlobUnknown => "The blob does not exist in the source repository any more.",
-            Self::Unauthorized if cli => {
-                "The registry wants credentials, or refused the ones given: check --username and \
-                 --password, or run docker login for this registry."
-            }
-            Self::Unauthorized => {
-                "The registry wants credentials that the service does not have, or refused the ones \
-                 it has. Add them to the service's Docker config (MANIFOLD_DOCKER_CONFIG)."
-            }
-            Self::Denied | Self::Forbidden | Self::InsufficientScope => {
-                "The credentials are valid but may not do this: pushing needs pull and push on the \
-                 target repository and pull on every source repository. Grant the scope, or use \
-                 another account."
-            }
-            Self::RegistryUnreachable if cli => {
-                "The registry could not be reached: check the host and port, DNS, TLS, and that the \
-                 registry is up."
-            }
-            Self::RegistryUnreachable => {
-                "The service could not reach the registry: check the host and port, DNS, TLS, and \
-                 that the registry is up. The push is retried on its own a few times."
-            }
-            Self::DigestMismatch => {
-                "The registry sent content whose digest is not the one asked for (or stored the \
-                 list under another digest). A proxy may be rewriting content; nothing was trusted."
-            }
-            Self::RegistryNotAllowed => {
-                "The service may not talk to this registry: it is not in its allow-list \
-                 (MANIFOLD_REGISTRIES)."
-            }
-            Self::CallbackNotAllowed => {
-                "The service may not send callbacks to this host: it is not in its allow-list \
-                 (MANIFOLD_CALLBACK_HOSTS)."
-            }
-            Self::TooManyRequests => "The registry is rate limiting: wait a little and try again.",
-            Self::ManifestInvalid | Self::Unsupported => {
-                "The registry refused the list document. Some registries take only one list type: \
-                 try type docker or oci."
-            }
-            Self::InvalidList => {
-                "The sources do not make a valid list: for example two of them have the same \
-                 platform, or an entry is itself a list."
-            }
-            Self::InvalidSpec => "The spec is invalid; the message names the field at fault.",
-            Self::RegistryProtocol => {
-                "The registry answered something that is not the registry protocol. Check that the \
-                 address is a registry (and not, say, a login page)."
-            }
-            Self::Http(401) => return Self::Unauthorized.advice(audience),
-            Self::Http(403) => return Self::Denied.advice(audience),
-            Self::Http(404) => return Self::ManifestUnknown.advice(audience),
-            Self::Http(429) => return Self::TooManyRequests.advice(audience),
-            Self::Http(500..) if cli => "The registry failed on its side: try again later.",
-            Self::Http(500..) => {
-                "The registry failed on its side. The push is retried on its own a few times; \
-                 retry later if it still fails."
-            }
+            Self::ManifestUnknown => (
+                Some("check that the image exists and that the tag or digest is spelled right"),
+                Some(
+                    "A source image or tag does not exist in its registry. Check the reference, \
+                     and push the per-architecture image before the list.",
+                ),
+            ),
+            Self::NameUnknown => (
+                Some("the repository does not exist; check the name"),
+                Some(
+                    "The repository does not exist in that registry. Check the spelling of the \
+                     repository, and whether it needs to be created first.",
+                ),
+            ),
+            Self::ManifestBlobUnknown => (
+                Some(
+                    "a child manifest or blob is not in the target repository; push the sources \
+                     to the same registry, or check that the registry allows cross-repository \
+                     mounts",
+                ),
+                Some(
+                    "The registry is missing a layer or config that a manifest refers to in the \
+                     target repository, so the copy into it did not complete. Retrying usually \
+                     fixes it; if not, check that the source repository still holds its layers.",
+                ),
+            ),
+            Self::BlobUnknown => (
+                Some("the blob does not exist in the source repository any more"),
+                Self::ManifestBlobUnknown.advice(Audience::Service),
+            ),
+            Self::Unauthorized => (
+                Some(
+                    "check the credentials (--username/--password, or docker login for this registry)",
+                ),
+                Some(
+                    "The registry wants credentials that the service does not have, or refused \
+                     the ones it has. Add them to the service's Docker config \
+                     (MANIFOLD_DOCKER_CONFIG).",
+                ),
+            ),
+            Self::InsufficientScope => (
+                Some(
+                    "the credentials lack permission: pushing needs pull and push on the target \
+                     and pull on every source repository",
+                ),
+                Self::Denied.advice(Audience::Service),
+            ),
+            Self::Denied => (
+                Some("the credentials lack permission for this repository"),
+                Some(
+                    "The credentials are valid but may not do this: they lack push access to the \
+                     target repository or pull access to a source. Grant the scope, or use \
+                     another account.",
+                ),
+            ),
+            Self::TooManyRequests => (
+                Some("the registry is rate limiting; try again later"),
+                Some("The registry is rate-limiting the service. Wait a little and retry."),
+            ),
+            Self::ManifestInvalid | Self::Unsupported => (
+                (*self == Self::ManifestInvalid)
+                    .then_some("the registry rejected the manifest document"),
+                Some(
+                    "The registry refused the list document. Some registries take only one list \
+                     type: try type docker or oci.",
+                ),
+            ),
+            Self::RegistryUnreachable => (
+                None,
+                Some(
+                    "The service could not reach the registry: check the host and port, DNS, \
+                     TLS, and that the registry is up. The push is retried on its own a few times.",
+                ),
+            ),
+            Self::DigestMismatch => (
+                None,
+                Some(
+                    "The registry sent content whose digest is not the one asked for (or stored \
+                     the list under another digest). A proxy may be rewriting content; nothing \
+                     was trusted.",
+                ),
+            ),
+            Self::RegistryNotAllowed => (
+                None,
+                Some(
+                    "The service may not talk to this registry: it is not in its allow-list \
+                     (MANIFOLD_REGISTRIES).",
+                ),
+            ),
+            Self::InvalidList => (
+                None,
+                Some(
+                    "The sources do not make a valid list: for example two of them have the same \
+                     platform, or an entry is itself a list.",
+                ),
+            ),
+            Self::InvalidSpec => (
+                None,
+                Some("The spec is invalid; the message names the field at fault."),
+            ),
+            Self::RegistryProtocol => (
+                None,
+                Some(
+                    "The registry answered something the service did not expect. Check that the \
+                     address is a registry (and not, say, a login page).",
+                ),
+            ),
+            Self::Http(401) => Self::Unauthorized.advice_pair()?,
+            Self::Http(403) => Self::Denied.advice_pair()?,
+            Self::Http(404) => Self::ManifestUnknown.advice_pair()?,
+            Self::Http(429) => Self::TooManyRequests.advice_pair()?,
+            Self::Http(500..) => (
+                Some("the registry failed; try again later"),
+                Some(
+                    "The registry failed on its side. The push is retried on its own a few times; \
+                     retry later if it still fails.",
+                ),
+            ),
             _ => return None,
         })
     }
@@ -200,6 +256,12 @@ impl ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -294,10 +356,10 @@ mod tests {
             ErrorCode::ManifestUnknown.advice(Audience::Cli)
         );
         assert!(
-            ErrorCode::ManifestBlobUnknown
+            ErrorCode::InsufficientScope
                 .advice(Audience::Cli)
                 .unwrap()
-                .contains("target repository")
+                .contains("pull on every source repository")
         );
     }
 }

@@ -224,7 +224,7 @@ async fn dry_run(
         }
         Err(e) => {
             let mut errors = FormErrors::for_rows(form.rows.len());
-            let code = e.code();
+            let code = e.code().to_string();
             let message = crate::registry::error_chain(&e);
             let text = match explain(&code) {
                 Some(hint) => format!("{code}: {message}. {hint}"),

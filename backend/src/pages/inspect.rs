@@ -150,7 +150,7 @@ fn view(reference: &Reference, i: &Inspection) -> InspectView {
                         .cloned()
                         .unwrap_or_default()
                 }),
-                digest: DigestView::new(&d.digest),
+                digest: DigestView::new(d.digest.as_str()),
                 link: inspect_link(&pinned),
                 size: d.size,
                 size_human: human_size(d.size),
@@ -186,7 +186,7 @@ fn view(reference: &Reference, i: &Inspection) -> InspectView {
 fn image_view(image: &ImageDetails) -> ImageView {
     ImageView {
         platform: platform_text(image.platform.as_ref()),
-        config: DigestView::new(&image.config.digest),
+        config: DigestView::new(image.config.digest.as_str()),
         config_media_type: image.config.media_type.clone(),
         layers: image.layers.iter().enumerate().map(layer_view).collect(),
         layers_size: human_size(image.layers_size()),
@@ -196,7 +196,7 @@ fn image_view(image: &ImageDetails) -> ImageView {
 fn layer_view((n, layer): (usize, &Descriptor)) -> LayerView {
     LayerView {
         n: n + 1,
-        digest: DigestView::new(&layer.digest),
+        digest: DigestView::new(layer.digest.as_str()),
         size: layer.size,
         size_human: human_size(layer.size),
         media_type: layer.media_type.clone(),

@@ -68,7 +68,8 @@ impl ListPage {
         let pinned = l.digest.as_ref().and_then(|d| {
             Reference::parse(&l.target)
                 .ok()
-                .map(|r| r.with_digest(d).to_string())
+                .zip(crate::model::Digest::parse(d).ok())
+                .map(|(r, d)| r.with_digest(&d).to_string())
         });
         let media_type = l.media_type.clone().unwrap_or_default();
         Self {

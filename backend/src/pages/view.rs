@@ -159,60 +159,7 @@ impl EntryView {
 
 /// A sentence on what an error code usually means and what to do about it.
 pub fn explain(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "MANIFEST_UNKNOWN" => {
-            "A source image or tag does not exist in its registry. Check the reference, and push \
-             the per-architecture image before the list."
-        }
-        "NAME_UNKNOWN" => {
-            "The repository does not exist in that registry. Check the spelling of the \
-             repository, and whether it needs to be created first."
-        }
-        "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN" => {
-            "The registry is missing a layer or config that a manifest refers to in the target \
-             repository, so the copy into it did not complete. Retrying usually fixes it; if \
-             not, check that the source repository still holds its layers."
-        }
-        "UNAUTHORIZED" => {
-            "The registry wants credentials that the service does not have, or refused the ones \
-             it has. Add them to the service's Docker config (MANIFOLD_DOCKER_CONFIG)."
-        }
-        "DENIED" | "INSUFFICIENT_SCOPE" => {
-            "The credentials are valid but may not do this: they lack push access to the target \
-             repository or pull access to a source. Grant the scope, or use another account."
-        }
-        "REGISTRY_UNREACHABLE" => {
-            "The service could not reach the registry: check the host and port, DNS, TLS, and \
-             that the registry is up. The push is retried on its own a few times."
-        }
-        "DIGEST_MISMATCH" => {
-            "The registry sent content whose digest is not the one asked for (or stored the list \
-             under another digest). A proxy may be rewriting content; nothing was trusted."
-        }
-        "REGISTRY_NOT_ALLOWED" => {
-            "The service may not talk to this registry: it is not in its allow-list \
-             (MANIFOLD_REGISTRIES)."
-        }
-        "TOOMANYREQUESTS" => "The registry is rate-limiting the service. Wait a little and retry.",
-        "MANIFEST_INVALID" | "UNSUPPORTED" => {
-            "The registry refused the list document. Some registries take only one list type: \
-             try type docker or oci."
-        }
-        "INVALID_LIST" => {
-            "The sources do not make a valid list: for example two of them have the same \
-             platform, or an entry is itself a list."
-        }
-        "INVALID_SPEC" => "The spec is invalid; the message names the field at fault.",
-        "REGISTRY_PROTOCOL" => {
-            "The registry answered something the service did not expect. Check that the address \
-             is a registry (and not, say, a login page)."
-        }
-        c if c.starts_with("HTTP_5") => {
-            "The registry failed on its side. The push is retried on its own a few times; retry \
-             later if it still fails."
-        }
-        _ => return None,
-    })
+    crate::model::ErrorCode::parse(code).advice(crate::model::Audience::Service)
 }
 
 #[cfg(test)]
@@ -235,21 +182,5 @@ mod tests {
         assert_eq!(age(now - chrono::Duration::seconds(150), now), "2 min ago");
         assert_eq!(age(now - chrono::Duration::hours(3), now), "3 h ago");
         assert_eq!(age(now - chrono::Duration::days(9), now), "9 d ago");
-    }
-
-    #[test]
-    fn common_registry_codes_are_explained() {
-        for code in [
-            "MANIFEST_UNKNOWN",
-            "UNAUTHORIZED",
-            "INSUFFICIENT_SCOPE",
-            "REGISTRY_UNREACHABLE",
-            "MANIFEST_BLOB_UNKNOWN",
-            "DIGEST_MISMATCH",
-            "HTTP_503",
-        ] {
-            assert!(explain(code).is_some(), "{code}");
-        }
-        assert!(explain("SOMETHING_ELSE").is_none());
     }
 }

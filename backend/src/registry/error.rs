@@ -1,8 +1,11 @@
-//! Errors of the registry client, carrying the registry's own error codes and advice on what to do.
+//! Errors of the registry client, carrying the registry's own error codes (the advice on what to do
+//! about each is `model::ErrorCode::advice`).
 
 use std::fmt;
 
 use serde::Deserialize;
+
+use crate::model::{Audience, ErrorCode};
 
 /// One entry of a registry's `{"errors": [...]}` body.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -140,11 +143,18 @@ impl RegistryError {
         }
     }
 
-    /// The registry's first error code, if it gave one.
-    pub fn code(&self) -> Option<&str> {
+    /// The stable code: the registry's own first error code, else what kind of failure this is
+    /// (`HTTP_<status>` for an answer without a code).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Api { errors, .. } => errors.first().map(|e| e.code.as_str()),
-            _ => None,
+            Self::Api { errors, status, .. } => errors
+                .first()
+                .filter(|e| !e.code.is_empty())
+                .map_or(ErrorCode::Http(*status), |e| ErrorCode::parse(&e.code)),
+            Self::Transport { .. } => ErrorCode::RegistryUnreachable,
+            Self::DigestMismatch { .. } => ErrorCode::DigestMismatch,
+            Self::Protocol { .. } => ErrorCode::RegistryProtocol,
+            Self::Config(_) => ErrorCode::RegistryNotAllowed,
         }
     }
 }
@@ -158,36 +168,16 @@ fn format_details(errors: &[ApiErrorDetail]) -> String {
     out
 }
 
+/// The command line's advice for an answer, after its details: from the registry's code, else from
+/// the status alone.
 fn hint_suffix(status: u16, errors: &[ApiErrorDetail]) -> String {
-    let code = errors.first().map_or("", |e| e.code.as_str());
-    let hint = match (status, code) {
-        (_, "MANIFEST_BLOB_UNKNOWN") => {
-            "a child manifest or blob is not in the target repository; push the sources to the \
-             same registry, or check that the registry allows cross-repository mounts"
-        }
-        (_, "BLOB_UNKNOWN") => "the blob does not exist in the source repository any more",
-        (_, "MANIFEST_UNKNOWN") | (404, _) => {
-            "check that the image exists and that the tag or digest is spelled right"
-        }
-        (_, "NAME_UNKNOWN") => "the repository does not exist; check the name",
-        (_, "INSUFFICIENT_SCOPE") => {
-            "the credentials lack permission: pushing needs pull and push on the target and pull \
-             on every source repository"
-        }
-        (_, "UNAUTHORIZED") | (401, _) => {
-            "check the credentials (--username/--password, or docker login for this registry)"
-        }
-        (_, "DENIED") | (403, _) => "the credentials lack permission for this repository",
-        (_, "TOOMANYREQUESTS") | (429, _) => "the registry is rate limiting; try again later",
-        (_, "MANIFEST_INVALID") => "the registry rejected the manifest document",
-        (s, _) if s >= 500 => "the registry failed; try again later",
-        _ => "",
-    };
-    if hint.is_empty() {
-        String::new()
-    } else {
-        format!(" — {hint}")
-    }
+    let code = errors
+        .first()
+        .filter(|e| !e.code.is_empty())
+        .map_or(ErrorCode::Http(status), |e| ErrorCode::parse(&e.code));
+    code.advice(Audience::Cli)
+        .or_else(|| ErrorCode::Http(status).advice(Audience::Cli))
+        .map_or_else(String::new, |hint| format!(" — {hint}"))
 }
 
 #[cfg(test)]
@@ -213,7 +203,7 @@ mod tests {
         );
         assert!(text.contains("target repository"), "{text}");
         assert!(!err.is_retryable());
-        assert_eq!(err.code(), Some("MANIFEST_BLOB_UNKNOWN"));
+        assert_eq!(err.code(), ErrorCode::ManifestBlobUnknown);
     }
 
     #[test]

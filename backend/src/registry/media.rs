@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
-use crate::model::Platform;
+use crate::model::{Digest, Platform};
 
 /// Docker image manifest, schema 2.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -39,11 +38,6 @@ pub const REFERENCE_TYPE_ANNOTATION: &str = "vnd.docker.reference.type";
 /// The value of [`REFERENCE_TYPE_ANNOTATION`] on attestation entries.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
-/// `sha256:<hex>` of a byte string.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
 /// Whether a media type is a list (Docker manifest list or OCI index).
 pub fn is_list(media_type: &str) -> bool {
     media_type == DOCKER_LIST || media_type == OCI_INDEX
@@ -66,7 +60,7 @@ pub struct Descriptor {
     /// Media type of the referenced content.
     pub media_type: String,
     /// Digest of the referenced content.
-    pub digest: String,
+    pub digest: Digest,
     /// Size in bytes of the referenced content.
     pub size: u64,
     /// Where the content may also be fetched from (foreign layers).
@@ -135,7 +129,7 @@ pub struct Manifest {
     /// The media type (from `Content-Type`, else the document).
     pub media_type: String,
     /// `sha256:` of `bytes`.
-    pub digest: String,
+    pub digest: Digest,
     /// The parsed document.
     pub body: ManifestBody,
 }
@@ -196,7 +190,7 @@ impl Manifest {
             DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => return Err(ManifestError::Schema1),
             other => return Err(ManifestError::UnknownType(other.to_owned())),
         };
-        let digest = sha256_digest(&bytes);
+        let digest = Digest::of(&bytes);
         Ok(Self {
             bytes,
             media_type,
@@ -285,11 +279,11 @@ mod tests {
     #[test]
     fn a_manifest_without_content_type_is_recognised_by_its_fields() {
         let bytes = bytes::Bytes::from_static(
-            br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:aa","size":2},"layers":[]}"#,
+            br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":2},"layers":[]}"#,
         );
         let m = Manifest::parse(bytes.clone(), None).unwrap();
         assert_eq!(m.media_type, OCI_MANIFEST);
-        assert_eq!(m.digest, sha256_digest(&bytes));
+        assert_eq!(m.digest, Digest::of(&bytes));
         assert!(matches!(m.body, ManifestBody::Image(_)));
     }
 
@@ -315,7 +309,7 @@ mod tests {
     fn descriptors_round_trip_without_empty_fields() {
         let d = Descriptor {
             media_type: OCI_MANIFEST.into(),
-            digest: "sha256:ab".into(),
+            digest: Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap(),
             size: 7,
             urls: vec![],
             platform: None,
@@ -325,7 +319,7 @@ mod tests {
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(
             json,
-            r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:ab","size":7}"#
+            r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:abababababababababababababababababababababababababababababababab","size":7}"#
         );
     }
 }

@@ -9,8 +9,9 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use super::auth::Scope;
 use super::client::{Host, RegistryClient, Request};
 use super::error::RegistryError;
-use super::media::{self, Descriptor, MANIFEST_ACCEPT, Manifest};
+use super::media::{Descriptor, MANIFEST_ACCEPT, Manifest};
 use super::transport::{Body, read_limited};
+use crate::model::{Digest, DigestError};
 use crate::spec::{MAX_LIST_BYTES, Reference};
 
 /// Largest config blob read whole (configs are small; this guards against a wrong digest).
@@ -73,19 +74,23 @@ impl RegistryClient {
         let expected = reference.digest().map(str::to_owned).or(header_digest);
         if let Some(expected) = expected
             && expected.starts_with("sha256:")
-            && expected != manifest.digest
+            && manifest.digest != expected
         {
             return Err(RegistryError::DigestMismatch {
                 operation,
                 expected,
-                actual: manifest.digest,
+                actual: manifest.digest.to_string(),
             });
         }
         Ok(manifest)
     }
 
     /// `GET` a small blob (a config) whole, checking its digest.
-    pub async fn get_blob(&self, repo: &Reference, digest: &str) -> Result<Bytes, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<Bytes, RegistryError> {
         let (host, response, operation) = self.blob_response(repo, digest).await?;
         drop(host);
         let bytes = read_limited(response, MAX_CONFIG_BYTES)
@@ -94,12 +99,11 @@ impl RegistryClient {
                 operation: operation.clone(),
                 message,
             })?;
-        let actual = media::sha256_digest(&bytes);
-        if digest.starts_with("sha256:") && actual != digest {
+        if let Err(DigestError::Mismatch { actual, .. }) = digest.verify(&bytes) {
             return Err(RegistryError::DigestMismatch {
                 operation,
-                expected: digest.to_owned(),
-                actual,
+                expected: digest.to_string(),
+                actual: actual.to_string(),
             });
         }
         Ok(bytes)
@@ -108,7 +112,7 @@ impl RegistryClient {
     async fn blob_response(
         &self,
         repo: &Reference,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<(std::sync::Arc<Host>, reqwest::Response, String), RegistryError> {
         let host = self.host(repo.registry())?;
         let operation = format!("GET blob {digest} from {}", repo.name());
@@ -124,7 +128,11 @@ impl RegistryClient {
     }
 
     /// Whether a blob exists in a repository (`HEAD`).
-    pub async fn blob_exists(&self, repo: &Reference, digest: &str) -> Result<bool, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let host = self.host(repo.registry())?;
         let req = Self::request(
             Method::HEAD,
@@ -143,7 +151,7 @@ impl RegistryClient {
     pub async fn mount_blob(
         &self,
         target: &Reference,
-        digest: &str,
+        digest: &Digest,
         from: &Reference,
     ) -> Result<Mount, RegistryError> {
         let host = self.host(target.registry())?;
@@ -279,9 +287,9 @@ impl RegistryClient {
         target: &Reference,
         bytes: Bytes,
         media_type: &str,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<Digest, RegistryError> {
         let host = self.host(target.registry())?;
-        let expected = media::sha256_digest(&bytes);
+        let expected = Digest::of(&bytes);
         let operation = format!("PUT manifest {target}");
         let mut req = Self::request(
             Method::PUT,
@@ -299,9 +307,9 @@ impl RegistryClient {
         };
         let response = self.send(&host, req).await?;
         match header(&response, "docker-content-digest") {
-            Some(actual) if actual != expected => Err(RegistryError::DigestMismatch {
+            Some(actual) if expected != actual => Err(RegistryError::DigestMismatch {
                 operation,
-                expected,
+                expected: expected.to_string(),
                 actual,
             }),
             _ => Ok(expected),

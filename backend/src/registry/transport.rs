@@ -404,7 +404,7 @@ mod tests {
             r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"x"}]}"#,
             None,
         );
-        assert_eq!(err.code(), Some("MANIFEST_INVALID"));
+        assert_eq!(err.code(), crate::model::ErrorCode::ManifestInvalid);
         assert_eq!(err.status(), Some(400));
     }
 

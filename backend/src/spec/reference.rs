@@ -142,10 +142,10 @@ impl Reference {
     }
 
     /// The same repository pinned to a digest (the tag is dropped).
-    pub fn with_digest(&self, digest: &str) -> Self {
+    pub fn with_digest(&self, digest: &crate::model::Digest) -> Self {
         Self {
             tag: None,
-            digest: Some(digest.to_owned()),
+            digest: Some(digest.to_string()),
             ..self.clone()
         }
     }
