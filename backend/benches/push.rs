@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use manifold::assemble::{self, PushOptions};
+use manifold::engine::{self, PushOptions};
 use manifold::model::ListType;
 use manifold::registry::{ClientConfig, RegistryClient};
 use manifold::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
@@ -116,7 +116,7 @@ async fn manifold_push(spec: &ListSpec, concurrency: usize) -> (Duration, u64) {
         ..PushOptions::default()
     };
     let started = Instant::now();
-    let report = assemble::push(&client, spec, &options).await.expect("push");
+    let report = engine::push(&client, spec, &options).await.expect("push");
     (started.elapsed(), report.requests)
 }
 

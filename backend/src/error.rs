@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::assemble::AssembleError;
+use crate::engine::EngineError;
 use crate::registry::RegistryError;
 use crate::spec::SpecError;
 
@@ -140,12 +140,12 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
-impl From<AssembleError> for ApiError {
-    fn from(e: AssembleError) -> Self {
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
         let status = match &e {
-            AssembleError::Spec(s) => return s.clone().into(),
-            AssembleError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AssembleError::Registry { source, .. } => match source {
+            EngineError::Spec(s) => return s.clone().into(),
+            EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Registry { source, .. } => match source {
                 RegistryError::Config(_) => StatusCode::FORBIDDEN,
                 RegistryError::Api { status: 404, .. } => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_GATEWAY,

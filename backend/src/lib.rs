@@ -4,10 +4,10 @@
 //! used by all.
 
 pub mod api;
-pub mod assemble;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod metrics;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use manifold::assemble::{AssembleError, PushOptions, PushReport, inspect, push};
+use manifold::engine::{EngineError, PushOptions, PushReport, inspect, push};
 use manifold::registry::{ClientConfig, RegistryClient};
 use manifold::retry::RetryPolicy;
 use manifold::spec::Reference;
@@ -46,7 +46,7 @@ fn image() -> BuiltImage {
 }
 
 /// Pushes `target:v1` from `src-amd64:v1` on the registry at `host`.
-async fn push_demo(client: &RegistryClient, host: &str) -> Result<PushReport, AssembleError> {
+async fn push_demo(client: &RegistryClient, host: &str) -> Result<PushReport, EngineError> {
     let spec = from_yaml(&format!(
         "image: {host}/{TARGET}:v1\nmanifests:\n  - image: {host}/{SOURCE}:v1\n    platform: {{os: linux, architecture: amd64}}\n"
     ))

@@ -65,7 +65,7 @@ pub fn inspect_reference(text: &str) -> Result<Reference, ApiError> {
 pub async fn inspect(
     state: &crate::startup::AppState,
     reference: &Reference,
-) -> Result<crate::assemble::Inspection, ApiError> {
+) -> Result<crate::engine::Inspection, ApiError> {
     let client = state.registries.client();
-    Ok(crate::assemble::inspect(&client, reference).await?)
+    Ok(crate::engine::inspect(&client, reference).await?)
 }

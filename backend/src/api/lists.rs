@@ -14,9 +14,10 @@ use uuid::Uuid;
 
 use super::State;
 use super::access::{Read, Write};
-use crate::assemble::{self, EntryReport, PushOptions};
 use crate::db::{Inserted, ListFilter, ListStatus, NewList, Transition};
+use crate::engine::{self, PushOptions};
 use crate::error::{ApiError, ErrorBody};
+use crate::model::Entry;
 use crate::model::ListType;
 use crate::resource::ListResource;
 use crate::spec::{self, Submission};
@@ -92,7 +93,7 @@ pub struct DryRun {
     /// The target reference.
     pub target: String,
     /// The list's digest.
-    pub digest: String,
+    pub digest: crate::model::Digest,
     /// Docker manifest list or OCI index.
     pub media_type: String,
     /// The list's size in bytes.
@@ -101,10 +102,10 @@ pub struct DryRun {
     pub document: String,
     /// The entries.
     #[schema(value_type = Vec<Object>)]
-    pub entries: Vec<EntryReport>,
+    pub entries: Vec<Entry>,
     /// Sources skipped as missing.
     #[schema(value_type = Vec<Object>)]
-    pub skipped: Vec<assemble::Skipped>,
+    pub skipped: Vec<engine::Skipped>,
     /// Registry requests made.
     pub requests: u64,
 }
@@ -171,10 +172,11 @@ async fn create_list(
         let options = PushOptions {
             output,
             ignore_missing,
-            dry_run: true,
             ..PushOptions::default()
         };
-        let report = assemble::push(&client, spec, &options).await?;
+        let report = engine::plan(&client, spec, &options)
+            .await?
+            .report(&client, true);
         return Ok(HttpResponse::Ok().json(DryRun {
             target: report.target,
             digest: report.digest,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::assemble::{self, PushOptions};
+use crate::engine::{self, PushOptions};
 use crate::model::ListType;
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
 use crate::spec::{self, Reference};
@@ -217,10 +217,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     .or(submission.options.output)
                     .unwrap_or_default(),
                 ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
-                dry_run: args.dry_run,
                 concurrency: cli.global.concurrency,
             };
-            let report = assemble::push(&client, &submission.spec, &options).await?;
+            let plan = engine::plan(&client, &submission.spec, &options).await?;
+            let report = if args.dry_run {
+                plan.report(&client, true)
+            } else {
+                plan.push(&client, options.concurrency).await?
+            };
             output::push_report(&report, args.json)
         }
         Command::Pushml(f) => {
@@ -229,14 +233,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 output: submission.options.output.unwrap_or_default(),
                 ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
                 concurrency: cli.global.concurrency,
-                ..PushOptions::default()
             };
-            let report = assemble::push(&client, &submission.spec, &options).await?;
+            let report = engine::push(&client, &submission.spec, &options).await?;
             output::push_report(&report, false)
         }
         Command::Inspect(args) => {
             let reference = Reference::parse(&args.reference)?;
-            let inspection = assemble::inspect(&client, &reference).await?;
+            let inspection = engine::inspect(&client, &reference).await?;
             output::inspection(&args.reference, &inspection, args.raw, args.json)
         }
         Command::Serve(_) | Command::Migrate(_) | Command::Openapi => unreachable!("handled above"),

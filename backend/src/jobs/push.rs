@@ -6,8 +6,8 @@ use chrono::Utc;
 use futures::FutureExt as _;
 
 use super::Context;
-use crate::assemble::{self, AssembleError, PushOptions, PushReport};
 use crate::db::{ClaimedJob, EntryRecord};
+use crate::engine::{self, EngineError, PushOptions, PushReport};
 
 pub(super) async fn run(context: &Context, job: &ClaimedJob) {
     let config = &context.config;
@@ -61,10 +61,9 @@ async fn push(context: &Context, job: &ClaimedJob) -> Result<PushReport, Failure
     let options = PushOptions {
         output: job.output,
         ignore_missing: job.ignore_missing,
-        dry_run: false,
         concurrency: 8,
     };
-    assemble::push(&client, &job.spec, &options)
+    engine::push(&client, &job.spec, &options)
         .boxed()
         .await
         .map_err(Failure::from)
@@ -72,7 +71,7 @@ async fn push(context: &Context, job: &ClaimedJob) -> Result<PushReport, Failure
 
 fn outcome(report: &PushReport) -> crate::db::PushOutcome {
     crate::db::PushOutcome {
-        digest: report.digest.clone(),
+        digest: report.digest.to_string(),
         media_type: report.media_type.clone(),
         size: report.size as i64,
         entries: report
@@ -80,7 +79,7 @@ fn outcome(report: &PushReport) -> crate::db::PushOutcome {
             .iter()
             .map(|e| EntryRecord {
                 image: e.image.clone(),
-                digest: e.digest.clone(),
+                digest: e.digest.to_string(),
                 media_type: e.media_type.clone(),
                 size: e.size as i64,
                 platform: e.platform.clone(),
@@ -107,8 +106,8 @@ impl Failure {
     }
 }
 
-impl From<AssembleError> for Failure {
-    fn from(e: AssembleError) -> Self {
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
         Self {
             code: e.code().to_string(),
             message: crate::registry::error_chain(&e),

@@ -131,6 +131,18 @@ impl PartialEq<String> for Digest {
     }
 }
 
+impl PartialEq<Digest> for String {
+    fn eq(&self, other: &Digest) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<Digest> for &str {
+    fn eq(&self, other: &Digest) -> bool {
+        *self == other.0
+    }
+}
+
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)

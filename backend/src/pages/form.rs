@@ -13,8 +13,8 @@ use super::spec_form::{Action, Built, SpecForm};
 use super::view::{DigestView, EntryView, explain, human_size, media_label};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
 use crate::api::check_allowed;
-use crate::assemble::{self, AssembleError, PushOptions};
 use crate::db::{Inserted, NewList};
+use crate::engine::{self, EngineError, PushOptions};
 use crate::error::ApiError;
 use crate::model::ListType;
 use crate::startup::AppState;
@@ -171,11 +171,10 @@ fn invalid(
     render(visitor, status, &NewPage::new(visitor, form, Some(errors)))
 }
 
-fn options(built: &Built, dry_run: bool) -> PushOptions {
+fn options(built: &Built) -> PushOptions {
     PushOptions {
         output: built.output,
         ignore_missing: built.submission.options.ignore_missing.unwrap_or(false),
-        dry_run,
         ..PushOptions::default()
     }
 }
@@ -188,12 +187,13 @@ async fn dry_run(
 ) -> Result<HttpResponse, PageError> {
     let client = state.registries.client();
     let spec = &built.submission.spec;
-    match assemble::push(&client, spec, &options(built, true)).await {
-        Ok(report) => {
+    match engine::plan(&client, spec, &options(built)).await {
+        Ok(plan) => {
+            let report = plan.report(&client, true);
             let mut page = NewPage::new(visitor, form, None);
             page.dry_run = Some(DryRunView {
                 target: report.target,
-                digest: DigestView::new(&report.digest),
+                digest: DigestView::new(report.digest.as_str()),
                 media_label: media_label(&report.media_type),
                 media_type: report.media_type,
                 size: report.size,
@@ -205,7 +205,7 @@ async fn dry_run(
                         EntryView::new(
                             e.platform.as_ref(),
                             &e.image,
-                            &e.digest,
+                            e.digest.as_str(),
                             e.size,
                             &e.media_type,
                             e.attestation,
@@ -231,7 +231,7 @@ async fn dry_run(
                 None => format!("{code}: {message}"),
             };
             let row = match &e {
-                AssembleError::Registry { reference, .. } => spec
+                EngineError::Registry { reference, .. } => spec
                     .manifests
                     .iter()
                     .position(|m| m.image.to_string() == *reference)
@@ -250,7 +250,7 @@ async fn dry_run(
 
 async fn insert(state: &AppState, form: &SpecForm, built: &Built) -> Result<String, PageError> {
     let spec = &built.submission.spec;
-    let options = options(built, false);
+    let options = options(built);
     let output = match options.output {
         ListType::Docker => "docker",
         ListType::Oci => "oci",

@@ -11,7 +11,7 @@ use super::security::state;
 use super::view::{DigestView, explain, human_size, media_label, platform_text};
 use super::{Layout, Nav, PageError, Visitor, render};
 use crate::api::{inspect, inspect_reference};
-use crate::assemble::{ImageDetails, Inspection};
+use crate::engine::{ImageDetails, Inspection};
 use crate::registry::Descriptor;
 use crate::spec::Reference;
 
@@ -167,7 +167,7 @@ fn view(reference: &Reference, i: &Inspection) -> InspectView {
         .unwrap_or_else(|| String::from_utf8_lossy(&i.raw).into_owned());
     InspectView {
         name: i.name.clone(),
-        digest: DigestView::new(&i.digest),
+        digest: DigestView::new(i.digest.as_str()),
         media_label: media_label(&i.media_type),
         media_type: i.media_type.clone(),
         size: i.size,
@@ -179,7 +179,7 @@ fn view(reference: &Reference, i: &Inspection) -> InspectView {
         entries,
         image: i.image.as_ref().map(image_view),
         manifest,
-        human: crate::cli::output::human(&i.name, i),
+        human: i.text(&i.name),
     }
 }
 

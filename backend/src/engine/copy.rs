@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use tokio::sync::OnceCell;
 
-use super::error::AssembleError;
+use super::error::EngineError;
 use super::resolve::Resolved;
 use crate::registry::media::is_non_distributable;
 use crate::registry::{Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
@@ -22,14 +22,14 @@ use crate::spec::Reference;
 type Once = Arc<OnceCell<()>>;
 
 /// Copies children into one target repository, each blob and manifest at most once.
-pub(crate) struct Presenter<'a> {
+pub(crate) struct Copier<'a> {
     client: &'a RegistryClient,
     target: &'a Reference,
     blobs: Mutex<HashMap<String, Once>>,
     manifests: Mutex<HashMap<String, Once>>,
 }
 
-impl<'a> Presenter<'a> {
+impl<'a> Copier<'a> {
     pub(crate) fn new(client: &'a RegistryClient, target: &'a Reference) -> Self {
         Self {
             client,
@@ -44,7 +44,7 @@ impl<'a> Presenter<'a> {
         &self,
         entries: &[Resolved],
         concurrency: usize,
-    ) -> Result<(), AssembleError> {
+    ) -> Result<(), EngineError> {
         let pending: Vec<_> = entries.iter().map(|e| self.ensure_entry(e)).collect();
         futures::stream::iter(pending)
             .buffer_unordered(concurrency.max(1))
@@ -57,7 +57,7 @@ impl<'a> Presenter<'a> {
             && source.repository() == self.target.repository()
     }
 
-    async fn ensure_entry(&self, entry: &Resolved) -> Result<(), AssembleError> {
+    async fn ensure_entry(&self, entry: &Resolved) -> Result<(), EngineError> {
         if self.in_target(&entry.source) {
             return Ok(());
         }
@@ -71,7 +71,7 @@ impl<'a> Presenter<'a> {
         from: &'b Reference,
         descriptor: &'b Descriptor,
         known: Option<Manifest>,
-    ) -> BoxFuture<'b, Result<(), AssembleError>> {
+    ) -> BoxFuture<'b, Result<(), EngineError>> {
         async move {
             let cell = once(&self.manifests, descriptor.digest.as_str());
             cell.get_or_try_init(|| async {
@@ -82,7 +82,7 @@ impl<'a> Presenter<'a> {
                         self.client
                             .get_manifest(&pinned)
                             .await
-                            .map_err(|e| AssembleError::registry(&pinned, e))?
+                            .map_err(|e| EngineError::registry(&pinned, e))?
                     }
                 };
                 match &manifest.body {
@@ -107,9 +107,9 @@ impl<'a> Presenter<'a> {
                 self.client
                     .put_manifest(&pinned, manifest.bytes.clone(), &manifest.media_type)
                     .await
-                    .map_err(|e| AssembleError::registry(&pinned, e))?;
+                    .map_err(|e| EngineError::registry(&pinned, e))?;
                 tracing::debug!("{} is present in {}", manifest.digest, self.target.name());
-                Ok::<(), AssembleError>(())
+                Ok::<(), EngineError>(())
             })
             .await?;
             Ok(())
@@ -118,10 +118,10 @@ impl<'a> Presenter<'a> {
     }
 
     /// Links or copies one blob into the target repository.
-    async fn ensure_blob(&self, from: &Reference, blob: &Descriptor) -> Result<(), AssembleError> {
+    async fn ensure_blob(&self, from: &Reference, blob: &Descriptor) -> Result<(), EngineError> {
         let cell = once(&self.blobs, blob.digest.as_str());
         cell.get_or_try_init(|| async {
-            let fail = |e| AssembleError::registry(self.target.name(), e);
+            let fail = |e| EngineError::registry(self.target.name(), e);
             if from.registry() == self.target.registry() {
                 match self
                     .client
@@ -155,7 +155,7 @@ impl<'a> Presenter<'a> {
                     .await
                     .map_err(fail)?;
             }
-            Ok::<(), AssembleError>(())
+            Ok::<(), EngineError>(())
         })
         .await?;
         Ok(())

@@ -1,4 +1,5 @@
-//! Errors of a push or an inspect: each names the reference at fault and says what to do.
+//! Errors of the engine (a plan, a push, an inspect): each names the reference at fault, carries
+//! a stable [`ErrorCode`] and says whether trying again may help.
 
 use crate::model::ErrorCode;
 use crate::registry::RegistryError;
@@ -6,7 +7,7 @@ use crate::spec::SpecError;
 
 /// Why a push or an inspect failed.
 #[derive(Debug, thiserror::Error)]
-pub enum AssembleError {
+pub enum EngineError {
     /// The spec is invalid.
     #[error("invalid spec: {0}")]
     Spec(#[from] SpecError),
@@ -23,7 +24,7 @@ pub enum AssembleError {
     Invalid(String),
 }
 
-impl AssembleError {
+impl EngineError {
     /// A registry error about `reference`.
     pub fn registry(reference: impl ToString, source: RegistryError) -> Self {
         Self::Registry {

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
-use super::error::AssembleError;
-use crate::model::Platform;
+use super::error::EngineError;
+use crate::model::{Digest, Platform};
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
 use crate::spec::Reference;
@@ -22,7 +22,7 @@ pub struct Inspection {
     /// The reference inspected, normalised.
     pub name: String,
     /// The manifest's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its media type.
     pub media_type: String,
     /// Its size in bytes.
@@ -81,12 +81,12 @@ impl ImageDetails {
 pub async fn inspect(
     client: &RegistryClient,
     reference: &Reference,
-) -> Result<Inspection, AssembleError> {
-    let fail = |e| AssembleError::registry(reference, e);
+) -> Result<Inspection, EngineError> {
+    let fail = |e| EngineError::registry(reference, e);
     let manifest = client.get_manifest(reference).await.map_err(fail)?;
     let mut inspection = Inspection {
         name: reference.to_string(),
-        digest: manifest.digest.to_string(),
+        digest: manifest.digest.clone(),
         media_type: manifest.media_type.clone(),
         size: manifest.bytes.len() as u64,
         is_list: false,
@@ -133,12 +133,12 @@ async fn inspect_child(
     client: &RegistryClient,
     list: &Reference,
     descriptor: &Descriptor,
-) -> Result<InspectEntry, AssembleError> {
+) -> Result<InspectEntry, EngineError> {
     let pinned = list.with_digest(&descriptor.digest);
     let manifest: Manifest = client
         .get_manifest(&pinned)
         .await
-        .map_err(|e| AssembleError::registry(&pinned, e))?;
+        .map_err(|e| EngineError::registry(&pinned, e))?;
     let image = match manifest.body {
         ManifestBody::Image(image) => Some(ImageDetails {
             platform: None,

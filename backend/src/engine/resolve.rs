@@ -3,9 +3,10 @@
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use super::error::AssembleError;
-use super::push::{PushOptions, Skipped};
-use crate::model::Platform;
+use serde::Serialize;
+
+use super::error::EngineError;
+use crate::model::{Entry, Platform};
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
 use crate::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
@@ -24,6 +25,35 @@ pub(crate) struct Resolved {
     pub attestation: bool,
 }
 
+/// A source left out because it does not exist (`--ignore-missing`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// The source reference.
+    pub image: String,
+    /// What the registry said.
+    pub reason: String,
+}
+
+impl Resolved {
+    /// The entry the list holds for this child.
+    pub(crate) fn entry(&self) -> Entry {
+        let d = &self.descriptor;
+        Entry {
+            image: self.source.to_string(),
+            digest: d.digest.clone(),
+            media_type: d.media_type.clone(),
+            size: d.size,
+            platform: if self.attestation {
+                None
+            } else {
+                d.platform.clone()
+            },
+            annotations: d.annotations.clone(),
+            attestation: self.attestation,
+        }
+    }
+}
+
 /// What one spec entry resolved to.
 enum Outcome {
     Entries(Vec<Resolved>),
@@ -35,16 +65,17 @@ enum Outcome {
 pub(crate) async fn resolve_all(
     client: &RegistryClient,
     spec: &ListSpec,
-    options: &PushOptions,
-) -> Result<(Vec<Resolved>, Vec<Skipped>), AssembleError> {
+    ignore_missing: bool,
+    concurrency: usize,
+) -> Result<(Vec<Resolved>, Vec<Skipped>), EngineError> {
     // Futures are built first: a closure kept inside the stream would make it not `Send`.
     let pending: Vec<_> = spec
         .manifests
         .iter()
-        .map(|entry| resolve_one(client, entry, options.ignore_missing))
+        .map(|entry| resolve_one(client, entry, ignore_missing))
         .collect();
     let outcomes: Vec<Outcome> = futures::stream::iter(pending)
-        .buffered(options.concurrency.max(1))
+        .buffered(concurrency.max(1))
         .try_collect()
         .await?;
     let mut images = Vec::new();
@@ -73,7 +104,7 @@ async fn resolve_one(
     client: &RegistryClient,
     entry: &SourceEntry,
     ignore_missing: bool,
-) -> Result<Outcome, AssembleError> {
+) -> Result<Outcome, EngineError> {
     let manifest = match client.get_manifest(&entry.image).await {
         Ok(m) => m,
         Err(e) if ignore_missing && e.is_not_found() => {
@@ -86,7 +117,7 @@ async fn resolve_one(
                 reason: e.to_string(),
             }));
         }
-        Err(e) => return Err(AssembleError::registry(&entry.image, e)),
+        Err(e) => return Err(EngineError::registry(&entry.image, e)),
     };
     tracing::info!(
         "resolved {} to {} ({})",
@@ -128,7 +159,7 @@ async fn flatten(
     client: &RegistryClient,
     entry: &SourceEntry,
     children: &[Descriptor],
-) -> Result<Vec<Resolved>, AssembleError> {
+) -> Result<Vec<Resolved>, EngineError> {
     let mut images = Vec::new();
     let mut attestations = Vec::new();
     for child in children {
@@ -170,7 +201,7 @@ async fn flatten(
             })
             .collect();
         if matching.is_empty() {
-            return Err(AssembleError::Invalid(format!(
+            return Err(EngineError::Invalid(format!(
                 "{} is a list with no entry for the platform the spec gives",
                 entry.image
             )));
@@ -180,7 +211,7 @@ async fn flatten(
                 .iter()
                 .map(|r| r.descriptor.platform.as_ref().expect("set").to_string())
                 .collect();
-            return Err(AssembleError::Invalid(format!(
+            return Err(EngineError::Invalid(format!(
                 "{} has several entries matching the spec's platform ({}); give the variant too",
                 entry.image,
                 found.join(", ")
@@ -206,13 +237,13 @@ async fn flatten(
 async fn child_platform(
     client: &RegistryClient,
     source: &Reference,
-) -> Result<(Platform, Manifest), AssembleError> {
+) -> Result<(Platform, Manifest), EngineError> {
     let manifest = client
         .get_manifest(source)
         .await
-        .map_err(|e| AssembleError::registry(source, e))?;
+        .map_err(|e| EngineError::registry(source, e))?;
     let ManifestBody::Image(image) = &manifest.body else {
-        return Err(AssembleError::Invalid(format!(
+        return Err(EngineError::Invalid(format!(
             "{source} is a list nested in a list without a platform; manifold flattens one level"
         )));
     };
@@ -228,13 +259,13 @@ async fn config_platform(
     client: &RegistryClient,
     image: &Reference,
     config: &Descriptor,
-) -> Result<Platform, AssembleError> {
+) -> Result<Platform, EngineError> {
     let bytes = client
         .get_blob(image, &config.digest)
         .await
-        .map_err(|e| AssembleError::registry(image, e))?;
+        .map_err(|e| EngineError::registry(image, e))?;
     let parsed: ConfigPlatform = serde_json::from_slice(&bytes).map_err(|e| {
-        AssembleError::Invalid(format!(
+        EngineError::Invalid(format!(
             "{image}: its config {} is not an image config ({e}); give the platform in the spec",
             config.digest
         ))
@@ -242,9 +273,9 @@ async fn config_platform(
     Ok(parsed.platform())
 }
 
-fn check_platform(platform: &Platform, image: &Reference) -> Result<(), AssembleError> {
+fn check_platform(platform: &Platform, image: &Reference) -> Result<(), EngineError> {
     if platform.os.is_empty() || platform.architecture.is_empty() {
-        return Err(AssembleError::Invalid(format!(
+        return Err(EngineError::Invalid(format!(
             "{image}: neither the spec nor the image config says its os and architecture; \
              give `platform: {{os: …, architecture: …}}` in the spec"
         )));
@@ -253,14 +284,14 @@ fn check_platform(platform: &Platform, image: &Reference) -> Result<(), Assemble
 }
 
 /// Two images with the same platform would make a pull ambiguous.
-fn check_unique_platforms(images: &[Resolved]) -> Result<(), AssembleError> {
+fn check_unique_platforms(images: &[Resolved]) -> Result<(), EngineError> {
     for (i, a) in images.iter().enumerate() {
         for b in &images[..i] {
             let (pa, pb) = (&a.descriptor.platform, &b.descriptor.platform);
             if let (Some(pa), Some(pb)) = (pa, pb)
                 && pa.same_as(pb)
             {
-                return Err(AssembleError::Invalid(format!(
+                return Err(EngineError::Invalid(format!(
                     "{} and {} both provide platform {pa}; a list holds one image per platform",
                     b.source, a.source
                 )));

@@ -1,0 +1,24 @@
+//! The engine: how a list gets into a registry, on top of the registry client.
+//!
+//! Owns the order of requests (DESIGN §2). A push is a [`plan`] — resolve every source
+//! concurrently, read platforms from configs where the spec has none, choose the list type,
+//! serialise the document — then [`Plan::push`]: make every child present in the target
+//! repository (mount, or a streamed copy), PUT the list and its tags, verify the digest. A dry run
+//! is a plan reported instead of pushed. Also [`inspect`], with its text layout.
+//!
+//! It knows nothing of HTTP servers, queues or databases: it imports only `registry`, `spec` and
+//! `model`.
+
+mod copy;
+mod error;
+mod inspect;
+mod inspect_text;
+mod plan;
+mod push;
+mod resolve;
+
+pub use error::EngineError;
+pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
+pub use plan::{ListDocument, Plan, PushOptions, plan};
+pub use push::{PushReport, push};
+pub use resolve::Skipped;

@@ -1,0 +1,193 @@
+//! The plan: every source resolved, the list type chosen and the list document serialised —
+//! everything a push will write, known before anything is written. A dry run is a plan that is
+//! reported instead of pushed.
+//!
+//! The document is deterministic: entries in spec order (attestations after the images), compact
+//! JSON, annotations sorted.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::error::EngineError;
+use super::resolve::{self, Resolved, Skipped};
+use crate::model::{Digest, Entry, ListType};
+use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
+use crate::registry::{Descriptor, RegistryClient};
+use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference};
+
+/// How to plan (and push) a list.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Docker list, OCI index, or chosen from the children.
+    pub output: ListType,
+    /// Skip sources that do not exist instead of failing.
+    pub ignore_missing: bool,
+    /// Sources worked on at once.
+    pub concurrency: usize,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        Self {
+            output: ListType::Auto,
+            ignore_missing: false,
+            concurrency: 8,
+        }
+    }
+}
+
+/// A serialised list, ready to PUT.
+#[derive(Debug, Clone)]
+pub struct ListDocument {
+    /// The exact bytes.
+    pub bytes: Bytes,
+    /// `sha256:` of the bytes.
+    pub digest: Digest,
+    /// Docker manifest list or OCI index.
+    pub media_type: String,
+}
+
+/// Everything a push will write.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The target reference (a tag).
+    pub target: Reference,
+    /// Extra tags the list goes under.
+    pub tags: Vec<String>,
+    /// The list document.
+    pub document: ListDocument,
+    /// Sources skipped as missing.
+    pub skipped: Vec<Skipped>,
+    /// The entries, in list order, with where each child comes from.
+    pub(crate) resolved: Vec<Resolved>,
+    /// When planning started.
+    pub(crate) started: Instant,
+    /// The client's request count when planning started.
+    pub(crate) requests_before: u64,
+}
+
+impl Plan {
+    /// The list's entries, in order.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.resolved.iter().map(Resolved::entry).collect()
+    }
+}
+
+/// Resolves a spec's sources and builds the list document; writes nothing.
+pub async fn plan(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    options: &PushOptions,
+) -> Result<Plan, EngineError> {
+    let started = Instant::now();
+    let requests_before = client.requests();
+    let (mut resolved, skipped) =
+        resolve::resolve_all(client, spec, options.ignore_missing, options.concurrency).await?;
+    if resolved.is_empty() {
+        return Err(EngineError::Invalid(
+            "every source was skipped as missing; there is no list to push".to_owned(),
+        ));
+    }
+    let media_type = choose_type(options.output, &spec.annotations, &mut resolved)?;
+    let document = serialise(media_type, &spec.annotations, &resolved)?;
+    Ok(Plan {
+        target: spec.image.clone(),
+        tags: spec.tags.clone(),
+        document,
+        skipped,
+        resolved,
+        started,
+        requests_before,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    schema_version: u32,
+    media_type: &'a str,
+    manifests: Vec<&'a Descriptor>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+}
+
+/// Picks the list type and drops what it cannot hold. Docker lists never hold OCI images and carry
+/// no annotations; attestations (OCI artifacts) are left out of a Docker list with a warning.
+fn choose_type(
+    output: ListType,
+    annotations: &BTreeMap<String, String>,
+    entries: &mut Vec<Resolved>,
+) -> Result<&'static str, EngineError> {
+    let has_annotations = !annotations.is_empty()
+        || entries
+            .iter()
+            .any(|e| !e.attestation && !e.descriptor.annotations.is_empty());
+    let has_oci = entries
+        .iter()
+        .any(|e| media::is_oci(&e.descriptor.media_type));
+    let docker = match output {
+        ListType::Docker => true,
+        ListType::Oci => false,
+        ListType::Auto => !has_oci && !has_annotations,
+    };
+    if !docker {
+        return Ok(OCI_INDEX);
+    }
+    if has_annotations {
+        return Err(EngineError::Invalid(
+            "a Docker manifest list does not support annotations; use --type oci (or type: oci)"
+                .to_owned(),
+        ));
+    }
+    let dropped = entries.iter().filter(|e| e.attestation).count();
+    if dropped > 0 {
+        tracing::warn!(
+            "leaving {dropped} attestation(s) out of the Docker manifest list; use --type oci to keep them"
+        );
+        entries.retain(|e| !e.attestation);
+    }
+    if let Some(oci) = entries
+        .iter()
+        .find(|e| media::is_oci(&e.descriptor.media_type))
+    {
+        return Err(EngineError::Invalid(format!(
+            "{} is an OCI image, which a Docker manifest list cannot hold; use --type oci or auto",
+            oci.source
+        )));
+    }
+    Ok(DOCKER_LIST)
+}
+
+/// Serialises the list; fails when it is over the registry's 4 MiB limit.
+fn serialise(
+    media_type: &str,
+    annotations: &BTreeMap<String, String>,
+    entries: &[Resolved],
+) -> Result<ListDocument, EngineError> {
+    let empty = BTreeMap::new();
+    let doc = Document {
+        schema_version: 2,
+        media_type,
+        manifests: entries.iter().map(|e| &e.descriptor).collect(),
+        annotations: if media_type == OCI_INDEX {
+            annotations
+        } else {
+            &empty
+        },
+    };
+    let bytes = serde_json::to_vec(&doc).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    if bytes.len() > MAX_LIST_BYTES {
+        return Err(EngineError::Invalid(format!(
+            "the list would be {} bytes, over the registry limit of {MAX_LIST_BYTES}",
+            bytes.len()
+        )));
+    }
+    Ok(ListDocument {
+        digest: Digest::of(&bytes),
+        bytes: bytes.into(),
+        media_type: media_type.to_owned(),
+    })
+}

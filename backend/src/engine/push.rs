@@ -1,0 +1,100 @@
+//! The push of a plan: make every child present in the target repository, PUT the list under its
+//! tag and extra tags (concurrently), and check the digest the registry reports. And the report
+//! of what was done — or, for a dry run, of what would be.
+
+use serde::Serialize;
+
+use super::copy::Copier;
+use super::error::EngineError;
+use super::plan::{self, ListDocument, Plan, PushOptions};
+use super::resolve::Skipped;
+use crate::model::{Digest, Entry};
+use crate::registry::RegistryClient;
+use crate::spec::ListSpec;
+
+/// What a push did (or, for a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct PushReport {
+    /// The target reference.
+    pub target: String,
+    /// Extra tags the list was pushed under.
+    pub tags: Vec<String>,
+    /// The list's digest (as computed, and as the registry confirmed unless a dry run).
+    pub digest: Digest,
+    /// Docker manifest list or OCI index.
+    pub media_type: String,
+    /// The list's size in bytes.
+    pub size: u64,
+    /// The entries, in list order.
+    pub entries: Vec<Entry>,
+    /// Sources skipped as missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// HTTP requests made.
+    pub requests: u64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+    /// The list document.
+    #[serde(skip)]
+    pub list: ListDocument,
+}
+
+impl Plan {
+    /// Writes the plan: children, then the list under every tag.
+    pub async fn push(
+        self,
+        client: &RegistryClient,
+        concurrency: usize,
+    ) -> Result<PushReport, EngineError> {
+        let target = &self.target;
+        Copier::new(client, target)
+            .ensure_all(&self.resolved, concurrency)
+            .await?;
+        let references =
+            std::iter::once(target.clone()).chain(self.tags.iter().map(|t| target.with_tag(t)));
+        futures::future::try_join_all(references.map(|reference| {
+            let bytes = self.document.bytes.clone();
+            let media_type = self.document.media_type.as_str();
+            async move {
+                client
+                    .put_manifest(&reference, bytes, media_type)
+                    .await
+                    .map_err(|e| EngineError::registry(&reference, e))
+            }
+        }))
+        .await?;
+        tracing::info!("pushed {target} as {}", self.document.digest);
+        Ok(self.report(client, false))
+    }
+
+    /// The report of this plan: of a push just made, or (`dry_run`) of one not made.
+    pub fn report(self, client: &RegistryClient, dry_run: bool) -> PushReport {
+        PushReport {
+            target: self.target.to_string(),
+            tags: self.tags.clone(),
+            digest: self.document.digest.clone(),
+            media_type: self.document.media_type.clone(),
+            size: self.document.bytes.len() as u64,
+            entries: self.entries(),
+            skipped: self.skipped,
+            dry_run,
+            requests: client.requests() - self.requests_before,
+            elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            list: self.document,
+        }
+    }
+}
+
+/// Plans and pushes the list a spec describes.
+pub async fn push(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    options: &PushOptions,
+) -> Result<PushReport, EngineError> {
+    plan::plan(client, spec, options)
+        .await?
+        .push(client, options.concurrency)
+        .await
+}
