@@ -1,5 +1,6 @@
-//! Building the service: connect the store (migrating it), bind the listener first (so tests can
-//! use port 0 and ask for the port), build the HTTP app, start the workers.
+//! The composition root: connect the store (migrating it), bind the listener first (so tests can
+//! use port 0 and ask for the port), build the services, start the workers, mount the API and the
+//! pages on one HTTP app. Only `cli` (and `main`) import this module.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,67 +13,40 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, ApiDoc};
-use crate::config::Config;
-use crate::db::Store;
-use crate::jobs::{Context, Workers};
-use crate::metrics::Metrics;
-use crate::registry::ClientFactory;
-
-/// What handlers share.
-pub struct AppState {
-    /// The store.
-    pub store: Store,
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// The service's registry clients (allow-list, credentials, CAs), one per request.
-    pub registries: ClientFactory,
-}
+use crate::config::Settings;
+use crate::jobs::Workers;
+use crate::service::Services;
+use crate::store::Store;
 
 /// A built, bound, not yet running service.
 pub struct Application {
     port: u16,
     server: Server,
     workers: Workers,
+    services: Arc<Services>,
 }
 
 impl Application {
     /// Connects to the database (running migrations), binds, starts the workers.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let connections = (config.workers as u32 + 8).min(64);
-        let store = Store::open(config.database_url.expose(), connections)
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let connections = (settings.workers() as u32 + 8).min(64);
+        let store = Store::open(settings.database_url(), connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         tracing::info!("keeping data in {}", store.describe());
-        Self::with_store(config, store).await
+        Self::with_store(settings, store).await
     }
 
     /// The same on a store that is already open.
-    pub async fn with_store(config: Config, store: Store) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
+    pub async fn with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
+        let addr = settings.addr();
+        let listener =
+            TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let port = listener.local_addr()?.port();
-        let registries = ClientFactory::new(config.client_config()?)?;
-        let config = Arc::new(config);
-        let metrics = Arc::new(Metrics::default());
-        let state = web::Data::new(AppState {
-            store: store.clone(),
-            config: config.clone(),
-            metrics: metrics.clone(),
-            registries: registries.clone(),
-        });
-        let context = Arc::new(Context {
-            store,
-            config: config.clone(),
-            metrics,
-            registries,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
-                .build()?,
-        });
-        let workers = Workers::start(context, config.workers);
+        let workers = settings.workers();
+        let services = Arc::new(Services::new(settings, store)?);
+        let state = web::Data::from(services.clone());
+        let workers = Workers::start(services.clone(), workers);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -81,7 +55,7 @@ impl Application {
                     let method = req.method().to_string();
                     let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
                     let metrics = req
-                        .app_data::<web::Data<AppState>>()
+                        .app_data::<web::Data<Services>>()
                         .map(|s| s.metrics.clone());
                     let path = req.path().to_owned();
                     let fut = srv.call(req);
@@ -106,12 +80,18 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .run();
-        tracing::info!("manifold listening on {}:{port}", config.addr.ip());
+        tracing::info!("manifold listening on {}:{port}", addr.ip());
         Ok(Self {
             port,
             server,
             workers,
+            services,
         })
+    }
+
+    /// The services the application runs on (tests drain its queue with `jobs::run_next`).
+    pub fn services(&self) -> Arc<Services> {
+        self.services.clone()
     }
 
     /// The port the service listens on.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use manifold::config::{Config, ServeArgs};
+use manifold::config::Settings;
 use manifold::startup::Application;
 use serde_json::Value;
 
@@ -125,24 +125,24 @@ impl TestApp {
     }
 
     /// The service with settings changed by `tweak`, on PostgreSQL.
-    pub async fn spawn_with(tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
         Self::spawn_on(Db::Postgres, tweak).await
     }
 
     /// The service on the given store, with settings changed by `tweak`.
-    pub async fn spawn_on(store: Db, tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+    pub async fn spawn_on(store: Db, tweak: impl FnOnce(&mut Settings)) -> Self {
         let (db, url) = DbGuard::create(store).await;
-        let mut args = ServeArgs {
+        let mut args = Settings {
             addr: Some("127.0.0.1:0".parse().unwrap()),
-            database_url: Some(url),
+            database_url: Some(url.into()),
             workers: Some(2),
             job_backoff_ms: Some(50),
             job_lease_secs: Some(10),
-            ..ServeArgs::default()
+            ..Settings::default()
         };
         tweak(&mut args);
-        let token = args.api_tokens.first().cloned();
-        let config = Config::load(args).expect("valid test config");
+        let token = args.api_tokens.first().map(|t| t.expose().to_owned());
+        let config = Settings::load(args).expect("valid test config");
         let app = Application::build(config)
             .await
             .expect("the service starts");

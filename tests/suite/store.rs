@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use manifold::db::{
-    ClaimedJob, EntryRecord, Inserted, JobKind, ListFilter, ListStatus, NewList, PushOutcome,
-    Store, Transition,
+use manifold::model::{Digest, Entry, ListStatus, ListType, SpecFormat};
+use manifold::store::{
+    ClaimedJob, Inserted, JobKind, ListFilter, NewList, PushOutcome, Store, Transition,
 };
 
 use crate::app::TestDb;
@@ -83,18 +83,18 @@ fn new_list(target: &str) -> NewList {
     NewList {
         target: spec.image.to_string(),
         tags: vec!["latest".into()],
-        output_type: "auto".into(),
+        output_type: ListType::Auto,
         ignore_missing: false,
         spec: serde_json::to_value(&spec).unwrap(),
         spec_text: "image: …".into(),
-        spec_format: "yaml".into(),
+        spec_format: SpecFormat::Yaml,
         callback_url: None,
         idempotency_key: None,
         request_hash: format!("hash-{target}"),
     }
 }
 
-async fn insert(store: &Store, new: &NewList) -> manifold::db::ListRecord {
+async fn insert(store: &Store, new: &NewList) -> manifold::store::ListRecord {
     match store.insert_list(new, 3).await.unwrap() {
         Inserted::New(list) => list,
         other => panic!("expected a new list, got {other:?}"),
@@ -107,12 +107,12 @@ async fn claim(store: &Store, worker: &str) -> Option<ClaimedJob> {
 
 fn outcome() -> PushOutcome {
     PushOutcome {
-        digest: "sha256:aa".into(),
+        digest: Digest::of(b"the list"),
         media_type: "application/vnd.oci.image.index.v1+json".into(),
         size: 321,
-        entries: vec![EntryRecord {
+        entries: vec![Entry {
             image: "127.0.0.1:5000/src:v1".into(),
-            digest: "sha256:bb".into(),
+            digest: Digest::of(b"the child"),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             size: 100,
             platform: Some(manifold::model::Platform::parse("linux/arm/v7").unwrap()),
@@ -234,7 +234,7 @@ async fn a_claim_takes_a_lease_and_a_second_worker_finds_nothing_due(b: Backend)
     assert!(b.store.complete_push(&job, &outcome(), 3).await.unwrap());
     let done = b.store.get_list(list.id).await.unwrap().unwrap();
     assert_eq!(done.status, ListStatus::Succeeded);
-    assert_eq!(done.digest.as_deref(), Some("sha256:aa"));
+    assert_eq!(done.digest, Some(Digest::of(b"the list")));
     assert_eq!(done.size, Some(321));
     assert_eq!(done.entries.len(), 1);
     assert_eq!(
@@ -308,7 +308,14 @@ async fn a_failed_attempt_is_retried_after_its_delay_then_fails_for_good(b: Back
     );
 
     assert_eq!(queued.status, ListStatus::Queued);
-    assert_eq!(queued.error_code.as_deref(), Some("REGISTRY_UNREACHABLE"));
+    assert_eq!(
+        queued
+            .error_code
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("REGISTRY_UNREACHABLE")
+    );
     assert!(too_early.is_none());
     assert!(
         (due - later).num_milliseconds().abs() < 5,
@@ -317,7 +324,14 @@ async fn a_failed_attempt_is_retried_after_its_delay_then_fails_for_good(b: Back
     assert_eq!(again.attempt, 2);
     let failed = b.store.get_list(list.id).await.unwrap().unwrap();
     assert_eq!(failed.status, ListStatus::Failed);
-    assert_eq!(failed.error_code.as_deref(), Some("MANIFEST_UNKNOWN"));
+    assert_eq!(
+        failed
+            .error_code
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("MANIFEST_UNKNOWN")
+    );
     assert_eq!(failed.error_message.as_deref(), Some("gone"));
     assert!(failed.finished_at.is_some());
     assert!(claim(&b.store, "w3").await.is_none());
@@ -396,10 +410,16 @@ async fn a_finished_list_with_a_callback_queues_one_and_records_its_delivery(b: 
         callback.callback_url.as_deref(),
         Some("http://127.0.0.1:9/hook")
     );
-    assert_eq!(pending.callback_status.as_deref(), Some("pending"));
-    assert_eq!(retrying.callback_status.as_deref(), Some("retrying"));
+    assert_eq!(pending.callback_status.map(|s| s.as_str()), Some("pending"));
+    assert_eq!(
+        retrying.callback_status.map(|s| s.as_str()),
+        Some("retrying")
+    );
     assert_eq!(retrying.callback_error.as_deref(), Some("503"));
-    assert_eq!(delivered.callback_status.as_deref(), Some("delivered"));
+    assert_eq!(
+        delivered.callback_status.map(|s| s.as_str()),
+        Some("delivered")
+    );
     assert_eq!(delivered.callback_attempts, 2);
     assert_eq!(
         delivered.status,

@@ -1,21 +1,16 @@
-//! Who may do what: with API tokens configured, writes (and, if configured, reads) need
-//! `Authorization: Bearer <token>`. Tokens are kept as SHA-256 hashes and compared in constant time.
-//!
-//! The pages sign in with a token too, and keep a stateless session cookie: the token's index, an
-//! expiry and an HMAC of both keyed with the token's stored hash. It never holds the token or its
-//! hash, works across processes, and ends when the token is removed. A session also allows reads
-//! of the JSON API (the pages poll it); writes always need the bearer token.
+//! Who may call the JSON API: with API tokens configured, writes (and, if configured, reads) need
+//! `Authorization: Bearer <token>`. A page session (see `auth`) also allows reads (the pages poll
+//! the API); writes always need the bearer token.
 
 use std::future::{Ready, ready};
-
-use hmac::{KeyInit as _, Mac as _};
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
-use crate::config::hash_token;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use super::error::ApiError;
+use crate::auth::{SESSION_COOKIE, now_unix, session_valid, token_valid};
+use crate::model::ErrorCode;
+use crate::service::Services;
 
 /// A request allowed to write.
 pub struct Write;
@@ -42,11 +37,11 @@ impl FromRequest for Read {
 }
 
 fn check(req: &HttpRequest, write: bool) -> Result<(), ApiError> {
-    let Some(state) = req.app_data::<actix_web::web::Data<AppState>>() else {
+    let Some(services) = req.app_data::<actix_web::web::Data<Services>>() else {
         return Err(ApiError::internal("no application state"));
     };
-    let config = &state.config;
-    if config.api_token_hashes.is_empty() || (!write && !config.protect_reads) {
+    let config = &services.settings;
+    if config.api_token_hashes.is_empty() || (!write && !config.protect_reads()) {
         return Ok(());
     }
     if !write
@@ -60,13 +55,13 @@ fn check(req: &HttpRequest, write: bool) -> Result<(), ApiError> {
     match token {
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            ErrorCode::Unauthorized,
             "this needs an API token: send Authorization: Bearer <token>",
         )),
         Some(token) if token_valid(&config.api_token_hashes, &token) => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "FORBIDDEN",
+            ErrorCode::Forbidden,
             "the API token is not valid",
         )),
     }
@@ -78,118 +73,4 @@ fn bearer(req: &HttpRequest) -> Option<String> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
-}
-
-/// Whether `token` hashes to one of `hashes`, comparing every byte of each.
-pub fn token_valid(hashes: &[String], token: &str) -> bool {
-    token_index(hashes, token).is_some()
-}
-
-/// Which of `hashes` `token` hashes to, comparing every byte of each.
-pub fn token_index(hashes: &[String], token: &str) -> Option<usize> {
-    let candidate = hash_token(token);
-    hashes.iter().enumerate().fold(None, |found, (i, h)| {
-        let same = h.len() == candidate.len()
-            && h.bytes()
-                .zip(candidate.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same { Some(i) } else { found }
-    })
-}
-
-/// The cookie a signed-in page session lives in.
-pub const SESSION_COOKIE: &str = "manifold_session";
-
-/// How long a page session lasts, in seconds (12 hours).
-pub const SESSION_SECS: i64 = 12 * 60 * 60;
-
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// The session cookie's value for the token at `index` of `hashes`, valid until `expiry`
-/// (Unix seconds): `"{index}.{expiry}.{hex HMAC-SHA256(key = the token's hash, index.expiry)}"`.
-pub fn session_value(hashes: &[String], index: usize, expiry: i64) -> Option<String> {
-    let key = hashes.get(index)?;
-    let message = format!("{index}.{expiry}");
-    let tag = session_mac(key, &message).finalize().into_bytes();
-    Some(format!("{message}.{}", hex::encode(tag)))
-}
-
-/// Whether a session cookie's value was made by [`session_value`] for a configured token and has
-/// not expired at `now`; the tag is compared in constant time.
-pub fn session_valid(hashes: &[String], value: &str, now: i64) -> bool {
-    let mut parts = value.splitn(3, '.');
-    let (Some(index), Some(expiry), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let (Ok(i), Ok(exp), Ok(tag)) = (
-        index.parse::<usize>(),
-        expiry.parse::<i64>(),
-        hex::decode(tag),
-    ) else {
-        return false;
-    };
-    let Some(key) = hashes.get(i) else {
-        return false;
-    };
-    exp > now
-        && exp <= now + SESSION_SECS
-        && session_mac(key, &format!("{i}.{exp}"))
-            .verify_slice(&tag)
-            .is_ok()
-}
-
-fn session_mac(key: &str, message: &str) -> hmac::Hmac<sha2::Sha256> {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(message.as_bytes());
-    mac
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_token_is_valid_only_when_its_hash_is_configured() {
-        let hashes = vec![hash_token("right")];
-        assert!(token_valid(&hashes, "right"));
-        assert!(!token_valid(&hashes, "wrong"));
-        assert!(!token_valid(&[], "right"));
-    }
-
-    #[test]
-    fn a_session_names_its_token_and_holds_neither_the_token_nor_its_hash() {
-        let hashes = vec![hash_token("a"), hash_token("b")];
-
-        let value = session_value(&hashes, 1, 1_000).unwrap();
-
-        assert!(value.starts_with("1.1000."), "{value}");
-        assert!(!value.contains(&hashes[0]) && !value.contains(&hashes[1]));
-        assert!(session_valid(&hashes, &value, 999));
-        assert_eq!(token_index(&hashes, "b"), Some(1));
-    }
-
-    #[test]
-    fn a_session_is_refused_when_expired_forged_or_its_token_is_gone() {
-        let hashes = vec![hash_token("a"), hash_token("b")];
-        let value = session_value(&hashes, 0, 1_000).unwrap();
-
-        assert!(!session_valid(&hashes, &value, 1_000), "expired");
-        let forged = value.replacen("0.1000", "0.9999", 1);
-        assert!(!session_valid(&hashes, &forged, 999), "expiry changed");
-        let other = value.replacen("0.", "1.", 1);
-        assert!(!session_valid(&hashes, &other, 999), "index changed");
-        assert!(!session_valid(&hashes[1..], &value, 999), "token removed");
-        assert!(!session_valid(&hashes, "0.1000", 999));
-        assert!(!session_valid(&hashes, "junk", 999));
-        let far = session_value(&hashes, 0, 999 + SESSION_SECS + 1).unwrap();
-        assert!(
-            !session_valid(&hashes, &far, 999),
-            "longer than a session lasts"
-        );
-    }
 }

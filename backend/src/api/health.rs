@@ -24,13 +24,11 @@ async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 async fn readyz(state: State) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Err(e) => {
-            tracing::warn!("not ready: {e}");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "reason": "the database does not answer"}))
-        }
+    if state.ready().await {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": "the database does not answer"}))
     }
 }
 
@@ -42,8 +40,7 @@ async fn readyz(state: State) -> HttpResponse {
 )]
 #[get("/metrics")]
 async fn metrics(state: State) -> HttpResponse {
-    let queue = state.store.queue_depth().await.unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&queue))
+        .body(state.metrics_text().await)
 }

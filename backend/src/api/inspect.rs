@@ -7,8 +7,7 @@ use utoipa::IntoParams;
 
 use super::State;
 use super::access::Read;
-use crate::error::{ApiError, ErrorBody};
-use crate::spec::Reference;
+use super::error::{ApiError, ErrorBody};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_inspect);
@@ -44,28 +43,5 @@ async fn get_inspect(
     query: web::Query<InspectQuery>,
     _: Read,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = inspect_reference(&query.reference)?;
-    let inspection = inspect(&state, &reference).await?;
-    Ok(HttpResponse::Ok().json(inspection))
-}
-
-/// Parses a reference given to inspect, naming the `ref` parameter on error.
-pub fn inspect_reference(text: &str) -> Result<Reference, ApiError> {
-    Reference::parse(text.trim()).map_err(|e| {
-        ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "INVALID_REFERENCE",
-            e.to_string(),
-        )
-        .field("ref")
-    })
-}
-
-/// Inspects through a client bound by the service's allow-list and credentials.
-pub async fn inspect(
-    state: &crate::startup::AppState,
-    reference: &Reference,
-) -> Result<crate::engine::Inspection, ApiError> {
-    let client = state.registries.client();
-    Ok(crate::engine::inspect(&client, reference).await?)
+    Ok(HttpResponse::Ok().json(state.inspect(&query.reference).await?))
 }

@@ -1,7 +1,9 @@
 //! The JSON API: one module per resource, each registering its handlers with `configure`, and the
-//! OpenAPI document generated from those handlers.
+//! OpenAPI document generated from those handlers. A thin adapter: handlers parse the request,
+//! call the service, and answer its result or its error as JSON.
 
-pub mod access;
+mod access;
+mod error;
 mod health;
 mod inspect;
 mod lists;
@@ -12,8 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use inspect::{inspect, inspect_reference};
-pub use lists::{ListPage, ListQuery, MAX_BODY_BYTES, check_allowed, list_page};
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 /// The document's fixed parts; paths and schemas are collected from the handlers.
 #[derive(OpenApi)]
@@ -68,5 +69,5 @@ pub fn openapi_json() -> String {
     text
 }
 
-/// Shared state of the HTTP layer.
-pub type State = web::Data<crate::startup::AppState>;
+/// What the handlers call: the service's use cases.
+pub type State = web::Data<crate::service::Services>;

@@ -65,7 +65,7 @@ enum Command {
     /// Show what a reference holds: list entries, platforms, layers.
     Inspect(InspectArgs),
     /// Run the service: the REST API, the pages and the push workers.
-    Serve(crate::config::ServeArgs),
+    Serve(Box<crate::config::Settings>),
     /// Apply the database migrations and exit (serve applies them too).
     Migrate(MigrateArgs),
     /// Print the OpenAPI document of the REST API.
@@ -187,12 +187,12 @@ fn init_logging(debug: bool) {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let config = crate::config::Config::load(args)?;
-            let app = crate::startup::Application::build(config).await?;
+            let settings = crate::config::Settings::load(*args)?;
+            let app = crate::startup::Application::build(settings).await?;
             return app.run_until_stopped().await;
         }
         Command::Migrate(args) => {
-            crate::db::Store::open(&args.database_url, 1)
+            crate::store::Store::open(&args.database_url, 1)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
             eprintln!("the database is up to date");

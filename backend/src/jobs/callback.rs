@@ -4,49 +4,70 @@
 use chrono::Utc;
 use hmac::{KeyInit as _, Mac as _};
 
-use super::Context;
-use crate::db::ClaimedJob;
-use crate::resource::ListResource;
+use super::outcome::Failure;
+use crate::model::ErrorCode;
+use crate::service::{ListResource, Services};
+use crate::store::ClaimedJob;
 
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Manifold-Signature";
 
-pub(super) async fn run(context: &Context, job: &ClaimedJob) {
-    let result = deliver(context, job).await;
+/// Delivers the job's callback and records how it went.
+pub(super) async fn run(services: &Services, job: &ClaimedJob) {
+    let result = deliver(services, job).await;
+    record(services, job, result).await;
+}
+
+/// Records a delivery: delivered, retried after a backoff, or failed for good.
+pub(super) async fn record(services: &Services, job: &ClaimedJob, result: Result<(), Failure>) {
     let retry_at = match &result {
-        Err((_, true)) if job.attempt < job.max_attempts => {
-            Some(Utc::now() + context.config.job_retry().delay(job.attempt as u32))
-        }
+        Err(f) if f.may_pass() && job.attempt < job.max_attempts => Some(
+            Utc::now()
+                + services
+                    .settings
+                    .job_retry()
+                    .delay(job.attempt.max(1) as u32),
+        ),
         _ => None,
     };
-    let outcome = result.as_ref().map(|_| ()).map_err(|(e, _)| e.as_str());
+    let outcome = result.as_ref().map(|_| ()).map_err(Failure::message);
     if let Err(e) = &outcome {
         tracing::warn!(list = %job.list_id, attempt = job.attempt, "callback failed: {e}");
     }
-    if let Err(e) = context.store.record_callback(job, outcome, retry_at).await {
-        tracing::error!("cannot record the callback of list {}: {e}", job.list_id);
-    }
+    let recorded = services.store.record_callback(job, outcome, retry_at).await;
+    super::log_recorded(job, recorded);
 }
 
-/// Sends the callback; the error says whether trying again may help.
-async fn deliver(context: &Context, job: &ClaimedJob) -> Result<(), (String, bool)> {
+/// Sends the callback.
+async fn deliver(services: &Services, job: &ClaimedJob) -> Result<(), Failure> {
     let Some(url) = &job.callback_url else {
         return Ok(());
     };
-    if !context.config.callback_allowed(url) {
-        return Err((
+    if !services.settings.callback_allowed(url) {
+        return Err(Failure::fatal(
+            ErrorCode::CallbackNotAllowed,
             format!("callbacks to {url} are not allowed by MANIFOLD_CALLBACK_HOSTS"),
-            false,
         ));
     }
-    let list = match context.store.get_list(job.list_id).await {
+    let list = match services.store.get_list(job.list_id).await {
         Ok(Some(list)) => list,
-        Ok(None) => return Err(("the list no longer exists".to_owned(), false)),
-        Err(e) => return Err((format!("cannot read the list: {e}"), true)),
+        Ok(None) => {
+            return Err(Failure::fatal(
+                ErrorCode::NotFound,
+                "the list no longer exists",
+            ));
+        }
+        Err(e) => {
+            return Err(Failure::retryable(
+                ErrorCode::Internal,
+                format!("cannot read the list: {e}"),
+            ));
+        }
     };
-    let body = serde_json::to_vec(&ListResource::from(&list)).expect("a resource serialises");
-    let mut request = context
-        .http
+    let body = serde_json::to_vec(&ListResource::from(list))
+        .map_err(|e| Failure::fatal(ErrorCode::Internal, e.to_string()))?;
+    let mut request = services
+        .callbacks
         .post(url)
         .header("Content-Type", "application/json")
         .header("X-Manifold-Event", "list.finished")
@@ -54,19 +75,24 @@ async fn deliver(context: &Context, job: &ClaimedJob) -> Result<(), (String, boo
             "X-Manifold-Delivery",
             format!("{}-{}", job.list_id, job.attempt),
         );
-    if let Some(secret) = &context.config.callback_secret {
+    if let Some(secret) = services.settings.callback_secret() {
         request = request.header(SIGNATURE_HEADER, sign(secret.expose(), &body));
     }
     match request.body(body).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => {
             let status = r.status().as_u16();
-            Err((
-                format!("{url} answered {status}"),
-                status == 429 || status >= 500,
-            ))
+            let message = format!("{url} answered {status}");
+            if status == 429 || status >= 500 {
+                Err(Failure::retryable(ErrorCode::Http(status), message))
+            } else {
+                Err(Failure::fatal(ErrorCode::Http(status), message))
+            }
         }
-        Err(e) => Err((format!("{url}: {}", crate::registry::error_chain(&e)), true)),
+        Err(e) => Err(Failure::retryable(
+            ErrorCode::Other("CALLBACK_UNREACHABLE".to_owned()),
+            format!("{url}: {}", crate::registry::error_chain(&e)),
+        )),
     }
 }
 

@@ -1,39 +1,25 @@
-//! The push queue's workers: claim a due job (`for update skip locked`, under a lease), run it
-//! while renewing the lease, record the outcome fenced by the attempt number, and retry failures
-//! that may pass with capped exponential backoff. Idle workers sleep until `LISTEN/NOTIFY` wakes
-//! them or the next job is due, polling as a fallback.
+//! The queue's workers: claim a due job (under a lease), run it while renewing the lease, record
+//! the outcome fenced by the attempt number, and retry failures that may pass with the settings'
+//! backoff. Idle workers sleep until the listener wakes them or the next job is due, polling as a
+//! fallback. A job that panics is recorded as failed, and its worker goes on.
+//!
+//! Jobs call the engine and the store through [`Services`]; nothing here is reached by HTTP.
 
 mod callback;
+mod listener;
+mod outcome;
 mod push;
+mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::Utc;
-use futures::FutureExt as _;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::config::Config;
-use crate::db::{ClaimedJob, JobKind, Store};
-use crate::metrics::Metrics;
+pub use callback::{SIGNATURE_HEADER, sign};
 
-/// Longest an idle worker sleeps without looking at the queue.
-const POLL: Duration = Duration::from_secs(2);
-
-/// What every worker shares.
-pub struct Context {
-    /// The store.
-    pub store: Store,
-    /// The service's configuration.
-    pub config: Arc<Config>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Client for callbacks.
-    pub http: reqwest::Client,
-    /// Registry clients, one per push, on one shared HTTP client.
-    pub registries: crate::registry::ClientFactory,
-}
+use crate::service::Services;
+use crate::store::{ClaimedJob, DbError, JobKind};
 
 /// The running workers; dropping this does not stop them, [`Workers::stop`] does.
 pub struct Workers {
@@ -43,11 +29,15 @@ pub struct Workers {
 
 impl Workers {
     /// Starts `n` workers and the listener that wakes them.
-    pub fn start(context: Arc<Context>, n: usize) -> Self {
+    pub fn start(services: Arc<Services>, n: usize) -> Self {
         let (stop, stopped) = watch::channel(false);
         let wake = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();
-        tasks.spawn(listen(context.clone(), wake.clone(), stopped.clone()));
+        tasks.spawn(listener::listen(
+            services.clone(),
+            wake.clone(),
+            stopped.clone(),
+        ));
         let process = format!(
             "{}-{}",
             std::process::id(),
@@ -55,7 +45,12 @@ impl Workers {
         );
         for i in 0..n {
             let name = format!("{process}/{i}");
-            tasks.spawn(work(context.clone(), name, wake.clone(), stopped.clone()));
+            tasks.spawn(worker::work(
+                services.clone(),
+                name,
+                wake.clone(),
+                stopped.clone(),
+            ));
         }
         Self { stop, tasks }
     }
@@ -67,98 +62,29 @@ impl Workers {
     }
 }
 
-/// Wakes idle workers on every notification; reconnects after errors.
-async fn listen(context: Arc<Context>, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
-    loop {
-        let mut signals = match context.store.signals().await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!("cannot listen for queued jobs (polling instead): {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(POLL * 5) => continue,
-                    _ = stopped.changed() => return,
-                }
-            }
-        };
-        loop {
-            tokio::select! {
-                got = signals.recv() => match got {
-                    Ok(_) => wake.notify_waiters(),
-                    Err(e) => {
-                        tracing::warn!("lost the job notifications, reconnecting: {e}");
-                        break;
-                    }
-                },
-                _ = stopped.changed() => return,
-            }
-        }
-    }
+/// Claims the next due job and runs it to its end, here and now; what kind it was, or `None`
+/// when nothing is due. For tests and tools that drain the queue without workers.
+pub async fn run_next(services: &Services, worker: &str) -> Result<Option<JobKind>, DbError> {
+    let Some(job) = services
+        .store
+        .claim(worker, services.settings.job_lease())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let kind = job.kind;
+    worker::run(services, job).await;
+    Ok(Some(kind))
 }
 
-/// One worker: claim, run, record; sleep when there is nothing due.
-async fn work(
-    context: Arc<Context>,
-    name: String,
-    wake: Arc<Notify>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    while !*stopped.borrow() {
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let claimed = context
-            .store
-            .claim(&name, context.config.job_lease)
-            .boxed()
-            .await;
-        match claimed {
-            Ok(Some(job)) => {
-                tracing::info!(worker = %name, list = %job.list_id, attempt = job.attempt, "claimed a {} job", job.kind.as_str());
-                run(&context, job).boxed().await;
-            }
-            Ok(None) => {
-                let sleep = match context.store.next_due().boxed().await {
-                    Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
-                    _ => POLL,
-                };
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep(sleep.max(Duration::from_millis(20))) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(worker = %name, "cannot claim a job: {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-        }
-    }
-}
-
-/// Runs a claimed job while renewing its lease; a job taken over by another worker is abandoned.
-async fn run(context: &Context, job: ClaimedJob) {
-    let lease = context.config.job_lease;
-    let heartbeat = async {
-        loop {
-            tokio::time::sleep(lease / 3).await;
-            match context.store.extend_lease(&job, lease).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => tracing::warn!("cannot renew the lease of job {}: {e}", job.job_id),
-            }
-        }
-    };
-    let work = async {
-        match job.kind {
-            JobKind::Push => push::run(context, &job).await,
-            JobKind::Callback => callback::run(context, &job).await,
-        }
-    };
-    tokio::select! {
-        () = work => {}
-        () = heartbeat => tracing::warn!("job {} was taken over by another worker; abandoning it", job.job_id),
+/// Logs what recording an outcome did, when it did not simply work.
+fn log_recorded(job: &ClaimedJob, recorded: Result<bool, DbError>) {
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "job {} was taken over; its result was not recorded",
+            job.job_id
+        ),
+        Err(e) => tracing::error!("cannot record the outcome of job {}: {e}", job.job_id),
     }
 }

@@ -1,5 +1,5 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
-//! content-addressed thing, a platform, one entry of a list, and the stable error codes with the
+//! content-addressed thing, a platform, a secret that never prints, one entry of a list, and the stable error codes with the
 //! one table of advice on what to do about each.
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
@@ -9,9 +9,11 @@ mod entry;
 mod error_code;
 mod names;
 pub mod platform;
+mod secret;
 
 pub use digest::{Digest, DigestError};
 pub use entry::Entry;
 pub use error_code::{Audience, ErrorCode};
 pub use names::{CallbackStatus, ListStatus, ListType, SpecFormat, UnknownName};
 pub use platform::Platform;
+pub use secret::Secret;

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use super::{Layout, html};
-use crate::error::ApiError;
+use crate::service::{ErrorKind, ServiceError};
 
 /// Why a page could not be shown.
 #[derive(Debug)]
@@ -45,22 +45,20 @@ impl std::fmt::Display for PageError {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
-        let message = e.detail().message.clone();
-        match e.status() {
-            StatusCode::NOT_FOUND => Self::NotFound(message),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Self::Forbidden(message),
-            s if s.is_client_error() => Self::BadRequest(message),
-            // ApiError::internal logged the cause already.
-            _ => Self::Internal,
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
+        if let ServiceError::Store(cause) = &e {
+            return Self::internal(cause);
         }
-    }
-}
-
-impl From<crate::db::DbError> for PageError {
-    fn from(e: crate::db::DbError) -> Self {
-        Self::internal(e)
+        let message = e.message();
+        match e.kind() {
+            ErrorKind::NotFound => Self::NotFound(message),
+            ErrorKind::Forbidden => Self::Forbidden(message),
+            ErrorKind::Internal | ErrorKind::Upstream => Self::internal(message),
+            ErrorKind::BadRequest | ErrorKind::Conflict | ErrorKind::Unprocessable => {
+                Self::BadRequest(message)
+            }
+        }
     }
 }
 

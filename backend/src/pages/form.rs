@@ -5,19 +5,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
-use sha2::Digest as _;
 
 use super::form_errors::{FormErrors, Line, listing};
 use super::security::{FormData, check_csrf, state};
 use super::spec_form::{Action, Built, SpecForm};
 use super::view::{DigestView, EntryView, explain, human_size, media_label};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::api::check_allowed;
-use crate::db::{Inserted, NewList};
-use crate::engine::{self, EngineError, PushOptions};
-use crate::error::ApiError;
-use crate::model::ListType;
-use crate::startup::AppState;
+use crate::http::status_of;
+use crate::service::{DryRun, ErrorKind, ServiceError, Submit};
+use crate::spec::SubmitOptions;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(new_list).service(submit_list);
@@ -62,6 +58,27 @@ struct NewPage {
     has_errors: bool,
     listing: Vec<Line>,
     dry_run: Option<DryRunView>,
+}
+
+impl DryRunView {
+    fn of(dry: DryRun) -> Self {
+        Self {
+            target: dry.target,
+            digest: DigestView::new(dry.digest.as_str()),
+            media_label: media_label(&dry.media_type),
+            media_type: dry.media_type,
+            size: dry.size,
+            size_human: human_size(dry.size),
+            entries: dry.entries.iter().map(EntryView::of).collect(),
+            skipped: dry
+                .skipped
+                .into_iter()
+                .map(|s| (s.image, s.reason))
+                .collect(),
+            document: dry.document,
+            requests: dry.requests,
+        }
+    }
 }
 
 impl NewPage {
@@ -142,24 +159,78 @@ async fn submit_list(
         Ok(built) => built,
         Err(errors) => return invalid(&visitor, form, *errors, StatusCode::BAD_REQUEST),
     };
-    let callback = built.submission.options.callback_url.clone();
-    if let Err(e) = check_allowed(state, &built.submission, callback.as_deref()) {
-        let mut errors = FormErrors::for_rows(form.rows.len());
-        let d = e.detail();
-        errors.place(
-            &form,
-            &built.row_of,
-            d.field.as_deref(),
-            &d.message,
-            (None, None),
-        );
-        return invalid(&visitor, form, errors, e.status());
-    }
+    let submit = Submit {
+        submission: built.submission.clone(),
+        format: built.format,
+        text: built.text.clone(),
+        defaults: SubmitOptions {
+            output: Some(built.output),
+            ..SubmitOptions::default()
+        },
+        idempotency_key: Some(format!("ui:{}", form.nonce)),
+    };
     if action == Action::DryRun {
-        return dry_run(state, &visitor, form, &built).await;
+        return match state.dry_run(&submit).await {
+            Ok(dry) => {
+                let mut page = NewPage::new(&visitor, form, None);
+                page.dry_run = Some(DryRunView::of(dry));
+                render(&visitor, StatusCode::OK, &page)
+            }
+            Err(e) => refused(&visitor, form, &built, e),
+        };
     }
-    let id = insert(state, &form, &built).await?;
-    Ok(see_other(&format!("/ui/lists/{id}")))
+    let list = match state.submit(&submit).await {
+        // The same form sent again after an edit: a new list.
+        Err(ServiceError::KeyReused) => {
+            let again = Submit {
+                idempotency_key: None,
+                ..submit
+            };
+            state.submit(&again).await
+        }
+        other => other,
+    };
+    match list {
+        Ok(list) => Ok(see_other(&format!("/ui/lists/{}", list.id))),
+        Err(e) => refused(&visitor, form, &built, e),
+    }
+}
+
+/// The form again, with a service error placed on the field or row it is about.
+fn refused(
+    visitor: &Visitor,
+    form: SpecForm,
+    built: &Built,
+    e: ServiceError,
+) -> Result<HttpResponse, PageError> {
+    if e.kind() == ErrorKind::Internal {
+        return Err(e.into());
+    }
+    let mut errors = FormErrors::for_rows(form.rows.len());
+    if let ServiceError::NotAllowed { field, message, .. } = &e {
+        errors.place(&form, &built.row_of, Some(field), message, (None, None));
+        return invalid(visitor, form, errors, StatusCode::FORBIDDEN);
+    }
+    let code = e.code().to_string();
+    let message = e.message();
+    let text = match explain(&code) {
+        Some(hint) => format!("{code}: {message}. {hint}"),
+        None => format!("{code}: {message}"),
+    };
+    let row = e.reference().and_then(|reference| {
+        built
+            .submission
+            .spec
+            .manifests
+            .iter()
+            .position(|m| m.image.to_string() == reference)
+            .and_then(|i| built.row_of.get(i).copied())
+    });
+    match row {
+        Some(r) if !form.uses_text() => errors.rows[r].image = Some(text),
+        _ => errors.general = Some(text),
+    }
+    invalid(visitor, form, errors, status_of(e.kind()))
 }
 
 fn invalid(
@@ -169,121 +240,4 @@ fn invalid(
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
     render(visitor, status, &NewPage::new(visitor, form, Some(errors)))
-}
-
-fn options(built: &Built) -> PushOptions {
-    PushOptions {
-        output: built.output,
-        ignore_missing: built.submission.options.ignore_missing.unwrap_or(false),
-        ..PushOptions::default()
-    }
-}
-
-async fn dry_run(
-    state: &AppState,
-    visitor: &Visitor,
-    form: SpecForm,
-    built: &Built,
-) -> Result<HttpResponse, PageError> {
-    let client = state.registries.client();
-    let spec = &built.submission.spec;
-    match engine::plan(&client, spec, &options(built)).await {
-        Ok(plan) => {
-            let report = plan.report(&client, true);
-            let mut page = NewPage::new(visitor, form, None);
-            page.dry_run = Some(DryRunView {
-                target: report.target,
-                digest: DigestView::new(report.digest.as_str()),
-                media_label: media_label(&report.media_type),
-                media_type: report.media_type,
-                size: report.size,
-                size_human: human_size(report.size),
-                entries: report
-                    .entries
-                    .iter()
-                    .map(|e| {
-                        EntryView::new(
-                            e.platform.as_ref(),
-                            &e.image,
-                            e.digest.as_str(),
-                            e.size,
-                            &e.media_type,
-                            e.attestation,
-                        )
-                    })
-                    .collect(),
-                skipped: report
-                    .skipped
-                    .into_iter()
-                    .map(|s| (s.image, s.reason))
-                    .collect(),
-                document: String::from_utf8_lossy(&report.list.bytes).into_owned(),
-                requests: report.requests,
-            });
-            render(visitor, StatusCode::OK, &page)
-        }
-        Err(e) => {
-            let mut errors = FormErrors::for_rows(form.rows.len());
-            let code = e.code().to_string();
-            let message = crate::registry::error_chain(&e);
-            let text = match explain(&code) {
-                Some(hint) => format!("{code}: {message}. {hint}"),
-                None => format!("{code}: {message}"),
-            };
-            let row = match &e {
-                EngineError::Registry { reference, .. } => spec
-                    .manifests
-                    .iter()
-                    .position(|m| m.image.to_string() == *reference)
-                    .and_then(|i| built.row_of.get(i).copied()),
-                _ => None,
-            };
-            match row {
-                Some(r) if !form.uses_text() => errors.rows[r].image = Some(text),
-                _ => errors.general = Some(text),
-            }
-            let status = ApiError::from(e).status();
-            invalid(visitor, form, errors, status)
-        }
-    }
-}
-
-async fn insert(state: &AppState, form: &SpecForm, built: &Built) -> Result<String, PageError> {
-    let spec = &built.submission.spec;
-    let options = options(built);
-    let output = match options.output {
-        ListType::Docker => "docker",
-        ListType::Oci => "oci",
-        ListType::Auto => "auto",
-    };
-    let mut hash = sha2::Sha256::new();
-    for part in [built.format, output, built.text.as_str()] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    let mut new = NewList {
-        target: spec.image.to_string(),
-        tags: spec.tags.clone(),
-        output_type: output.to_owned(),
-        ignore_missing: options.ignore_missing,
-        spec: serde_json::to_value(spec).map_err(PageError::internal)?,
-        spec_text: built.text.clone(),
-        spec_format: built.format.to_owned(),
-        callback_url: built.submission.options.callback_url.clone(),
-        request_hash: hex::encode(hash.finalize()),
-        idempotency_key: Some(format!("ui:{}", form.nonce)),
-    };
-    let max = state.config.job_max_attempts;
-    let list = match state.store.insert_list(&new, max).await? {
-        Inserted::New(list) | Inserted::Existing(list) => list,
-        // The same form sent again after an edit: a new list.
-        Inserted::KeyReused => {
-            new.idempotency_key = None;
-            match state.store.insert_list(&new, max).await? {
-                Inserted::New(list) | Inserted::Existing(list) => list,
-                Inserted::KeyReused => return Err(PageError::internal("no key, yet reused")),
-            }
-        }
-    };
-    Ok(list.id.to_string())
 }

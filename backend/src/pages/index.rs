@@ -8,9 +8,8 @@ use serde::Deserialize;
 
 use super::view::{DigestView, StatusView, age, platform_text, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render};
-use crate::api::{ListQuery, list_page};
-use crate::db::ListStatus;
-use crate::resource::ListResource;
+use crate::model::ListStatus;
+use crate::service::{ListResource, PageQuery};
 
 /// Lists shown on a page.
 const PAGE_SIZE: i64 = 25;
@@ -62,23 +61,19 @@ async fn index(req: HttpRequest, visitor: Visitor) -> Result<HttpResponse, PageE
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(
-            ListStatus::ALL
-                .into_iter()
-                .find(|x| x.as_str() == s)
-                .ok_or_else(|| PageError::BadRequest(format!("There is no status \"{s}\".")))?,
+            s.parse::<ListStatus>()
+                .map_err(|_| PageError::BadRequest(format!("There is no status \"{s}\".")))?,
         ),
     };
     let target = query.target.clone().unwrap_or_default().trim().to_owned();
-    let page = list_page(
-        state,
-        &ListQuery {
+    let page = state
+        .lists(&PageQuery {
             status,
             target: Some(target.clone()).filter(|t| !t.is_empty()),
             limit: Some(PAGE_SIZE),
             cursor: query.cursor.clone(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     let now = chrono::Utc::now();
     let link = |cursor: Option<&str>| {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -101,7 +96,8 @@ async fn index(req: HttpRequest, visitor: Visitor) -> Result<HttpResponse, PageE
     let page_view = IndexPage {
         layout: Layout::new(&visitor, Nav::Lists),
         statuses: ListStatus::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .map(|s| StatusOption {
                 name: s.as_str(),
                 selected: status == Some(s),
@@ -132,7 +128,7 @@ fn row(l: &ListResource, now: chrono::DateTime<chrono::Utc>) -> Row {
         id: l.id.to_string(),
         target: l.target.clone(),
         status: l.status.into(),
-        digest: l.digest.as_deref().map(DigestView::new),
+        digest: l.digest.as_ref().map(|d| DigestView::new(d.as_str())),
         platforms,
         age: age(l.created_at, now),
         created: timestamp(l.created_at),

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::security::state;
 use super::view::{DigestView, explain, human_size, media_label, platform_text};
 use super::{Layout, Nav, PageError, Visitor, render};
-use crate::api::{inspect, inspect_reference};
-use crate::engine::{ImageDetails, Inspection};
-use crate::registry::Descriptor;
+use crate::http::status_of;
+use crate::model::ErrorCode;
+use crate::service::{Descriptor, ErrorKind, ImageDetails, Inspection, ServiceError};
 use crate::spec::Reference;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -104,35 +104,37 @@ async fn inspect_page(req: HttpRequest, visitor: Visitor) -> Result<HttpResponse
     if text.trim().is_empty() {
         return render(&visitor, StatusCode::OK, &page);
     }
-    let reference = match inspect_reference(&text) {
-        Ok(r) => r,
-        Err(e) => {
-            page.field_error = Some(e.detail().message.clone());
-            return render(&visitor, StatusCode::BAD_REQUEST, &page);
-        }
-    };
-    match inspect(state(&req)?, &reference).await {
+    match state(&req)?.inspect(&text).await {
         Ok(inspection) => {
-            page.result = Some(view(&reference, &inspection));
+            page.result = Some(view(&inspection));
             render(&visitor, StatusCode::OK, &page)
         }
+        Err(ServiceError::Invalid {
+            code: ErrorCode::InvalidReference,
+            message,
+            ..
+        }) => {
+            page.field_error = Some(message);
+            render(&visitor, StatusCode::BAD_REQUEST, &page)
+        }
         Err(e) => {
-            let status = e.status();
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
-                return Err(PageError::Internal);
+            if e.kind() == ErrorKind::Internal {
+                return Err(e.into());
             }
-            let d = e.detail();
+            let status = status_of(e.kind());
+            let code = e.code().to_string();
             page.failure = Some(Failure {
-                hint: explain(&d.code),
-                code: d.code.clone(),
-                message: d.message.clone(),
+                hint: explain(&code),
+                message: e.message(),
+                code,
             });
             render(&visitor, status, &page)
         }
     }
 }
 
-fn view(reference: &Reference, i: &Inspection) -> InspectView {
+fn view(i: &Inspection) -> InspectView {
+    let reference = Reference::parse(&i.name).ok();
     let attestations = i.manifests.iter().filter(|e| e.attestation).count();
     let entries = i
         .manifests
@@ -140,7 +142,10 @@ fn view(reference: &Reference, i: &Inspection) -> InspectView {
         .enumerate()
         .map(|(n, e)| {
             let d = &e.descriptor;
-            let pinned = reference.with_digest(&d.digest).to_string();
+            let pinned = reference.as_ref().map_or_else(
+                || d.digest.to_string(),
+                |r| r.with_digest(&d.digest).to_string(),
+            );
             EntryView {
                 n: n + 1,
                 platform: platform_text(d.platform.as_ref()),

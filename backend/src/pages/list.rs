@@ -7,11 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
 use super::security::{FormData, check_csrf, state};
-use super::view::{
-    DigestView, EntryView, StatusView, age, explain, human_size, media_label, timestamp,
-};
+use super::view::{DigestView, EntryView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::db::{ListRecord, ListStatus, Transition};
+use crate::model::ListStatus;
+use crate::service::{ListResource, ServiceError};
 use crate::spec::Reference;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -23,7 +22,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 struct ErrorView {
     code: String,
     message: String,
-    hint: Option<&'static str>,
+    hint: Option<String>,
 }
 
 struct CallbackView {
@@ -64,12 +63,11 @@ struct ListPage {
 }
 
 impl ListPage {
-    fn new(visitor: &Visitor, l: &ListRecord, notice: Option<String>) -> Self {
+    fn new(visitor: &Visitor, l: &ListResource, notice: Option<String>) -> Self {
         let pinned = l.digest.as_ref().and_then(|d| {
             Reference::parse(&l.target)
                 .ok()
-                .zip(crate::model::Digest::parse(d).ok())
-                .map(|(r, d)| r.with_digest(&d).to_string())
+                .map(|r| r.with_digest(d).to_string())
         });
         let media_type = l.media_type.clone().unwrap_or_default();
         Self {
@@ -77,64 +75,55 @@ impl ListPage {
             id: l.id.to_string(),
             target: l.target.clone(),
             tags: l.tags.clone(),
-            output_type: l.output_type.clone(),
+            output_type: l.output_type.to_string(),
             status: l.status.into(),
-            digest: l.digest.as_deref().map(DigestView::new),
+            digest: l.digest.as_ref().map(|d| DigestView::new(d.as_str())),
             pull: pinned.as_ref().map(|p| format!("docker pull {p}")),
             pinned,
             media_label: media_label(&media_type),
             media_type,
-            size: l.size.map_or_else(String::new, |s| {
-                format!("{} ({s} bytes)", human_size(s.max(0) as u64))
-            }),
-            entries: l
-                .entries
-                .iter()
-                .map(|e| {
-                    EntryView::new(
-                        e.platform.as_ref(),
-                        &e.image,
-                        &e.digest,
-                        e.size.max(0) as u64,
-                        &e.media_type,
-                        e.attestation,
-                    )
-                })
-                .collect(),
+            size: l
+                .size
+                .map_or_else(String::new, |s| format!("{} ({s} bytes)", human_size(s))),
+            entries: l.entries.iter().map(EntryView::of).collect(),
             attempts: l.attempts,
-            error: match (&l.error_code, &l.error_message) {
-                (Some(code), Some(message)) => Some(ErrorView {
-                    hint: explain(code),
-                    code: code.clone(),
-                    message: message.clone(),
-                }),
-                _ => None,
-            },
-            callback: l.callback_url.as_ref().map(|url| CallbackView {
-                url: url.clone(),
-                status: l
-                    .callback_status
-                    .clone()
-                    .unwrap_or_else(|| "waiting for the push".to_owned()),
-                attempts: l.callback_attempts,
-                error: l.callback_error.clone(),
+            error: l.error.as_ref().map(|e| ErrorView {
+                hint: e.advice.clone(),
+                code: e.code.to_string(),
+                message: e.message.clone(),
+            }),
+            callback: l.callback.as_ref().map(|c| CallbackView {
+                url: c.url.clone(),
+                status: c.status.map_or_else(
+                    || "waiting for the push".to_owned(),
+                    |s| s.as_str().to_owned(),
+                ),
+                attempts: c.attempts,
+                error: c.error.clone(),
             }),
             created: timestamp(l.created_at),
             created_age: age(l.created_at, chrono::Utc::now()),
             started: l.started_at.map(timestamp),
             finished: l.finished_at.map(timestamp),
-            spec_text: l.spec_text.clone(),
-            spec_format: l.spec_format.clone(),
-            can_retry: matches!(l.status, ListStatus::Failed | ListStatus::Canceled),
+            spec_text: l.spec.text.clone(),
+            spec_format: l.spec.format.to_string(),
+            can_retry: l.status.can_retry(),
             can_cancel: l.status == ListStatus::Queued,
             notice,
         }
     }
 }
 
-fn parse_id(id: &str) -> Result<uuid::Uuid, PageError> {
-    id.parse()
-        .map_err(|_| PageError::NotFound("There is no list with this id.".to_owned()))
+fn not_found() -> PageError {
+    PageError::NotFound("There is no list with this id.".to_owned())
+}
+
+/// A service error of the list pages: a missing list is this page's 404.
+fn page_error(e: ServiceError) -> PageError {
+    match e {
+        ServiceError::NotFound(_) => not_found(),
+        other => other.into(),
+    }
 }
 
 #[get("/ui/lists/{id}")]
@@ -143,12 +132,7 @@ async fn show_list(
     visitor: Visitor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_id(&id)?;
-    let list = state(&req)?
-        .store
-        .get_list(id)
-        .await?
-        .ok_or_else(|| PageError::NotFound("There is no list with this id.".to_owned()))?;
+    let list = state(&req)?.list(&id).await.map_err(page_error)?;
     render(
         &visitor,
         StatusCode::OK,
@@ -165,13 +149,11 @@ async fn retry_list(
 ) -> Result<HttpResponse, PageError> {
     let form = FormData::read(&req, payload).await?;
     check_csrf(&req, &form)?;
-    let id = parse_id(&id)?;
-    let state = state(&req)?;
-    let done = state.store.retry(id, state.config.job_max_attempts).await?;
+    let done = state(&req)?.retry(&id).await;
     transition(
         &req,
         &visitor,
-        id,
+        &id,
         done,
         "Only a failed or canceled list can be retried.",
     )
@@ -187,12 +169,11 @@ async fn cancel_list(
 ) -> Result<HttpResponse, PageError> {
     let form = FormData::read(&req, payload).await?;
     check_csrf(&req, &form)?;
-    let id = parse_id(&id)?;
-    let done = state(&req)?.store.cancel(id).await?;
+    let done = state(&req)?.cancel(&id).await;
     transition(
         &req,
         &visitor,
-        id,
+        &id,
         done,
         "Only a queued list can be canceled.",
     )
@@ -203,23 +184,18 @@ async fn cancel_list(
 async fn transition(
     req: &HttpRequest,
     visitor: &Visitor,
-    id: uuid::Uuid,
-    done: Transition,
+    id: &str,
+    done: Result<ListResource, ServiceError>,
     rule: &str,
 ) -> Result<HttpResponse, PageError> {
     match done {
-        Transition::Done(list) => Ok(see_other(&format!("/ui/lists/{}", list.id))),
-        Transition::NotFound => Err(PageError::NotFound(
-            "There is no list with this id.".to_owned(),
-        )),
-        Transition::Conflict(status) => {
-            let list =
-                state(req)?.store.get_list(id).await?.ok_or_else(|| {
-                    PageError::NotFound("There is no list with this id.".to_owned())
-                })?;
-            let notice = format!("The list is {}. {rule}", status.as_str());
+        Ok(list) => Ok(see_other(&format!("/ui/lists/{}", list.id))),
+        Err(ServiceError::Conflict { status, .. }) => {
+            let list = state(req)?.list(id).await.map_err(page_error)?;
+            let notice = format!("The list is {status}. {rule}");
             let page = ListPage::new(visitor, &list, Some(notice));
             render(visitor, StatusCode::CONFLICT, &page)
         }
+        Err(e) => Err(page_error(e)),
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::security::{FormData, check_csrf, state};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::api::access::{SESSION_SECS, now_unix, session_value, token_index};
+use crate::auth::{SESSION_SECS, now_unix, session_value, token_index};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form).service(login).service(logout);
@@ -53,7 +53,7 @@ async fn login_form(req: HttpRequest) -> Result<HttpResponse, PageError> {
         .map(web::Query::into_inner)
         .unwrap_or_default();
     let next = safe_next(query.next.as_deref());
-    if state(&req)?.config.api_token_hashes.is_empty() {
+    if state(&req)?.settings.api_token_hashes.is_empty() {
         return Ok(see_other(&next));
     }
     render(&visitor, StatusCode::OK, &page(&visitor, next, None))
@@ -65,7 +65,7 @@ async fn login(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, 
     let form = FormData::read(&req, payload).await?;
     check_csrf(&req, &form)?;
     let next = safe_next(form.get("next"));
-    let hashes = &state(&req)?.config.api_token_hashes;
+    let hashes = &state(&req)?.settings.api_token_hashes;
     if hashes.is_empty() {
         return Ok(see_other(&next));
     }

@@ -3,8 +3,9 @@
 //!
 //! Owns the HTML routes (`/` and `/ui/…`, beside the JSON API's `/lists` and `/inspect`), the
 //! embedded static files (`/static/…`), CSRF and page sessions, and the view data the templates in
-//! `frontend/templates/` get. Handlers reuse the API's functions and the store; they never build
-//! HTML in code, and everything a user typed reaches the page through askama's escaping.
+//! `frontend/templates/` get. A thin adapter like the API, beside it: handlers read the form or
+//! query, call the service, and render its answer; they never build HTML in code, and everything a
+//! user typed reaches the page through askama's escaping.
 
 mod assets;
 mod error;

@@ -3,7 +3,7 @@
 //! CSRF is a double submit: a random `manifold_csrf` cookie (HttpOnly, SameSite=Strict) set on any
 //! page, and a hidden `csrf` field with the same value in every form; a post whose field and
 //! cookie differ (or are missing) is refused with 403. With API tokens configured, every page but
-//! sign-in and the static files needs a session (see `api::access`); without one the visitor is
+//! sign-in and the static files needs a session (see `auth`); without one the visitor is
 //! sent to sign in. Form bodies are read here too, as ordered name/value pairs.
 
 use std::future::{Ready, ready};
@@ -11,13 +11,12 @@ use std::future::{Ready, ready};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use futures::StreamExt as _;
 use rand::RngCore as _;
 
 use super::PageError;
-use crate::api::MAX_BODY_BYTES;
-use crate::api::access::{SESSION_COOKIE, SESSION_SECS, now_unix, session_valid};
-use crate::startup::AppState;
+use crate::auth::{SESSION_COOKIE, SESSION_SECS, now_unix, session_valid};
+use crate::http::{BodyError, read_body};
+use crate::service::{MAX_BODY_BYTES, Services};
 
 /// The CSRF cookie.
 pub const CSRF_COOKIE: &str = "manifold_csrf";
@@ -43,11 +42,12 @@ impl Visitor {
             .cookie(CSRF_COOKIE)
             .map(|c| c.value().to_owned())
             .filter(|v| well_formed(v));
-        let auth = !state.config.api_token_hashes.is_empty();
+        let hashes = &state.settings.api_token_hashes;
+        let auth = !hashes.is_empty();
         let signed_in = auth
-            && req.cookie(SESSION_COOKIE).is_some_and(|c| {
-                session_valid(&state.config.api_token_hashes, c.value(), now_unix())
-            });
+            && req
+                .cookie(SESSION_COOKIE)
+                .is_some_and(|c| session_valid(hashes, c.value(), now_unix()));
         if need_session && auth && !signed_in {
             let next = if req.method() == Method::GET {
                 req.uri()
@@ -117,9 +117,9 @@ fn strict_cookie(name: &'static str, value: String, secure: bool) -> Cookie<'sta
         .finish()
 }
 
-/// The service's state, from a request.
-pub fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, PageError> {
-    req.app_data::<web::Data<AppState>>()
+/// The service's use cases, from a request.
+pub fn state(req: &HttpRequest) -> Result<&web::Data<Services>, PageError> {
+    req.app_data::<web::Data<Services>>()
         .ok_or_else(|| PageError::internal("no application state"))
 }
 
@@ -168,7 +168,7 @@ pub struct FormData(Vec<(String, String)>);
 
 impl FormData {
     /// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_BODY_BYTES`].
-    pub async fn read(req: &HttpRequest, mut payload: web::Payload) -> Result<Self, PageError> {
+    pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<Self, PageError> {
         let content_type = req
             .headers()
             .get("content-type")
@@ -182,19 +182,17 @@ impl FormData {
                 "This address takes a form post.".to_owned(),
             ));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| {
-                PageError::BadRequest("The form could not be read; send it again.".to_owned())
-            })?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(PageError::BadRequest(format!(
+        let body = read_body(payload, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::Read(_) => {
+                    PageError::BadRequest("The form could not be read; send it again.".to_owned())
+                }
+                BodyError::TooLarge => PageError::BadRequest(format!(
                     "The form is larger than {} MiB.",
                     MAX_BODY_BYTES / (1024 * 1024)
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+                )),
+            })?;
         Ok(Self::parse(&body))
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::form_errors::FormErrors;
 use super::security::{FormData, new_token};
-use crate::model::{ListType, Platform};
+use crate::model::{ListType, Platform, SpecFormat};
 use crate::spec::{self, Submission};
 
 /// Rows an empty form starts with (the documentation demo has two sources).
@@ -67,8 +67,8 @@ pub struct Built {
     pub output: ListType,
     /// The spec as submitted (the pasted text, or the fields as JSON).
     pub text: String,
-    /// `yaml` or `json`.
-    pub format: &'static str,
+    /// The format of `text`.
+    pub format: SpecFormat,
     /// For each of the spec's manifests, the form row it came from.
     pub row_of: Vec<usize>,
 }
@@ -178,7 +178,11 @@ impl SpecForm {
                             submission,
                             output,
                             text: self.yaml.clone(),
-                            format: if json { "json" } else { "yaml" },
+                            format: if json {
+                                SpecFormat::Json
+                            } else {
+                                SpecFormat::Yaml
+                            },
                             row_of,
                         }),
                     }
@@ -202,7 +206,7 @@ impl SpecForm {
                 output: submission.options.output.unwrap_or_default(),
                 submission,
                 text,
-                format: "json",
+                format: SpecFormat::Json,
                 row_of,
             }),
             Ok(_) => Err(Box::new(errors)),

@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::db::ListStatus;
-use crate::model::Platform;
+use crate::model::{Entry, ListStatus, Platform};
 
 /// A status as the pages show it: a word, an icon and a class (colour), never colour alone.
 #[derive(Debug, Clone)]
@@ -133,26 +132,19 @@ pub struct EntryView {
 
 impl EntryView {
     /// An entry row.
-    pub fn new(
-        platform: Option<&Platform>,
-        image: &str,
-        digest: &str,
-        size: u64,
-        media_type: &str,
-        attestation: bool,
-    ) -> Self {
+    pub fn of(e: &Entry) -> Self {
         Self {
-            platform: if attestation {
+            platform: if e.attestation {
                 "attestation".to_owned()
             } else {
-                platform_text(platform)
+                platform_text(e.platform.as_ref())
             },
-            image: image.to_owned(),
-            digest: DigestView::new(digest),
-            size,
-            size_human: human_size(size),
-            media_type: media_type.to_owned(),
-            media_label: media_label(media_type),
+            image: e.image.clone(),
+            digest: DigestView::new(e.digest.as_str()),
+            size: e.size,
+            size_human: human_size(e.size),
+            media_type: e.media_type.clone(),
+            media_label: media_label(&e.media_type),
         }
     }
 }

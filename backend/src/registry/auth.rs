@@ -5,32 +5,11 @@
 //! decides when. Secrets never appear in `Debug` output or logs.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-/// A secret string: no `Display`, a redacted `Debug`; read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::model::Secret;
 
 /// How to prove who we are to one registry.
 #[derive(Debug, Clone, PartialEq, Eq)]

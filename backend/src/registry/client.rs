@@ -306,7 +306,9 @@ impl RegistryClient {
             if mode == AuthMode::Unknown {
                 *host.auth.lock().expect("lock") = AuthMode::Anonymous;
             }
-            if status == StatusCode::BAD_REQUEST && !host.is_https() {
+            // The scheme this request went out with: another request may have upgraded the host
+            // to HTTPS since.
+            if status == StatusCode::BAD_REQUEST && url.starts_with("http://") {
                 let text = response.text().await.unwrap_or_default();
                 if text.contains("HTTP request to an HTTPS server") {
                     if host.may_upgrade && replayable {

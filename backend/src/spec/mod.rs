@@ -13,7 +13,7 @@ pub mod reference;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::ListType;
 
@@ -25,7 +25,10 @@ pub use reference::Reference;
 pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A validated list spec: the target, its extra tags, annotations and the source images.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Users' specs are read by [`parse`], which validates them and names the line at fault; serde's
+/// `Deserialize` reads back one this program serialised (the service's stored specs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListSpec {
     /// The reference the list is pushed to (a tag; a digest reference is refused).
     pub image: Reference,
@@ -38,7 +41,7 @@ pub struct ListSpec {
 }
 
 /// One source image of a list spec.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceEntry {
     /// Where the source lives (tag or digest reference).
     pub image: Reference,

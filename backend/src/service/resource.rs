@@ -1,14 +1,16 @@
-//! The list resource as the API answers it and callbacks carry it: one representation, built from
-//! the store's records, documented in the OpenAPI document.
-
-use std::collections::BTreeMap;
+//! The list as the service shows it — the API's answers, the callbacks' bodies and the pages' data:
+//! one representation, made from the store's record in one place, documented in the OpenAPI
+//! document.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::{EntryRecord, ListRecord, ListStatus};
+use crate::model::{
+    Audience, CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, SpecFormat,
+};
+use crate::store::ListRecord;
 
 /// A list submitted for pushing, and what became of it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -25,18 +27,18 @@ pub struct ListResource {
     pub tags: Vec<String>,
     /// The list type asked for: `docker`, `oci` or `auto`.
     #[serde(rename = "type")]
-    pub output_type: String,
+    #[schema(value_type = String, example = "auto")]
+    pub output_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
     /// The list's digest, once pushed.
-    #[schema(example = "sha256:7c2f…")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// The list's media type, once pushed.
     pub media_type: Option<String>,
     /// The list's size in bytes, once pushed.
-    pub size: Option<i64>,
+    pub size: Option<u64>,
     /// The list's entries, once pushed.
-    pub entries: Vec<EntryResource>,
+    pub entries: Vec<Entry>,
     /// Attempts made.
     pub attempts: i32,
     /// The last error, if an attempt failed.
@@ -53,33 +55,15 @@ pub struct ListResource {
     pub spec: SpecInfo,
 }
 
-/// One entry of a pushed list.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct EntryResource {
-    /// The source image it came from.
-    pub image: String,
-    /// The child's digest.
-    pub digest: String,
-    /// The child's media type.
-    pub media_type: String,
-    /// The child manifest's size.
-    pub size: i64,
-    /// Its platform (none for attestations).
-    #[schema(value_type = Option<Object>)]
-    pub platform: Option<crate::model::Platform>,
-    /// Descriptor annotations.
-    pub annotations: BTreeMap<String, String>,
-    /// Whether it is an attestation of another entry.
-    pub attestation: bool,
-}
-
 /// An error recorded on a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorInfo {
     /// A stable code (the registry's own, e.g. `MANIFEST_UNKNOWN`, or `REGISTRY_UNREACHABLE`).
-    pub code: String,
-    /// What went wrong and what to do.
+    pub code: ErrorCode,
+    /// What went wrong.
     pub message: String,
+    /// What the code usually means and what to do, when there is advice for it.
+    pub advice: Option<String>,
 }
 
 /// A callback and how its delivery went.
@@ -88,7 +72,8 @@ pub struct CallbackInfo {
     /// Where the result is POSTed.
     pub url: String,
     /// `pending`, `retrying`, `delivered` or `failed` (none until the list finishes).
-    pub status: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub status: Option<CallbackStatus>,
     /// Deliveries tried.
     pub attempts: i32,
     /// The last delivery error.
@@ -99,58 +84,46 @@ pub struct CallbackInfo {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SpecInfo {
     /// `json` or `yaml`.
-    pub format: String,
+    #[schema(value_type = String)]
+    pub format: SpecFormat,
     /// The text.
     pub text: String,
 }
 
-impl From<&EntryRecord> for EntryResource {
-    fn from(e: &EntryRecord) -> Self {
+impl From<ListRecord> for ListResource {
+    fn from(l: ListRecord) -> Self {
         Self {
-            image: e.image.clone(),
-            digest: e.digest.clone(),
-            media_type: e.media_type.clone(),
-            size: e.size,
-            platform: e.platform.clone(),
-            annotations: e.annotations.clone(),
-            attestation: e.attestation,
-        }
-    }
-}
-
-impl From<&ListRecord> for ListResource {
-    fn from(l: &ListRecord) -> Self {
-        Self {
-            id: l.id,
-            status: l.status,
-            target: l.target.clone(),
-            tags: l.tags.clone(),
-            output_type: l.output_type.clone(),
-            ignore_missing: l.ignore_missing,
-            digest: l.digest.clone(),
-            media_type: l.media_type.clone(),
-            size: l.size,
-            entries: l.entries.iter().map(EntryResource::from).collect(),
-            attempts: l.attempts,
-            error: match (&l.error_code, &l.error_message) {
+            error: match (l.error_code, l.error_message) {
                 (Some(code), Some(message)) => Some(ErrorInfo {
-                    code: code.clone(),
-                    message: message.clone(),
+                    advice: code.advice(Audience::Service).map(str::to_owned),
+                    code,
+                    message,
                 }),
                 _ => None,
             },
-            callback: l.callback_url.as_ref().map(|url| CallbackInfo {
-                url: url.clone(),
-                status: l.callback_status.clone(),
+            callback: l.callback_url.map(|url| CallbackInfo {
+                url,
+                status: l.callback_status,
                 attempts: l.callback_attempts,
-                error: l.callback_error.clone(),
+                error: l.callback_error,
             }),
+            id: l.id,
+            status: l.status,
+            target: l.target,
+            tags: l.tags,
+            output_type: l.output_type,
+            ignore_missing: l.ignore_missing,
+            digest: l.digest,
+            media_type: l.media_type,
+            size: l.size,
+            entries: l.entries,
+            attempts: l.attempts,
             created_at: l.created_at,
             started_at: l.started_at,
             finished_at: l.finished_at,
             spec: SpecInfo {
-                format: l.spec_format.clone(),
-                text: l.spec_text.clone(),
+                format: l.spec_format,
+                text: l.spec_text,
             },
         }
     }

@@ -2,12 +2,17 @@
 //! production and several processes, or SQLite embedded for running with nothing else installed.
 //! The choice is made once, from the database URL.
 //!
-//! Services call the store; the store never calls services. The records here are plain data; the
-//! API turns them into resources. Completion and failure of a job are fenced by its attempt number,
-//! so a worker that lost its lease cannot overwrite the work of the one that took the job over.
+//! The logic is written once (`lists.rs`, `queue.rs`) against the two backends' common contract
+//! (`sql.rs`, where every statement is); `postgres.rs` and `sqlite.rs` only connect, bind and read.
+//! Services call the store; the store never calls services: it imports only `model` and `spec`.
+//! Completion and failure of a job are fenced by its attempt number, so a worker that lost its
+//! lease cannot overwrite the work of the one that took the job over.
 
+mod lists;
 mod postgres;
-mod records;
+mod queue;
+mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -17,11 +22,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use postgres::{JOBS_CHANNEL, MIGRATOR, PgStore};
-pub use records::{
-    ClaimedJob, EntryRecord, JobKind, ListFilter, ListRecord, ListStatus, NewList, Page,
-    PushOutcome,
-};
+pub use rows::{ClaimedJob, JobKind, ListFilter, ListRecord, NewList, Page, PushOutcome};
 pub use sqlite::{MIGRATOR as SQLITE_MIGRATOR, SqliteStore};
+
+use crate::model::ListStatus;
+use sql::{Backend, Session};
 
 /// A database error, or a conflict the caller should report as such.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +132,7 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
-        dispatch!(self, s => s.ping().await)
+        dispatch!(self, s => ping(&s.pools).await)
     }
 
     /// Where idle workers wait for queued work.
@@ -141,27 +146,27 @@ impl Store {
     /// Writes a list and its push job atomically; answers the first list for a repeated
     /// idempotency key.
     pub async fn insert_list(&self, new: &NewList, max_attempts: u32) -> Result<Inserted, DbError> {
-        dispatch!(self, s => s.insert_list(new, max_attempts).await)
+        dispatch!(self, s => lists::insert(&s.pools, new, max_attempts).await)
     }
 
     /// One list with its entries and attempts.
     pub async fn get_list(&self, id: Uuid) -> Result<Option<ListRecord>, DbError> {
-        dispatch!(self, s => s.get_list(id).await)
+        dispatch!(self, s => lists::get(&s.pools, id).await)
     }
 
     /// Lists, newest first, filtered, one page at a time.
     pub async fn list_lists(&self, filter: &ListFilter) -> Result<Page, DbError> {
-        dispatch!(self, s => s.list_lists(filter).await)
+        dispatch!(self, s => lists::page(&s.pools, filter).await)
     }
 
     /// Cancels a queued list.
     pub async fn cancel(&self, id: Uuid) -> Result<Transition, DbError> {
-        dispatch!(self, s => s.cancel(id).await)
+        dispatch!(self, s => lists::cancel(&s.pools, id).await)
     }
 
     /// Queues a failed or canceled list again, with a fresh set of attempts.
     pub async fn retry(&self, id: Uuid, max_attempts: u32) -> Result<Transition, DbError> {
-        dispatch!(self, s => s.retry(id, max_attempts).await)
+        dispatch!(self, s => lists::retry(&s.pools, id, max_attempts).await)
     }
 
     /// Claims the next due job under a lease, incrementing its attempt; a job whose lease expired
@@ -171,12 +176,12 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedJob>, DbError> {
-        dispatch!(self, s => s.claim(worker, lease).await)
+        dispatch!(self, s => queue::claim(&s.pools, worker, lease).await)
     }
 
     /// Extends a job's lease while its worker is still on it; false if the job was taken over.
     pub async fn extend_lease(&self, job: &ClaimedJob, lease: Duration) -> Result<bool, DbError> {
-        dispatch!(self, s => s.extend_lease(job, lease).await)
+        dispatch!(self, s => queue::extend_lease(&s.pools, job, lease).await)
     }
 
     /// Records a pushed list: digest, entries, status; queues its callback. False when fenced out.
@@ -186,7 +191,7 @@ impl Store {
         done: &PushOutcome,
         max_attempts: u32,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => s.complete_push(job, done, max_attempts).await)
+        dispatch!(self, s => queue::complete_push(&s.pools, job, done, max_attempts).await)
     }
 
     /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`. False
@@ -199,7 +204,7 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         max_attempts: u32,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => s.fail_push(job, code, message, retry_at, max_attempts).await)
+        dispatch!(self, s => queue::fail_push(&s.pools, job, code, message, retry_at, max_attempts).await)
     }
 
     /// Records a callback delivery attempt. False when fenced out.
@@ -209,16 +214,22 @@ impl Store {
         outcome: Result<(), &str>,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => s.record_callback(job, outcome, retry_at).await)
+        dispatch!(self, s => queue::record_callback(&s.pools, job, outcome, retry_at).await)
     }
 
     /// Jobs waiting or running, by kind (for metrics).
     pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, DbError> {
-        dispatch!(self, s => s.queue_depth().await)
+        dispatch!(self, s => queue::depth(&s.pools).await)
     }
 
     /// When the next job is due, if any is waiting (so idle workers know how long to sleep).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
-        dispatch!(self, s => s.next_due().await)
+        dispatch!(self, s => queue::next_due(&s.pools).await)
     }
+}
+
+/// Whether a backend answers.
+async fn ping<B: Backend>(db: &B) -> Result<(), DbError> {
+    db.read().await?.execute("select 1", Vec::new()).await?;
+    Ok(())
 }

@@ -1,15 +1,16 @@
-//! Errors of the HTTP layer: one JSON envelope, `{"error": {"code", "message", "field", "line",
-//! "column"}}`, with a stable code. Internal and database errors are logged with their causes and
-//! answered with a plain 500 that shows no detail.
+//! Errors of the JSON API: one envelope, `{"error": {"code", "message", "field", "line",
+//! "column"}}`, with a stable code, and the HTTP status of each service error. Internal and
+//! database errors are logged with their causes and answered with a plain 500 that shows no
+//! detail.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::engine::EngineError;
-use crate::registry::RegistryError;
-use crate::spec::SpecError;
+use crate::http::status_of;
+use crate::model::ErrorCode;
+use crate::service::ServiceError;
 
 /// The error envelope every API error answers with.
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,8 +23,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable code, e.g. `INVALID_SPEC`, `NOT_FOUND`, `MANIFEST_UNKNOWN`.
-    #[schema(example = "INVALID_SPEC")]
-    pub code: String,
+    pub code: ErrorCode,
     /// What is wrong and what to do.
     pub message: String,
     /// The field at fault, as a path into the request (`manifests[1].platform`).
@@ -46,11 +46,11 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             detail: ErrorDetail {
-                code: code.to_owned(),
+                code,
                 message: message.into(),
                 field: None,
                 line: None,
@@ -69,7 +69,7 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
+            ErrorCode::NotFound,
             format!("{what} does not exist"),
         )
     }
@@ -79,7 +79,7 @@ impl ApiError {
         tracing::error!("internal error: {cause}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "the server failed; the error is in its log",
         )
     }
@@ -119,38 +119,22 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<SpecError> for ApiError {
-    fn from(e: SpecError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        if let ServiceError::Store(cause) = &e {
+            return Self::internal(cause);
+        }
+        let status = status_of(e.kind());
+        let (line, column) = e.position();
         Self {
-            status: StatusCode::BAD_REQUEST,
+            status,
             detail: ErrorDetail {
-                code: "INVALID_SPEC".to_owned(),
-                message: e.message,
-                field: e.field,
-                line: e.line,
-                column: e.column,
+                code: e.code(),
+                message: e.message(),
+                field: e.field().map(str::to_owned),
+                line,
+                column,
             },
         }
-    }
-}
-
-impl From<crate::db::DbError> for ApiError {
-    fn from(e: crate::db::DbError) -> Self {
-        Self::internal(e)
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        let status = match &e {
-            EngineError::Spec(s) => return s.clone().into(),
-            EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            EngineError::Registry { source, .. } => match source {
-                RegistryError::Config(_) => StatusCode::FORBIDDEN,
-                RegistryError::Api { status: 404, .. } => StatusCode::NOT_FOUND,
-                _ => StatusCode::BAD_GATEWAY,
-            },
-        };
-        Self::new(status, &e.code().as_str(), crate::registry::error_chain(&e))
     }
 }

@@ -1,0 +1,18 @@
+//! Inspect, for the service: a reference given as text is parsed (naming the `ref` field when it
+//! is not one) and inspected through a client bound by the allow-list and the service's own
+//! credentials.
+
+use super::{ServiceError, Services};
+use crate::engine::{self, Inspection};
+use crate::model::ErrorCode;
+use crate::spec::Reference;
+
+impl Services {
+    /// What a reference holds.
+    pub async fn inspect(&self, text: &str) -> Result<Inspection, ServiceError> {
+        let reference = Reference::parse(text.trim()).map_err(|e| {
+            ServiceError::invalid(ErrorCode::InvalidReference, "ref", e.to_string())
+        })?;
+        Ok(engine::inspect(&self.registry(), &reference).await?)
+    }
+}

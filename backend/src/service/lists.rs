@@ -1,0 +1,364 @@
+//! The list use cases: submit (queue a push), dry run, get one, a page of them, retry, cancel.
+//!
+//! A submission meets its rules here whichever adapter it came through: the spec's own options
+//! win over the request's defaults; every registry it names and its callback host must be on the
+//! allow-lists; an idempotency key is at most 255 characters and names one request, told apart
+//! from another by one fingerprint of what the request asks for.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::Digest as _;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{ListResource, ServiceError, Services};
+use crate::engine::{self, PushOptions, Skipped};
+use crate::model::{Digest, Entry, ErrorCode, ListStatus, ListType, SpecFormat};
+use crate::spec::{Submission, SubmitOptions};
+use crate::store::{Inserted, ListFilter, NewList, Transition};
+
+/// Largest request body accepted (a spec is at most 4 MiB of list, plus its text).
+pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+/// Longest idempotency key accepted.
+const MAX_KEY_LEN: usize = 255;
+
+/// A list submitted to be pushed (or dry-run).
+#[derive(Debug, Clone)]
+pub struct Submit {
+    /// The spec and the options it carries.
+    pub submission: Submission,
+    /// The format the spec came in.
+    pub format: SpecFormat,
+    /// The spec as submitted.
+    pub text: String,
+    /// Options the request gives beside the spec (the API's query); the spec's own win.
+    pub defaults: SubmitOptions,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// A submission's options, merged.
+struct Options {
+    output: ListType,
+    ignore_missing: bool,
+    callback_url: Option<String>,
+}
+
+impl Submit {
+    fn options(&self) -> Options {
+        let (spec, query) = (&self.submission.options, &self.defaults);
+        Options {
+            output: spec.output.or(query.output).unwrap_or_default(),
+            ignore_missing: spec
+                .ignore_missing
+                .or(query.ignore_missing)
+                .unwrap_or(false),
+            callback_url: spec.callback_url.clone().or(query.callback_url.clone()),
+        }
+    }
+
+    /// What makes two requests the same, for an idempotency key: what they ask for.
+    fn fingerprint(&self, options: &Options) -> String {
+        let asked = serde_json::json!({
+            "spec": self.submission.spec,
+            "type": options.output,
+            "ignore_missing": options.ignore_missing,
+            "callback_url": options.callback_url,
+        });
+        hex::encode(sha2::Sha256::digest(asked.to_string().as_bytes()))
+    }
+}
+
+/// What a dry run resolved: the exact list that would be pushed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRun {
+    /// The target reference.
+    pub target: String,
+    /// The list's digest.
+    pub digest: Digest,
+    /// Docker manifest list or OCI index.
+    pub media_type: String,
+    /// The list's size in bytes.
+    pub size: u64,
+    /// The exact list document that would be pushed (its sha256 is `digest`).
+    pub document: String,
+    /// The entries.
+    pub entries: Vec<Entry>,
+    /// Sources skipped as missing.
+    #[schema(value_type = Vec<Object>)]
+    pub skipped: Vec<Skipped>,
+    /// Registry requests made.
+    pub requests: u64,
+}
+
+/// Which lists a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    /// Only lists with this status.
+    pub status: Option<ListStatus>,
+    /// Only lists pushed to this target (`registry/repo` or `registry/repo:tag`).
+    pub target: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of lists, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListPage {
+    /// The lists.
+    pub items: Vec<ListResource>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl Services {
+    /// Queues a list to be pushed: checked, written with its push job in one transaction.
+    pub async fn submit(&self, submit: &Submit) -> Result<ListResource, ServiceError> {
+        let options = submit.options();
+        self.check_allowed(&submit.submission, options.callback_url.as_deref())?;
+        let key = checked_key(submit.idempotency_key.as_deref())?;
+        let spec = &submit.submission.spec;
+        let new = NewList {
+            target: spec.image.to_string(),
+            tags: spec.tags.clone(),
+            output_type: options.output,
+            ignore_missing: options.ignore_missing,
+            spec: serde_json::to_value(spec).map_err(|e| {
+                ServiceError::invalid(ErrorCode::InvalidSpec, "image", e.to_string())
+            })?,
+            spec_text: submit.text.clone(),
+            spec_format: submit.format,
+            request_hash: submit.fingerprint(&options),
+            callback_url: options.callback_url,
+            idempotency_key: key,
+        };
+        let max = self.settings.job_max_attempts();
+        match self.store.insert_list(&new, max).await? {
+            Inserted::New(list) | Inserted::Existing(list) => Ok(list.into()),
+            Inserted::KeyReused => Err(ServiceError::KeyReused),
+        }
+    }
+
+    /// Resolves the sources and builds the exact list, writing nothing.
+    pub async fn dry_run(&self, submit: &Submit) -> Result<DryRun, ServiceError> {
+        let options = submit.options();
+        self.check_allowed(&submit.submission, options.callback_url.as_deref())?;
+        let client = self.registry();
+        let push = PushOptions {
+            output: options.output,
+            ignore_missing: options.ignore_missing,
+            ..PushOptions::default()
+        };
+        let report = engine::plan(&client, &submit.submission.spec, &push)
+            .await?
+            .report(&client, true);
+        Ok(DryRun {
+            target: report.target,
+            digest: report.digest,
+            media_type: report.media_type,
+            size: report.size,
+            document: String::from_utf8_lossy(&report.list.bytes).into_owned(),
+            entries: report.entries,
+            skipped: report.skipped,
+            requests: report.requests,
+        })
+    }
+
+    /// One list, by the id in a path (an id that is not a UUID names no list).
+    pub async fn list(&self, id: &str) -> Result<ListResource, ServiceError> {
+        let id = parse_id(id)?;
+        let list = self.store.get_list(id).await?;
+        list.map(ListResource::from)
+            .ok_or(ServiceError::NotFound("the list"))
+    }
+
+    /// A page of lists, newest first.
+    pub async fn lists(&self, query: &PageQuery) -> Result<ListPage, ServiceError> {
+        let before = match query.cursor.as_deref() {
+            Some(c) if !c.is_empty() => Some(decode_cursor(c)?),
+            _ => None,
+        };
+        let filter = ListFilter {
+            status: query.status,
+            target: query.target.clone().filter(|t| !t.trim().is_empty()),
+            before,
+            limit: query.limit.unwrap_or(50),
+        };
+        let page = self.store.list_lists(&filter).await?;
+        Ok(ListPage {
+            items: page.items.into_iter().map(ListResource::from).collect(),
+            next_cursor: page.next.map(|(t, id)| encode_cursor(t, id)),
+        })
+    }
+
+    /// Queues a failed or canceled list again.
+    pub async fn retry(&self, id: &str) -> Result<ListResource, ServiceError> {
+        let id = parse_id(id)?;
+        let done = self
+            .store
+            .retry(id, self.settings.job_max_attempts())
+            .await?;
+        transition(done, "only a failed or canceled list can be retried")
+    }
+
+    /// Cancels a queued list.
+    pub async fn cancel(&self, id: &str) -> Result<ListResource, ServiceError> {
+        let id = parse_id(id)?;
+        let done = self.store.cancel(id).await?;
+        transition(done, "only a queued list can be canceled")
+    }
+
+    /// Every registry must be on the allow-list, and a callback host on its own.
+    fn check_allowed(
+        &self,
+        submission: &Submission,
+        callback_url: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        let allow = self.settings.allow();
+        let spec = &submission.spec;
+        let refs = std::iter::once(("image".to_owned(), &spec.image)).chain(
+            spec.manifests
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("manifests[{i}].image"), &m.image)),
+        );
+        for (field, reference) in refs {
+            if !allow.allows(reference.registry()) {
+                return Err(ServiceError::NotAllowed {
+                    code: ErrorCode::RegistryNotAllowed,
+                    message: format!(
+                        "registry {} is not one this service may talk to (MANIFOLD_REGISTRIES)",
+                        reference.registry()
+                    ),
+                    field,
+                });
+            }
+        }
+        if let Some(url) = callback_url
+            && !self.settings.callback_allowed(url)
+        {
+            return Err(ServiceError::NotAllowed {
+                code: ErrorCode::CallbackNotAllowed,
+                message: format!("callbacks to {url} are not allowed (MANIFOLD_CALLBACK_HOSTS)"),
+                field: "callback_url".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn checked_key(key: Option<&str>) -> Result<Option<String>, ServiceError> {
+    let key = key.map(str::trim).filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > MAX_KEY_LEN) {
+        return Err(ServiceError::invalid(
+            ErrorCode::InvalidHeader,
+            "Idempotency-Key",
+            format!("Idempotency-Key is longer than {MAX_KEY_LEN} characters"),
+        ));
+    }
+    Ok(key.map(str::to_owned))
+}
+
+fn transition(done: Transition, rule: &'static str) -> Result<ListResource, ServiceError> {
+    match done {
+        Transition::Done(list) => Ok((*list).into()),
+        Transition::NotFound => Err(ServiceError::NotFound("the list")),
+        Transition::Conflict(status) => Err(ServiceError::Conflict { status, rule }),
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ServiceError> {
+    id.parse().map_err(|_| ServiceError::NotFound("the list"))
+}
+
+fn encode_cursor(t: DateTime<Utc>, id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", t.to_rfc3339()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ServiceError> {
+    let bad = || {
+        ServiceError::invalid(
+            ErrorCode::InvalidCursor,
+            "cursor",
+            "the cursor is not one this service gave",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (t, id) = text.split_once('|').ok_or_else(bad)?;
+    let t = DateTime::parse_from_rfc3339(t)
+        .map_err(|_| bad())?
+        .with_timezone(&Utc);
+    Ok((t, id.parse().map_err(|_| bad())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_as_the_position_it_was_made_from() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T10:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let id = Uuid::new_v4();
+        assert_eq!(decode_cursor(&encode_cursor(t, id)).unwrap(), (t, id));
+        let err = decode_cursor("bm90IGEgY3Vyc29y").unwrap_err();
+        assert_eq!(err.field(), Some("cursor"));
+        assert_eq!(err.code(), ErrorCode::InvalidCursor);
+    }
+
+    fn submit(yaml: &str, key: Option<&str>) -> Submit {
+        Submit {
+            submission: crate::spec::parse::submission_from_yaml(yaml).unwrap(),
+            format: SpecFormat::Yaml,
+            text: yaml.to_owned(),
+            defaults: SubmitOptions::default(),
+            idempotency_key: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_is_what_a_request_asks_for_not_how_it_is_written() {
+        let a = submit(
+            "image: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n",
+            None,
+        );
+        let spaced = submit(
+            "image:   r.io/demo:v1\n\nmanifests:\n- image: r.io/a:v1\n",
+            None,
+        );
+        let mut oci = a.clone();
+        oci.defaults.output = Some(ListType::Oci);
+        let fp = |s: &Submit| s.fingerprint(&s.options());
+        assert_eq!(fp(&a), fp(&spaced));
+        assert_ne!(fp(&a), fp(&oci));
+    }
+
+    #[test]
+    fn the_spec_own_options_win_over_the_request_defaults() {
+        let mut s = submit(
+            "type: docker\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n",
+            None,
+        );
+        s.defaults.output = Some(ListType::Oci);
+        s.defaults.ignore_missing = Some(true);
+        let options = s.options();
+        assert_eq!(options.output, ListType::Docker);
+        assert!(options.ignore_missing);
+    }
+
+    #[test]
+    fn an_idempotency_key_is_trimmed_and_limited() {
+        assert_eq!(checked_key(Some("  k  ")).unwrap().as_deref(), Some("k"));
+        assert_eq!(checked_key(Some("  ")).unwrap(), None);
+        let err = checked_key(Some(&"k".repeat(256))).unwrap_err();
+        assert_eq!(err.field(), Some("Idempotency-Key"));
+    }
+}

@@ -1,0 +1,80 @@
+//! The service's use cases, shared by its adapters (the JSON API, the pages, the workers):
+//! submit a list (or dry-run it), read one or a page, retry, cancel, inspect a reference.
+//!
+//! Owns the rules a request meets before it reaches the engine or the store — option merging,
+//! the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
+//! paging cursor — and the list as the service shows it ([`ListResource`]). It knows nothing of
+//! HTTP: the adapters parse requests into its types and render its answers.
+
+mod error;
+mod inspect;
+mod lists;
+mod resource;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{ErrorKind, ServiceError};
+pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
+pub use resource::{CallbackInfo, ErrorInfo, ListResource, SpecInfo};
+
+pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
+pub use crate::registry::Descriptor;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::registry::{ClientFactory, RegistryClient};
+use crate::store::Store;
+
+/// What every use case shares: the store, the settings, the metrics, the registry clients (bound
+/// by the allow-list, with the service's own credentials) and the HTTP client for callbacks.
+pub struct Services {
+    /// The store.
+    pub store: Store,
+    /// The settings.
+    pub settings: Arc<Settings>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Registry clients: one per push or inspect, on one shared HTTP client.
+    pub registries: ClientFactory,
+    /// The HTTP client that delivers callbacks.
+    pub callbacks: reqwest::Client,
+}
+
+impl Services {
+    /// The services of a store and settings.
+    pub fn new(settings: Settings, store: Store) -> anyhow::Result<Self> {
+        Ok(Self {
+            registries: ClientFactory::new(settings.client_config()?)?,
+            callbacks: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::default()),
+            store,
+        })
+    }
+
+    /// Whether the service can serve: its database answers.
+    pub async fn ready(&self) -> bool {
+        match self.store.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("not ready: {e}");
+                false
+            }
+        }
+    }
+
+    /// The metrics in Prometheus text, with the queue depth read now.
+    pub async fn metrics_text(&self) -> String {
+        let queue = self.store.queue_depth().await.unwrap_or_default();
+        self.metrics.render(&queue)
+    }
+
+    /// A registry client for one push or inspect.
+    pub fn registry(&self) -> RegistryClient {
+        self.registries.client()
+    }
+}

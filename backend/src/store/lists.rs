@@ -1,0 +1,181 @@
+//! Lists: writing one with its push job, reading one or a page, and the two user transitions
+//! (cancel, retry) — once, for both backends.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::rows::{self, ListFilter, ListRecord, NewList, Page};
+use super::sql::{Backend, Row as _, Session, Value, args};
+use super::{DbError, Inserted, Transition};
+use crate::model::ListStatus;
+
+/// The parameters of `insert_list` ($1 … $11), then $12 for the job's attempts.
+fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
+    vec![
+        Value::Uuid(id),
+        Value::from(&new.target),
+        Value::Json(serde_json::json!(new.tags)),
+        Value::from(new.output_type.as_str()),
+        Value::Bool(new.ignore_missing),
+        Value::Json(new.spec.clone()),
+        Value::from(&new.spec_text),
+        Value::from(new.spec_format.as_str()),
+        Value::from(&new.callback_url),
+        Value::from(&new.idempotency_key),
+        Value::from(&new.request_hash),
+        Value::from(i64::from(max_attempts)),
+    ]
+}
+
+/// Writes a list and its push job atomically; answers the first list for a repeated
+/// idempotency key, or says the key was used with another request.
+pub(super) async fn insert<B: Backend>(
+    db: &B,
+    new: &NewList,
+    max_attempts: u32,
+) -> Result<Inserted, DbError> {
+    let st = db.statements();
+    let id = Uuid::new_v4();
+    if new.idempotency_key.is_none()
+        && let Some(one) = &st.insert_list_with_job
+    {
+        let mut session = db.write_one().await?;
+        let row = session
+            .fetch_optional(one, insert_args(id, new, max_attempts))
+            .await?;
+        let list = rows::list(&row.ok_or_else(|| vanished("insert"))?)?;
+        return Ok(Inserted::New(list));
+    }
+    let mut tx = db.begin().await?;
+    if let Some(key) = &new.idempotency_key {
+        if let Some(lock) = &st.key_lock {
+            tx.execute(lock, args![key]).await?;
+        }
+        if let Some(found) = tx.fetch_optional(&st.find_key, args![key]).await? {
+            let first = found.uuid("list_id")?;
+            let same = found.text("request_hash")?.as_ref() == Some(&new.request_hash);
+            drop(tx);
+            if !same {
+                return Ok(Inserted::KeyReused);
+            }
+            return Ok(get(db, first)
+                .await?
+                .map_or(Inserted::KeyReused, Inserted::Existing));
+        }
+    }
+    let mut params = insert_args(id, new, max_attempts);
+    params.truncate(11);
+    tx.execute(&st.insert_list, params).await?;
+    tx.execute(&st.insert_job, args![id, "push", i64::from(max_attempts)])
+        .await?;
+    let row = tx.fetch_optional(&st.get_list, args![id]).await?;
+    let list = rows::list(&row.ok_or_else(|| vanished("insert"))?)?;
+    tx.commit().await?;
+    db.queued();
+    Ok(Inserted::New(list))
+}
+
+fn vanished(when: &str) -> DbError {
+    DbError::Corrupt {
+        what: "list",
+        message: format!("it vanished during {when}"),
+    }
+}
+
+/// One list with its entries and attempts.
+pub(super) async fn get<B: Backend>(db: &B, id: Uuid) -> Result<Option<ListRecord>, DbError> {
+    let mut session = db.read().await?;
+    session
+        .fetch_optional(&db.statements().get_list, args![id])
+        .await?
+        .map(|row| rows::list(&row))
+        .transpose()
+}
+
+/// Lists, newest first, filtered, one page at a time (one query, entries included).
+pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page, DbError> {
+    let limit = filter.limit.clamp(1, 200);
+    let mut session = db.read().await?;
+    let found = session
+        .fetch_all(
+            &db.statements().page_lists,
+            vec![
+                Value::from(filter.status.map(ListStatus::as_str)),
+                Value::from(&filter.target),
+                Value::Time(filter.before.map(|(t, _)| t)),
+                Value::Uuid(filter.before.map_or_else(Uuid::nil, |(_, id)| id)),
+                Value::from(limit + 1),
+            ],
+        )
+        .await?;
+    let mut items = found
+        .iter()
+        .map(rows::list)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = if more {
+        items.last().map(|l| (l.created_at, l.id))
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// Cancels a queued list (one a worker holds cannot be canceled).
+pub(super) async fn cancel<B: Backend>(db: &B, id: Uuid) -> Result<Transition, DbError> {
+    let st = db.statements();
+    let mut tx = db.begin().await?;
+    let Some(found) = tx.fetch_optional(&st.cancel_find, args![id]).await? else {
+        return Ok(Transition::NotFound);
+    };
+    let status: ListStatus = parse_status(found.text("status")?)?;
+    let running = found.time("locked_until")?.is_some_and(|t| t > Utc::now());
+    if status != ListStatus::Queued || running {
+        let now = if running { ListStatus::Running } else { status };
+        return Ok(Transition::Conflict(now));
+    }
+    tx.execute(&st.cancel_job, args![id]).await?;
+    tx.execute(&st.cancel_list, args![id]).await?;
+    tx.commit().await?;
+    after(db, id).await
+}
+
+/// Queues a failed or canceled list again, with a fresh set of attempts.
+pub(super) async fn retry<B: Backend>(
+    db: &B,
+    id: Uuid,
+    max_attempts: u32,
+) -> Result<Transition, DbError> {
+    let st = db.statements();
+    let mut tx = db.begin().await?;
+    let Some(found) = tx.fetch_optional(&st.retry_find, args![id]).await? else {
+        return Ok(Transition::NotFound);
+    };
+    let status = parse_status(found.text("status")?)?;
+    if !status.can_retry() {
+        return Ok(Transition::Conflict(status));
+    }
+    tx.execute(&st.retry_job, args![id, i64::from(max_attempts)])
+        .await?;
+    tx.execute(&st.retry_list, args![id]).await?;
+    tx.commit().await?;
+    db.queued();
+    after(db, id).await
+}
+
+fn parse_status(text: Option<String>) -> Result<ListStatus, DbError> {
+    let text = text.unwrap_or_default();
+    text.parse()
+        .map_err(|e: crate::model::UnknownName| DbError::Corrupt {
+            what: "list status",
+            message: e.to_string(),
+        })
+}
+
+async fn after<B: Backend>(db: &B, id: Uuid) -> Result<Transition, DbError> {
+    Ok(match get(db, id).await? {
+        Some(list) => Transition::Done(Box::new(list)),
+        None => Transition::NotFound,
+    })
+}

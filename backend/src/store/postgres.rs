@@ -1,0 +1,132 @@
+//! The PostgreSQL backend: the production store, shared by any number of service processes.
+//!
+//! Owns the pool, its dialect (row locks, `skip locked` claims, database time), binding values
+//! and reading columns, and `LISTEN` on the channel the `notify_job_ready` trigger signals. The
+//! store's logic is in `lists.rs` and `queue.rs`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgListener, PgPoolOptions, PgQueryResult, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Row as _};
+use uuid::Uuid;
+
+use super::DbError;
+use super::sql::{Dialect, Driver, Pools, Row, Statements, Value, bind_value};
+
+/// The PostgreSQL migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The channel workers listen on.
+pub const JOBS_CHANNEL: &str = "manifold_jobs";
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
+    Statements::new(&Dialect {
+        now: "now()",
+        created_at: "now()",
+        after_secs: "now() + make_interval(secs => {})",
+        greatest: "greatest",
+        for_update: "for update",
+        skip_locked: "for update skip locked",
+        entries_json: "(select coalesce(json_agg(json_build_object('image', e.image, \
+            'digest', e.digest, 'media_type', e.media_type, 'size', e.size, \
+            'platform', e.platform, 'annotations', e.annotations, \
+            'attestation', e.attestation) order by e.position), '[]') \
+            from list_entry e where e.list_id = l.list_id)",
+        key_lock: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
+        insert_with_job: true,
+    })
+});
+
+/// A pool of connections to PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pub(super) pools: Pools<Postgres>,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations.
+    pub(super) async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)?;
+        Ok(Self {
+            pools: Pools {
+                reader: pool.clone(),
+                writer: pool,
+                wake: None,
+            },
+        })
+    }
+
+    /// A listener on the jobs channel.
+    pub(super) async fn listener(&self) -> Result<PgListener, DbError> {
+        let mut listener = PgListener::connect_with(&self.pools.writer).await?;
+        listener.listen(JOBS_CHANNEL).await?;
+        Ok(listener)
+    }
+}
+
+impl Driver for Postgres {
+    fn bind(q: Query<'_, Self, PgArguments>, value: Value) -> Query<'_, Self, PgArguments> {
+        bind_value!(q, value,
+            time(t) => q.bind(t),
+            json(j) => match j {
+                serde_json::Value::Null => q.bind(None::<sqlx::types::Json<serde_json::Value>>),
+                j => q.bind(sqlx::types::Json(j)),
+            },
+        )
+    }
+
+    fn statements() -> &'static Statements {
+        &STATEMENTS
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+fn column<T>(row: &PgRow, column: &str) -> Result<T, DbError>
+where
+    T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    Ok(row.try_get(column)?)
+}
+
+impl Row for PgRow {
+    fn text(&self, c: &str) -> Result<Option<String>, DbError> {
+        column(self, c)
+    }
+
+    fn int(&self, c: &str) -> Result<Option<i64>, DbError> {
+        match self.try_get::<Option<i64>, _>(c) {
+            Ok(n) => Ok(n),
+            Err(sqlx::Error::ColumnDecode { .. }) => {
+                Ok(column::<Option<i32>>(self, c)?.map(i64::from))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn bool(&self, c: &str) -> Result<bool, DbError> {
+        column(self, c)
+    }
+
+    fn uuid(&self, c: &str) -> Result<Uuid, DbError> {
+        column(self, c)
+    }
+
+    fn time(&self, c: &str) -> Result<Option<DateTime<Utc>>, DbError> {
+        column(self, c)
+    }
+
+    fn json(&self, c: &str) -> Result<Option<serde_json::Value>, DbError> {
+        column(self, c)
+    }
+}

@@ -1,0 +1,251 @@
+//! The job queue: claim under a lease, renew it, record an outcome fenced by the attempt number,
+//! reschedule or finish, queue a callback — once, for both backends.
+//!
+//! A job is `ready` while waiting or running; a claim takes the due job with the earliest
+//! `run_at` whose lease (if any) has expired, and bumps its attempt. Every later write names the
+//! job *and* the attempt it was claimed with, so a worker that lost its lease changes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::DbError;
+use super::rows::{self, ClaimedJob, JobKind, PushOutcome};
+use super::sql::{Backend, Row as _, Session, Value, args};
+use crate::model::CallbackStatus;
+
+/// Claims the next due job, taking a lease and bumping its attempt; marks a push `running`.
+pub(super) async fn claim<B: Backend>(
+    db: &B,
+    worker: &str,
+    lease: Duration,
+) -> Result<Option<ClaimedJob>, DbError> {
+    let st = db.statements();
+    let mut tx = db.begin().await?;
+    let claimed = tx
+        .fetch_optional(
+            &st.claim_job,
+            vec![Value::from(worker), Value::Secs(lease.as_secs_f64())],
+        )
+        .await?;
+    let Some(job) = claimed else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let list_id = job.uuid("list_id")?;
+    let statement = if job.text("kind")?.as_deref() == Some(JobKind::Push.as_str()) {
+        &st.claim_list_running
+    } else {
+        &st.claim_list_read
+    };
+    let list = tx
+        .fetch_optional(statement, args![list_id])
+        .await?
+        .ok_or_else(|| DbError::Corrupt {
+            what: "job",
+            message: format!("its list {list_id} does not exist"),
+        })?;
+    tx.commit().await?;
+    Ok(Some(rows::claimed(&job, &list)?))
+}
+
+/// Extends a job's lease while its worker is still on it; false if the job was taken over.
+pub(super) async fn extend_lease<B: Backend>(
+    db: &B,
+    job: &ClaimedJob,
+    lease: Duration,
+) -> Result<bool, DbError> {
+    let mut session = db.write_one().await?;
+    let changed = session
+        .execute(
+            &db.statements().extend_lease,
+            vec![
+                Value::from(job.job_id),
+                Value::from(i64::from(job.attempt)),
+                Value::Secs(lease.as_secs_f64()),
+            ],
+        )
+        .await?;
+    session.commit().await?;
+    Ok(changed == 1)
+}
+
+/// Records a pushed list: digest, entries, status; queues its callback. False when fenced out.
+pub(super) async fn complete_push<B: Backend>(
+    db: &B,
+    job: &ClaimedJob,
+    done: &PushOutcome,
+    max_attempts: u32,
+) -> Result<bool, DbError> {
+    let st = db.statements();
+    let mut tx = db.begin().await?;
+    if !finish_job(&mut tx, st, job, "done", None).await? {
+        return Ok(false);
+    }
+    tx.execute(&st.delete_entries, args![job.list_id]).await?;
+    if !done.entries.is_empty() {
+        let params = done
+            .entries
+            .iter()
+            .enumerate()
+            .flat_map(|(position, e)| rows::entry_args(job.list_id, position, e))
+            .collect();
+        tx.execute(&st.insert_entries(done.entries.len()), params)
+            .await?;
+    }
+    let size = i64::try_from(done.size).unwrap_or(i64::MAX);
+    tx.execute(
+        &st.succeed_list,
+        args![job.list_id, done.digest.as_str(), &done.media_type, size],
+    )
+    .await?;
+    queue_callback(&mut tx, st, job, max_attempts).await?;
+    tx.commit().await?;
+    db.queued();
+    Ok(true)
+}
+
+/// Records a failed attempt: retried at `retry_at`, or failed for good when `None`. False
+/// when fenced out.
+pub(super) async fn fail_push<B: Backend>(
+    db: &B,
+    job: &ClaimedJob,
+    code: &str,
+    message: &str,
+    retry_at: Option<DateTime<Utc>>,
+    max_attempts: u32,
+) -> Result<bool, DbError> {
+    let st = db.statements();
+    let mut tx = db.begin().await?;
+    let fenced = match retry_at {
+        Some(at) => reschedule(&mut tx, st, job, at, message).await?,
+        None => finish_job(&mut tx, st, job, "failed", Some(message)).await?,
+    };
+    if !fenced {
+        return Ok(false);
+    }
+    let status = if retry_at.is_some() {
+        "queued"
+    } else {
+        "failed"
+    };
+    tx.execute(&st.fail_list, args![job.list_id, status, code, message])
+        .await?;
+    if retry_at.is_none() {
+        queue_callback(&mut tx, st, job, max_attempts).await?;
+    }
+    tx.commit().await?;
+    db.queued();
+    Ok(true)
+}
+
+/// Records a callback delivery attempt: delivered, retried at `retry_at`, or failed. False when
+/// fenced out.
+pub(super) async fn record_callback<B: Backend>(
+    db: &B,
+    job: &ClaimedJob,
+    outcome: Result<(), &str>,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<bool, DbError> {
+    let st = db.statements();
+    let mut tx = db.begin().await?;
+    let (status, error) = match (outcome, retry_at) {
+        (Ok(()), _) => (CallbackStatus::Delivered, None),
+        (Err(e), Some(_)) => (CallbackStatus::Retrying, Some(e)),
+        (Err(e), None) => (CallbackStatus::Failed, Some(e)),
+    };
+    let fenced = match (status, retry_at) {
+        (CallbackStatus::Retrying, Some(at)) => {
+            reschedule(&mut tx, st, job, at, error.unwrap_or_default()).await?
+        }
+        (CallbackStatus::Delivered, _) => finish_job(&mut tx, st, job, "done", None).await?,
+        _ => finish_job(&mut tx, st, job, "failed", error).await?,
+    };
+    if !fenced {
+        return Ok(false);
+    }
+    tx.execute(
+        &st.callback_list,
+        args![job.list_id, status.as_str(), i64::from(job.attempt), error],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Jobs waiting or running, by kind.
+pub(super) async fn depth<B: Backend>(db: &B) -> Result<Vec<(String, i64)>, DbError> {
+    let mut session = db.read().await?;
+    session
+        .fetch_all(&db.statements().queue_depth, Vec::new())
+        .await?
+        .iter()
+        .map(rows::depth)
+        .collect()
+}
+
+/// When the next job is due (or its lease ends), if any is waiting.
+pub(super) async fn next_due<B: Backend>(db: &B) -> Result<Option<DateTime<Utc>>, DbError> {
+    let mut session = db.read().await?;
+    match session
+        .fetch_optional(&db.statements().next_due, Vec::new())
+        .await?
+    {
+        Some(row) => row.time("due"),
+        None => Ok(None),
+    }
+}
+
+/// Queues the list's callback job, when it has a callback.
+async fn queue_callback<S: Session>(
+    tx: &mut S,
+    st: &super::sql::Statements,
+    job: &ClaimedJob,
+    max_attempts: u32,
+) -> Result<(), DbError> {
+    if job.callback_url.is_none() {
+        return Ok(());
+    }
+    let kind = JobKind::Callback.as_str();
+    tx.execute(
+        &st.insert_job,
+        args![job.list_id, kind, i64::from(max_attempts)],
+    )
+    .await?;
+    tx.execute(&st.callback_pending, args![job.list_id]).await?;
+    Ok(())
+}
+
+/// Puts a job back in the queue for `at`, if this worker still holds it (same attempt).
+async fn reschedule<S: Session>(
+    tx: &mut S,
+    st: &super::sql::Statements,
+    job: &ClaimedJob,
+    at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, DbError> {
+    let changed = tx
+        .execute(
+            &st.reschedule,
+            args![job.job_id, i64::from(job.attempt), at, error],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Ends a job if this worker still holds it (same attempt).
+async fn finish_job<S: Session>(
+    tx: &mut S,
+    st: &super::sql::Statements,
+    job: &ClaimedJob,
+    state: &str,
+    error: Option<&str>,
+) -> Result<bool, DbError> {
+    let changed = tx
+        .execute(
+            &st.finish_job,
+            args![job.job_id, i64::from(job.attempt), state, error],
+        )
+        .await?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,300 @@
+//! The records the store writes and reads, and the reading of them from rows — once, for both
+//! backends. Stored names become model types here; a name that does not read back is a
+//! [`DbError::Corrupt`], never a panic.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::DbError;
+use super::sql::Row;
+use crate::model::{CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, SpecFormat};
+use crate::spec::ListSpec;
+
+/// The two kinds of job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Push a list.
+    Push,
+    /// Tell the submitter how it went.
+    Callback,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Callback => "callback",
+        }
+    }
+}
+
+/// A list to write.
+#[derive(Debug, Clone)]
+pub struct NewList {
+    /// The target reference.
+    pub target: String,
+    /// Extra tags.
+    pub tags: Vec<String>,
+    /// The list type asked for.
+    pub output_type: ListType,
+    /// Skip missing sources.
+    pub ignore_missing: bool,
+    /// The validated spec, as JSON.
+    pub spec: serde_json::Value,
+    /// The spec as submitted.
+    pub spec_text: String,
+    /// The format it was submitted in.
+    pub spec_format: SpecFormat,
+    /// Where to POST the result.
+    pub callback_url: Option<String>,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The request's fingerprint, to tell a repeat from a reused key.
+    pub request_hash: String,
+}
+
+/// A recorded list.
+#[derive(Debug, Clone)]
+pub struct ListRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// Its status.
+    pub status: ListStatus,
+    /// The target reference.
+    pub target: String,
+    /// Extra tags.
+    pub tags: Vec<String>,
+    /// The list type asked for.
+    pub output_type: ListType,
+    /// Whether missing sources are skipped.
+    pub ignore_missing: bool,
+    /// The spec as submitted.
+    pub spec_text: String,
+    /// The format it was submitted in.
+    pub spec_format: SpecFormat,
+    /// The callback URL.
+    pub callback_url: Option<String>,
+    /// The list's digest once pushed.
+    pub digest: Option<Digest>,
+    /// Its media type once pushed.
+    pub media_type: Option<String>,
+    /// Its size once pushed.
+    pub size: Option<u64>,
+    /// The last error's code.
+    pub error_code: Option<ErrorCode>,
+    /// The last error's message.
+    pub error_message: Option<String>,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// How the callback's delivery goes, once queued.
+    pub callback_status: Option<CallbackStatus>,
+    /// Callback deliveries tried.
+    pub callback_attempts: i32,
+    /// The last callback error.
+    pub callback_error: Option<String>,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+    /// When a worker first took it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its entries, once pushed.
+    pub entries: Vec<Entry>,
+}
+
+/// What a finished push recorded.
+#[derive(Debug, Clone)]
+pub struct PushOutcome {
+    /// The list's digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// Its entries.
+    pub entries: Vec<Entry>,
+}
+
+/// Filters of the list listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<ListStatus>,
+    /// Only this target (with or without its tag).
+    pub target: Option<String>,
+    /// Only lists older than this (cursor).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// One page of lists.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The lists.
+    pub items: Vec<ListRecord>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// A job a worker holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The job.
+    pub job_id: i64,
+    /// Its list.
+    pub list_id: Uuid,
+    /// Push or callback.
+    pub kind: JobKind,
+    /// This attempt's number (1-based): the fencing token.
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// The spec to push.
+    pub spec: ListSpec,
+    /// The list type.
+    pub output: ListType,
+    /// Skip missing sources.
+    pub ignore_missing: bool,
+    /// Where to POST the result.
+    pub callback_url: Option<String>,
+}
+
+/// A column that must not be null.
+fn required<T>(column: &str, value: Option<T>) -> Result<T, DbError> {
+    value.ok_or_else(|| DbError::Corrupt {
+        what: "column",
+        message: format!("{column} is null"),
+    })
+}
+
+/// A stored name read back as its type.
+fn named<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, DbError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| DbError::Corrupt {
+        what,
+        message: e.to_string(),
+    })
+}
+
+/// A JSON column read as `T`.
+fn json<T: DeserializeOwned>(
+    what: &'static str,
+    value: Option<serde_json::Value>,
+) -> Result<Option<T>, DbError> {
+    value
+        .filter(|v| !v.is_null())
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| DbError::Corrupt {
+                what,
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn int32(row: &impl Row, column: &str) -> Result<i32, DbError> {
+    let n = required(column, row.int(column)?)?;
+    i32::try_from(n).map_err(|_| DbError::Corrupt {
+        what: "count",
+        message: format!("{column} is {n}"),
+    })
+}
+
+/// A list as every list read selects it (see `sql::LIST_COLUMNS`).
+pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
+    Ok(ListRecord {
+        id: row.uuid("list_id")?,
+        status: named("list status", &required("status", row.text("status")?)?)?,
+        target: required("target", row.text("target")?)?,
+        tags: json("tags", row.json("tags")?)?.unwrap_or_default(),
+        output_type: named(
+            "list type",
+            &required("output_type", row.text("output_type")?)?,
+        )?,
+        ignore_missing: row.bool("ignore_missing")?,
+        spec_text: required("spec_text", row.text("spec_text")?)?,
+        spec_format: named(
+            "spec format",
+            &required("spec_format", row.text("spec_format")?)?,
+        )?,
+        callback_url: row.text("callback_url")?,
+        digest: row
+            .text("digest")?
+            .map(|d| named("digest", &d))
+            .transpose()?,
+        media_type: row.text("media_type")?,
+        size: row.int("size")?.map(|s| s.max(0) as u64),
+        error_code: row.text("error_code")?.map(|c| ErrorCode::parse(&c)),
+        error_message: row.text("error_message")?,
+        attempts: int32(row, "attempts")?,
+        callback_status: row
+            .text("callback_status")?
+            .map(|s| named("callback status", &s))
+            .transpose()?,
+        callback_attempts: int32(row, "callback_attempts")?,
+        callback_error: row.text("callback_error")?,
+        created_at: required("created_at", row.time("created_at")?)?,
+        started_at: row.time("started_at")?,
+        finished_at: row.time("finished_at")?,
+        entries: json("entries", row.json("entries")?)?.unwrap_or_default(),
+    })
+}
+
+/// A claimed job from the job row the claim returned and its list's row.
+pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbError> {
+    let kind = required("kind", job.text("kind")?)?;
+    let spec = json::<ListSpec>("spec", list.json("spec")?)?;
+    Ok(ClaimedJob {
+        job_id: required("job_id", job.int("job_id")?)?,
+        list_id: job.uuid("list_id")?,
+        kind: if kind == "callback" {
+            JobKind::Callback
+        } else {
+            JobKind::Push
+        },
+        attempt: int32(job, "attempt")?,
+        max_attempts: int32(job, "max_attempts")?,
+        spec: required("spec", spec)?,
+        output: named(
+            "list type",
+            &required("output_type", list.text("output_type")?)?,
+        )?,
+        ignore_missing: list.bool("ignore_missing")?,
+        callback_url: list.text("callback_url")?,
+    })
+}
+
+/// `(kind, count)` rows.
+pub(crate) fn depth(row: &impl Row) -> Result<(String, i64), DbError> {
+    Ok((
+        required("kind", row.text("kind")?)?,
+        required("n", row.int("n")?)?,
+    ))
+}
+
+/// The parameters of one `list_entry` row (`sql::ENTRY_COLUMNS` of them).
+pub(crate) fn entry_args(list_id: Uuid, position: usize, e: &Entry) -> Vec<super::sql::Value> {
+    use super::sql::Value;
+    let annotations: &BTreeMap<String, String> = &e.annotations;
+    vec![
+        Value::Uuid(list_id),
+        Value::Int(Some(position as i64)),
+        Value::from(e.image.as_str()),
+        Value::from(e.digest.as_str()),
+        Value::from(e.media_type.as_str()),
+        Value::Int(Some(e.size.min(i64::MAX as u64) as i64)),
+        match &e.platform {
+            Some(p) => Value::Json(serde_json::to_value(p).unwrap_or_default()),
+            None => Value::Json(serde_json::Value::Null),
+        },
+        Value::Json(serde_json::to_value(annotations).unwrap_or_default()),
+        Value::Bool(e.attestation),
+    ]
+}
