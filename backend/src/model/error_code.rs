@@ -15,6 +15,9 @@ pub enum Audience {
     Service,
 }
 
+/// The command line's advice and the service's.
+type Pair = (Option<&'static str>, Option<&'static str>);
+
 /// Declares the codes with their names.
 macro_rules! codes {
     ($($(#[$meta:meta])* $variant:ident = $text:literal),+ $(,)?) => {
@@ -128,7 +131,59 @@ impl ErrorCode {
     }
 
     /// The table: for each code, the command line's advice and the service's.
-    fn advice_pair(&self) -> Option<(Option<&'static str>, Option<&'static str>)> {
+    fn advice_pair(&self) -> Option<Pair> {
+        self.registry_advice().or_else(|| self.own_advice())
+    }
+
+    /// Advice for manifold's own codes about registries and lists.
+    fn own_advice(&self) -> Option<Pair> {
+        Some(match self {
+            Self::RegistryUnreachable => (
+                None,
+                Some(
+                    "The service could not reach the registry: check the host and port, DNS, \
+                     TLS, and that the registry is up. The push is retried on its own a few times.",
+                ),
+            ),
+            Self::DigestMismatch => (
+                None,
+                Some(
+                    "The registry sent content whose digest is not the one asked for (or stored \
+                     the list under another digest). A proxy may be rewriting content; nothing \
+                     was trusted.",
+                ),
+            ),
+            Self::RegistryNotAllowed => (
+                None,
+                Some(
+                    "The service may not talk to this registry: it is not in its allow-list \
+                     (MANIFOLD_REGISTRIES).",
+                ),
+            ),
+            Self::InvalidList => (
+                None,
+                Some(
+                    "The sources do not make a valid list: for example two of them have the same \
+                     platform, or an entry is itself a list.",
+                ),
+            ),
+            Self::InvalidSpec => (
+                None,
+                Some("The spec is invalid; the message names the field at fault."),
+            ),
+            Self::RegistryProtocol => (
+                None,
+                Some(
+                    "The registry answered something the service did not expect. Check that the \
+                     address is a registry (and not, say, a login page).",
+                ),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Advice for the registry's codes (and HTTP statuses without one).
+    fn registry_advice(&self) -> Option<Pair> {
         Some(match self {
             Self::ManifestUnknown => (
                 Some("check that the image exists and that the tag or digest is spelled right"),
@@ -195,46 +250,6 @@ impl ErrorCode {
                 Some(
                     "The registry refused the list document. Some registries take only one list \
                      type: try type docker or oci.",
-                ),
-            ),
-            Self::RegistryUnreachable => (
-                None,
-                Some(
-                    "The service could not reach the registry: check the host and port, DNS, \
-                     TLS, and that the registry is up. The push is retried on its own a few times.",
-                ),
-            ),
-            Self::DigestMismatch => (
-                None,
-                Some(
-                    "The registry sent content whose digest is not the one asked for (or stored \
-                     the list under another digest). A proxy may be rewriting content; nothing \
-                     was trusted.",
-                ),
-            ),
-            Self::RegistryNotAllowed => (
-                None,
-                Some(
-                    "The service may not talk to this registry: it is not in its allow-list \
-                     (MANIFOLD_REGISTRIES).",
-                ),
-            ),
-            Self::InvalidList => (
-                None,
-                Some(
-                    "The sources do not make a valid list: for example two of them have the same \
-                     platform, or an entry is itself a list.",
-                ),
-            ),
-            Self::InvalidSpec => (
-                None,
-                Some("The spec is invalid; the message names the field at fault."),
-            ),
-            Self::RegistryProtocol => (
-                None,
-                Some(
-                    "The registry answered something the service did not expect. Check that the \
-                     address is a registry (and not, say, a login page).",
                 ),
             ),
             Self::Http(401) => Self::Unauthorized.advice_pair()?,

@@ -34,7 +34,7 @@ pub(super) async fn insert<B: Backend>(
     new: &NewList,
     max_attempts: u32,
 ) -> Result<Inserted, DbError> {
-    let st = db.statements();
+    let st = &db.statements().lists;
     let id = Uuid::new_v4();
     if new.idempotency_key.is_none()
         && let Some(one) = &st.insert_list_with_job
@@ -66,8 +66,11 @@ pub(super) async fn insert<B: Backend>(
     let mut params = insert_args(id, new, max_attempts);
     params.truncate(11);
     tx.execute(&st.insert_list, params).await?;
-    tx.execute(&st.insert_job, args![id, "push", i64::from(max_attempts)])
-        .await?;
+    tx.execute(
+        &db.statements().queue.insert_job,
+        args![id, "push", i64::from(max_attempts)],
+    )
+    .await?;
     let row = tx.fetch_optional(&st.get_list, args![id]).await?;
     let list = rows::list(&row.ok_or_else(|| vanished("insert"))?)?;
     tx.commit().await?;
@@ -86,7 +89,7 @@ fn vanished(when: &str) -> DbError {
 pub(super) async fn get<B: Backend>(db: &B, id: Uuid) -> Result<Option<ListRecord>, DbError> {
     let mut session = db.read().await?;
     session
-        .fetch_optional(&db.statements().get_list, args![id])
+        .fetch_optional(&db.statements().lists.get_list, args![id])
         .await?
         .map(|row| rows::list(&row))
         .transpose()
@@ -98,7 +101,7 @@ pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page
     let mut session = db.read().await?;
     let found = session
         .fetch_all(
-            &db.statements().page_lists,
+            &db.statements().lists.page_lists,
             vec![
                 Value::from(filter.status.map(ListStatus::as_str)),
                 Value::from(&filter.target),
@@ -124,7 +127,7 @@ pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page
 
 /// Cancels a queued list (one a worker holds cannot be canceled).
 pub(super) async fn cancel<B: Backend>(db: &B, id: Uuid) -> Result<Transition, DbError> {
-    let st = db.statements();
+    let st = &db.statements().lists;
     let mut tx = db.begin().await?;
     let Some(found) = tx.fetch_optional(&st.cancel_find, args![id]).await? else {
         return Ok(Transition::NotFound);
@@ -147,7 +150,7 @@ pub(super) async fn retry<B: Backend>(
     id: Uuid,
     max_attempts: u32,
 ) -> Result<Transition, DbError> {
-    let st = db.statements();
+    let st = &db.statements().lists;
     let mut tx = db.begin().await?;
     let Some(found) = tx.fetch_optional(&st.retry_find, args![id]).await? else {
         return Ok(Transition::NotFound);

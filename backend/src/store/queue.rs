@@ -20,7 +20,7 @@ pub(super) async fn claim<B: Backend>(
     worker: &str,
     lease: Duration,
 ) -> Result<Option<ClaimedJob>, DbError> {
-    let st = db.statements();
+    let st = &db.statements().queue;
     let mut tx = db.begin().await?;
     let claimed = tx
         .fetch_optional(
@@ -58,7 +58,7 @@ pub(super) async fn extend_lease<B: Backend>(
     let mut session = db.write_one().await?;
     let changed = session
         .execute(
-            &db.statements().extend_lease,
+            &db.statements().queue.extend_lease,
             vec![
                 Value::from(job.job_id),
                 Value::from(i64::from(job.attempt)),
@@ -77,7 +77,7 @@ pub(super) async fn complete_push<B: Backend>(
     done: &PushOutcome,
     max_attempts: u32,
 ) -> Result<bool, DbError> {
-    let st = db.statements();
+    let st = &db.statements().queue;
     let mut tx = db.begin().await?;
     if !finish_job(&mut tx, st, job, "done", None).await? {
         return Ok(false);
@@ -115,7 +115,7 @@ pub(super) async fn fail_push<B: Backend>(
     retry_at: Option<DateTime<Utc>>,
     max_attempts: u32,
 ) -> Result<bool, DbError> {
-    let st = db.statements();
+    let st = &db.statements().queue;
     let mut tx = db.begin().await?;
     let fenced = match retry_at {
         Some(at) => reschedule(&mut tx, st, job, at, message).await?,
@@ -147,7 +147,7 @@ pub(super) async fn record_callback<B: Backend>(
     outcome: Result<(), &str>,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<bool, DbError> {
-    let st = db.statements();
+    let st = &db.statements().queue;
     let mut tx = db.begin().await?;
     let (status, error) = match (outcome, retry_at) {
         (Ok(()), _) => (CallbackStatus::Delivered, None),
@@ -177,7 +177,7 @@ pub(super) async fn record_callback<B: Backend>(
 pub(super) async fn depth<B: Backend>(db: &B) -> Result<Vec<(String, i64)>, DbError> {
     let mut session = db.read().await?;
     session
-        .fetch_all(&db.statements().queue_depth, Vec::new())
+        .fetch_all(&db.statements().queue.queue_depth, Vec::new())
         .await?
         .iter()
         .map(rows::depth)
@@ -188,7 +188,7 @@ pub(super) async fn depth<B: Backend>(db: &B) -> Result<Vec<(String, i64)>, DbEr
 pub(super) async fn next_due<B: Backend>(db: &B) -> Result<Option<DateTime<Utc>>, DbError> {
     let mut session = db.read().await?;
     match session
-        .fetch_optional(&db.statements().next_due, Vec::new())
+        .fetch_optional(&db.statements().queue.next_due, Vec::new())
         .await?
     {
         Some(row) => row.time("due"),
@@ -199,7 +199,7 @@ pub(super) async fn next_due<B: Backend>(db: &B) -> Result<Option<DateTime<Utc>>
 /// Queues the list's callback job, when it has a callback.
 async fn queue_callback<S: Session>(
     tx: &mut S,
-    st: &super::sql::Statements,
+    st: &super::sql::QueueStatements,
     job: &ClaimedJob,
     max_attempts: u32,
 ) -> Result<(), DbError> {
@@ -219,7 +219,7 @@ async fn queue_callback<S: Session>(
 /// Puts a job back in the queue for `at`, if this worker still holds it (same attempt).
 async fn reschedule<S: Session>(
     tx: &mut S,
-    st: &super::sql::Statements,
+    st: &super::sql::QueueStatements,
     job: &ClaimedJob,
     at: DateTime<Utc>,
     error: &str,
@@ -236,7 +236,7 @@ async fn reschedule<S: Session>(
 /// Ends a job if this worker still holds it (same attempt).
 async fn finish_job<S: Session>(
     tx: &mut S,
-    st: &super::sql::Statements,
+    st: &super::sql::QueueStatements,
     job: &ClaimedJob,
     state: &str,
     error: Option<&str>,

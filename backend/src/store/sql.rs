@@ -332,11 +332,18 @@ pub(crate) struct Dialect {
 
 /// Every statement of the store, in one dialect.
 pub(crate) struct Statements {
+    /// Lists: write, read, page, cancel, retry.
+    pub lists: ListStatements,
+    /// The queue: claim, lease, record.
+    pub queue: QueueStatements,
+}
+
+/// The statements of `lists.rs`.
+pub(crate) struct ListStatements {
     pub get_list: String,
     pub page_lists: String,
     pub insert_list: String,
     pub insert_list_with_job: Option<String>,
-    pub insert_job: String,
     pub key_lock: Option<String>,
     pub find_key: String,
     pub cancel_find: String,
@@ -345,6 +352,11 @@ pub(crate) struct Statements {
     pub retry_find: String,
     pub retry_job: String,
     pub retry_list: String,
+}
+
+/// The statements of `queue.rs`.
+pub(crate) struct QueueStatements {
+    pub insert_job: String,
     pub claim_job: String,
     pub claim_list_running: String,
     pub claim_list_read: String,
@@ -380,13 +392,21 @@ pub(crate) const ENTRY_COLUMNS: usize = 9;
 impl Statements {
     /// The statements in dialect `d`.
     pub(crate) fn new(d: &Dialect) -> Self {
+        Self {
+            lists: ListStatements::new(d),
+            queue: QueueStatements::new(d),
+        }
+    }
+}
+
+impl ListStatements {
+    fn new(d: &Dialect) -> Self {
         let now = d.now;
         let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
         let values = format!(
             "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {}, {now}",
             d.created_at
         );
-        let lease = |param: &str| d.after_secs.replace("{}", param);
         Self {
             get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
             page_lists: format!(
@@ -405,13 +425,6 @@ impl Statements {
                      {select} from l left join j on j.list_id = l.list_id"
                 )
             }),
-            insert_job: format!(
-                "insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                 values ($1, $2, $3, {now}, {now}) \
-                 on conflict (list_id, kind) do update set state = 'ready', attempt = 0, \
-                 max_attempts = excluded.max_attempts, run_at = excluded.run_at, \
-                 locked_until = null, last_error = null, finished_at = null"
-            ),
             key_lock: d.key_lock.map(str::to_owned),
             find_key: "select list_id, request_hash from list where idempotency_key = $1"
                 .to_owned(),
@@ -441,6 +454,22 @@ impl Statements {
             retry_list: format!(
                 "update list set status = 'queued', error_code = null, error_message = null, \
                  finished_at = null, updated_at = {now} where list_id = $1"
+            ),
+        }
+    }
+}
+
+impl QueueStatements {
+    fn new(d: &Dialect) -> Self {
+        let now = d.now;
+        let lease = |param: &str| d.after_secs.replace("{}", param);
+        Self {
+            insert_job: format!(
+                "insert into job (list_id, kind, max_attempts, run_at, created_at) \
+                 values ($1, $2, $3, {now}, {now}) \
+                 on conflict (list_id, kind) do update set state = 'ready', attempt = 0, \
+                 max_attempts = excluded.max_attempts, run_at = excluded.run_at, \
+                 locked_until = null, last_error = null, finished_at = null"
             ),
             claim_job: format!(
                 "update job set attempt = attempt + 1, locked_until = {}, locked_by = $1 \
@@ -539,7 +568,7 @@ mod tests {
             key_lock: None,
             insert_with_job: false,
         };
-        let sql = Statements::new(&d).insert_entries(2);
+        let sql = Statements::new(&d).queue.insert_entries(2);
         assert!(
             sql.ends_with("values ($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"),
             "{sql}"
