@@ -1,13 +1,14 @@
 //! `GET /inspect?ref=…`: the engine's inspect as JSON, the same document as
 //! `manifold inspect --json`. Only registries on the service's allow-list are contacted.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::State;
 use super::access::Read;
 use super::error::{ApiError, ErrorBody};
+use super::query::Query;
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_inspect);
@@ -40,7 +41,7 @@ pub struct InspectQuery {
 #[get("/inspect")]
 async fn get_inspect(
     state: State,
-    query: web::Query<InspectQuery>,
+    query: Query<InspectQuery>,
     _: Read,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.inspect(&query.reference).await?))

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::State;
 use super::access::{Read, Write};
 use super::error::{ApiError, ErrorBody};
+use super::query::Query;
 use crate::http::{self, BodyError};
 use crate::model::{ErrorCode, ListStatus, ListType, SpecFormat};
 use crate::service::{DryRun, ListPage, ListResource, MAX_BODY_BYTES, PageQuery, Submit};
@@ -110,7 +111,7 @@ pub struct SpecBody {
 async fn create_list(
     state: State,
     req: HttpRequest,
-    query: web::Query<SubmitQuery>,
+    query: Query<SubmitQuery>,
     payload: web::Payload,
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
@@ -238,7 +239,7 @@ pub struct ListQuery {
 #[get("/lists")]
 async fn get_lists(
     state: State,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
     _: Read,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();

@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod inspect;
 mod lists;
+mod query;
 
 use actix_web::web;
 use utoipa::OpenApi;
