@@ -9,9 +9,10 @@ use askama::Template;
 use super::form_errors::{FormErrors, Line, listing};
 use super::security::{FormData, check_csrf, state};
 use super::spec_form::{Action, Built, SpecForm};
-use super::view::{DigestView, EntryView, explain, human_size, media_label};
+use super::view::{DigestView, explain, human_size, media_label};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
 use crate::http::status_of;
+use crate::model::Entry;
 use crate::service::{DryRun, ErrorKind, ServiceError, Submit};
 use crate::spec::SubmitOptions;
 
@@ -41,7 +42,7 @@ struct DryRunView {
     media_label: &'static str,
     size: u64,
     size_human: String,
-    entries: Vec<EntryView>,
+    entries: Vec<Entry>,
     skipped: Vec<(String, String)>,
     document: String,
     requests: u64,
@@ -69,7 +70,7 @@ impl DryRunView {
             media_type: dry.media_type,
             size: dry.size,
             size_human: human_size(dry.size),
-            entries: dry.entries.iter().map(EntryView::of).collect(),
+            entries: dry.entries,
             skipped: dry
                 .skipped
                 .into_iter()

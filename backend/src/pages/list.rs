@@ -7,8 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
 use super::security::{FormData, check_csrf, state};
-use super::view::{DigestView, EntryView, StatusView, age, human_size, media_label, timestamp};
+use super::view::{DigestView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
+use crate::model::Entry;
 use crate::model::ListStatus;
 use crate::service::{ListResource, ServiceError};
 use crate::spec::Reference;
@@ -47,7 +48,7 @@ struct ListPage {
     media_label: &'static str,
     media_type: String,
     size: String,
-    entries: Vec<EntryView>,
+    entries: Vec<Entry>,
     attempts: i32,
     error: Option<ErrorView>,
     callback: Option<CallbackView>,
@@ -85,7 +86,7 @@ impl ListPage {
             size: l
                 .size
                 .map_or_else(String::new, |s| format!("{} ({s} bytes)", human_size(s))),
-            entries: l.entries.iter().map(EntryView::of).collect(),
+            entries: l.entries.clone(),
             attempts: l.attempts,
             error: l.error.as_ref().map(|e| ErrorView {
                 hint: e.advice.clone(),

@@ -58,7 +58,8 @@ impl DigestView {
 }
 
 /// Bytes for people: `512 B`, `1.5 KiB`, `23.4 MiB`.
-pub fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: impl std::borrow::Borrow<u64>) -> String {
+    let bytes = *bytes.borrow();
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -111,41 +112,12 @@ pub fn platform_text(platform: Option<&Platform>) -> String {
     platform.map_or_else(|| "-".to_owned(), Platform::to_string)
 }
 
-/// One entry of a list, as the list page and the dry run show it.
-#[derive(Debug, Clone)]
-pub struct EntryView {
-    /// `linux/amd64`, or `attestation`.
-    pub platform: String,
-    /// The source it came from.
-    pub image: String,
-    /// Its digest.
-    pub digest: DigestView,
-    /// Its size, in bytes.
-    pub size: u64,
-    /// Its size for people.
-    pub size_human: String,
-    /// Its media type.
-    pub media_type: String,
-    /// The media type's common name.
-    pub media_label: &'static str,
-}
-
-impl EntryView {
-    /// An entry row.
-    pub fn of(e: &Entry) -> Self {
-        Self {
-            platform: if e.attestation {
-                "attestation".to_owned()
-            } else {
-                platform_text(e.platform.as_ref())
-            },
-            image: e.image.clone(),
-            digest: DigestView::new(e.digest.as_str()),
-            size: e.size,
-            size_human: human_size(e.size),
-            media_type: e.media_type.clone(),
-            media_label: media_label(&e.media_type),
-        }
+/// What an entry's platform column shows: its platform, or `attestation`.
+pub fn entry_platform(e: &Entry) -> String {
+    if e.attestation {
+        "attestation".to_owned()
+    } else {
+        platform_text(e.platform.as_ref())
     }
 }
 
