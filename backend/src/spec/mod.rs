@@ -86,6 +86,19 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_spec_reads_back_without_the_user_facing_parser() {
+        let text = "image: r.io/demo:v1\ntags: [a]\nmanifests:\n  - image: r.io/demo-arm@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n    platform: {os: linux, architecture: arm64, variant: v8}\n  - image: r.io/demo-x:v1\n";
+        let spec = parse::from_yaml(text).unwrap();
+
+        let stored = serde_json::to_value(&spec).unwrap();
+        let read: ListSpec = serde_json::from_value(stored).unwrap();
+
+        assert_eq!(read, spec);
+        let bad = serde_json::json!({"image": "Not A Reference!", "tags": [], "annotations": {}, "manifests": []});
+        assert!(serde_json::from_value::<ListSpec>(bad).is_err());
+    }
+
+    #[test]
     fn submission_options_ride_along_with_the_spec() {
         let text = "type: oci\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
         let s = parse::submission_from_text(text).unwrap();
