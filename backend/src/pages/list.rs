@@ -148,17 +148,7 @@ async fn retry_list(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormData::read(&req, payload).await?;
-    check_csrf(&req, &form)?;
-    let done = state(&req)?.retry(&id).await;
-    transition(
-        &req,
-        &visitor,
-        &id,
-        done,
-        "Only a failed or canceled list can be retried.",
-    )
-    .await
+    act(req, visitor, &id, payload, Act::Retry).await
 }
 
 #[post("/ui/lists/{id}/cancel")]
@@ -168,17 +158,38 @@ async fn cancel_list(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
+    act(req, visitor, &id, payload, Act::Cancel).await
+}
+
+/// The two buttons of a list's page.
+#[derive(Clone, Copy)]
+enum Act {
+    Retry,
+    Cancel,
+}
+
+/// A button's form post: checked, done, and back to the list.
+async fn act(
+    req: HttpRequest,
+    visitor: Visitor,
+    id: &str,
+    payload: web::Payload,
+    act: Act,
+) -> Result<HttpResponse, PageError> {
     let form = FormData::read(&req, payload).await?;
     check_csrf(&req, &form)?;
-    let done = state(&req)?.cancel(&id).await;
-    transition(
-        &req,
-        &visitor,
-        &id,
-        done,
-        "Only a queued list can be canceled.",
-    )
-    .await
+    let services = state(&req)?;
+    let (done, rule) = match act {
+        Act::Retry => (
+            services.retry(id).await,
+            "Only a failed or canceled list can be retried.",
+        ),
+        Act::Cancel => (
+            services.cancel(id).await,
+            "Only a queued list can be canceled.",
+        ),
+    };
+    transition(&req, &visitor, id, done, rule).await
 }
 
 /// After retry or cancel: back to the list, or the list again with why it could not be done.
