@@ -26,8 +26,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one HTTP request by method, route pattern and status.
+    /// Counts one HTTP request by method, route pattern and status. Methods outside the standard
+    /// set count as `OTHER`, so a client cannot make new series at will (routes are patterns,
+    /// every unmatched path is `(unmatched)`).
     pub fn http_request(&self, method: &str, route: &str, status: u16) {
+        const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+        let method = METHODS
+            .into_iter()
+            .find(|m| *m == method)
+            .unwrap_or("OTHER");
         let mut inner = self.inner.lock().expect("lock");
         *inner
             .http
@@ -119,5 +126,20 @@ mod tests {
         assert!(text.contains("manifold_queue_depth{kind=\"push\"} 3"));
         assert!(text.contains("manifold_push_duration_seconds_bucket{le=\"0.5\"} 1"));
         assert!(text.contains("manifold_push_duration_seconds_bucket{le=\"0.25\"} 0"));
+    }
+
+    #[test]
+    fn made_up_methods_do_not_make_new_series() {
+        let m = Metrics::default();
+        for i in 0..100 {
+            m.http_request(&format!("X-{i}"), "(unmatched)", 404);
+        }
+        let text = m.render(&[]);
+        assert_eq!(
+            text.matches("manifold_http_requests_total{").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("method=\"OTHER\",route=\"(unmatched)\",status=\"404\"} 100"));
     }
 }

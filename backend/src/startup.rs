@@ -75,6 +75,7 @@ impl Application {
                 .openapi_service(|doc| SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
                 .into_app()
                 .configure(crate::pages::configure)
+                .default_service(web::to(unmatched))
         })
         .listen(listener)?
         .disable_signals()
@@ -112,6 +113,22 @@ impl Application {
         }
         self.workers.stop().await;
         Ok(())
+    }
+}
+
+/// A request no handler took: the pages' 404 for page addresses, the API's 404 or 405 otherwise;
+/// `/docs` goes to the documentation page.
+async fn unmatched(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let path = req.path();
+    if path == "/docs" {
+        return actix_web::HttpResponse::PermanentRedirect()
+            .insert_header(("location", "/docs/"))
+            .finish();
+    }
+    if path.starts_with("/ui/") || path.starts_with("/static/") {
+        crate::pages::not_found()
+    } else {
+        api::unmatched(&req)
     }
 }
 

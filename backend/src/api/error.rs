@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::http::status_of;
 use crate::model::ErrorCode;
-use crate::service::ServiceError;
+use crate::service::{ErrorKind, ServiceError};
 
 /// The error envelope every API error answers with.
 #[derive(Debug, Serialize, ToSchema)]
@@ -121,8 +121,8 @@ impl ResponseError for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        if let ServiceError::Store(cause) = &e {
-            return Self::internal(cause);
+        if e.kind() == ErrorKind::Internal {
+            return Self::internal(&e);
         }
         let status = status_of(e.kind());
         let (line, column) = e.position();

@@ -32,6 +32,8 @@ pub struct InspectQuery {
     responses(
         (status = 200, description = "The inspection (same document as `manifold inspect --json`)", body = Object),
         (status = 400, description = "Invalid reference", body = ErrorBody),
+        (status = 401, description = "No API token (with MANIFOLD_PROTECT_READS)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 403, description = "Registry not allowed", body = ErrorBody),
         (status = 404, description = "No such manifest", body = ErrorBody),
         (status = 502, description = "The registry failed", body = ErrorBody)

@@ -33,7 +33,7 @@ pub struct SubmitQuery {
     pub dry_run: bool,
     /// The list type: `docker`, `oci` or `auto` (the default).
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<String>)]
+    #[param(rename = "type")]
     pub output: Option<ListType>,
     /// Where to POST the list when it finishes.
     pub callback_url: Option<String>,
@@ -116,12 +116,12 @@ async fn create_list(
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload).await?;
-    let (format, submission) = parse_body(&req, &body)?;
+    let (format, submission, text) = parse_body(&state, &req, body).await?;
     let query = query.into_inner();
     let submit = Submit {
         submission,
         format,
-        text: String::from_utf8_lossy(&body).into_owned(),
+        text,
         defaults: SubmitOptions {
             output: query.output,
             callback_url: query.callback_url,
@@ -160,62 +160,80 @@ async fn read_body(payload: web::Payload) -> Result<Vec<u8>, ApiError> {
         })
 }
 
-/// Parses the body by its content type: JSON, YAML, or (none given) whichever it looks like.
-fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(SpecFormat, Submission), ApiError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody,
-            format!("the body is not UTF-8: {e}"),
-        )
-    })?;
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let (format, parsed) = match content_type.as_str() {
-        "application/json" => (SpecFormat::Json, spec::parse::submission_from_json(text)),
-        "application/yaml" | "text/yaml" | "application/x-yaml" | "text/x-yaml" => {
-            (SpecFormat::Yaml, spec::parse::submission_from_yaml(text))
-        }
-        "" | "text/plain" => {
-            let json = text.trim_start().starts_with('{');
-            (
-                if json {
-                    SpecFormat::Json
-                } else {
-                    SpecFormat::Yaml
-                },
-                spec::parse::submission_from_text(text),
-            )
-        }
-        other => {
-            return Err(ApiError::new(
+/// How a body is read, by its content type.
+#[derive(Clone, Copy)]
+enum Reader {
+    Json,
+    Yaml,
+    /// None given: JSON when it starts with `{`, else YAML.
+    Sniff,
+}
+
+impl Reader {
+    fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        match content_type.as_str() {
+            "application/json" => Ok(Self::Json),
+            "application/yaml" | "text/yaml" | "application/x-yaml" | "text/x-yaml" => {
+                Ok(Self::Yaml)
+            }
+            "" | "text/plain" => Ok(Self::Sniff),
+            other => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,
                 format!(
                     "Content-Type {other} is not accepted; send application/json or application/yaml"
                 ),
-            ));
+            )),
         }
-    };
+    }
+
+    fn read(self, text: &str) -> (SpecFormat, Result<Submission, spec::SpecError>) {
+        match self {
+            Self::Json => (SpecFormat::Json, spec::parse::submission_from_json(text)),
+            Self::Yaml => (SpecFormat::Yaml, spec::parse::submission_from_yaml(text)),
+            Self::Sniff if text.trim_start().starts_with('{') => {
+                (SpecFormat::Json, spec::parse::submission_from_text(text))
+            }
+            Self::Sniff => (SpecFormat::Yaml, spec::parse::submission_from_text(text)),
+        }
+    }
+}
+
+/// Parses the body by its content type, off the HTTP threads; answers the text too.
+async fn parse_body(
+    state: &State,
+    req: &HttpRequest,
+    body: Vec<u8>,
+) -> Result<(SpecFormat, Submission, String), ApiError> {
+    let text = String::from_utf8(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            format!("the body is not UTF-8: {}", e.utf8_error()),
+        )
+    })?;
+    let reader = Reader::of(req)?;
+    let ((format, parsed), text) = state.blocking(move || (reader.read(&text), text)).await?;
     let submission = parsed.map_err(crate::service::ServiceError::from)?;
-    Ok((format, submission))
+    Ok((format, submission, text))
 }
 
 /// Filters and paging of the list listing.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Only lists with this status.
-    #[param(value_type = Option<String>)]
     pub status: Option<ListStatus>,
     /// Only lists pushed to this target (`registry/repo` or `registry/repo:tag`).
     pub target: Option<String>,
@@ -232,6 +250,8 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of lists", body = ListPage),
+        (status = 401, description = "No API token (with MANIFOLD_PROTECT_READS)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 400, description = "Invalid filter or cursor", body = ErrorBody)
     ),
     security((), ("token" = []))
@@ -261,6 +281,8 @@ async fn get_lists(
     params(("id" = Uuid, Path, description = "The list's id")),
     responses(
         (status = 200, description = "The list", body = ListResource),
+        (status = 401, description = "No API token (with MANIFOLD_PROTECT_READS)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody)
     ),
     security((), ("token" = []))
@@ -277,6 +299,8 @@ async fn get_list(state: State, id: web::Path<String>, _: Read) -> Result<HttpRe
     params(("id" = Uuid, Path, description = "The list's id")),
     responses(
         (status = 202, description = "Queued again", body = ListResource),
+        (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody),
         (status = 409, description = "The list is not failed or canceled", body = ErrorBody)
     ),
@@ -298,6 +322,8 @@ async fn retry_list(
     params(("id" = Uuid, Path, description = "The list's id")),
     responses(
         (status = 202, description = "Canceled", body = ListResource),
+        (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody),
         (status = 409, description = "The list is not queued", body = ErrorBody)
     ),

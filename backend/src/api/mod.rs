@@ -8,6 +8,7 @@ mod health;
 mod inspect;
 mod lists;
 mod query;
+mod unmatched;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -16,6 +17,7 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use unmatched::unmatched;
 
 /// The document's fixed parts; paths and schemas are collected from the handlers.
 #[derive(OpenApi)]

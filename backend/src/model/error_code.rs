@@ -84,6 +84,8 @@ codes! {
     CallbackNotAllowed = "CALLBACK_NOT_ALLOWED",
     /// No such thing.
     NotFound = "NOT_FOUND",
+    /// The address exists, with other methods.
+    MethodNotAllowed = "METHOD_NOT_ALLOWED",
     /// The thing's state does not allow it.
     Conflict = "CONFLICT",
     /// An idempotency key used before with another request.

@@ -47,8 +47,8 @@ impl std::fmt::Display for PageError {
 
 impl From<ServiceError> for PageError {
     fn from(e: ServiceError) -> Self {
-        if let ServiceError::Store(cause) = &e {
-            return Self::internal(cause);
+        if e.kind() == ErrorKind::Internal {
+            return Self::internal(&e);
         }
         let message = e.message();
         match e.kind() {

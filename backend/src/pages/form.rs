@@ -156,7 +156,13 @@ async fn submit_list(
             &NewPage::new(&visitor, form, None),
         );
     }
-    let built = match form.build() {
+    let (form, built) = state
+        .blocking(move || {
+            let built = form.build();
+            (form, built)
+        })
+        .await?;
+    let built = match built {
         Ok(built) => built,
         Err(errors) => return invalid(&visitor, form, *errors, StatusCode::BAD_REQUEST),
     };

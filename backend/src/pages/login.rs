@@ -28,10 +28,21 @@ struct LoginPage {
     error: Option<String>,
 }
 
-/// Where to go after signing in: a path of this site, never another site.
+/// Where to go after signing in: a path of this site, never another site. Only a path that
+/// parses as one of this origin is kept (no control characters, which browsers drop — `/\t/host`
+/// would become `//host` —, no backslashes), and it is answered as the parser wrote it.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+    let plain = |n: &str| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.chars().any(|c| c.is_control() || c == '\\')
+    };
+    let base = url::Url::parse("http://manifold.invalid/").expect("a valid base");
+    match next.filter(|n| plain(n)).map(|n| base.join(n)) {
+        Some(Ok(url)) if url.origin() == base.origin() => match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        },
         _ => "/".to_owned(),
     }
 }
@@ -114,5 +125,15 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        for hostile in [
+            "/\t/127.0.0.1:9/x",
+            "/\n/evil.example",
+            "/x\r\nSet-Cookie: a=b",
+            "/x\0y",
+            "/\u{7f}/evil",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some("/ui/a b")), "/ui/a%20b");
     }
 }

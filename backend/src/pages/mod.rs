@@ -136,6 +136,12 @@ pub fn render(
     Ok(builder.body(body))
 }
 
+/// The answer to a page address no handler took: the site's 404 page.
+pub fn not_found() -> HttpResponse {
+    use actix_web::ResponseError as _;
+    PageError::NotFound("There is no page at this address.".to_owned()).error_response()
+}
+
 /// A `303 See Other` to `location` (after a form was handled).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -55,6 +55,9 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] DbError),
+    /// The service failed otherwise (the cause is logged, never shown).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What kind of failure an error is, for an adapter to pick its status.
@@ -92,7 +95,7 @@ impl ServiceError {
                 RegistryError::Api { status: 404, .. } => ErrorKind::NotFound,
                 _ => ErrorKind::Upstream,
             },
-            Self::Store(_) => ErrorKind::Internal,
+            Self::Store(_) | Self::Failed(_) => ErrorKind::Internal,
         }
     }
 
@@ -115,7 +118,7 @@ impl ServiceError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::KeyReused => ErrorCode::IdempotencyKeyReused,
             Self::Engine(e) => e.code(),
-            Self::Store(_) => ErrorCode::Internal,
+            Self::Store(_) | Self::Failed(_) => ErrorCode::Internal,
         }
     }
 

@@ -14,6 +14,8 @@ mod resource;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 pub use error::{ErrorKind, ServiceError};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use resource::{CallbackInfo, ErrorInfo, ListResource, SpecInfo};
@@ -39,6 +41,8 @@ pub struct Services {
     pub registries: ClientFactory,
     /// The HTTP client that delivers callbacks.
     pub callbacks: reqwest::Client,
+    /// Bounds the CPU-heavy work running off the HTTP threads at once (parsing specs).
+    cpu: Arc<Semaphore>,
 }
 
 impl Services {
@@ -46,14 +50,35 @@ impl Services {
     pub fn new(settings: Settings, store: Store) -> anyhow::Result<Self> {
         Ok(Self {
             registries: ClientFactory::new(settings.client_config()?)?,
+            // A redirect could lead a callback past MANIFOLD_CALLBACK_HOSTS: never follow one.
             callbacks: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             store,
+            cpu: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         })
+    }
+
+    /// Runs CPU-heavy work (parsing a spec) on the blocking pool, a few at a time, so the threads
+    /// that answer HTTP never wait on it.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let _permit = self
+            .cpu
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Failed(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ServiceError::Failed(format!("a blocking task failed: {e}")))
     }
 
     /// Whether the service can serve: its database answers.

@@ -18,7 +18,7 @@ pub struct ListResource {
     /// The list's id.
     pub id: Uuid,
     /// `queued`, `running`, `succeeded`, `failed` or `canceled`.
-    #[schema(value_type = String, example = "succeeded")]
+    #[schema(example = "succeeded")]
     pub status: ListStatus,
     /// The target reference.
     #[schema(example = "registry.example:5000/demo:v0.2")]
@@ -27,7 +27,7 @@ pub struct ListResource {
     pub tags: Vec<String>,
     /// The list type asked for: `docker`, `oci` or `auto`.
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "auto")]
+    #[schema(example = "auto")]
     pub output_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
@@ -72,7 +72,6 @@ pub struct CallbackInfo {
     /// Where the result is POSTed.
     pub url: String,
     /// `pending`, `retrying`, `delivered` or `failed` (none until the list finishes).
-    #[schema(value_type = Option<String>)]
     pub status: Option<CallbackStatus>,
     /// Deliveries tried.
     pub attempts: i32,
@@ -84,7 +83,6 @@ pub struct CallbackInfo {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SpecInfo {
     /// `json` or `yaml`.
-    #[schema(value_type = String)]
     pub format: SpecFormat,
     /// The text.
     pub text: String,

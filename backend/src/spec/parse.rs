@@ -42,6 +42,7 @@ pub fn submission_from_json(text: &str) -> Result<Submission, SpecError> {
 
 fn yaml(text: &str) -> Result<Document, SpecError> {
     check_size(text)?;
+    check_nesting(text)?;
     let de = yaml_serde::Deserializer::from_str(text);
     serde_path_to_error::deserialize::<_, Document>(de).map_err(|err| {
         let segments = err.path().iter().cloned().collect::<Vec<_>>();
@@ -58,6 +59,7 @@ fn yaml(text: &str) -> Result<Document, SpecError> {
 
 fn json(text: &str) -> Result<Document, SpecError> {
     check_size(text)?;
+    check_nesting(text)?;
     let mut de = serde_json::Deserializer::from_str(text);
     let doc = serde_path_to_error::deserialize::<_, Document>(&mut de).map_err(|err| {
         let segments = err.path().iter().cloned().collect::<Vec<_>>();
@@ -88,6 +90,59 @@ fn text_document(text: &str) -> Result<Document, SpecError> {
 /// serde_json does not skip a byte-order mark; keep the text (and its line numbers) otherwise.
 fn start_of_json(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Deepest nesting of flow collections (`[…]`, `{…}`) a spec may have; a spec needs about four.
+pub const MAX_FLOW_DEPTH: usize = 16;
+
+/// Refuses text whose brackets nest deeper than [`MAX_FLOW_DEPTH`], before a parser sees it:
+/// the YAML parser takes time that grows faster than the square of such nesting. One pass over the
+/// text, skipping quoted strings and comments. Outside brackets, a bracket opens a collection only
+/// where a value starts (after `:`, `-`, `?` or at the start of a line), so a bracket inside a
+/// plain value (`note: a[1]`) does not count; a line that starts in column 0 starts afresh.
+fn check_nesting(text: &str) -> Result<(), SpecError> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let (mut escaped, mut comment) = (false, false);
+    // The last character of the line that was not white space (None at the start of a line).
+    let mut last: Option<char> = None;
+    for (n, line) in text.split('\n').enumerate() {
+        comment = comment && quote.is_some();
+        last = if quote.is_some() { last } else { None };
+        if quote.is_none() && line.chars().next().is_some_and(|c| !c.is_whitespace()) {
+            depth = 0;
+        }
+        let mut previous = ' ';
+        for (column, c) in line.chars().enumerate() {
+            match quote {
+                _ if comment => break,
+                Some('"') if escaped => escaped = false,
+                Some('"') if c == '\\' => escaped = true,
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if previous.is_whitespace() => comment = true,
+                    '"' | '\'' => quote = Some(c),
+                    '[' | '{' if depth > 0 || matches!(last, None | Some(':' | '-' | '?')) => {
+                        depth += 1;
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            if depth > MAX_FLOW_DEPTH {
+                return Err(SpecError::new(format!(
+                    "the spec nests brackets more than {MAX_FLOW_DEPTH} deep; a spec needs a few levels"
+                ))
+                .at(n + 1, column + 1));
+            }
+            if !c.is_whitespace() {
+                last = Some(c);
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 fn check_size(text: &str) -> Result<(), SpecError> {
@@ -180,6 +235,44 @@ fn to_spec_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brackets_nested_deeper_than_a_spec_needs_are_refused_before_parsing() {
+        let deep = |open: &str, close: &str, n: usize| {
+            format!(
+                "image: r.io/demo:v1\nmanifests: {}{}\n",
+                open.repeat(n),
+                close.repeat(n)
+            )
+        };
+        for (open, close) in [("[", "]"), ("{a: ", "}")] {
+            let err = from_yaml(&deep(open, close, 100_000)).unwrap_err();
+            assert!(err.message.contains("nests brackets more than 16"), "{err}");
+            assert_eq!(err.line, Some(2), "{err}");
+        }
+        let json = format!(
+            "{{\"image\": \"r.io/demo:v1\", \"manifests\": {}{}}}",
+            "[".repeat(50_000),
+            "]".repeat(50_000)
+        );
+        assert!(
+            from_json(&json)
+                .unwrap_err()
+                .message
+                .contains("nests brackets")
+        );
+    }
+
+    #[test]
+    fn brackets_in_strings_comments_and_plain_values_do_not_count() {
+        let text = format!(
+            "image: r.io/demo:v1 # {open}\nannotations:\n  é: \"{open}\" # ü {open}\n  a: \"{open}\"\n  b: '{open}'\n  c: x{open}\nmanifests: [{{image: r.io/a:v1, platform: {{os: linux, architecture: amd64, os.features: [x]}}}}]\n",
+            open = "[".repeat(40)
+        );
+        let spec = from_yaml(&text).unwrap();
+        assert_eq!(spec.annotations["a"], "[".repeat(40));
+        assert_eq!(spec.manifests.len(), 1);
+    }
     use crate::model::Platform;
     use crate::spec::PlatformSpec;
 

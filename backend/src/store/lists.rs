@@ -108,6 +108,9 @@ pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page
                 Value::Time(filter.before.map(|(t, _)| t)),
                 Value::Uuid(filter.before.map_or_else(Uuid::nil, |(_, id)| id)),
                 Value::from(limit + 1),
+                // The repository's tags: every target from `repo:` up to `repo;`.
+                Value::Text(filter.target.as_ref().map(|t| format!("{t}:"))),
+                Value::Text(filter.target.as_ref().map(|t| format!("{t};"))),
             ],
         )
         .await?;

@@ -27,6 +27,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         now: "now()",
         created_at: "now()",
         after_secs: "now() + make_interval(secs => {})",
+        bytewise: "collate \"C\"",
         greatest: "greatest",
         for_update: "for update",
         skip_locked: "for update skip locked",

@@ -5,6 +5,7 @@
 //! are written once, in [`Statements::new`], with the few fragments where the dialects differ
 //! (what "now" is, an interval, row locks) taken from a [`Dialect`].
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -203,6 +204,11 @@ pub(crate) trait Driver: Database {
 
     /// The rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// The text to run for a statement (where a dialect fills in something as it runs).
+    fn prepare(sql: &str) -> Cow<'_, str> {
+        Cow::Borrowed(sql)
+    }
 }
 
 /// The pools of one database: readers, the writer (the same pool where there is no single
@@ -245,8 +251,11 @@ impl<DB: Database> Pooled<DB> {
 }
 
 fn bound<DB: Driver>(sql: &str, args: Vec<Value>) -> Query<'_, DB, DB::Arguments> {
-    args.into_iter()
-        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), DB::bind)
+    let query = match DB::prepare(sql) {
+        Cow::Borrowed(sql) => sqlx::query(sqlx::AssertSqlSafe(sql)),
+        Cow::Owned(sql) => sqlx::query(sqlx::AssertSqlSafe(sql)),
+    };
+    args.into_iter().fold(query, DB::bind)
 }
 
 impl<DB> Session for Pooled<DB>
@@ -322,6 +331,8 @@ pub(crate) struct Dialect {
     pub for_update: &'static str,
     /// Skips rows other claims hold (empty where there is one writer).
     pub skip_locked: &'static str,
+    /// The collation that compares text byte by byte, where it must be named.
+    pub bytewise: &'static str,
     /// A list's entries as a JSON array, ordered (`l` is the list).
     pub entries_json: &'static str,
     /// Serialises the first uses of one idempotency key ($1) in a transaction, if needed.
@@ -411,9 +422,11 @@ impl ListStatements {
             get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
             page_lists: format!(
                 "{select} {LIST_FROM} where ($1 is null or l.status = $1) \
-                 and ($2 is null or l.target = $2 or l.target like $2 || ':%') \
+                 and ($2 is null or l.target = $2 \
+                   or (l.target {c} >= $6 and l.target {c} < $7)) \
                  and ($3 is null or (l.created_at, l.list_id) < ($3, $4)) \
-                 order by l.created_at desc, l.list_id desc limit $5"
+                 order by l.created_at desc, l.list_id desc limit $5",
+                c = d.bytewise
             ),
             insert_list: format!("insert into list ({INSERT_COLUMNS}) values ({values})"),
             insert_list_with_job: d.insert_with_job.then(|| {
@@ -562,6 +575,7 @@ mod tests {
             created_at: "now()",
             after_secs: "now() + {}",
             greatest: "greatest",
+            bytewise: "",
             for_update: "",
             skip_locked: "",
             entries_json: "'[]'",

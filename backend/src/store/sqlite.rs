@@ -6,6 +6,7 @@
 //! one writer connection; a lock file refuses a second process on the same database. Timestamps
 //! are microseconds since the Unix epoch, UUIDs 16-byte blobs, JSON text.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -26,15 +27,17 @@ use super::sql::{Dialect, Driver, Pools, Row, Statements, Value, bind_value};
 /// The SQLite migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
-/// The current time in microseconds, to the millisecond (SQLite's clock).
-const NOW: &str = "cast(unixepoch('subsec') * 1000000 as integer)";
+/// The current time, in statements: replaced by the process's clock in microseconds as each
+/// statement runs (SQLite's own clock counts milliseconds, too coarse to agree with the times the
+/// process binds). Not SQL, so a statement that missed the replacement fails loudly.
+const NOW: &str = "__now__";
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     Statements::new(&Dialect {
         now: NOW,
-        created_at: "max(cast(unixepoch('subsec') * 1000000 as integer), \
-            (select coalesce(max(created_at), 0) + 1 from list))",
-        after_secs: "cast(unixepoch('subsec') * 1000000 as integer) + cast({} * 1000000 as integer)",
+        created_at: "max(__now__, (select coalesce(max(created_at), 0) + 1 from list))",
+        after_secs: "__now__ + cast({} * 1000000 as integer)",
+        bytewise: "",
         greatest: "max",
         for_update: "",
         skip_locked: "",
@@ -169,6 +172,14 @@ impl Driver for Sqlite {
 
     fn statements() -> &'static Statements {
         &STATEMENTS
+    }
+
+    fn prepare(sql: &str) -> Cow<'_, str> {
+        if sql.contains(NOW) {
+            Cow::Owned(sql.replace(NOW, &Utc::now().timestamp_micros().to_string()))
+        } else {
+            Cow::Borrowed(sql)
+        }
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
