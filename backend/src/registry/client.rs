@@ -2,89 +2,20 @@
 //! allow-list, scheme, authentication (anonymous, Basic, Bearer), bounded concurrency, retries.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
-use super::auth::{Challenge, Credentials, Scope, Token, scope_key};
-use super::credentials::Keychain;
+use super::auth::{
+    Challenge, Credentials, Scope, Token, challenges, fetch_token, insufficient_scope, scope_key,
+};
+use super::config::ClientConfig;
 use super::error::RegistryError;
-use super::transport::{self, Body};
-use crate::retry::RetryPolicy;
+use super::transport::{self, Body, Peer, Wire};
 use crate::spec::reference::is_loopback_host;
-
-/// Which registries a client may contact.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Allow {
-    /// Any (the command line).
-    #[default]
-    Any,
-    /// Only registries on loopback addresses.
-    LoopbackOnly,
-    /// Only these (`host[:port]` as written in references).
-    Only(Vec<String>),
-}
-
-impl Allow {
-    /// Whether `registry` may be contacted.
-    pub fn allows(&self, registry: &str) -> bool {
-        match self {
-            Self::Any => true,
-            Self::LoopbackOnly => is_loopback_host(registry),
-            Self::Only(list) => list.iter().any(|r| r == registry),
-        }
-    }
-}
-
-/// Everything that decides how the client talks to registries.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Talk plain HTTP to every registry (manifest-tool's `--plain-http`).
-    pub plain_http: bool,
-    /// Skip TLS certificate verification (manifest-tool's `--insecure`).
-    pub insecure_tls: bool,
-    /// Registries reached over plain HTTP.
-    pub insecure_registries: Vec<String>,
-    /// Which registries the client may contact.
-    pub allow: Allow,
-    /// Extra CA certificates (PEM files) to trust.
-    pub ca_certs: Vec<PathBuf>,
-    /// Credentials.
-    pub keychain: Keychain,
-    /// Timeout of a whole request that has no streamed body.
-    pub timeout: Duration,
-    /// Timeout to establish a connection.
-    pub connect_timeout: Duration,
-    /// Requests in flight at once, across all registries.
-    pub max_in_flight: usize,
-    /// Retries of failed requests.
-    pub retry: RetryPolicy,
-    /// Host names resolved to fixed addresses instead of DNS (like curl's `--resolve`).
-    pub resolve: Vec<(String, std::net::SocketAddr)>,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        Self {
-            plain_http: false,
-            insecure_tls: false,
-            insecure_registries: Vec::new(),
-            allow: Allow::Any,
-            ca_certs: Vec::new(),
-            keychain: Keychain::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            max_in_flight: 32,
-            retry: RetryPolicy::default(),
-            resolve: Vec::new(),
-        }
-    }
-}
 
 /// What a registry has told us about how it authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +56,15 @@ impl Host {
     pub(crate) fn is_https(&self) -> bool {
         *self.https.lock().expect("lock")
     }
+
+    /// The plain facts transport errors need.
+    pub(crate) fn peer(&self) -> Peer<'_> {
+        Peer {
+            registry: &self.registry,
+            api_host: &self.api_host,
+            https: self.is_https(),
+        }
+    }
 }
 
 /// A request as the loop sends it.
@@ -153,7 +93,7 @@ impl ClientFactory {
     /// Builds the shared HTTP client; fails only on an unreadable CA file.
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
         Ok(Self {
-            http: transport::build_http(&config)?,
+            http: transport::build_http(&config.http_options())?,
             config,
         })
     }
@@ -161,21 +101,19 @@ impl ClientFactory {
     /// A fresh client on the shared HTTP client.
     pub fn client(&self) -> RegistryClient {
         RegistryClient {
-            http: self.http.clone(),
+            wire: Wire::new(self.http.clone()),
             limit: Semaphore::new(self.config.max_in_flight.max(1)),
             config: self.config.clone(),
             hosts: Mutex::new(HashMap::new()),
-            requests: AtomicU64::new(0),
         }
     }
 }
 
 /// A client for any number of registries. Cheap to share (`Arc`); safe to use concurrently.
 pub struct RegistryClient {
-    pub(crate) http: reqwest::Client,
+    wire: Wire,
     pub(crate) config: ClientConfig,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
-    requests: AtomicU64,
     limit: Semaphore,
 }
 
@@ -187,7 +125,7 @@ impl RegistryClient {
 
     /// HTTP requests sent so far (token requests and retries included).
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.wire.sent()
     }
 
     /// The state of one registry, created on first use. Refuses registries off the allow-list.
@@ -204,12 +142,7 @@ impl RegistryClient {
             } else {
                 registry.to_owned()
             };
-            let plain = self.config.plain_http
-                || self
-                    .config
-                    .insecure_registries
-                    .iter()
-                    .any(|r| r == registry);
+            let plain = self.config.is_plain_http(registry);
             let loopback = is_loopback_host(registry);
             Arc::new(Host {
                 registry: registry.to_owned(),
@@ -244,7 +177,7 @@ impl RegistryClient {
             let mode = host.auth.lock().expect("lock").clone();
             let url = transport::resolve_url(&host.base_url(), &req.target);
             let same_host = transport::same_authority(&url, &host.base_url());
-            let mut builder = self.http.request(req.method.clone(), &url);
+            let mut builder = self.wire.request(req.method.clone(), &url);
             builder = builder.headers(req.headers.clone());
             if !req.streaming {
                 builder = builder.timeout(self.config.timeout);
@@ -256,13 +189,12 @@ impl RegistryClient {
             builder = req.body.attach(builder);
             let result = {
                 let _permit = self.limit.acquire().await.expect("semaphore open");
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                builder.send().await
+                self.wire.send(builder).await
             };
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    let err = transport::transport_error(&req.operation, host, &e);
+                    let err = transport::transport_error(&req.operation, host.peer(), &e);
                     if err.is_retryable() && replayable && attempt < self.config.retry.max_attempts
                     {
                         tracing::warn!("retrying (attempt {attempt}) after: {err}");
@@ -276,13 +208,7 @@ impl RegistryClient {
             let status = response.status();
             tracing::debug!(method = %req.method, url = %url, status = status.as_u16(), "registry request");
             if status == StatusCode::UNAUTHORIZED && same_host {
-                let challenges = response
-                    .headers()
-                    .get_all(WWW_AUTHENTICATE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(super::auth::parse_challenges)
-                    .collect::<Vec<_>>();
+                let challenges = challenges(response.headers());
                 if !auth_retried && replayable && self.learn(host, &mode, &challenges, &req.scopes)
                 {
                     auth_retried = true;
@@ -423,50 +349,19 @@ impl RegistryClient {
                 if let Some(token) = slot.as_ref().filter(|t| t.is_fresh()) {
                     return Ok(Some(format!("Bearer {}", token.value.expose())));
                 }
-                let token = self
-                    .fetch_token(host, realm, service.as_deref(), scopes)
-                    .await?;
+                let token = fetch_token(
+                    &self.wire,
+                    host.peer(),
+                    host.credentials.as_ref(),
+                    realm,
+                    service.as_deref(),
+                    scopes,
+                )
+                .await?;
                 let header = format!("Bearer {}", token.value.expose());
                 *slot = Some(token);
                 Ok(Some(header))
             }
         }
     }
-
-    /// Asks a token realm for a token covering `scopes`.
-    async fn fetch_token(
-        &self,
-        host: &Host,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[Scope],
-    ) -> Result<Token, RegistryError> {
-        let operation = format!("get a token for {} from {realm}", host.registry);
-        transport::fetch_token(
-            &self.http,
-            host,
-            realm,
-            service,
-            scopes,
-            &operation,
-            &self.requests,
-        )
-        .await
-    }
-}
-
-/// The scope a registry said our token lacks (`error="insufficient_scope"`), if it did.
-fn insufficient_scope(challenges: &[Challenge]) -> Option<String> {
-    challenges.iter().find_map(|c| match c {
-        Challenge::Bearer {
-            error: Some(error),
-            scope,
-            ..
-        } if error == "insufficient_scope" => Some(
-            scope
-                .clone()
-                .unwrap_or_else(|| "the access asked for".to_owned()),
-        ),
-        _ => None,
-    })
 }

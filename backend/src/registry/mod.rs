@@ -6,15 +6,15 @@
 
 pub mod auth;
 pub mod client;
-pub mod credentials;
+mod config;
 pub mod error;
 pub mod media;
 mod ops;
 mod transport;
 
-pub use auth::{Credentials, Secret};
-pub use client::{Allow, ClientConfig, ClientFactory, RegistryClient};
-pub use credentials::{DockerConfig, Keychain};
+pub use auth::{Credentials, DockerConfig, Keychain, Secret};
+pub use client::{ClientFactory, RegistryClient};
+pub use config::{Allow, ClientConfig};
 pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
 pub use ops::Mount;
