@@ -2,14 +2,20 @@
 //!
 //! Owns references' network side, authentication, transport (scheme, TLS, timeouts, retries) and the
 //! single requests manifests and blobs need. It knows nothing of list specs or of how a push is
-//! sequenced: that is `assemble`'s job.
+//! sequenced: that is `assemble`'s job; of the crate it uses only `model`, `spec` and `retry`.
+//!
+//! Its modules import only downward, bottom first: `media` and `error` (types), `transport` (HTTP
+//! plumbing), `auth` (credentials, challenges, tokens), `config`, `host` (per-registry state),
+//! `request` (the one request loop), `client`, and `ops` (the operations).
 
 pub mod auth;
 pub mod client;
 mod config;
 pub mod error;
+mod host;
 pub mod media;
 mod ops;
+mod request;
 mod transport;
 
 pub use auth::{Credentials, DockerConfig, Keychain, Secret};

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -79,24 +80,38 @@ impl Wire {
 
 /// The body of a request: replayable bytes, or a stream that can be sent once.
 pub(crate) enum Body {
+    /// No body (`Content-Length: 0`).
     Empty,
-    Bytes { data: Bytes, content_type: String },
-    Stream(Option<(reqwest::Body, Option<u64>)>),
+    /// Bytes of a media type, sent again as often as needed.
+    Bytes {
+        /// The bytes.
+        data: Bytes,
+        /// Their `Content-Type`.
+        content_type: String,
+    },
+    /// A stream and its length if known, taken by the first request it is attached to.
+    Stream(Mutex<Option<(reqwest::Body, Option<u64>)>>),
 }
 
 impl Body {
+    /// A stream body of `len` bytes, if known.
+    pub(crate) fn stream(body: reqwest::Body, len: Option<u64>) -> Self {
+        Self::Stream(Mutex::new(Some((body, len))))
+    }
+
+    /// Whether the body can be sent again (it is not a stream).
     pub(crate) fn is_replayable(&self) -> bool {
         !matches!(self, Self::Stream(_))
     }
 
     /// Puts the body on a request; bytes are shared, a stream is taken.
-    pub(crate) fn attach(&mut self, builder: RequestBuilder) -> RequestBuilder {
+    pub(crate) fn attach(&self, builder: RequestBuilder) -> RequestBuilder {
         match self {
             Self::Empty => builder.header(CONTENT_LENGTH, 0),
             Self::Bytes { data, content_type } => builder
                 .header(CONTENT_TYPE, content_type.as_str())
                 .body(data.clone()),
-            Self::Stream(slot) => match slot.take() {
+            Self::Stream(slot) => match slot.lock().expect("lock").take() {
                 Some((body, len)) => {
                     let builder = builder.header(CONTENT_TYPE, "application/octet-stream");
                     let builder = match len {
@@ -213,6 +228,20 @@ pub(crate) fn transport_error(
         message,
         timeout: err.is_timeout(),
         permanent,
+    }
+}
+
+/// The permanent failure of asking an HTTPS server over plain HTTP when it may not be upgraded.
+pub(crate) fn https_server_error(operation: &str, host: Peer<'_>) -> RegistryError {
+    RegistryError::Transport {
+        operation: operation.to_owned(),
+        message: format!(
+            "{} speaks HTTPS, but was asked over plain HTTP; drop --plain-http \
+             (or take it off the insecure registries)",
+            host.registry
+        ),
+        timeout: false,
+        permanent: true,
     }
 }
 
