@@ -365,4 +365,40 @@ mod tests {
             }
         ));
     }
+
+    #[test]
+    fn a_stream_body_is_attached_once_and_bytes_every_time() {
+        let http = reqwest::Client::new();
+        let attached = |body: &Body| {
+            body.attach(http.put("http://127.0.0.1:5000/v2/x"))
+                .build()
+                .unwrap()
+                .body()
+                .is_some()
+        };
+        let stream = Body::stream(reqwest::Body::from("blob"), Some(4));
+        assert!(!stream.is_replayable());
+        assert!(attached(&stream));
+        assert!(!attached(&stream), "a stream is sent once");
+        let bytes = Body::Bytes {
+            data: Bytes::from_static(b"{}"),
+            content_type: "application/json".into(),
+        };
+        assert!(bytes.is_replayable());
+        assert!(attached(&bytes) && attached(&bytes));
+    }
+
+    #[tokio::test]
+    async fn the_wire_counts_every_request_it_sends_even_one_that_fails() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let wire = Wire::new(reqwest::Client::new());
+        let url = format!("http://127.0.0.1:{port}/v2/");
+        assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
+        assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
+        assert_eq!(wire.sent(), 2);
+    }
 }
