@@ -2,19 +2,25 @@
 //!
 //! Owns references' network side, authentication, transport (scheme, TLS, timeouts, retries) and the
 //! single requests manifests and blobs need. It knows nothing of list specs or of how a push is
-//! sequenced: that is `assemble`'s job.
+//! sequenced: that is `assemble`'s job; of the crate it uses only `model`, `spec` and `retry`.
+//!
+//! Its modules import only downward, bottom first: `media` and `error` (types), `transport` (HTTP
+//! plumbing), `auth` (credentials, challenges, tokens), `config`, `host` (per-registry state),
+//! `request` (the one request loop), `client`, and `ops` (the operations).
 
 pub mod auth;
 pub mod client;
-pub mod credentials;
+mod config;
 pub mod error;
+mod host;
 pub mod media;
 mod ops;
+mod request;
 mod transport;
 
-pub use auth::{Credentials, Secret};
-pub use client::{Allow, ClientConfig, ClientFactory, RegistryClient};
-pub use credentials::{DockerConfig, Keychain};
+pub use auth::{Credentials, DockerConfig, Keychain, Secret};
+pub use client::{ClientFactory, RegistryClient};
+pub use config::{Allow, ClientConfig};
 pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
 pub use ops::Mount;

@@ -1,17 +1,24 @@
 //! The registry operations manifold needs, one request each where the protocol allows:
 //! manifests (GET, PUT), blobs (GET, HEAD, mount, upload, streamed copy).
+//!
+//! Owns what each operation asks and how its answer is checked (digests, `Location`s); every
+//! request goes through the one request loop (`request`), and a whole blob copy is retried under
+//! the client's [`RetryPolicy`](crate::retry::RetryPolicy) like a request.
 
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::auth::Scope;
-use super::client::{Host, RegistryClient, Request};
+use super::client::RegistryClient;
 use super::error::RegistryError;
+use super::host::Host;
 use super::media::{Descriptor, MANIFEST_ACCEPT, Manifest};
+use super::request::Request;
 use super::transport::{Body, read_limited};
 use crate::model::{Digest, DigestError};
+use crate::retry::Verdict;
 use crate::spec::{MAX_LIST_BYTES, Reference};
 
 /// Largest config blob read whole (configs are small; this guards against a wrong digest).
@@ -27,24 +34,12 @@ pub enum Mount {
 }
 
 impl RegistryClient {
-    fn request(method: Method, target: String, scopes: Vec<Scope>, operation: String) -> Request {
-        Request {
-            method,
-            target,
-            headers: HeaderMap::new(),
-            body: Body::Empty,
-            scopes,
-            operation,
-            streaming: false,
-        }
-    }
-
     /// `GET` a manifest by tag or digest with the full Accept header; the digest is checked against
     /// `Docker-Content-Digest` and against a digest reference.
     pub async fn get_manifest(&self, reference: &Reference) -> Result<Manifest, RegistryError> {
         let host = self.host(reference.registry())?;
         let operation = format!("GET manifest {reference}");
-        let mut req = Self::request(
+        let mut req = Request::new(
             Method::GET,
             format!(
                 "/v2/{}/manifests/{}",
@@ -56,7 +51,7 @@ impl RegistryClient {
         );
         req.headers
             .insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
-        let response = self.send(&host, req).await?;
+        let response = self.requester.send(&host, req).await?;
         let content_type = header(&response, "content-type");
         let header_digest = header(&response, "docker-content-digest");
         let bytes = read_limited(response, MAX_LIST_BYTES)
@@ -116,14 +111,14 @@ impl RegistryClient {
     ) -> Result<(std::sync::Arc<Host>, reqwest::Response, String), RegistryError> {
         let host = self.host(repo.registry())?;
         let operation = format!("GET blob {digest} from {}", repo.name());
-        let mut req = Self::request(
+        let mut req = Request::new(
             Method::GET,
             format!("/v2/{}/blobs/{digest}", repo.repository()),
             vec![Scope::pull(repo.repository())],
             operation.clone(),
         );
         req.streaming = true;
-        let response = self.send(&host, req).await?;
+        let response = self.requester.send(&host, req).await?;
         Ok((host, response, operation))
     }
 
@@ -134,13 +129,13 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         let host = self.host(repo.registry())?;
-        let req = Self::request(
+        let req = Request::new(
             Method::HEAD,
             format!("/v2/{}/blobs/{digest}", repo.repository()),
             vec![Scope::pull(repo.repository())],
             format!("HEAD blob {digest} in {}", repo.name()),
         );
-        match self.send(&host, req).await {
+        match self.requester.send(&host, req).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
@@ -155,7 +150,7 @@ impl RegistryClient {
         from: &Reference,
     ) -> Result<Mount, RegistryError> {
         let host = self.host(target.registry())?;
-        let req = Self::request(
+        let req = Request::new(
             Method::POST,
             format!(
                 "/v2/{}/blobs/uploads/?mount={digest}&from={}",
@@ -172,7 +167,7 @@ impl RegistryClient {
                 target.name()
             ),
         );
-        let response = self.send(&host, req).await?;
+        let response = self.requester.send(&host, req).await?;
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             _ => {
@@ -190,13 +185,13 @@ impl RegistryClient {
     pub async fn start_upload(&self, target: &Reference) -> Result<String, RegistryError> {
         let host = self.host(target.registry())?;
         let operation = format!("start a blob upload to {}", target.name());
-        let req = Self::request(
+        let req = Request::new(
             Method::POST,
             format!("/v2/{}/blobs/uploads/", target.repository()),
             vec![Scope::push(target.repository())],
             operation.clone(),
         );
-        let response = self.send(&host, req).await?;
+        let response = self.requester.send(&host, req).await?;
         header(&response, "location").ok_or(RegistryError::Protocol {
             operation,
             message: "the registry opened an upload without a Location".to_owned(),
@@ -208,13 +203,13 @@ impl RegistryClient {
         let Ok(host) = self.host(target.registry()) else {
             return;
         };
-        let req = Self::request(
+        let req = Request::new(
             Method::DELETE,
             location.to_owned(),
             vec![Scope::push(target.repository())],
             format!("cancel an upload to {}", target.name()),
         );
-        if let Err(e) = self.send(&host, req).await {
+        if let Err(e) = self.requester.send(&host, req).await {
             tracing::debug!("could not cancel an upload session: {e}");
         }
     }
@@ -229,19 +224,30 @@ impl RegistryClient {
         blob: &Descriptor,
         session: Option<String>,
     ) -> Result<(), RegistryError> {
+        let policy = &self.config.retry;
+        // The session given serves the first attempt; every later one opens its own.
         let mut session = session;
-        let mut attempt = 1;
-        loop {
-            match self.copy_once(from, target, blob, session.take()).await {
-                Err(e) if e.is_retryable() && attempt < self.config.retry.max_attempts => {
-                    tracing::warn!("copy of {} failed, starting again: {e}", blob.digest);
-                    tokio::time::sleep(self.config.retry.delay(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.after_attempts(attempt)),
-                ok => return ok,
-            }
-        }
+        policy
+            .run(
+                |attempt| {
+                    let session = session.take();
+                    async move {
+                        let copied = self.copy_once(from, target, blob, session).await;
+                        copied.map_err(|e| (e, attempt))
+                    }
+                },
+                |(e, attempt)| {
+                    if !e.is_retryable() {
+                        return Verdict::Stop;
+                    }
+                    if policy.may_retry(*attempt) {
+                        tracing::warn!("copy of {} failed, starting again: {e}", blob.digest);
+                    }
+                    Verdict::Retry(None)
+                },
+            )
+            .await
+            .map_err(|((e, _), attempts)| e.after_attempts(attempts))
     }
 
     async fn copy_once(
@@ -265,15 +271,15 @@ impl RegistryClient {
         let stream = source.bytes_stream().map_err(std::io::Error::other);
         let host = self.host(target.registry())?;
         let separator = if location.contains('?') { '&' } else { '?' };
-        let mut req = Self::request(
+        let mut req = Request::new(
             Method::PUT,
             format!("{location}{separator}digest={}", blob.digest),
             vec![Scope::push(target.repository())],
             format!("upload blob {} to {}", blob.digest, target.name()),
         );
-        req.body = Body::Stream(Some((reqwest::Body::wrap_stream(stream), Some(blob.size))));
+        req.body = Body::stream(reqwest::Body::wrap_stream(stream), Some(blob.size));
         req.streaming = true;
-        if let Err(e) = self.send(&host, req).await {
+        if let Err(e) = self.requester.send(&host, req).await {
             self.cancel_upload(target, &location).await;
             return Err(e);
         }
@@ -291,7 +297,7 @@ impl RegistryClient {
         let host = self.host(target.registry())?;
         let expected = Digest::of(&bytes);
         let operation = format!("PUT manifest {target}");
-        let mut req = Self::request(
+        let mut req = Request::new(
             Method::PUT,
             format!(
                 "/v2/{}/manifests/{}",
@@ -305,7 +311,7 @@ impl RegistryClient {
             data: bytes,
             content_type: media_type.to_owned(),
         };
-        let response = self.send(&host, req).await?;
+        let response = self.requester.send(&host, req).await?;
         match header(&response, "docker-content-digest") {
             Some(actual) if expected != actual => Err(RegistryError::DigestMismatch {
                 operation,

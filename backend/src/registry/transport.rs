@@ -1,40 +1,117 @@
-//! HTTP plumbing under the request loop: the reqwest client (TLS, timeouts), URLs, request bodies,
-//! turning failures into [`RegistryError`]s, and the token endpoint call.
+//! HTTP plumbing under the request loop: the reqwest client (TLS, CAs, resolve overrides,
+//! timeouts), the counted way every request goes out, request bodies, URLs, bounded body reads, and
+//! turning reqwest failures and error bodies into [`RegistryError`]s.
+//!
+//! Knows no registry state: callers pass the plain facts it needs (a [`Peer`], [`HttpOptions`]).
+//! It must not import `config`, `host`, `request` or `client`, which all build on it.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{RequestBuilder, Response};
+use reqwest::{Method, RequestBuilder, Response};
 
-use super::auth::{Credentials, Scope, Token, TokenResponse};
-use super::client::{ClientConfig, Host};
 use super::error::{ApiErrorDetail, RegistryError};
-use crate::spec::reference::is_loopback_host;
 
 /// Largest error or token body read from a registry.
-const MAX_SMALL_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_SMALL_BODY: usize = 1024 * 1024;
+
+/// What the reqwest client is built from.
+pub(crate) struct HttpOptions<'a> {
+    /// Timeout to establish a connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of an answer.
+    pub read_timeout: Duration,
+    /// Skip TLS certificate verification.
+    pub insecure_tls: bool,
+    /// Host names resolved to fixed addresses instead of DNS.
+    pub resolve: &'a [(String, SocketAddr)],
+    /// Extra CA certificates (PEM files) to trust.
+    pub ca_certs: &'a [PathBuf],
+}
+
+/// The registry a request went to, as far as error messages need it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer<'a> {
+    /// The registry as written in references (`docker.io`, `127.0.0.1:5000`).
+    pub registry: &'a str,
+    /// Where its API answers (`registry-1.docker.io` for Docker Hub).
+    pub api_host: &'a str,
+    /// Whether it was asked over HTTPS.
+    pub https: bool,
+}
+
+/// The shared reqwest client with one registry client's request count: every HTTP request, token
+/// requests and retries included, goes out through [`Wire::send`] and is counted there.
+pub(crate) struct Wire {
+    http: reqwest::Client,
+    sent: AtomicU64,
+}
+
+impl Wire {
+    /// A wire on a (shared) reqwest client, with nothing sent yet.
+    pub(crate) fn new(http: reqwest::Client) -> Self {
+        Self {
+            http,
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Starts a request.
+    pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// Counts a request and sends it.
+    pub(crate) async fn send(&self, request: RequestBuilder) -> reqwest::Result<Response> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        request.send().await
+    }
+
+    /// HTTP requests sent so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
 
 /// The body of a request: replayable bytes, or a stream that can be sent once.
 pub(crate) enum Body {
+    /// No body (`Content-Length: 0`).
     Empty,
-    Bytes { data: Bytes, content_type: String },
-    Stream(Option<(reqwest::Body, Option<u64>)>),
+    /// Bytes of a media type, sent again as often as needed.
+    Bytes {
+        /// The bytes.
+        data: Bytes,
+        /// Their `Content-Type`.
+        content_type: String,
+    },
+    /// A stream and its length if known, taken by the first request it is attached to.
+    Stream(Mutex<Option<(reqwest::Body, Option<u64>)>>),
 }
 
 impl Body {
+    /// A stream body of `len` bytes, if known.
+    pub(crate) fn stream(body: reqwest::Body, len: Option<u64>) -> Self {
+        Self::Stream(Mutex::new(Some((body, len))))
+    }
+
+    /// Whether the body can be sent again (it is not a stream).
     pub(crate) fn is_replayable(&self) -> bool {
         !matches!(self, Self::Stream(_))
     }
 
     /// Puts the body on a request; bytes are shared, a stream is taken.
-    pub(crate) fn attach(&mut self, builder: RequestBuilder) -> RequestBuilder {
+    pub(crate) fn attach(&self, builder: RequestBuilder) -> RequestBuilder {
         match self {
             Self::Empty => builder.header(CONTENT_LENGTH, 0),
             Self::Bytes { data, content_type } => builder
                 .header(CONTENT_TYPE, content_type.as_str())
                 .body(data.clone()),
-            Self::Stream(slot) => match slot.take() {
+            Self::Stream(slot) => match slot.lock().expect("lock").take() {
                 Some((body, len)) => {
                     let builder = builder.header(CONTENT_TYPE, "application/octet-stream");
                     let builder = match len {
@@ -50,17 +127,17 @@ impl Body {
 }
 
 /// The reqwest client: HTTP/1.1 and 2, rustls, extra CAs, optional verification skip, timeouts.
-pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
+pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
-        .read_timeout(config.timeout)
+        .read_timeout(config.read_timeout)
         .pool_max_idle_per_host(64)
         .danger_accept_invalid_certs(config.insecure_tls);
-    for (host, addr) in &config.resolve {
+    for (host, addr) in config.resolve {
         builder = builder.resolve(host, *addr);
     }
-    for path in &config.ca_certs {
+    for path in config.ca_certs {
         let pem = std::fs::read(path).map_err(|e| {
             RegistryError::Config(format!("cannot read CA bundle {}: {e}", path.display()))
         })?;
@@ -116,10 +193,14 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// A failure before any answer, with advice when it looks like a scheme mix-up or an untrusted
 /// certificate (both permanent: retrying cannot help).
-pub(crate) fn transport_error(operation: &str, host: &Host, err: &reqwest::Error) -> RegistryError {
+pub(crate) fn transport_error(
+    operation: &str,
+    host: Peer<'_>,
+    err: &reqwest::Error,
+) -> RegistryError {
     let mut message = error_chain(err);
     let lower = message.to_ascii_lowercase();
-    let permanent = if host.is_https()
+    let permanent = if host.https
         && (lower.contains("invalidcontenttype")
             || lower.contains("corrupt message")
             || lower.contains("wrong version number")
@@ -147,6 +228,20 @@ pub(crate) fn transport_error(operation: &str, host: &Host, err: &reqwest::Error
         message,
         timeout: err.is_timeout(),
         permanent,
+    }
+}
+
+/// The permanent failure of asking an HTTPS server over plain HTTP when it may not be upgraded.
+pub(crate) fn https_server_error(operation: &str, host: Peer<'_>) -> RegistryError {
+    RegistryError::Transport {
+        operation: operation.to_owned(),
+        message: format!(
+            "{} speaks HTTPS, but was asked over plain HTTP; drop --plain-http \
+             (or take it off the insecure registries)",
+            host.registry
+        ),
+        timeout: false,
+        permanent: true,
     }
 }
 
@@ -218,146 +313,6 @@ pub(crate) async fn read_limited(mut response: Response, limit: usize) -> Result
     Ok(out.into())
 }
 
-/// Asks a token realm for a token: `GET realm?service=&scope=…`, or the OAuth2 `POST` form for an
-/// identity token or a realm that refuses the `GET`. Credentials go to the realm only over HTTPS,
-/// or to a loopback realm. Counts every HTTP request it sends in `sent`.
-pub(crate) async fn fetch_token(
-    http: &reqwest::Client,
-    host: &Host,
-    realm: &str,
-    service: Option<&str>,
-    scopes: &[Scope],
-    operation: &str,
-    sent: &AtomicU64,
-) -> Result<Token, RegistryError> {
-    let realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Protocol {
-        operation: operation.to_owned(),
-        message: format!("the registry named an invalid token realm: {e}"),
-    })?;
-    let credentials = host
-        .credentials
-        .as_ref()
-        .filter(|_| safe_for_credentials(&realm_url));
-    if host.credentials.is_some() && credentials.is_none() {
-        tracing::warn!(
-            realm,
-            "not sending credentials to a token realm over plain HTTP"
-        );
-    }
-    let response = match credentials {
-        Some(Credentials::IdentityToken(refresh)) => {
-            let mut form = vec![
-                ("grant_type", "refresh_token".to_owned()),
-                ("refresh_token", refresh.expose().to_owned()),
-                ("client_id", "manifold".to_owned()),
-            ];
-            push_service_and_scopes(&mut form, service, scopes);
-            send_form(http, realm, &form, operation, sent).await?
-        }
-        _ => {
-            let mut query: Vec<(&str, String)> = Vec::new();
-            push_service_and_scopes(&mut query, service, scopes);
-            let mut request = http.get(realm).query(&query);
-            if let Some(header) = credentials.and_then(Credentials::basic_header) {
-                request = request.header(reqwest::header::AUTHORIZATION, header);
-            }
-            sent.fetch_add(1, Ordering::Relaxed);
-            let response = request
-                .send()
-                .await
-                .map_err(|e| transport_error(operation, host, &e))?;
-            tracing::debug!(
-                method = "GET",
-                url = realm,
-                status = response.status().as_u16(),
-                "token request"
-            );
-            let refused = matches!(response.status().as_u16(), 404 | 405);
-            match credentials {
-                Some(Credentials::Basic { username, password }) if refused => {
-                    let mut form = vec![
-                        ("grant_type", "password".to_owned()),
-                        ("username", username.clone()),
-                        ("password", password.expose().to_owned()),
-                        ("client_id", "manifold".to_owned()),
-                    ];
-                    push_service_and_scopes(&mut form, service, scopes);
-                    send_form(http, realm, &form, operation, sent).await?
-                }
-                _ => response,
-            }
-        }
-    };
-    if !response.status().is_success() {
-        return Err(api_error(operation, response).await);
-    }
-    let body = read_limited(response, MAX_SMALL_BODY)
-        .await
-        .map_err(|message| RegistryError::Protocol {
-            operation: operation.to_owned(),
-            message,
-        })?;
-    serde_json::from_slice::<TokenResponse>(&body)
-        .ok()
-        .and_then(TokenResponse::into_token)
-        .ok_or_else(|| RegistryError::Protocol {
-            operation: operation.to_owned(),
-            message: "the token realm answered without a token".to_owned(),
-        })
-}
-
-/// Whether credentials may go to a token realm: over HTTPS, or to a loopback address.
-fn safe_for_credentials(realm: &url::Url) -> bool {
-    realm.scheme() == "https"
-        || match realm.host() {
-            Some(url::Host::Domain(name)) => is_loopback_host(name),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
-}
-
-fn push_service_and_scopes(out: &mut Vec<(&str, String)>, service: Option<&str>, scopes: &[Scope]) {
-    if let Some(service) = service {
-        out.push(("service", service.to_owned()));
-    }
-    for scope in scopes {
-        out.push(("scope", scope.as_str().to_owned()));
-    }
-}
-
-async fn send_form(
-    http: &reqwest::Client,
-    realm: &str,
-    form: &[(&str, String)],
-    operation: &str,
-    sent: &AtomicU64,
-) -> Result<Response, RegistryError> {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
-        .finish();
-    sent.fetch_add(1, Ordering::Relaxed);
-    let response = http
-        .post(realm)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| RegistryError::Transport {
-            operation: operation.to_owned(),
-            message: error_chain(&e),
-            timeout: e.is_timeout(),
-            permanent: false,
-        })?;
-    tracing::debug!(
-        method = "POST",
-        url = realm,
-        status = response.status().as_u16(),
-        "token request"
-    );
-    Ok(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,18 +340,6 @@ mod tests {
     }
 
     #[test]
-    fn credentials_go_to_a_token_realm_only_over_https_or_on_loopback() {
-        let safe = |realm: &str| safe_for_credentials(&url::Url::parse(realm).unwrap());
-        assert!(safe("https://auth.example/token"));
-        assert!(safe("http://127.0.0.1:5001/token"));
-        assert!(safe("http://127.3.4.5/token"));
-        assert!(safe("http://localhost:5001/token"));
-        assert!(safe("http://[::1]:5001/token"));
-        assert!(!safe("http://auth.example/token"));
-        assert!(!safe("http://[2001:db8::1]/token"));
-    }
-
-    #[test]
     fn an_error_body_in_the_distribution_envelope_keeps_its_codes() {
         let err = api_error_from_text(
             "PUT manifest r/x:y",
@@ -421,5 +364,41 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_stream_body_is_attached_once_and_bytes_every_time() {
+        let http = reqwest::Client::new();
+        let attached = |body: &Body| {
+            body.attach(http.put("http://127.0.0.1:5000/v2/x"))
+                .build()
+                .unwrap()
+                .body()
+                .is_some()
+        };
+        let stream = Body::stream(reqwest::Body::from("blob"), Some(4));
+        assert!(!stream.is_replayable());
+        assert!(attached(&stream));
+        assert!(!attached(&stream), "a stream is sent once");
+        let bytes = Body::Bytes {
+            data: Bytes::from_static(b"{}"),
+            content_type: "application/json".into(),
+        };
+        assert!(bytes.is_replayable());
+        assert!(attached(&bytes) && attached(&bytes));
+    }
+
+    #[tokio::test]
+    async fn the_wire_counts_every_request_it_sends_even_one_that_fails() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let wire = Wire::new(reqwest::Client::new());
+        let url = format!("http://127.0.0.1:{port}/v2/");
+        assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
+        assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
+        assert_eq!(wire.sent(), 2);
     }
 }

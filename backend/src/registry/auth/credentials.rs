@@ -1,7 +1,10 @@
-//! Where credentials come from, in order: explicit configuration (the CLI's `--username` and
+//! Credentials and where they come from. [`Secret`] and [`Credentials`] cannot leak into `Debug`
+//! output or logs. They are looked up, in order: explicit configuration (the CLI's `--username` and
 //! `--password`, the service's own settings), then a docker `config.json` — its `credHelpers`
 //! entry for the registry, its `credsStore`, or its `auths` (`auth` base64 or `identitytoken`).
 //! Helpers are run as `docker-credential-<name> get`, as docker does.
+//!
+//! No network: where credentials may be sent is `token`'s and `host`'s to decide.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -11,11 +14,50 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::auth::{Credentials, Secret};
 use crate::spec::reference::DOCKER_HUB;
 
 /// The key docker stores Docker Hub credentials under.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+pub use crate::model::Secret;
+
+/// How to prove who we are to one registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A user name and password (or access token used as a password).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// An OAuth2 refresh token (docker's `identitytoken`), exchanged at the token realm.
+    IdentityToken(Secret),
+}
+
+impl Credentials {
+    /// Basic credentials.
+    pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self::Basic {
+            username: username.into(),
+            password: Secret::new(password),
+        }
+    }
+
+    /// The `Authorization` value for Basic auth, when these are Basic credentials.
+    pub fn basic_header(&self) -> Option<String> {
+        match self {
+            Self::Basic { username, password } => {
+                let raw = format!("{username}:{}", password.expose());
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ))
+            }
+            Self::IdentityToken(_) => None,
+        }
+    }
+}
 
 /// Credentials for registries, looked up per registry.
 #[derive(Debug, Clone, Default)]
@@ -225,6 +267,14 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Credentials>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let creds = Credentials::basic("alice", "hunter2");
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(creds.basic_header().unwrap(), "Basic YWxpY2U6aHVudGVyMg==");
+    }
 
     fn config(json: &str) -> DockerConfig {
         serde_json::from_str(json).unwrap()

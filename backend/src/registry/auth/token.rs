@@ -1,0 +1,298 @@
+//! Scopes and bearer tokens (distribution's token spec): the scope set a token is cached under,
+//! the token endpoint's answer, and the call to a token realm.
+//!
+//! Owns what is sent to token realms (credentials only over HTTPS or to loopback); which token a
+//! request needs and when is `host`'s to decide.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, Response};
+
+use super::credentials::{Credentials, Secret};
+use crate::registry::error::RegistryError;
+use crate::registry::transport::{
+    MAX_SMALL_BODY, Peer, Wire, api_error, error_chain, read_limited, transport_error,
+};
+use crate::spec::reference::is_loopback_host;
+
+/// An access scope in the token spec's form: `repository:<name>:<actions>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope(String);
+
+impl Scope {
+    /// Pull access to a repository.
+    pub fn pull(repository: &str) -> Self {
+        Self(format!("repository:{repository}:pull"))
+    }
+
+    /// Pull and push access to a repository.
+    pub fn push(repository: &str) -> Self {
+        Self(format!("repository:{repository}:pull,push"))
+    }
+
+    /// The scope string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A bearer token and when it stops being good.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The token.
+    pub value: Secret,
+    /// When to stop using it (a little before the issuer's expiry).
+    pub expires: Instant,
+}
+
+impl Token {
+    /// A token good for `expires_in` seconds from now (60 when the issuer didn't say).
+    pub fn new(value: String, expires_in: Option<u64>) -> Self {
+        let secs = expires_in.filter(|s| *s > 0).unwrap_or(60);
+        // Renew a little early so a token does not expire in flight.
+        let margin = (secs / 10).clamp(1, 30);
+        Self {
+            value: Secret::new(value),
+            expires: Instant::now() + Duration::from_secs(secs.saturating_sub(margin).max(1)),
+        }
+    }
+
+    /// Whether the token can still be used.
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() < self.expires
+    }
+}
+
+/// The key of a cached token: the sorted scope set.
+pub fn scope_key(scopes: &[Scope]) -> String {
+    let mut names: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(" ")
+}
+
+/// The JSON a token endpoint answers with.
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenResponse {
+    /// The token (distribution's name).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The token (OAuth2's name).
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// Lifetime in seconds.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl TokenResponse {
+    /// The token under either name.
+    pub fn into_token(self) -> Option<Token> {
+        let value = self.token.or(self.access_token).filter(|t| !t.is_empty())?;
+        Some(Token::new(value, self.expires_in))
+    }
+}
+
+/// Asks a token realm for a token covering `scopes`: `GET realm?service=&scope=…`, or the OAuth2
+/// `POST` form for an identity token or a realm that refuses the `GET`. The registry's
+/// `credentials` go to the realm only over HTTPS, or to a loopback realm. Every request goes out
+/// through `wire`, which counts it.
+pub(crate) async fn fetch_token(
+    wire: &Wire,
+    peer: Peer<'_>,
+    credentials: Option<&Credentials>,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[Scope],
+) -> Result<Token, RegistryError> {
+    let call = RealmCall {
+        wire,
+        peer,
+        realm,
+        service,
+        scopes,
+        operation: format!("get a token for {} from {realm}", peer.registry),
+    };
+    let realm_url = url::Url::parse(realm).map_err(|e| {
+        call.protocol_error(format!("the registry named an invalid token realm: {e}"))
+    })?;
+    let sent = credentials.filter(|_| safe_for_credentials(&realm_url));
+    if credentials.is_some() && sent.is_none() {
+        tracing::warn!(
+            realm,
+            "not sending credentials to a token realm over plain HTTP"
+        );
+    }
+    let response = match sent {
+        Some(Credentials::IdentityToken(refresh)) => {
+            call.post(vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", refresh.expose().to_owned()),
+                ("client_id", "manifold".to_owned()),
+            ])
+            .await?
+        }
+        _ => call.get(sent).await?,
+    };
+    call.read_token(response).await
+}
+
+/// Whether credentials may go to a token realm: over HTTPS, or to a loopback address.
+fn safe_for_credentials(realm: &url::Url) -> bool {
+    realm.scheme() == "https"
+        || match realm.host() {
+            Some(url::Host::Domain(name)) => is_loopback_host(name),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+}
+
+/// One token request to a realm, on behalf of one registry.
+struct RealmCall<'a> {
+    wire: &'a Wire,
+    peer: Peer<'a>,
+    realm: &'a str,
+    service: Option<&'a str>,
+    scopes: &'a [Scope],
+    /// Says what is being done, in errors.
+    operation: String,
+}
+
+impl RealmCall<'_> {
+    /// `grant` followed by the service and every scope: the query or form of a token request.
+    fn params(&self, mut grant: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+        if let Some(service) = self.service {
+            grant.push(("service", service.to_owned()));
+        }
+        for scope in self.scopes {
+            grant.push(("scope", scope.as_str().to_owned()));
+        }
+        grant
+    }
+
+    /// The `GET`, with Basic credentials if given; a realm that refuses it (404, 405) is asked
+    /// again with the OAuth2 password form.
+    async fn get(&self, credentials: Option<&Credentials>) -> Result<Response, RegistryError> {
+        let mut request = self
+            .wire
+            .request(Method::GET, self.realm)
+            .query(&self.params(Vec::new()));
+        if let Some(header) = credentials.and_then(Credentials::basic_header) {
+            request = request.header(AUTHORIZATION, header);
+        }
+        let response = self
+            .wire
+            .send(request)
+            .await
+            .map_err(|e| transport_error(&self.operation, self.peer, &e))?;
+        tracing::debug!(
+            method = "GET",
+            url = self.realm,
+            status = response.status().as_u16(),
+            "token request"
+        );
+        let refused = matches!(response.status().as_u16(), 404 | 405);
+        match credentials {
+            Some(Credentials::Basic { username, password }) if refused => {
+                self.post(vec![
+                    ("grant_type", "password".to_owned()),
+                    ("username", username.clone()),
+                    ("password", password.expose().to_owned()),
+                    ("client_id", "manifold".to_owned()),
+                ])
+                .await
+            }
+            _ => Ok(response),
+        }
+    }
+
+    /// The OAuth2 `POST` form: `grant`, the service and the scopes.
+    async fn post(&self, grant: Vec<(&'static str, String)>) -> Result<Response, RegistryError> {
+        let form = self.params(grant);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let request = self
+            .wire
+            .request(Method::POST, self.realm)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        let response = self
+            .wire
+            .send(request)
+            .await
+            .map_err(|e| RegistryError::Transport {
+                operation: self.operation.clone(),
+                message: error_chain(&e),
+                timeout: e.is_timeout(),
+                permanent: false,
+            })?;
+        tracing::debug!(
+            method = "POST",
+            url = self.realm,
+            status = response.status().as_u16(),
+            "token request"
+        );
+        Ok(response)
+    }
+
+    /// The token in a realm's answer; an error status becomes the realm's error.
+    async fn read_token(&self, response: Response) -> Result<Token, RegistryError> {
+        if !response.status().is_success() {
+            return Err(api_error(&self.operation, response).await);
+        }
+        let body = read_limited(response, MAX_SMALL_BODY)
+            .await
+            .map_err(|message| self.protocol_error(message))?;
+        serde_json::from_slice::<TokenResponse>(&body)
+            .ok()
+            .and_then(TokenResponse::into_token)
+            .ok_or_else(|| {
+                self.protocol_error("the token realm answered without a token".to_owned())
+            })
+    }
+
+    fn protocol_error(&self, message: String) -> RegistryError {
+        RegistryError::Protocol {
+            operation: self.operation.clone(),
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scope_key_ignores_order_and_repeats() {
+        let a = scope_key(&[Scope::push("t"), Scope::pull("s"), Scope::pull("s")]);
+        let b = scope_key(&[Scope::pull("s"), Scope::push("t")]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_token_response_under_either_name_gives_a_fresh_token() {
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"abc","expires_in":300}"#).unwrap();
+        let t = r.into_token().unwrap();
+        assert_eq!(t.value.expose(), "abc");
+        assert!(t.is_fresh());
+        let empty: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
+        assert!(empty.into_token().is_none());
+    }
+
+    #[test]
+    fn credentials_go_to_a_token_realm_only_over_https_or_on_loopback() {
+        let safe = |realm: &str| safe_for_credentials(&url::Url::parse(realm).unwrap());
+        assert!(safe("https://auth.example/token"));
+        assert!(safe("http://127.0.0.1:5001/token"));
+        assert!(safe("http://127.3.4.5/token"));
+        assert!(safe("http://localhost:5001/token"));
+        assert!(safe("http://[::1]:5001/token"));
+        assert!(!safe("http://auth.example/token"));
+        assert!(!safe("http://[2001:db8::1]/token"));
+    }
+}

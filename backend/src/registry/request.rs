@@ -1,0 +1,414 @@
+//! The one request loop every registry request goes through, in three parts: one attempt (build
+//! the request, authorize it, send it), the classification of its answer (success, auth challenge
+//! to learn from, scheme upgrade, retryable or final error), and the retries, which are
+//! [`RetryPolicy::run`]'s.
+//!
+//! Owns when requests are sent again; it has no backoff of its own (delays and the number of
+//! attempts are the policy's) and knows nothing of which registry operations exist (that is `ops`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::{Method, Response, StatusCode};
+use tokio::sync::{MutexGuard, Semaphore};
+
+use super::auth::{Challenge, Scope, challenges, insufficient_scope};
+use super::config::ClientConfig;
+use super::error::{ApiErrorDetail, RegistryError};
+use super::host::{AuthMode, Host};
+use super::transport::{self, Body, Wire};
+use crate::retry::{RetryPolicy, Verdict};
+
+/// A request as the loop sends it.
+pub(crate) struct Request {
+    /// The HTTP method.
+    pub method: Method,
+    /// `/v2/...` or an upload `Location` (absolute or relative).
+    pub target: String,
+    /// Headers besides `Authorization`, which the loop adds.
+    pub headers: HeaderMap,
+    /// The body: replayable bytes, or a stream sent once.
+    pub body: Body,
+    /// The access the request needs, for bearer tokens.
+    pub scopes: Vec<Scope>,
+    /// Says what is being done, in errors (`GET manifest reg/repo:tag`).
+    pub operation: String,
+    /// A streamed transfer: no whole-request timeout.
+    pub streaming: bool,
+}
+
+impl Request {
+    /// A request without headers or body, not streamed.
+    pub(crate) fn new(
+        method: Method,
+        target: String,
+        scopes: Vec<Scope>,
+        operation: String,
+    ) -> Self {
+        Self {
+            method,
+            target,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            scopes,
+            operation,
+            streaming: false,
+        }
+    }
+}
+
+/// Sends requests for one registry client: its wire (and so its request count), its bound on
+/// requests in flight, its timeout and its retry policy.
+pub(crate) struct Requester {
+    wire: Wire,
+    limit: Semaphore,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl Requester {
+    /// A requester on a (shared) reqwest client, with nothing sent yet.
+    pub(crate) fn new(http: reqwest::Client, config: &ClientConfig) -> Self {
+        Self {
+            wire: Wire::new(http),
+            limit: Semaphore::new(config.max_in_flight.max(1)),
+            timeout: config.timeout,
+            retry: config.retry.clone(),
+        }
+    }
+
+    /// HTTP requests sent so far (token requests and retries included).
+    pub(crate) fn sent(&self) -> u64 {
+        self.wire.sent()
+    }
+
+    /// Sends a request to a registry, handling auth challenges, scheme upgrade and retries.
+    /// Returns the response when its status is a success; any other status becomes an error. A
+    /// streamed body is sent once: never again after a challenge, an upgrade or a failure.
+    pub(crate) async fn send(&self, host: &Host, req: Request) -> Result<Response, RegistryError> {
+        let replayable = req.body.is_replayable();
+        // Once per request, across attempts: one more send after an auth challenge taught us more.
+        let auth_retried = AtomicBool::new(false);
+        let (req, auth_retried) = (&req, &auth_retried);
+        self.retry
+            .run(
+                move |attempt| self.attempt(host, req, auth_retried, attempt),
+                move |failed| failed.verdict(replayable, &self.retry),
+            )
+            .await
+            .map_err(|(failed, attempts)| failed.into_error(attempts))
+    }
+
+    /// One attempt: sends the request, and sends it again at once when a challenge taught the host
+    /// how to authenticate or a loopback registry turned out to speak HTTPS.
+    async fn attempt<'h>(
+        &self,
+        host: &'h Host,
+        req: &Request,
+        auth_retried: &AtomicBool,
+        attempt: u32,
+    ) -> Result<Response, Failed<'h>> {
+        let replayable = req.body.is_replayable();
+        loop {
+            let probe = host.probe().await;
+            let mode = host.auth_mode();
+            let failure = match self.exchange(host, req, &mode).await {
+                Answer::Success(response) => return Ok(response),
+                Answer::Challenge(challenges, response) => {
+                    if replayable
+                        && !auth_retried.load(Ordering::Relaxed)
+                        && host.learn(&mode, &challenges, &req.scopes)
+                    {
+                        auth_retried.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                    Failure::Final(refusal(&req.operation, response, &challenges).await)
+                }
+                Answer::HttpsServer => {
+                    if replayable && host.upgrade_to_https() {
+                        continue;
+                    }
+                    Failure::Final(transport::https_server_error(&req.operation, host.peer()))
+                }
+                Answer::Failed(failure) => failure,
+            };
+            return Err(Failed {
+                failure,
+                attempt,
+                _probe: probe,
+            });
+        }
+    }
+
+    /// Sends the request once under `mode` and reads what its answer means.
+    async fn exchange(&self, host: &Host, req: &Request, mode: &AuthMode) -> Answer {
+        let (response, same_host, https) = match self.send_once(host, req, mode).await {
+            Ok(sent) => sent,
+            Err(failure) => return Answer::Failed(failure),
+        };
+        // The scheme this request went out on: another may have upgraded the host since.
+        let class = classify(response.status(), same_host, https);
+        if class != Class::Challenge {
+            host.answered(mode);
+        }
+        read_answer(&req.operation, class, response).await
+    }
+
+    /// Builds the request (its URL on the host's current scheme, `Authorization` only for the host
+    /// itself) and sends it once; returns the answer, whether it came from the host itself, and
+    /// whether it went out over HTTPS.
+    async fn send_once(
+        &self,
+        host: &Host,
+        req: &Request,
+        mode: &AuthMode,
+    ) -> Result<(Response, bool, bool), Failure> {
+        let base = host.base_url();
+        let url = transport::resolve_url(&base, &req.target);
+        let same_host = transport::same_authority(&url, &base);
+        let mut builder = self
+            .wire
+            .request(req.method.clone(), &url)
+            .headers(req.headers.clone());
+        if !req.streaming {
+            builder = builder.timeout(self.timeout);
+        }
+        if same_host {
+            let authorization = host.authorization(&self.wire, mode, &req.scopes).await;
+            if let Some(value) = authorization.map_err(Failure::Final)? {
+                builder = builder.header(AUTHORIZATION, value);
+            }
+        }
+        let builder = req.body.attach(builder);
+        let result = {
+            let _permit = self.limit.acquire().await.expect("semaphore open");
+            self.wire.send(builder).await
+        };
+        let response = result.map_err(|e| {
+            Failure::of(transport::transport_error(&req.operation, host.peer(), &e))
+        })?;
+        tracing::debug!(method = %req.method, url = %url, status = response.status().as_u16(), "registry request");
+        Ok((response, same_host, url.starts_with("https://")))
+    }
+}
+
+/// What an answer is, from its status and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// 2xx or 3xx: the caller's to read.
+    Success,
+    /// 401 from the registry itself: its challenges may teach us how to authenticate.
+    Challenge,
+    /// 400 over plain HTTP: perhaps an HTTPS server refusing plain HTTP (its body says).
+    PlainHttpRefused,
+    /// Any other status: an error.
+    Error,
+}
+
+/// Classifies an answer by its status, whether it came from the registry itself, and whether the
+/// registry was asked over HTTPS.
+fn classify(status: StatusCode, same_host: bool, https: bool) -> Class {
+    if status == StatusCode::UNAUTHORIZED && same_host {
+        Class::Challenge
+    } else if status == StatusCode::BAD_REQUEST && !https {
+        Class::PlainHttpRefused
+    } else if status.is_success() || status.is_redirection() {
+        Class::Success
+    } else {
+        Class::Error
+    }
+}
+
+/// What the loop does with an answer.
+enum Answer {
+    /// Hand it to the caller.
+    Success(Response),
+    /// Learn from its challenges and send again, or fail with it.
+    Challenge(Vec<Challenge>, Response),
+    /// An HTTPS server was asked over plain HTTP: upgrade and send again, or fail.
+    HttpsServer,
+    /// Fail, for now or for good.
+    Failed(Failure),
+}
+
+/// Reads as much of an answer as its class needs: the challenges, or the error body.
+async fn read_answer(operation: &str, class: Class, response: Response) -> Answer {
+    match class {
+        Class::Success => Answer::Success(response),
+        Class::Challenge => Answer::Challenge(challenges(response.headers()), response),
+        Class::PlainHttpRefused => {
+            let text = response.text().await.unwrap_or_default();
+            if text.contains("HTTP request to an HTTPS server") {
+                Answer::HttpsServer
+            } else {
+                Answer::Failed(Failure::Final(transport::api_error_from_text(
+                    operation, 400, &text, None,
+                )))
+            }
+        }
+        Class::Error => {
+            Answer::Failed(Failure::of(transport::api_error(operation, response).await))
+        }
+    }
+}
+
+/// The error for a 401 that is not sent again, led by the scope the token lacks if the registry
+/// named one.
+async fn refusal(operation: &str, response: Response, challenges: &[Challenge]) -> RegistryError {
+    let mut err = transport::api_error(operation, response).await;
+    if let Some(scope) = insufficient_scope(challenges)
+        && let RegistryError::Api { errors, .. } = &mut err
+    {
+        errors.insert(
+            0,
+            ApiErrorDetail {
+                code: "INSUFFICIENT_SCOPE".to_owned(),
+                message: format!("the credentials do not grant {scope}"),
+                detail: serde_json::Value::Null,
+            },
+        );
+    }
+    err
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+enum Failure {
+    /// It may pass if sent again: 429, 5xx, a transport failure that is not permanent.
+    Retryable(RegistryError),
+    /// Sending again cannot help, or is not the loop's to do (a failed token request): the error
+    /// is returned as it is.
+    Final(RegistryError),
+}
+
+impl Failure {
+    /// Retryable or final, as the error says.
+    fn of(err: RegistryError) -> Self {
+        if err.is_retryable() {
+            Self::Retryable(err)
+        } else {
+            Self::Final(err)
+        }
+    }
+}
+
+/// A failed attempt, as [`RetryPolicy::run`] sees it.
+struct Failed<'h> {
+    failure: Failure,
+    /// Which attempt failed (from 1).
+    attempt: u32,
+    /// The host's auth probe, if this request held it: kept until `run` has waited and drops the
+    /// failure, so that no other request probes the registry while this one waits to try again.
+    _probe: Option<MutexGuard<'h, ()>>,
+}
+
+impl Failed<'_> {
+    /// Whether to try again: only what may pass, and only with a body that can be sent again;
+    /// after the registry's `Retry-After` if it gave one (the policy caps it).
+    fn verdict(&self, replayable: bool, policy: &RetryPolicy) -> Verdict {
+        match &self.failure {
+            Failure::Retryable(err) if replayable => {
+                if policy.may_retry(self.attempt) {
+                    tracing::warn!("retrying (attempt {}) after: {err}", self.attempt);
+                }
+                Verdict::Retry(match err {
+                    RegistryError::Api {
+                        retry_after: Some(secs),
+                        ..
+                    } => Some(Duration::from_secs(*secs)),
+                    _ => None,
+                })
+            }
+            _ => Verdict::Stop,
+        }
+    }
+
+    /// The error to return after `attempts` attempts: a retryable one says how many were made.
+    fn into_error(self, attempts: u32) -> RegistryError {
+        match self.failure {
+            Failure::Retryable(err) => err.after_attempts(attempts),
+            Failure::Final(err) => err,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, retry_after: Option<u64>) -> RegistryError {
+        RegistryError::Api {
+            operation: "PUT manifest r/x:y".into(),
+            status,
+            errors: vec![],
+            retry_after,
+        }
+    }
+
+    fn failed(failure: Failure) -> Failed<'static> {
+        Failed {
+            failure,
+            attempt: 1,
+            _probe: None,
+        }
+    }
+
+    #[test]
+    fn answers_are_classified_by_status_origin_and_scheme() {
+        let ok = |code: u16| StatusCode::from_u16(code).unwrap();
+        assert_eq!(classify(ok(200), true, true), Class::Success);
+        assert_eq!(classify(ok(201), true, false), Class::Success);
+        assert_eq!(classify(ok(202), false, true), Class::Success);
+        assert_eq!(classify(ok(307), true, true), Class::Success);
+        assert_eq!(classify(ok(401), true, true), Class::Challenge);
+        assert_eq!(
+            classify(ok(401), false, true),
+            Class::Error,
+            "a 401 from elsewhere (a redirect target) teaches nothing about the registry"
+        );
+        assert_eq!(classify(ok(400), true, false), Class::PlainHttpRefused);
+        assert_eq!(classify(ok(400), true, true), Class::Error);
+        assert_eq!(classify(ok(404), true, true), Class::Error);
+        assert_eq!(classify(ok(503), true, false), Class::Error);
+    }
+
+    #[test]
+    fn only_what_may_pass_is_retried_and_only_with_a_body_that_can_be_sent_again() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            failed(Failure::of(api(503, None))).verdict(true, &policy),
+            Verdict::Retry(None)
+        );
+        assert_eq!(
+            failed(Failure::of(api(429, Some(3)))).verdict(true, &policy),
+            Verdict::Retry(Some(Duration::from_secs(3)))
+        );
+        assert_eq!(
+            failed(Failure::of(api(503, None))).verdict(false, &policy),
+            Verdict::Stop,
+            "a streamed body is never replayed"
+        );
+        assert_eq!(
+            failed(Failure::of(api(404, None))).verdict(true, &policy),
+            Verdict::Stop
+        );
+        assert_eq!(
+            failed(Failure::Final(api(503, None))).verdict(true, &policy),
+            Verdict::Stop,
+            "a failed token request is not retried by the loop"
+        );
+    }
+
+    #[test]
+    fn only_a_retryable_failure_says_how_many_attempts_were_made() {
+        let retried = failed(Failure::of(api(503, None)))
+            .into_error(4)
+            .to_string();
+        assert!(retried.contains("gave up after 4 attempts"), "{retried}");
+        let token = failed(Failure::Final(api(503, None)))
+            .into_error(2)
+            .to_string();
+        assert!(!token.contains("attempts"), "{token}");
+    }
+}
