@@ -60,52 +60,59 @@ impl Metrics {
     pub fn render(&self, queue: &[(String, i64)]) -> String {
         let inner = self.inner.lock().expect("lock");
         let mut out = String::new();
-        out.push_str("# HELP manifold_http_requests_total HTTP requests served.\n");
-        out.push_str("# TYPE manifold_http_requests_total counter\n");
+        header(
+            &mut out,
+            "http_requests_total",
+            "counter",
+            "HTTP requests served.",
+        );
         for ((method, route, status), n) in &inner.http {
-            let _ = writeln!(
-                out,
-                "manifold_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                route.replace('"', "'")
-            );
+            let route = route.replace('"', "'");
+            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+            let _ = writeln!(out, "manifold_http_requests_total{{{labels}}} {n}");
         }
-        out.push_str("# HELP manifold_queue_depth Jobs waiting or running.\n");
-        out.push_str("# TYPE manifold_queue_depth gauge\n");
+        header(&mut out, "queue_depth", "gauge", "Jobs waiting or running.");
         for kind in ["push", "callback"] {
             let n = queue.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "manifold_queue_depth{{kind=\"{kind}\"}} {n}");
         }
-        out.push_str("# HELP manifold_pushes_total Push attempts by outcome.\n");
-        out.push_str("# TYPE manifold_pushes_total counter\n");
+        header(
+            &mut out,
+            "pushes_total",
+            "counter",
+            "Push attempts by outcome.",
+        );
         for outcome in ["succeeded", "failed", "retried"] {
             let n = inner.pushes.get(outcome).copied().unwrap_or(0);
             let _ = writeln!(out, "manifold_pushes_total{{outcome=\"{outcome}\"}} {n}");
         }
-        out.push_str("# HELP manifold_push_duration_seconds Time a push attempt took.\n");
-        out.push_str("# TYPE manifold_push_duration_seconds histogram\n");
-        for (bound, n) in BUCKETS.iter().zip(inner.buckets) {
-            let _ = writeln!(
-                out,
-                "manifold_push_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "manifold_push_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            inner.duration_count
-        );
-        let _ = writeln!(
-            out,
-            "manifold_push_duration_seconds_sum {}",
-            inner.duration_sum
-        );
-        let _ = writeln!(
-            out,
-            "manifold_push_duration_seconds_count {}",
-            inner.duration_count
-        );
+        inner.render_durations(&mut out);
         out
     }
+}
+
+impl Inner {
+    fn render_durations(&self, out: &mut String) {
+        let name = "manifold_push_duration_seconds";
+        header(
+            out,
+            "push_duration_seconds",
+            "histogram",
+            "Time a push attempt took.",
+        );
+        for (bound, n) in BUCKETS.iter().zip(self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.duration_count);
+        let _ = writeln!(out, "{name}_sum {}", self.duration_sum);
+        let _ = writeln!(out, "{name}_count {}", self.duration_count);
+    }
+}
+
+/// A metric's `# HELP` and `# TYPE` lines.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP manifold_{name} {help}");
+    let _ = writeln!(out, "# TYPE manifold_{name} {kind}");
 }
 
 #[cfg(test)]
