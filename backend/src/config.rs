@@ -146,6 +146,25 @@ pub struct Settings {
     )]
     pub resolve: Vec<String>,
 
+    /// Hosts besides the registries that registries may redirect downloads to (object storage, a
+    /// CDN), comma-separated (host[:port]). Credentials never go there. Unset: none.
+    #[arg(
+        long = "blob-hosts",
+        env = "MANIFOLD_BLOB_HOSTS",
+        value_delimiter = ',',
+        help_heading = "Registries"
+    )]
+    pub blob_hosts: Vec<String>,
+    /// Hosts besides the registries that token realms may be on, comma-separated (Docker Hub's is
+    /// auth.docker.io). Unset: none.
+    #[arg(
+        long = "token-hosts",
+        env = "MANIFOLD_TOKEN_HOSTS",
+        value_delimiter = ',',
+        help_heading = "Registries"
+    )]
+    pub token_hosts: Vec<String>,
+
     // --- Callbacks ---
     /// Secret that signs callbacks (HMAC-SHA256 in X-Manifold-Signature).
     #[arg(
@@ -210,6 +229,12 @@ impl Settings {
             );
         }
         self.resolve_overrides()?;
+        if self.allow() == Allow::Only(Vec::new()) {
+            tracing::warn!(
+                "serving on {addr} with MANIFOLD_REGISTRIES unset: no registry may be contacted; \
+                 list the registries the service may talk to"
+            );
+        }
         Ok(())
     }
 
@@ -265,13 +290,15 @@ impl Settings {
             .filter(|s| !s.expose().is_empty())
     }
 
-    /// The registries the service may talk to.
+    /// The registries the service may talk to: those of `MANIFOLD_REGISTRIES`; unset, loopback
+    /// registries when the service itself listens on loopback, and none when it listens publicly
+    /// (every loopback port would be a "registry": the database, say).
     pub fn allow(&self) -> Allow {
         let registries = clean(&self.registries);
-        if registries.is_empty() {
-            Allow::LoopbackOnly
-        } else {
-            Allow::Only(registries)
+        match registries.is_empty() {
+            false => Allow::Only(registries),
+            true if self.addr().ip().is_loopback() => Allow::LoopbackOnly,
+            true => Allow::Only(Vec::new()),
         }
     }
 
@@ -321,6 +348,8 @@ impl Settings {
                 ..Keychain::default()
             },
             resolve: self.resolve_overrides()?,
+            blob_hosts: clean(&self.blob_hosts),
+            token_hosts: clean(&self.token_hosts),
             ..ClientConfig::default()
         })
     }
@@ -410,6 +439,23 @@ mod tests {
         assert!(!config.allow().allows("docker.io"));
         assert!(config.callback_allowed("http://127.0.0.1:9/hook"));
         assert!(!config.callback_allowed("http://10.0.0.1/hook"));
+    }
+
+    #[test]
+    fn a_public_service_without_an_allow_list_may_contact_no_registry() {
+        let mut a = args();
+        a.addr = Some("0.0.0.0:8080".parse().unwrap());
+        a.allow_unauthenticated = Some(true);
+        let config = Settings::load(a).unwrap();
+        assert!(!config.allow().allows("127.0.0.1:5432"));
+        assert!(!config.allow().allows("127.0.0.1:5000"));
+        let mut listed = args();
+        listed.addr = Some("0.0.0.0:8080".parse().unwrap());
+        listed.allow_unauthenticated = Some(true);
+        listed.registries = vec!["127.0.0.1:5000".into()];
+        let listed = Settings::load(listed).unwrap();
+        assert!(listed.allow().allows("127.0.0.1:5000"));
+        assert!(!listed.allow().allows("127.0.0.1:5432"));
     }
 
     #[test]

@@ -41,6 +41,16 @@ impl EngineError {
         }
     }
 
+    /// Whether the failure may be the registry losing a race between pushes of the same content
+    /// (distribution answers `DIGEST_INVALID` or `MANIFEST_BLOB_UNKNOWN` when two pushes write
+    /// one child at once): a push queued again later may pass.
+    pub fn may_be_a_race(&self) -> bool {
+        matches!(
+            self.code(),
+            ErrorCode::DigestInvalid | ErrorCode::ManifestBlobUnknown | ErrorCode::BlobUnknown
+        )
+    }
+
     /// A stable code: the registry's error code, or what kind of failure this is.
     pub fn code(&self) -> ErrorCode {
         match self {

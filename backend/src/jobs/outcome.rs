@@ -63,10 +63,45 @@ impl Failure {
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         let message = crate::registry::error_chain(&e);
-        if e.is_retryable() {
+        if e.is_retryable() || e.may_be_a_race() {
             Self::retryable(e.code(), message)
         } else {
             Self::fatal(e.code(), message)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::RegistryError;
+    use crate::registry::error::ApiErrorDetail;
+
+    fn answered(status: u16, code: &str) -> EngineError {
+        EngineError::registry(
+            "r.io/demo:v1",
+            RegistryError::Api {
+                operation: "PUT manifest r.io/demo:v1".into(),
+                status,
+                errors: vec![ApiErrorDetail {
+                    code: code.into(),
+                    message: "m".into(),
+                    detail: serde_json::Value::Null,
+                }],
+                retry_after: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_registry_race_between_pushes_is_tried_again_and_a_missing_source_is_not() {
+        for code in ["DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"] {
+            let failure = Failure::from(answered(400, code));
+            assert!(failure.may_pass(), "{code}");
+            assert_eq!(failure.code().as_str(), code);
+        }
+        assert!(Failure::from(answered(503, "UNAVAILABLE")).may_pass());
+        assert!(!Failure::from(answered(404, "MANIFEST_UNKNOWN")).may_pass());
+        assert!(!Failure::from(answered(403, "DENIED")).may_pass());
     }
 }

@@ -108,6 +108,8 @@ codes! {
     ManifestInvalid = "MANIFEST_INVALID",
     /// distribution: the blob does not exist.
     BlobUnknown = "BLOB_UNKNOWN",
+    /// distribution: content did not match its digest.
+    DigestInvalid = "DIGEST_INVALID",
     /// distribution: the repository does not exist.
     NameUnknown = "NAME_UNKNOWN",
     /// distribution: access denied.

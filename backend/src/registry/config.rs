@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::Keychain;
-use super::transport::HttpOptions;
+use super::transport::{HttpOptions, Redirects};
 use crate::retry::RetryPolicy;
 use crate::spec::reference::is_loopback_host;
 
@@ -32,6 +32,38 @@ impl Allow {
             Self::LoopbackOnly => is_loopback_host(registry),
             Self::Only(list) => list.iter().any(|r| r == registry),
         }
+    }
+
+    /// Whether the host of `url` may be contacted: a registry of the list, or one of `extra`.
+    pub(crate) fn allows_url(&self, url: &url::Url, extra: &[String]) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let listed = |entry: &String| *entry == authority || *entry == host;
+        extra.iter().any(listed)
+            || match self {
+                Self::Any => true,
+                Self::LoopbackOnly => is_loopback_host(host),
+                Self::Only(list) => list.iter().any(listed),
+            }
+    }
+}
+
+/// Which token realms a client may ask for tokens: on an allowed registry, or a token host.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Realms {
+    allow: Allow,
+    hosts: Vec<String>,
+}
+
+impl Realms {
+    /// Whether `realm` may be asked.
+    pub(crate) fn permit(&self, realm: &url::Url) -> bool {
+        self.allow.allows_url(realm, &self.hosts)
     }
 }
 
@@ -60,6 +92,12 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Host names resolved to fixed addresses instead of DNS (like curl's `--resolve`).
     pub resolve: Vec<(String, std::net::SocketAddr)>,
+    /// With an allow-list: hosts besides the registries that a registry may redirect a download
+    /// to (object storage, a CDN). Credentials never go there.
+    pub blob_hosts: Vec<String>,
+    /// With an allow-list: hosts besides the registries that token realms may be on
+    /// (`auth.docker.io` for Docker Hub).
+    pub token_hosts: Vec<String>,
 }
 
 impl Default for ClientConfig {
@@ -76,6 +114,8 @@ impl Default for ClientConfig {
             max_in_flight: 32,
             retry: RetryPolicy::default(),
             resolve: Vec::new(),
+            blob_hosts: Vec::new(),
+            token_hosts: Vec::new(),
         }
     }
 }
@@ -86,6 +126,20 @@ impl ClientConfig {
         self.plain_http || self.insecure_registries.iter().any(|r| r == registry)
     }
 
+    /// Whether every request must stay within the allow-list (the service), rather than go
+    /// wherever registries send it (the command line).
+    pub(crate) fn confined(&self) -> bool {
+        self.allow != Allow::Any
+    }
+
+    /// Which token realms may be asked for tokens.
+    pub(crate) fn realms(&self) -> Realms {
+        Realms {
+            allow: self.allow.clone(),
+            hosts: self.token_hosts.clone(),
+        }
+    }
+
     /// What the shared reqwest client is built from.
     pub(crate) fn http_options(&self) -> HttpOptions<'_> {
         HttpOptions {
@@ -94,6 +148,38 @@ impl ClientConfig {
             insecure_tls: self.insecure_tls,
             resolve: &self.resolve,
             ca_certs: &self.ca_certs,
+            redirects: if self.confined() {
+                Redirects::SameOriginOr(self.blob_hosts.clone())
+            } else {
+                Redirects::Any
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_url_is_allowed_by_its_host_and_port_on_the_list_or_among_the_extra_hosts() {
+        let only = Allow::Only(vec!["registry.example:5000".into(), "ghcr.io".into()]);
+        assert!(only.allows_url(&url("https://registry.example:5000/v2/"), &[]));
+        assert!(!only.allows_url(&url("https://registry.example:5001/v2/"), &[]));
+        assert!(only.allows_url(&url("https://ghcr.io/token"), &[]));
+        assert!(!only.allows_url(&url("https://auth.docker.io/token"), &[]));
+        assert!(only.allows_url(
+            &url("https://auth.docker.io/token"),
+            &["auth.docker.io".into()]
+        ));
+        let local = Allow::LoopbackOnly;
+        assert!(local.allows_url(&url("http://127.0.0.1:9/x"), &[]));
+        assert!(local.allows_url(&url("http://[::1]:9/x"), &[]));
+        assert!(!local.allows_url(&url("http://10.0.0.1/x"), &[]));
+        assert!(Allow::Any.allows_url(&url("http://anywhere.example/"), &[]));
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::MutexGuard;
 
 use super::auth::{Challenge, Credentials, Scope, Token, fetch_token, scope_key};
-use super::config::ClientConfig;
+use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
 use super::transport::{Peer, Wire};
 use crate::spec::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
@@ -52,6 +52,8 @@ pub(crate) struct Host {
     tokens: Mutex<HashMap<String, TokenSlot>>,
     /// The credentials the keychain holds for it.
     pub(crate) credentials: Option<Credentials>,
+    /// Which token realms it may send us to.
+    realms: Realms,
 }
 
 impl Host {
@@ -74,6 +76,7 @@ impl Host {
             probe: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(HashMap::new()),
             credentials: config.keychain.get(registry),
+            realms: config.realms(),
         }
     }
 
@@ -174,6 +177,19 @@ impl Host {
         false
     }
 
+    /// Refuses a token realm on a host the client may not contact.
+    fn check_realm(&self, realm: &str) -> Result<(), RegistryError> {
+        match url::Url::parse(realm) {
+            Ok(url) if !self.realms.permit(&url) => Err(RegistryError::Config(format!(
+                "{} sends for tokens to {}, a host this service may not contact; allow it with \
+                 MANIFOLD_TOKEN_HOSTS",
+                self.registry,
+                url.origin().ascii_serialization()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The `Authorization` value for a request under `mode`, fetching a token through `wire` if
     /// none is cached for `scopes`.
     pub(crate) async fn authorization(
@@ -200,6 +216,7 @@ impl Host {
                 if let Some(token) = slot.as_ref().filter(|t| t.is_fresh()) {
                     return Ok(Some(format!("Bearer {}", token.value.expose())));
                 }
+                self.check_realm(realm)?;
                 let token = fetch_token(
                     wire,
                     self.peer(),

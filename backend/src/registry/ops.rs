@@ -171,14 +171,41 @@ impl RegistryClient {
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             _ => {
-                let location =
-                    header(&response, "location").ok_or_else(|| RegistryError::Protocol {
-                        operation: format!("mount blob {digest} into {}", target.name()),
-                        message: "the registry opened an upload without a Location".to_owned(),
-                    })?;
-                Ok(Mount::Refused(location))
+                let operation = format!("mount blob {digest} into {}", target.name());
+                Ok(Mount::Refused(
+                    self.upload_location(&host, &response, operation)?,
+                ))
             }
         }
+    }
+
+    /// The `Location` of an upload the registry opened; with an allow-list, it must be on the
+    /// registry's own origin (blobs are never PUT to a host the registry names).
+    fn upload_location(
+        &self,
+        host: &Host,
+        response: &reqwest::Response,
+        operation: String,
+    ) -> Result<String, RegistryError> {
+        let Some(location) = header(response, "location") else {
+            return Err(RegistryError::Protocol {
+                operation,
+                message: "the registry opened an upload without a Location".to_owned(),
+            });
+        };
+        let base = host.base_url();
+        let url = super::transport::resolve_url(&base, &location);
+        if self.config.confined() && !super::transport::same_authority(&url, &base) {
+            return Err(RegistryError::Protocol {
+                operation,
+                message: format!(
+                    "the registry named an upload location on another host ({}); this service \
+                     uploads only to the registry itself",
+                    url::Url::parse(&url).map_or(url.clone(), |u| u.origin().ascii_serialization())
+                ),
+            });
+        }
+        Ok(location)
     }
 
     /// Opens an upload session; returns its `Location`.
@@ -192,10 +219,7 @@ impl RegistryClient {
             operation.clone(),
         );
         let response = self.requester.send(&host, req).await?;
-        header(&response, "location").ok_or(RegistryError::Protocol {
-            operation,
-            message: "the registry opened an upload without a Location".to_owned(),
-        })
+        self.upload_location(&host, &response, operation)
     }
 
     /// Cancels an upload session (best effort: failures are only logged).

@@ -32,7 +32,53 @@ pub(crate) struct HttpOptions<'a> {
     pub resolve: &'a [(String, SocketAddr)],
     /// Extra CA certificates (PEM files) to trust.
     pub ca_certs: &'a [PathBuf],
+    /// Where redirects may lead.
+    pub redirects: Redirects,
 }
+
+/// Where the client follows redirects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Redirects {
+    /// Anywhere (at most 10 in a row); credentials are dropped on the way to another host.
+    Any,
+    /// Only to the origin the request went to, or to one of these hosts (`host[:port]`).
+    SameOriginOr(Vec<String>),
+}
+
+impl Redirects {
+    /// The redirect policy of the reqwest client.
+    fn policy(self) -> reqwest::redirect::Policy {
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > 10 {
+                return attempt.error("more than 10 redirects in a row");
+            }
+            let Self::SameOriginOr(hosts) = &self else {
+                return attempt.follow();
+            };
+            let next = attempt.url();
+            let first = attempt.previous().first().map(url::Url::origin);
+            let authority = next.port().map_or_else(
+                || next.host_str().unwrap_or("").to_owned(),
+                |port| format!("{}:{port}", next.host_str().unwrap_or("")),
+            );
+            let listed = hosts
+                .iter()
+                .any(|h| *h == authority || Some(h.as_str()) == next.host_str());
+            if first == Some(next.origin()) || listed {
+                attempt.follow()
+            } else {
+                let refused = format!(
+                    "{REDIRECT_REFUSED} {} (not the registry, nor a host of MANIFOLD_BLOB_HOSTS)",
+                    next.origin().ascii_serialization()
+                );
+                attempt.error(refused)
+            }
+        })
+    }
+}
+
+/// How a refused redirect's error starts.
+const REDIRECT_REFUSED: &str = "the registry redirected to";
 
 /// The registry a request went to, as far as error messages need it.
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +179,8 @@ pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, Re
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.read_timeout)
         .pool_max_idle_per_host(64)
-        .danger_accept_invalid_certs(config.insecure_tls);
+        .danger_accept_invalid_certs(config.insecure_tls)
+        .redirect(config.redirects.clone().policy());
     for (host, addr) in config.resolve {
         builder = builder.resolve(host, *addr);
     }
@@ -210,6 +257,8 @@ pub(crate) fn transport_error(
             " — {} seems to speak plain HTTP; use --plain-http (or list it as an insecure registry)",
             host.registry
         ));
+        true
+    } else if message.contains(REDIRECT_REFUSED) {
         true
     } else if lower.contains("certificate") || lower.contains("unknown issuer") {
         message.push_str(&format!(
