@@ -87,6 +87,18 @@ pub fn session_valid(hashes: &[String], value: &str, now: i64) -> bool {
             .is_ok()
 }
 
+/// The CSRF token of the page forms of a session: bound to it (an HMAC of the session's value
+/// keyed with its token's hash), so a token planted in a cookie is worth nothing without the
+/// session. `None` for a value that names no configured token.
+pub fn session_csrf(hashes: &[String], session: &str) -> Option<String> {
+    let index: usize = session.split('.').next()?.parse().ok()?;
+    let key = hashes.get(index)?;
+    let tag = session_mac(key, &format!("csrf.{session}"))
+        .finalize()
+        .into_bytes();
+    Some(hex::encode(tag))
+}
+
 fn session_mac(key: &str, message: &str) -> hmac::Hmac<sha2::Sha256> {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
         .expect("HMAC takes a key of any length");
@@ -116,6 +128,21 @@ mod tests {
         assert!(!value.contains(&hashes[0]) && !value.contains(&hashes[1]));
         assert!(session_valid(&hashes, &value, 999));
         assert_eq!(token_index(&hashes, "b"), Some(1));
+    }
+
+    #[test]
+    fn a_session_s_csrf_token_belongs_to_that_session_alone() {
+        let hashes = vec![hash_token("a"), hash_token("b")];
+        let one = session_value(&hashes, 0, 1_000).unwrap();
+        let other = session_value(&hashes, 0, 2_000).unwrap();
+
+        let token = session_csrf(&hashes, &one).unwrap();
+
+        assert_eq!(token.len(), 64);
+        assert_eq!(session_csrf(&hashes, &one), Some(token.clone()));
+        assert_ne!(session_csrf(&hashes, &other), Some(token.clone()));
+        assert_ne!(session_csrf(&hashes[1..], &one), Some(token));
+        assert_eq!(session_csrf(&hashes, "junk"), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Who is looking at a page, and whether a form post is theirs.
 //!
-//! CSRF is a double submit: a random `manifold_csrf` cookie (HttpOnly, SameSite=Strict) set on any
-//! page, and a hidden `csrf` field with the same value in every form; a post whose field and
-//! cookie differ (or are missing) is refused with 403. With API tokens configured, every page but
+//! CSRF: every form carries a hidden `csrf` field; a post whose field does not match is refused with
+//! 403. Signed in, the token is bound to the session (see `auth::session_csrf`); otherwise (no API
+//! tokens configured, or the sign-in form) it is a double submit of a random `manifold_csrf` cookie
+//! (HttpOnly, SameSite=Strict). With API tokens configured, every page but
 //! sign-in and the static files needs a session (see `auth`); without one the visitor is
 //! sent to sign in. Form bodies are read here too, as ordered name/value pairs.
 
@@ -14,7 +15,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use rand::RngCore as _;
 
 use super::PageError;
-use crate::auth::{SESSION_COOKIE, SESSION_SECS, now_unix, session_valid};
+use crate::auth::{SESSION_COOKIE, SESSION_SECS, now_unix, session_csrf, session_valid};
 use crate::http::{BodyError, read_body};
 use crate::service::{MAX_BODY_BYTES, Services};
 
@@ -44,10 +45,8 @@ impl Visitor {
             .filter(|v| well_formed(v));
         let hashes = &state.settings.api_token_hashes;
         let auth = !hashes.is_empty();
-        let signed_in = auth
-            && req
-                .cookie(SESSION_COOKIE)
-                .is_some_and(|c| session_valid(hashes, c.value(), now_unix()));
+        let session = valid_session(req, hashes);
+        let signed_in = session.is_some();
         if need_session && auth && !signed_in {
             let next = if req.method() == Method::GET {
                 req.uri()
@@ -58,9 +57,13 @@ impl Visitor {
             };
             return Err(PageError::SignIn { next });
         }
+        let csrf = match session.and_then(|s| session_csrf(hashes, &s)) {
+            Some(bound) => bound,
+            None => existing.clone().unwrap_or_else(new_token),
+        };
         Ok(Self {
             fresh: existing.is_none(),
-            csrf: existing.unwrap_or_else(new_token),
+            csrf,
             signed_in,
             secure: req.connection_info().scheme() == "https",
         })
@@ -148,10 +151,25 @@ pub fn csrf_matches(cookie: Option<&str>, field: Option<&str>) -> bool {
     }
 }
 
-/// Refuses a post whose CSRF field does not match the visitor's cookie.
+/// The session cookie's value, when it holds a valid session.
+fn valid_session(req: &HttpRequest, hashes: &[String]) -> Option<String> {
+    if hashes.is_empty() {
+        return None;
+    }
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| session_valid(hashes, v, now_unix()))
+}
+
+/// Refuses a post whose CSRF field does not match the visitor's token: the one bound to their
+/// session when they have one, else their CSRF cookie's.
 pub fn check_csrf(req: &HttpRequest, form: &FormData) -> Result<(), PageError> {
-    let cookie = req.cookie(CSRF_COOKIE);
-    if csrf_matches(cookie.as_ref().map(|c| c.value()), form.get(CSRF_FIELD)) {
+    let hashes = &state(req)?.settings.api_token_hashes;
+    let expected = match valid_session(req, hashes) {
+        Some(session) => session_csrf(hashes, &session),
+        None => req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()),
+    };
+    if csrf_matches(expected.as_deref(), form.get(CSRF_FIELD)) {
         Ok(())
     } else {
         Err(PageError::Forbidden(
