@@ -4,8 +4,9 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::{Value, json};
 
-use crate::app::{Db, TestApp, demo_yaml};
-use crate::helpers::{assert_pulls, seed_demo};
+use crate::support::app::{TestApp, demo_yaml};
+use crate::support::cli::{assert_pulls, seed_demo};
+use crate::support::stores::Db;
 
 /// Every test here runs on both stores: the API behaves the same whichever keeps the data.
 macro_rules! on_both_stores {

@@ -7,8 +7,8 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::app::{TestApp, demo_yaml};
-use crate::helpers::seed_demo;
+use crate::support::app::{TestApp, demo_yaml};
+use crate::support::cli::{manifold, seed_demo};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
@@ -189,9 +189,7 @@ async fn inspect_answers_the_same_document_as_the_cli() {
     let name = format!("{}/demo-amd64:v0.2", registry.host());
 
     let api = app.get_json(&format!("/inspect?ref={name}")).await;
-    let cli = crate::helpers::manifold(&["inspect", "--json", &name])
-        .await
-        .ok();
+    let cli = manifold(&["inspect", "--json", &name]).await.ok();
 
     let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
     assert_eq!(api, cli);

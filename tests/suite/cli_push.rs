@@ -4,9 +4,8 @@ use manifold_testkit::media_types::{DOCKER_LIST, OCI_INDEX};
 use manifold_testkit::{ImageFixture, IndexFixture, Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::helpers::{
-    assert_demo_pulls, assert_pulls, cred_args, manifold, seed, seed_demo, write_spec,
-};
+use crate::support::cli::{assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec};
+use crate::support::credentials::cred_args;
 
 fn demo_spec(host: &str) -> String {
     format!(

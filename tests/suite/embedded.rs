@@ -5,8 +5,8 @@ use manifold_testkit::TestRegistry;
 use manifold_testkit::media_types::ACCEPT_ALL;
 use serde_json::json;
 
-use crate::helpers::seed_demo;
-use crate::serve::Serve;
+use crate::support::cli::seed_demo;
+use crate::support::serve::Serve;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_with_no_database_configured_pushes_the_demo_and_remembers_it_after_a_restart() {

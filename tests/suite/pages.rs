@@ -6,10 +6,10 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::app::{TestApp, demo_yaml};
-use crate::browser::Browser;
-use crate::helpers::seed_demo;
-use crate::pages_http::no_redirects;
+use crate::support::app::{TestApp, demo_yaml};
+use crate::support::browser::Browser;
+use crate::support::cli::seed_demo;
+use crate::support::forms::no_redirects;
 
 /// Whether the page scrolls sideways.
 const SCROLLS_SIDEWAYS: &str =

@@ -3,68 +3,8 @@
 
 use serde_json::Value;
 
-use crate::app::{TestApp, demo_yaml};
-
-/// The CSRF cookie a page sets, and the token its forms carry.
-pub async fn csrf(app: &TestApp, path: &str) -> (String, String) {
-    let page = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
-    let cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("manifold_csrf="))
-        .expect("a CSRF cookie")
-        .to_owned();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let token = cookie["manifold_csrf=".len()..]
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body = page.text().await.unwrap();
-    assert!(
-        body.contains(&format!("name=\"csrf\" value=\"{token}\"")),
-        "the form carries the token"
-    );
-    (format!("manifold_csrf={token}"), token)
-}
-
-/// A client that shows redirects instead of following them.
-pub fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Posts a form (without following the answer's redirect).
-pub async fn post_form(
-    app: &TestApp,
-    path: &str,
-    cookie: Option<&str>,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let mut request = no_redirects()
-        .post(format!("{}{path}", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(c) = cookie {
-        request = request.header("cookie", c);
-    }
-    request.send().await.unwrap()
-}
+use crate::support::app::{TestApp, demo_yaml};
+use crate::support::forms::{csrf, no_redirects, post_form};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_without_the_csrf_token_is_refused() {

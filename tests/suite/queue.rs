@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::app::TestDb;
-use crate::helpers::seed_demo;
-use crate::serve::{PATIENCE, Serve};
+use crate::support::cli::seed_demo;
+use crate::support::serve::{PATIENCE, Serve};
+use crate::support::stores::TestDb;
 
 /// The demo's two sources under `host`, pushed to `host/target`.
 fn demo_spec(host: &str, target: &str) -> Value {

@@ -5,15 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, TokenServer};
 use serde_json::Value;
 
-use crate::helpers::{
-    Run, assert_demo_pulls, assert_pulls, manifold, manifold_env, seed, seed_demo, write_spec,
+use crate::support::cli::{
+    assert_demo_pulls, assert_pulls, manifold, manifold_env, seed, seed_demo, write_spec,
 };
+use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
 
 /// The token server's user for pushes.
 const USER: &str = "ci-bot";
@@ -25,30 +24,6 @@ pub fn demo_spec(host: &str) -> String {
     format!(
         "image: {host}/demo:v0.2\nmanifests:\n  - image: {host}/demo-s390x:v0.2\n    platform: {{os: linux, architecture: s390x}}\n  - image: {host}/demo-amd64:v0.2\n    platform: {{os: linux, architecture: amd64}}\n"
     )
-}
-
-/// Writes `config.json` into `dir` and returns `dir` (what `--docker-cfg` takes).
-pub fn docker_config(dir: &Path, config: &Value) -> PathBuf {
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    dir.to_path_buf()
-}
-
-/// docker's `auth` value: base64 of `user:password`.
-pub fn basic_auth(user: &str, password: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-}
-
-/// Asserts that none of `secrets` appears in the run's stdout or stderr.
-pub fn assert_no_secrets(run: &Run, secrets: &[String]) {
-    for secret in secrets {
-        assert!(
-            !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
-            "a secret ({}…) was printed:\nstdout:\n{}\nstderr:\n{}",
-            &secret[..secret.len().min(12)],
-            run.stdout,
-            run.stderr
-        );
-    }
 }
 
 /// How many requests manifold sent to `registry`, from its access log (which may be written a moment

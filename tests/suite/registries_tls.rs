@@ -12,8 +12,11 @@ use manifold_testkit::{
 };
 use serde_json::Value;
 
-use crate::helpers::{assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec};
-use crate::registries::{assert_no_secrets, basic_auth, demo_spec, docker_config};
+use crate::registries::demo_spec;
+use crate::support::cli::{
+    Run, assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec,
+};
+use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
 
 /// A name that is not loopback, reached through `--resolve`.
 const NAME: &str = "registry.test";
@@ -24,7 +27,7 @@ fn resolve() -> String {
 }
 
 /// Runs `manifold [global...] push from-spec SPEC`.
-async fn push(global: &[&str], spec: &Path) -> crate::helpers::Run {
+async fn push(global: &[&str], spec: &Path) -> Run {
     let mut args = global.to_vec();
     args.extend(["push", "from-spec", spec.to_str().unwrap()]);
     manifold(&args).await

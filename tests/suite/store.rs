@@ -11,7 +11,7 @@ use manifold::store::{
     ClaimedJob, Inserted, JobKind, ListFilter, NewList, PushOutcome, Store, Transition,
 };
 
-use crate::app::TestDb;
+use crate::support::stores::TestDb;
 
 const LEASE: Duration = Duration::from_millis(300);
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::app::TestDb;
+use super::stores::TestDb;
 
 /// Longest wait for anything in these tests.
 pub const PATIENCE: Duration = Duration::from_secs(30);

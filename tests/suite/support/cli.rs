@@ -1,4 +1,6 @@
-//! Shared test helpers: running the `manifold` binary, writing specs, seeding the demo images.
+//! The `manifold` binary and what it works on: running it (no user config leaks in), writing spec
+//! files, seeding images (the documentation demo's among them) and checking with skopeo what each
+//! platform pulls.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -157,13 +159,4 @@ pub async fn assert_demo_pulls(
         ],
     )
     .await;
-}
-
-/// `--plain-http` is not needed for loopback registries, but the CLI flags for a registry's
-/// credentials are: this gives them.
-pub fn cred_args(registry: &TestRegistry) -> Vec<String> {
-    match registry.credentials() {
-        Some((u, p)) => vec!["--username".into(), u, "--password".into(), p],
-        None => vec![],
-    }
 }
