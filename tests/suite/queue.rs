@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::support::cli::seed_demo;
-use crate::support::serve::{PATIENCE, Serve};
+use crate::support::client::PATIENCE;
+use crate::support::serve::Serve;
 use crate::support::stores::TestDb;
 
 /// The demo's two sources under `host`, pushed to `host/target`.

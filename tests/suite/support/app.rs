@@ -1,26 +1,33 @@
 //! The service under test in-process: a fresh database per test (PostgreSQL unless told
-//! otherwise) and the application built on port 0, with a client that speaks its API.
+//! otherwise) and the application built on port 0, with a [`ServiceClient`] for its API (which a
+//! `TestApp` derefs to).
 
-use std::time::Duration;
+use std::ops::Deref;
 
 use manifold::config::Settings;
 use manifold::startup::Application;
-use serde_json::Value;
 
+use super::client::ServiceClient;
 use super::stores::{Db, DbGuard};
 
 /// A running service and a client for it.
 pub struct TestApp {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub _db: DbGuard,
-    pub token: Option<String>,
+    api: ServiceClient,
+    _db: DbGuard,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+impl Deref for TestApp {
+    type Target = ServiceClient;
+
+    fn deref(&self) -> &ServiceClient {
+        &self.api
     }
 }
 
@@ -57,77 +64,9 @@ impl TestApp {
             let _ = app.run_until_stopped().await;
         });
         Self {
-            base,
-            http: reqwest::Client::new(),
+            api: ServiceClient::new(base, token),
             _db: db,
-            token,
             server,
-        }
-    }
-
-    /// A request with the API token, when the service has one.
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", self.base));
-        match &self.token {
-            Some(t) => builder.bearer_auth(t),
-            None => builder,
-        }
-    }
-
-    /// `POST /lists` with a YAML body.
-    pub async fn post_yaml(&self, yaml: &str) -> reqwest::Response {
-        self.request(reqwest::Method::POST, "/lists")
-            .header("content-type", "application/yaml")
-            .body(yaml.to_owned())
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `POST /lists` with a JSON body.
-    pub async fn post_json(&self, body: &Value) -> reqwest::Response {
-        self.request(reqwest::Method::POST, "/lists")
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `GET path` as JSON, asserting 200.
-    pub async fn get_json(&self, path: &str) -> Value {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.json().await.unwrap()
-    }
-
-    /// Waits until the list reaches a final status; returns it.
-    pub async fn wait_final(&self, id: &str) -> Value {
-        self.wait_for(id, |l| {
-            matches!(
-                l["status"].as_str(),
-                Some("succeeded" | "failed" | "canceled")
-            )
-        })
-        .await
-    }
-
-    /// Waits until `done` holds for the list (up to 30 s).
-    pub async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let list = self.get_json(&format!("/lists/{id}")).await;
-            if done(&list) {
-                return list;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "list {id} never got there: {list:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }

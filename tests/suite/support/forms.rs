@@ -1,10 +1,10 @@
 //! The pages' forms over plain HTTP, as a browser would not send them: the CSRF cookie and the
 //! token a page's forms carry, and a form posted without following the answer's redirect.
 
-use super::app::TestApp;
+use super::client::ServiceClient;
 
 /// The CSRF cookie a page sets, and the token its forms carry.
-pub async fn csrf(app: &TestApp, path: &str) -> (String, String) {
+pub async fn csrf(app: &ServiceClient, path: &str) -> (String, String) {
     let page = app
         .http
         .get(format!("{}{path}", app.base))
@@ -46,7 +46,7 @@ pub fn no_redirects() -> reqwest::Client {
 
 /// Posts a form (without following the answer's redirect).
 pub async fn post_form(
-    app: &TestApp,
+    app: &ServiceClient,
     path: &str,
     cookie: Option<&str>,
     form: &[(&str, &str)],
