@@ -6,22 +6,10 @@ use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, demo_yaml};
 use crate::support::cli::{assert_pulls, seed_demo};
+use crate::support::on_both_stores;
 use crate::support::stores::Db;
 
-/// Every test here runs on both stores: the API behaves the same whichever keeps the data.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod on_postgres {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(super::Db::Postgres).await }) *
-        }
-        mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(super::Db::Sqlite).await }) *
-        }
-    };
-}
-
+// Every test here runs on both stores: the API behaves the same whichever keeps the data.
 on_both_stores!(
     the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded,
     the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_tags,

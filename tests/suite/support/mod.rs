@@ -1,6 +1,6 @@
 //! What the area tests stand on: the service in-process ([`app`]) and as a `manifold serve`
 //! process ([`serve`]), both driven through one [`client::ServiceClient`]; the two stores
-//! ([`stores`]); the `manifold` binary, spec files and seeded images ([`cli`]); registry
+//! ([`stores`]) and [`on_both_stores!`], which runs a test on each; the `manifold` binary, spec files and seeded images ([`cli`]); registry
 //! credentials ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium
 //! ([`browser`]).
 
@@ -12,3 +12,26 @@ pub mod credentials;
 pub mod forms;
 pub mod serve;
 pub mod stores;
+
+/// Runs each named test function twice, once on PostgreSQL and once on SQLite, as
+/// `on_postgres::NAME` and `on_sqlite::NAME` beside it. A function takes what
+/// [`stores::OnStore`] opens on the store: the [`stores::Db`] itself, or a type of the area's own.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let on = $crate::support::stores::open($crate::support::stores::Db::Postgres).await;
+                super::$name(on).await
+            })*
+        }
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let on = $crate::support::stores::open($crate::support::stores::Db::Sqlite).await;
+                super::$name(on).await
+            })*
+        }
+    };
+}
+pub(crate) use on_both_stores;

@@ -1,5 +1,8 @@
-//! The two stores a test can keep its data in: a fresh PostgreSQL database per test (created on
-//! `DATABASE_URL`'s server, dropped afterwards) or a fresh SQLite file.
+//! The two stores a test service can keep its data in: a fresh PostgreSQL database per test
+//! (created on `DATABASE_URL`'s server, dropped afterwards) or a fresh SQLite file, and
+//! [`OnStore`], what [`on_both_stores!`](crate::support::on_both_stores) opens on each.
+
+use std::future::Future;
 
 /// The server every test database is created on.
 pub fn admin_url() -> String {
@@ -93,4 +96,22 @@ impl DbGuard {
             }
         }
     }
+}
+
+/// What a test run on both stores takes: made afresh on the store it is given.
+pub trait OnStore: Sized {
+    /// This, on `db`.
+    fn open(db: Db) -> impl Future<Output = Self> + Send;
+}
+
+/// A test that opens what it needs itself is given the store's kind.
+impl OnStore for Db {
+    async fn open(db: Db) -> Self {
+        db
+    }
+}
+
+/// `T` on `db` (the macro's way to call [`OnStore::open`] with `T` inferred).
+pub async fn open<T: OnStore>(db: Db) -> T {
+    T::open(db).await
 }
