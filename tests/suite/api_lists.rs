@@ -4,8 +4,9 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::{Value, json};
 
-use crate::support::app::{TestApp, demo_yaml};
+use crate::support::app::TestApp;
 use crate::support::cli::{assert_pulls, seed_demo};
+use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
 use crate::support::stores::Db;
 
@@ -27,9 +28,7 @@ async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded(db: Db) {
     let (s390x, amd64) = seed_demo(&registry).await;
     let app = TestApp::spawn_on(db, |_| {}).await;
 
-    let response = app
-        .post_yaml(&demo_yaml(&registry.host(), "demo:v0.2"))
-        .await;
+    let response = app.post_yaml(&demo_spec(&registry.host()).yaml()).await;
 
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -158,7 +157,7 @@ async fn a_repeated_request_with_the_same_idempotency_key_answers_the_first_list
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let app = TestApp::spawn_on(db, |_| {}).await;
-    let body = demo_yaml(&registry.host(), "demo:idem");
+    let body = demo_spec(&registry.host()).target("demo:idem").yaml();
     let send = |body: String| {
         app.request(reqwest::Method::POST, "/lists")
             .header("content-type", "application/yaml")
@@ -187,7 +186,7 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing(db: Db) {
     let response = app
         .request(reqwest::Method::POST, "/lists?dry_run=true")
         .header("content-type", "application/yaml")
-        .body(demo_yaml(&registry.host(), "demo:dry"))
+        .body(demo_spec(&registry.host()).target("demo:dry").yaml())
         .send()
         .await
         .unwrap();
@@ -216,7 +215,7 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing(db: Db) {
     );
     // The real push gives the same digest.
     let queued: Value = app
-        .post_yaml(&demo_yaml(&registry.host(), "demo:dry"))
+        .post_yaml(&demo_spec(&registry.host()).target("demo:dry").yaml())
         .await
         .json()
         .await
@@ -230,7 +229,7 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
     let app = TestApp::spawn_on(db, |_| {}).await;
 
     let queued: Value = app
-        .post_yaml(&demo_yaml(&registry.host(), "demo:missing"))
+        .post_yaml(&demo_spec(&registry.host()).target("demo:missing").yaml())
         .await
         .json()
         .await
@@ -272,7 +271,7 @@ async fn a_registry_that_is_down_is_retried_then_failed_with_a_clear_error(db: D
     let app = TestApp::spawn_on(db, |a| a.job_max_attempts = Some(3)).await;
     // Nothing listens on port 9 of 127.0.0.1.
     let queued: Value = app
-        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:down"))
+        .post_yaml(&demo_spec("127.0.0.1:9").target("demo:down").yaml())
         .await
         .json()
         .await
@@ -298,7 +297,7 @@ async fn lists_are_listed_newest_first_filtered_and_paged(db: Db) {
     for i in 0..5 {
         let target = if i % 2 == 0 { "even:v1" } else { "odd:v1" };
         let v: Value = app
-            .post_yaml(&demo_yaml("127.0.0.1:9", target))
+            .post_yaml(&demo_spec("127.0.0.1:9").target(target).yaml())
             .await
             .json()
             .await
@@ -348,7 +347,7 @@ async fn lists_are_listed_newest_first_filtered_and_paged(db: Db) {
 async fn a_queued_list_can_be_canceled_and_is_then_never_pushed(db: Db) {
     let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
     let queued: Value = app
-        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:c"))
+        .post_yaml(&demo_spec("127.0.0.1:9").target("demo:c").yaml())
         .await
         .json()
         .await

@@ -7,8 +7,9 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::app::{TestApp, demo_yaml};
+use crate::support::app::TestApp;
 use crate::support::cli::{manifold, seed_demo};
+use crate::support::demo::demo_spec;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
@@ -30,7 +31,7 @@ async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
     let app = TestApp::spawn_with(|a| a.callback_secret = Some("hook-secret".into())).await;
     let body = format!(
         "{}callback_url: {}/hook\n",
-        demo_yaml(&registry.host(), "demo:cb"),
+        demo_spec(&registry.host()).target("demo:cb").yaml(),
         receiver.uri()
     );
 
@@ -63,7 +64,7 @@ async fn a_callback_to_a_host_not_allowed_is_refused_at_submission() {
     let app = TestApp::spawn().await;
     let body = format!(
         "{}callback_url: https://ci.example.com/hook\n",
-        demo_yaml("127.0.0.1:9", "demo:x")
+        demo_spec("127.0.0.1:9").target("demo:x").yaml()
     );
 
     let response = app.post_yaml(&body).await;
@@ -86,7 +87,7 @@ async fn with_api_tokens_writes_need_a_valid_token_and_reads_can_be_protected_to
         let mut r = anonymous
             .post(format!("{}/lists", app.base))
             .header("content-type", "application/yaml")
-            .body(demo_yaml("127.0.0.1:9", "demo:auth"));
+            .body(demo_spec("127.0.0.1:9").target("demo:auth").yaml());
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -148,7 +149,9 @@ async fn registries_off_the_allow_list_are_never_contacted() {
     let registry = TestRegistry::plain().await;
     let app = TestApp::spawn_with(|a| a.registries = vec!["registry.example:5000".into()]).await;
 
-    let response = app.post_yaml(&demo_yaml(&registry.host(), "demo:v1")).await;
+    let response = app
+        .post_yaml(&demo_spec(&registry.host()).target("demo:v1").yaml())
+        .await;
     let inspect = app
         .request(
             reqwest::Method::GET,
@@ -256,7 +259,8 @@ async fn the_committed_openapi_document_is_the_one_the_code_generates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
-    app.post_yaml(&demo_yaml("127.0.0.1:9", "demo:m")).await;
+    app.post_yaml(&demo_spec("127.0.0.1:9").target("demo:m").yaml())
+        .await;
 
     let health = app.get_json("/healthz").await;
     let ready = app.get_json("/readyz").await;
@@ -291,7 +295,7 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_bodies_get_4xx_answers_never_5xx() {
     let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
-    let valid = demo_yaml("127.0.0.1:9", "demo:f");
+    let valid = demo_spec("127.0.0.1:9").target("demo:f").yaml();
     let mut bodies: Vec<(String, Vec<u8>)> = vec![
         ("application/json".into(), b"".to_vec()),
         ("application/json".into(), b"{".to_vec()),

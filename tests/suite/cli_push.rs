@@ -6,19 +6,18 @@ use serde_json::Value;
 
 use crate::support::cli::{assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec};
 use crate::support::credentials::cred_args;
-
-fn demo_spec(host: &str) -> String {
-    format!(
-        "image: {host}/demo:v0.2\nmanifests:\n  -\n    image: {host}/demo-s390x:v0.2\n    platform:\n      architecture: s390x\n      os: linux\n  -\n    image: {host}/demo-amd64:v0.2\n    platform:\n      architecture: amd64\n      os: linux\n"
-    )
-}
+use crate::support::demo::demo_spec;
 
 #[tokio::test]
 async fn the_documentation_demo_becomes_a_docker_list_that_pulls_the_right_child() {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).manifest_tool().yaml(),
+    );
 
     let run = manifold(&["push", "from-spec", spec.to_str().unwrap()])
         .await
@@ -50,7 +49,11 @@ async fn the_documentation_demo_as_an_oci_index_pulls_the_right_child() {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).manifest_tool().yaml(),
+    );
 
     let run = manifold(&["push", "--type", "oci", "from-spec", spec.to_str().unwrap()])
         .await
@@ -427,7 +430,11 @@ async fn a_dry_run_prints_the_exact_list_and_digest_and_writes_nothing() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).manifest_tool().yaml(),
+    );
 
     let run = manifold(&["push", "--dry-run", "from-spec", spec.to_str().unwrap()])
         .await
@@ -488,7 +495,11 @@ async fn pushml_is_the_same_as_push_from_spec() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).manifest_tool().yaml(),
+    );
 
     let a = manifold(&["pushml", spec.to_str().unwrap()]).await.ok();
     let b = manifold(&["push", "from-spec", spec.to_str().unwrap()])
@@ -503,7 +514,11 @@ async fn a_registry_with_basic_auth_takes_the_push_with_the_right_credentials_on
     let registry = TestRegistry::basic("builder", "s3cret-pass").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).manifest_tool().yaml(),
+    );
     let creds = cred_args(&registry);
     let mut args: Vec<&str> = creds.iter().map(String::as_str).collect();
     args.extend(["push", "from-spec", spec.to_str().unwrap()]);

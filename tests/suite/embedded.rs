@@ -3,9 +3,9 @@
 
 use manifold_testkit::TestRegistry;
 use manifold_testkit::media_types::ACCEPT_ALL;
-use serde_json::json;
 
 use crate::support::cli::seed_demo;
+use crate::support::demo::demo_spec;
 use crate::support::serve::Serve;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,15 +17,7 @@ async fn the_binary_with_no_database_configured_pushes_the_demo_and_remembers_it
     let no_settings: [(&str, &str); 0] = [];
     let mut first = Serve::start_in(dir.path(), &no_settings).await;
 
-    let id = first
-        .submit(&json!({
-            "image": format!("{host}/demo:v0.2"),
-            "manifests": [
-                {"image": format!("{host}/demo-s390x:v0.2"), "platform": {"os": "linux", "architecture": "s390x"}},
-                {"image": format!("{host}/demo-amd64:v0.2"), "platform": {"os": "linux", "architecture": "amd64"}}
-            ]
-        }))
-        .await;
+    let id = first.submit(&demo_spec(&host).json()).await;
     let pushed = first.wait_status(&id, "succeeded").await;
     assert!(
         first.log().contains("keeping data in SQLite (manifold.db)"),

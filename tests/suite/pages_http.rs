@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use crate::support::app::{TestApp, demo_yaml};
+use crate::support::app::TestApp;
+use crate::support::demo::demo_spec;
 use crate::support::forms::{csrf, no_redirects, post_form};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +140,7 @@ async fn user_input_is_escaped_on_every_page() {
 async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() {
     let app = TestApp::spawn_with(|a| a.job_max_attempts = Some(1)).await;
     let queued: Value = app
-        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:v1"))
+        .post_yaml(&demo_spec("127.0.0.1:9").target("demo:v1").yaml())
         .await
         .json()
         .await

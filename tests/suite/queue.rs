@@ -8,25 +8,14 @@ use std::time::Duration;
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::support::cli::seed_demo;
 use crate::support::client::PATIENCE;
+use crate::support::demo::demo_spec;
 use crate::support::serve::Serve;
 use crate::support::stores::TestDb;
-
-/// The demo's two sources under `host`, pushed to `host/target`.
-fn demo_spec(host: &str, target: &str) -> Value {
-    json!({
-        "image": format!("{host}/{target}"),
-        "manifests": [
-            {"image": format!("{host}/demo-s390x:v0.2"), "platform": {"architecture": "s390x", "os": "linux"}},
-            {"image": format!("{host}/demo-amd64:v0.2"), "platform": {"architecture": "amd64", "os": "linux"}}
-        ]
-    })
-}
 
 /// How many `PUT /v2/<repo>/manifests/<tag>` requests the registry's access log shows.
 fn manifest_puts(registry: &TestRegistry, repo: &str, tag: &str) -> usize {
@@ -94,7 +83,9 @@ async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_l
     };
 
     let mut first = Serve::start(&db, &settings("127.0.0.2")).await;
-    let id = first.submit(&demo_spec(&host, "demo:killed")).await;
+    let id = first
+        .submit(&demo_spec(&host).target("demo:killed").json())
+        .await;
     let running = first.wait_status(&id, "running").await;
     assert_eq!(running["attempts"], 1, "{running:#}");
     let deadline = Instant::now() + PATIENCE;
@@ -157,7 +148,9 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
     let servers = [&a, &b];
 
     let ids = futures::future::join_all((0..LISTS).map(|i| {
-        let spec = demo_spec(&host, &format!("drain-{i:02}:v{i}"));
+        let spec = demo_spec(&host)
+            .target(&format!("drain-{i:02}:v{i}"))
+            .json();
         async move { servers[i % 2].submit(&spec).await }
     }))
     .await;

@@ -12,11 +12,11 @@ use manifold_testkit::{
 };
 use serde_json::Value;
 
-use crate::registries::demo_spec;
 use crate::support::cli::{
     Run, assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec,
 };
 use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
+use crate::support::demo::demo_spec;
 
 /// A name that is not loopback, reached through `--resolve`.
 const NAME: &str = "registry.test";
@@ -39,7 +39,11 @@ async fn an_https_registry_with_an_unknown_ca_is_refused_until_its_ca_is_given_o
     let registry = TestRegistry::https(&ca).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).flow().yaml(),
+    );
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
     let untrusted = push(&[], &spec).await.failed();
@@ -73,7 +77,11 @@ async fn plain_http_against_an_https_registry_says_that_it_speaks_https() {
     let registry = TestRegistry::https(&ca).await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = write_spec(
+        dir.path(),
+        "demo.yaml",
+        &demo_spec(&registry.host()).flow().yaml(),
+    );
 
     let run = push(&["--plain-http"], &spec).await.failed();
 
@@ -99,7 +107,7 @@ async fn a_resolved_name_is_reached_over_https_and_verified_against_the_ca_given
     }
     let host = format!("{NAME}:{}", registry.port());
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host));
+    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host).flow().yaml());
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
     let untrusted = push(&["--resolve", &resolve()], &spec).await.failed();
@@ -134,7 +142,7 @@ async fn a_resolved_name_on_plain_http_needs_plain_http_and_the_error_says_so() 
     let (s390x, amd64) = seed_demo(&registry).await;
     let host = format!("{NAME}:{}", registry.port());
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host));
+    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host).flow().yaml());
 
     let refused = push(&["--resolve", &resolve()], &spec).await.failed();
     let untagged = Pusher::new(&registry).get_tags("demo").await.unwrap();

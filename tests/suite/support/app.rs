@@ -70,10 +70,3 @@ impl TestApp {
         }
     }
 }
-
-/// The documentation demo as a YAML spec for a registry host.
-pub fn demo_yaml(host: &str, target: &str) -> String {
-    format!(
-        "image: {host}/{target}\nmanifests:\n  - image: {host}/demo-s390x:v0.2\n    platform:\n      architecture: s390x\n      os: linux\n  - image: {host}/demo-amd64:v0.2\n    platform:\n      architecture: amd64\n      os: linux\n"
-    )
-}

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod cli;
 pub mod client;
 pub mod credentials;
+pub mod demo;
 pub mod forms;
 pub mod serve;
 pub mod stores;
