@@ -1,6 +1,6 @@
-//! The durable queue across real `manifold serve` processes sharing one PostgreSQL database: a
-//! process killed with SIGKILL mid-push loses nothing, and two processes drain one queue with
-//! every list pushed exactly once.
+//! The durable queue. Drained here and now, with no workers, on either store; and across real
+//! `manifold serve` processes sharing one PostgreSQL database: a process killed with SIGKILL
+//! mid-push loses nothing, and two processes drain one queue with every list pushed exactly once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::support::cli::seed_demo;
+use crate::support::app::TestApp;
+use crate::support::cli::{assert_demo_pulls, seed_demo};
 use crate::support::client::PATIENCE;
 use crate::support::demo::demo_spec;
+use crate::support::on_both_stores;
 use crate::support::serve::Serve;
-use crate::support::stores::TestDb;
+use crate::support::stores::{Db, TestDb};
 
 /// How many `PUT /v2/<repo>/manifests/<tag>` requests the registry's access log shows.
 fn manifest_puts(registry: &TestRegistry, repo: &str, tag: &str) -> usize {
@@ -202,4 +205,42 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
         let worker = format!("worker={}-", server.pid);
         assert!(claims.iter().all(|c| c.contains(&worker)), "{claims:#?}");
     }
+}
+
+on_both_stores!(the_demo_queued_with_no_workers_is_pushed_when_the_test_drains_the_queue);
+
+async fn the_demo_queued_with_no_workers_is_pushed_when_the_test_drains_the_queue(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let (s390x, amd64) = seed_demo(&registry).await;
+    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
+    let response = app.post_yaml(&demo_spec(&registry.host()).yaml()).await;
+    assert_eq!(response.status(), 202);
+    let queued: Value = response.json().await.unwrap();
+    let id = queued["id"].as_str().unwrap();
+    let waiting = app.get_json(&format!("/lists/{id}")).await;
+
+    let ran = app.run_pending_jobs().await;
+    let again = app.run_pending_jobs().await;
+
+    assert_eq!(
+        waiting["status"], "queued",
+        "no worker took it: {waiting:#}"
+    );
+    assert_eq!(ran, 1, "the push, and no callback");
+    assert_eq!(again, 0, "nothing is left to run");
+    let list = app.get_json(&format!("/lists/{id}")).await;
+    assert_eq!(list["status"], "succeeded", "{list:#}");
+    assert_eq!(list["attempts"], 1, "{list:#}");
+    let stored = Pusher::new(&registry)
+        .get_manifest("demo", "v0.2", ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        list["digest"].as_str(),
+        stored.digest.as_deref(),
+        "{list:#}"
+    );
+    assert_eq!(list["entries"][0]["digest"], s390x.manifest_digest.as_str());
+    assert_eq!(list["entries"][1]["digest"], amd64.manifest_digest.as_str());
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }

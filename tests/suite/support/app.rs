@@ -1,10 +1,12 @@
 //! The service under test in-process: a fresh database per test (PostgreSQL unless told
-//! otherwise) and the application built on port 0, with a [`ServiceClient`] for its API (which a
-//! `TestApp` derefs to).
+//! otherwise), the application built on port 0, a [`ServiceClient`] for its API (which a
+//! `TestApp` derefs to), and its queue drained here and now when it runs no workers.
 
 use std::ops::Deref;
+use std::sync::Arc;
 
 use manifold::config::Settings;
+use manifold::service::Services;
 use manifold::startup::Application;
 
 use super::client::ServiceClient;
@@ -13,6 +15,7 @@ use super::stores::{Db, DbGuard};
 /// A running service and a client for it.
 pub struct TestApp {
     api: ServiceClient,
+    services: Arc<Services>,
     _db: DbGuard,
     server: tokio::task::JoinHandle<()>,
 }
@@ -60,13 +63,29 @@ impl TestApp {
             .await
             .expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let services = app.services();
         let server = tokio::spawn(async move {
             let _ = app.run_until_stopped().await;
         });
         Self {
             api: ServiceClient::new(base, token),
+            services,
             _db: db,
             server,
         }
+    }
+
+    /// Runs every job that is due, one after another, each to its end (as a worker would); how
+    /// many ran. For a service spawned with `workers: Some(0)`.
+    pub async fn run_pending_jobs(&self) -> usize {
+        let mut ran = 0;
+        while manifold::jobs::run_next(&self.services, "test-drain")
+            .await
+            .expect("the store answers")
+            .is_some()
+        {
+            ran += 1;
+        }
+        ran
     }
 }
