@@ -132,13 +132,7 @@ async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_qu
         ),
     ];
     for (content_type, body, field, line) in cases {
-        let response = app
-            .request(reqwest::Method::POST, "/lists")
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/lists", content_type, body).await;
         assert_eq!(response.status(), 400, "{body}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["error"]["code"], "INVALID_SPEC", "{error:#}");
@@ -184,12 +178,12 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing(db: Db) {
     let app = TestApp::spawn_on(db, |_| {}).await;
 
     let response = app
-        .request(reqwest::Method::POST, "/lists?dry_run=true")
-        .header("content-type", "application/yaml")
-        .body(demo_spec(&registry.host()).target("demo:dry").yaml())
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/lists?dry_run=true",
+            "application/yaml",
+            demo_spec(&registry.host()).target("demo:dry").yaml(),
+        )
+        .await;
 
     assert_eq!(response.status(), 200);
     let dry: Value = response.json().await.unwrap();
@@ -249,21 +243,13 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
     );
     // Now the sources exist: retry succeeds.
     seed_demo(&registry).await;
-    let retried = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/retry"))
-        .send()
-        .await
-        .unwrap();
+    let retried = app.post(&format!("/lists/{id}/retry")).await;
     assert_eq!(retried.status(), 202);
     let list = app.wait_final(id).await;
     assert_eq!(list["status"], "succeeded", "{list:#}");
     assert_eq!(list["attempts"], 2);
     assert!(list["error"].is_null());
-    let conflict = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/retry"))
-        .send()
-        .await
-        .unwrap();
+    let conflict = app.post(&format!("/lists/{id}/retry")).await;
     assert_eq!(conflict.status(), 409);
 }
 
@@ -336,11 +322,7 @@ async fn lists_are_listed_newest_first_filtered_and_paged(db: Db) {
     assert!(third["next_cursor"].is_null());
     assert_eq!(even["items"].as_array().unwrap().len(), 3);
     assert_eq!(queued["items"].as_array().unwrap().len(), 5);
-    let bad = app
-        .request(reqwest::Method::GET, "/lists?cursor=nonsense")
-        .send()
-        .await
-        .unwrap();
+    let bad = app.get("/lists?cursor=nonsense").await;
     assert_eq!(bad.status(), 400);
 }
 
@@ -354,29 +336,14 @@ async fn a_queued_list_can_be_canceled_and_is_then_never_pushed(db: Db) {
         .unwrap();
     let id = queued["id"].as_str().unwrap();
 
-    let canceled = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/cancel"))
-        .send()
-        .await
-        .unwrap();
+    let canceled = app.post(&format!("/lists/{id}/cancel")).await;
 
     assert_eq!(canceled.status(), 202);
     let list = app.get_json(&format!("/lists/{id}")).await;
     assert_eq!(list["status"], "canceled");
     assert!(list["finished_at"].is_string());
-    let again = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/cancel"))
-        .send()
-        .await
-        .unwrap();
+    let again = app.post(&format!("/lists/{id}/cancel")).await;
     assert_eq!(again.status(), 409);
-    let missing = app
-        .request(
-            reqwest::Method::GET,
-            "/lists/00000000-0000-0000-0000-000000000000",
-        )
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/lists/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(missing.status(), 404);
 }

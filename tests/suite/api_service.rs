@@ -124,15 +124,7 @@ async fn with_api_tokens_writes_need_a_valid_token_and_reads_can_be_protected_to
             .status(),
         401
     );
-    assert_eq!(
-        protected
-            .request(reqwest::Method::GET, "/lists")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(protected.get("/lists").await.status(), 200);
     assert_eq!(
         anonymous
             .get(format!("{}/healthz", protected.base))
@@ -153,13 +145,8 @@ async fn registries_off_the_allow_list_are_never_contacted() {
         .post_yaml(&demo_spec(&registry.host()).target("demo:v1").yaml())
         .await;
     let inspect = app
-        .request(
-            reqwest::Method::GET,
-            &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()))
+        .await;
 
     assert_eq!(response.status(), 403);
     let error: Value = response.json().await.unwrap();
@@ -174,13 +161,8 @@ async fn registries_off_the_allow_list_are_never_contacted() {
     // The same check sees a service that is allowed to talk to the registry.
     let allowed = TestApp::spawn().await;
     allowed
-        .request(
-            reqwest::Method::GET,
-            &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()))
+        .await;
     assert!(registry.log().contains("useragent=manifold"));
 }
 
@@ -197,19 +179,10 @@ async fn inspect_answers_the_same_document_as_the_cli() {
     let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
     assert_eq!(api, cli);
     let missing = app
-        .request(
-            reqwest::Method::GET,
-            &format!("/inspect?ref={}/nope:v1", registry.host()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/inspect?ref={}/nope:v1", registry.host()))
+        .await;
     assert_eq!(missing.status(), 404);
-    let invalid = app
-        .request(reqwest::Method::GET, "/inspect?ref=Not%20A%20Ref")
-        .send()
-        .await
-        .unwrap();
+    let invalid = app.get("/inspect?ref=Not%20A%20Ref").await;
     assert_eq!(invalid.status(), 400);
 }
 
@@ -247,12 +220,7 @@ async fn the_service_serves_the_generated_openapi_document_and_docs_that_load_no
     let served = app.get_json("/openapi.json").await;
     let doc: Value = serde_json::from_str(&manifold::api::openapi_json()).unwrap();
     assert_eq!(served["paths"], doc["paths"]);
-    let docs = app
-        .http
-        .get(format!("{}/docs/", app.base))
-        .send()
-        .await
-        .unwrap();
+    let docs = app.get("/docs/").await;
     assert_eq!(docs.status(), 200);
     let page = docs.text().await.unwrap();
     assert!(
@@ -269,15 +237,7 @@ async fn health_readiness_and_metrics_answer() {
 
     let health = app.get_json("/healthz").await;
     let ready = app.get_json("/readyz").await;
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
 
     assert_eq!(health["status"], "ok");
     assert_eq!(ready["status"], "ready");
@@ -339,13 +299,7 @@ async fn malformed_bodies_get_4xx_answers_never_5xx() {
     let too_big = vec![b'#'; 6 * 1024 * 1024];
 
     for (content_type, body) in &bodies {
-        let response = app
-            .request(reqwest::Method::POST, "/lists")
-            .header("content-type", content_type)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/lists", content_type, body.clone()).await;
         let status = response.status().as_u16();
         assert!(
             (400..500).contains(&status) || status == 202,
@@ -360,13 +314,7 @@ async fn malformed_bodies_get_4xx_answers_never_5xx() {
             assert!(error["error"]["code"].is_string());
         }
     }
-    let response = app
-        .request(reqwest::Method::POST, "/lists")
-        .header("content-type", "application/yaml")
-        .body(too_big)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as("/lists", "application/yaml", too_big).await;
     assert_eq!(response.status(), 413);
     assert_eq!(app.get_json("/readyz").await["status"], "ready");
 }

@@ -13,11 +13,9 @@ async fn the_documentation_demo_becomes_a_docker_list_that_pulls_the_right_child
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).manifest_tool().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&["push", "from-spec", spec.to_str().unwrap()])
         .await
@@ -49,11 +47,9 @@ async fn the_documentation_demo_as_an_oci_index_pulls_the_right_child() {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).manifest_tool().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&["push", "--type", "oci", "from-spec", spec.to_str().unwrap()])
         .await
@@ -430,11 +426,9 @@ async fn a_dry_run_prints_the_exact_list_and_digest_and_writes_nothing() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).manifest_tool().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&["push", "--dry-run", "from-spec", spec.to_str().unwrap()])
         .await
@@ -495,11 +489,9 @@ async fn pushml_is_the_same_as_push_from_spec() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).manifest_tool().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let a = manifold(&["pushml", spec.to_str().unwrap()]).await.ok();
     let b = manifold(&["push", "from-spec", spec.to_str().unwrap()])
@@ -514,11 +506,9 @@ async fn a_registry_with_basic_auth_takes_the_push_with_the_right_credentials_on
     let registry = TestRegistry::basic("builder", "s3cret-pass").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).manifest_tool().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
     let creds = cred_args(&registry);
     let mut args: Vec<&str> = creds.iter().map(String::as_str).collect();
     args.extend(["push", "from-spec", spec.to_str().unwrap()]);

@@ -2,9 +2,8 @@
 //! its working directory, keeps it across a restart, and refuses a second process on that file.
 
 use manifold_testkit::TestRegistry;
-use manifold_testkit::media_types::ACCEPT_ALL;
 
-use crate::support::cli::seed_demo;
+use crate::support::cli::{assert_stored_digest, seed_demo};
 use crate::support::demo::demo_spec;
 use crate::support::serve::Serve;
 
@@ -56,11 +55,7 @@ async fn the_binary_with_no_database_configured_pushes_the_demo_and_remembers_it
         remembered["entries"][1]["digest"],
         amd64.manifest_digest.as_str()
     );
-    let stored = manifold_testkit::Pusher::new(&registry)
-        .get_manifest("demo", "v0.2", ACCEPT_ALL)
-        .await
-        .unwrap();
-    assert_eq!(remembered["digest"].as_str(), stored.digest.as_deref());
+    assert_stored_digest(&registry, "demo", "v0.2", &remembered).await;
     let page = restarted.get_json("/lists").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }

@@ -151,11 +151,8 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
     let (cookie, token) = csrf(&app, &format!("/ui/lists/{id}")).await;
 
     let page = app
-        .http
-        .get(format!("{}/ui/lists/{id}", app.base))
-        .send()
+        .get(&format!("/ui/lists/{id}"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -173,12 +170,7 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
         &[("csrf", &token)],
     )
     .await;
-    let missing = app
-        .http
-        .get(format!("{}/ui/lists/not-a-list", app.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/ui/lists/not-a-list").await;
 
     assert!(
         page.contains("REGISTRY_UNREACHABLE") && page.contains("could not reach the registry"),

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{Pusher, TestRegistry};
+use manifold_testkit::TestRegistry;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_demo_pulls, seed_demo};
+use crate::support::cli::{assert_demo_pulls, assert_stored_digest, seed_demo};
 use crate::support::client::PATIENCE;
 use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
@@ -111,15 +110,7 @@ async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_l
     let list = second.wait_status(&id, "succeeded").await;
 
     assert_eq!(list["attempts"], 2, "{list:#}");
-    let stored = Pusher::new(&registry)
-        .get_manifest("demo", "killed", ACCEPT_ALL)
-        .await
-        .unwrap();
-    assert_eq!(
-        list["digest"].as_str(),
-        stored.digest.as_deref(),
-        "{list:#}"
-    );
+    assert_stored_digest(&registry, "demo", "killed", &list).await;
     assert_eq!(list["entries"].as_array().unwrap().len(), 2, "{list:#}");
     assert_eq!(
         manifest_puts(&registry, "demo", "killed"),
@@ -175,18 +166,12 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let pusher = Pusher::new(&registry);
     for (i, id) in ids.iter().enumerate() {
         let list = servers[(i + 1) % 2].get_json(&format!("/lists/{id}")).await;
         assert_eq!(list["status"], "succeeded", "{list:#}");
         assert_eq!(list["attempts"], 1, "{list:#}");
         let (repo, tag) = (format!("drain-{i:02}"), format!("v{i}"));
-        let stored = pusher.get_manifest(&repo, &tag, ACCEPT_ALL).await.unwrap();
-        assert_eq!(
-            list["digest"].as_str(),
-            stored.digest.as_deref(),
-            "{list:#}"
-        );
+        assert_stored_digest(&registry, &repo, &tag, &list).await;
         assert_eq!(
             manifest_puts(&registry, &repo, &tag),
             1,
@@ -231,15 +216,7 @@ async fn the_demo_queued_with_no_workers_is_pushed_when_the_test_drains_the_queu
     let list = app.get_json(&format!("/lists/{id}")).await;
     assert_eq!(list["status"], "succeeded", "{list:#}");
     assert_eq!(list["attempts"], 1, "{list:#}");
-    let stored = Pusher::new(&registry)
-        .get_manifest("demo", "v0.2", ACCEPT_ALL)
-        .await
-        .unwrap();
-    assert_eq!(
-        list["digest"].as_str(),
-        stored.digest.as_deref(),
-        "{list:#}"
-    );
+    assert_stored_digest(&registry, "demo", "v0.2", &list).await;
     assert_eq!(list["entries"][0]["digest"], s390x.manifest_digest.as_str());
     assert_eq!(list["entries"][1]["digest"], amd64.manifest_digest.as_str());
     assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;

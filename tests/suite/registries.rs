@@ -165,11 +165,9 @@ async fn a_user_without_pull_on_a_source_gets_an_insufficient_scope_error_and_no
     let registry = TestRegistry::token(&server).await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&strs(&with_user(&[
         "push",
@@ -218,11 +216,9 @@ async fn an_identity_token_from_the_docker_config_is_exchanged_with_the_oauth2_r
     let registry = TestRegistry::token(&server).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let cfg = docker_config(
         dir.path(),
         &serde_json::json!({"auths": {registry.host(): {"identitytoken": refresh}}}),
@@ -269,11 +265,9 @@ async fn a_token_server_that_refuses_get_is_asked_with_the_oauth2_password_grant
     let registry = TestRegistry::token(&server).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     server.clear_requests();
     server.set_get_disabled(true);
 
@@ -318,11 +312,9 @@ async fn base64_auth_in_the_docker_config_opens_a_basic_auth_registry() {
     let registry = TestRegistry::basic("builder", "cfg-S3cret").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let auth = basic_auth("builder", "cfg-S3cret");
     let cfg = docker_config(
         dir.path(),
@@ -348,11 +340,9 @@ async fn a_credential_helper_named_in_cred_helpers_is_run_for_the_registry() {
     let registry = TestRegistry::basic("builder", "helper-S3cret").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let bin = tempfile::tempdir().unwrap();
     let asked = bin.path().join("asked");
     let helper = bin.path().join("docker-credential-testhelper");
@@ -400,11 +390,9 @@ async fn a_wrong_password_in_the_docker_config_fails_with_advice_about_credentia
     let registry = TestRegistry::basic("builder", "right-S3cret").await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let cfg = docker_config(
         dir.path(),
         &serde_json::json!({"auths": {registry.host(): {"auth": basic_auth("builder", "wrong-S3cret")}}}),
@@ -450,16 +438,12 @@ async fn debug_output_lists_every_request_but_no_password_or_token() {
     let token = TestRegistry::token(&server).await;
     seed_demo(&token).await;
     let dir = tempfile::tempdir().unwrap();
-    let basic_spec = write_spec(
-        dir.path(),
-        "basic.yaml",
-        &demo_spec(&basic.host()).flow().yaml(),
-    );
-    let token_spec = write_spec(
-        dir.path(),
-        "token.yaml",
-        &demo_spec(&token.host()).flow().yaml(),
-    );
+    let basic_spec = demo_spec(&basic.host())
+        .flow()
+        .write(dir.path(), "basic.yaml");
+    let token_spec = demo_spec(&token.host())
+        .flow()
+        .write(dir.path(), "token.yaml");
 
     let basic_run = manifold(&[
         "--debug",

@@ -39,11 +39,9 @@ async fn an_https_registry_with_an_unknown_ca_is_refused_until_its_ca_is_given_o
     let registry = TestRegistry::https(&ca).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
     let untrusted = push(&[], &spec).await.failed();
@@ -77,11 +75,9 @@ async fn plain_http_against_an_https_registry_says_that_it_speaks_https() {
     let registry = TestRegistry::https(&ca).await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        dir.path(),
-        "demo.yaml",
-        &demo_spec(&registry.host()).flow().yaml(),
-    );
+    let spec = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
 
     let run = push(&["--plain-http"], &spec).await.failed();
 
@@ -107,7 +103,7 @@ async fn a_resolved_name_is_reached_over_https_and_verified_against_the_ca_given
     }
     let host = format!("{NAME}:{}", registry.port());
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host).flow().yaml());
+    let spec = demo_spec(&host).flow().write(dir.path(), "demo.yaml");
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
     let untrusted = push(&["--resolve", &resolve()], &spec).await.failed();
@@ -142,7 +138,7 @@ async fn a_resolved_name_on_plain_http_needs_plain_http_and_the_error_says_so() 
     let (s390x, amd64) = seed_demo(&registry).await;
     let host = format!("{NAME}:{}", registry.port());
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host).flow().yaml());
+    let spec = demo_spec(&host).flow().write(dir.path(), "demo.yaml");
 
     let refused = push(&["--resolve", &resolve()], &spec).await.failed();
     let untagged = Pusher::new(&registry).get_tags("demo").await.unwrap();

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_pick};
+use serde_json::Value;
 
 /// The result of one `manifold` run.
 pub struct Run {
@@ -109,21 +111,32 @@ pub async fn seed(
 
 /// The documentation demo: `demo-s390x:v0.2` and `demo-amd64:v0.2` in their own repositories.
 pub async fn seed_demo(registry: &TestRegistry) -> (BuiltImage, BuiltImage) {
-    let s390x = seed(
-        registry,
-        "demo-s390x",
-        "v0.2",
-        ImageFixture::new("linux", "s390x", None),
-    )
-    .await;
-    let amd64 = seed(
-        registry,
-        "demo-amd64",
-        "v0.2",
-        ImageFixture::new("linux", "amd64", None),
-    )
-    .await;
-    (s390x, amd64)
+    let seed_arch = |arch| {
+        let repo = format!("demo-{arch}");
+        async move {
+            seed(
+                registry,
+                &repo,
+                "v0.2",
+                ImageFixture::new("linux", arch, None),
+            )
+            .await
+        }
+    };
+    (seed_arch("s390x").await, seed_arch("amd64").await)
+}
+
+/// Asserts that a list's `digest` is the one the registry stores under `repo:tag`.
+pub async fn assert_stored_digest(registry: &TestRegistry, repo: &str, tag: &str, list: &Value) {
+    let stored = Pusher::new(registry)
+        .get_manifest(repo, tag, ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        list["digest"].as_str(),
+        stored.digest.as_deref(),
+        "{list:#}"
+    );
 }
 
 /// Checks with skopeo that pulling `image` on each platform gets the expected child.

@@ -64,14 +64,41 @@ impl ServiceClient {
         }
     }
 
-    /// `POST /lists` with a YAML body.
-    pub async fn post_yaml(&self, yaml: &str) -> reqwest::Response {
-        self.request(reqwest::Method::POST, "/lists")
-            .header("content-type", "application/yaml")
-            .body(yaml.to_owned())
+    /// `GET path` (with the API token, when the service has one).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap()
+    }
+
+    /// `POST path` with no body (with the API token, when the service has one).
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST path` with this body, sent as `content_type`.
+    pub async fn post_as(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /lists` with a YAML body.
+    pub async fn post_yaml(&self, yaml: &str) -> reqwest::Response {
+        self.post_as("/lists", "application/yaml", yaml.to_owned())
+            .await
     }
 
     /// `POST /lists` with a JSON body.
@@ -93,11 +120,7 @@ impl ServiceClient {
 
     /// `GET path` as JSON, asserting 200.
     pub async fn get_json(&self, path: &str) -> Value {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
+        let r = self.get(path).await;
         assert_eq!(r.status(), 200, "GET {path}");
         r.json().await.unwrap()
     }

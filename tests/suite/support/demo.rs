@@ -3,7 +3,11 @@
 //! that submits or pushes the plain demo builds it here; specs that differ on purpose (one entry, a
 //! missing source, annotations) stay in their tests.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::{Value, json};
+
+use super::cli::write_spec;
 
 /// The demo's two sources, in order.
 const ARCHES: [&str; 2] = ["s390x", "amd64"];
@@ -74,6 +78,11 @@ impl DemoSpec {
             });
         }
         yaml
+    }
+
+    /// Writes the YAML as `dir/name` (keep the dir alive while it is used); its path.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        write_spec(dir, name, &self.yaml())
     }
 
     /// The spec as JSON (the style does not apply).

@@ -5,12 +5,7 @@ use super::client::ServiceClient;
 
 /// The CSRF cookie a page sets, and the token its forms carry.
 pub async fn csrf(app: &ServiceClient, path: &str) -> (String, String) {
-    let page = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get(path).await;
     let cookie = page
         .headers()
         .get_all("set-cookie")

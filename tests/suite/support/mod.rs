@@ -19,17 +19,14 @@ pub mod stores;
 /// [`stores::OnStore`] opens on the store: the [`stores::Db`] itself, or a type of the area's own.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
-        mod on_postgres {
+        $crate::support::on_both_stores!(@on on_postgres, Postgres, $($name),*);
+        $crate::support::on_both_stores!(@on on_sqlite, Sqlite, $($name),*);
+    };
+    (@on $module:ident, $store:ident, $($name:ident),*) => {
+        mod $module {
             $(#[tokio::test(flavor = "multi_thread")]
             async fn $name() {
-                let on = $crate::support::stores::open($crate::support::stores::Db::Postgres).await;
-                super::$name(on).await
-            })*
-        }
-        mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                let on = $crate::support::stores::open($crate::support::stores::Db::Sqlite).await;
+                let on = $crate::support::stores::open($crate::support::stores::Db::$store).await;
                 super::$name(on).await
             })*
         }
