@@ -1,8 +1,8 @@
 //! What the area tests stand on: the service in-process ([`app`]) and as a `manifold serve`
 //! process ([`serve`]), both driven through one [`client::ServiceClient`]; the two stores
-//! ([`stores`]) and [`on_both_stores!`], which runs a test on each; the `manifold` binary, spec files and seeded images ([`cli`]); registry
-//! credentials ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium
-//! ([`browser`]).
+//! ([`stores`]) and [`on_both_stores!`], which runs a test on each; the `manifold` binary, spec
+//! files and seeded images ([`cli`]); the demo's spec ([`demo`]); registry credentials
+//! ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]).
 
 pub mod app;
 pub mod browser;
