@@ -4,23 +4,13 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::{Value, json};
 
-use crate::app::{Db, TestApp, demo_yaml};
-use crate::helpers::{assert_pulls, seed_demo};
+use crate::support::app::TestApp;
+use crate::support::cli::{assert_pulls, seed_demo};
+use crate::support::demo::demo_spec;
+use crate::support::on_both_stores;
+use crate::support::stores::Db;
 
-/// Every test here runs on both stores: the API behaves the same whichever keeps the data.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod on_postgres {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(super::Db::Postgres).await }) *
-        }
-        mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(super::Db::Sqlite).await }) *
-        }
-    };
-}
-
+// Every test here runs on both stores: the API behaves the same whichever keeps the data.
 on_both_stores!(
     the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded,
     the_demo_submitted_as_json_with_options_is_pushed_as_an_oci_index_with_tags,
@@ -38,9 +28,7 @@ async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded(db: Db) {
     let (s390x, amd64) = seed_demo(&registry).await;
     let app = TestApp::spawn_on(db, |_| {}).await;
 
-    let response = app
-        .post_yaml(&demo_yaml(&registry.host(), "demo:v0.2"))
-        .await;
+    let response = app.post_yaml(&demo_spec(&registry.host()).yaml()).await;
 
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -144,13 +132,7 @@ async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_qu
         ),
     ];
     for (content_type, body, field, line) in cases {
-        let response = app
-            .request(reqwest::Method::POST, "/lists")
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/lists", content_type, body).await;
         assert_eq!(response.status(), 400, "{body}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["error"]["code"], "INVALID_SPEC", "{error:#}");
@@ -169,7 +151,7 @@ async fn a_repeated_request_with_the_same_idempotency_key_answers_the_first_list
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let app = TestApp::spawn_on(db, |_| {}).await;
-    let body = demo_yaml(&registry.host(), "demo:idem");
+    let body = demo_spec(&registry.host()).target("demo:idem").yaml();
     let send = |body: String| {
         app.request(reqwest::Method::POST, "/lists")
             .header("content-type", "application/yaml")
@@ -196,12 +178,12 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing(db: Db) {
     let app = TestApp::spawn_on(db, |_| {}).await;
 
     let response = app
-        .request(reqwest::Method::POST, "/lists?dry_run=true")
-        .header("content-type", "application/yaml")
-        .body(demo_yaml(&registry.host(), "demo:dry"))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/lists?dry_run=true",
+            "application/yaml",
+            demo_spec(&registry.host()).target("demo:dry").yaml(),
+        )
+        .await;
 
     assert_eq!(response.status(), 200);
     let dry: Value = response.json().await.unwrap();
@@ -227,7 +209,7 @@ async fn a_dry_run_answers_the_exact_list_and_writes_nothing(db: Db) {
     );
     // The real push gives the same digest.
     let queued: Value = app
-        .post_yaml(&demo_yaml(&registry.host(), "demo:dry"))
+        .post_yaml(&demo_spec(&registry.host()).target("demo:dry").yaml())
         .await
         .json()
         .await
@@ -241,7 +223,7 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
     let app = TestApp::spawn_on(db, |_| {}).await;
 
     let queued: Value = app
-        .post_yaml(&demo_yaml(&registry.host(), "demo:missing"))
+        .post_yaml(&demo_spec(&registry.host()).target("demo:missing").yaml())
         .await
         .json()
         .await
@@ -261,21 +243,13 @@ async fn a_missing_source_fails_the_list_with_the_registry_error_and_retry_reque
     );
     // Now the sources exist: retry succeeds.
     seed_demo(&registry).await;
-    let retried = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/retry"))
-        .send()
-        .await
-        .unwrap();
+    let retried = app.post(&format!("/lists/{id}/retry")).await;
     assert_eq!(retried.status(), 202);
     let list = app.wait_final(id).await;
     assert_eq!(list["status"], "succeeded", "{list:#}");
     assert_eq!(list["attempts"], 2);
     assert!(list["error"].is_null());
-    let conflict = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/retry"))
-        .send()
-        .await
-        .unwrap();
+    let conflict = app.post(&format!("/lists/{id}/retry")).await;
     assert_eq!(conflict.status(), 409);
 }
 
@@ -283,7 +257,7 @@ async fn a_registry_that_is_down_is_retried_then_failed_with_a_clear_error(db: D
     let app = TestApp::spawn_on(db, |a| a.job_max_attempts = Some(3)).await;
     // Nothing listens on port 9 of 127.0.0.1.
     let queued: Value = app
-        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:down"))
+        .post_yaml(&demo_spec("127.0.0.1:9").target("demo:down").yaml())
         .await
         .json()
         .await
@@ -309,7 +283,7 @@ async fn lists_are_listed_newest_first_filtered_and_paged(db: Db) {
     for i in 0..5 {
         let target = if i % 2 == 0 { "even:v1" } else { "odd:v1" };
         let v: Value = app
-            .post_yaml(&demo_yaml("127.0.0.1:9", target))
+            .post_yaml(&demo_spec("127.0.0.1:9").target(target).yaml())
             .await
             .json()
             .await
@@ -348,47 +322,28 @@ async fn lists_are_listed_newest_first_filtered_and_paged(db: Db) {
     assert!(third["next_cursor"].is_null());
     assert_eq!(even["items"].as_array().unwrap().len(), 3);
     assert_eq!(queued["items"].as_array().unwrap().len(), 5);
-    let bad = app
-        .request(reqwest::Method::GET, "/lists?cursor=nonsense")
-        .send()
-        .await
-        .unwrap();
+    let bad = app.get("/lists?cursor=nonsense").await;
     assert_eq!(bad.status(), 400);
 }
 
 async fn a_queued_list_can_be_canceled_and_is_then_never_pushed(db: Db) {
     let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
     let queued: Value = app
-        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:c"))
+        .post_yaml(&demo_spec("127.0.0.1:9").target("demo:c").yaml())
         .await
         .json()
         .await
         .unwrap();
     let id = queued["id"].as_str().unwrap();
 
-    let canceled = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/cancel"))
-        .send()
-        .await
-        .unwrap();
+    let canceled = app.post(&format!("/lists/{id}/cancel")).await;
 
     assert_eq!(canceled.status(), 202);
     let list = app.get_json(&format!("/lists/{id}")).await;
     assert_eq!(list["status"], "canceled");
     assert!(list["finished_at"].is_string());
-    let again = app
-        .request(reqwest::Method::POST, &format!("/lists/{id}/cancel"))
-        .send()
-        .await
-        .unwrap();
+    let again = app.post(&format!("/lists/{id}/cancel")).await;
     assert_eq!(again.status(), 409);
-    let missing = app
-        .request(
-            reqwest::Method::GET,
-            "/lists/00000000-0000-0000-0000-000000000000",
-        )
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/lists/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(missing.status(), 404);
 }

@@ -7,8 +7,9 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::app::{TestApp, demo_yaml};
-use crate::helpers::seed_demo;
+use crate::support::app::TestApp;
+use crate::support::cli::{manifold, seed_demo};
+use crate::support::demo::demo_spec;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
@@ -30,7 +31,7 @@ async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
     let app = TestApp::spawn_with(|a| a.callback_secret = Some("hook-secret".into())).await;
     let body = format!(
         "{}callback_url: {}/hook\n",
-        demo_yaml(&registry.host(), "demo:cb"),
+        demo_spec(&registry.host()).target("demo:cb").yaml(),
         receiver.uri()
     );
 
@@ -63,7 +64,7 @@ async fn a_callback_to_a_host_not_allowed_is_refused_at_submission() {
     let app = TestApp::spawn().await;
     let body = format!(
         "{}callback_url: https://ci.example.com/hook\n",
-        demo_yaml("127.0.0.1:9", "demo:x")
+        demo_spec("127.0.0.1:9").target("demo:x").yaml()
     );
 
     let response = app.post_yaml(&body).await;
@@ -86,7 +87,7 @@ async fn with_api_tokens_writes_need_a_valid_token_and_reads_can_be_protected_to
         let mut r = anonymous
             .post(format!("{}/lists", app.base))
             .header("content-type", "application/yaml")
-            .body(demo_yaml("127.0.0.1:9", "demo:auth"));
+            .body(demo_spec("127.0.0.1:9").target("demo:auth").yaml());
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -123,15 +124,7 @@ async fn with_api_tokens_writes_need_a_valid_token_and_reads_can_be_protected_to
             .status(),
         401
     );
-    assert_eq!(
-        protected
-            .request(reqwest::Method::GET, "/lists")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(protected.get("/lists").await.status(), 200);
     assert_eq!(
         anonymous
             .get(format!("{}/healthz", protected.base))
@@ -148,15 +141,12 @@ async fn registries_off_the_allow_list_are_never_contacted() {
     let registry = TestRegistry::plain().await;
     let app = TestApp::spawn_with(|a| a.registries = vec!["registry.example:5000".into()]).await;
 
-    let response = app.post_yaml(&demo_yaml(&registry.host(), "demo:v1")).await;
+    let response = app
+        .post_yaml(&demo_spec(&registry.host()).target("demo:v1").yaml())
+        .await;
     let inspect = app
-        .request(
-            reqwest::Method::GET,
-            &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()))
+        .await;
 
     assert_eq!(response.status(), 403);
     let error: Value = response.json().await.unwrap();
@@ -171,13 +161,8 @@ async fn registries_off_the_allow_list_are_never_contacted() {
     // The same check sees a service that is allowed to talk to the registry.
     let allowed = TestApp::spawn().await;
     allowed
-        .request(
-            reqwest::Method::GET,
-            &format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/inspect?ref={}/demo-amd64:v0.2", registry.host()))
+        .await;
     assert!(registry.log().contains("useragent=manifold"));
 }
 
@@ -189,31 +174,21 @@ async fn inspect_answers_the_same_document_as_the_cli() {
     let name = format!("{}/demo-amd64:v0.2", registry.host());
 
     let api = app.get_json(&format!("/inspect?ref={name}")).await;
-    let cli = crate::helpers::manifold(&["inspect", "--json", &name])
-        .await
-        .ok();
+    let cli = manifold(&["inspect", "--json", &name]).await.ok();
 
     let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
     assert_eq!(api, cli);
     let missing = app
-        .request(
-            reqwest::Method::GET,
-            &format!("/inspect?ref={}/nope:v1", registry.host()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/inspect?ref={}/nope:v1", registry.host()))
+        .await;
     assert_eq!(missing.status(), 404);
-    let invalid = app
-        .request(reqwest::Method::GET, "/inspect?ref=Not%20A%20Ref")
-        .send()
-        .await
-        .unwrap();
+    let invalid = app.get("/inspect?ref=Not%20A%20Ref").await;
     assert_eq!(invalid.status(), 400);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_committed_openapi_document_is_the_one_the_code_generates() {
+// A plain test: the drift check starts no service and needs no database.
+#[test]
+fn the_committed_openapi_document_is_the_one_the_code_generates() {
     let committed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../openapi/openapi.json"
@@ -224,10 +199,6 @@ async fn the_committed_openapi_document_is_the_one_the_code_generates() {
         committed == generated,
         "openapi/openapi.json is out of date; regenerate it with:\n    cargo run -p manifold -- openapi > openapi/openapi.json"
     );
-    let app = TestApp::spawn().await;
-    let served = app.get_json("/openapi.json").await;
-    let doc: Value = serde_json::from_str(&generated).unwrap();
-    assert_eq!(served["paths"], doc["paths"]);
     for op in [
         "create_list",
         "get_lists",
@@ -241,12 +212,15 @@ async fn the_committed_openapi_document_is_the_one_the_code_generates() {
             "{op} missing"
         );
     }
-    let docs = app
-        .http
-        .get(format!("{}/docs/", app.base))
-        .send()
-        .await
-        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_serves_the_generated_openapi_document_and_docs_that_load_nothing_remote() {
+    let app = TestApp::spawn().await;
+    let served = app.get_json("/openapi.json").await;
+    let doc: Value = serde_json::from_str(&manifold::api::openapi_json()).unwrap();
+    assert_eq!(served["paths"], doc["paths"]);
+    let docs = app.get("/docs/").await;
     assert_eq!(docs.status(), 200);
     let page = docs.text().await.unwrap();
     assert!(
@@ -258,19 +232,12 @@ async fn the_committed_openapi_document_is_the_one_the_code_generates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
-    app.post_yaml(&demo_yaml("127.0.0.1:9", "demo:m")).await;
+    app.post_yaml(&demo_spec("127.0.0.1:9").target("demo:m").yaml())
+        .await;
 
     let health = app.get_json("/healthz").await;
     let ready = app.get_json("/readyz").await;
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
 
     assert_eq!(health["status"], "ok");
     assert_eq!(ready["status"], "ready");
@@ -293,7 +260,7 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_bodies_get_4xx_answers_never_5xx() {
     let app = TestApp::spawn_with(|a| a.workers = Some(0)).await;
-    let valid = demo_yaml("127.0.0.1:9", "demo:f");
+    let valid = demo_spec("127.0.0.1:9").target("demo:f").yaml();
     let mut bodies: Vec<(String, Vec<u8>)> = vec![
         ("application/json".into(), b"".to_vec()),
         ("application/json".into(), b"{".to_vec()),
@@ -332,13 +299,7 @@ async fn malformed_bodies_get_4xx_answers_never_5xx() {
     let too_big = vec![b'#'; 6 * 1024 * 1024];
 
     for (content_type, body) in &bodies {
-        let response = app
-            .request(reqwest::Method::POST, "/lists")
-            .header("content-type", content_type)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/lists", content_type, body.clone()).await;
         let status = response.status().as_u16();
         assert!(
             (400..500).contains(&status) || status == 202,
@@ -353,13 +314,7 @@ async fn malformed_bodies_get_4xx_answers_never_5xx() {
             assert!(error["error"]["code"].is_string());
         }
     }
-    let response = app
-        .request(reqwest::Method::POST, "/lists")
-        .header("content-type", "application/yaml")
-        .body(too_big)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as("/lists", "application/yaml", too_big).await;
     assert_eq!(response.status(), 413);
     assert_eq!(app.get_json("/readyz").await["status"], "ready");
 }

@@ -1,6 +1,6 @@
 //! Bad specs are refused before any network call, naming the field and, for YAML, line and column.
 
-use crate::helpers::{manifold, write_spec};
+use crate::support::cli::{manifold, write_spec};
 
 /// A registry address nothing listens on: reaching it would fail with "connection refused".
 const NOWHERE: &str = "127.0.0.1:9";

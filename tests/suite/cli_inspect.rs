@@ -4,7 +4,7 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, IndexFixture, Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::helpers::{manifold, seed};
+use crate::support::cli::{manifold, seed};
 
 #[tokio::test]
 async fn inspecting_a_list_shows_every_entry_with_platform_and_layers() {

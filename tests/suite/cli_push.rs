@@ -4,22 +4,18 @@ use manifold_testkit::media_types::{DOCKER_LIST, OCI_INDEX};
 use manifold_testkit::{ImageFixture, IndexFixture, Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::helpers::{
-    assert_demo_pulls, assert_pulls, cred_args, manifold, seed, seed_demo, write_spec,
-};
-
-fn demo_spec(host: &str) -> String {
-    format!(
-        "image: {host}/demo:v0.2\nmanifests:\n  -\n    image: {host}/demo-s390x:v0.2\n    platform:\n      architecture: s390x\n      os: linux\n  -\n    image: {host}/demo-amd64:v0.2\n    platform:\n      architecture: amd64\n      os: linux\n"
-    )
-}
+use crate::support::cli::{assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec};
+use crate::support::credentials::cred_args;
+use crate::support::demo::demo_spec;
 
 #[tokio::test]
 async fn the_documentation_demo_becomes_a_docker_list_that_pulls_the_right_child() {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&["push", "from-spec", spec.to_str().unwrap()])
         .await
@@ -51,7 +47,9 @@ async fn the_documentation_demo_as_an_oci_index_pulls_the_right_child() {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&["push", "--type", "oci", "from-spec", spec.to_str().unwrap()])
         .await
@@ -428,7 +426,9 @@ async fn a_dry_run_prints_the_exact_list_and_digest_and_writes_nothing() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&["push", "--dry-run", "from-spec", spec.to_str().unwrap()])
         .await
@@ -489,7 +489,9 @@ async fn pushml_is_the_same_as_push_from_spec() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
 
     let a = manifold(&["pushml", spec.to_str().unwrap()]).await.ok();
     let b = manifold(&["push", "from-spec", spec.to_str().unwrap()])
@@ -504,7 +506,9 @@ async fn a_registry_with_basic_auth_takes_the_push_with_the_right_credentials_on
     let registry = TestRegistry::basic("builder", "s3cret-pass").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
     let creds = cred_args(&registry);
     let mut args: Vec<&str> = creds.iter().map(String::as_str).collect();
     args.extend(["push", "from-spec", spec.to_str().unwrap()]);

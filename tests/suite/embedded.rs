@@ -2,11 +2,10 @@
 //! its working directory, keeps it across a restart, and refuses a second process on that file.
 
 use manifold_testkit::TestRegistry;
-use manifold_testkit::media_types::ACCEPT_ALL;
-use serde_json::json;
 
-use crate::helpers::seed_demo;
-use crate::serve::Serve;
+use crate::support::cli::{assert_stored_digest, seed_demo};
+use crate::support::demo::demo_spec;
+use crate::support::serve::Serve;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_with_no_database_configured_pushes_the_demo_and_remembers_it_after_a_restart() {
@@ -17,15 +16,7 @@ async fn the_binary_with_no_database_configured_pushes_the_demo_and_remembers_it
     let no_settings: [(&str, &str); 0] = [];
     let mut first = Serve::start_in(dir.path(), &no_settings).await;
 
-    let id = first
-        .submit(&json!({
-            "image": format!("{host}/demo:v0.2"),
-            "manifests": [
-                {"image": format!("{host}/demo-s390x:v0.2"), "platform": {"os": "linux", "architecture": "s390x"}},
-                {"image": format!("{host}/demo-amd64:v0.2"), "platform": {"os": "linux", "architecture": "amd64"}}
-            ]
-        }))
-        .await;
+    let id = first.submit(&demo_spec(&host).json()).await;
     let pushed = first.wait_status(&id, "succeeded").await;
     assert!(
         first.log().contains("keeping data in SQLite (manifold.db)"),
@@ -64,11 +55,7 @@ async fn the_binary_with_no_database_configured_pushes_the_demo_and_remembers_it
         remembered["entries"][1]["digest"],
         amd64.manifest_digest.as_str()
     );
-    let stored = manifold_testkit::Pusher::new(&registry)
-        .get_manifest("demo", "v0.2", ACCEPT_ALL)
-        .await
-        .unwrap();
-    assert_eq!(remembered["digest"].as_str(), stored.digest.as_deref());
+    assert_stored_digest(&registry, "demo", "v0.2", &remembered).await;
     let page = restarted.get_json("/lists").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }

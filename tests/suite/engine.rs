@@ -3,7 +3,7 @@
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 
-use crate::helpers::{assert_pulls, manifold, seed, write_spec};
+use crate::support::cli::{assert_pulls, manifold, seed, write_spec};
 
 #[tokio::test]
 async fn sources_on_another_registry_are_copied_into_the_target() {

@@ -1,9 +1,8 @@
 //! The integration suite: manifold against a real `docker-registry`, checked with `skopeo`.
-//! One test binary; one module per area.
+//! One test binary; one module per area, holding its tests; the harnesses they share in
+//! `support`.
 
-mod app;
-mod browser;
-mod helpers;
+mod support;
 
 mod api_lists;
 mod api_service;
@@ -19,5 +18,4 @@ mod pages_http;
 mod queue;
 mod registries;
 mod registries_tls;
-mod serve;
 mod store;

@@ -6,10 +6,11 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::app::{TestApp, demo_yaml};
-use crate::browser::Browser;
-use crate::helpers::seed_demo;
-use crate::pages_http::no_redirects;
+use crate::support::app::TestApp;
+use crate::support::browser::Browser;
+use crate::support::cli::seed_demo;
+use crate::support::demo::demo_spec;
+use crate::support::forms::no_redirects;
 
 /// Whether the page scrolls sideways.
 const SCROLLS_SIDEWAYS: &str =
@@ -240,14 +241,15 @@ async fn the_pages_fit_a_phone_screen_without_sideways_scrolling() {
     let app = TestApp::spawn().await;
     let long = "a-rather-long-repository-name/with/nested/paths:v0.2.1-rc1";
     let ok: Value = app
-        .post_yaml(&demo_yaml(&registry.host(), long))
+        .post_yaml(&demo_spec(&registry.host()).target(long).yaml())
         .await
         .json()
         .await
         .unwrap();
     let id = ok["id"].as_str().unwrap();
     app.wait_final(id).await;
-    app.post_yaml(&demo_yaml("127.0.0.1:9", "demo:v1")).await;
+    app.post_yaml(&demo_spec("127.0.0.1:9").target("demo:v1").yaml())
+        .await;
     let b = Browser::open(390, 844).await;
 
     for (path, shot) in [

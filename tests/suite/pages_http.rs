@@ -3,68 +3,9 @@
 
 use serde_json::Value;
 
-use crate::app::{TestApp, demo_yaml};
-
-/// The CSRF cookie a page sets, and the token its forms carry.
-pub async fn csrf(app: &TestApp, path: &str) -> (String, String) {
-    let page = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
-    let cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("manifold_csrf="))
-        .expect("a CSRF cookie")
-        .to_owned();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let token = cookie["manifold_csrf=".len()..]
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body = page.text().await.unwrap();
-    assert!(
-        body.contains(&format!("name=\"csrf\" value=\"{token}\"")),
-        "the form carries the token"
-    );
-    (format!("manifold_csrf={token}"), token)
-}
-
-/// A client that shows redirects instead of following them.
-pub fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Posts a form (without following the answer's redirect).
-pub async fn post_form(
-    app: &TestApp,
-    path: &str,
-    cookie: Option<&str>,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let mut request = no_redirects()
-        .post(format!("{}{path}", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(c) = cookie {
-        request = request.header("cookie", c);
-    }
-    request.send().await.unwrap()
-}
+use crate::support::app::TestApp;
+use crate::support::demo::demo_spec;
+use crate::support::forms::{csrf, no_redirects, post_form};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_without_the_csrf_token_is_refused() {
@@ -199,7 +140,7 @@ async fn user_input_is_escaped_on_every_page() {
 async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() {
     let app = TestApp::spawn_with(|a| a.job_max_attempts = Some(1)).await;
     let queued: Value = app
-        .post_yaml(&demo_yaml("127.0.0.1:9", "demo:v1"))
+        .post_yaml(&demo_spec("127.0.0.1:9").target("demo:v1").yaml())
         .await
         .json()
         .await
@@ -210,11 +151,8 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
     let (cookie, token) = csrf(&app, &format!("/ui/lists/{id}")).await;
 
     let page = app
-        .http
-        .get(format!("{}/ui/lists/{id}", app.base))
-        .send()
+        .get(&format!("/ui/lists/{id}"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -232,12 +170,7 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
         &[("csrf", &token)],
     )
     .await;
-    let missing = app
-        .http
-        .get(format!("{}/ui/lists/not-a-list", app.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/ui/lists/not-a-list").await;
 
     assert!(
         page.contains("REGISTRY_UNREACHABLE") && page.contains("could not reach the registry"),

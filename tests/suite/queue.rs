@@ -1,31 +1,23 @@
-//! The durable queue across real `manifold serve` processes sharing one PostgreSQL database: a
-//! process killed with SIGKILL mid-push loses nothing, and two processes drain one queue with
-//! every list pushed exactly once.
+//! The durable queue. Drained here and now, with no workers, on either store; and across real
+//! `manifold serve` processes sharing one PostgreSQL database: a process killed with SIGKILL
+//! mid-push loses nothing, and two processes drain one queue with every list pushed exactly once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{Pusher, TestRegistry};
-use serde_json::{Value, json};
+use manifold_testkit::TestRegistry;
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::app::TestDb;
-use crate::helpers::seed_demo;
-use crate::serve::{PATIENCE, Serve};
-
-/// The demo's two sources under `host`, pushed to `host/target`.
-fn demo_spec(host: &str, target: &str) -> Value {
-    json!({
-        "image": format!("{host}/{target}"),
-        "manifests": [
-            {"image": format!("{host}/demo-s390x:v0.2"), "platform": {"architecture": "s390x", "os": "linux"}},
-            {"image": format!("{host}/demo-amd64:v0.2"), "platform": {"architecture": "amd64", "os": "linux"}}
-        ]
-    })
-}
+use crate::support::app::TestApp;
+use crate::support::cli::{assert_demo_pulls, assert_stored_digest, seed_demo};
+use crate::support::client::PATIENCE;
+use crate::support::demo::demo_spec;
+use crate::support::on_both_stores;
+use crate::support::serve::Serve;
+use crate::support::stores::{Db, TestDb};
 
 /// How many `PUT /v2/<repo>/manifests/<tag>` requests the registry's access log shows.
 fn manifest_puts(registry: &TestRegistry, repo: &str, tag: &str) -> usize {
@@ -93,7 +85,9 @@ async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_l
     };
 
     let mut first = Serve::start(&db, &settings("127.0.0.2")).await;
-    let id = first.submit(&demo_spec(&host, "demo:killed")).await;
+    let id = first
+        .submit(&demo_spec(&host).target("demo:killed").json())
+        .await;
     let running = first.wait_status(&id, "running").await;
     assert_eq!(running["attempts"], 1, "{running:#}");
     let deadline = Instant::now() + PATIENCE;
@@ -116,15 +110,7 @@ async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_l
     let list = second.wait_status(&id, "succeeded").await;
 
     assert_eq!(list["attempts"], 2, "{list:#}");
-    let stored = Pusher::new(&registry)
-        .get_manifest("demo", "killed", ACCEPT_ALL)
-        .await
-        .unwrap();
-    assert_eq!(
-        list["digest"].as_str(),
-        stored.digest.as_deref(),
-        "{list:#}"
-    );
+    assert_stored_digest(&registry, "demo", "killed", &list).await;
     assert_eq!(list["entries"].as_array().unwrap().len(), 2, "{list:#}");
     assert_eq!(
         manifest_puts(&registry, "demo", "killed"),
@@ -156,7 +142,9 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
     let servers = [&a, &b];
 
     let ids = futures::future::join_all((0..LISTS).map(|i| {
-        let spec = demo_spec(&host, &format!("drain-{i:02}:v{i}"));
+        let spec = demo_spec(&host)
+            .target(&format!("drain-{i:02}:v{i}"))
+            .json();
         async move { servers[i % 2].submit(&spec).await }
     }))
     .await;
@@ -178,18 +166,12 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let pusher = Pusher::new(&registry);
     for (i, id) in ids.iter().enumerate() {
         let list = servers[(i + 1) % 2].get_json(&format!("/lists/{id}")).await;
         assert_eq!(list["status"], "succeeded", "{list:#}");
         assert_eq!(list["attempts"], 1, "{list:#}");
         let (repo, tag) = (format!("drain-{i:02}"), format!("v{i}"));
-        let stored = pusher.get_manifest(&repo, &tag, ACCEPT_ALL).await.unwrap();
-        assert_eq!(
-            list["digest"].as_str(),
-            stored.digest.as_deref(),
-            "{list:#}"
-        );
+        assert_stored_digest(&registry, &repo, &tag, &list).await;
         assert_eq!(
             manifest_puts(&registry, &repo, &tag),
             1,
@@ -208,4 +190,34 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
         let worker = format!("worker={}-", server.pid);
         assert!(claims.iter().all(|c| c.contains(&worker)), "{claims:#?}");
     }
+}
+
+on_both_stores!(the_demo_queued_with_no_workers_is_pushed_when_the_test_drains_the_queue);
+
+async fn the_demo_queued_with_no_workers_is_pushed_when_the_test_drains_the_queue(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let (s390x, amd64) = seed_demo(&registry).await;
+    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
+    let response = app.post_yaml(&demo_spec(&registry.host()).yaml()).await;
+    assert_eq!(response.status(), 202);
+    let queued: Value = response.json().await.unwrap();
+    let id = queued["id"].as_str().unwrap();
+    let waiting = app.get_json(&format!("/lists/{id}")).await;
+
+    let ran = app.run_pending_jobs().await;
+    let again = app.run_pending_jobs().await;
+
+    assert_eq!(
+        waiting["status"], "queued",
+        "no worker took it: {waiting:#}"
+    );
+    assert_eq!(ran, 1, "the push, and no callback");
+    assert_eq!(again, 0, "nothing is left to run");
+    let list = app.get_json(&format!("/lists/{id}")).await;
+    assert_eq!(list["status"], "succeeded", "{list:#}");
+    assert_eq!(list["attempts"], 1, "{list:#}");
+    assert_stored_digest(&registry, "demo", "v0.2", &list).await;
+    assert_eq!(list["entries"][0]["digest"], s390x.manifest_digest.as_str());
+    assert_eq!(list["entries"][1]["digest"], amd64.manifest_digest.as_str());
+    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
 }

@@ -5,51 +5,20 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, TokenServer};
 use serde_json::Value;
 
-use crate::helpers::{
-    Run, assert_demo_pulls, assert_pulls, manifold, manifold_env, seed, seed_demo, write_spec,
+use crate::support::cli::{
+    assert_demo_pulls, assert_pulls, manifold, manifold_env, seed, seed_demo, write_spec,
 };
+use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
+use crate::support::demo::demo_spec;
 
 /// The token server's user for pushes.
 const USER: &str = "ci-bot";
 /// Its password.
 const PASSWORD: &str = "ci-bot-Pa55w0rd";
-
-/// The demo spec: `demo:v0.2` from `demo-s390x:v0.2` and `demo-amd64:v0.2` on `host`.
-pub fn demo_spec(host: &str) -> String {
-    format!(
-        "image: {host}/demo:v0.2\nmanifests:\n  - image: {host}/demo-s390x:v0.2\n    platform: {{os: linux, architecture: s390x}}\n  - image: {host}/demo-amd64:v0.2\n    platform: {{os: linux, architecture: amd64}}\n"
-    )
-}
-
-/// Writes `config.json` into `dir` and returns `dir` (what `--docker-cfg` takes).
-pub fn docker_config(dir: &Path, config: &Value) -> PathBuf {
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    dir.to_path_buf()
-}
-
-/// docker's `auth` value: base64 of `user:password`.
-pub fn basic_auth(user: &str, password: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-}
-
-/// Asserts that none of `secrets` appears in the run's stdout or stderr.
-pub fn assert_no_secrets(run: &Run, secrets: &[String]) {
-    for secret in secrets {
-        assert!(
-            !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
-            "a secret ({}…) was printed:\nstdout:\n{}\nstderr:\n{}",
-            &secret[..secret.len().min(12)],
-            run.stdout,
-            run.stderr
-        );
-    }
-}
 
 /// How many requests manifold sent to `registry`, from its access log (which may be written a moment
 /// after the answer): waits up to a second for `expected`, then returns what is there.
@@ -196,7 +165,9 @@ async fn a_user_without_pull_on_a_source_gets_an_insufficient_scope_error_and_no
     let registry = TestRegistry::token(&server).await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
 
     let run = manifold(&strs(&with_user(&[
         "push",
@@ -245,7 +216,9 @@ async fn an_identity_token_from_the_docker_config_is_exchanged_with_the_oauth2_r
     let registry = TestRegistry::token(&server).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let cfg = docker_config(
         dir.path(),
         &serde_json::json!({"auths": {registry.host(): {"identitytoken": refresh}}}),
@@ -292,7 +265,9 @@ async fn a_token_server_that_refuses_get_is_asked_with_the_oauth2_password_grant
     let registry = TestRegistry::token(&server).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     server.clear_requests();
     server.set_get_disabled(true);
 
@@ -337,7 +312,9 @@ async fn base64_auth_in_the_docker_config_opens_a_basic_auth_registry() {
     let registry = TestRegistry::basic("builder", "cfg-S3cret").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let auth = basic_auth("builder", "cfg-S3cret");
     let cfg = docker_config(
         dir.path(),
@@ -363,7 +340,9 @@ async fn a_credential_helper_named_in_cred_helpers_is_run_for_the_registry() {
     let registry = TestRegistry::basic("builder", "helper-S3cret").await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let bin = tempfile::tempdir().unwrap();
     let asked = bin.path().join("asked");
     let helper = bin.path().join("docker-credential-testhelper");
@@ -411,7 +390,9 @@ async fn a_wrong_password_in_the_docker_config_fails_with_advice_about_credentia
     let registry = TestRegistry::basic("builder", "right-S3cret").await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let path = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let cfg = docker_config(
         dir.path(),
         &serde_json::json!({"auths": {registry.host(): {"auth": basic_auth("builder", "wrong-S3cret")}}}),
@@ -457,8 +438,12 @@ async fn debug_output_lists_every_request_but_no_password_or_token() {
     let token = TestRegistry::token(&server).await;
     seed_demo(&token).await;
     let dir = tempfile::tempdir().unwrap();
-    let basic_spec = write_spec(dir.path(), "basic.yaml", &demo_spec(&basic.host()));
-    let token_spec = write_spec(dir.path(), "token.yaml", &demo_spec(&token.host()));
+    let basic_spec = demo_spec(&basic.host())
+        .flow()
+        .write(dir.path(), "basic.yaml");
+    let token_spec = demo_spec(&token.host())
+        .flow()
+        .write(dir.path(), "token.yaml");
 
     let basic_run = manifold(&[
         "--debug",

@@ -12,8 +12,11 @@ use manifold_testkit::{
 };
 use serde_json::Value;
 
-use crate::helpers::{assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec};
-use crate::registries::{assert_no_secrets, basic_auth, demo_spec, docker_config};
+use crate::support::cli::{
+    Run, assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec,
+};
+use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
+use crate::support::demo::demo_spec;
 
 /// A name that is not loopback, reached through `--resolve`.
 const NAME: &str = "registry.test";
@@ -24,7 +27,7 @@ fn resolve() -> String {
 }
 
 /// Runs `manifold [global...] push from-spec SPEC`.
-async fn push(global: &[&str], spec: &Path) -> crate::helpers::Run {
+async fn push(global: &[&str], spec: &Path) -> Run {
     let mut args = global.to_vec();
     args.extend(["push", "from-spec", spec.to_str().unwrap()]);
     manifold(&args).await
@@ -36,7 +39,9 @@ async fn an_https_registry_with_an_unknown_ca_is_refused_until_its_ca_is_given_o
     let registry = TestRegistry::https(&ca).await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
     let untrusted = push(&[], &spec).await.failed();
@@ -70,7 +75,9 @@ async fn plain_http_against_an_https_registry_says_that_it_speaks_https() {
     let registry = TestRegistry::https(&ca).await;
     seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&registry.host()));
+    let spec = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
 
     let run = push(&["--plain-http"], &spec).await.failed();
 
@@ -96,7 +103,7 @@ async fn a_resolved_name_is_reached_over_https_and_verified_against_the_ca_given
     }
     let host = format!("{NAME}:{}", registry.port());
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host));
+    let spec = demo_spec(&host).flow().write(dir.path(), "demo.yaml");
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
     let untrusted = push(&["--resolve", &resolve()], &spec).await.failed();
@@ -131,7 +138,7 @@ async fn a_resolved_name_on_plain_http_needs_plain_http_and_the_error_says_so() 
     let (s390x, amd64) = seed_demo(&registry).await;
     let host = format!("{NAME}:{}", registry.port());
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(dir.path(), "demo.yaml", &demo_spec(&host));
+    let spec = demo_spec(&host).flow().write(dir.path(), "demo.yaml");
 
     let refused = push(&["--resolve", &resolve()], &spec).await.failed();
     let untagged = Pusher::new(&registry).get_tags("demo").await.unwrap();

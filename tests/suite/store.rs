@@ -11,7 +11,8 @@ use manifold::store::{
     ClaimedJob, Inserted, JobKind, ListFilter, NewList, PushOutcome, Store, Transition,
 };
 
-use crate::app::TestDb;
+use crate::support::on_both_stores;
+use crate::support::stores::{Db, DbGuard, OnStore};
 
 const LEASE: Duration = Duration::from_millis(300);
 
@@ -19,50 +20,21 @@ const LEASE: Duration = Duration::from_millis(300);
 struct Backend {
     store: Store,
     url: String,
-    _keep: Keep,
+    _keep: DbGuard,
 }
 
-#[expect(dead_code, reason = "held so the database lives as long as the test")]
-enum Keep {
-    Postgres(TestDb),
-    Sqlite(tempfile::TempDir),
-}
-
-async fn postgres() -> Backend {
-    let db = TestDb::create().await;
-    let url = db.url.clone();
-    Backend {
-        store: Store::open(&url, 5).await.unwrap(),
-        url,
-        _keep: Keep::Postgres(db),
+impl OnStore for Backend {
+    async fn open(db: Db) -> Self {
+        let (keep, url) = DbGuard::create(db).await;
+        Backend {
+            store: Store::open(&url, 5).await.unwrap(),
+            url,
+            _keep: keep,
+        }
     }
 }
 
-async fn sqlite() -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("manifold.db").display());
-    Backend {
-        store: Store::open(&url, 5).await.unwrap(),
-        url,
-        _keep: Keep::Sqlite(dir),
-    }
-}
-
-/// One test function, run once on each backend.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod on_postgres {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(super::postgres().await).await }) *
-        }
-        mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(super::sqlite().await).await }) *
-        }
-    };
-}
-
-on_both!(
+on_both_stores!(
     a_list_is_written_with_its_push_job_and_read_back,
     an_idempotency_key_answers_the_first_list_or_refuses_another_body,
     lists_are_paged_newest_first_and_filtered,
@@ -471,7 +443,7 @@ async fn a_job_held_by_a_process_that_went_away_is_taken_over_after_reopening(b:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_store_on_the_same_sqlite_file_is_refused_with_a_pointer_to_postgresql() {
-    let b = sqlite().await;
+    let b = Backend::open(Db::Sqlite).await;
 
     let second = Store::open(&b.url, 5).await;
 

@@ -1,28 +1,34 @@
 //! `manifold serve` as a child process: started on port 0 with its own working directory and log,
-//! driven over HTTP, killed for real.
+//! driven over HTTP through a [`ServiceClient`] (which a `Serve` derefs to, its failures showing
+//! the log), killed for real.
 
 use std::ffi::{OsStr, OsString};
+use std::ops::Deref;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::app::TestDb;
-
-/// Longest wait for anything in these tests.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+use super::client::{PATIENCE, ServiceClient};
+use super::stores::TestDb;
 
 /// One `manifold serve` child process with its own log file (stdout and stderr).
 pub struct Serve {
     child: tokio::process::Child,
     pub pid: u32,
-    pub base: String,
-    http: reqwest::Client,
+    api: ServiceClient,
     log_path: PathBuf,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Deref for Serve {
+    type Target = ServiceClient;
+
+    fn deref(&self) -> &ServiceClient {
+        &self.api
+    }
 }
 
 impl Serve {
@@ -43,10 +49,7 @@ impl Serve {
 
     /// Starts `manifold serve` in `dir` (its working directory) with only these settings (no
     /// DATABASE_URL unless given).
-    pub async fn start_in<K: AsRef<OsStr>, V: AsRef<OsStr>>(
-        dir: &std::path::Path,
-        env: &[(K, V)],
-    ) -> Self {
+    pub async fn start_in<K: AsRef<OsStr>, V: AsRef<OsStr>>(dir: &Path, env: &[(K, V)]) -> Self {
         let log_path = dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_manifold"));
@@ -69,7 +72,7 @@ impl Serve {
         let pid = child.id().expect("a running child has a pid");
         let deadline = Instant::now() + PATIENCE;
         let port = loop {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let log = read_log(&log_path);
             if let Some(port) = announced_port(&log) {
                 break port;
             }
@@ -82,27 +85,31 @@ impl Serve {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        let logged = log_path.clone();
+        let api = ServiceClient::new(format!("http://127.0.0.1:{port}"), None)
+            .with_context(move || read_log(&logged));
         let serve = Self {
             child,
             pid,
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            api,
             log_path,
             _dir: None,
         };
+        serve.wait_healthy(deadline).await;
+        serve
+    }
+
+    /// Waits until `/healthz` answers 200.
+    async fn wait_healthy(&self, deadline: Instant) {
         loop {
-            let up = serve
-                .http
-                .get(format!("{}/healthz", serve.base))
-                .send()
-                .await;
+            let up = self.request(reqwest::Method::GET, "/healthz").send().await;
             if up.is_ok_and(|r| r.status() == 200) {
-                return serve;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
                 "/healthz never answered:\n{}",
-                serve.log()
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -110,7 +117,7 @@ impl Serve {
 
     /// The process's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        read_log(&self.log_path)
     }
 
     /// The `claimed a push job` lines of this process's log.
@@ -128,58 +135,11 @@ impl Serve {
         let status = self.child.wait().await.unwrap();
         assert_eq!(status.signal(), Some(9), "the process ended by SIGKILL");
     }
+}
 
-    /// `POST /lists` with a JSON spec, asserting 202; the list's id.
-    pub async fn submit(&self, spec: &Value) -> String {
-        let response = self
-            .http
-            .post(format!("{}/lists", self.base))
-            .json(spec)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202, "POST /lists:\n{}", self.log());
-        let list: Value = response.json().await.unwrap();
-        list["id"].as_str().unwrap().to_owned()
-    }
-
-    /// `GET path` as JSON, asserting 200.
-    pub async fn get_json(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    /// Waits until the list has `status`; returns it. Fails fast on another final status.
-    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let list = self.get_json(&format!("/lists/{id}")).await;
-            if list["status"] == status {
-                return list;
-            }
-            let finished = matches!(
-                list["status"].as_str(),
-                Some("succeeded" | "failed" | "canceled")
-            );
-            assert!(
-                !finished,
-                "list {id} ended otherwise than {status}: {list:#}\n{}",
-                self.log()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "list {id} never became {status}: {list:#}\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+/// The log at `path` so far (nothing, before it exists).
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// The port of the `manifold listening on 127.0.0.1:PORT` line.

@@ -1,9 +1,13 @@
-//! Shared test helpers: running the `manifold` binary, writing specs, seeding the demo images.
+//! The `manifold` binary and what it works on: running it (no user config leaks in), writing spec
+//! files, seeding images (the documentation demo's among them) and checking with skopeo what each
+//! platform pulls.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_pick};
+use serde_json::Value;
 
 /// The result of one `manifold` run.
 pub struct Run {
@@ -107,21 +111,32 @@ pub async fn seed(
 
 /// The documentation demo: `demo-s390x:v0.2` and `demo-amd64:v0.2` in their own repositories.
 pub async fn seed_demo(registry: &TestRegistry) -> (BuiltImage, BuiltImage) {
-    let s390x = seed(
-        registry,
-        "demo-s390x",
-        "v0.2",
-        ImageFixture::new("linux", "s390x", None),
-    )
-    .await;
-    let amd64 = seed(
-        registry,
-        "demo-amd64",
-        "v0.2",
-        ImageFixture::new("linux", "amd64", None),
-    )
-    .await;
-    (s390x, amd64)
+    let seed_arch = |arch| {
+        let repo = format!("demo-{arch}");
+        async move {
+            seed(
+                registry,
+                &repo,
+                "v0.2",
+                ImageFixture::new("linux", arch, None),
+            )
+            .await
+        }
+    };
+    (seed_arch("s390x").await, seed_arch("amd64").await)
+}
+
+/// Asserts that a list's `digest` is the one the registry stores under `repo:tag`.
+pub async fn assert_stored_digest(registry: &TestRegistry, repo: &str, tag: &str, list: &Value) {
+    let stored = Pusher::new(registry)
+        .get_manifest(repo, tag, ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        list["digest"].as_str(),
+        stored.digest.as_deref(),
+        "{list:#}"
+    );
 }
 
 /// Checks with skopeo that pulling `image` on each platform gets the expected child.
@@ -157,13 +172,4 @@ pub async fn assert_demo_pulls(
         ],
     )
     .await;
-}
-
-/// `--plain-http` is not needed for loopback registries, but the CLI flags for a registry's
-/// credentials are: this gives them.
-pub fn cred_args(registry: &TestRegistry) -> Vec<String> {
-    match registry.credentials() {
-        Some((u, p)) => vec!["--username".into(), u, "--password".into(), p],
-        None => vec![],
-    }
 }
