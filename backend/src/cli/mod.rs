@@ -97,6 +97,9 @@ struct PushArgs {
     /// Print the result as one JSON document.
     #[arg(long, global = true)]
     json: bool,
+    /// Take the platforms the spec gives without checking them against the images' configs.
+    #[arg(long = "trust-platforms", global = true)]
+    trust_platforms: bool,
     #[command(subcommand)]
     how: PushCommand,
 }
@@ -218,6 +221,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_default(),
                 ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
                 concurrency: cli.global.concurrency,
+                trust_platforms: args.trust_platforms,
             };
             let plan = engine::plan(&client, &submission.spec, &options).await?;
             let report = if args.dry_run {
@@ -233,6 +237,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 output: submission.options.output.unwrap_or_default(),
                 ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
                 concurrency: cli.global.concurrency,
+                trust_platforms: false,
             };
             let report = engine::push(&client, &submission.spec, &options).await?;
             output::push_report(&report, false)

@@ -22,6 +22,15 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             report.elapsed_ms,
             report.requests
         );
+    } else if report.unchanged {
+        eprintln!(
+            "{} holds this list already ({} entries); nothing but its extra tags was written, in \
+             {} ms with {} requests",
+            report.target,
+            report.entries.len(),
+            report.elapsed_ms,
+            report.requests
+        );
     } else {
         eprintln!(
             "pushed {} ({} entries{}) in {} ms with {} requests",

@@ -10,10 +10,12 @@
 //! `model`.
 
 mod copy;
+mod current;
 mod error;
 mod inspect;
 mod inspect_text;
 mod plan;
+mod platform;
 mod push;
 mod resolve;
 

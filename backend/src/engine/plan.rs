@@ -1,5 +1,6 @@
-//! The plan: every source resolved, the list type chosen and the list document serialised —
-//! everything a push will write, known before anything is written. A dry run is a plan that is
+//! The plan: what the target holds now read, every source resolved (its platform checked), the list
+//! type chosen and the list document serialised — everything a push will write, known before
+//! anything is written. A dry run is a plan that is
 //! reported instead of pushed.
 //!
 //! The document is deterministic: entries in spec order (attestations after the images), compact
@@ -11,7 +12,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::current::Current;
 use super::error::EngineError;
+use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
 use crate::model::{Digest, Entry, ListType};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
@@ -27,6 +30,8 @@ pub struct PushOptions {
     pub ignore_missing: bool,
     /// Sources worked on at once.
     pub concurrency: usize,
+    /// Take the platforms a spec gives without checking them against the images' configs.
+    pub trust_platforms: bool,
 }
 
 impl Default for PushOptions {
@@ -35,6 +40,7 @@ impl Default for PushOptions {
             output: ListType::Auto,
             ignore_missing: false,
             concurrency: 8,
+            trust_platforms: false,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// The entries, in list order, with where each child comes from.
     pub(crate) resolved: Vec<Resolved>,
+    /// What the target held when planning started.
+    pub(crate) current: Current,
     /// When planning started.
     pub(crate) started: Instant,
     /// The client's request count when planning started.
@@ -70,6 +78,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the target holds this very list already (a push writes nothing but extra tags).
+    pub fn unchanged(&self) -> bool {
+        self.current.is(&self.document.digest)
+    }
+
     /// The list's entries, in order.
     pub fn entries(&self) -> Vec<Entry> {
         self.resolved.iter().map(Resolved::entry).collect()
@@ -84,8 +97,18 @@ pub async fn plan(
 ) -> Result<Plan, EngineError> {
     let started = Instant::now();
     let requests_before = client.requests();
-    let (mut resolved, skipped) =
-        resolve::resolve_all(client, spec, options.ignore_missing, options.concurrency).await?;
+    let current = Current::read(client, &spec.image).await?;
+    let platforms = Platforms {
+        current: &current,
+        trust_spec: options.trust_platforms,
+    };
+    let (mut resolved, skipped) = resolve::resolve_all(
+        client,
+        spec,
+        platforms,
+        (options.ignore_missing, options.concurrency),
+    )
+    .await?;
     if resolved.is_empty() {
         return Err(EngineError::Invalid(
             "every source was skipped as missing; there is no list to push".to_owned(),
@@ -99,6 +122,7 @@ pub async fn plan(
         document,
         skipped,
         resolved,
+        current,
         started,
         requests_before,
     })

@@ -34,6 +34,7 @@ async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failu
         output: job.output,
         ignore_missing: job.ignore_missing,
         concurrency: 8,
+        trust_platforms: false,
     };
     Ok(engine::push(&client, &job.spec, &options).boxed().await?)
 }
