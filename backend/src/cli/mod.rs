@@ -64,6 +64,8 @@ enum Command {
     Pushml(FromSpecArgs),
     /// Show what a reference holds: list entries, platforms, layers.
     Inspect(InspectArgs),
+    /// Check a list the way consumers resolve it: every platform it names must pick its own entry.
+    Verify(VerifyArgs),
     /// Run the service: the REST API, the pages and the push workers.
     Serve(Box<crate::config::Settings>),
     /// Apply the database migrations and exit (serve applies them too).
@@ -144,7 +146,19 @@ struct FromArgsArgs {
 }
 
 #[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// The list: registry/repository:tag or @digest.
+    reference: String,
+}
+
+#[derive(Debug, Args)]
 struct InspectArgs {
+    /// Show the child a consumer on this platform pulls (os/arch[/variant]) instead of the list.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
     /// Print the exact bytes the registry stored.
     #[arg(long, conflicts_with = "json")]
     raw: bool,
@@ -242,13 +256,46 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let report = engine::push(&client, &submission.spec, &options).await?;
             output::push_report(&report, false)
         }
-        Command::Inspect(args) => {
+        Command::Inspect(args) => inspect(&client, &args).await,
+        Command::Verify(args) => {
             let reference = Reference::parse(&args.reference)?;
-            let inspection = engine::inspect(&client, &reference).await?;
-            output::inspection(&args.reference, &inspection, args.raw, args.json)
+            let verification = engine::verify(&client, &reference).await?;
+            output::verification(&verification, args.json)?;
+            if verification.ok() {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} does not resolve as it should on every platform",
+                    args.reference
+                )
+            }
         }
         Command::Serve(_) | Command::Migrate(_) | Command::Openapi => unreachable!("handled above"),
     }
+}
+
+/// `inspect`: the reference, or the child a consumer on `--platform` pulls; `--raw` reads only
+/// the manifest asked for.
+async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyhow::Result<()> {
+    let mut reference = Reference::parse(&args.reference)?;
+    let mut name = args.reference.clone();
+    if let Some(platform) = &args.platform {
+        let platform = crate::model::Platform::parse(platform)
+            .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+        let child = engine::pick(client, &reference, &platform).await?;
+        reference = reference.with_digest(&child);
+        name = reference.to_string();
+    }
+    if args.raw {
+        let manifest = client
+            .get_manifest(&reference)
+            .await
+            .map_err(|e| engine::EngineError::registry(&reference, e))?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &manifest.bytes)?;
+        return Ok(());
+    }
+    let inspection = engine::inspect(client, &reference).await?;
+    output::inspection(&name, &inspection, false, args.json)
 }
 
 fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {

@@ -18,9 +18,11 @@ mod plan;
 mod platform;
 mod push;
 mod resolve;
+mod verify;
 
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
 pub use plan::{ListDocument, Plan, PushOptions, plan};
 pub use push::{PushReport, push};
 pub use resolve::Skipped;
+pub use verify::{PlatformCheck, Verification, check, pick, verify};

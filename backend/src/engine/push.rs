@@ -9,6 +9,7 @@ use super::copy::Copier;
 use super::error::EngineError;
 use super::plan::{self, ListDocument, Plan, PushOptions};
 use super::resolve::{Resolved, Skipped};
+use super::verify::PlatformCheck;
 use crate::model::{Digest, Entry, ErrorCode};
 use crate::registry::RegistryClient;
 use crate::spec::ListSpec;
@@ -35,6 +36,8 @@ pub struct PushReport {
     pub dry_run: bool,
     /// Whether the target held this very list already (so only extra tags were written).
     pub unchanged: bool,
+    /// Every platform of the list, resolved the way consumers resolve it.
+    pub platforms: Vec<PlatformCheck>,
     /// HTTP requests made.
     pub requests: u64,
     /// Wall time in milliseconds.
@@ -108,7 +111,9 @@ impl Plan {
 
     /// The report of this plan: of a push just made, or (`dry_run`) of one not made.
     pub fn report(self, client: &RegistryClient, dry_run: bool) -> PushReport {
+        let descriptors: Vec<_> = self.resolved.iter().map(|r| r.descriptor.clone()).collect();
         PushReport {
+            platforms: super::verify::check(&descriptors),
             unchanged: self.unchanged(),
             target: self.target.to_string(),
             tags: self.tags.clone(),

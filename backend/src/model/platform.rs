@@ -4,6 +4,7 @@
 //! in [`normalize`]), the check of variants for the architectures that have known ones, and the
 //! `os/arch[/variant]` text form. Pure code.
 
+pub mod matcher;
 pub mod normalize;
 
 use std::fmt;
