@@ -66,6 +66,8 @@ enum Command {
     Inspect(InspectArgs),
     /// Check a list the way consumers resolve it: every platform it names must pick its own entry.
     Verify(VerifyArgs),
+    /// Push a list without some of its entries (by platform or digest).
+    Remove(RemoveArgs),
     /// Run the service: the REST API, the pages and the push workers.
     Serve(Box<crate::config::Settings>),
     /// Apply the database migrations and exit (serve applies them too).
@@ -102,6 +104,10 @@ struct PushArgs {
     /// Take the platforms the spec gives without checking them against the images' configs.
     #[arg(long = "trust-platforms", global = true)]
     trust_platforms: bool,
+    /// Merge the entries into the list the target holds (an entry of a platform it has replaces
+    /// that one; the rest stay) instead of replacing the list.
+    #[arg(long, global = true)]
+    append: bool,
     #[command(subcommand)]
     how: PushCommand,
 }
@@ -143,6 +149,21 @@ struct FromArgsArgs {
     /// Only warn about sources that do not exist, and leave them out.
     #[arg(long = "ignore-missing")]
     ignore_missing: bool,
+}
+
+#[derive(Debug, Args)]
+struct RemoveArgs {
+    /// Remove the entry of this platform (os/arch[/variant]; repeatable).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Vec<String>,
+    /// Remove the entry of this digest (repeatable).
+    #[arg(long, value_name = "DIGEST")]
+    digest: Vec<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// The list: registry/repository:tag.
+    reference: String,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +257,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
                 concurrency: cli.global.concurrency,
                 trust_platforms: args.trust_platforms,
+                append: args.append || submission.options.append == Some(true),
             };
             let plan = engine::plan(&client, &submission.spec, &options).await?;
             let report = if args.dry_run {
@@ -252,11 +274,35 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
                 concurrency: cli.global.concurrency,
                 trust_platforms: false,
+                append: submission.options.append == Some(true),
             };
             let report = engine::push(&client, &submission.spec, &options).await?;
             output::push_report(&report, false)
         }
         Command::Inspect(args) => inspect(&client, &args).await,
+        Command::Remove(args) => {
+            let reference = Reference::parse(&args.reference)?;
+            let platforms = args
+                .platform
+                .iter()
+                .map(|p| {
+                    crate::model::Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let digests = args
+                .digest
+                .iter()
+                .map(|d| {
+                    crate::model::Digest::parse(d).map_err(|e| anyhow::anyhow!("--digest: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if platforms.is_empty() && digests.is_empty() {
+                anyhow::bail!("remove needs --platform or --digest: which entries to remove");
+            }
+            let plan = engine::removal(&client, &reference, &platforms, &digests).await?;
+            let report = plan.push(&client, cli.global.concurrency).await?;
+            output::push_report(&report, args.json)
+        }
         Command::Verify(args) => {
             let reference = Reference::parse(&args.reference)?;
             let verification = engine::verify(&client, &reference).await?;

@@ -3,11 +3,11 @@
 //! holds are in the target repository already, so they need no copy; and a child the list holds
 //! under a platform was checked against its image when it was added.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::error::EngineError;
 use crate::model::{Digest, Platform};
-use crate::registry::{ManifestBody, RegistryClient};
+use crate::registry::{Descriptor, ManifestBody, RegistryClient};
 use crate::spec::Reference;
 
 /// The target's current list.
@@ -17,6 +17,19 @@ pub(crate) struct Current {
     pub(crate) digest: Option<Digest>,
     /// The children of the list it holds, with the platform the list gives each.
     children: HashMap<Digest, Option<Platform>>,
+    /// The list it holds, if it holds a list.
+    pub(crate) list: Option<CurrentList>,
+}
+
+/// A list the target holds.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentList {
+    /// Its media type (Docker list or OCI index).
+    pub(crate) media_type: String,
+    /// Its entries, in order.
+    pub(crate) manifests: Vec<Descriptor>,
+    /// Its annotations.
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 impl Current {
@@ -31,17 +44,23 @@ impl Current {
             Err(e) if e.is_not_found() => return Ok(Self::default()),
             Err(e) => return Err(EngineError::registry(target, e)),
         };
-        let children = match &manifest.body {
-            ManifestBody::Index(index) => index
-                .manifests
-                .iter()
-                .map(|d| (d.digest.clone(), d.platform.clone()))
-                .collect(),
-            ManifestBody::Image(_) => HashMap::new(),
+        let list = match manifest.body {
+            ManifestBody::Index(index) => Some(CurrentList {
+                media_type: manifest.media_type.clone(),
+                manifests: index.manifests,
+                annotations: index.annotations,
+            }),
+            ManifestBody::Image(_) => None,
         };
+        let children = list
+            .iter()
+            .flat_map(|l| &l.manifests)
+            .map(|d| (d.digest.clone(), d.platform.clone()))
+            .collect();
         Ok(Self {
             digest: Some(manifest.digest),
             children,
+            list,
         })
     }
 

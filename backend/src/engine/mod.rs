@@ -11,6 +11,7 @@
 
 mod copy;
 mod current;
+mod edit;
 mod error;
 mod inspect;
 mod inspect_text;
@@ -22,7 +23,7 @@ mod verify;
 
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
-pub use plan::{ListDocument, Plan, PushOptions, plan};
+pub use plan::{ListDocument, Plan, PushOptions, plan, removal};
 pub use push::{PushReport, push};
 pub use resolve::Skipped;
 pub use verify::{PlatformCheck, Verification, check, pick, verify};

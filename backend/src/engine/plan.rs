@@ -12,11 +12,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::current::Current;
+use super::current::{Current, CurrentList};
+use super::edit;
 use super::error::EngineError;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
-use crate::model::{Digest, Entry, ListType};
+use crate::model::{Digest, Entry, ListType, Platform};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
 use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference};
@@ -32,6 +33,8 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// Take the platforms a spec gives without checking them against the images' configs.
     pub trust_platforms: bool,
+    /// Merge the spec's entries into the list the target holds instead of replacing it.
+    pub append: bool,
 }
 
 impl Default for PushOptions {
@@ -41,6 +44,7 @@ impl Default for PushOptions {
             ignore_missing: false,
             concurrency: 8,
             trust_platforms: false,
+            append: false,
         }
     }
 }
@@ -114,8 +118,20 @@ pub async fn plan(
             "every source was skipped as missing; there is no list to push".to_owned(),
         ));
     }
-    let media_type = choose_type(options.output, &spec.annotations, &mut resolved)?;
-    let document = serialise(media_type, &spec.annotations, &resolved)?;
+    let (mut output, mut annotations) = (options.output, spec.annotations.clone());
+    if options.append
+        && let Some(list) = &current.list
+    {
+        resolved = edit::append(&spec.image, list, resolved);
+        if output == ListType::Auto {
+            output = type_of(list);
+        }
+        if annotations.is_empty() {
+            annotations = list.annotations.clone();
+        }
+    }
+    let media_type = choose_type(output, &annotations, &mut resolved)?;
+    let document = serialise(media_type, &annotations, &resolved)?;
     Ok(Plan {
         target: spec.image.clone(),
         tags: spec.tags.clone(),
@@ -126,6 +142,46 @@ pub async fn plan(
         started,
         requests_before,
     })
+}
+
+/// The plan of the list `target` holds without the entries of these platforms or digests (one
+/// request: the read of the list).
+pub async fn removal(
+    client: &RegistryClient,
+    target: &Reference,
+    platforms: &[Platform],
+    digests: &[Digest],
+) -> Result<Plan, EngineError> {
+    let started = Instant::now();
+    let requests_before = client.requests();
+    let current = Current::read(client, target).await?;
+    let Some(list) = &current.list else {
+        return Err(EngineError::Invalid(format!(
+            "{target} holds no list to remove entries from"
+        )));
+    };
+    let mut resolved = edit::remove(target, list, platforms, digests)?;
+    let media_type = choose_type(type_of(list), &list.annotations, &mut resolved)?;
+    let document = serialise(media_type, &list.annotations, &resolved)?;
+    Ok(Plan {
+        target: target.clone(),
+        tags: Vec::new(),
+        document,
+        skipped: Vec::new(),
+        resolved,
+        current,
+        started,
+        requests_before,
+    })
+}
+
+/// The list type a current list has.
+fn type_of(list: &CurrentList) -> ListType {
+    if list.media_type == DOCKER_LIST {
+        ListType::Docker
+    } else {
+        ListType::Oci
+    }
 }
 
 #[derive(Serialize)]
