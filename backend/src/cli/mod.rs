@@ -3,16 +3,16 @@
 //!
 //! Results go to stdout, progress and errors to stderr; a failure exits non-zero.
 
+mod commands;
 pub mod output;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{self, PushOptions};
 use crate::model::ListType;
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
-use crate::spec::{self, Reference};
+use crate::spec;
 
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
 #[derive(Debug, Parser)]
@@ -68,6 +68,9 @@ enum Command {
     Verify(VerifyArgs),
     /// Push a list without some of its entries (by platform or digest).
     Remove(RemoveArgs),
+    /// Copy a list (or an image) with every child and blob to another repository or registry,
+    /// byte for byte: the digest stays the same.
+    Copy(CopyArgs),
     /// Run the service: the REST API, the pages and the push workers.
     Serve(Box<crate::config::Settings>),
     /// Apply the database migrations and exit (serve applies them too).
@@ -149,6 +152,20 @@ struct FromArgsArgs {
     /// Only warn about sources that do not exist, and leave them out.
     #[arg(long = "ignore-missing")]
     ignore_missing: bool,
+}
+
+#[derive(Debug, Args)]
+struct CopyArgs {
+    /// Extra tags at the destination, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// What to copy: registry/repository:tag or @digest.
+    source: String,
+    /// Where to: registry/repository:tag.
+    destination: String,
 }
 
 #[derive(Debug, Args)]
@@ -243,105 +260,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let client = RegistryClient::new(client_config(&cli.global)?)?;
+    let concurrency = cli.global.concurrency;
     match cli.command {
-        Command::Push(args) => {
-            let (submission, ignore_missing) = match &args.how {
-                PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
-                PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
-            };
-            let options = PushOptions {
-                output: args
-                    .output
-                    .or(submission.options.output)
-                    .unwrap_or_default(),
-                ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
-                concurrency: cli.global.concurrency,
-                trust_platforms: args.trust_platforms,
-                append: args.append || submission.options.append == Some(true),
-            };
-            let plan = engine::plan(&client, &submission.spec, &options).await?;
-            let report = if args.dry_run {
-                plan.report(&client, true)
-            } else {
-                plan.push(&client, options.concurrency).await?
-            };
-            output::push_report(&report, args.json)
-        }
-        Command::Pushml(f) => {
-            let submission = read_spec(&f.file)?;
-            let options = PushOptions {
-                output: submission.options.output.unwrap_or_default(),
-                ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
-                concurrency: cli.global.concurrency,
-                trust_platforms: false,
-                append: submission.options.append == Some(true),
-            };
-            let report = engine::push(&client, &submission.spec, &options).await?;
-            output::push_report(&report, false)
-        }
-        Command::Inspect(args) => inspect(&client, &args).await,
-        Command::Remove(args) => {
-            let reference = Reference::parse(&args.reference)?;
-            let platforms = args
-                .platform
-                .iter()
-                .map(|p| {
-                    crate::model::Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let digests = args
-                .digest
-                .iter()
-                .map(|d| {
-                    crate::model::Digest::parse(d).map_err(|e| anyhow::anyhow!("--digest: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            if platforms.is_empty() && digests.is_empty() {
-                anyhow::bail!("remove needs --platform or --digest: which entries to remove");
-            }
-            let plan = engine::removal(&client, &reference, &platforms, &digests).await?;
-            let report = plan.push(&client, cli.global.concurrency).await?;
-            output::push_report(&report, args.json)
-        }
-        Command::Verify(args) => {
-            let reference = Reference::parse(&args.reference)?;
-            let verification = engine::verify(&client, &reference).await?;
-            output::verification(&verification, args.json)?;
-            if verification.ok() {
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "{} does not resolve as it should on every platform",
-                    args.reference
-                )
-            }
-        }
+        Command::Push(args) => commands::push(&client, &args, concurrency).await,
+        Command::Pushml(f) => commands::pushml(&client, &f, concurrency).await,
+        Command::Inspect(args) => commands::inspect(&client, &args).await,
+        Command::Copy(args) => commands::copy(&client, &args, concurrency).await,
+        Command::Remove(args) => commands::remove(&client, &args, concurrency).await,
+        Command::Verify(args) => commands::verify(&client, &args).await,
         Command::Serve(_) | Command::Migrate(_) | Command::Openapi => unreachable!("handled above"),
     }
-}
-
-/// `inspect`: the reference, or the child a consumer on `--platform` pulls; `--raw` reads only
-/// the manifest asked for.
-async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyhow::Result<()> {
-    let mut reference = Reference::parse(&args.reference)?;
-    let mut name = args.reference.clone();
-    if let Some(platform) = &args.platform {
-        let platform = crate::model::Platform::parse(platform)
-            .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
-        let child = engine::pick(client, &reference, &platform).await?;
-        reference = reference.with_digest(&child);
-        name = reference.to_string();
-    }
-    if args.raw {
-        let manifest = client
-            .get_manifest(&reference)
-            .await
-            .map_err(|e| engine::EngineError::registry(&reference, e))?;
-        std::io::Write::write_all(&mut std::io::stdout().lock(), &manifest.bytes)?;
-        return Ok(());
-    }
-    let inspection = engine::inspect(client, &reference).await?;
-    output::inspection(&name, &inspection, false, args.json)
 }
 
 fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
