@@ -1,5 +1,6 @@
 //! Push benchmark against a local `docker-registry`: N single-platform sources in separate
-//! repositories, a cold push into a new target repository and a re-push, for N = 2, 16, 64.
+//! repositories, a cold push into a new target repository, a re-push of the same list, and a push
+//! after one source was rebuilt, for N = 2, 16, 64.
 //!
 //! Three clients in the same run: manifold (8 sources at a time), manifold one source at a time,
 //! and a sequential client that makes manifest-tool v2's requests (9N+2: HEAD+GET manifest, GET
@@ -23,8 +24,8 @@ async fn main() {
     let registry = TestRegistry::builder().log_level("error").start().await;
     let host = registry.host();
     println!("manifold push benchmark — docker-registry on {host}, median of {RUNS} runs");
-    println!("| N | client | cold push | requests | re-push | requests |");
-    println!("|---|---|---|---|---|---|");
+    println!("| N | client | cold push | requests | re-push | requests | one rebuilt | requests |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut run_id = 0;
     for n in SIZES {
         let sources = seed(&registry, n).await;
@@ -33,36 +34,55 @@ async fn main() {
             ("manifold (16 at a time)", 16),
             ("manifold (1 at a time)", 1),
         ] {
-            let mut cold = Vec::new();
-            let mut warm = Vec::new();
+            let (mut cold, mut warm, mut partial) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..RUNS {
                 run_id += 1;
                 let spec = spec(&host, &format!("bench{n}-t{run_id}"), &sources);
                 cold.push(manifold_push(&spec, concurrency).await);
                 warm.push(manifold_push(&spec, concurrency).await);
+                rebuild(&registry, &sources[0], run_id).await;
+                partial.push(manifold_push(&spec, concurrency).await);
             }
-            print_row(n, name, &cold, &warm);
+            print_row(n, name, [&cold, &warm, &partial]);
         }
-        let mut cold = Vec::new();
-        let mut warm = Vec::new();
+        let (mut cold, mut warm, mut partial) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
             run_id += 1;
             let target = format!("bench{n}-t{run_id}");
             cold.push(sequential_reference(&host, &target, &sources).await);
             warm.push(sequential_reference(&host, &target, &sources).await);
+            rebuild(&registry, &sources[0], run_id).await;
+            partial.push(sequential_reference(&host, &target, &sources).await);
         }
-        print_row(n, "sequential, manifest-tool's requests", &cold, &warm);
+        print_row(
+            n,
+            "sequential, manifest-tool's requests",
+            [&cold, &warm, &partial],
+        );
     }
 }
 
-fn print_row(n: usize, name: &str, cold: &[(Duration, u64)], warm: &[(Duration, u64)]) {
-    let (c, cr) = median(cold);
-    let (w, wr) = median(warm);
-    println!(
-        "| {n} | {name} | {:.0} ms | {cr} | {:.0} ms | {wr} |",
-        c.as_secs_f64() * 1e3,
-        w.as_secs_f64() * 1e3
-    );
+fn print_row(n: usize, name: &str, columns: [&[(Duration, u64)]; 3]) {
+    let cells: Vec<String> = columns
+        .iter()
+        .map(|samples| {
+            let (time, requests) = median(samples);
+            format!("{:.0} ms | {requests}", time.as_secs_f64() * 1e3)
+        })
+        .collect();
+    println!("| {n} | {name} | {} |", cells.join(" | "));
+}
+
+/// Pushes a new build of one source under its tag (another seed: other layers, another digest).
+async fn rebuild(registry: &TestRegistry, (repo, arch): &(String, String), seed: u64) {
+    let image = ImageFixture::new("linux", arch, None)
+        .layers(1)
+        .seed(1_000 + seed)
+        .build();
+    Pusher::new(registry)
+        .push_image(repo, "v1", &image)
+        .await
+        .expect("rebuild");
 }
 
 fn median(samples: &[(Duration, u64)]) -> (Duration, u64) {

@@ -63,6 +63,7 @@ fn new_list(target: &str) -> NewList {
         callback_url: None,
         idempotency_key: None,
         request_hash: format!("hash-{target}"),
+        append: false,
     }
 }
 

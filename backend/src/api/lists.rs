@@ -39,6 +39,8 @@ pub struct SubmitQuery {
     pub callback_url: Option<String>,
     /// Skip sources that do not exist.
     pub ignore_missing: Option<bool>,
+    /// Merge the entries into the list the target holds instead of replacing it.
+    pub append: Option<bool>,
 }
 
 /// A list spec: manifest-tool's format, as JSON (or as YAML with `Content-Type: application/yaml`).
@@ -76,6 +78,9 @@ pub struct SpecBody {
     pub callback_url: Option<String>,
     /// Skip sources that do not exist.
     pub ignore_missing: Option<bool>,
+    /// Merge the entries into the list the target holds (an entry of a platform it has replaces
+    /// that one; the rest stay) instead of replacing the list.
+    pub append: Option<bool>,
 }
 
 /// Submit a list spec to be pushed.
@@ -126,6 +131,7 @@ async fn create_list(
             output: query.output,
             callback_url: query.callback_url,
             ignore_missing: query.ignore_missing,
+            append: query.append,
         },
         idempotency_key: req
             .headers()

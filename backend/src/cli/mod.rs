@@ -3,16 +3,16 @@
 //!
 //! Results go to stdout, progress and errors to stderr; a failure exits non-zero.
 
+mod commands;
 pub mod output;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{self, PushOptions};
 use crate::model::ListType;
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
-use crate::spec::{self, Reference};
+use crate::spec;
 
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
 #[derive(Debug, Parser)]
@@ -64,6 +64,13 @@ enum Command {
     Pushml(FromSpecArgs),
     /// Show what a reference holds: list entries, platforms, layers.
     Inspect(InspectArgs),
+    /// Check a list the way consumers resolve it: every platform it names must pick its own entry.
+    Verify(VerifyArgs),
+    /// Push a list without some of its entries (by platform or digest).
+    Remove(RemoveArgs),
+    /// Copy a list (or an image) with every child and blob to another repository or registry,
+    /// byte for byte: the digest stays the same.
+    Copy(CopyArgs),
     /// Run the service: the REST API, the pages and the push workers.
     Serve(Box<crate::config::Settings>),
     /// Apply the database migrations and exit (serve applies them too).
@@ -97,6 +104,13 @@ struct PushArgs {
     /// Print the result as one JSON document.
     #[arg(long, global = true)]
     json: bool,
+    /// Take the platforms the spec gives without checking them against the images' configs.
+    #[arg(long = "trust-platforms", global = true)]
+    trust_platforms: bool,
+    /// Merge the entries into the list the target holds (an entry of a platform it has replaces
+    /// that one; the rest stay) instead of replacing the list.
+    #[arg(long, global = true)]
+    append: bool,
     #[command(subcommand)]
     how: PushCommand,
 }
@@ -141,7 +155,48 @@ struct FromArgsArgs {
 }
 
 #[derive(Debug, Args)]
+struct CopyArgs {
+    /// Extra tags at the destination, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// What to copy: registry/repository:tag or @digest.
+    source: String,
+    /// Where to: registry/repository:tag.
+    destination: String,
+}
+
+#[derive(Debug, Args)]
+struct RemoveArgs {
+    /// Remove the entry of this platform (os/arch[/variant]; repeatable).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Vec<String>,
+    /// Remove the entry of this digest (repeatable).
+    #[arg(long, value_name = "DIGEST")]
+    digest: Vec<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// The list: registry/repository:tag.
+    reference: String,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// The list: registry/repository:tag or @digest.
+    reference: String,
+}
+
+#[derive(Debug, Args)]
 struct InspectArgs {
+    /// Show the child a consumer on this platform pulls (os/arch[/variant]) instead of the list.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
     /// Print the exact bytes the registry stored.
     #[arg(long, conflicts_with = "json")]
     raw: bool,
@@ -205,43 +260,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let client = RegistryClient::new(client_config(&cli.global)?)?;
+    let concurrency = cli.global.concurrency;
     match cli.command {
-        Command::Push(args) => {
-            let (submission, ignore_missing) = match &args.how {
-                PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
-                PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
-            };
-            let options = PushOptions {
-                output: args
-                    .output
-                    .or(submission.options.output)
-                    .unwrap_or_default(),
-                ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
-                concurrency: cli.global.concurrency,
-            };
-            let plan = engine::plan(&client, &submission.spec, &options).await?;
-            let report = if args.dry_run {
-                plan.report(&client, true)
-            } else {
-                plan.push(&client, options.concurrency).await?
-            };
-            output::push_report(&report, args.json)
-        }
-        Command::Pushml(f) => {
-            let submission = read_spec(&f.file)?;
-            let options = PushOptions {
-                output: submission.options.output.unwrap_or_default(),
-                ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
-                concurrency: cli.global.concurrency,
-            };
-            let report = engine::push(&client, &submission.spec, &options).await?;
-            output::push_report(&report, false)
-        }
-        Command::Inspect(args) => {
-            let reference = Reference::parse(&args.reference)?;
-            let inspection = engine::inspect(&client, &reference).await?;
-            output::inspection(&args.reference, &inspection, args.raw, args.json)
-        }
+        Command::Push(args) => commands::push(&client, &args, concurrency).await,
+        Command::Pushml(f) => commands::pushml(&client, &f, concurrency).await,
+        Command::Inspect(args) => commands::inspect(&client, &args).await,
+        Command::Copy(args) => commands::copy(&client, &args, concurrency).await,
+        Command::Remove(args) => commands::remove(&client, &args, concurrency).await,
+        Command::Verify(args) => commands::verify(&client, &args).await,
         Command::Serve(_) | Command::Migrate(_) | Command::Openapi => unreachable!("handled above"),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::engine::{Inspection, PushReport};
+use crate::engine::{Inspection, PushReport, Verification};
 
 /// Prints a push result on stdout.
 pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()> {
@@ -22,6 +22,15 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             report.elapsed_ms,
             report.requests
         );
+    } else if report.unchanged {
+        eprintln!(
+            "{} holds this list already ({} entries); nothing but its extra tags was written, in \
+             {} ms with {} requests",
+            report.target,
+            report.entries.len(),
+            report.elapsed_ms,
+            report.requests
+        );
     } else {
         eprintln!(
             "pushed {} ({} entries{}) in {} ms with {} requests",
@@ -36,7 +45,36 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             report.requests
         );
     }
+    for c in report.platforms.iter().filter(|c| c.problem.is_some()) {
+        eprintln!(
+            "warning: {} (entry {}): {}",
+            c.platform,
+            c.entry + 1,
+            c.problem.as_deref().unwrap_or_default()
+        );
+    }
     writeln!(out, "Digest: {} {}", report.digest, report.size)?;
+    Ok(())
+}
+
+/// Prints a verification: one line per platform (what it resolves to, what is wrong), or JSON.
+pub(super) fn verification(v: &Verification, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "Name:   {}", v.name)?;
+    writeln!(out, "Digest: {}", v.digest)?;
+    for c in &v.platforms {
+        let to = c
+            .resolves_to
+            .as_ref()
+            .map_or_else(|| "nothing".to_owned(), ToString::to_string);
+        let verdict = c.problem.as_deref().unwrap_or("ok");
+        writeln!(out, "[{}] {} → {to}: {verdict}", c.entry + 1, c.platform)?;
+    }
     Ok(())
 }
 

@@ -10,15 +10,22 @@
 //! `model`.
 
 mod copy;
+mod current;
+mod edit;
 mod error;
 mod inspect;
 mod inspect_text;
 mod plan;
+mod platform;
+mod promote;
 mod push;
 mod resolve;
+mod verify;
 
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
-pub use plan::{ListDocument, Plan, PushOptions, plan};
+pub use plan::{ListDocument, Plan, PushOptions, plan, removal};
+pub use promote::copy_plan;
 pub use push::{PushReport, push};
 pub use resolve::Skipped;
+pub use verify::{PlatformCheck, Verification, check, pick, verify};

@@ -1,5 +1,6 @@
-//! The plan: every source resolved, the list type chosen and the list document serialised —
-//! everything a push will write, known before anything is written. A dry run is a plan that is
+//! The plan: what the target holds now read, every source resolved (its platform checked), the list
+//! type chosen and the list document serialised — everything a push will write, known before
+//! anything is written. A dry run is a plan that is
 //! reported instead of pushed.
 //!
 //! The document is deterministic: entries in spec order (attestations after the images), compact
@@ -11,9 +12,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::current::{Current, CurrentList};
+use super::edit;
 use super::error::EngineError;
+use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
-use crate::model::{Digest, Entry, ListType};
+use crate::model::{Digest, Entry, ListType, Platform};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
 use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference};
@@ -27,6 +31,10 @@ pub struct PushOptions {
     pub ignore_missing: bool,
     /// Sources worked on at once.
     pub concurrency: usize,
+    /// Take the platforms a spec gives without checking them against the images' configs.
+    pub trust_platforms: bool,
+    /// Merge the spec's entries into the list the target holds instead of replacing it.
+    pub append: bool,
 }
 
 impl Default for PushOptions {
@@ -35,6 +43,8 @@ impl Default for PushOptions {
             output: ListType::Auto,
             ignore_missing: false,
             concurrency: 8,
+            trust_platforms: false,
+            append: false,
         }
     }
 }
@@ -63,6 +73,8 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// The entries, in list order, with where each child comes from.
     pub(crate) resolved: Vec<Resolved>,
+    /// What the target held when planning started.
+    pub(crate) current: Current,
     /// When planning started.
     pub(crate) started: Instant,
     /// The client's request count when planning started.
@@ -70,6 +82,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the target holds this very list already (a push writes nothing but extra tags).
+    pub fn unchanged(&self) -> bool {
+        self.current.is(&self.document.digest)
+    }
+
     /// The list's entries, in order.
     pub fn entries(&self) -> Vec<Entry> {
         self.resolved.iter().map(Resolved::entry).collect()
@@ -84,24 +101,87 @@ pub async fn plan(
 ) -> Result<Plan, EngineError> {
     let started = Instant::now();
     let requests_before = client.requests();
-    let (mut resolved, skipped) =
-        resolve::resolve_all(client, spec, options.ignore_missing, options.concurrency).await?;
+    let current = Current::read(client, &spec.image).await?;
+    let platforms = Platforms {
+        current: &current,
+        trust_spec: options.trust_platforms,
+    };
+    let (mut resolved, skipped) = resolve::resolve_all(
+        client,
+        spec,
+        platforms,
+        (options.ignore_missing, options.concurrency),
+    )
+    .await?;
     if resolved.is_empty() {
         return Err(EngineError::Invalid(
             "every source was skipped as missing; there is no list to push".to_owned(),
         ));
     }
-    let media_type = choose_type(options.output, &spec.annotations, &mut resolved)?;
-    let document = serialise(media_type, &spec.annotations, &resolved)?;
+    let (mut output, mut annotations) = (options.output, spec.annotations.clone());
+    if options.append
+        && let Some(list) = &current.list
+    {
+        resolved = edit::append(&spec.image, list, resolved);
+        if output == ListType::Auto {
+            output = type_of(list);
+        }
+        if annotations.is_empty() {
+            annotations = list.annotations.clone();
+        }
+    }
+    let media_type = choose_type(output, &annotations, &mut resolved)?;
+    let document = serialise(media_type, &annotations, &resolved)?;
     Ok(Plan {
         target: spec.image.clone(),
         tags: spec.tags.clone(),
         document,
         skipped,
         resolved,
+        current,
         started,
         requests_before,
     })
+}
+
+/// The plan of the list `target` holds without the entries of these platforms or digests (one
+/// request: the read of the list).
+pub async fn removal(
+    client: &RegistryClient,
+    target: &Reference,
+    platforms: &[Platform],
+    digests: &[Digest],
+) -> Result<Plan, EngineError> {
+    let started = Instant::now();
+    let requests_before = client.requests();
+    let current = Current::read(client, target).await?;
+    let Some(list) = &current.list else {
+        return Err(EngineError::Invalid(format!(
+            "{target} holds no list to remove entries from"
+        )));
+    };
+    let mut resolved = edit::remove(target, list, platforms, digests)?;
+    let media_type = choose_type(type_of(list), &list.annotations, &mut resolved)?;
+    let document = serialise(media_type, &list.annotations, &resolved)?;
+    Ok(Plan {
+        target: target.clone(),
+        tags: Vec::new(),
+        document,
+        skipped: Vec::new(),
+        resolved,
+        current,
+        started,
+        requests_before,
+    })
+}
+
+/// The list type a current list has.
+fn type_of(list: &CurrentList) -> ListType {
+    if list.media_type == DOCKER_LIST {
+        ListType::Docker
+    } else {
+        ListType::Oci
+    }
 }
 
 #[derive(Serialize)]

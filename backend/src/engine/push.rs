@@ -1,14 +1,16 @@
-//! The push of a plan: make every child present in the target repository, PUT the list under its
-//! tag and extra tags (concurrently), and check the digest the registry reports. And the report
-//! of what was done — or, for a dry run, of what would be.
+//! The push of a plan: make the children the target repository lacks present, PUT the list under
+//! its tag and extra tags (concurrently), and check the digest the registry reports — writing only
+//! what changed since the list the target holds. And the report of what was done — or, for a dry
+//! run, of what would be.
 
 use serde::Serialize;
 
 use super::copy::Copier;
 use super::error::EngineError;
 use super::plan::{self, ListDocument, Plan, PushOptions};
-use super::resolve::Skipped;
-use crate::model::{Digest, Entry};
+use super::resolve::{Resolved, Skipped};
+use super::verify::PlatformCheck;
+use crate::model::{Digest, Entry, ErrorCode};
 use crate::registry::RegistryClient;
 use crate::spec::ListSpec;
 
@@ -32,6 +34,10 @@ pub struct PushReport {
     pub skipped: Vec<Skipped>,
     /// Whether nothing was written.
     pub dry_run: bool,
+    /// Whether the target held this very list already (so only extra tags were written).
+    pub unchanged: bool,
+    /// Every platform of the list, resolved the way consumers resolve it.
+    pub platforms: Vec<PlatformCheck>,
     /// HTTP requests made.
     pub requests: u64,
     /// Wall time in milliseconds.
@@ -42,18 +48,53 @@ pub struct PushReport {
 }
 
 impl Plan {
-    /// Writes the plan: children, then the list under every tag.
+    /// Writes the plan: the children the target repository lacks, then the list under every tag.
+    /// A target that holds this list already gets only its extra tags; children the current list
+    /// holds are not copied again — unless the registry says one is missing after all (deleted
+    /// since), when every child is made present and the list PUT again.
     pub async fn push(
         self,
         client: &RegistryClient,
         concurrency: usize,
     ) -> Result<PushReport, EngineError> {
         let target = &self.target;
-        Copier::new(client, target)
-            .ensure_all(&self.resolved, concurrency)
-            .await?;
-        let references =
-            std::iter::once(target.clone()).chain(self.tags.iter().map(|t| target.with_tag(t)));
+        if self.unchanged() {
+            tracing::info!("{target} holds {} already", self.document.digest);
+            self.put(client, false).await?;
+            return Ok(self.report(client, false));
+        }
+        let copier = Copier::new(client, target);
+        let new: Vec<Resolved> = self
+            .resolved
+            .iter()
+            .filter(|r| !self.current.holds(&r.descriptor.digest))
+            .cloned()
+            .collect();
+        copier.ensure_all(&new, concurrency).await?;
+        match self.put(client, true).await {
+            Err(e)
+                if new.len() < self.resolved.len()
+                    && e.code() == ErrorCode::ManifestBlobUnknown =>
+            {
+                tracing::warn!(
+                    "a child of the current list is gone from {target}; copying every child"
+                );
+                copier.ensure_all(&self.resolved, concurrency).await?;
+                self.put(client, true).await?;
+            }
+            other => other?,
+        }
+        tracing::info!("pushed {target} as {}", self.document.digest);
+        Ok(self.report(client, false))
+    }
+
+    /// PUTs the list under its extra tags, and (`main`) under the target's own tag, concurrently.
+    async fn put(&self, client: &RegistryClient, main: bool) -> Result<(), EngineError> {
+        let target = &self.target;
+        let own = main.then(|| target.clone());
+        let references = own
+            .into_iter()
+            .chain(self.tags.iter().map(|t| target.with_tag(t)));
         futures::future::try_join_all(references.map(|reference| {
             let bytes = self.document.bytes.clone();
             let media_type = self.document.media_type.as_str();
@@ -65,13 +106,15 @@ impl Plan {
             }
         }))
         .await?;
-        tracing::info!("pushed {target} as {}", self.document.digest);
-        Ok(self.report(client, false))
+        Ok(())
     }
 
     /// The report of this plan: of a push just made, or (`dry_run`) of one not made.
     pub fn report(self, client: &RegistryClient, dry_run: bool) -> PushReport {
+        let descriptors: Vec<_> = self.resolved.iter().map(|r| r.descriptor.clone()).collect();
         PushReport {
+            platforms: super::verify::check(&descriptors),
+            unchanged: self.unchanged(),
             target: self.target.to_string(),
             tags: self.tags.clone(),
             digest: self.document.digest.clone(),

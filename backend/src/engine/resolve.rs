@@ -6,10 +6,10 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::error::EngineError;
-use crate::model::{Entry, Platform};
-use crate::registry::media::ConfigPlatform;
+use super::platform::{Platforms, child_platform};
+use crate::model::Entry;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
+use crate::spec::{ListSpec, Reference, SourceEntry};
 
 /// One entry of the list to write, with where its content comes from.
 #[derive(Debug, Clone)]
@@ -65,14 +65,15 @@ enum Outcome {
 pub(crate) async fn resolve_all(
     client: &RegistryClient,
     spec: &ListSpec,
-    ignore_missing: bool,
-    concurrency: usize,
+    platforms: Platforms<'_>,
+    (ignore_missing, concurrency): (bool, usize),
 ) -> Result<(Vec<Resolved>, Vec<Skipped>), EngineError> {
     // Futures are built first: a closure kept inside the stream would make it not `Send`.
     let pending: Vec<_> = spec
         .manifests
         .iter()
-        .map(|entry| resolve_one(client, entry, ignore_missing))
+        .enumerate()
+        .map(|entry| resolve_one(client, entry, platforms, ignore_missing))
         .collect();
     let outcomes: Vec<Outcome> = futures::stream::iter(pending)
         .buffered(concurrency.max(1))
@@ -102,7 +103,8 @@ pub(crate) async fn resolve_all(
 
 async fn resolve_one(
     client: &RegistryClient,
-    entry: &SourceEntry,
+    (index, entry): (usize, &SourceEntry),
+    platforms: Platforms<'_>,
     ignore_missing: bool,
 ) -> Result<Outcome, EngineError> {
     let manifest = match client.get_manifest(&entry.image).await {
@@ -127,18 +129,9 @@ async fn resolve_one(
     );
     let entries = match &manifest.body {
         ManifestBody::Image(image) => {
-            let platform = match entry.platform.as_ref().and_then(PlatformSpec::complete) {
-                Some(p) => p,
-                None => {
-                    let config = config_platform(client, &entry.image, &image.config).await?;
-                    entry
-                        .platform
-                        .clone()
-                        .unwrap_or_default()
-                        .fill_from(&config)
-                }
-            };
-            check_platform(&platform, &entry.image)?;
+            let platform = platforms
+                .of_image(client, (index, entry), &manifest.digest, &image.config)
+                .await?;
             let mut descriptor = manifest.descriptor();
             descriptor.platform = Some(platform);
             descriptor.annotations = entry.annotations.clone();
@@ -231,56 +224,6 @@ async fn flatten(
     }
     images.extend(attestations);
     Ok(images)
-}
-
-/// The platform of a list's child that has none in its descriptor: from its config.
-async fn child_platform(
-    client: &RegistryClient,
-    source: &Reference,
-) -> Result<(Platform, Manifest), EngineError> {
-    let manifest = client
-        .get_manifest(source)
-        .await
-        .map_err(|e| EngineError::registry(source, e))?;
-    let ManifestBody::Image(image) = &manifest.body else {
-        return Err(EngineError::Invalid(format!(
-            "{source} is a list nested in a list without a platform; manifold flattens one level"
-        )));
-    };
-    let platform = config_platform(client, source, &image.config)
-        .await?
-        .normalized();
-    check_platform(&platform, source)?;
-    Ok((platform, manifest))
-}
-
-/// Reads `os`, `architecture`, `variant`, `os.version`, `os.features` from an image config.
-async fn config_platform(
-    client: &RegistryClient,
-    image: &Reference,
-    config: &Descriptor,
-) -> Result<Platform, EngineError> {
-    let bytes = client
-        .get_blob(image, &config.digest)
-        .await
-        .map_err(|e| EngineError::registry(image, e))?;
-    let parsed: ConfigPlatform = serde_json::from_slice(&bytes).map_err(|e| {
-        EngineError::Invalid(format!(
-            "{image}: its config {} is not an image config ({e}); give the platform in the spec",
-            config.digest
-        ))
-    })?;
-    Ok(parsed.platform())
-}
-
-fn check_platform(platform: &Platform, image: &Reference) -> Result<(), EngineError> {
-    if platform.os.is_empty() || platform.architecture.is_empty() {
-        return Err(EngineError::Invalid(format!(
-            "{image}: neither the spec nor the image config says its os and architecture; \
-             give `platform: {{os: …, architecture: …}}` in the spec"
-        )));
-    }
-    Ok(())
 }
 
 /// Two images with the same platform would make a pull ambiguous.

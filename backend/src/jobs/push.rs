@@ -34,6 +34,8 @@ async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failu
         output: job.output,
         ignore_missing: job.ignore_missing,
         concurrency: 8,
+        trust_platforms: false,
+        append: job.append,
     };
     Ok(engine::push(&client, &job.spec, &options).boxed().await?)
 }

@@ -4,6 +4,7 @@
 //! in [`normalize`]), the check of variants for the architectures that have known ones, and the
 //! `os/arch[/variant]` text form. Pure code.
 
+pub mod matcher;
 pub mod normalize;
 
 use std::fmt;
@@ -113,6 +114,21 @@ impl Platform {
         p
     }
 
+    /// Whether an image of platform `image` (from its config) cannot be this platform: another
+    /// os or architecture, or another variant where the image names one (a config without a
+    /// variant says nothing against one).
+    pub fn contradicts(&self, image: &Platform) -> bool {
+        let (os, image_os) = (normalize_os(&self.os), normalize_os(&image.os));
+        let (arch, variant) = normalize_arch(&self.architecture, self.variant.as_deref());
+        let (image_arch, image_variant) =
+            normalize_arch(&image.architecture, image.variant.as_deref());
+        if os != image_os || arch != image_arch {
+            return true;
+        }
+        let plain = |v: Option<String>| v.filter(|v| default_variant(&arch) != Some(v.as_str()));
+        image_variant.is_some() && plain(variant) != plain(image_variant)
+    }
+
     /// Checks a normalised platform: os and architecture present and well formed, the variant
     /// one the architecture knows.
     pub fn check(&self) -> Result<(), String> {
@@ -204,6 +220,22 @@ mod tests {
     fn display_is_os_arch_variant() {
         assert_eq!(p("linux/arm64/v8").to_string(), "linux/arm64/v8");
         assert_eq!(p("linux/s390x").to_string(), "linux/s390x");
+    }
+
+    #[test]
+    fn a_platform_contradicts_an_image_of_another_os_architecture_or_named_variant() {
+        let image = |s: &str| p(s);
+        assert!(p("linux/amd64").contradicts(&image("linux/s390x")));
+        assert!(p("windows/amd64").contradicts(&image("linux/amd64")));
+        assert!(p("linux/arm/v6").contradicts(&image("linux/arm/v7")));
+        assert!(!p("linux/arm64/v8").contradicts(&image("linux/arm64")));
+        assert!(!p("linux/amd64/v3").contradicts(&Platform {
+            os: "Linux".into(),
+            architecture: "x86_64".into(),
+            ..Platform::default()
+        }));
+        assert!(!p("linux/arm64").contradicts(&image("linux/arm64/v8")));
+        assert!(p("linux/amd64/v3").contradicts(&image("linux/amd64/v2")));
     }
 
     #[test]

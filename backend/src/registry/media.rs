@@ -35,6 +35,8 @@ application/vnd.docker.distribution.manifest.v2+json";
 
 /// Annotation buildx puts on attestation entries of an index.
 pub const REFERENCE_TYPE_ANNOTATION: &str = "vnd.docker.reference.type";
+/// The annotation of an attestation entry naming the image it is about.
+pub const REFERENCE_DIGEST_ANNOTATION: &str = "vnd.docker.reference.digest";
 /// The value of [`REFERENCE_TYPE_ANNOTATION`] on attestation entries.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 

@@ -37,6 +37,22 @@ impl RegistryClient {
     /// `GET` a manifest by tag or digest with the full Accept header; the digest is checked against
     /// `Docker-Content-Digest` and against a digest reference.
     pub async fn get_manifest(&self, reference: &Reference) -> Result<Manifest, RegistryError> {
+        self.read_manifest(reference, Scope::pull(reference.repository()))
+            .await
+    }
+
+    /// `GET` what a push target holds now, asking for the push scope (the token the push then
+    /// uses: no token request of its own).
+    pub async fn get_target(&self, reference: &Reference) -> Result<Manifest, RegistryError> {
+        self.read_manifest(reference, Scope::push(reference.repository()))
+            .await
+    }
+
+    async fn read_manifest(
+        &self,
+        reference: &Reference,
+        scope: Scope,
+    ) -> Result<Manifest, RegistryError> {
         let host = self.host(reference.registry())?;
         let operation = format!("GET manifest {reference}");
         let mut req = Request::new(
@@ -46,7 +62,7 @@ impl RegistryClient {
                 reference.repository(),
                 reference.manifest_ref()
             ),
-            vec![Scope::pull(reference.repository())],
+            vec![scope],
             operation.clone(),
         );
         req.headers

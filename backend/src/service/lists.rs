@@ -43,6 +43,7 @@ pub struct Submit {
 struct Options {
     output: ListType,
     ignore_missing: bool,
+    append: bool,
     callback_url: Option<String>,
 }
 
@@ -55,6 +56,7 @@ impl Submit {
                 .ignore_missing
                 .or(query.ignore_missing)
                 .unwrap_or(false),
+            append: spec.append.or(query.append).unwrap_or(false),
             callback_url: spec.callback_url.clone().or(query.callback_url.clone()),
         }
     }
@@ -65,6 +67,7 @@ impl Submit {
             "spec": self.submission.spec,
             "type": options.output,
             "ignore_missing": options.ignore_missing,
+            "append": options.append,
             "callback_url": options.callback_url,
         });
         hex::encode(sha2::Sha256::digest(asked.to_string().as_bytes()))
@@ -133,6 +136,7 @@ impl Services {
             spec_text: submit.text.clone(),
             spec_format: submit.format,
             request_hash: submit.fingerprint(&options),
+            append: options.append,
             callback_url: options.callback_url,
             idempotency_key: key,
         };
@@ -151,6 +155,7 @@ impl Services {
         let push = PushOptions {
             output: options.output,
             ignore_missing: options.ignore_missing,
+            append: options.append,
             ..PushOptions::default()
         };
         let report = engine::plan(&client, &submit.submission.spec, &push)

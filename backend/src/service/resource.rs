@@ -31,6 +31,8 @@ pub struct ListResource {
     pub output_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
+    /// Whether the entries are merged into the list the target holds (else they replace it).
+    pub append: bool,
     /// The list's digest, once pushed.
     pub digest: Option<Digest>,
     /// The list's media type, once pushed.
@@ -111,6 +113,7 @@ impl From<ListRecord> for ListResource {
             tags: l.tags,
             output_type: l.output_type,
             ignore_missing: l.ignore_missing,
+            append: l.append,
             digest: l.digest,
             media_type: l.media_type,
             size: l.size,

@@ -45,6 +45,8 @@ struct RawSpec {
     callback_url: Option<CallbackUrl>,
     #[serde(default)]
     ignore_missing: Option<bool>,
+    #[serde(default)]
+    append: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -86,6 +88,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             output: raw.output,
             callback_url: raw.callback_url.map(|u| u.0),
             ignore_missing: raw.ignore_missing,
+            append: raw.append,
         };
         Ok(Document(spec, options))
     }

@@ -60,6 +60,8 @@ pub struct SubmitOptions {
     pub callback_url: Option<String>,
     /// `ignore_missing`: skip sources that do not exist.
     pub ignore_missing: Option<bool>,
+    /// `append`: merge the entries into the list the target holds instead of replacing it.
+    pub append: Option<bool>,
 }
 
 /// A spec and its submission options.

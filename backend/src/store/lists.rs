@@ -9,7 +9,7 @@ use super::sql::{Backend, Row as _, Session, Value, args};
 use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
-/// The parameters of `insert_list` ($1 … $11), then $12 for the job's attempts.
+/// The parameters of `insert_list` ($1 … $12), then $13 for the job's attempts.
 fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
     vec![
         Value::Uuid(id),
@@ -23,6 +23,7 @@ fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
         Value::from(&new.callback_url),
         Value::from(&new.idempotency_key),
         Value::from(&new.request_hash),
+        Value::Bool(new.append),
         Value::from(i64::from(max_attempts)),
     ]
 }
@@ -64,7 +65,7 @@ pub(super) async fn insert<B: Backend>(
         }
     }
     let mut params = insert_args(id, new, max_attempts);
-    params.truncate(11);
+    params.truncate(12);
     tx.execute(&st.insert_list, params).await?;
     tx.execute(
         &db.statements().queue.insert_job,

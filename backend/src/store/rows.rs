@@ -55,6 +55,8 @@ pub struct NewList {
     pub idempotency_key: Option<String>,
     /// The request's fingerprint, to tell a repeat from a reused key.
     pub request_hash: String,
+    /// Merge into the list the target holds instead of replacing it.
+    pub append: bool,
 }
 
 /// A recorded list.
@@ -72,6 +74,8 @@ pub struct ListRecord {
     pub output_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
+    /// Whether it is merged into the list the target holds.
+    pub append: bool,
     /// The spec as submitted.
     pub spec_text: String,
     /// The format it was submitted in.
@@ -160,6 +164,8 @@ pub struct ClaimedJob {
     pub output: ListType,
     /// Skip missing sources.
     pub ignore_missing: bool,
+    /// Merge into the list the target holds.
+    pub append: bool,
     /// Where to POST the result.
     pub callback_url: Option<String>,
 }
@@ -219,6 +225,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
             &required("output_type", row.text("output_type")?)?,
         )?,
         ignore_missing: row.bool("ignore_missing")?,
+        append: row.bool("append")?,
         spec_text: required("spec_text", row.text("spec_text")?)?,
         spec_format: named(
             "spec format",
@@ -267,6 +274,7 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
             &required("output_type", list.text("output_type")?)?,
         )?,
         ignore_missing: list.bool("ignore_missing")?,
+        append: list.bool("append")?,
         callback_url: list.text("callback_url")?,
     })
 }

@@ -1,0 +1,137 @@
+//! The commands that talk to registries: push (and manifest-tool v1's pushml), inspect, verify,
+//! copy, remove — each reads its arguments, calls the engine and prints the result.
+
+use super::{
+    CopyArgs, FromSpecArgs, InspectArgs, PushArgs, PushCommand, RemoveArgs, VerifyArgs, from_args,
+    output, read_spec,
+};
+use crate::engine::{self, PushOptions};
+use crate::model::{Digest, Platform};
+use crate::registry::RegistryClient;
+use crate::spec::{self, Reference};
+
+/// `push from-spec` and `push from-args`.
+pub(super) async fn push(
+    client: &RegistryClient,
+    args: &PushArgs,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let (submission, ignore_missing) = match &args.how {
+        PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
+        PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
+    };
+    let options = PushOptions {
+        output: args
+            .output
+            .or(submission.options.output)
+            .unwrap_or_default(),
+        ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
+        concurrency,
+        trust_platforms: args.trust_platforms,
+        append: args.append || submission.options.append == Some(true),
+    };
+    let plan = engine::plan(client, &submission.spec, &options).await?;
+    let report = if args.dry_run {
+        plan.report(client, true)
+    } else {
+        plan.push(client, concurrency).await?
+    };
+    output::push_report(&report, args.json)
+}
+
+/// `pushml FILE`, manifest-tool v1's spelling of `push from-spec`.
+pub(super) async fn pushml(
+    client: &RegistryClient,
+    f: &FromSpecArgs,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let submission = read_spec(&f.file)?;
+    let options = PushOptions {
+        output: submission.options.output.unwrap_or_default(),
+        ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
+        concurrency,
+        trust_platforms: false,
+        append: submission.options.append == Some(true),
+    };
+    let report = engine::push(client, &submission.spec, &options).await?;
+    output::push_report(&report, false)
+}
+
+/// `copy SRC DEST`.
+pub(super) async fn copy(
+    client: &RegistryClient,
+    args: &CopyArgs,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let source = Reference::parse(&args.source)?;
+    let destination = Reference::parse(&args.destination)?;
+    for tag in &args.tags {
+        spec::reference::check_tag(tag).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
+    }
+    let plan = engine::copy_plan(client, &source, &destination, &args.tags).await?;
+    let report = plan.push(client, concurrency).await?;
+    output::push_report(&report, args.json)
+}
+
+/// `remove --platform … --digest … REF`.
+pub(super) async fn remove(
+    client: &RegistryClient,
+    args: &RemoveArgs,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let reference = Reference::parse(&args.reference)?;
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let digests = args
+        .digest
+        .iter()
+        .map(|d| Digest::parse(d).map_err(|e| anyhow::anyhow!("--digest: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if platforms.is_empty() && digests.is_empty() {
+        anyhow::bail!("remove needs --platform or --digest: which entries to remove");
+    }
+    let plan = engine::removal(client, &reference, &platforms, &digests).await?;
+    let report = plan.push(client, concurrency).await?;
+    output::push_report(&report, args.json)
+}
+
+/// `verify REF`: fails when a platform does not resolve to its own entry.
+pub(super) async fn verify(client: &RegistryClient, args: &VerifyArgs) -> anyhow::Result<()> {
+    let reference = Reference::parse(&args.reference)?;
+    let verification = engine::verify(client, &reference).await?;
+    output::verification(&verification, args.json)?;
+    if verification.ok() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} does not resolve as it should on every platform",
+            args.reference
+        )
+    }
+}
+
+/// `inspect`: the reference, or the child a consumer on `--platform` pulls; `--raw` reads only
+/// the manifest asked for.
+pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyhow::Result<()> {
+    let mut reference = Reference::parse(&args.reference)?;
+    let mut name = args.reference.clone();
+    if let Some(platform) = &args.platform {
+        let platform = Platform::parse(platform).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+        let child = engine::pick(client, &reference, &platform).await?;
+        reference = reference.with_digest(&child);
+        name = reference.to_string();
+    }
+    if args.raw {
+        let manifest = client
+            .get_manifest(&reference)
+            .await
+            .map_err(|e| engine::EngineError::registry(&reference, e))?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &manifest.bytes)?;
+        return Ok(());
+    }
+    let inspection = engine::inspect(client, &reference).await?;
+    output::inspection(&name, &inspection, false, args.json)
+}

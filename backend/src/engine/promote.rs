@@ -1,0 +1,72 @@
+//! Copy (promote) a list or an image to another repository or registry, byte for byte: the
+//! digest at the destination is the source's. Every child and blob is made present there
+//! (mounted, or streamed from another registry), then the source's exact bytes are PUT under the
+//! destination's tag and extra tags. Incremental like a push: what the destination's current list
+//! holds already is not copied again, and a destination that holds this very manifest gets only
+//! its extra tags.
+
+use std::time::Instant;
+
+use super::current::Current;
+use super::error::EngineError;
+use super::plan::{ListDocument, Plan};
+use super::resolve::Resolved;
+use crate::registry::{ManifestBody, RegistryClient};
+use crate::spec::Reference;
+
+/// The plan of a copy of `source` to `destination` (a tag) and its extra `tags`.
+pub async fn copy_plan(
+    client: &RegistryClient,
+    source: &Reference,
+    destination: &Reference,
+    tags: &[String],
+) -> Result<Plan, EngineError> {
+    if destination.digest().is_some() {
+        return Err(EngineError::Invalid(format!(
+            "{destination} names a digest; copy to a tag (the digest stays the source's)"
+        )));
+    }
+    let started = Instant::now();
+    let requests_before = client.requests();
+    let (manifest, current) = futures::try_join!(
+        async {
+            client
+                .get_manifest(source)
+                .await
+                .map_err(|e| EngineError::registry(source, e))
+        },
+        Current::read(client, destination),
+    )?;
+    let resolved = match &manifest.body {
+        ManifestBody::Index(index) => index
+            .manifests
+            .iter()
+            .map(|d| Resolved {
+                source: source.with_digest(&d.digest),
+                descriptor: d.clone(),
+                manifest: None,
+                attestation: d.is_attestation(),
+            })
+            .collect(),
+        ManifestBody::Image(_) => vec![Resolved {
+            source: source.with_digest(&manifest.digest),
+            descriptor: manifest.descriptor(),
+            manifest: Some(manifest.clone()),
+            attestation: false,
+        }],
+    };
+    Ok(Plan {
+        target: destination.clone(),
+        tags: tags.to_vec(),
+        document: ListDocument {
+            bytes: manifest.bytes.clone(),
+            digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+        },
+        skipped: Vec::new(),
+        resolved,
+        current,
+        started,
+        requests_before,
+    })
+}

@@ -1,0 +1,2 @@
+-- A list submitted to be merged into what its target holds (`append`), rather than to replace it.
+alter table list add column append boolean not null default false;
