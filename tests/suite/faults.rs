@@ -76,13 +76,22 @@ fn source_manifest(image: &BuiltImage) -> ResponseTemplate {
         .insert_header("Docker-Content-Digest", image.manifest_digest.as_str())
 }
 
-/// A registry that does everything right: serves the source, mounts every blob (201), takes
-/// every manifest PUT. Faults are mounted by the tests with a higher priority.
+/// A registry that does everything right: has no target yet (404), serves the source and its
+/// config, mounts every blob (201), takes every manifest PUT. Faults are mounted by the tests
+/// with a higher priority.
 async fn healthy_registry(image: &BuiltImage) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("/v2/{SOURCE}/manifests/v1")))
         .respond_with(source_manifest(image))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{SOURCE}/blobs/{}", image.config.digest)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(image.config.data.clone(), &image.config.media_type),
+        )
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -197,8 +206,9 @@ async fn a_registry_that_drops_every_connection_fails_after_the_last_attempt() {
 
     let text = err.to_string();
     assert_eq!(err.code(), "REGISTRY_UNREACHABLE", "{text}");
+    // The first request of a push reads what the target holds now.
     assert!(
-        text.contains(&format!("GET manifest {address}/{SOURCE}:v1")),
+        text.contains(&format!("GET manifest {address}/{TARGET}:v1")),
         "{text}"
     );
     assert!(
