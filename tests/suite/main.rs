@@ -13,6 +13,7 @@ mod cli_push;
 mod embedded;
 mod engine;
 mod faults;
+mod hardening;
 mod pages;
 mod pages_http;
 mod queue;
