@@ -14,6 +14,7 @@ mod embedded;
 mod engine;
 mod faults;
 mod hardening;
+mod living;
 mod pages;
 mod pages_http;
 mod queue;
