@@ -12,7 +12,7 @@ use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::app::TestApp;
-use crate::support::cli::{manifold, seed_demo, write_spec};
+use crate::support::cli::{manifest_puts, manifold, seed_demo, write_spec};
 use crate::support::demo::demo_spec;
 use crate::support::forms::{csrf, no_redirects, post_form};
 use crate::support::stores::Db;
@@ -396,6 +396,32 @@ async fn identical_lists_pushed_to_one_target_at_once_all_succeed() {
         assert_eq!(list["status"], "succeeded", "{list:#}");
     }
     assert!(digests.iter().all(|d| *d == digests[0] && d.is_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_push_whose_tag_holds_the_list_already_puts_nothing_again() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let spec = demo_spec(&registry.host()).target("demo:resumed");
+    let dir = tempfile::tempdir().unwrap();
+    let file = spec.write(dir.path(), "demo.yaml");
+    // As if an earlier attempt PUT the tag and its process died before recording it.
+    manifold(&["push", "from-spec", file.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(manifest_puts(&registry, "demo", "resumed"), 1);
+    let app = TestApp::spawn().await;
+
+    let id = app.submit(&spec.json()).await;
+    let list = app.wait_status(&id, "succeeded").await;
+
+    assert_eq!(
+        manifest_puts(&registry, "demo", "resumed"),
+        1,
+        "{}",
+        registry.log()
+    );
+    assert!(list["digest"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, sha256_di
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_pulls, manifold, seed, seed_demo, write_spec};
+use crate::support::cli::{assert_pulls, manifest_puts, manifold, seed, seed_demo, write_spec};
 use crate::support::demo::demo_spec;
 
 /// `push --json from-spec` of this spec; the report.
@@ -20,15 +20,6 @@ async fn push(spec: &str, extra: &[&str]) -> Value {
     args.extend(["from-spec", file.to_str().unwrap()]);
     let run = manifold(&args).await.ok();
     serde_json::from_str(&run.stdout).unwrap()
-}
-
-/// How many manifest PUTs the registry's log shows.
-fn manifest_puts(registry: &TestRegistry) -> usize {
-    registry
-        .log()
-        .lines()
-        .filter(|l| l.contains("PUT") && l.contains("/manifests/"))
-        .count()
 }
 
 /// Three single-layer sources, `app-ARCH:v1`, and the spec of their list at `app:v1`.
@@ -51,14 +42,19 @@ async fn an_unchanged_re_push_reads_the_sources_and_the_target_and_writes_nothin
     let registry = TestRegistry::plain().await;
     let (spec, _) = three_sources(&registry).await;
     let first = push(&spec, &[]).await;
-    let puts = manifest_puts(&registry);
+    let puts = manifest_puts(&registry, "app", "v1");
 
     let again = push(&spec, &[]).await;
 
     assert_eq!(again["unchanged"], true, "{again:#}");
     assert_eq!(again["digest"], first["digest"]);
     assert_eq!(again["requests"], 3 + 1, "the sources and the target");
-    assert_eq!(manifest_puts(&registry), puts, "nothing was PUT again");
+    assert_eq!(puts, 1);
+    assert_eq!(
+        manifest_puts(&registry, "app", "v1"),
+        puts,
+        "nothing was PUT again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -119,7 +115,7 @@ async fn a_spec_platform_that_is_not_the_image_s_is_refused_before_anything_is_w
     let refused = manifold(&["push", "from-spec", file.to_str().unwrap()])
         .await
         .failed();
-    let puts = manifest_puts(&registry);
+    let puts = manifest_puts(&registry, "demo", "wrong");
 
     assert!(
         refused.stderr.contains(&format!(
@@ -142,7 +138,8 @@ async fn a_spec_platform_that_is_not_the_image_s_is_refused_before_anything_is_w
     .await
     .ok();
     assert!(trusted.stdout.starts_with("Digest: sha256:"));
-    assert!(manifest_puts(&registry) > puts);
+    assert_eq!(puts, 0);
+    assert_eq!(manifest_puts(&registry, "demo", "wrong"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

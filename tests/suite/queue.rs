@@ -12,22 +12,12 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_demo_pulls, assert_stored_digest, seed_demo};
+use crate::support::cli::{assert_demo_pulls, assert_stored_digest, manifest_puts, seed_demo};
 use crate::support::client::PATIENCE;
 use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
 use crate::support::serve::Serve;
 use crate::support::stores::{Db, TestDb};
-
-/// How many `PUT /v2/<repo>/manifests/<tag>` requests the registry's access log shows.
-fn manifest_puts(registry: &TestRegistry, repo: &str, tag: &str) -> usize {
-    let request = format!("\"PUT /v2/{repo}/manifests/{tag} HTTP/");
-    registry
-        .log()
-        .lines()
-        .filter(|l| l.contains(&request))
-        .count()
-}
 
 /// A registry that stopped answering: it accepts connections on `addr` and holds them, unread
 /// and unanswered, until dropped. Counts the connections it took.

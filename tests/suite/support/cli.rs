@@ -173,3 +173,13 @@ pub async fn assert_demo_pulls(
     )
     .await;
 }
+
+/// How many `PUT /v2/<repo>/manifests/<tag>` requests the registry's access log shows.
+pub fn manifest_puts(registry: &TestRegistry, repo: &str, tag: &str) -> usize {
+    let request = format!("\"PUT /v2/{repo}/manifests/{tag} HTTP/");
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains(&request))
+        .count()
+}
