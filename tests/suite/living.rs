@@ -22,6 +22,12 @@ async fn push(spec: &str, extra: &[&str]) -> Value {
     serde_json::from_str(&run.stdout).unwrap()
 }
 
+/// The demo's third source, `demo-arm64:v0.2` (linux/arm64/v8).
+async fn seed_arm64(registry: &TestRegistry) -> BuiltImage {
+    let fixture = ImageFixture::new("linux", "arm64", Some("v8"));
+    seed(registry, "demo-arm64", "v0.2", fixture).await
+}
+
 /// Three single-layer sources, `app-ARCH:v1`, and the spec of their list at `app:v1`.
 async fn three_sources(registry: &TestRegistry) -> (String, Vec<BuiltImage>) {
     let host = registry.host();
@@ -222,13 +228,7 @@ async fn append_adds_and_replaces_in_place_keeping_the_list_type_and_remove_drop
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let host = registry.host();
-    let arm = seed(
-        &registry,
-        "demo-arm64",
-        "v0.2",
-        ImageFixture::new("linux", "arm64", Some("v8")),
-    )
-    .await;
+    let arm = seed_arm64(&registry).await;
     let first = push(&demo_spec(&host).target("demo:v0.2").yaml(), &[]).await;
     let one = |repo: &str, arch: &str| {
         format!(
@@ -341,13 +341,7 @@ async fn an_append_submitted_to_the_service_merges_into_what_the_target_holds() 
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let host = registry.host();
-    let arm = seed(
-        &registry,
-        "demo-arm64",
-        "v0.2",
-        ImageFixture::new("linux", "arm64", Some("v8")),
-    )
-    .await;
+    let arm = seed_arm64(&registry).await;
     let app = TestApp::spawn().await;
     let first = app
         .submit(&demo_spec(&host).target("demo:v0.2").json())

@@ -83,28 +83,37 @@ pub fn check(descriptors: &[Descriptor]) -> Vec<PlatformCheck> {
         .collect()
 }
 
+/// Reads the list at `reference` (one request); `use_` says, for an image, what needs a list.
+async fn read_list(
+    client: &RegistryClient,
+    reference: &Reference,
+    use_: &str,
+) -> Result<(Digest, Vec<Descriptor>), EngineError> {
+    let manifest = client
+        .get_manifest(reference)
+        .await
+        .map_err(|e| EngineError::registry(reference, e))?;
+    match manifest.body {
+        ManifestBody::Index(index) => Ok((manifest.digest, index.manifests)),
+        ManifestBody::Image(_) => Err(EngineError::Invalid(format!(
+            "{reference} is a single image, not a list: {use_}"
+        ))),
+    }
+}
+
 /// The child of the list at `reference` that a consumer on `platform` pulls (one request).
 pub async fn pick(
     client: &RegistryClient,
     reference: &Reference,
     platform: &Platform,
 ) -> Result<Digest, EngineError> {
-    let manifest = client
-        .get_manifest(reference)
-        .await
-        .map_err(|e| EngineError::registry(reference, e))?;
-    let ManifestBody::Index(index) = &manifest.body else {
-        return Err(EngineError::Invalid(format!(
-            "{reference} is a single image, not a list: --platform picks a list's child"
-        )));
-    };
-    let platforms: Vec<Option<&Platform>> = index
-        .manifests
+    let (_, manifests) = read_list(client, reference, "--platform picks a list's child").await?;
+    let platforms: Vec<Option<&Platform>> = manifests
         .iter()
         .map(|d| d.platform.as_ref().filter(|_| !d.is_attestation()))
         .collect();
     matcher_pick(platform, &platforms)
-        .map(|i| index.manifests[i].digest.clone())
+        .map(|i| manifests[i].digest.clone())
         .ok_or_else(|| {
             EngineError::Invalid(format!(
                 "{reference} has no child a {platform} machine runs"
@@ -117,19 +126,11 @@ pub async fn verify(
     client: &RegistryClient,
     reference: &Reference,
 ) -> Result<Verification, EngineError> {
-    let manifest = client
-        .get_manifest(reference)
-        .await
-        .map_err(|e| EngineError::registry(reference, e))?;
-    let ManifestBody::Index(index) = &manifest.body else {
-        return Err(EngineError::Invalid(format!(
-            "{reference} is a single image, not a list: there is nothing to resolve"
-        )));
-    };
+    let (digest, manifests) = read_list(client, reference, "there is nothing to resolve").await?;
     Ok(Verification {
         name: reference.to_string(),
-        digest: manifest.digest.clone(),
-        platforms: check(&index.manifests),
+        digest,
+        platforms: check(&manifests),
     })
 }
 
