@@ -68,8 +68,9 @@ async fn send(request: reqwest::RequestBuilder) -> bool {
 }
 
 /// [`CONNECTIONS`] tasks, each sending the request `make` builds (given a running number), one
-/// after another, for [`WARMUP`] and then [`DURATION`]; only the latter is counted. A request
-/// that does not answer 2xx is an error.
+/// after another, for [`WARMUP`] and then [`DURATION`]. The requests that complete within the
+/// latter are counted (throughput is completions per second, also when a request takes about as
+/// long as the measured time); one that does not answer 2xx is an error.
 pub async fn load<F>(http: &reqwest::Client, cpu: &Cpu, make: F) -> Measured
 where
     F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
@@ -101,7 +102,7 @@ where
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let ok = send(make(&http, n)).await;
                     let done = Instant::now();
-                    if sent >= measure_from && done <= end {
+                    if (measure_from..=end).contains(&done) {
                         latencies.push(done.duration_since(sent).as_micros() as u32);
                         errors += u64::from(!ok);
                     }
