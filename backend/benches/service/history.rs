@@ -1,0 +1,231 @@
+//! A long history, written straight into the service's own schema (`migrations/postgres`,
+//! `migrations/sqlite`) with one set-based statement per table, so 200,000 lists take seconds:
+//! `generate_series` on PostgreSQL, a recursive CTE on SQLite, each in one transaction.
+//!
+//! List `i` (counting from 0 over the whole history) is a pushed (`succeeded`) two-entry list with
+//! its done push job, created `i` seconds after a start a month ago, so later lists are newer.
+//! Its target is `<host>/hist/r<k>:v<t>`: `k` = `i` mod [`REPOSITORIES`], `t` = (`i` div
+//! [`REPOSITORIES`]) mod [`TAGS`], except that one list in 16 of the first 1,000 goes to
+//! `hist/r0`, the measured repository. So that repository holds 63 lists at 1,000, 67 at 10,000
+//! and 162 at 200,000: a full page of 50 at every size, while its share of the rows falls from 6%
+//! to 0.08%.
+
+use std::time::{Duration, Instant};
+
+use sqlx::AssertSqlSafe;
+use sqlx::Connection as _;
+
+use crate::store::{BenchStore, Kind};
+
+/// Repositories the history is spread over.
+pub const REPOSITORIES: u64 = 2_000;
+/// Tags per repository.
+pub const TAGS: u64 = 20;
+/// Of the first 1,000 lists, every `HOT_EVERY`th goes to the measured repository.
+const HOT_EVERY: u64 = 16;
+const HOT_UNTIL: u64 = 1_000;
+
+/// The repository the filter asks for: `<host>/hist/r0`.
+pub fn measured_repository(host: &str) -> String {
+    format!("{host}/hist/r0")
+}
+
+/// The history written so far into one store.
+pub struct History {
+    /// The registry host the lists name.
+    host: String,
+    /// List 0's creation time, in seconds since the epoch: 30 days before the bench started.
+    start: i64,
+    /// Lists written so far.
+    pub len: u64,
+}
+
+/// The schema, as the service itself would migrate it (its embedded migrators).
+pub async fn migrate(store: &BenchStore) {
+    match store.kind {
+        Kind::Postgres => manifold::store::MIGRATOR
+            .run(&mut store.pg().await)
+            .await
+            .expect("migrate PostgreSQL"),
+        Kind::Sqlite => manifold::store::SQLITE_MIGRATOR
+            .run(&mut store.sqlite().await)
+            .await
+            .expect("migrate SQLite"),
+    }
+}
+
+/// The target expression of list `i`, in SQL both stores read alike (`host` is parameter `host`).
+fn target_sql(host: &str) -> String {
+    format!(
+        "{host} || '/hist/r' || (case when i < {HOT_UNTIL} and i % {HOT_EVERY} = 0 then 0 \
+         else i % {REPOSITORIES} end) || ':v' || (i / {REPOSITORIES} % {TAGS})"
+    )
+}
+
+/// PostgreSQL: `$1`..`$2` (exclusive) the range of `i`, `$3` the registry host, `$4` the start.
+fn pg_statements() -> [String; 3] {
+    let spec = "json_build_object('image', target, 'manifests', json_build_array( \
+        json_build_object('image', $3 || '/demo-s390x:v0.2', \
+            'platform', json_build_object('architecture', 's390x', 'os', 'linux')), \
+        json_build_object('image', $3 || '/demo-amd64:v0.2', \
+            'platform', json_build_object('architecture', 'amd64', 'os', 'linux'))))::text";
+    let lists = format!(
+        "insert into list (list_id, status, target, tags, output_type, ignore_missing, append, \
+             spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
+             started_at, finished_at, updated_at) \
+         select gen_random_uuid(), 'succeeded', target, '[]', 'auto', false, false, spec::jsonb, \
+             spec, 'json', lpad(to_hex(i), 64, '0'), 'sha256:' || lpad(to_hex(i), 64, '0'), \
+             'application/vnd.oci.image.index.v1+json', 743, at, at + interval '40 ms', \
+             at + interval '90 ms', at + interval '90 ms' \
+         from (select i, target, {spec} as spec, at \
+               from (select i, {target} as target, to_timestamp($4 + i) as at \
+                     from generate_series($1::bigint, $2::bigint - 1) as i) t) s",
+        target = target_sql("$3"),
+    );
+    let range = "l.created_at >= to_timestamp($4 + $1) and l.created_at < to_timestamp($4 + $2)";
+    let entries = format!(
+        "insert into list_entry (list_id, position, image, digest, media_type, size, platform, \
+             annotations, attestation) \
+         select l.list_id, p.position, $3 || '/demo-' || p.arch || ':v0.2', \
+             'sha256:' || p.position || substr(l.digest, 9), \
+             'application/vnd.oci.image.manifest.v1+json', 1234, \
+             jsonb_build_object('architecture', p.arch, 'os', 'linux'), '{{}}', false \
+         from list l cross join (values (0, 's390x'), (1, 'amd64')) as p(position, arch) \
+         where {range}"
+    );
+    let jobs = format!(
+        "insert into job (list_id, kind, state, attempt, max_attempts, run_at, created_at, \
+             finished_at) \
+         select l.list_id, 'push', 'done', 1, 5, l.created_at, l.created_at, l.finished_at \
+         from list l where {range}"
+    );
+    [lists, entries, jobs]
+}
+
+/// SQLite: `?1`..`?2` (exclusive) the range of `i`, `?3` the registry host, `?4` the start;
+/// times in microseconds.
+fn sqlite_statements() -> [String; 3] {
+    let spec = "json_object('image', target, 'manifests', json_array( \
+        json_object('image', ?3 || '/demo-s390x:v0.2', \
+            'platform', json_object('architecture', 's390x', 'os', 'linux')), \
+        json_object('image', ?3 || '/demo-amd64:v0.2', \
+            'platform', json_object('architecture', 'amd64', 'os', 'linux'))))";
+    let lists = format!(
+        "with recursive n(i) as (select ?1 where ?1 < ?2 \
+                                 union all select i + 1 from n where i + 1 < ?2) \
+         insert into list (list_id, status, target, tags, output_type, ignore_missing, append, \
+             spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
+             started_at, finished_at, updated_at) \
+         select randomblob(16), 'succeeded', target, '[]', 'auto', 0, 0, spec, spec, 'json', \
+             printf('%064x', i), 'sha256:' || printf('%064x', i), \
+             'application/vnd.oci.image.index.v1+json', 743, at, at + 40000, at + 90000, \
+             at + 90000 \
+         from (select i, target, {spec} as spec, at \
+               from (select i, {target} as target, (?4 + i) * 1000000 as at from n) t) s",
+        target = target_sql("?3"),
+    );
+    let range = "l.created_at >= (?4 + ?1) * 1000000 and l.created_at < (?4 + ?2) * 1000000";
+    let entries = format!(
+        "insert into list_entry (list_id, position, image, digest, media_type, size, platform, \
+             annotations, attestation) \
+         select l.list_id, p.position, ?3 || '/demo-' || p.arch || ':v0.2', \
+             'sha256:' || p.position || substr(l.digest, 9), \
+             'application/vnd.oci.image.manifest.v1+json', 1234, \
+             json_object('architecture', p.arch, 'os', 'linux'), '{{}}', 0 \
+         from list l cross join (select 0 as position, 's390x' as arch \
+                                 union all select 1, 'amd64') p \
+         where {range}"
+    );
+    let jobs = format!(
+        "insert into job (list_id, kind, state, attempt, max_attempts, run_at, created_at, \
+             finished_at) \
+         select l.list_id, 'push', 'done', 1, 5, l.created_at, l.created_at, l.finished_at \
+         from list l where {range}"
+    );
+    [lists, entries, jobs]
+}
+
+impl History {
+    /// No lists yet, pushed to registry `host`.
+    pub fn new(host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            start: chrono::Utc::now().timestamp() - 30 * 86_400,
+            len: 0,
+        }
+    }
+
+    /// Adds lists until `store` holds `to`; the time it took. PostgreSQL is then analysed, as
+    /// autovacuum would soon do; SQLite, which gathers no statistics unless asked (and the
+    /// service never asks), is left as it is.
+    pub async fn grow(&mut self, store: &BenchStore, to: u64) -> Duration {
+        let started = Instant::now();
+        let statements = match store.kind {
+            Kind::Postgres => pg_statements(),
+            Kind::Sqlite => sqlite_statements(),
+        };
+        let params = (self.len as i64, to as i64, self.host.as_str(), self.start);
+        match store.kind {
+            Kind::Postgres => {
+                let mut conn = store.pg().await;
+                let mut tx = conn.begin().await.expect("a transaction");
+                for sql in statements {
+                    bind(sqlx::query(AssertSqlSafe(sql)), params)
+                        .execute(&mut *tx)
+                        .await
+                        .expect("insert the history");
+                }
+                tx.commit().await.expect("commit the history");
+                sqlx::query("analyze list, list_entry, job")
+                    .execute(&mut conn)
+                    .await
+                    .expect("analyze");
+            }
+            Kind::Sqlite => {
+                let mut conn = store.sqlite().await;
+                let mut tx = conn.begin().await.expect("a transaction");
+                for sql in statements {
+                    bind(sqlx::query(AssertSqlSafe(sql)), params)
+                        .execute(&mut *tx)
+                        .await
+                        .expect("insert the history");
+                }
+                tx.commit().await.expect("commit the history");
+                conn.close().await.expect("close the SQLite file");
+            }
+        }
+        self.len = to;
+        started.elapsed()
+    }
+}
+
+/// Binds (from, to, host, start) as the statements' parameters 1 to 4.
+fn bind<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    (from, to, host, start): (i64, i64, &'q str, i64),
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.bind(from).bind(to).bind(host).bind(start)
+}
+
+/// How many lists the store holds.
+pub async fn count(store: &BenchStore) -> i64 {
+    let sql = "select count(*) from list";
+    match store.kind {
+        Kind::Postgres => {
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut store.pg().await)
+                .await
+        }
+        Kind::Sqlite => {
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut store.sqlite().await)
+                .await
+        }
+    }
+    .expect("count the lists")
+}
