@@ -5,7 +5,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::rows::{self, ListFilter, ListRecord, NewList, Page};
-use super::sql::{Backend, Row as _, Session, Value, args};
+use super::sql::{Backend, ListStatements, Row as _, Session, Value, args};
 use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
@@ -99,22 +99,9 @@ pub(super) async fn get<B: Backend>(db: &B, id: Uuid) -> Result<Option<ListRecor
 /// Lists, newest first, filtered, one page at a time (one query, entries included).
 pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page, DbError> {
     let limit = filter.limit.clamp(1, 200);
+    let (sql, params) = page_query(&db.statements().lists, filter, limit + 1);
     let mut session = db.read().await?;
-    let found = session
-        .fetch_all(
-            &db.statements().lists.page_lists,
-            vec![
-                Value::from(filter.status.map(ListStatus::as_str)),
-                Value::from(&filter.target),
-                Value::Time(filter.before.map(|(t, _)| t)),
-                Value::Uuid(filter.before.map_or_else(Uuid::nil, |(_, id)| id)),
-                Value::from(limit + 1),
-                // The repository's tags: every target from `repo:` up to `repo;`.
-                Value::Text(filter.target.as_ref().map(|t| format!("{t}:"))),
-                Value::Text(filter.target.as_ref().map(|t| format!("{t};"))),
-            ],
-        )
-        .await?;
+    let found = session.fetch_all(&sql, params).await?;
     let mut items = found
         .iter()
         .map(rows::list)
@@ -127,6 +114,51 @@ pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page
         None
     };
     Ok(Page { items, next })
+}
+
+/// The page's statement with only the conditions its filter has (so the database can use the
+/// index each needs), and their parameters. A target names one tag (`registry/repo:tag`), or a
+/// repository (`registry/repo`), whose tags are the targets from `repo:` up to `repo;` (byte
+/// order). The text holds no value, only numbered parameters.
+fn page_query(st: &ListStatements, filter: &ListFilter, limit: i64) -> (String, Vec<Value>) {
+    let mut params = Vec::new();
+    let mut next = |value: Value| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    let mut conditions = Vec::new();
+    if let Some(status) = filter.status {
+        conditions.push(format!("l.status = {}", next(Value::from(status.as_str()))));
+    }
+    if let Some(target) = &filter.target {
+        let c = st.bytewise;
+        let names_tag = target
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'));
+        if names_tag {
+            conditions.push(format!("l.target {c} = {}", next(Value::from(target))));
+        } else {
+            let from = next(Value::Text(Some(format!("{target}:"))));
+            let to = next(Value::Text(Some(format!("{target};"))));
+            conditions.push(format!("l.target {c} >= {from} and l.target {c} < {to}"));
+        }
+    }
+    if let Some((time, id)) = filter.before {
+        let (time, id) = (next(Value::from(time)), next(Value::Uuid(id)));
+        conditions.push(format!("(l.created_at, l.list_id) < ({time}, {id})"));
+    }
+    let filters = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" where {}", conditions.join(" and "))
+    };
+    let limit = next(Value::from(limit));
+    let sql = format!(
+        "{}{filters} order by l.created_at desc, l.list_id desc limit {limit}",
+        st.page_select
+    );
+    (sql, params)
 }
 
 /// Cancels a queued list (one a worker holds cannot be canceled).

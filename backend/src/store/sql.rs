@@ -352,7 +352,8 @@ pub(crate) struct Statements {
 /// The statements of `lists.rs`.
 pub(crate) struct ListStatements {
     pub get_list: String,
-    pub page_lists: String,
+    pub page_select: String,
+    pub bytewise: &'static str,
     pub insert_list: String,
     pub insert_list_with_job: Option<String>,
     pub key_lock: Option<String>,
@@ -422,14 +423,8 @@ impl ListStatements {
         );
         Self {
             get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
-            page_lists: format!(
-                "{select} {LIST_FROM} where ($1 is null or l.status = $1) \
-                 and ($2 is null or l.target = $2 \
-                   or (l.target {c} >= $6 and l.target {c} < $7)) \
-                 and ($3 is null or (l.created_at, l.list_id) < ($3, $4)) \
-                 order by l.created_at desc, l.list_id desc limit $5",
-                c = d.bytewise
-            ),
+            page_select: format!("{select} {LIST_FROM}"),
+            bytewise: d.bytewise,
             insert_list: format!("insert into list ({INSERT_COLUMNS}) values ({values})"),
             insert_list_with_job: d.insert_with_job.then(|| {
                 format!(
