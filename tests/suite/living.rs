@@ -358,7 +358,7 @@ async fn an_append_submitted_to_the_service_merges_into_what_the_target_holds() 
         .await;
     let list = app.wait_status(&appended, "succeeded").await;
 
-    assert_eq!(list["append"], true);
+    assert_eq!(list["operation"], "append");
     assert_eq!(list["entries"].as_array().unwrap().len(), 3, "{list:#}");
     assert_pulls(
         &registry,

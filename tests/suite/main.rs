@@ -4,6 +4,7 @@
 
 mod support;
 
+mod api_edits;
 mod api_lists;
 mod api_service;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use manifold::model::{Digest, Entry, ListStatus, ListType, SpecFormat};
+use manifold::model::{Digest, Entry, ListStatus, ListType, Operation, SpecFormat};
 use manifold::store::{
     ClaimedJob, Inserted, JobKind, ListFilter, NewList, PushOutcome, Store, Transition,
 };
@@ -63,7 +63,7 @@ fn new_list(target: &str) -> NewList {
         callback_url: None,
         idempotency_key: None,
         request_hash: format!("hash-{target}"),
-        append: false,
+        operation: Operation::Push,
     }
 }
 
@@ -198,7 +198,8 @@ async fn a_claim_takes_a_lease_and_a_second_worker_finds_nothing_due(b: Backend)
     assert_eq!(job.kind, JobKind::Push);
     assert_eq!(job.attempt, 1);
     assert_eq!(job.max_attempts, 3);
-    assert_eq!(job.spec.image.to_string(), "127.0.0.1:5000/claim:v1");
+    assert_eq!(job.operation, Operation::Push);
+    assert_eq!(job.work.target().to_string(), "127.0.0.1:5000/claim:v1");
     assert!(none.is_none());
     let read = b.store.get_list(list.id).await.unwrap().unwrap();
     assert_eq!(read.status, ListStatus::Running);

@@ -70,10 +70,10 @@ fn pg_statements() -> [String; 3] {
         json_build_object('image', $3 || '/demo-amd64:v0.2', \
             'platform', json_build_object('architecture', 'amd64', 'os', 'linux'))))::text";
     let lists = format!(
-        "insert into list (list_id, status, target, tags, output_type, ignore_missing, append, \
+        "insert into list (list_id, status, target, tags, output_type, ignore_missing, operation, \
              spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
              started_at, finished_at, updated_at) \
-         select gen_random_uuid(), 'succeeded', target, '[]', 'auto', false, false, spec::jsonb, \
+         select gen_random_uuid(), 'succeeded', target, '[]', 'auto', false, 'push', spec::jsonb, \
              spec, 'json', lpad(to_hex(i), 64, '0'), 'sha256:' || lpad(to_hex(i), 64, '0'), \
              'application/vnd.oci.image.index.v1+json', 743, at, at + interval '40 ms', \
              at + interval '90 ms', at + interval '90 ms' \
@@ -113,10 +113,10 @@ fn sqlite_statements() -> [String; 3] {
     let lists = format!(
         "with recursive n(i) as (select ?1 where ?1 < ?2 \
                                  union all select i + 1 from n where i + 1 < ?2) \
-         insert into list (list_id, status, target, tags, output_type, ignore_missing, append, \
+         insert into list (list_id, status, target, tags, output_type, ignore_missing, operation, \
              spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
              started_at, finished_at, updated_at) \
-         select randomblob(16), 'succeeded', target, '[]', 'auto', 0, 0, spec, spec, 'json', \
+         select randomblob(16), 'succeeded', target, '[]', 'auto', 0, 'push', spec, spec, 'json', \
              printf('%064x', i), 'sha256:' || printf('%064x', i), \
              'application/vnd.oci.image.index.v1+json', 743, at, at + 40000, at + 90000, \
              at + 90000 \

@@ -133,11 +133,7 @@ async fn create_list(
             ignore_missing: query.ignore_missing,
             append: query.append,
         },
-        idempotency_key: req
-            .headers()
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        idempotency_key: idempotency_key(&req),
     };
     if query.dry_run {
         return Ok(HttpResponse::Ok().json(state.dry_run(&submit).await?));
@@ -148,8 +144,16 @@ async fn create_list(
         .json(list))
 }
 
+/// The request's `Idempotency-Key`.
+pub(super) fn idempotency_key(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// Reads the body up to [`MAX_BODY_BYTES`].
-async fn read_body(payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn read_body(payload: web::Payload) -> Result<Vec<u8>, ApiError> {
     http::read_body(payload, MAX_BODY_BYTES)
         .await
         .map_err(|e| match e {
@@ -217,19 +221,24 @@ impl Reader {
     }
 }
 
+/// The body as text.
+pub(super) fn utf8(body: Vec<u8>) -> Result<String, ApiError> {
+    String::from_utf8(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            format!("the body is not UTF-8: {}", e.utf8_error()),
+        )
+    })
+}
+
 /// Parses the body by its content type, off the HTTP threads; answers the text too.
 async fn parse_body(
     state: &State,
     req: &HttpRequest,
     body: Vec<u8>,
 ) -> Result<(SpecFormat, Submission, String), ApiError> {
-    let text = String::from_utf8(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody,
-            format!("the body is not UTF-8: {}", e.utf8_error()),
-        )
-    })?;
+    let text = utf8(body)?;
     let reader = Reader::of(req)?;
     let ((format, parsed), text) = state.blocking(move || (reader.read(&text), text)).await?;
     let submission = parsed.map_err(crate::service::ServiceError::from)?;

@@ -3,6 +3,7 @@
 //! call the service, and answer its result or its error as JSON.
 
 mod access;
+mod edits;
 mod error;
 mod health;
 mod inspect;
@@ -29,7 +30,7 @@ pub use unmatched::unmatched;
     ),
     modifiers(&BearerToken),
     tags(
-        (name = "lists", description = "Submit list specs and follow their pushes"),
+        (name = "lists", description = "Submit list specs, removals and copies, and follow their pushes"),
         (name = "inspect", description = "What a reference holds"),
         (name = "service", description = "Health, readiness and metrics")
     )
@@ -51,6 +52,7 @@ impl utoipa::Modify for BearerToken {
 /// Registers every API handler.
 pub fn configure(cfg: &mut ServiceConfig) {
     lists::configure(cfg);
+    edits::configure(cfg);
     inspect::configure(cfg);
     health::configure(cfg);
 }

@@ -8,7 +8,7 @@ use super::{
 use crate::engine::{self, PushOptions};
 use crate::model::{Digest, Platform};
 use crate::registry::RegistryClient;
-use crate::spec::{self, Reference};
+use crate::spec::{self, Promotion, Reference, Removal, Work};
 
 /// `push from-spec` and `push from-args`.
 pub(super) async fn push(
@@ -68,9 +68,12 @@ pub(super) async fn copy(
     for tag in &args.tags {
         spec::reference::check_tag(tag).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     }
-    let plan = engine::copy_plan(client, &source, &destination, &args.tags).await?;
-    let report = plan.push(client, concurrency).await?;
-    output::push_report(&report, args.json)
+    let work = Work::Copy(Promotion {
+        source,
+        image: destination,
+        tags: args.tags.clone(),
+    });
+    run(client, &work, concurrency, args.json).await
 }
 
 /// `remove --platform … --digest … REF`.
@@ -79,7 +82,7 @@ pub(super) async fn remove(
     args: &RemoveArgs,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let reference = Reference::parse(&args.reference)?;
+    let image = Reference::parse(&args.reference)?;
     let platforms = args
         .platform
         .iter()
@@ -93,9 +96,27 @@ pub(super) async fn remove(
     if platforms.is_empty() && digests.is_empty() {
         anyhow::bail!("remove needs --platform or --digest: which entries to remove");
     }
-    let plan = engine::removal(client, &reference, &platforms, &digests).await?;
-    let report = plan.push(client, concurrency).await?;
-    output::push_report(&report, args.json)
+    let work = Work::Remove(Removal {
+        image,
+        platforms,
+        digests,
+    });
+    run(client, &work, concurrency, args.json).await
+}
+
+/// Carries out a removal or a copy and prints its report.
+async fn run(
+    client: &RegistryClient,
+    work: &Work,
+    concurrency: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let options = PushOptions {
+        concurrency,
+        ..PushOptions::default()
+    };
+    let report = engine::run(client, work, &options).await?;
+    output::push_report(&report, json)
 }
 
 /// `verify REF`: fails when a platform does not resolve to its own entry.

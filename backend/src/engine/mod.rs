@@ -24,8 +24,7 @@ mod verify;
 
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
-pub use plan::{ListDocument, Plan, PushOptions, plan, removal};
-pub use promote::copy_plan;
-pub use push::{PushReport, push};
+pub use plan::{ListDocument, Plan, PushOptions, plan};
+pub use push::{PushReport, push, run};
 pub use resolve::Skipped;
 pub use verify::{PlatformCheck, Verification, check, pick, verify};

@@ -17,10 +17,10 @@ use super::edit;
 use super::error::EngineError;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
-use crate::model::{Digest, Entry, ListType, Platform};
+use crate::model::{Digest, Entry, ListType};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
-use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference};
+use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference, Removal};
 
 /// How to plan (and push) a list.
 #[derive(Debug, Clone)]
@@ -144,14 +144,17 @@ pub async fn plan(
     })
 }
 
-/// The plan of the list `target` holds without the entries of these platforms or digests (one
-/// request: the read of the list).
-pub async fn removal(
+/// The plan of the list a tag holds without the entries of the removal's platforms or digests
+/// (one request: the read of the list).
+pub(crate) async fn removal(
     client: &RegistryClient,
-    target: &Reference,
-    platforms: &[Platform],
-    digests: &[Digest],
+    removal: &Removal,
 ) -> Result<Plan, EngineError> {
+    let Removal {
+        image: target,
+        platforms,
+        digests,
+    } = removal;
     let started = Instant::now();
     let requests_before = client.requests();
     let current = Current::read(client, target).await?;

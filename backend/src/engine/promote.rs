@@ -12,15 +12,18 @@ use super::error::EngineError;
 use super::plan::{ListDocument, Plan};
 use super::resolve::Resolved;
 use crate::registry::{ManifestBody, RegistryClient};
-use crate::spec::Reference;
+use crate::spec::Promotion;
 
-/// The plan of a copy of `source` to `destination` (a tag) and its extra `tags`.
-pub async fn copy_plan(
+/// The plan of a copy of its source to its destination (a tag) and extra tags.
+pub(crate) async fn copy_plan(
     client: &RegistryClient,
-    source: &Reference,
-    destination: &Reference,
-    tags: &[String],
+    promotion: &Promotion,
 ) -> Result<Plan, EngineError> {
+    let Promotion {
+        source,
+        image: destination,
+        tags,
+    } = promotion;
     if destination.digest().is_some() {
         return Err(EngineError::Invalid(format!(
             "{destination} names a digest; copy to a tag (the digest stays the source's)"

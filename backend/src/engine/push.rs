@@ -12,7 +12,7 @@ use super::resolve::{Resolved, Skipped};
 use super::verify::PlatformCheck;
 use crate::model::{Digest, Entry, ErrorCode};
 use crate::registry::RegistryClient;
-use crate::spec::ListSpec;
+use crate::spec::{ListSpec, Work};
 
 /// What a push did (or, for a dry run, would do).
 #[derive(Debug, Clone, Serialize)]
@@ -136,8 +136,20 @@ pub async fn push(
     spec: &ListSpec,
     options: &PushOptions,
 ) -> Result<PushReport, EngineError> {
-    plan::plan(client, spec, options)
-        .await?
-        .push(client, options.concurrency)
-        .await
+    run(client, &Work::List(spec.clone()), options).await
+}
+
+/// Plans and carries out a submission's work: a list pushed (or appended), entries removed, or
+/// a reference copied.
+pub async fn run(
+    client: &RegistryClient,
+    work: &Work,
+    options: &PushOptions,
+) -> Result<PushReport, EngineError> {
+    let plan = match work {
+        Work::List(spec) => plan::plan(client, spec, options).await?,
+        Work::Remove(removal) => plan::removal(client, removal).await?,
+        Work::Copy(promotion) => super::promote::copy_plan(client, promotion).await?,
+    };
+    plan.push(client, options.concurrency).await
 }

@@ -1,4 +1,5 @@
-//! The push job: run the engine on a stored spec and record what it did.
+//! The push job: run the engine on a stored submission's work (a list pushed or appended,
+//! entries removed, a reference copied) and record what it did.
 
 use std::time::Instant;
 
@@ -7,7 +8,7 @@ use futures::FutureExt as _;
 
 use super::outcome::Failure;
 use crate::engine::{self, PushOptions, PushReport};
-use crate::model::ErrorCode;
+use crate::model::{ErrorCode, Operation};
 use crate::service::Services;
 use crate::store::{ClaimedJob, PushOutcome};
 
@@ -35,9 +36,9 @@ async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failu
         ignore_missing: job.ignore_missing,
         concurrency: 8,
         trust_platforms: false,
-        append: job.append,
+        append: job.operation == Operation::Append,
     };
-    Ok(engine::push(&client, &job.spec, &options).boxed().await?)
+    Ok(engine::run(&client, &job.work, &options).boxed().await?)
 }
 
 /// Records a push attempt's outcome: succeeded, retried after a backoff, or failed for good.

@@ -14,6 +14,6 @@ mod secret;
 pub use digest::{Digest, DigestError};
 pub use entry::Entry;
 pub use error_code::{Audience, ErrorCode};
-pub use names::{CallbackStatus, ListStatus, ListType, SpecFormat, UnknownName};
+pub use names::{CallbackStatus, ListStatus, ListType, Operation, SpecFormat, UnknownName};
 pub use platform::Platform;
 pub use secret::Secret;

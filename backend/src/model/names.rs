@@ -1,6 +1,7 @@
 //! The small enums that are stored, sent and shown by name: the list type asked for, a list's
-//! status, a callback's delivery status and the format a spec was submitted in. Each name is
-//! written once, in [`named!`]; `as_str`, `FromStr`, `Display` and serde all read it from there.
+//! status, a callback's delivery status, the format a spec was submitted in and the operation a
+//! submission asks for. Each name is written once, in [`named!`]; `as_str`, `FromStr`, `Display`
+//! and serde all read it from there.
 
 use std::fmt;
 
@@ -170,6 +171,23 @@ named! {
     }
 }
 
+named! {
+    /// What a submission does to its target: push a list (replacing what the tag holds), append
+    /// entries to the list it holds, remove entries from it, or copy another reference there.
+    #[derive(Default)]
+    Operation, "operation" {
+        /// Push the spec's list; the tag then holds exactly it.
+        #[default]
+        Push = "push",
+        /// Merge the spec's entries into the list the tag holds.
+        Append = "append",
+        /// Push the list the tag holds without some of its entries.
+        Remove = "remove",
+        /// Copy a list or image from another reference, byte for byte.
+        Copy = "copy",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +201,7 @@ mod tests {
             assert_eq!(serde_json::to_string(t).unwrap(), format!("\"{t}\""));
         }
         assert_eq!("yaml".parse::<SpecFormat>(), Ok(SpecFormat::Yaml));
+        assert_eq!("copy".parse::<Operation>(), Ok(Operation::Copy));
     }
 
     #[test]

@@ -155,6 +155,19 @@ impl ServiceError {
     }
 }
 
+impl ServiceError {
+    /// A request body (not a spec) that does not read, naming the field at fault.
+    pub fn body(e: SpecError) -> Self {
+        Self::Invalid {
+            code: ErrorCode::InvalidBody,
+            message: e.message,
+            field: e.field,
+            line: e.line,
+            column: e.column,
+        }
+    }
+}
+
 impl From<SpecError> for ServiceError {
     fn from(e: SpecError) -> Self {
         Self::Invalid {

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::{ListResource, ServiceError, Services};
 use crate::engine::{self, PushOptions, Skipped};
-use crate::model::{Digest, Entry, ErrorCode, ListStatus, ListType, SpecFormat};
-use crate::spec::{Submission, SubmitOptions};
+use crate::model::{Digest, Entry, ErrorCode, ListStatus, ListType, Operation, SpecFormat};
+use crate::spec::{Submission, SubmitOptions, Work};
 use crate::store::{Inserted, ListFilter, NewList, Transition};
 
 /// Largest request body accepted (a spec is at most 4 MiB of list, plus its text).
@@ -61,16 +61,19 @@ impl Submit {
         }
     }
 
-    /// What makes two requests the same, for an idempotency key: what they ask for.
-    fn fingerprint(&self, options: &Options) -> String {
-        let asked = serde_json::json!({
-            "spec": self.submission.spec,
-            "type": options.output,
-            "ignore_missing": options.ignore_missing,
-            "append": options.append,
-            "callback_url": options.callback_url,
-        });
-        hex::encode(sha2::Sha256::digest(asked.to_string().as_bytes()))
+    /// The submission on its way into the queue, as `work` (its spec's list).
+    fn queued<'a>(&'a self, work: &'a Work) -> Queued<'a> {
+        let options = self.options();
+        Queued {
+            operation: work.operation(options.append),
+            work,
+            output: options.output,
+            ignore_missing: options.ignore_missing,
+            callback_url: options.callback_url,
+            text: self.text.clone(),
+            format: self.format,
+            idempotency_key: self.idempotency_key.as_deref(),
+        }
     }
 }
 
@@ -118,26 +121,64 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
+/// A submission on its way into the queue: its work, its options, and how it was asked for.
+pub(super) struct Queued<'a> {
+    pub work: &'a Work,
+    pub operation: Operation,
+    pub output: ListType,
+    pub ignore_missing: bool,
+    pub callback_url: Option<String>,
+    pub text: String,
+    pub format: SpecFormat,
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl Queued<'_> {
+    /// What makes two requests the same, for an idempotency key: what they ask for.
+    /// (A list's is written as it was before removals and copies were queued, so that a key
+    /// given before then still finds its list.)
+    fn fingerprint(&self) -> String {
+        let asked = match self.work {
+            Work::List(spec) => serde_json::json!({
+                "spec": spec,
+                "type": self.output,
+                "ignore_missing": self.ignore_missing,
+                "append": self.operation == Operation::Append,
+                "callback_url": self.callback_url,
+            }),
+            other => serde_json::json!({
+                "operation": self.operation,
+                "work": other.to_stored(),
+                "callback_url": self.callback_url,
+            }),
+        };
+        hex::encode(sha2::Sha256::digest(asked.to_string().as_bytes()))
+    }
+}
+
 impl Services {
     /// Queues a list to be pushed: checked, written with its push job in one transaction.
     pub async fn submit(&self, submit: &Submit) -> Result<ListResource, ServiceError> {
-        let options = submit.options();
-        self.check_allowed(&submit.submission, options.callback_url.as_deref())?;
-        let key = checked_key(submit.idempotency_key.as_deref())?;
-        let spec = &submit.submission.spec;
+        let work = Work::List(submit.submission.spec.clone());
+        self.queue(submit.queued(&work)).await
+    }
+
+    /// Checks a submission against the allow-lists and writes it with its push job in one
+    /// transaction (or answers the list an idempotency key already names).
+    pub(super) async fn queue(&self, q: Queued<'_>) -> Result<ListResource, ServiceError> {
+        self.check_allowed(q.work, q.callback_url.as_deref())?;
+        let key = checked_key(q.idempotency_key)?;
         let new = NewList {
-            target: spec.image.to_string(),
-            tags: spec.tags.clone(),
-            output_type: options.output,
-            ignore_missing: options.ignore_missing,
-            spec: serde_json::to_value(spec).map_err(|e| {
-                ServiceError::invalid(ErrorCode::InvalidSpec, "image", e.to_string())
-            })?,
-            spec_text: submit.text.clone(),
-            spec_format: submit.format,
-            request_hash: submit.fingerprint(&options),
-            append: options.append,
-            callback_url: options.callback_url,
+            target: q.work.target().to_string(),
+            tags: q.work.tags().to_vec(),
+            output_type: q.output,
+            ignore_missing: q.ignore_missing,
+            spec: q.work.to_stored(),
+            request_hash: q.fingerprint(),
+            spec_text: q.text,
+            spec_format: q.format,
+            operation: q.operation,
+            callback_url: q.callback_url,
             idempotency_key: key,
         };
         let max = self.settings.job_max_attempts();
@@ -150,7 +191,8 @@ impl Services {
     /// Resolves the sources and builds the exact list, writing nothing.
     pub async fn dry_run(&self, submit: &Submit) -> Result<DryRun, ServiceError> {
         let options = submit.options();
-        self.check_allowed(&submit.submission, options.callback_url.as_deref())?;
+        let work = Work::List(submit.submission.spec.clone());
+        self.check_allowed(&work, options.callback_url.as_deref())?;
         let client = self.registry();
         let push = PushOptions {
             output: options.output,
@@ -218,20 +260,9 @@ impl Services {
     }
 
     /// Every registry must be on the allow-list, and a callback host on its own.
-    fn check_allowed(
-        &self,
-        submission: &Submission,
-        callback_url: Option<&str>,
-    ) -> Result<(), ServiceError> {
+    fn check_allowed(&self, work: &Work, callback_url: Option<&str>) -> Result<(), ServiceError> {
         let allow = self.settings.allow();
-        let spec = &submission.spec;
-        let refs = std::iter::once(("image".to_owned(), &spec.image)).chain(
-            spec.manifests
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (format!("manifests[{i}].image"), &m.image)),
-        );
-        for (field, reference) in refs {
+        for (field, reference) in work.references() {
             if !allow.allows(reference.registry()) {
                 return Err(ServiceError::NotAllowed {
                     code: ErrorCode::RegistryNotAllowed,
@@ -341,7 +372,10 @@ mod tests {
         );
         let mut oci = a.clone();
         oci.defaults.output = Some(ListType::Oci);
-        let fp = |s: &Submit| s.fingerprint(&s.options());
+        let fp = |s: &Submit| {
+            s.queued(&Work::List(s.submission.spec.clone()))
+                .fingerprint()
+        };
         assert_eq!(fp(&a), fp(&spaced));
         assert_ne!(fp(&a), fp(&oci));
     }

@@ -1,11 +1,13 @@
 //! The service's use cases, shared by its adapters (the JSON API, the pages, the workers):
-//! submit a list (or dry-run it), read one or a page, retry, cancel, inspect a reference.
+//! submit a list (or dry-run it), remove entries from a list or copy one (queued as lists are),
+//! read one or a page, retry, cancel, inspect a reference.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — option merging,
 //! the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
 //! paging cursor — and the list as the service shows it ([`ListResource`]). It knows nothing of
 //! HTTP: the adapters parse requests into its types and render its answers.
 
+mod edits;
 mod error;
 mod inspect;
 mod lists;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use resource::{CallbackInfo, ErrorInfo, ListResource, SpecInfo};

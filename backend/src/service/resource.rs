@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::{
-    Audience, CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, SpecFormat,
+    Audience, CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, Operation, SpecFormat,
 };
 use crate::store::ListRecord;
 
@@ -31,8 +31,11 @@ pub struct ListResource {
     pub output_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
-    /// Whether the entries are merged into the list the target holds (else they replace it).
-    pub append: bool,
+    /// What it does to the target: `push` (the list replaces what the tag holds), `append` (its
+    /// entries are merged into the list the tag holds), `remove` (entries are removed from that
+    /// list) or `copy` (another reference is copied there, byte for byte).
+    #[schema(example = "push")]
+    pub operation: Operation,
     /// The list's digest, once pushed.
     pub digest: Option<Digest>,
     /// The list's media type, once pushed.
@@ -113,7 +116,7 @@ impl From<ListRecord> for ListResource {
             tags: l.tags,
             output_type: l.output_type,
             ignore_missing: l.ignore_missing,
-            append: l.append,
+            operation: l.operation,
             digest: l.digest,
             media_type: l.media_type,
             size: l.size,

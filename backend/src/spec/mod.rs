@@ -10,6 +10,7 @@ mod normalize;
 pub mod parse;
 pub mod platform;
 pub mod reference;
+pub mod work;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use crate::model::ListType;
 pub use error::SpecError;
 pub use platform::PlatformSpec;
 pub use reference::Reference;
+pub use work::{Promotion, Removal, Work};
 
 /// Largest list document a spec may produce, as distribution limits manifests to 4 MiB.
 pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;

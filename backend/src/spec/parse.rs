@@ -16,7 +16,7 @@ pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
 
 /// Reads a spec written in JSON (the API's native body).
 pub fn from_json(text: &str) -> Result<ListSpec, SpecError> {
-    json(text).map(|doc| doc.0)
+    json_document(text).map(|Document(spec, _)| spec)
 }
 
 /// Reads JSON when the first non-blank character is `{`, YAML otherwise.
@@ -37,7 +37,7 @@ pub fn submission_from_yaml(text: &str) -> Result<Submission, SpecError> {
 
 /// A spec with its submission options, from JSON.
 pub fn submission_from_json(text: &str) -> Result<Submission, SpecError> {
-    json(text).map(|Document(spec, options)| Submission { spec, options })
+    json_document(text).map(|Document(spec, options)| Submission { spec, options })
 }
 
 fn yaml(text: &str) -> Result<Document, SpecError> {
@@ -57,11 +57,13 @@ fn yaml(text: &str) -> Result<Document, SpecError> {
     })
 }
 
-fn json(text: &str) -> Result<Document, SpecError> {
+/// Reads a JSON document as `T` (a request body of the API's own), with the same limits as a
+/// spec and its errors naming the field, line and column at fault.
+pub fn json_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SpecError> {
     check_size(text)?;
     check_nesting(text)?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let doc = serde_path_to_error::deserialize::<_, Document>(&mut de).map_err(|err| {
+    let doc = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
         let segments = err.path().iter().cloned().collect::<Vec<_>>();
         json_error(&segments, err.into_inner())
     })?;
@@ -81,7 +83,7 @@ fn json_error(segments: &[Segment], err: serde_json::Error) -> SpecError {
 fn text_document(text: &str) -> Result<Document, SpecError> {
     let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     if start.starts_with('{') {
-        json(start_of_json(text))
+        json_document(start_of_json(text))
     } else {
         yaml(text)
     }

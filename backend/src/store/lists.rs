@@ -23,7 +23,7 @@ fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
         Value::from(&new.callback_url),
         Value::from(&new.idempotency_key),
         Value::from(&new.request_hash),
-        Value::Bool(new.append),
+        Value::from(new.operation.as_str()),
         Value::from(i64::from(max_attempts)),
     ]
 }

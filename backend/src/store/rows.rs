@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 use super::DbError;
 use super::sql::Row;
-use crate::model::{CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, SpecFormat};
-use crate::spec::ListSpec;
+use crate::model::{
+    CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, Operation, SpecFormat,
+};
+use crate::spec::Work;
 
 /// The two kinds of job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +57,8 @@ pub struct NewList {
     pub idempotency_key: Option<String>,
     /// The request's fingerprint, to tell a repeat from a reused key.
     pub request_hash: String,
-    /// Merge into the list the target holds instead of replacing it.
-    pub append: bool,
+    /// What it does to the target.
+    pub operation: Operation,
 }
 
 /// A recorded list.
@@ -74,8 +76,8 @@ pub struct ListRecord {
     pub output_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
-    /// Whether it is merged into the list the target holds.
-    pub append: bool,
+    /// What it does to the target.
+    pub operation: Operation,
     /// The spec as submitted.
     pub spec_text: String,
     /// The format it was submitted in.
@@ -158,14 +160,14 @@ pub struct ClaimedJob {
     pub attempt: i32,
     /// Attempts allowed.
     pub max_attempts: i32,
-    /// The spec to push.
-    pub spec: ListSpec,
+    /// What it does to the target.
+    pub operation: Operation,
+    /// The work: the list to push, the entries to remove, the reference to copy.
+    pub work: Work,
     /// The list type.
     pub output: ListType,
     /// Skip missing sources.
     pub ignore_missing: bool,
-    /// Merge into the list the target holds.
-    pub append: bool,
     /// Where to POST the result.
     pub callback_url: Option<String>,
 }
@@ -225,7 +227,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
             &required("output_type", row.text("output_type")?)?,
         )?,
         ignore_missing: row.bool("ignore_missing")?,
-        append: row.bool("append")?,
+        operation: named("operation", &required("operation", row.text("operation")?)?)?,
         spec_text: required("spec_text", row.text("spec_text")?)?,
         spec_format: named(
             "spec format",
@@ -257,7 +259,15 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
 /// A claimed job from the job row the claim returned and its list's row.
 pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbError> {
     let kind = required("kind", job.text("kind")?)?;
-    let spec = json::<ListSpec>("spec", list.json("spec")?)?;
+    let operation: Operation = named(
+        "operation",
+        &required("operation", list.text("operation")?)?,
+    )?;
+    let spec = required("spec", list.json("spec")?)?;
+    let work = Work::from_stored(operation, spec).map_err(|e| DbError::Corrupt {
+        what: "spec",
+        message: e.to_string(),
+    })?;
     Ok(ClaimedJob {
         job_id: required("job_id", job.int("job_id")?)?,
         list_id: job.uuid("list_id")?,
@@ -268,13 +278,13 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         },
         attempt: int32(job, "attempt")?,
         max_attempts: int32(job, "max_attempts")?,
-        spec: required("spec", spec)?,
+        operation,
+        work,
         output: named(
             "list type",
             &required("output_type", list.text("output_type")?)?,
         )?,
         ignore_missing: list.bool("ignore_missing")?,
-        append: list.bool("append")?,
         callback_url: list.text("callback_url")?,
     })
 }

@@ -389,7 +389,7 @@ pub(crate) struct QueueStatements {
 const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type, \
     l.ignore_missing, l.spec_text, l.spec_format, l.callback_url, l.digest, l.media_type, l.size, \
     l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
-    l.created_at, l.started_at, l.finished_at, l.append, coalesce(j.attempt, 0) as attempts";
+    l.created_at, l.started_at, l.finished_at, l.operation, coalesce(j.attempt, 0) as attempts";
 
 /// Where a list read reads from.
 const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
@@ -397,7 +397,7 @@ const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id an
 /// The columns an `insert into list` writes, in parameter order from $1 ($13: the push job's
 /// attempts, where one statement writes both).
 const INSERT_COLUMNS: &str = "list_id, target, tags, output_type, ignore_missing, spec, \
-    spec_text, spec_format, callback_url, idempotency_key, request_hash, append, created_at, \
+    spec_text, spec_format, callback_url, idempotency_key, request_hash, operation, created_at, \
     updated_at";
 
 /// The columns of `list_entry` a push writes, in parameter order.
@@ -493,10 +493,10 @@ impl QueueStatements {
             claim_list_running: format!(
                 "update list set status = 'running', started_at = coalesce(started_at, {now}), \
                  updated_at = {now} where list_id = $1 \
-                 returning spec, output_type, ignore_missing, callback_url, append"
+                 returning spec, output_type, ignore_missing, callback_url, operation"
             ),
             claim_list_read:
-                "select spec, output_type, ignore_missing, callback_url, append from list \
+                "select spec, output_type, ignore_missing, callback_url, operation from list \
                  where list_id = $1"
                     .to_owned(),
             extend_lease: format!(

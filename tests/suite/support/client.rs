@@ -103,7 +103,12 @@ impl ServiceClient {
 
     /// `POST /lists` with a JSON body.
     pub async fn post_json(&self, body: &Value) -> reqwest::Response {
-        self.request(reqwest::Method::POST, "/lists")
+        self.post_json_to("/lists", body).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json_to(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -112,8 +117,14 @@ impl ServiceClient {
 
     /// `POST /lists` with a JSON spec, asserting 202; the list's id.
     pub async fn submit(&self, spec: &Value) -> String {
-        let response = self.post_json(spec).await;
-        assert_eq!(response.status(), 202, "POST /lists:{}", self.context());
+        self.submit_to("/lists", spec).await
+    }
+
+    /// `POST path` (`/lists`, `/removals`, `/copies`) with a JSON body, asserting 202; the
+    /// queued list's id.
+    pub async fn submit_to(&self, path: &str, body: &Value) -> String {
+        let response = self.post_json_to(path, body).await;
+        assert_eq!(response.status(), 202, "POST {path}:{}", self.context());
         let list: Value = response.json().await.unwrap();
         list["id"].as_str().unwrap().to_owned()
     }

@@ -1,0 +1,157 @@
+//! `/removals` and `/copies`: edits of what a tag holds that take no spec — entries removed from
+//! the list it holds, a list or image copied there. Each answers `202` with the queued list (the
+//! same record `/lists/{id}` follows); the rules are the service's.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::State;
+use super::access::Write;
+use super::error::{ApiError, ErrorBody};
+use super::lists::{idempotency_key, read_body, utf8};
+use crate::service::{Edit, ListResource, ServiceError};
+use crate::spec::{self, Promotion, Removal, Work};
+
+pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_removal).service(create_copy);
+}
+
+/// Entries to remove from the list a tag holds: by platform, by digest, or both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "target": "registry.example:5000/demo:v0.2",
+    "platforms": ["linux/s390x"]
+}))]
+pub struct RemovalBody {
+    /// The tag whose list loses the entries.
+    pub target: String,
+    /// Platforms (`os/arch[/variant]`) whose entries go, with their attestations.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+    /// Digests of entries that go.
+    #[serde(default)]
+    pub digests: Vec<String>,
+    /// Where to POST the list when it finishes.
+    pub callback_url: Option<String>,
+}
+
+/// A list or image to copy, byte for byte, to another repository or registry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "source": "staging.example:5000/demo:v0.2",
+    "target": "registry.example:5000/demo:v0.2",
+    "tags": ["latest"]
+}))]
+pub struct CopyBody {
+    /// What to copy (a tag or a digest reference).
+    pub source: String,
+    /// The tag it is written to (its digest stays the source's).
+    pub target: String,
+    /// Extra tags, in the target repository.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Where to POST the list when it finishes.
+    pub callback_url: Option<String>,
+}
+
+/// Remove entries from the list a tag holds.
+///
+/// Queued like a list: answers `202 Accepted` with it and its `Location`. When it runs, the list
+/// the tag holds then is read and pushed again without the entries named (attestations follow
+/// their image); removing the last entry is refused.
+#[utoipa::path(
+    tag = "lists",
+    operation_id = "create_removal",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request answer the first list")),
+    request_body(content((RemovalBody = "application/json"))),
+    responses(
+        (status = 202, description = "Queued", body = ListResource, headers(("Location" = String, description = "/lists/{id}"))),
+        (status = 400, description = "Invalid body: the field at fault", body = ErrorBody),
+        (status = 401, description = "No API token", body = ErrorBody),
+        (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
+        (status = 413, description = "Body over 5 MiB", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody)
+    ),
+    security((), ("token" = []))
+)]
+#[post("/removals")]
+async fn create_removal(
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+    _: Write,
+) -> Result<HttpResponse, ApiError> {
+    let (body, text): (RemovalBody, _) = read(&state, payload).await?;
+    let removal = Removal::parse(&body.target, &body.platforms, &body.digests);
+    let work = Work::Remove(removal.map_err(ServiceError::body)?);
+    queue(&state, &req, work, body.callback_url, text).await
+}
+
+/// Copy a list or image to another repository or registry.
+///
+/// Queued like a list: answers `202 Accepted` with it and its `Location`. When it runs, every
+/// child and blob the target repository lacks is mounted or streamed there, then the source's
+/// exact bytes are written under the target tag and `tags`: the digest at the target is the
+/// source's.
+#[utoipa::path(
+    tag = "lists",
+    operation_id = "create_copy",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request answer the first list")),
+    request_body(content((CopyBody = "application/json"))),
+    responses(
+        (status = 202, description = "Queued", body = ListResource, headers(("Location" = String, description = "/lists/{id}"))),
+        (status = 400, description = "Invalid body: the field at fault", body = ErrorBody),
+        (status = 401, description = "No API token", body = ErrorBody),
+        (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
+        (status = 413, description = "Body over 5 MiB", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody)
+    ),
+    security((), ("token" = []))
+)]
+#[post("/copies")]
+async fn create_copy(
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+    _: Write,
+) -> Result<HttpResponse, ApiError> {
+    let (body, text): (CopyBody, _) = read(&state, payload).await?;
+    let promotion = Promotion::parse(&body.source, &body.target, &body.tags);
+    let work = Work::Copy(promotion.map_err(ServiceError::body)?);
+    queue(&state, &req, work, body.callback_url, text).await
+}
+
+/// A JSON body and its text, parsed off the HTTP threads; its errors name the field, line and
+/// column at fault.
+async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
+    state: &State,
+    payload: web::Payload,
+) -> Result<(T, String), ApiError> {
+    let text = utf8(read_body(payload).await?)?;
+    let (parsed, text) = state
+        .blocking(move || (spec::parse::json_document::<T>(&text), text))
+        .await?;
+    Ok((parsed.map_err(ServiceError::body)?, text))
+}
+
+async fn queue(
+    state: &State,
+    req: &HttpRequest,
+    work: Work,
+    callback_url: Option<String>,
+    text: String,
+) -> Result<HttpResponse, ApiError> {
+    let edit = Edit {
+        work,
+        callback_url,
+        text,
+        idempotency_key: idempotency_key(req),
+    };
+    let list = state.edit(&edit).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/lists/{}", list.id)))
+        .json(list))
+}

@@ -1,0 +1,230 @@
+//! What a submission asks to be done to its target, whole: push (or append) a spec's list, remove
+//! entries from the list a tag holds, or copy a list or image there from another reference.
+//!
+//! The service stores it (the [`Operation`] by name, the rest as JSON in the spec column) and the
+//! engine carries it out; the CLI's `push`, `remove` and `copy` build the same values.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ListSpec, Reference, SpecError};
+use crate::model::{Digest, Operation, Platform};
+
+/// Entries to remove from the list a tag holds, by platform or by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// The tag whose list loses the entries.
+    pub image: Reference,
+    /// Entries of these platforms go (their attestations with them).
+    pub platforms: Vec<Platform>,
+    /// Entries of these digests go.
+    pub digests: Vec<Digest>,
+}
+
+/// A list or image copied, byte for byte, to another repository or registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// Where it is read from (a tag or a digest).
+    pub source: Reference,
+    /// The tag it is written to.
+    pub image: Reference,
+    /// Extra tags, in the destination repository.
+    pub tags: Vec<String>,
+}
+
+/// One submission's work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// Push the spec's list (or, with `append`, merge it into the list the tag holds).
+    List(ListSpec),
+    /// Remove entries from the list the tag holds.
+    Remove(Removal),
+    /// Copy a reference to the tag.
+    Copy(Promotion),
+}
+
+impl Removal {
+    /// Reads a removal's fields, naming the one at fault: `target`, `platforms[i]`, `digests[i]`.
+    pub fn parse(
+        target: &str,
+        platforms: &[String],
+        digests: &[String],
+    ) -> Result<Self, SpecError> {
+        let image = tag_reference("target", target)?;
+        let platforms = platforms
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Platform::parse(p).map_err(|e| SpecError::in_field(format!("platforms[{i}]"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let digests = digests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                Digest::parse(d)
+                    .map_err(|e| SpecError::in_field(format!("digests[{i}]"), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if platforms.is_empty() && digests.is_empty() {
+            return Err(SpecError::in_field(
+                "platforms",
+                "name the entries to remove: at least one platform or digest",
+            ));
+        }
+        Ok(Removal {
+            image,
+            platforms,
+            digests,
+        })
+    }
+}
+
+impl Promotion {
+    /// Reads a copy's fields, naming the one at fault: `source`, `target`, `tags[i]`.
+    pub fn parse(source: &str, target: &str, tags: &[String]) -> Result<Self, SpecError> {
+        let source =
+            Reference::parse(source).map_err(|e| SpecError::in_field("source", e.to_string()))?;
+        let image = tag_reference("target", target)?;
+        for (i, tag) in tags.iter().enumerate() {
+            super::reference::check_tag(tag)
+                .map_err(|e| SpecError::in_field(format!("tags[{i}]"), e))?;
+        }
+        Ok(Promotion {
+            source,
+            image,
+            tags: tags.to_vec(),
+        })
+    }
+}
+
+/// A reference that must name a tag (a list is written under a tag; its digest is its own).
+fn tag_reference(field: &str, text: &str) -> Result<Reference, SpecError> {
+    let reference =
+        Reference::parse(text).map_err(|e| SpecError::in_field(field, e.to_string()))?;
+    if reference.digest().is_some() {
+        return Err(SpecError::in_field(
+            field,
+            format!("{text} names a digest; name a tag (the list's digest is its own)"),
+        ));
+    }
+    Ok(reference)
+}
+
+impl Work {
+    /// The operation, given whether a list is appended.
+    pub fn operation(&self, append: bool) -> Operation {
+        match self {
+            Work::List(_) if append => Operation::Append,
+            Work::List(_) => Operation::Push,
+            Work::Remove(_) => Operation::Remove,
+            Work::Copy(_) => Operation::Copy,
+        }
+    }
+
+    /// The tag written.
+    pub fn target(&self) -> &Reference {
+        match self {
+            Work::List(spec) => &spec.image,
+            Work::Remove(r) => &r.image,
+            Work::Copy(c) => &c.image,
+        }
+    }
+
+    /// The extra tags written.
+    pub fn tags(&self) -> &[String] {
+        match self {
+            Work::List(spec) => &spec.tags,
+            Work::Remove(_) => &[],
+            Work::Copy(c) => &c.tags,
+        }
+    }
+
+    /// Every reference the work reads or writes, with the field that names it.
+    pub fn references(&self) -> Vec<(String, &Reference)> {
+        match self {
+            Work::List(spec) => std::iter::once(("image".to_owned(), &spec.image))
+                .chain(
+                    spec.manifests
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| (format!("manifests[{i}].image"), &m.image)),
+                )
+                .collect(),
+            Work::Remove(r) => vec![("target".to_owned(), &r.image)],
+            Work::Copy(c) => vec![
+                ("source".to_owned(), &c.source),
+                ("target".to_owned(), &c.image),
+            ],
+        }
+    }
+
+    /// The work as the store keeps it (beside its operation's name).
+    pub fn to_stored(&self) -> serde_json::Value {
+        let value = match self {
+            Work::List(spec) => serde_json::to_value(spec),
+            Work::Remove(r) => serde_json::to_value(r),
+            Work::Copy(c) => serde_json::to_value(c),
+        };
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The work the store kept for `operation`.
+    pub fn from_stored(
+        operation: Operation,
+        value: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(match operation {
+            Operation::Push | Operation::Append => Work::List(serde_json::from_value(value)?),
+            Operation::Remove => Work::Remove(serde_json::from_value(value)?),
+            Operation::Copy => Work::Copy(serde_json::from_value(value)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_removal_names_the_field_at_fault() {
+        let err =
+            Removal::parse("r.io/demo:v1", &strings(&["linux/amd64", "Linux/"]), &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("platforms[1]"));
+        let err = Removal::parse("r.io/demo:v1", &[], &strings(&["sha256:abc"])).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("digests[0]"));
+        let err = Removal::parse("r.io/demo:v1", &[], &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("platforms"));
+        let digest = format!("r.io/demo@sha256:{}", "a".repeat(64));
+        let err = Removal::parse(&digest, &strings(&["linux/amd64"]), &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("target"));
+        assert!(err.message.contains("names a digest"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_copy_names_the_field_at_fault() {
+        let err =
+            Promotion::parse("r.io/a:v1", "r.io/b:v1", &strings(&["ok", "no/slash"])).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("tags[1]"));
+        let err = Promotion::parse("NOT A REF", "r.io/b:v1", &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("source"));
+    }
+
+    #[test]
+    fn stored_work_reads_back_as_it_was_for_its_operation() {
+        let removal =
+            Work::Remove(Removal::parse("r.io/demo:v1", &strings(&["linux/arm/v7"]), &[]).unwrap());
+        let copy =
+            Work::Copy(Promotion::parse("r.io/a:v1", "s.io/a:v1", &strings(&["latest"])).unwrap());
+        for (work, op) in [(removal, Operation::Remove), (copy, Operation::Copy)] {
+            assert_eq!(work.operation(false), op);
+            assert_eq!(Work::from_stored(op, work.to_stored()).unwrap(), work);
+        }
+        let copy = Promotion::parse("r.io/a:v1", "s.io/a:v1", &[]).unwrap();
+        let stored = Work::Copy(copy).to_stored();
+        assert!(Work::from_stored(Operation::Push, stored).is_err());
+    }
+}
