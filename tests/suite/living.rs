@@ -337,6 +337,44 @@ async fn copy_promotes_a_list_to_another_registry_byte_for_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_service_fails_a_mislabelled_spec_naming_the_entry_unless_told_to_trust_it() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn().await;
+    let spec = |tag: &str, trust: Option<bool>| {
+        let mut spec = json!({
+            "image": format!("{host}/demo:{tag}"),
+            "manifests": [{"image": format!("{host}/demo-s390x:v0.2"),
+                           "platform": {"os": "linux", "architecture": "amd64"}}]
+        });
+        if let Some(trust) = trust {
+            spec["trust_platforms"] = trust.into();
+        }
+        spec
+    };
+
+    let refused = app.submit(&spec("wrong", None)).await;
+    let trusted = app.submit(&spec("trusted", Some(true))).await;
+
+    let refused = app.wait_status(&refused, "failed").await;
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "manifests[0].platform: the spec says linux/amd64 but {host}/demo-s390x:v0.2 is linux/s390x"
+        )),
+        "{refused:#}"
+    );
+    assert_eq!(refused["attempts"], 1, "a contradiction is not retried");
+    assert_eq!(refused["trust_platforms"], false);
+    assert_eq!(manifest_puts(&registry, "demo", "wrong"), 0);
+    let trusted = app.wait_status(&trusted, "succeeded").await;
+    assert_eq!(trusted["trust_platforms"], true);
+    assert_eq!(trusted["entries"][0]["platform"]["architecture"], "amd64");
+    assert_eq!(manifest_puts(&registry, "demo", "trusted"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_append_submitted_to_the_service_merges_into_what_the_target_holds() {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;

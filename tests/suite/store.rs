@@ -64,6 +64,7 @@ fn new_list(target: &str) -> NewList {
         idempotency_key: None,
         request_hash: format!("hash-{target}"),
         operation: Operation::Push,
+        trust_platforms: false,
     }
 }
 

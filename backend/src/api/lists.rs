@@ -41,6 +41,8 @@ pub struct SubmitQuery {
     pub ignore_missing: Option<bool>,
     /// Merge the entries into the list the target holds instead of replacing it.
     pub append: Option<bool>,
+    /// Take the spec's platforms without checking them against the images' configs.
+    pub trust_platforms: Option<bool>,
 }
 
 /// A list spec: manifest-tool's format, as JSON (or as YAML with `Content-Type: application/yaml`).
@@ -81,6 +83,9 @@ pub struct SpecBody {
     /// Merge the entries into the list the target holds (an entry of a platform it has replaces
     /// that one; the rest stay) instead of replacing the list.
     pub append: Option<bool>,
+    /// Take the spec's platforms as given. By default a platform the spec gives must be the
+    /// image's own (its config's `os`, `architecture`, `variant`), or the list is refused.
+    pub trust_platforms: Option<bool>,
 }
 
 /// Submit a list spec to be pushed.
@@ -132,6 +137,7 @@ async fn create_list(
             callback_url: query.callback_url,
             ignore_missing: query.ignore_missing,
             append: query.append,
+            trust_platforms: query.trust_platforms,
         },
         idempotency_key: idempotency_key(&req),
     };

@@ -27,7 +27,7 @@ pub(super) async fn push(
             .unwrap_or_default(),
         ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
         concurrency,
-        trust_platforms: args.trust_platforms,
+        trust_platforms: args.trust_platforms || submission.options.trust_platforms == Some(true),
         append: args.append || submission.options.append == Some(true),
     };
     let plan = engine::plan(client, &submission.spec, &options).await?;
@@ -50,7 +50,7 @@ pub(super) async fn pushml(
         output: submission.options.output.unwrap_or_default(),
         ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
         concurrency,
-        trust_platforms: false,
+        trust_platforms: submission.options.trust_platforms == Some(true),
         append: submission.options.append == Some(true),
     };
     let report = engine::push(client, &submission.spec, &options).await?;

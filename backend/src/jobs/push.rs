@@ -35,7 +35,7 @@ async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failu
         output: job.output,
         ignore_missing: job.ignore_missing,
         concurrency: 8,
-        trust_platforms: false,
+        trust_platforms: job.trust_platforms,
         append: job.operation == Operation::Append,
     };
     Ok(engine::run(&client, &job.work, &options).boxed().await?)

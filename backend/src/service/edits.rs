@@ -29,6 +29,7 @@ impl Services {
             work: &edit.work,
             output: ListType::Auto,
             ignore_missing: false,
+            trust_platforms: false,
             callback_url: edit.callback_url.clone(),
             text: edit.text.clone(),
             format: SpecFormat::Json,

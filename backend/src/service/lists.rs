@@ -44,6 +44,7 @@ struct Options {
     output: ListType,
     ignore_missing: bool,
     append: bool,
+    trust_platforms: bool,
     callback_url: Option<String>,
 }
 
@@ -57,6 +58,10 @@ impl Submit {
                 .or(query.ignore_missing)
                 .unwrap_or(false),
             append: spec.append.or(query.append).unwrap_or(false),
+            trust_platforms: spec
+                .trust_platforms
+                .or(query.trust_platforms)
+                .unwrap_or(false),
             callback_url: spec.callback_url.clone().or(query.callback_url.clone()),
         }
     }
@@ -69,6 +74,7 @@ impl Submit {
             work,
             output: options.output,
             ignore_missing: options.ignore_missing,
+            trust_platforms: options.trust_platforms,
             callback_url: options.callback_url,
             text: self.text.clone(),
             format: self.format,
@@ -127,6 +133,7 @@ pub(super) struct Queued<'a> {
     pub operation: Operation,
     pub output: ListType,
     pub ignore_missing: bool,
+    pub trust_platforms: bool,
     pub callback_url: Option<String>,
     pub text: String,
     pub format: SpecFormat,
@@ -139,13 +146,19 @@ impl Queued<'_> {
     /// given before then still finds its list.)
     fn fingerprint(&self) -> String {
         let asked = match self.work {
-            Work::List(spec) => serde_json::json!({
-                "spec": spec,
-                "type": self.output,
-                "ignore_missing": self.ignore_missing,
-                "append": self.operation == Operation::Append,
-                "callback_url": self.callback_url,
-            }),
+            Work::List(spec) => {
+                let mut asked = serde_json::json!({
+                    "spec": spec,
+                    "type": self.output,
+                    "ignore_missing": self.ignore_missing,
+                    "append": self.operation == Operation::Append,
+                    "callback_url": self.callback_url,
+                });
+                if self.trust_platforms {
+                    asked["trust_platforms"] = true.into();
+                }
+                asked
+            }
             other => serde_json::json!({
                 "operation": self.operation,
                 "work": other.to_stored(),
@@ -178,6 +191,7 @@ impl Services {
             spec_text: q.text,
             spec_format: q.format,
             operation: q.operation,
+            trust_platforms: q.trust_platforms,
             callback_url: q.callback_url,
             idempotency_key: key,
         };
@@ -198,6 +212,7 @@ impl Services {
             output: options.output,
             ignore_missing: options.ignore_missing,
             append: options.append,
+            trust_platforms: options.trust_platforms,
             ..PushOptions::default()
         };
         let report = engine::plan(&client, &submit.submission.spec, &push)

@@ -36,6 +36,9 @@ pub struct ListResource {
     /// list) or `copy` (another reference is copied there, byte for byte).
     #[schema(example = "push")]
     pub operation: Operation,
+    /// Whether the spec's platforms are taken without checking them against the images'
+    /// configs (`trust_platforms`).
+    pub trust_platforms: bool,
     /// The list's digest, once pushed.
     pub digest: Option<Digest>,
     /// The list's media type, once pushed.
@@ -117,6 +120,7 @@ impl From<ListRecord> for ListResource {
             output_type: l.output_type,
             ignore_missing: l.ignore_missing,
             operation: l.operation,
+            trust_platforms: l.trust_platforms,
             digest: l.digest,
             media_type: l.media_type,
             size: l.size,

@@ -47,6 +47,8 @@ struct RawSpec {
     ignore_missing: Option<bool>,
     #[serde(default)]
     append: Option<bool>,
+    #[serde(default)]
+    trust_platforms: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -89,6 +91,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             callback_url: raw.callback_url.map(|u| u.0),
             ignore_missing: raw.ignore_missing,
             append: raw.append,
+            trust_platforms: raw.trust_platforms,
         };
         Ok(Document(spec, options))
     }

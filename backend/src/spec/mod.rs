@@ -64,6 +64,9 @@ pub struct SubmitOptions {
     pub ignore_missing: Option<bool>,
     /// `append`: merge the entries into the list the target holds instead of replacing it.
     pub append: Option<bool>,
+    /// `trust_platforms`: take the platforms the spec gives without checking them against the
+    /// images' configs.
+    pub trust_platforms: Option<bool>,
 }
 
 /// A spec and its submission options.

@@ -9,7 +9,10 @@ use super::sql::{Backend, ListStatements, Row as _, Session, Value, args};
 use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
-/// The parameters of `insert_list` ($1 … $12), then $13 for the job's attempts.
+/// How many of [`insert_args`] are the list's own.
+const LIST_PARAMS: usize = 13;
+
+/// The parameters of `insert_list` ($1 … $13), then $14 for the job's attempts.
 fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
     vec![
         Value::Uuid(id),
@@ -24,6 +27,7 @@ fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
         Value::from(&new.idempotency_key),
         Value::from(&new.request_hash),
         Value::from(new.operation.as_str()),
+        Value::Bool(new.trust_platforms),
         Value::from(i64::from(max_attempts)),
     ]
 }
@@ -65,7 +69,7 @@ pub(super) async fn insert<B: Backend>(
         }
     }
     let mut params = insert_args(id, new, max_attempts);
-    params.truncate(12);
+    params.truncate(LIST_PARAMS);
     tx.execute(&st.insert_list, params).await?;
     tx.execute(
         &db.statements().queue.insert_job,

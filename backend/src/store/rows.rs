@@ -59,6 +59,8 @@ pub struct NewList {
     pub request_hash: String,
     /// What it does to the target.
     pub operation: Operation,
+    /// Take the spec's platforms without checking them against the images.
+    pub trust_platforms: bool,
 }
 
 /// A recorded list.
@@ -78,6 +80,8 @@ pub struct ListRecord {
     pub ignore_missing: bool,
     /// What it does to the target.
     pub operation: Operation,
+    /// Whether the spec's platforms are taken without checking them against the images.
+    pub trust_platforms: bool,
     /// The spec as submitted.
     pub spec_text: String,
     /// The format it was submitted in.
@@ -164,6 +168,8 @@ pub struct ClaimedJob {
     pub operation: Operation,
     /// The work: the list to push, the entries to remove, the reference to copy.
     pub work: Work,
+    /// Take the spec's platforms without checking them against the images.
+    pub trust_platforms: bool,
     /// The list type.
     pub output: ListType,
     /// Skip missing sources.
@@ -228,6 +234,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         )?,
         ignore_missing: row.bool("ignore_missing")?,
         operation: named("operation", &required("operation", row.text("operation")?)?)?,
+        trust_platforms: row.bool("trust_platforms")?,
         spec_text: required("spec_text", row.text("spec_text")?)?,
         spec_format: named(
             "spec format",
@@ -280,6 +287,7 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         max_attempts: int32(job, "max_attempts")?,
         operation,
         work,
+        trust_platforms: list.bool("trust_platforms")?,
         output: named(
             "list type",
             &required("output_type", list.text("output_type")?)?,

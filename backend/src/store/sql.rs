@@ -389,16 +389,16 @@ pub(crate) struct QueueStatements {
 const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type, \
     l.ignore_missing, l.spec_text, l.spec_format, l.callback_url, l.digest, l.media_type, l.size, \
     l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
-    l.created_at, l.started_at, l.finished_at, l.operation, coalesce(j.attempt, 0) as attempts";
+    l.created_at, l.started_at, l.finished_at, l.operation, l.trust_platforms, coalesce(j.attempt, 0) as attempts";
 
 /// Where a list read reads from.
 const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
 
-/// The columns an `insert into list` writes, in parameter order from $1 ($13: the push job's
+/// The columns an `insert into list` writes, in parameter order from $1 ($14: the push job's
 /// attempts, where one statement writes both).
 const INSERT_COLUMNS: &str = "list_id, target, tags, output_type, ignore_missing, spec, \
-    spec_text, spec_format, callback_url, idempotency_key, request_hash, operation, created_at, \
-    updated_at";
+    spec_text, spec_format, callback_url, idempotency_key, request_hash, operation, \
+    trust_platforms, created_at, updated_at";
 
 /// The columns of `list_entry` a push writes, in parameter order.
 pub(crate) const ENTRY_COLUMNS: usize = 9;
@@ -418,7 +418,7 @@ impl ListStatements {
         let now = d.now;
         let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
         let values = format!(
-            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {}, {now}",
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {}, {now}",
             d.created_at
         );
         Self {
@@ -431,7 +431,7 @@ impl ListStatements {
                     "with l as (insert into list ({INSERT_COLUMNS}) values ({values}) \
                      returning *), \
                      j as (insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                     select list_id, 'push', $13, {now}, {now} from l returning list_id, attempt) \
+                     select list_id, 'push', $14, {now}, {now} from l returning list_id, attempt) \
                      {select} from l left join j on j.list_id = l.list_id"
                 )
             }),
@@ -493,10 +493,10 @@ impl QueueStatements {
             claim_list_running: format!(
                 "update list set status = 'running', started_at = coalesce(started_at, {now}), \
                  updated_at = {now} where list_id = $1 \
-                 returning spec, output_type, ignore_missing, callback_url, operation"
+                 returning spec, output_type, ignore_missing, callback_url, operation, trust_platforms"
             ),
             claim_list_read:
-                "select spec, output_type, ignore_missing, callback_url, operation from list \
+                "select spec, output_type, ignore_missing, callback_url, operation, trust_platforms from list \
                  where list_id = $1"
                     .to_owned(),
             extend_lease: format!(
