@@ -17,6 +17,7 @@ mod faults;
 mod hardening;
 mod living;
 mod pages;
+mod pages_edit;
 mod pages_http;
 mod queue;
 mod registries;

@@ -1,9 +1,13 @@
-//! The pages over plain HTTP, for what a browser would not send: forged posts (CSRF), hostile
-//! input that must come back escaped, and the retry and cancel forms of a failed list.
+//! The pages over plain HTTP, for what a browser would not send: forged posts (CSRF) to the
+//! new-list form and to a list's remove and add forms, hostile input that must come back escaped,
+//! the add form's refusals (a bad platform, a registry not allowed), and the retry, cancel and
+//! edit forms of a failed list.
 
+use manifold_testkit::TestRegistry;
 use serde_json::Value;
 
 use crate::support::app::TestApp;
+use crate::support::cli::seed_demo;
 use crate::support::demo::demo_spec;
 use crate::support::forms::{csrf, no_redirects, post_form};
 
@@ -137,7 +141,7 @@ async fn user_input_is_escaped_on_every_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() {
+async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled_or_edited() {
     let app = TestApp::spawn_with(|a| a.job_max_attempts = Some(1)).await;
     let queued: Value = app
         .post_yaml(&demo_spec("127.0.0.1:9").target("demo:v1").yaml())
@@ -156,6 +160,13 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
         .text()
         .await
         .unwrap();
+    let remove = post_form(
+        &app,
+        &format!("/ui/lists/{id}/remove"),
+        Some(&cookie),
+        &[("csrf", &token), ("platform", "linux/amd64")],
+    )
+    .await;
     let cancel = post_form(
         &app,
         &format!("/ui/lists/{id}/cancel"),
@@ -177,6 +188,18 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
         "{page}"
     );
     assert!(page.contains("/retry") && !page.contains("/cancel"));
+    assert!(
+        !page.contains("/remove") && !page.contains("/append"),
+        "a failed list offers no edits"
+    );
+    assert_eq!(remove.status(), 409);
+    assert!(
+        remove
+            .text()
+            .await
+            .unwrap()
+            .contains("only once a list has succeeded")
+    );
     assert_eq!(cancel.status(), 409);
     assert!(
         cancel
@@ -192,4 +215,115 @@ async fn a_failed_list_explains_the_error_and_can_be_retried_but_not_canceled() 
     );
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("Not found"));
+}
+
+/// The number of lists the service holds.
+async fn list_count(app: &TestApp) -> usize {
+    let lists: Value = app.get_json("/lists").await;
+    lists["items"].as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_s_remove_and_add_forms_refuse_a_post_without_the_csrf_token() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let app = TestApp::spawn().await;
+    let id = app
+        .submit(&demo_spec(&registry.host()).target("demo:v0.2").json())
+        .await;
+    app.wait_status(&id, "succeeded").await;
+    let page = format!("/ui/lists/{id}");
+    let (cookie, token) = csrf(&app, &page).await;
+    let (remove, append) = (format!("{page}/remove"), format!("{page}/append"));
+    let entry = [("platform", "linux/s390x")];
+    let image = format!("{}/demo-s390x:v0.2", registry.host());
+    let forged = "0".repeat(64);
+
+    let refused = [
+        post_form(&app, &remove, None, &entry).await,
+        post_form(&app, &remove, Some(&cookie), &entry).await,
+        post_form(&app, &remove, Some(&cookie), &[entry[0], ("csrf", &forged)]).await,
+        post_form(&app, &append, Some(&cookie), &[("image", &image)]).await,
+    ];
+
+    for response in refused {
+        assert_eq!(response.status(), 403);
+        let body = response.text().await.unwrap();
+        assert!(body.contains("security token"), "{body}");
+    }
+    assert_eq!(list_count(&app).await, 1, "nothing was queued");
+    let genuine = post_form(&app, &remove, Some(&cookie), &[entry[0], ("csrf", &token)]).await;
+    assert_eq!(
+        genuine.status(),
+        303,
+        "the same post with its token is taken"
+    );
+    let location = genuine.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/ui/lists/") && location.ends_with("?queued=remove"),
+        "{location}"
+    );
+    assert_eq!(list_count(&app).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_add_form_refuses_a_bad_platform_or_a_registry_not_allowed_at_its_field() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let app = TestApp::spawn().await;
+    let id = app
+        .submit(&demo_spec(&registry.host()).target("demo:v0.2").json())
+        .await;
+    app.wait_status(&id, "succeeded").await;
+    let (cookie, token) = csrf(&app, &format!("/ui/lists/{id}")).await;
+    let append = format!("/ui/lists/{id}/append");
+    let image = format!("{}/demo-arm64:v0.2", registry.host());
+
+    let bad_platform = post_form(
+        &app,
+        &append,
+        Some(&cookie),
+        &[
+            ("csrf", &token),
+            ("image", &image),
+            ("platform", "<b>plan9</b>"),
+        ],
+    )
+    .await;
+    let not_allowed = post_form(
+        &app,
+        &append,
+        Some(&cookie),
+        &[("csrf", &token), ("image", "docker.io/library/alpine:3")],
+    )
+    .await;
+    let bad_digest = post_form(
+        &app,
+        &format!("/ui/lists/{id}/remove"),
+        Some(&cookie),
+        &[("csrf", &token), ("digest", "sha256:abc")],
+    )
+    .await;
+
+    assert_eq!(bad_platform.status(), 400);
+    let body = bad_platform.text().await.unwrap();
+    assert!(body.contains("id=\"add-platform-error\""), "{body}");
+    assert!(
+        body.contains("&#60;b&#62;plan9") && !body.contains("<b>plan9"),
+        "escaped"
+    );
+    assert!(!body.contains("id=\"add-image-error\""));
+    assert_eq!(not_allowed.status(), 403);
+    let body = not_allowed.text().await.unwrap();
+    let error = body
+        .split("id=\"add-image-error\"")
+        .nth(1)
+        .expect("the error is at the image field");
+    assert!(error.contains("not one this service may talk to"), "{body}");
+    assert!(
+        body.contains("value=\"docker.io/library/alpine:3\""),
+        "kept"
+    );
+    assert_eq!(bad_digest.status(), 400);
+    assert_eq!(list_count(&app).await, 1, "nothing was queued");
 }

@@ -6,12 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
-use super::form_errors::{FormErrors, Line, listing};
+use super::form_errors::{FormErrors, Line, listing, refusal};
 use super::security::{FormData, check_csrf, state};
 use super::spec_form::{Action, Built, SpecForm};
-use super::view::{DigestView, explain, human_size, media_label};
+use super::view::{DigestView, human_size, media_label};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::http::status_of;
 use crate::model::Entry;
 use crate::service::{DryRun, ErrorKind, ServiceError, Submit};
 use crate::spec::SubmitOptions;
@@ -213,31 +212,8 @@ fn refused(
     if e.kind() == ErrorKind::Internal {
         return Err(e.into());
     }
-    let mut errors = FormErrors::for_rows(form.rows.len());
-    if let ServiceError::NotAllowed { field, message, .. } = &e {
-        errors.place(&form, &built.row_of, Some(field), message, (None, None));
-        return invalid(visitor, form, errors, StatusCode::FORBIDDEN);
-    }
-    let code = e.code().to_string();
-    let message = e.message();
-    let text = match explain(&code) {
-        Some(hint) => format!("{code}: {message}. {hint}"),
-        None => format!("{code}: {message}"),
-    };
-    let row = e.reference().and_then(|reference| {
-        built
-            .submission
-            .spec
-            .manifests
-            .iter()
-            .position(|m| m.image.to_string() == reference)
-            .and_then(|i| built.row_of.get(i).copied())
-    });
-    match row {
-        Some(r) if !form.uses_text() => errors.rows[r].image = Some(text),
-        _ => errors.general = Some(text),
-    }
-    invalid(visitor, form, errors, status_of(e.kind()))
+    let (errors, status) = refusal(&form, built, &e);
+    invalid(visitor, form, errors, status)
 }
 
 fn invalid(

@@ -1,8 +1,15 @@
 //! The errors of the spec form, each placed next to the input it belongs to: a spec field path
 //! such as `manifests[2].platform` goes to the row the manifest came from; with a pasted spec,
-//! every error goes under the textarea with its line, and the lines around it are listed.
+//! every error goes under the textarea with its line, and the lines around it are listed. A
+//! service's refusal of a valid form is placed the same way ([`refusal`]), for the new-list form
+//! and the list page's "Add a platform" alike.
 
-use super::spec_form::SpecForm;
+use actix_web::http::StatusCode;
+
+use super::spec_form::{Built, SpecForm};
+use super::view::explain;
+use crate::http::status_of;
+use crate::service::ServiceError;
 
 /// An error of a pasted spec, with its place in the text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +113,38 @@ impl FormErrors {
         };
         slot.get_or_insert(message);
     }
+}
+
+/// Where a service's refusal of a built form goes, and the status to answer with: a registry not
+/// allowed at the field naming it (403), a registry's error at the row of the source it failed
+/// on, anything else above the form; each with its code and advice. (An internal failure is the
+/// caller's to turn into a 500.)
+pub fn refusal(form: &SpecForm, built: &Built, e: &ServiceError) -> (FormErrors, StatusCode) {
+    let mut errors = FormErrors::for_rows(form.rows.len());
+    if let ServiceError::NotAllowed { field, message, .. } = e {
+        errors.place(form, &built.row_of, Some(field), message, (None, None));
+        return (errors, StatusCode::FORBIDDEN);
+    }
+    let code = e.code().to_string();
+    let message = e.message();
+    let text = match explain(&code) {
+        Some(hint) => format!("{code}: {message}. {hint}"),
+        None => format!("{code}: {message}"),
+    };
+    let row = e.reference().and_then(|reference| {
+        built
+            .submission
+            .spec
+            .manifests
+            .iter()
+            .position(|m| m.image.to_string() == reference)
+            .and_then(|i| built.row_of.get(i).copied())
+    });
+    match row {
+        Some(r) if !form.uses_text() => errors.rows[r].image = Some(text),
+        _ => errors.general = Some(text),
+    }
+    (errors, status_of(e.kind()))
 }
 
 /// `manifests[3].platform` → `(3, ".platform")`.

@@ -1,11 +1,14 @@
-//! `GET /ui/lists/{id}`: one list — its status (refreshed until it is final), digest, pull command,
-//! entries, attempts, the registry's error explained, the spec as submitted — and the retry and
-//! cancel buttons (`POST /ui/lists/{id}/retry`, `/cancel`).
+//! `GET /ui/lists/{id}`: one list — its status (refreshed until it is final), what it did to its
+//! target (push, append, remove, copy), digest, pull command, entries, attempts, the registry's
+//! error explained, the spec as submitted — and the retry and cancel buttons
+//! (`POST /ui/lists/{id}/retry`, `/cancel`). A succeeded list's "Remove" and "Add a platform"
+//! forms are shown here and handled in `list_edit`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
+use super::list_edit::{AddView, removal_key};
 use super::security::{FormData, check_csrf, state};
 use super::view::{DigestView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
@@ -33,14 +36,38 @@ struct CallbackView {
     error: Option<String>,
 }
 
+/// An entry of the list, with what its "Remove" button sends (none for an attestation, or when
+/// the list cannot lose an entry).
+struct EntryRow {
+    entry: Entry,
+    remove: Option<(&'static str, String)>,
+}
+
+/// Why a list's page was reached by a redirect (`?queued=…`): a fixed sentence, never the query.
+fn queued_note(req: &HttpRequest) -> Option<&'static str> {
+    let queued = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "queued")
+        .map(|(_, v)| v.into_owned())?;
+    match queued.as_str() {
+        "remove" => {
+            Some("Removal queued as this list: it pushes what the target holds without that entry.")
+        }
+        "append" => Some(
+            "Platform queued as this list: it pushes what the target holds with that image merged in.",
+        ),
+        _ => None,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "pages/list.html")]
-struct ListPage {
+pub(super) struct ListPage {
     layout: Layout,
     id: String,
     target: String,
     tags: Vec<String>,
     output_type: String,
+    operation: String,
     status: StatusView,
     digest: Option<DigestView>,
     pinned: Option<String>,
@@ -49,6 +76,10 @@ struct ListPage {
     media_type: String,
     size: String,
     entries: Vec<Entry>,
+    rows: Vec<EntryRow>,
+    removable: bool,
+    can_edit: bool,
+    add: AddView,
     attempts: i32,
     error: Option<ErrorView>,
     callback: Option<CallbackView>,
@@ -61,22 +92,36 @@ struct ListPage {
     can_retry: bool,
     can_cancel: bool,
     notice: Option<String>,
+    queued: Option<&'static str>,
 }
 
 impl ListPage {
-    fn new(visitor: &Visitor, l: &ListResource, notice: Option<String>) -> Self {
+    /// The page of `l`, with a notice (why an action could not be done) when there is one.
+    pub(super) fn new(visitor: &Visitor, l: &ListResource, notice: Option<String>) -> Self {
         let pinned = l.digest.as_ref().and_then(|d| {
             Reference::parse(&l.target)
                 .ok()
                 .map(|r| r.with_digest(d).to_string())
         });
         let media_type = l.media_type.clone().unwrap_or_default();
+        let can_edit = l.status == ListStatus::Succeeded;
+        let images = l.entries.iter().filter(|e| !e.attestation).count();
+        let removable = can_edit && images > 1;
+        let rows = l
+            .entries
+            .iter()
+            .map(|e| EntryRow {
+                remove: (removable && !e.attestation).then(|| removal_key(e)),
+                entry: e.clone(),
+            })
+            .collect();
         Self {
             layout: Layout::new(visitor, Nav::Lists),
             id: l.id.to_string(),
             target: l.target.clone(),
             tags: l.tags.clone(),
             output_type: l.output_type.to_string(),
+            operation: l.operation.to_string(),
             status: l.status.into(),
             digest: l.digest.as_ref().map(|d| DigestView::new(d.as_str())),
             pull: pinned.as_ref().map(|p| format!("docker pull {p}")),
@@ -87,6 +132,10 @@ impl ListPage {
                 .size
                 .map_or_else(String::new, |s| format!("{} ({s} bytes)", human_size(s))),
             entries: l.entries.clone(),
+            rows,
+            removable,
+            can_edit,
+            add: AddView::default(),
             attempts: l.attempts,
             error: l.error.as_ref().map(|e| ErrorView {
                 hint: e.advice.clone(),
@@ -111,7 +160,14 @@ impl ListPage {
             can_retry: l.status.can_retry(),
             can_cancel: l.status == ListStatus::Queued,
             notice,
+            queued: None,
         }
+    }
+
+    /// The same page with the "Add a platform" form as typed, and its errors.
+    pub(super) fn with_add(mut self, add: AddView) -> Self {
+        self.add = add;
+        self
     }
 }
 
@@ -120,7 +176,7 @@ fn not_found() -> PageError {
 }
 
 /// A service error of the list pages: a missing list is this page's 404.
-fn page_error(e: ServiceError) -> PageError {
+pub(super) fn page_error(e: ServiceError) -> PageError {
     match e {
         ServiceError::NotFound(_) => not_found(),
         other => other.into(),
@@ -134,11 +190,9 @@ async fn show_list(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let list = state(&req)?.list(&id).await.map_err(page_error)?;
-    render(
-        &visitor,
-        StatusCode::OK,
-        &ListPage::new(&visitor, &list, None),
-    )
+    let mut page = ListPage::new(&visitor, &list, None);
+    page.queued = queued_note(&req);
+    render(&visitor, StatusCode::OK, &page)
 }
 
 #[post("/ui/lists/{id}/retry")]
@@ -202,12 +256,21 @@ async fn transition(
 ) -> Result<HttpResponse, PageError> {
     match done {
         Ok(list) => Ok(see_other(&format!("/ui/lists/{}", list.id))),
-        Err(ServiceError::Conflict { status, .. }) => {
+        Err(ServiceError::Conflict { .. }) => {
             let list = state(req)?.list(id).await.map_err(page_error)?;
-            let notice = format!("The list is {status}. {rule}");
-            let page = ListPage::new(visitor, &list, Some(notice));
-            render(visitor, StatusCode::CONFLICT, &page)
+            not_now(visitor, &list, rule)
         }
         Err(e) => Err(page_error(e)),
     }
+}
+
+/// The list again (409), saying why its status does not allow what was asked.
+pub(super) fn not_now(
+    visitor: &Visitor,
+    list: &ListResource,
+    rule: &str,
+) -> Result<HttpResponse, PageError> {
+    let notice = format!("The list is {}. {rule}", list.status);
+    let page = ListPage::new(visitor, list, Some(notice));
+    render(visitor, StatusCode::CONFLICT, &page)
 }

@@ -1,5 +1,6 @@
 //! The web pages: server-rendered HTML for people who don't script — recent lists, a form that
-//! builds or takes a spec (with a dry run), a list's live status, inspect, sign-in.
+//! builds or takes a spec (with a dry run), a list's live status (and, once it succeeded, an
+//! entry removed or a platform added), inspect, sign-in.
 //!
 //! Owns the HTML routes (`/` and `/ui/…`, beside the JSON API's `/lists` and `/inspect`), the
 //! embedded static files (`/static/…`), CSRF and page sessions, and the view data the templates in
@@ -14,6 +15,7 @@ mod form_errors;
 mod index;
 mod inspect;
 mod list;
+mod list_edit;
 mod login;
 mod security;
 mod spec_form;
@@ -32,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     index::configure(cfg);
     form::configure(cfg);
     list::configure(cfg);
+    list_edit::configure(cfg);
     inspect::configure(cfg);
     login::configure(cfg);
 }
