@@ -2,10 +2,12 @@
 //! repositories, a cold push into a new target repository, a re-push of the same list, and a push
 //! after one source was rebuilt, for N = 2, 16, 64.
 //!
-//! Three clients in the same run: manifold (8 sources at a time), manifold one source at a time,
-//! and a sequential client that makes manifest-tool v2's requests (9N+2: HEAD+GET manifest, GET
-//! config, HEAD+mount per blob, HEAD+PUT child; HEAD+PUT list). Prints the median wall time of
-//! `RUNS` runs and the requests made. Run with `cargo bench -p manifold --bench push`.
+//! Clients in the same run: manifold (8 and 16 sources at a time, and one at a time), a
+//! sequential client that makes manifest-tool v2's requests (9N+2: HEAD+GET manifest, GET
+//! config, HEAD+mount per blob, HEAD+PUT child; HEAD+PUT list), and a floor client that makes
+//! only the 4N+1 requests a cold push needs, 8 sources at a time (and once more reading each
+//! source's config, as a platform check must), and manifold taking the spec's platforms. Prints
+//! the median wall time of `RUNS` runs and the requests made. Run with `cargo bench -p manifold --bench push`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -59,7 +61,121 @@ async fn main() {
             "sequential, manifest-tool's requests",
             [&cold, &warm, &partial],
         );
+        for (name, read_config) in [
+            ("floor client (4N+1, 8 at a time)", false),
+            ("floor client reading each config (5N+1)", true),
+        ] {
+            let mut floor = Vec::new();
+            for _ in 0..RUNS {
+                run_id += 1;
+                let target = format!("bench{n}-t{run_id}");
+                floor.push(floor_client(&host, &target, &sources, read_config).await);
+            }
+            print_cold_row(n, name, &floor);
+        }
+        let mut trusted = Vec::new();
+        for _ in 0..RUNS {
+            run_id += 1;
+            let spec = spec(&host, &format!("bench{n}-t{run_id}"), &sources);
+            let options = PushOptions {
+                trust_platforms: true,
+                ..options(8)
+            };
+            trusted.push(push_with(&spec, &options).await);
+        }
+        print_cold_row(n, "manifold --trust-platforms (8 at a time)", &trusted);
     }
+}
+
+fn print_cold_row(n: usize, name: &str, samples: &[(Duration, u64)]) {
+    let (time, requests) = median(samples);
+    println!(
+        "| {n} | {name} | {:.0} ms | {requests} | | | | |",
+        time.as_secs_f64() * 1e3
+    );
+}
+
+/// The least a cold push can do, 8 sources at a time: GET each source, mount its config and
+/// layer and PUT it by digest; then PUT the list (4N+1 requests, no checks, no target read).
+/// With `read_config`, each source's config is read too, as a platform check needs (5N+1).
+async fn floor_client(
+    host: &str,
+    target: &str,
+    sources: &[(String, String)],
+    read_config: bool,
+) -> (Duration, u64) {
+    use futures::StreamExt as _;
+    let http = reqwest::Client::new();
+    let base = format!("http://{host}/v2");
+    let started = Instant::now();
+    let entries: Vec<serde_json::Value> = futures::stream::iter(sources)
+        .map(|(repo, arch)| {
+            let (http, base) = (&http, &base);
+            async move {
+                let response = http
+                    .get(format!("{base}/{repo}/manifests/v1"))
+                    .header(
+                        "Accept",
+                        "application/vnd.docker.distribution.manifest.v2+json",
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                let media_type = response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let bytes = response.bytes().await.unwrap();
+                let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                if read_config {
+                    let config = manifest["config"]["digest"].as_str().unwrap();
+                    let url = format!("{base}/{repo}/blobs/{config}");
+                    http.get(url).send().await.unwrap().bytes().await.unwrap();
+                }
+                let blobs = std::iter::once(&manifest["config"])
+                    .chain(manifest["layers"].as_array().unwrap())
+                    .map(|b| b["digest"].as_str().unwrap().to_owned());
+                futures::future::join_all(blobs.map(|digest| {
+                    http.post(format!(
+                        "{base}/{target}/blobs/uploads/?mount={digest}&from={repo}"
+                    ))
+                    .send()
+                }))
+                .await;
+                let digest = manifold::model::Digest::of(&bytes);
+                http.put(format!("{base}/{target}/manifests/{digest}"))
+                    .header("Content-Type", &media_type)
+                    .body(bytes.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                serde_json::json!({
+                    "mediaType": media_type, "size": bytes.len(), "digest": digest,
+                    "platform": {"architecture": arch, "os": "linux"}
+                })
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": entries,
+    });
+    let put = http
+        .put(format!("{base}/{target}/manifests/v1"))
+        .header(
+            "Content-Type",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .body(serde_json::to_vec(&list).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let requests = sources.len() as u64 * if read_config { 5 } else { 4 } + 1;
+    (started.elapsed(), requests)
 }
 
 fn print_row(n: usize, name: &str, columns: [&[(Duration, u64)]; 3]) {
@@ -128,15 +244,22 @@ fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
     }
 }
 
-async fn manifold_push(spec: &ListSpec, concurrency: usize) -> (Duration, u64) {
-    let client = RegistryClient::new(ClientConfig::default()).unwrap();
-    let options = PushOptions {
+fn options(concurrency: usize) -> PushOptions {
+    PushOptions {
         output: ListType::Docker,
         concurrency,
         ..PushOptions::default()
-    };
+    }
+}
+
+async fn manifold_push(spec: &ListSpec, concurrency: usize) -> (Duration, u64) {
+    push_with(spec, &options(concurrency)).await
+}
+
+async fn push_with(spec: &ListSpec, options: &PushOptions) -> (Duration, u64) {
+    let client = RegistryClient::new(ClientConfig::default()).unwrap();
     let started = Instant::now();
-    let report = engine::push(&client, spec, &options).await.expect("push");
+    let report = engine::push(&client, spec, options).await.expect("push");
     (started.elapsed(), report.requests)
 }
 
