@@ -112,21 +112,8 @@ async fn floor_client(
         .map(|(repo, arch)| {
             let (http, base) = (&http, &base);
             async move {
-                let response = http
-                    .get(format!("{base}/{repo}/manifests/v1"))
-                    .header(
-                        "Accept",
-                        "application/vnd.docker.distribution.manifest.v2+json",
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                let media_type = response.headers()["content-type"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
-                let bytes = response.bytes().await.unwrap();
-                let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                let url = format!("{base}/{repo}/manifests/v1");
+                let (media_type, bytes, manifest) = get_manifest(http, &url).await;
                 if read_config {
                     let config = manifest["config"]["digest"].as_str().unwrap();
                     let url = format!("{base}/{repo}/blobs/{config}");
@@ -263,13 +250,30 @@ async fn push_with(spec: &ListSpec, options: &PushOptions) -> (Duration, u64) {
     (started.elapsed(), report.requests)
 }
 
+/// Every manifest type manifest-tool v2 accepts.
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// GET a manifest: its media type, bytes and JSON.
+async fn get_manifest(
+    http: &reqwest::Client,
+    url: &str,
+) -> (String, bytes::Bytes, serde_json::Value) {
+    let response = http.get(url).header("Accept", ACCEPT).send().await.unwrap();
+    let media_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bytes = response.bytes().await.unwrap();
+    let manifest = serde_json::from_slice(&bytes).unwrap();
+    (media_type, bytes, manifest)
+}
+
 /// manifest-tool v2's request sequence, one source after another.
 async fn sequential_reference(
     host: &str,
     target: &str,
     sources: &[(String, String)],
 ) -> (Duration, u64) {
-    const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
     let http = reqwest::Client::new();
     let base = format!("http://{host}/v2");
     let mut requests = 0u64;
@@ -282,19 +286,8 @@ async fn sequential_reference(
             .send()
             .await
             .unwrap();
-        let response = http
-            .get(&url)
-            .header("Accept", ACCEPT)
-            .send()
-            .await
-            .unwrap();
-        let media_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let bytes = response.bytes().await.unwrap();
+        let (media_type, bytes, manifest) = get_manifest(&http, &url).await;
         requests += 2;
-        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let config = manifest["config"]["digest"].as_str().unwrap().to_owned();
         http.get(format!("{base}/{repo}/blobs/{config}"))
             .send()

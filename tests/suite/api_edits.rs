@@ -7,7 +7,7 @@ use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_pulls, seed_demo};
+use crate::support::cli::{assert_demo_promoted, assert_pulls, seed_demo};
 use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
 use crate::support::stores::Db;
@@ -105,23 +105,7 @@ async fn a_copy_promotes_a_list_to_another_registry_with_its_digest(db: Db) {
     assert_eq!(copied["digest"], pushed["digest"]);
     assert_eq!(copied["tags"], json!(["stable"]));
     assert_eq!(copied["entries"].as_array().unwrap().len(), 2);
-    let pusher = Pusher::new(&production);
-    for tag in ["v0.2", "stable"] {
-        let stored = pusher
-            .get_manifest("release/demo", tag, ACCEPT_ALL)
-            .await
-            .unwrap();
-        assert_eq!(stored.digest.as_deref(), pushed["digest"].as_str(), "{tag}");
-    }
-    assert_pulls(
-        &production,
-        "release/demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_promoted(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
 }
 
 async fn bad_removal_and_copy_bodies_are_refused_naming_the_field_and_nothing_is_queued(db: Db) {

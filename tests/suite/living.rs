@@ -8,7 +8,9 @@ use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, sha256_di
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_pulls, manifest_puts, manifold, seed, seed_demo, write_spec};
+use crate::support::cli::{
+    assert_demo_promoted, assert_pulls, manifest_puts, manifold, seed, seed_demo, write_spec,
+};
 use crate::support::demo::demo_spec;
 
 /// `push --json from-spec` of this spec; the report.
@@ -315,23 +317,7 @@ async fn copy_promotes_a_list_to_another_registry_byte_for_byte() {
     let copied: Value = serde_json::from_str(&copied.stdout).unwrap();
     let again: Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(copied["digest"], pushed["digest"]);
-    let pusher = Pusher::new(&production);
-    for tag in ["v0.2", "stable"] {
-        let stored = pusher
-            .get_manifest("release/demo", tag, ACCEPT_ALL)
-            .await
-            .unwrap();
-        assert_eq!(stored.digest.as_deref(), pushed["digest"].as_str(), "{tag}");
-    }
-    assert_pulls(
-        &production,
-        "release/demo:v0.2",
-        &[
-            ("linux", "s390x", None, &s390x.manifest_digest),
-            ("linux", "amd64", None, &amd64.manifest_digest),
-        ],
-    )
-    .await;
+    assert_demo_promoted(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
     assert_eq!(again["unchanged"], true);
     assert_eq!(again["requests"], 2, "the source and the destination");
 }

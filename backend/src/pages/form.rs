@@ -155,26 +155,16 @@ async fn submit_list(
             &NewPage::new(&visitor, form, None),
         );
     }
-    let (form, built) = state
-        .blocking(move || {
-            let built = form.build();
-            (form, built)
-        })
-        .await?;
+    let (form, built) = form.build_off_thread(state).await?;
     let built = match built {
         Ok(built) => built,
         Err(errors) => return invalid(&visitor, form, *errors, StatusCode::BAD_REQUEST),
     };
-    let submit = Submit {
-        submission: built.submission.clone(),
-        format: built.format,
-        text: built.text.clone(),
-        defaults: SubmitOptions {
-            output: Some(built.output),
-            ..SubmitOptions::default()
-        },
-        idempotency_key: Some(format!("ui:{}", form.nonce)),
+    let output = SubmitOptions {
+        output: Some(built.output),
+        ..SubmitOptions::default()
     };
+    let submit = built.submit(output, Some(format!("ui:{}", form.nonce)));
     if action == Action::DryRun {
         return match state.dry_run(&submit).await {
             Ok(dry) => {

@@ -18,7 +18,7 @@ use super::security::{FormData, check_csrf, new_token, state};
 use super::spec_form::{Row, SpecForm};
 use super::{PageError, Visitor, render, see_other};
 use crate::model::{Entry, ListStatus, Platform};
-use crate::service::{Edit, ErrorKind, ListResource, Submit};
+use crate::service::{Edit, ErrorKind, ListResource};
 use crate::spec::{Removal, SubmitOptions, Work};
 
 /// Why a list that has not succeeded offers no edits.
@@ -141,26 +141,16 @@ async fn append_entry(
         return again(&visitor, &list, &form, errors, StatusCode::BAD_REQUEST);
     }
     let services = state(&req)?;
-    let (form, built) = services
-        .blocking(move || {
-            let built = form.build();
-            (form, built)
-        })
-        .await?;
+    let (form, built) = form.build_off_thread(services).await?;
     let built = match built {
         Ok(built) => built,
         Err(errors) => return again(&visitor, &list, &form, *errors, StatusCode::BAD_REQUEST),
     };
-    let submit = Submit {
-        submission: built.submission.clone(),
-        format: built.format,
-        text: built.text.clone(),
-        defaults: SubmitOptions {
-            append: Some(true),
-            ..SubmitOptions::default()
-        },
-        idempotency_key: None,
+    let append = SubmitOptions {
+        append: Some(true),
+        ..SubmitOptions::default()
     };
+    let submit = built.submit(append, None);
     match services.submit(&submit).await {
         Ok(queued) => Ok(see_other(&format!("/ui/lists/{}?queued=append", queued.id))),
         Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use super::form_errors::FormErrors;
 use super::security::{FormData, new_token};
 use crate::model::{ListType, Platform, SpecFormat};
-use crate::spec::{self, Submission};
+use crate::service::{ServiceError, Services, Submit};
+use crate::spec::{self, Submission, SubmitOptions};
 
 /// Rows an empty form starts with (the documentation demo has two sources).
 const EMPTY_ROWS: usize = 2;
@@ -73,7 +74,34 @@ pub struct Built {
     pub row_of: Vec<usize>,
 }
 
+impl Built {
+    /// The submission of this spec with the request's `defaults` and idempotency key.
+    pub fn submit(&self, defaults: SubmitOptions, idempotency_key: Option<String>) -> Submit {
+        Submit {
+            submission: self.submission.clone(),
+            format: self.format,
+            text: self.text.clone(),
+            defaults,
+            idempotency_key,
+        }
+    }
+}
+
 impl SpecForm {
+    /// Builds the spec off the HTTP threads (parsing a pasted spec is CPU work); answers the form
+    /// back with what it built.
+    pub async fn build_off_thread(
+        self,
+        services: &Services,
+    ) -> Result<(Self, Result<Built, Box<FormErrors>>), ServiceError> {
+        services
+            .blocking(move || {
+                let built = self.build();
+                (self, built)
+            })
+            .await
+    }
+
     /// A new, empty form.
     pub fn empty() -> Self {
         Self {

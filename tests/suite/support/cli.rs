@@ -139,6 +139,33 @@ pub async fn assert_stored_digest(registry: &TestRegistry, repo: &str, tag: &str
     );
 }
 
+/// The demo list was copied to `release/demo` of `production` under `v0.2` and `stable`, with
+/// `digest`, and each platform pulls its own image there.
+pub async fn assert_demo_promoted(
+    production: &TestRegistry,
+    digest: Option<&str>,
+    s390x: &BuiltImage,
+    amd64: &BuiltImage,
+) {
+    let pusher = Pusher::new(production);
+    for tag in ["v0.2", "stable"] {
+        let stored = pusher
+            .get_manifest("release/demo", tag, ACCEPT_ALL)
+            .await
+            .unwrap();
+        assert_eq!(stored.digest.as_deref(), digest, "{tag}");
+    }
+    assert_pulls(
+        production,
+        "release/demo:v0.2",
+        &[
+            ("linux", "s390x", None, &s390x.manifest_digest),
+            ("linux", "amd64", None, &amd64.manifest_digest),
+        ],
+    )
+    .await;
+}
+
 /// Checks with skopeo that pulling `image` on each platform gets the expected child.
 pub async fn assert_pulls(
     registry: &TestRegistry,
