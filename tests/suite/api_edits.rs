@@ -190,6 +190,26 @@ async fn bad_removal_and_copy_bodies_are_refused_naming_the_field_and_nothing_is
         .await
         .unwrap();
     assert_eq!(not_json.status(), 400);
+    let yaml = app
+        .post_as(
+            "/copies",
+            "application/yaml",
+            "source: 127.0.0.1:9/a:v1\ntarget: 127.0.0.1:9/b:v1\n",
+        )
+        .await;
+    assert_eq!(yaml.status(), 415);
+    let error: Value = yaml.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+    let many: Vec<String> = (0..101).map(|i| format!("t{i}")).collect();
+    let tags = app
+        .post_json_to(
+            "/copies",
+            &json!({"source": "127.0.0.1:9/a:v1", "target": "127.0.0.1:9/b:v1", "tags": many}),
+        )
+        .await;
+    assert_eq!(tags.status(), 400);
+    let error: Value = tags.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "tags", "{error:#}");
     let page = app.get_json("/lists").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
 }

@@ -2,6 +2,7 @@
 //! the list it holds, a list or image copied there. Each answers `202` with the queued list (the
 //! same record `/lists/{id}` follows); the rules are the service's.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,7 +10,8 @@ use utoipa::ToSchema;
 use super::State;
 use super::access::Write;
 use super::error::{ApiError, ErrorBody};
-use super::lists::{idempotency_key, read_body, utf8};
+use super::lists::{Reader, idempotency_key, read_body, utf8};
+use crate::model::ErrorCode;
 use crate::service::{Edit, ListResource, ServiceError};
 use crate::spec::{self, Promotion, Removal, Work};
 
@@ -73,6 +75,7 @@ pub struct CopyBody {
         (status = 401, description = "No API token", body = ErrorBody),
         (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody)
     ),
     security((), ("token" = []))
@@ -84,7 +87,7 @@ async fn create_removal(
     payload: web::Payload,
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, text): (RemovalBody, _) = read(&state, payload).await?;
+    let (body, text): (RemovalBody, _) = read(&state, &req, payload).await?;
     let removal = Removal::parse(&body.target, &body.platforms, &body.digests);
     let work = Work::Remove(removal.map_err(ServiceError::body)?);
     queue(&state, &req, work, body.callback_url, text).await
@@ -107,6 +110,7 @@ async fn create_removal(
         (status = 401, description = "No API token", body = ErrorBody),
         (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody)
     ),
     security((), ("token" = []))
@@ -118,18 +122,26 @@ async fn create_copy(
     payload: web::Payload,
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, text): (CopyBody, _) = read(&state, payload).await?;
+    let (body, text): (CopyBody, _) = read(&state, &req, payload).await?;
     let promotion = Promotion::parse(&body.source, &body.target, &body.tags);
     let work = Work::Copy(promotion.map_err(ServiceError::body)?);
     queue(&state, &req, work, body.callback_url, text).await
 }
 
 /// A JSON body and its text, parsed off the HTTP threads; its errors name the field, line and
-/// column at fault.
+/// column at fault. A body sent as YAML, or as neither, is a 415.
 async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
     state: &State,
+    req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<(T, String), ApiError> {
+    if let Reader::Yaml = Reader::of(req)? {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "this endpoint takes a JSON body (Content-Type: application/json)",
+        ));
+    }
     let text = utf8(read_body(payload).await?)?;
     let (parsed, text) = state
         .blocking(move || (spec::parse::json_document::<T>(&text), text))

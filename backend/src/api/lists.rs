@@ -178,7 +178,7 @@ pub(super) async fn read_body(payload: web::Payload) -> Result<Vec<u8>, ApiError
 
 /// How a body is read, by its content type.
 #[derive(Clone, Copy)]
-enum Reader {
+pub(super) enum Reader {
     Json,
     Yaml,
     /// None given: JSON when it starts with `{`, else YAML.
@@ -186,7 +186,8 @@ enum Reader {
 }
 
 impl Reader {
-    fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+    /// The reader of the request's `Content-Type`; one that is neither JSON nor YAML is a 415.
+    pub(super) fn of(req: &HttpRequest) -> Result<Self, ApiError> {
         let content_type = req
             .headers()
             .get("content-type")

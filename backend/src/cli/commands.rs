@@ -65,6 +65,8 @@ pub(super) async fn copy(
 ) -> anyhow::Result<()> {
     let source = Reference::parse(&args.source)?;
     let destination = Reference::parse(&args.destination)?;
+    spec::reference::check_tag_count(args.tags.len())
+        .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     for tag in &args.tags {
         spec::reference::check_tag(tag).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     }

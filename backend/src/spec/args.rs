@@ -50,6 +50,8 @@ impl FromArgs {
                 tags.push(tag.to_owned());
             }
         }
+        super::reference::check_tag_count(tags.len())
+            .map_err(|e| SpecError::in_field("--tags", e))?;
         let template = self.template.trim();
         if template.is_empty() {
             return Err(SpecError::in_field("--template", "the template is empty"));

@@ -35,7 +35,7 @@ pub(super) struct Document(pub(super) ListSpec, pub(super) SubmitOptions);
 struct RawSpec {
     image: Target,
     #[serde(default)]
-    tags: Option<Vec<Tag>>,
+    tags: Option<Tags>,
     #[serde(default)]
     annotations: Option<Annotations>,
     manifests: Manifests,
@@ -71,7 +71,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         let image = raw.image.0;
         let own_tag = image.tag().map(str::to_owned);
         let mut tags: Vec<String> = Vec::new();
-        for Tag(tag) in raw.tags.unwrap_or_default() {
+        for Tag(tag) in raw.tags.map(|t| t.0).unwrap_or_default() {
             if Some(&tag) != own_tag.as_ref() && !tags.contains(&tag) {
                 tags.push(tag);
             }
@@ -182,6 +182,17 @@ impl Visitor<'_> for RefVisitor {
 
 /// An extra tag of the target.
 struct Tag(String);
+
+/// A spec's extra tags: at most [`super::reference::MAX_TAGS`].
+struct Tags(Vec<Tag>);
+
+impl<'de> Deserialize<'de> for Tags {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let tags = Vec::<Tag>::deserialize(d)?;
+        super::reference::check_tag_count(tags.len()).map_err(de::Error::custom)?;
+        Ok(Tags(tags))
+    }
+}
 
 impl<'de> Deserialize<'de> for Tag {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

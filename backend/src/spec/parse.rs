@@ -649,4 +649,24 @@ manifests:
              and '-' (line 7, column 21)"
         );
     }
+
+    #[test]
+    fn a_spec_with_more_extra_tags_than_a_push_writes_is_refused_naming_tags() {
+        let tags = |n: usize| {
+            (0..n)
+                .map(|i| format!("t{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let spec = |n: usize| {
+            format!(
+                "image: r.io/demo:v1\ntags: [{}]\nmanifests:\n  - image: r.io/a:v1\n",
+                tags(n)
+            )
+        };
+        let err = from_yaml(&spec(101)).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("tags"), "{err}");
+        assert!(err.message.contains("at most 100"), "{err}");
+        assert_eq!(from_yaml(&spec(100)).unwrap().tags.len(), 100);
+    }
 }

@@ -314,6 +314,19 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     validate_tag(tag)
 }
 
+/// Most extra tags one push writes (each is a PUT of the list).
+pub const MAX_TAGS: usize = 100;
+
+/// Checks how many extra tags are asked for.
+pub fn check_tag_count(count: usize) -> Result<(), String> {
+    if count > MAX_TAGS {
+        return Err(format!(
+            "{count} extra tags; a push writes at most {MAX_TAGS} (each is one more PUT of the list)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

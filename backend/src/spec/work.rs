@@ -85,6 +85,8 @@ impl Promotion {
         let source =
             Reference::parse(source).map_err(|e| SpecError::in_field("source", e.to_string()))?;
         let image = tag_reference("target", target)?;
+        super::reference::check_tag_count(tags.len())
+            .map_err(|e| SpecError::in_field("tags", e))?;
         for (i, tag) in tags.iter().enumerate() {
             super::reference::check_tag(tag)
                 .map_err(|e| SpecError::in_field(format!("tags[{i}]"), e))?;
@@ -184,6 +186,7 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::reference::MAX_TAGS;
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
@@ -211,6 +214,10 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("tags[1]"));
         let err = Promotion::parse("NOT A REF", "r.io/b:v1", &[]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("source"));
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let err = Promotion::parse("r.io/a:v1", "r.io/b:v1", &many).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("tags"));
+        assert!(Promotion::parse("r.io/a:v1", "r.io/b:v1", &many[1..]).is_ok());
     }
 
     #[test]
