@@ -12,7 +12,7 @@ use manifold::store::{
 };
 
 use crate::support::on_both_stores;
-use crate::support::stores::{Db, DbGuard, OnStore};
+use crate::support::stores::{Db, DbGuard, OnStore, TestDb};
 
 const LEASE: Duration = Duration::from_millis(300);
 
@@ -466,4 +466,24 @@ async fn an_in_memory_sqlite_store_works_and_keeps_nothing() {
     assert!(store.describe().contains("in memory"));
     let other = Store::open("sqlite::memory:", 5).await.unwrap();
     assert!(other.get_list(list.id).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgresql_database_that_does_not_exist_is_created_when_the_store_opens() {
+    let db = TestDb::unborn();
+
+    let store = Store::open(&db.url, 2)
+        .await
+        .expect("the database is created");
+    let list = insert(&store, &new_list("created:v1")).await;
+    let again = Store::open(&db.url, 2)
+        .await
+        .expect("and found the next time");
+
+    assert!(again.get_list(list.id).await.unwrap().is_some());
+    let mut wrong = url::Url::parse(&db.url).unwrap();
+    wrong.query_pairs_mut().append_pair("user", "nobody_here");
+    let wrong = wrong.to_string();
+    let refused = Store::open(&wrong, 2).await.unwrap_err().to_string();
+    assert!(refused.contains("nobody_here"), "{refused}");
 }

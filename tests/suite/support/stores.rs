@@ -18,14 +18,20 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> Self {
-        let name = format!("manifold_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = admin_url();
-        let mut conn = sqlx_connect(&admin).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        let db = Self::unborn();
+        let mut conn = sqlx_connect(&admin_url()).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {}", db.name)))
             .execute(&mut conn)
             .await
             .expect("create a test database");
-        let mut url = url::Url::parse(&admin).expect("DATABASE_URL is a URL");
+        db
+    }
+
+    /// The name and URL of a test database that does not exist yet (dropped afterwards if
+    /// something created it).
+    pub fn unborn() -> Self {
+        let name = format!("manifold_test_{}", uuid::Uuid::new_v4().simple());
+        let mut url = url::Url::parse(&admin_url()).expect("DATABASE_URL is a URL");
         url.set_path(&name);
         Self {
             url: url.to_string(),
