@@ -121,3 +121,29 @@ async fn from_args_with_a_malformed_platform_names_the_flag() {
     assert!(run.stderr.contains("--platforms"), "{}", run.stderr);
     assert!(!run.stderr.contains("refused"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_reference_written_as_a_url_is_told_it_has_no_scheme() {
+    let err = refused(&format!(
+        "image: http://{NOWHERE}/demo:v1\nmanifests:\n  - image: {NOWHERE}/a:v1\n"
+    ))
+    .await;
+    assert!(
+        err.contains("image") && err.contains("has no scheme"),
+        "{err}"
+    );
+    assert!(err.contains("--plain-http"), "{err}");
+    let inspect = manifold(&["inspect", &format!("http://{NOWHERE}/demo:v1")])
+        .await
+        .failed();
+    assert!(
+        inspect.stderr.contains("has no scheme"),
+        "{}",
+        inspect.stderr
+    );
+    assert!(
+        !inspect.stderr.contains("is not a number"),
+        "{}",
+        inspect.stderr
+    );
+}

@@ -488,6 +488,48 @@ async fn from_args_expands_the_template_for_each_platform() {
 }
 
 #[tokio::test]
+async fn from_args_annotations_split_on_commas_as_manifest_tool_s_do() {
+    let registry = TestRegistry::plain().await;
+    let host = registry.host();
+    seed_demo(&registry).await;
+    let template = format!("{host}/demo-ARCH:v0.2");
+    let target = format!("{host}/demo:annotated");
+
+    manifold(&[
+        "push",
+        "--type",
+        "oci",
+        "from-args",
+        "--platforms",
+        "linux/amd64,linux/s390x",
+        "--template",
+        &template,
+        "--target",
+        &target,
+        "--annotations",
+        "org.example.a=1,org.example.b=2",
+        "--annotations",
+        "org.example.c=3",
+    ])
+    .await
+    .ok();
+
+    let stored = Pusher::new(&registry)
+        .get_manifest(
+            "demo",
+            "annotated",
+            manifold_testkit::media_types::ACCEPT_ALL,
+        )
+        .await
+        .unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&stored.bytes).unwrap();
+    assert_eq!(
+        index["annotations"],
+        serde_json::json!({"org.example.a": "1", "org.example.b": "2", "org.example.c": "3"})
+    );
+}
+
+#[tokio::test]
 async fn pushml_is_the_same_as_push_from_spec() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;

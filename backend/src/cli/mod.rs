@@ -146,8 +146,9 @@ struct FromArgsArgs {
     /// Extra tags, comma-separated.
     #[arg(long, value_delimiter = ',')]
     tags: Vec<String>,
-    /// Index annotations, key=value (OCI index only).
-    #[arg(long)]
+    /// Index annotations, key=value, comma-separated as manifest-tool takes them (OCI index
+    /// only).
+    #[arg(long, value_delimiter = ',')]
     annotations: Vec<String>,
     /// Only warn about sources that do not exist, and leave them out.
     #[arg(long = "ignore-missing")]

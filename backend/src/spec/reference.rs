@@ -47,6 +47,12 @@ impl Reference {
         if input.trim() != input || input.contains(char::is_whitespace) {
             return Err(fail("it contains white space"));
         }
+        if let Some((scheme, _)) = input.split_once("://") {
+            return Err(fail(&format!(
+                "a reference has no scheme: drop \"{scheme}://\" (a registry on plain HTTP is \
+                 reached with --plain-http; loopback registries need nothing)"
+            )));
+        }
         let (rest, digest) = match input.split_once('@') {
             Some((rest, digest)) => {
                 crate::model::Digest::parse(digest).map_err(|r| fail(&r.to_string()))?;
@@ -332,6 +338,18 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_reference_with_a_scheme_says_references_have_none() {
+        for input in [
+            "http://127.0.0.1:5000/demo:v1",
+            "https://registry.example/demo",
+        ] {
+            let err = Reference::parse(input).unwrap_err();
+            assert!(err.reason.contains("has no scheme"), "{}", err.reason);
+            assert!(err.reason.contains("--plain-http"), "{}", err.reason);
+        }
+    }
 
     #[test]
     fn a_bare_name_is_an_official_docker_hub_image_at_latest() {
