@@ -76,6 +76,23 @@ pub(super) fn removal_key(e: &Entry) -> (&'static str, String) {
     }
 }
 
+/// The form posted to a list's edit action (its CSRF token checked) and the list; or the list's
+/// page saying why a list that has not succeeded cannot be edited.
+async fn posted_to_succeeded(
+    req: &HttpRequest,
+    visitor: &Visitor,
+    id: &str,
+    payload: web::Payload,
+) -> Result<Result<(FormData, ListResource), HttpResponse>, PageError> {
+    let form = FormData::read(req, payload).await?;
+    check_csrf(req, &form)?;
+    let list = state(req)?.list(id).await.map_err(page_error)?;
+    if list.status != ListStatus::Succeeded {
+        return not_now(visitor, &list, ONLY_SUCCEEDED).map(Err);
+    }
+    Ok(Ok((form, list)))
+}
+
 #[post("/ui/lists/{id}/remove")]
 async fn remove_entry(
     req: HttpRequest,
@@ -83,12 +100,10 @@ async fn remove_entry(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormData::read(&req, payload).await?;
-    check_csrf(&req, &form)?;
-    let list = state(&req)?.list(&id).await.map_err(page_error)?;
-    if list.status != ListStatus::Succeeded {
-        return not_now(&visitor, &list, ONLY_SUCCEEDED);
-    }
+    let (form, list) = match posted_to_succeeded(&req, &visitor, &id, payload).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
     let platforms: Vec<String> = form.all("platform").map(str::to_owned).collect();
     let digests: Vec<String> = form.all("digest").map(str::to_owned).collect();
     let removal = Removal::parse(&list.target, &platforms, &digests)
@@ -117,12 +132,10 @@ async fn append_entry(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let posted = FormData::read(&req, payload).await?;
-    check_csrf(&req, &posted)?;
-    let list = state(&req)?.list(&id).await.map_err(page_error)?;
-    if list.status != ListStatus::Succeeded {
-        return not_now(&visitor, &list, ONLY_SUCCEEDED);
-    }
+    let (posted, list) = match posted_to_succeeded(&req, &visitor, &id, payload).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
     let form = SpecForm {
         target: list.target.clone(),
         tags: String::new(),
