@@ -103,6 +103,15 @@ pub struct Settings {
         help_heading = "Jobs"
     )]
     pub job_backoff_ms: Option<u64>,
+    /// Seconds between two checks of a pushed list against its registry (drift, follow mode);
+    /// 0 turns the watch off [default: 300].
+    #[arg(
+        long = "watch-interval-secs",
+        env = "MANIFOLD_WATCH_INTERVAL_SECS",
+        value_name = "SECS",
+        help_heading = "Jobs"
+    )]
+    pub watch_interval_secs: Option<u64>,
 
     // --- Registries ---
     /// Registries the service may talk to, comma-separated (host[:port]). Unset: loopback only.
@@ -280,6 +289,14 @@ impl Settings {
             max_attempts: self.job_max_attempts(),
             base_delay: Duration::from_millis(self.job_backoff_ms.unwrap_or(2000)),
             max_delay: Duration::from_secs(300),
+        }
+    }
+
+    /// How often each pushed list is checked against its registry; `None`: the watch is off.
+    pub fn watch_interval(&self) -> Option<Duration> {
+        match self.watch_interval_secs.unwrap_or(300) {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
         }
     }
 

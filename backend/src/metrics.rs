@@ -1,5 +1,6 @@
 //! The service's metrics, rendered as Prometheus text: HTTP requests, pushes by outcome, push
-//! duration. Queue depth is read from the store at scrape time. One instance per application
+//! duration, checks of pushed lists. Queue depth and drifted lists are read from the store at
+//! scrape time. One instance per application
 //! (no global recorder), shared by the HTTP layer and the workers.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 struct Inner {
     http: BTreeMap<(String, String, u16), u64>,
     pushes: BTreeMap<&'static str, u64>,
+    checks: BTreeMap<&'static str, u64>,
+    check_requests: u64,
     buckets: [u64; BUCKETS.len()],
     duration_sum: f64,
     duration_count: u64,
@@ -42,6 +45,25 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a push that was not made (`superseded`): no attempt, no duration.
+    pub fn push_skipped(&self, outcome: &'static str) {
+        *self
+            .inner
+            .lock()
+            .expect("lock")
+            .pushes
+            .entry(outcome)
+            .or_default() += 1;
+    }
+
+    /// Counts a check of a pushed list by what it found (`in_sync`, `drifted`, `unknown`) and the
+    /// registry requests it made.
+    pub fn drift_check(&self, status: &'static str, requests: u64) {
+        let mut inner = self.inner.lock().expect("lock");
+        *inner.checks.entry(status).or_default() += 1;
+        inner.check_requests += requests;
+    }
+
     /// Counts a push attempt's outcome (`succeeded`, `failed`, `retried`) and its duration.
     pub fn push(&self, outcome: &'static str, took: Duration) {
         let mut inner = self.inner.lock().expect("lock");
@@ -56,8 +78,9 @@ impl Metrics {
         inner.duration_count += 1;
     }
 
-    /// The Prometheus text exposition, with the queue depth by job kind.
-    pub fn render(&self, queue: &[(String, i64)]) -> String {
+    /// The Prometheus text exposition, with what the store says at scrape time: the queue depth
+    /// by job kind and how many watched lists are drifted.
+    pub fn render(&self, queue: &[(String, i64)], drifted: i64) -> String {
         let inner = self.inner.lock().expect("lock");
         let mut out = String::new();
         header(
@@ -82,16 +105,51 @@ impl Metrics {
             "counter",
             "Push attempts by outcome.",
         );
-        for outcome in ["succeeded", "failed", "retried"] {
+        for outcome in ["succeeded", "failed", "retried", "superseded"] {
             let n = inner.pushes.get(outcome).copied().unwrap_or(0);
             let _ = writeln!(out, "manifold_pushes_total{{outcome=\"{outcome}\"}} {n}");
         }
         inner.render_durations(&mut out);
+        inner.render_watch(&mut out, drifted);
         out
     }
 }
 
 impl Inner {
+    fn render_watch(&self, out: &mut String, drifted: i64) {
+        header(
+            out,
+            "lists_drifted",
+            "gauge",
+            "Watched lists the last check found drifted.",
+        );
+        let _ = writeln!(out, "manifold_lists_drifted {drifted}");
+        header(
+            out,
+            "drift_checks_total",
+            "counter",
+            "Checks of pushed lists by what they found.",
+        );
+        for status in ["in_sync", "drifted", "unknown"] {
+            let n = self.checks.get(status).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "manifold_drift_checks_total{{status=\"{status}\"}} {n}"
+            );
+        }
+        header(
+            out,
+            "drift_check_requests_total",
+            "counter",
+            "Registry requests the checks of pushed lists made.",
+        );
+        let _ = writeln!(
+            out,
+            "manifold_drift_check_requests_total {}",
+            self.check_requests
+        );
+    }
+
     fn render_durations(&self, out: &mut String) {
         let name = "manifold_push_duration_seconds";
         header(
@@ -125,7 +183,11 @@ mod tests {
         m.http_request("GET", "/lists/{id}", 200);
         m.http_request("GET", "/lists/{id}", 200);
         m.push("succeeded", Duration::from_millis(300));
-        let text = m.render(&[("push".into(), 3)]);
+        m.drift_check("drifted", 5);
+        let text = m.render(&[("push".into(), 3)], 2);
+        assert!(text.contains("manifold_lists_drifted 2"), "{text}");
+        assert!(text.contains("manifold_drift_checks_total{status=\"drifted\"} 1"));
+        assert!(text.contains("manifold_drift_check_requests_total 5"));
         assert!(text.contains(
             "manifold_http_requests_total{method=\"GET\",route=\"/lists/{id}\",status=\"200\"} 2"
         ));
@@ -141,7 +203,7 @@ mod tests {
         for i in 0..100 {
             m.http_request(&format!("X-{i}"), "(unmatched)", 404);
         }
-        let text = m.render(&[]);
+        let text = m.render(&[], 0);
         assert_eq!(
             text.matches("manifold_http_requests_total{").count(),
             1,

@@ -24,8 +24,8 @@
   }
 
   // Live status: poll the JSON API until the list is final, then reload for the full page.
-  var ICONS = { queued: "◷", running: "↻", succeeded: "✓", failed: "✕", canceled: "⊘" };
-  var FINAL = ["succeeded", "failed", "canceled"];
+  var ICONS = { queued: "◷", running: "↻", succeeded: "✓", failed: "✕", canceled: "⊘", superseded: "⤳" };
+  var FINAL = ["succeeded", "failed", "canceled", "superseded"];
 
   function setUpPolling() {
     var line = document.querySelector("[data-list]");

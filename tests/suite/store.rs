@@ -65,6 +65,7 @@ fn new_list(target: &str) -> NewList {
         request_hash: format!("hash-{target}"),
         operation: Operation::Push,
         trust_platforms: false,
+        follow: false,
     }
 }
 
@@ -93,6 +94,8 @@ fn outcome() -> PushOutcome {
             annotations: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
             attestation: false,
         }],
+        sources: Vec::new(),
+        watch_at: None,
     }
 }
 

@@ -21,7 +21,9 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
         .service(get_lists)
         .service(get_list)
         .service(retry_list)
-        .service(cancel_list);
+        .service(cancel_list)
+        .service(follow_list)
+        .service(unfollow_list);
 }
 
 /// Options of a submission given in the query (a spec's own `type`, `callback_url` and
@@ -43,6 +45,8 @@ pub struct SubmitQuery {
     pub append: Option<bool>,
     /// Take the spec's platforms without checking them against the images' configs.
     pub trust_platforms: Option<bool>,
+    /// Re-push the list from the same spec whenever one of its sources moves.
+    pub follow: Option<bool>,
 }
 
 /// A list spec: manifest-tool's format, as JSON (or as YAML with `Content-Type: application/yaml`).
@@ -86,6 +90,10 @@ pub struct SpecBody {
     /// Take the spec's platforms as given. By default a platform the spec gives must be the
     /// image's own (its config's `os`, `architecture`, `variant`), or the list is refused.
     pub trust_platforms: Option<bool>,
+    /// Follow the sources: once the list has landed, each time the watch finds that one of its
+    /// sources (named by tag) moved, a new list is queued for the target from the same spec
+    /// (`follows` names the list it re-pushes). Stopped with `POST /lists/{id}/unfollow`.
+    pub follow: Option<bool>,
 }
 
 /// Submit a list spec to be pushed.
@@ -138,6 +146,7 @@ async fn create_list(
             ignore_missing: query.ignore_missing,
             append: query.append,
             trust_platforms: query.trust_platforms,
+            follow: query.follow,
         },
         idempotency_key: idempotency_key(&req),
     };
@@ -314,7 +323,8 @@ async fn get_list(state: State, id: web::Path<String>, _: Read) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(state.list(&id).await?))
 }
 
-/// Queue a failed or canceled list again.
+/// Queue a failed, canceled or superseded list again. It takes a new place in the order of its
+/// target's submissions: it is the newest, and lands even over lists that landed meanwhile.
 #[utoipa::path(
     tag = "lists",
     operation_id = "retry_list",
@@ -324,7 +334,7 @@ async fn get_list(state: State, id: web::Path<String>, _: Read) -> Result<HttpRe
         (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody),
-        (status = 409, description = "The list is not failed or canceled", body = ErrorBody)
+        (status = 409, description = "The list is not failed, canceled or superseded", body = ErrorBody)
     ),
     security((), ("token" = []))
 )]
@@ -358,4 +368,51 @@ async fn cancel_list(
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Accepted().json(state.cancel(&id).await?))
+}
+
+/// Follow a list's sources: each time the watch finds that one of them moved, a new list is
+/// queued for the target from the same spec.
+#[utoipa::path(
+    tag = "lists",
+    operation_id = "follow_list",
+    params(("id" = Uuid, Path, description = "The list's id")),
+    responses(
+        (status = 200, description = "Followed", body = ListResource),
+        (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
+        (status = 404, description = "No such list", body = ErrorBody),
+        (status = 409, description = "The list is a removal or a copy, which has no spec to push again", body = ErrorBody)
+    ),
+    security((), ("token" = []))
+)]
+#[post("/lists/{id}/follow")]
+async fn follow_list(
+    state: State,
+    id: web::Path<String>,
+    _: Write,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.follow(&id).await?))
+}
+
+/// Stop following a list: neither it nor the follow-ups queued from it are pushed again when a
+/// source moves.
+#[utoipa::path(
+    tag = "lists",
+    operation_id = "unfollow_list",
+    params(("id" = Uuid, Path, description = "The list's id")),
+    responses(
+        (status = 200, description = "No longer followed", body = ListResource),
+        (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
+        (status = 404, description = "No such list", body = ErrorBody)
+    ),
+    security((), ("token" = []))
+)]
+#[post("/lists/{id}/unfollow")]
+async fn unfollow_list(
+    state: State,
+    id: web::Path<String>,
+    _: Write,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.unfollow(&id).await?))
 }

@@ -4,13 +4,15 @@
 //! concurrently, read platforms from configs where the spec has none, choose the list type,
 //! serialise the document — then [`Plan::push`]: make every child present in the target
 //! repository (mount, or a streamed copy), PUT the list and its tags, verify the digest. A dry run
-//! is a plan reported instead of pushed. Also [`inspect`], with its text layout.
+//! is a plan reported instead of pushed. Also [`inspect`], with its text layout, and the check of
+//! a pushed list against its registry ([`check_drift`]).
 //!
 //! It knows nothing of HTTP servers, queues or databases: it imports only `registry`, `spec` and
 //! `model`.
 
 mod copy;
 mod current;
+mod drift;
 mod edit;
 mod error;
 mod inspect;
@@ -22,6 +24,7 @@ mod push;
 mod resolve;
 mod verify;
 
+pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
 pub use plan::{ListDocument, Plan, PushOptions, plan};

@@ -17,7 +17,7 @@ use super::edit;
 use super::error::EngineError;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
-use crate::model::{Digest, Entry, ListType};
+use crate::model::{Digest, Entry, ListType, SourcePin};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
 use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference, Removal};
@@ -71,6 +71,8 @@ pub struct Plan {
     pub document: ListDocument,
     /// Sources skipped as missing.
     pub skipped: Vec<Skipped>,
+    /// The digest each source named by tag resolved to.
+    pub pins: Vec<SourcePin>,
     /// The entries, in list order, with where each child comes from.
     pub(crate) resolved: Vec<Resolved>,
     /// What the target held when planning started.
@@ -106,7 +108,11 @@ pub async fn plan(
         current: &current,
         trust_spec: options.trust_platforms,
     };
-    let (mut resolved, skipped) = resolve::resolve_all(
+    let resolve::Sources {
+        mut resolved,
+        skipped,
+        pins,
+    } = resolve::resolve_all(
         client,
         spec,
         platforms,
@@ -137,6 +143,7 @@ pub async fn plan(
         tags: spec.tags.clone(),
         document,
         skipped,
+        pins,
         resolved,
         current,
         started,
@@ -171,6 +178,7 @@ pub(crate) async fn removal(
         tags: Vec::new(),
         document,
         skipped: Vec::new(),
+        pins: Vec::new(),
         resolved,
         current,
         started,

@@ -67,6 +67,9 @@ pub(crate) async fn copy_plan(
             media_type: manifest.media_type.clone(),
         },
         skipped: Vec::new(),
+        pins: super::resolve::pin(source, &manifest.digest)
+            .into_iter()
+            .collect(),
         resolved,
         current,
         started,

@@ -10,7 +10,7 @@ use super::error::EngineError;
 use super::plan::{self, ListDocument, Plan, PushOptions};
 use super::resolve::{Resolved, Skipped};
 use super::verify::PlatformCheck;
-use crate::model::{Digest, Entry, ErrorCode};
+use crate::model::{Digest, Entry, ErrorCode, SourcePin};
 use crate::registry::RegistryClient;
 use crate::spec::{ListSpec, Work};
 
@@ -32,6 +32,9 @@ pub struct PushReport {
     /// Sources skipped as missing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// The digest each source named by tag resolved to (what the watch measures moves by).
+    #[serde(skip)]
+    pub sources: Vec<SourcePin>,
     /// Whether nothing was written.
     pub dry_run: bool,
     /// Whether the target held this very list already (so only extra tags were written).
@@ -122,6 +125,7 @@ impl Plan {
             size: self.document.bytes.len() as u64,
             entries: self.entries(),
             skipped: self.skipped,
+            sources: self.pins,
             dry_run,
             requests: client.requests() - self.requests_before,
             elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),

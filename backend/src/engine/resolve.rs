@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::error::EngineError;
 use super::platform::{Platforms, child_platform};
-use crate::model::Entry;
+use crate::model::{Digest, Entry, SourcePin};
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
 use crate::spec::{ListSpec, Reference, SourceEntry};
 
@@ -56,18 +56,35 @@ impl Resolved {
 
 /// What one spec entry resolved to.
 enum Outcome {
-    Entries(Vec<Resolved>),
+    Entries(Vec<Resolved>, Option<SourcePin>),
     Missing(Skipped),
 }
 
-/// Resolves every source; returns the list entries (images in spec order, then attestations) and
-/// the sources skipped as missing.
+/// A spec's sources, resolved.
+pub(crate) struct Sources {
+    /// The list entries: images in spec order, then attestations.
+    pub resolved: Vec<Resolved>,
+    /// The sources skipped as missing.
+    pub skipped: Vec<Skipped>,
+    /// The digest each source named by tag resolved to.
+    pub pins: Vec<SourcePin>,
+}
+
+/// The pin of a source named by tag (one named by digest cannot move).
+pub(crate) fn pin(source: &Reference, digest: &Digest) -> Option<SourcePin> {
+    (source.digest().is_none()).then(|| SourcePin {
+        image: source.to_string(),
+        digest: digest.clone(),
+    })
+}
+
+/// Resolves every source.
 pub(crate) async fn resolve_all(
     client: &RegistryClient,
     spec: &ListSpec,
     platforms: Platforms<'_>,
     (ignore_missing, concurrency): (bool, usize),
-) -> Result<(Vec<Resolved>, Vec<Skipped>), EngineError> {
+) -> Result<Sources, EngineError> {
     // Futures are built first: a closure kept inside the stream would make it not `Send`.
     let pending: Vec<_> = spec
         .manifests
@@ -82,10 +99,12 @@ pub(crate) async fn resolve_all(
     let mut images = Vec::new();
     let mut attestations = Vec::new();
     let mut skipped = Vec::new();
+    let mut pins = Vec::new();
     for outcome in outcomes {
         match outcome {
             Outcome::Missing(s) => skipped.push(s),
-            Outcome::Entries(entries) => {
+            Outcome::Entries(entries, pin) => {
+                pins.extend(pin);
                 for e in entries {
                     if e.attestation {
                         attestations.push(e);
@@ -98,7 +117,11 @@ pub(crate) async fn resolve_all(
     }
     check_unique_platforms(&images)?;
     images.extend(attestations);
-    Ok((images, skipped))
+    Ok(Sources {
+        resolved: images,
+        skipped,
+        pins,
+    })
 }
 
 async fn resolve_one(
@@ -127,6 +150,7 @@ async fn resolve_one(
         manifest.digest,
         manifest.media_type
     );
+    let pinned = pin(&entry.image, &manifest.digest);
     let entries = match &manifest.body {
         ManifestBody::Image(image) => {
             let platform = platforms
@@ -144,7 +168,7 @@ async fn resolve_one(
         }
         ManifestBody::Index(index) => flatten(client, entry, &index.manifests).await?,
     };
-    Ok(Outcome::Entries(entries))
+    Ok(Outcome::Entries(entries, pinned))
 }
 
 /// The children of a source that is a list: all of them, or those matching the spec's platform.

@@ -64,13 +64,17 @@ async fn deliver(services: &Services, job: &ClaimedJob) -> Result<(), Failure> {
             ));
         }
     };
+    let event = list
+        .callback_event
+        .clone()
+        .unwrap_or_else(|| "list.finished".to_owned());
     let body = serde_json::to_vec(&ListResource::from(list))
         .map_err(|e| Failure::fatal(ErrorCode::Internal, e.to_string()))?;
     let mut request = services
         .callbacks
         .post(url)
         .header("Content-Type", "application/json")
-        .header("X-Manifold-Event", "list.finished")
+        .header("X-Manifold-Event", event)
         .header(
             "X-Manifold-Delivery",
             format!("{}-{}", job.list_id, job.attempt),

@@ -1,7 +1,8 @@
 //! The queue's workers: claim a due job (under a lease), run it while renewing the lease, record
 //! the outcome fenced by the attempt number, and retry failures that may pass with the settings'
 //! backoff. Idle workers sleep until the listener wakes them or the next job is due, polling as a
-//! fallback. A job that panics is recorded as failed, and its worker goes on.
+//! fallback. A job that panics is recorded as failed, and its worker goes on. Beside them, the
+//! watch re-checks pushed lists against their registries.
 //!
 //! Jobs call the engine and the store through [`Services`]; nothing here is reached by HTTP.
 
@@ -9,6 +10,7 @@ mod callback;
 mod listener;
 mod outcome;
 mod push;
+mod watcher;
 mod worker;
 
 use std::sync::Arc;
@@ -38,6 +40,7 @@ impl Workers {
             wake.clone(),
             stopped.clone(),
         ));
+        tasks.spawn(watcher::run(services.clone(), stopped.clone()));
         let process = format!(
             "{}-{}",
             std::process::id(),
@@ -75,6 +78,12 @@ pub async fn run_next(services: &Services, worker: &str) -> Result<Option<JobKin
     let kind = job.kind;
     worker::run(services, job).await;
     Ok(Some(kind))
+}
+
+/// Checks the watched lists due for a check, here and now; how many it checked. For tests and
+/// tools that watch without workers.
+pub async fn check_due(services: &Services) -> Result<usize, DbError> {
+    watcher::round(services).await
 }
 
 /// Logs what recording an outcome did, when it did not simply work.

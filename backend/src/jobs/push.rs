@@ -12,8 +12,16 @@ use crate::model::{ErrorCode, Operation};
 use crate::service::Services;
 use crate::store::{ClaimedJob, PushOutcome};
 
-/// Pushes the job's list and records the outcome.
+/// Pushes the job's list and records the outcome; a list a newer one for its target overtook is
+/// not pushed but recorded `superseded`.
 pub(super) async fn run(services: &Services, job: &ClaimedJob) {
+    if let Some(newer) = job.superseded_by {
+        tracing::info!(list = %job.list_id, newer = %newer, "not pushing {}: a newer list landed first", job.target);
+        let max_attempts = services.settings.job_max_attempts();
+        let recorded = services.store.supersede(job, newer, max_attempts).await;
+        services.metrics.push_skipped("superseded");
+        return super::log_recorded(job, recorded);
+    }
     let started = Instant::now();
     let result = if job.attempt > job.max_attempts {
         Err(Failure::fatal(
@@ -59,6 +67,8 @@ pub(super) async fn record(
                 media_type: report.media_type,
                 size: report.size,
                 entries: report.entries,
+                sources: report.sources,
+                watch_at: super::watcher::next_check(settings).map(|after| Utc::now() + after),
             };
             services.store.complete_push(job, &done, max_attempts).await
         }

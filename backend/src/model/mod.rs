@@ -1,10 +1,12 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
-//! content-addressed thing, a platform, a secret that never prints, one entry of a list, and the stable error codes with the
+//! content-addressed thing, a platform, a secret that never prints, one entry of a list, what the
+//! watch finds a pushed list drifted by, and the stable error codes with the
 //! one table of advice on what to do about each.
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
 
 mod digest;
+mod drift;
 mod entry;
 mod error_code;
 mod names;
@@ -12,8 +14,11 @@ pub mod platform;
 mod secret;
 
 pub use digest::{Digest, DigestError};
+pub use drift::{DriftReason, SourcePin};
 pub use entry::Entry;
 pub use error_code::{Audience, ErrorCode};
-pub use names::{CallbackStatus, ListStatus, ListType, Operation, SpecFormat, UnknownName};
+pub use names::{
+    CallbackStatus, DriftStatus, ListStatus, ListType, Operation, SpecFormat, UnknownName,
+};
 pub use platform::Platform;
 pub use secret::Secret;

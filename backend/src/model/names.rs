@@ -132,18 +132,32 @@ named! {
         Failed = "failed",
         /// Canceled before it ran.
         Canceled = "canceled",
+        /// Not pushed: a newer list for the same target landed first.
+        Superseded = "superseded",
     }
 }
 
 impl ListStatus {
     /// Whether the list will not change any more by itself.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Canceled)
+        !matches!(self, Self::Queued | Self::Running)
     }
 
-    /// Whether `retry` may queue the list again.
+    /// Whether `retry` may queue the list again (a superseded list then becomes the newest).
     pub fn can_retry(self) -> bool {
-        matches!(self, Self::Failed | Self::Canceled)
+        matches!(self, Self::Failed | Self::Canceled | Self::Superseded)
+    }
+}
+
+named! {
+    /// What the watch last found a pushed list to be in its registry.
+    DriftStatus, "drift status" {
+        /// The tag holds the list, its children are there, its sources have not moved.
+        InSync = "in_sync",
+        /// Something changed: the reasons say what.
+        Drifted = "drifted",
+        /// The registry could not be asked (the error says why).
+        Unknown = "unknown",
     }
 }
 
@@ -188,6 +202,14 @@ named! {
     }
 }
 
+impl Operation {
+    /// Whether the target then holds only what this submission says (push, copy), rather than
+    /// an edit of what it held (append, remove).
+    pub fn replaces(self) -> bool {
+        matches!(self, Self::Push | Self::Copy)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +231,7 @@ mod tests {
         let err = "done".parse::<ListStatus>().unwrap_err().to_string();
         assert_eq!(
             err,
-            "\"done\" is not a list status (expected queued, running, succeeded, failed, canceled)"
+            "\"done\" is not a list status (expected queued, running, succeeded, failed, canceled, superseded)"
         );
         let json = serde_json::from_str::<ListType>("\"zip\"").unwrap_err();
         assert!(json.to_string().contains("docker, oci, auto"), "{json}");

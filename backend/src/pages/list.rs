@@ -1,7 +1,8 @@
 //! `GET /ui/lists/{id}`: one list — its status (refreshed until it is final), what it did to its
 //! target (push, append, remove, copy), digest, pull command, entries, attempts, the registry's
-//! error explained, the spec as submitted — and the retry and cancel buttons
-//! (`POST /ui/lists/{id}/retry`, `/cancel`). A succeeded list's "Remove" and "Add a platform"
+//! error explained, the spec as submitted, what the watch last found (drift), whether it is
+//! followed — and the retry, cancel, follow and unfollow buttons (`POST /ui/lists/{id}/retry`,
+//! `/cancel`, `/follow`, `/unfollow`). A succeeded list's "Remove" and "Add a platform"
 //! forms are shown here and handled in `list_edit`.
 
 use actix_web::http::StatusCode;
@@ -10,17 +11,18 @@ use askama::Template;
 
 use super::list_edit::{AddView, removal_key};
 use super::security::{FormData, check_csrf, state};
-use super::view::{DigestView, StatusView, age, human_size, media_label, timestamp};
+use super::view::{DigestView, DriftView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::model::Entry;
-use crate::model::ListStatus;
+use crate::model::{Entry, ListStatus, Operation};
 use crate::service::{ListResource, ServiceError};
 use crate::spec::Reference;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(show_list)
         .service(retry_list)
-        .service(cancel_list);
+        .service(cancel_list)
+        .service(follow_list)
+        .service(unfollow_list);
 }
 
 struct ErrorView {
@@ -91,6 +93,13 @@ pub(super) struct ListPage {
     spec_format: String,
     can_retry: bool,
     can_cancel: bool,
+    sequence: i64,
+    superseded_by: Option<String>,
+    follow: bool,
+    can_follow: bool,
+    follows: Option<String>,
+    followed_by: Option<String>,
+    drift: Option<DriftView>,
     notice: Option<String>,
     queued: Option<&'static str>,
 }
@@ -159,6 +168,13 @@ impl ListPage {
             spec_format: l.spec.format.to_string(),
             can_retry: l.status.can_retry(),
             can_cancel: l.status == ListStatus::Queued,
+            sequence: l.sequence,
+            superseded_by: l.superseded_by.map(|id| id.to_string()),
+            follow: l.follow,
+            can_follow: matches!(l.operation, Operation::Push | Operation::Append),
+            follows: l.follows.map(|id| id.to_string()),
+            followed_by: l.followed_by.map(|id| id.to_string()),
+            drift: l.drift.as_ref().map(DriftView::new),
             notice,
             queued: None,
         }
@@ -215,11 +231,33 @@ async fn cancel_list(
     act(req, visitor, &id, payload, Act::Cancel).await
 }
 
-/// The two buttons of a list's page.
+#[post("/ui/lists/{id}/follow")]
+async fn follow_list(
+    req: HttpRequest,
+    visitor: Visitor,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    act(req, visitor, &id, payload, Act::Follow).await
+}
+
+#[post("/ui/lists/{id}/unfollow")]
+async fn unfollow_list(
+    req: HttpRequest,
+    visitor: Visitor,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    act(req, visitor, &id, payload, Act::Unfollow).await
+}
+
+/// The buttons of a list's page.
 #[derive(Clone, Copy)]
 enum Act {
     Retry,
     Cancel,
+    Follow,
+    Unfollow,
 }
 
 /// A button's form post: checked, done, and back to the list.
@@ -236,17 +274,22 @@ async fn act(
     let (done, rule) = match act {
         Act::Retry => (
             services.retry(id).await,
-            "Only a failed or canceled list can be retried.",
+            "Only a failed, canceled or superseded list can be retried.",
         ),
         Act::Cancel => (
             services.cancel(id).await,
             "Only a queued list can be canceled.",
         ),
+        Act::Follow => (
+            services.follow(id).await,
+            "Only a list pushed from a spec can be followed.",
+        ),
+        Act::Unfollow => (services.unfollow(id).await, ""),
     };
     transition(&req, &visitor, id, done, rule).await
 }
 
-/// After retry or cancel: back to the list, or the list again with why it could not be done.
+/// After a button: back to the list, or the list again with why it could not be done.
 async fn transition(
     req: &HttpRequest,
     visitor: &Visitor,

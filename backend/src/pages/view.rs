@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Entry, ListStatus, Platform};
+use crate::model::{DriftReason, DriftStatus, Entry, ListStatus, Platform};
+use crate::service::DriftInfo;
 
 /// A status as the pages show it: a word, an icon and a class (colour), never colour alone.
 #[derive(Debug, Clone)]
@@ -25,12 +26,80 @@ impl From<ListStatus> for StatusView {
             ListStatus::Succeeded => "✓",
             ListStatus::Failed => "✕",
             ListStatus::Canceled => "⊘",
+            ListStatus::Superseded => "⤳",
         };
         Self {
             name: s.as_str(),
             icon,
             is_final: s.is_final(),
         }
+    }
+}
+
+/// What the watch last found, as the list page shows it: a word, an icon and a class, when it
+/// looked, and a sentence per reason.
+#[derive(Debug, Clone)]
+pub struct DriftView {
+    /// `in_sync`, `drifted`, `unknown` (also the CSS class suffix).
+    pub name: &'static str,
+    /// The word shown.
+    pub label: &'static str,
+    /// A symbol beside the word.
+    pub icon: &'static str,
+    /// When it looked.
+    pub checked: Option<String>,
+    /// What drifted, one sentence each.
+    pub reasons: Vec<String>,
+    /// Why the registry could not be asked.
+    pub error: Option<String>,
+}
+
+impl DriftView {
+    /// Views what the watch found.
+    pub fn new(d: &DriftInfo) -> Self {
+        let (label, icon) = match d.status {
+            DriftStatus::InSync => ("in sync", "✓"),
+            DriftStatus::Drifted => ("drifted", "⚠"),
+            DriftStatus::Unknown => ("unknown", "?"),
+        };
+        Self {
+            name: d.status.as_str(),
+            label,
+            icon,
+            checked: d.checked_at.map(timestamp),
+            reasons: d.reasons.iter().map(drift_sentence).collect(),
+            error: d.error.clone(),
+        }
+    }
+}
+
+/// One drift reason, for people.
+fn drift_sentence(reason: &DriftReason) -> String {
+    match reason {
+        DriftReason::TagMoved { tag, found, .. } => match found {
+            Some(d) => format!(
+                "{tag} holds another manifest ({}), not this list",
+                d.short()
+            ),
+            None => format!("{tag} no longer exists"),
+        },
+        DriftReason::ChildMissing { digest, platform } => format!(
+            "the {} child {} is gone from the target repository",
+            platform_text(platform.as_ref()),
+            digest.short()
+        ),
+        DriftReason::SourceMoved {
+            image,
+            expected,
+            found,
+        } => match found {
+            Some(d) => format!(
+                "{image} now names {} (it named {} when this list was pushed)",
+                d.short(),
+                expected.short()
+            ),
+            None => format!("{image} no longer exists"),
+        },
     }
 }
 

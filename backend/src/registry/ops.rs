@@ -1,5 +1,5 @@
 //! The registry operations manifold needs, one request each where the protocol allows:
-//! manifests (GET, PUT), blobs (GET, HEAD, mount, upload, streamed copy).
+//! manifests (GET, HEAD, PUT), blobs (GET, HEAD, mount, upload, streamed copy).
 //!
 //! Owns what each operation asks and how its answer is checked (digests, `Location`s); every
 //! request goes through the one request loop (`request`), and a whole blob copy is retried under
@@ -94,6 +94,41 @@ impl RegistryClient {
             });
         }
         Ok(manifest)
+    }
+
+    /// `HEAD` a manifest by tag or digest: the digest it has now, or `None` when there is none.
+    /// A registry that names no digest in its answer is asked with a `GET`.
+    pub async fn head_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let host = self.host(reference.registry())?;
+        let operation = format!("HEAD manifest {reference}");
+        let mut req = Request::new(
+            Method::HEAD,
+            format!(
+                "/v2/{}/manifests/{}",
+                reference.repository(),
+                reference.manifest_ref()
+            ),
+            vec![Scope::pull(reference.repository())],
+            operation.clone(),
+        );
+        req.headers
+            .insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
+        let response = match self.requester.send(&host, req).await {
+            Ok(response) => response,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match header(&response, "docker-content-digest").map(|d| d.parse::<Digest>()) {
+            Some(Ok(digest)) => Ok(Some(digest)),
+            Some(Err(e)) => Err(RegistryError::Protocol {
+                operation,
+                message: format!("Docker-Content-Digest: {e}"),
+            }),
+            None => Ok(Some(self.get_manifest(reference).await?.digest)),
+        }
     }
 
     /// `GET` a small blob (a config) whole, checking its digest.

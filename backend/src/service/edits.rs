@@ -30,6 +30,7 @@ impl Services {
             output: ListType::Auto,
             ignore_missing: false,
             trust_platforms: false,
+            follow: false,
             callback_url: edit.callback_url.clone(),
             text: edit.text.clone(),
             format: SpecFormat::Json,

@@ -1,4 +1,5 @@
-//! The list use cases: submit (queue a push), dry run, get one, a page of them, retry, cancel.
+//! The list use cases: submit (queue a push), dry run, get one, a page of them, retry, cancel,
+//! follow and unfollow.
 //!
 //! A submission meets its rules here whichever adapter it came through: the spec's own options
 //! win over the request's defaults; every registry it names and its callback host must be on the
@@ -45,6 +46,7 @@ struct Options {
     ignore_missing: bool,
     append: bool,
     trust_platforms: bool,
+    follow: bool,
     callback_url: Option<String>,
 }
 
@@ -62,6 +64,7 @@ impl Submit {
                 .trust_platforms
                 .or(query.trust_platforms)
                 .unwrap_or(false),
+            follow: spec.follow.or(query.follow).unwrap_or(false),
             callback_url: spec.callback_url.clone().or(query.callback_url.clone()),
         }
     }
@@ -75,6 +78,7 @@ impl Submit {
             output: options.output,
             ignore_missing: options.ignore_missing,
             trust_platforms: options.trust_platforms,
+            follow: options.follow,
             callback_url: options.callback_url,
             text: self.text.clone(),
             format: self.format,
@@ -134,6 +138,7 @@ pub(super) struct Queued<'a> {
     pub output: ListType,
     pub ignore_missing: bool,
     pub trust_platforms: bool,
+    pub follow: bool,
     pub callback_url: Option<String>,
     pub text: String,
     pub format: SpecFormat,
@@ -156,6 +161,9 @@ impl Queued<'_> {
                 });
                 if self.trust_platforms {
                     asked["trust_platforms"] = true.into();
+                }
+                if self.follow {
+                    asked["follow"] = true.into();
                 }
                 asked
             }
@@ -192,6 +200,7 @@ impl Services {
             spec_format: q.format,
             operation: q.operation,
             trust_platforms: q.trust_platforms,
+            follow: q.follow,
             callback_url: q.callback_url,
             idempotency_key: key,
         };
@@ -264,7 +273,10 @@ impl Services {
             .store
             .retry(id, self.settings.job_max_attempts())
             .await?;
-        transition(done, "only a failed or canceled list can be retried")
+        transition(
+            done,
+            "only a failed, canceled or superseded list can be retried",
+        )
     }
 
     /// Cancels a queued list.
@@ -272,6 +284,35 @@ impl Services {
         let id = parse_id(id)?;
         let done = self.store.cancel(id).await?;
         transition(done, "only a queued list can be canceled")
+    }
+
+    /// Follows a list pushed from a spec: once it has landed, each time one of its sources moves
+    /// a new list is queued from the same spec.
+    pub async fn follow(&self, id: &str) -> Result<ListResource, ServiceError> {
+        let id = parse_id(id)?;
+        let list = self
+            .store
+            .get_list(id)
+            .await?
+            .ok_or(ServiceError::NotFound("the list"))?;
+        if !matches!(list.operation, Operation::Push | Operation::Append) {
+            return Err(ServiceError::Conflict {
+                status: list.status,
+                rule: "only a list pushed from a spec (a push or an append) can be followed",
+            });
+        }
+        self.set_follow(id, true).await
+    }
+
+    /// Stops following a list, and the follow-ups that took the following over from it.
+    pub async fn unfollow(&self, id: &str) -> Result<ListResource, ServiceError> {
+        self.set_follow(parse_id(id)?, false).await
+    }
+
+    async fn set_follow(&self, id: Uuid, on: bool) -> Result<ListResource, ServiceError> {
+        let list = self.store.set_follow(id, on).await?;
+        list.map(ListResource::from)
+            .ok_or(ServiceError::NotFound("the list"))
     }
 
     /// Every registry must be on the allow-list, and a callback host on its own.

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
-pub use resource::{CallbackInfo, ErrorInfo, ListResource, SpecInfo};
+pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
 pub use crate::registry::Descriptor;
@@ -95,10 +95,11 @@ impl Services {
         }
     }
 
-    /// The metrics in Prometheus text, with the queue depth read now.
+    /// The metrics in Prometheus text, with the queue depth and drifted lists read now.
     pub async fn metrics_text(&self) -> String {
-        let queue = self.store.queue_depth().await.unwrap_or_default();
-        self.metrics.render(&queue)
+        let (queue, drifted) = futures::join!(self.store.queue_depth(), self.store.drifted_count());
+        self.metrics
+            .render(&queue.unwrap_or_default(), drifted.unwrap_or(0))
     }
 
     /// A registry client for one push or inspect.

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::{
-    Audience, CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, Operation, SpecFormat,
+    Audience, CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListStatus,
+    ListType, Operation, SpecFormat,
 };
 use crate::store::ListRecord;
 
@@ -17,9 +18,24 @@ use crate::store::ListRecord;
 pub struct ListResource {
     /// The list's id.
     pub id: Uuid,
-    /// `queued`, `running`, `succeeded`, `failed` or `canceled`.
+    /// `queued`, `running`, `succeeded`, `failed`, `canceled` or `superseded` (not pushed: a
+    /// newer list for the same target landed first; `superseded_by` names it).
     #[schema(example = "succeeded")]
     pub status: ListStatus,
+    /// Its place in the order of submissions: within a target, a higher sequence is newer, and
+    /// lists of one target run one at a time in this order. An explicit retry takes a new one.
+    pub sequence: i64,
+    /// The newer list that landed first, when this one is `superseded`.
+    pub superseded_by: Option<Uuid>,
+    /// Whether a new list is queued from the same spec when one of its sources moves.
+    pub follow: bool,
+    /// The list this one re-pushes because a source of it moved.
+    pub follows: Option<Uuid>,
+    /// The list that re-pushed this one (and took the following over).
+    pub followed_by: Option<Uuid>,
+    /// What the watch last found, for the list that landed last on its target (none for the
+    /// others, and while the watch has not looked).
+    pub drift: Option<DriftInfo>,
     /// The target reference.
     #[schema(example = "registry.example:5000/demo:v0.2")]
     pub target: String,
@@ -61,6 +77,22 @@ pub struct ListResource {
     pub finished_at: Option<DateTime<Utc>>,
     /// The spec as submitted.
     pub spec: SpecInfo,
+}
+
+/// What the watch last found a pushed list to be in its registry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DriftInfo {
+    /// `in_sync`, `drifted` or `unknown` (the registry could not be asked: `error` says why).
+    #[schema(example = "in_sync")]
+    pub status: DriftStatus,
+    /// When it was found.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// What drifted: `tag_moved` (a tag holds another list, or none), `child_missing` (a child
+    /// manifest is gone from the target repository), `source_moved` (a source tag names another
+    /// manifest than the one pushed).
+    pub reasons: Vec<DriftReason>,
+    /// Why the registry could not be asked.
+    pub error: Option<String>,
 }
 
 /// An error recorded on a list.
@@ -113,8 +145,19 @@ impl From<ListRecord> for ListResource {
                 attempts: l.callback_attempts,
                 error: l.callback_error,
             }),
+            drift: l.drift.filter(|_| l.watched).map(|d| DriftInfo {
+                status: d.status,
+                checked_at: d.checked_at,
+                reasons: d.reasons,
+                error: d.error,
+            }),
             id: l.id,
             status: l.status,
+            sequence: l.sequence,
+            superseded_by: l.superseded_by,
+            follow: l.follow,
+            follows: l.follows,
+            followed_by: l.followed_by,
             target: l.target,
             tags: l.tags,
             output_type: l.output_type,

@@ -49,6 +49,8 @@ struct RawSpec {
     append: Option<bool>,
     #[serde(default)]
     trust_platforms: Option<bool>,
+    #[serde(default)]
+    follow: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -92,6 +94,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             ignore_missing: raw.ignore_missing,
             append: raw.append,
             trust_platforms: raw.trust_platforms,
+            follow: raw.follow,
         };
         Ok(Document(spec, options))
     }

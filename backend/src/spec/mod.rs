@@ -67,6 +67,8 @@ pub struct SubmitOptions {
     /// `trust_platforms`: take the platforms the spec gives without checking them against the
     /// images' configs.
     pub trust_platforms: Option<bool>,
+    /// `follow`: the service re-pushes the list from this spec when one of its sources moves.
+    pub follow: Option<bool>,
 }
 
 /// A spec and its submission options.

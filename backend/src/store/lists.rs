@@ -1,18 +1,19 @@
 //! Lists: writing one with its push job, reading one or a page, and the two user transitions
-//! (cancel, retry) — once, for both backends.
+//! (cancel, retry), following — once, for both backends.
 
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::rows::{self, ListFilter, ListRecord, NewList, Page};
-use super::sql::{Backend, ListStatements, Row as _, Session, Value, args};
+use super::sql::{Backend, Row as _, Session, Value, args};
+use super::statements::ListStatements;
 use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
 /// How many of [`insert_args`] are the list's own.
-const LIST_PARAMS: usize = 13;
+const LIST_PARAMS: usize = 14;
 
-/// The parameters of `insert_list` ($1 … $13), then $14 for the job's attempts.
+/// The parameters of `insert_list` ($1 … $14), then $15 for the job's attempts.
 fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
     vec![
         Value::Uuid(id),
@@ -28,6 +29,7 @@ fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
         Value::from(&new.request_hash),
         Value::from(new.operation.as_str()),
         Value::Bool(new.trust_platforms),
+        Value::Bool(new.follow),
         Value::from(i64::from(max_attempts)),
     ]
 }
@@ -205,6 +207,24 @@ pub(super) async fn retry<B: Backend>(
     tx.commit().await?;
     db.queued();
     after(db, id).await
+}
+
+/// Starts following a list (`on`), or stops following it and every follow-up after it; the list
+/// as it is now, or `None` when there is no such list.
+pub(super) async fn set_follow<B: Backend>(
+    db: &B,
+    id: Uuid,
+    on: bool,
+) -> Result<Option<ListRecord>, DbError> {
+    let st = &db.statements().lists;
+    let mut session = db.write_one().await?;
+    if on {
+        session.execute(&st.set_follow, args![id, true]).await?;
+    } else {
+        session.execute(&st.unfollow_chain, args![id]).await?;
+    }
+    session.commit().await?;
+    get(db, id).await
 }
 
 fn parse_status(text: Option<String>) -> Result<ListStatus, DbError> {

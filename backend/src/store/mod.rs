@@ -2,8 +2,9 @@
 //! production and several processes, or SQLite embedded for running with nothing else installed.
 //! The choice is made once, from the database URL.
 //!
-//! The logic is written once (`lists.rs`, `queue.rs`) against the two backends' common contract
-//! (`sql.rs`, where every statement is); `postgres.rs` and `sqlite.rs` only connect, bind and read.
+//! The logic is written once (`lists.rs`, `queue.rs`, `watch.rs`) against the two backends'
+//! common contract (`sql.rs`; every statement is in `statements.rs`); `postgres.rs` and
+//! `sqlite.rs` only connect, bind and read.
 //! Services call the store; the store never calls services: it imports only `model` and `spec`.
 //! Completion and failure of a job are fenced by its attempt number, so a worker that lost its
 //! lease cannot overwrite the work of the one that took the job over.
@@ -14,6 +15,8 @@ mod queue;
 mod rows;
 mod sql;
 mod sqlite;
+mod statements;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +25,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use postgres::{JOBS_CHANNEL, MIGRATOR, PgStore};
-pub use rows::{ClaimedJob, JobKind, ListFilter, ListRecord, NewList, Page, PushOutcome};
+pub use rows::{
+    ClaimedJob, DriftRecord, JobKind, ListFilter, ListRecord, NewList, Page, PushOutcome,
+};
 pub use sqlite::{MIGRATOR as SQLITE_MIGRATOR, SqliteStore};
+pub use watch::{DriftFound, DriftRecorded};
 
 use crate::model::ListStatus;
 use sql::{Backend, Session};
@@ -205,6 +211,49 @@ impl Store {
         max_attempts: u32,
     ) -> Result<bool, DbError> {
         dispatch!(self, s => queue::fail_push(&s.pools, job, code, message, retry_at, max_attempts).await)
+    }
+
+    /// Records that a push was not made because `newer`, a newer list for its target, landed
+    /// first; queues its callback. False when fenced out.
+    pub async fn supersede(
+        &self,
+        job: &ClaimedJob,
+        newer: Uuid,
+        max_attempts: u32,
+    ) -> Result<bool, DbError> {
+        dispatch!(self, s => queue::supersede(&s.pools, job, newer, max_attempts).await)
+    }
+
+    /// Starts following a list, or (`on` false) stops following it and its follow-ups; the list
+    /// as it is now.
+    pub async fn set_follow(&self, id: Uuid, on: bool) -> Result<Option<ListRecord>, DbError> {
+        dispatch!(self, s => lists::set_follow(&s.pools, id, on).await)
+    }
+
+    /// Takes up to `batch` watched lists whose check is due, moving their next check `next_in`
+    /// on (so no other process takes them meanwhile).
+    pub async fn take_due_checks(
+        &self,
+        batch: i64,
+        next_in: Duration,
+    ) -> Result<Vec<Uuid>, DbError> {
+        dispatch!(self, s => watch::take_due(&s.pools, batch, next_in).await)
+    }
+
+    /// Records what a check of a watched list found, queueing its callback when it became
+    /// drifted and its follow-up when it is followed and a source moved.
+    pub async fn record_drift(
+        &self,
+        id: Uuid,
+        found: &DriftFound,
+        max_attempts: u32,
+    ) -> Result<DriftRecorded, DbError> {
+        dispatch!(self, s => watch::record(&s.pools, id, found, max_attempts).await)
+    }
+
+    /// How many watched lists are drifted (for metrics).
+    pub async fn drifted_count(&self) -> Result<i64, DbError> {
+        dispatch!(self, s => watch::drifted(&s.pools).await)
     }
 
     /// Records a callback delivery attempt. False when fenced out.

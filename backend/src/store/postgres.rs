@@ -17,7 +17,8 @@ use sqlx::{Connection as _, PgConnection, Postgres, Row as _};
 use uuid::Uuid;
 
 use super::DbError;
-use super::sql::{Dialect, Driver, Pools, Row, Statements, Value, bind_value};
+use super::sql::{Driver, Pools, Row, Value, bind_value};
+use super::statements::{Dialect, Statements};
 
 /// The PostgreSQL migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -29,6 +30,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     Statements::new(&Dialect {
         now: "now()",
         created_at: "now()",
+        next_seq: "nextval('list_seq')",
         after_secs: "now() + make_interval(secs => {})",
         bytewise: "collate \"C\"",
         greatest: "greatest",
@@ -40,6 +42,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
             'attestation', e.attestation) order by e.position), '[]') \
             from list_entry e where e.list_id = l.list_id)",
         key_lock: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
+        target_lock: Some("select pg_try_advisory_xact_lock(hashtextextended($1, 1)) as locked"),
         insert_with_job: true,
     })
 });
@@ -163,6 +166,10 @@ impl Row for PgRow {
     }
 
     fn uuid(&self, c: &str) -> Result<Uuid, DbError> {
+        column(self, c)
+    }
+
+    fn uuid_opt(&self, c: &str) -> Result<Option<Uuid>, DbError> {
         column(self, c)
     }
 

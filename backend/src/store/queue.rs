@@ -2,7 +2,8 @@
 //! reschedule or finish, queue a callback — once, for both backends.
 //!
 //! A job is `ready` while waiting or running; a claim takes the due job with the earliest
-//! `run_at` whose lease (if any) has expired, and bumps its attempt. Every later write names the
+//! `run_at` whose lease (if any) has expired, and bumps its attempt. Push jobs of one target run
+//! one at a time, oldest first; one that a newer list has overtaken ends `superseded`. Every later write names the
 //! job *and* the attempt it was claimed with, so a worker that lost its lease changes nothing.
 
 use std::time::Duration;
@@ -12,9 +13,13 @@ use chrono::{DateTime, Utc};
 use super::DbError;
 use super::rows::{self, ClaimedJob, JobKind, PushOutcome};
 use super::sql::{Backend, Row as _, Session, Value, args};
+use super::statements::QueueStatements;
 use crate::model::CallbackStatus;
 
 /// Claims the next due job, taking a lease and bumping its attempt; marks a push `running`.
+/// A push job waits while another job of its target holds a lease or an older one is due; where
+/// several processes claim at once, the target is locked for the transaction first, and the claim
+/// checks it again in a statement that sees every claim committed before the lock.
 pub(super) async fn claim<B: Backend>(
     db: &B,
     worker: &str,
@@ -22,18 +27,45 @@ pub(super) async fn claim<B: Backend>(
 ) -> Result<Option<ClaimedJob>, DbError> {
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
-    let claimed = tx
-        .fetch_optional(
-            &st.claim_job,
-            vec![Value::from(worker), Value::Secs(lease.as_secs_f64())],
-        )
-        .await?;
-    let Some(job) = claimed else {
-        tx.commit().await?;
-        return Ok(None);
-    };
+    let candidates = tx.fetch_all(&st.claim_candidates, Vec::new()).await?;
+    for candidate in candidates {
+        let is_push = candidate.text("kind")?.as_deref() == Some(JobKind::Push.as_str());
+        if is_push && let Some(lock) = &st.target_lock {
+            let target = candidate.text("target")?;
+            let locked = tx.fetch_optional(lock, args![target.as_deref()]).await?;
+            if !locked
+                .map(|row| row.bool("locked"))
+                .transpose()?
+                .unwrap_or(false)
+            {
+                continue;
+            }
+        }
+        let params = vec![
+            Value::from(worker),
+            Value::Secs(lease.as_secs_f64()),
+            Value::Int(candidate.int("job_id")?),
+        ];
+        if let Some(job) = tx.fetch_optional(&st.claim_job, params).await? {
+            let claimed = claimed_job(&mut tx, st, &job, is_push).await?;
+            tx.commit().await?;
+            return Ok(Some(claimed));
+        }
+    }
+    tx.commit().await?;
+    Ok(None)
+}
+
+/// The claimed job with its list, marked `running` if a push; a push that a newer list for its
+/// target has overtaken (one that landed already) says so.
+async fn claimed_job<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    job: &S::Row,
+    is_push: bool,
+) -> Result<ClaimedJob, DbError> {
     let list_id = job.uuid("list_id")?;
-    let statement = if job.text("kind")?.as_deref() == Some(JobKind::Push.as_str()) {
+    let statement = if is_push {
         &st.claim_list_running
     } else {
         &st.claim_list_read
@@ -45,8 +77,18 @@ pub(super) async fn claim<B: Backend>(
             what: "job",
             message: format!("its list {list_id} does not exist"),
         })?;
-    tx.commit().await?;
-    Ok(Some(rows::claimed(&job, &list)?))
+    let mut claimed = rows::claimed(job, &list)?;
+    if is_push {
+        let replaces = claimed.operation.replaces();
+        let newer = tx
+            .fetch_optional(
+                &st.newer_success,
+                args![&claimed.target, claimed.sequence, replaces],
+            )
+            .await?;
+        claimed.superseded_by = newer.map(|row| row.uuid("list_id")).transpose()?;
+    }
+    Ok(claimed)
 }
 
 /// Extends a job's lease while its worker is still on it; false if the job was taken over.
@@ -94,12 +136,18 @@ pub(super) async fn complete_push<B: Backend>(
             .await?;
     }
     let size = i64::try_from(done.size).unwrap_or(i64::MAX);
-    tx.execute(
-        &st.succeed_list,
-        args![job.list_id, done.digest.as_str(), &done.media_type, size],
-    )
-    .await?;
-    queue_callback(&mut tx, st, job, max_attempts).await?;
+    let sources = serde_json::to_value(&done.sources).unwrap_or_default();
+    let params = vec![
+        Value::Uuid(job.list_id),
+        Value::from(done.digest.as_str()),
+        Value::from(&done.media_type),
+        Value::from(size),
+        Value::Json(sources),
+        Value::Time(done.watch_at),
+    ];
+    tx.execute(&st.succeed_list, params).await?;
+    tx.execute(&st.unwatch_others, args![job.list_id]).await?;
+    queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
     tx.commit().await?;
     db.queued();
     Ok(true)
@@ -132,8 +180,29 @@ pub(super) async fn fail_push<B: Backend>(
     tx.execute(&st.fail_list, args![job.list_id, status, code, message])
         .await?;
     if retry_at.is_none() {
-        queue_callback(&mut tx, st, job, max_attempts).await?;
+        queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
     }
+    tx.commit().await?;
+    db.queued();
+    Ok(true)
+}
+
+/// Records that a push was not made because `newer`, a newer list for its target, landed first;
+/// queues its callback. False when fenced out.
+pub(super) async fn supersede<B: Backend>(
+    db: &B,
+    job: &ClaimedJob,
+    newer: uuid::Uuid,
+    max_attempts: u32,
+) -> Result<bool, DbError> {
+    let st = &db.statements().queue;
+    let mut tx = db.begin().await?;
+    if !finish_job(&mut tx, st, job, "done", None).await? {
+        return Ok(false);
+    }
+    tx.execute(&st.supersede_list, args![job.list_id, newer])
+        .await?;
+    queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
     tx.commit().await?;
     db.queued();
     Ok(true)
@@ -196,30 +265,42 @@ pub(super) async fn next_due<B: Backend>(db: &B) -> Result<Option<DateTime<Utc>>
     }
 }
 
-/// Queues the list's callback job, when it has a callback.
+/// The callback event of a list that reached a final status.
+pub(super) const FINISHED: &str = "list.finished";
+
+/// Queues the list's callback job reporting `event`, when it has a callback.
 async fn queue_callback<S: Session>(
     tx: &mut S,
-    st: &super::sql::QueueStatements,
+    st: &QueueStatements,
     job: &ClaimedJob,
     max_attempts: u32,
+    event: &str,
 ) -> Result<(), DbError> {
     if job.callback_url.is_none() {
         return Ok(());
     }
+    queue_event(tx, st, job.list_id, max_attempts, event).await
+}
+
+/// Queues a callback job for list `id` reporting `event` (the list has a callback URL).
+pub(super) async fn queue_event<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    id: uuid::Uuid,
+    max_attempts: u32,
+    event: &str,
+) -> Result<(), DbError> {
     let kind = JobKind::Callback.as_str();
-    tx.execute(
-        &st.insert_job,
-        args![job.list_id, kind, i64::from(max_attempts)],
-    )
-    .await?;
-    tx.execute(&st.callback_pending, args![job.list_id]).await?;
+    tx.execute(&st.insert_job, args![id, kind, i64::from(max_attempts)])
+        .await?;
+    tx.execute(&st.callback_pending, args![id, event]).await?;
     Ok(())
 }
 
 /// Puts a job back in the queue for `at`, if this worker still holds it (same attempt).
 async fn reschedule<S: Session>(
     tx: &mut S,
-    st: &super::sql::QueueStatements,
+    st: &QueueStatements,
     job: &ClaimedJob,
     at: DateTime<Utc>,
     error: &str,
@@ -236,7 +317,7 @@ async fn reschedule<S: Session>(
 /// Ends a job if this worker still holds it (same attempt).
 async fn finish_job<S: Session>(
     tx: &mut S,
-    st: &super::sql::QueueStatements,
+    st: &QueueStatements,
     job: &ClaimedJob,
     state: &str,
     error: Option<&str>,

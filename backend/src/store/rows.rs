@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::Row;
 use crate::model::{
-    CallbackStatus, Digest, Entry, ErrorCode, ListStatus, ListType, Operation, SpecFormat,
+    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListStatus, ListType,
+    Operation, SourcePin, SpecFormat,
 };
 use crate::spec::Work;
 
@@ -61,6 +62,21 @@ pub struct NewList {
     pub operation: Operation,
     /// Take the spec's platforms without checking them against the images.
     pub trust_platforms: bool,
+    /// Re-push it from the same spec when a source moves.
+    pub follow: bool,
+}
+
+/// What the watch last found a pushed list to be.
+#[derive(Debug, Clone)]
+pub struct DriftRecord {
+    /// In sync, drifted, or unknown.
+    pub status: DriftStatus,
+    /// When it was found.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// What drifted.
+    pub reasons: Vec<DriftReason>,
+    /// Why the registry could not be asked, when the status is unknown.
+    pub error: Option<String>,
 }
 
 /// A recorded list.
@@ -114,6 +130,24 @@ pub struct ListRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// Its entries, once pushed.
     pub entries: Vec<Entry>,
+    /// Its place in the order of submissions (higher is newer).
+    pub sequence: i64,
+    /// The newer list that landed first, when this one was superseded.
+    pub superseded_by: Option<Uuid>,
+    /// Whether it is re-pushed when a source moves.
+    pub follow: bool,
+    /// The list it re-pushes (a follow-up).
+    pub follows: Option<Uuid>,
+    /// The follow-up that took the following over.
+    pub followed_by: Option<Uuid>,
+    /// What the watch last found, once pushed.
+    pub drift: Option<DriftRecord>,
+    /// Whether the watch checks it (the list that landed last on its target).
+    pub watched: bool,
+    /// The digests its sources named by tag resolved to.
+    pub sources: Vec<SourcePin>,
+    /// What its pending callback reports.
+    pub callback_event: Option<String>,
 }
 
 /// What a finished push recorded.
@@ -127,6 +161,10 @@ pub struct PushOutcome {
     pub size: u64,
     /// Its entries.
     pub entries: Vec<Entry>,
+    /// The digests its sources named by tag resolved to.
+    pub sources: Vec<SourcePin>,
+    /// When the watch first checks it (none: it is not watched).
+    pub watch_at: Option<DateTime<Utc>>,
 }
 
 /// Filters of the list listing.
@@ -176,6 +214,12 @@ pub struct ClaimedJob {
     pub ignore_missing: bool,
     /// Where to POST the result.
     pub callback_url: Option<String>,
+    /// The target reference.
+    pub target: String,
+    /// The list's place in the order of submissions.
+    pub sequence: i64,
+    /// A newer list for the target that landed already, so this one must not be pushed.
+    pub superseded_by: Option<Uuid>,
 }
 
 /// A column that must not be null.
@@ -260,7 +304,29 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         started_at: row.time("started_at")?,
         finished_at: row.time("finished_at")?,
         entries: json("entries", row.json("entries")?)?.unwrap_or_default(),
+        sequence: required("seq", row.int("seq")?)?,
+        superseded_by: row.uuid_opt("superseded_by")?,
+        follow: row.bool("follow")?,
+        follows: row.uuid_opt("follows")?,
+        followed_by: row.uuid_opt("followed_by")?,
+        drift: drift(row)?,
+        watched: row.time("drift_next_at")?.is_some(),
+        sources: json("sources", row.json("sources")?)?.unwrap_or_default(),
+        callback_event: row.text("callback_event")?,
     })
+}
+
+/// What the watch last found, if it looked.
+fn drift(row: &impl Row) -> Result<Option<DriftRecord>, DbError> {
+    let Some(status) = row.text("drift_status")? else {
+        return Ok(None);
+    };
+    Ok(Some(DriftRecord {
+        status: named("drift status", &status)?,
+        checked_at: row.time("drift_checked_at")?,
+        reasons: json("drift reasons", row.json("drift_reasons")?)?.unwrap_or_default(),
+        error: row.text("drift_error")?,
+    }))
 }
 
 /// A claimed job from the job row the claim returned and its list's row.
@@ -294,6 +360,9 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         )?,
         ignore_missing: list.bool("ignore_missing")?,
         callback_url: list.text("callback_url")?,
+        target: required("target", list.text("target")?)?,
+        sequence: required("seq", list.int("seq")?)?,
+        superseded_by: None,
     })
 }
 

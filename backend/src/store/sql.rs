@@ -1,9 +1,8 @@
-//! The contract between the store's logic and its two backends, and every SQL statement.
+//! The contract between the store's logic and its two backends.
 //!
-//! `lists.rs` and `queue.rs` hold the logic once, generic over a [`Backend`]; `postgres.rs` and
-//! `sqlite.rs` each say how to open a session, bind a [`Value`] and read a column. The statements
-//! are written once, in [`Statements::new`], with the few fragments where the dialects differ
-//! (what "now" is, an interval, row locks) taken from a [`Dialect`].
+//! `lists.rs`, `queue.rs` and `watch.rs` hold the logic once, generic over a [`Backend`];
+//! `postgres.rs` and `sqlite.rs` each say how to open a session, bind a [`Value`] and read a
+//! column. The statements themselves are in `statements.rs`.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -17,6 +16,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::DbError;
+use super::statements::Statements;
 
 /// A statement parameter, typed so that each backend binds it as its column type.
 #[derive(Debug, Clone)]
@@ -109,6 +109,8 @@ pub(crate) trait Row {
     fn bool(&self, column: &str) -> Result<bool, DbError>;
     /// A UUID column.
     fn uuid(&self, column: &str) -> Result<Uuid, DbError>;
+    /// A UUID column that may be null.
+    fn uuid_opt(&self, column: &str) -> Result<Option<Uuid>, DbError>;
     /// A timestamp column.
     fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>, DbError>;
     /// A JSON column (or a JSON expression).
@@ -313,277 +315,5 @@ where
         if let Some(wake) = &self.wake {
             wake.notify_waiters();
         }
-    }
-}
-
-/// Where the dialects differ.
-pub(crate) struct Dialect {
-    /// The current time as an expression of the column type.
-    pub now: &'static str,
-    /// A new list's `created_at`: the current time, strictly after every list's where the clock
-    /// is too coarse to order lists written in one millisecond.
-    pub created_at: &'static str,
-    /// The current time plus a parameter holding seconds (`{}` is the parameter).
-    pub after_secs: &'static str,
-    /// The larger of two times (`greatest` or `max`).
-    pub greatest: &'static str,
-    /// Locks the rows a select reads until the transaction ends (empty where there is one writer).
-    pub for_update: &'static str,
-    /// Skips rows other claims hold (empty where there is one writer).
-    pub skip_locked: &'static str,
-    /// The collation that compares text byte by byte, where it must be named.
-    pub bytewise: &'static str,
-    /// A list's entries as a JSON array, ordered (`l` is the list).
-    pub entries_json: &'static str,
-    /// Serialises the first uses of one idempotency key ($1) in a transaction, if needed.
-    pub key_lock: Option<&'static str>,
-    /// A list and its push job inserted by one statement, answering the list, if the dialect can.
-    pub insert_with_job: bool,
-}
-
-/// Every statement of the store, in one dialect.
-pub(crate) struct Statements {
-    /// Lists: write, read, page, cancel, retry.
-    pub lists: ListStatements,
-    /// The queue: claim, lease, record.
-    pub queue: QueueStatements,
-}
-
-/// The statements of `lists.rs`.
-pub(crate) struct ListStatements {
-    pub get_list: String,
-    pub page_select: String,
-    pub bytewise: &'static str,
-    pub insert_list: String,
-    pub insert_list_with_job: Option<String>,
-    pub key_lock: Option<String>,
-    pub find_key: String,
-    pub cancel_find: String,
-    pub cancel_job: String,
-    pub cancel_list: String,
-    pub retry_find: String,
-    pub retry_job: String,
-    pub retry_list: String,
-}
-
-/// The statements of `queue.rs`.
-pub(crate) struct QueueStatements {
-    pub insert_job: String,
-    pub claim_job: String,
-    pub claim_list_running: String,
-    pub claim_list_read: String,
-    pub extend_lease: String,
-    pub reschedule: String,
-    pub finish_job: String,
-    pub delete_entries: String,
-    pub insert_entries_head: String,
-    pub succeed_list: String,
-    pub fail_list: String,
-    pub callback_pending: String,
-    pub callback_list: String,
-    pub queue_depth: String,
-    pub next_due: String,
-}
-
-/// The columns of a list read, with its push job's attempts and its entries.
-const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type, \
-    l.ignore_missing, l.spec_text, l.spec_format, l.callback_url, l.digest, l.media_type, l.size, \
-    l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
-    l.created_at, l.started_at, l.finished_at, l.operation, l.trust_platforms, coalesce(j.attempt, 0) as attempts";
-
-/// Where a list read reads from.
-const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
-
-/// The columns an `insert into list` writes, in parameter order from $1 ($14: the push job's
-/// attempts, where one statement writes both).
-const INSERT_COLUMNS: &str = "list_id, target, tags, output_type, ignore_missing, spec, \
-    spec_text, spec_format, callback_url, idempotency_key, request_hash, operation, \
-    trust_platforms, created_at, updated_at";
-
-/// The columns of `list_entry` a push writes, in parameter order.
-pub(crate) const ENTRY_COLUMNS: usize = 9;
-
-impl Statements {
-    /// The statements in dialect `d`.
-    pub(crate) fn new(d: &Dialect) -> Self {
-        Self {
-            lists: ListStatements::new(d),
-            queue: QueueStatements::new(d),
-        }
-    }
-}
-
-impl ListStatements {
-    fn new(d: &Dialect) -> Self {
-        let now = d.now;
-        let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
-        let values = format!(
-            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {}, {now}",
-            d.created_at
-        );
-        Self {
-            get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
-            page_select: format!("{select} {LIST_FROM}"),
-            bytewise: d.bytewise,
-            insert_list: format!("insert into list ({INSERT_COLUMNS}) values ({values})"),
-            insert_list_with_job: d.insert_with_job.then(|| {
-                format!(
-                    "with l as (insert into list ({INSERT_COLUMNS}) values ({values}) \
-                     returning *), \
-                     j as (insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                     select list_id, 'push', $14, {now}, {now} from l returning list_id, attempt) \
-                     {select} from l left join j on j.list_id = l.list_id"
-                )
-            }),
-            key_lock: d.key_lock.map(str::to_owned),
-            find_key: "select list_id, request_hash from list where idempotency_key = $1"
-                .to_owned(),
-            cancel_find: format!(
-                "select l.status, j.locked_until from list l \
-                 join job j on j.list_id = l.list_id and j.kind = 'push' \
-                 where l.list_id = $1 {}",
-                d.for_update
-            ),
-            cancel_job: format!(
-                "update job set state = 'canceled', finished_at = {now} \
-                 where list_id = $1 and kind = 'push'"
-            ),
-            cancel_list: format!(
-                "update list set status = 'canceled', finished_at = {now}, updated_at = {now} \
-                 where list_id = $1"
-            ),
-            retry_find: format!(
-                "select l.status from list l where l.list_id = $1 {}",
-                d.for_update
-            ),
-            retry_job: format!(
-                "update job set state = 'ready', run_at = {now}, locked_until = null, \
-                 max_attempts = attempt + $2, finished_at = null \
-                 where list_id = $1 and kind = 'push'"
-            ),
-            retry_list: format!(
-                "update list set status = 'queued', error_code = null, error_message = null, \
-                 finished_at = null, updated_at = {now} where list_id = $1"
-            ),
-        }
-    }
-}
-
-impl QueueStatements {
-    fn new(d: &Dialect) -> Self {
-        let now = d.now;
-        let lease = |param: &str| d.after_secs.replace("{}", param);
-        Self {
-            insert_job: format!(
-                "insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                 values ($1, $2, $3, {now}, {now}) \
-                 on conflict (list_id, kind) do update set state = 'ready', attempt = 0, \
-                 max_attempts = excluded.max_attempts, run_at = excluded.run_at, \
-                 locked_until = null, last_error = null, finished_at = null"
-            ),
-            claim_job: format!(
-                "update job set attempt = attempt + 1, locked_until = {}, locked_by = $1 \
-                 where job_id = (select job_id from job where state = 'ready' \
-                   and run_at <= {now} and (locked_until is null or locked_until < {now}) \
-                   order by run_at, job_id limit 1 {}) \
-                 returning job_id, list_id, kind, attempt, max_attempts",
-                lease("$2"),
-                d.skip_locked
-            ),
-            claim_list_running: format!(
-                "update list set status = 'running', started_at = coalesce(started_at, {now}), \
-                 updated_at = {now} where list_id = $1 \
-                 returning spec, output_type, ignore_missing, callback_url, operation, trust_platforms"
-            ),
-            claim_list_read:
-                "select spec, output_type, ignore_missing, callback_url, operation, trust_platforms from list \
-                 where list_id = $1"
-                    .to_owned(),
-            extend_lease: format!(
-                "update job set locked_until = {} \
-                 where job_id = $1 and attempt = $2 and state = 'ready'",
-                lease("$3")
-            ),
-            reschedule: "update job set run_at = $3, locked_until = null, last_error = $4 \
-                 where job_id = $1 and attempt = $2 and state = 'ready'"
-                .to_owned(),
-            finish_job: format!(
-                "update job set state = $3, locked_until = null, finished_at = {now}, \
-                 last_error = coalesce($4, last_error) \
-                 where job_id = $1 and attempt = $2 and state = 'ready'"
-            ),
-            delete_entries: "delete from list_entry where list_id = $1".to_owned(),
-            insert_entries_head: "insert into list_entry (list_id, position, image, digest, \
-                 media_type, size, platform, annotations, attestation) values "
-                .to_owned(),
-            succeed_list: format!(
-                "update list set status = 'succeeded', digest = $2, media_type = $3, size = $4, \
-                 error_code = null, error_message = null, finished_at = {now}, updated_at = {now} \
-                 where list_id = $1"
-            ),
-            fail_list: format!(
-                "update list set status = $2, error_code = $3, error_message = $4, \
-                 updated_at = {now}, finished_at = case when $2 = 'failed' then {now} else null end \
-                 where list_id = $1"
-            ),
-            callback_pending: "update list set callback_status = 'pending' where list_id = $1"
-                .to_owned(),
-            callback_list: format!(
-                "update list set callback_status = $2, callback_attempts = $3, \
-                 callback_error = $4, updated_at = {now} where list_id = $1"
-            ),
-            queue_depth: "select kind, count(*) as n from job where state = 'ready' \
-                 group by kind order by kind"
-                .to_owned(),
-            next_due: format!(
-                "select min({}(run_at, coalesce(locked_until, run_at))) as due from job \
-                 where state = 'ready'",
-                d.greatest
-            ),
-        }
-    }
-
-    /// `insert into list_entry … values (…), (…)` for `rows` entries.
-    pub(crate) fn insert_entries(&self, rows: usize) -> String {
-        let mut sql = self.insert_entries_head.clone();
-        for row in 0..rows {
-            let first = row * ENTRY_COLUMNS + 1;
-            let params: Vec<String> = (first..first + ENTRY_COLUMNS)
-                .map(|n| format!("${n}"))
-                .collect();
-            if row > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(&params.join(", "));
-            sql.push(')');
-        }
-        sql
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_of_entries_numbers_its_parameters_row_by_row() {
-        let d = Dialect {
-            now: "now()",
-            created_at: "now()",
-            after_secs: "now() + {}",
-            greatest: "greatest",
-            bytewise: "",
-            for_update: "",
-            skip_locked: "",
-            entries_json: "'[]'",
-            key_lock: None,
-            insert_with_job: false,
-        };
-        let sql = Statements::new(&d).queue.insert_entries(2);
-        assert!(
-            sql.ends_with("values ($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"),
-            "{sql}"
-        );
     }
 }

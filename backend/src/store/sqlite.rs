@@ -22,7 +22,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::DbError;
-use super::sql::{Dialect, Driver, Pools, Row, Statements, Value, bind_value};
+use super::sql::{Driver, Pools, Row, Value, bind_value};
+use super::statements::{Dialect, Statements};
 
 /// The SQLite migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -36,6 +37,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     Statements::new(&Dialect {
         now: NOW,
         created_at: "max(__now__, (select coalesce(max(created_at), 0) + 1 from list))",
+        next_seq: "(select coalesce(max(seq), 0) + 1 from list)",
         after_secs: "__now__ + cast({} * 1000000 as integer)",
         bytewise: "",
         greatest: "max",
@@ -47,6 +49,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
             'attestation', json(case when e.attestation then 'true' else 'false' end)) \
             order by e.position), '[]') from list_entry e where e.list_id = l.list_id)",
         key_lock: None,
+        target_lock: None,
         insert_with_job: false,
     })
 });
@@ -208,6 +211,10 @@ impl Row for SqliteRow {
     }
 
     fn uuid(&self, c: &str) -> Result<Uuid, DbError> {
+        column(self, c)
+    }
+
+    fn uuid_opt(&self, c: &str) -> Result<Option<Uuid>, DbError> {
         column(self, c)
     }
 

@@ -1,0 +1,431 @@
+//! Every SQL statement of the store, written once in [`Statements::new`], with the few fragments
+//! where the dialects differ (what "now" is, an interval, row locks, the next sequence number)
+//! taken from a [`Dialect`].
+
+/// Where the dialects differ.
+pub(crate) struct Dialect {
+    /// The current time as an expression of the column type.
+    pub now: &'static str,
+    /// A new list's `created_at`: the current time, strictly after every list's where the clock
+    /// is too coarse to order lists written in one millisecond.
+    pub created_at: &'static str,
+    /// The next submission's sequence number (higher than every list's).
+    pub next_seq: &'static str,
+    /// The current time plus a parameter holding seconds (`{}` is the parameter).
+    pub after_secs: &'static str,
+    /// The larger of two times (`greatest` or `max`).
+    pub greatest: &'static str,
+    /// Locks the rows a select reads until the transaction ends (empty where there is one writer).
+    pub for_update: &'static str,
+    /// Locks the rows a select reads, skipping those others hold (empty where there is one
+    /// writer).
+    pub skip_locked: &'static str,
+    /// The collation that compares text byte by byte, where it must be named.
+    pub bytewise: &'static str,
+    /// A list's entries as a JSON array, ordered (`l` is the list).
+    pub entries_json: &'static str,
+    /// Serialises the first uses of one idempotency key ($1) in a transaction, if needed.
+    pub key_lock: Option<&'static str>,
+    /// Tries to take a target ($1) for the rest of the transaction, answering `locked`, where
+    /// several processes claim jobs at once.
+    pub target_lock: Option<&'static str>,
+    /// A list and its push job inserted by one statement, answering the list, if the dialect can.
+    pub insert_with_job: bool,
+}
+
+/// Every statement of the store, in one dialect.
+pub(crate) struct Statements {
+    /// Lists: write, read, page, cancel, retry, follow.
+    pub lists: ListStatements,
+    /// The queue: claim, lease, record.
+    pub queue: QueueStatements,
+    /// The watch: due lists, what it found, follow-ups.
+    pub watch: WatchStatements,
+}
+
+/// The statements of `lists.rs`.
+pub(crate) struct ListStatements {
+    pub get_list: String,
+    pub page_select: String,
+    pub bytewise: &'static str,
+    pub insert_list: String,
+    pub insert_list_with_job: Option<String>,
+    pub key_lock: Option<String>,
+    pub find_key: String,
+    pub cancel_find: String,
+    pub cancel_job: String,
+    pub cancel_list: String,
+    pub retry_find: String,
+    pub retry_job: String,
+    pub retry_list: String,
+    pub set_follow: String,
+    pub unfollow_chain: String,
+}
+
+/// The statements of `queue.rs`.
+pub(crate) struct QueueStatements {
+    pub insert_job: String,
+    pub claim_candidates: String,
+    pub target_lock: Option<String>,
+    pub claim_job: String,
+    pub claim_list_running: String,
+    pub claim_list_read: String,
+    pub newer_success: String,
+    pub extend_lease: String,
+    pub reschedule: String,
+    pub finish_job: String,
+    pub delete_entries: String,
+    pub insert_entries_head: String,
+    pub succeed_list: String,
+    pub unwatch_others: String,
+    pub supersede_list: String,
+    pub fail_list: String,
+    pub callback_pending: String,
+    pub callback_list: String,
+    pub queue_depth: String,
+    pub next_due: String,
+}
+
+/// The statements of `watch.rs`.
+pub(crate) struct WatchStatements {
+    pub take_due: String,
+    pub find: String,
+    pub record: String,
+    pub pending_newer: String,
+    pub follow_up: String,
+    pub handed_over: String,
+    pub drifted: String,
+}
+
+/// The columns of a list read, with its push job's attempts and its entries.
+const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type, \
+    l.ignore_missing, l.spec_text, l.spec_format, l.callback_url, l.digest, l.media_type, l.size, \
+    l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
+    l.created_at, l.started_at, l.finished_at, l.operation, l.trust_platforms, l.seq, \
+    l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
+    l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, \
+    coalesce(j.attempt, 0) as attempts";
+
+/// Where a list read reads from.
+const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
+
+/// The columns an `insert into list` writes, in parameter order from $1 ($15: the push job's
+/// attempts, where one statement writes both).
+const INSERT_COLUMNS: &str = "list_id, target, tags, output_type, ignore_missing, spec, \
+    spec_text, spec_format, callback_url, idempotency_key, request_hash, operation, \
+    trust_platforms, follow, seq, created_at, updated_at";
+
+/// The columns of a list a claim reads beside its job.
+const CLAIM_COLUMNS: &str =
+    "spec, output_type, ignore_missing, callback_url, operation, trust_platforms, target, seq";
+
+/// Whether the push job `{job}` of list `{list}` must wait: another push job of its target holds
+/// a lease, or an older one is due. (Jobs of one target run one at a time, oldest first; one
+/// waiting out a backoff does not hold the others up.)
+const BLOCKED: &str = "exists (select 1 from list l \
+    join list m on m.target = l.target and m.status in ('queued', 'running') \
+    join job k on k.list_id = m.list_id and k.kind = 'push' \
+    where l.list_id = {list} and k.state = 'ready' and k.job_id <> {job} \
+    and (k.locked_until >= {now} or (m.seq < l.seq and k.run_at <= {now})))";
+
+/// The columns of `list_entry` a push writes, in parameter order.
+pub(crate) const ENTRY_COLUMNS: usize = 9;
+
+impl Statements {
+    /// The statements in dialect `d`.
+    pub(crate) fn new(d: &Dialect) -> Self {
+        Self {
+            lists: ListStatements::new(d),
+            queue: QueueStatements::new(d),
+            watch: WatchStatements::new(d),
+        }
+    }
+}
+
+/// [`BLOCKED`] for the job and list these expressions name.
+fn blocked(d: &Dialect, job: &str, list: &str) -> String {
+    BLOCKED
+        .replace("{job}", job)
+        .replace("{list}", list)
+        .replace("{now}", d.now)
+}
+
+impl ListStatements {
+    fn new(d: &Dialect) -> Self {
+        let now = d.now;
+        let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
+        let values = format!(
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, {}, {}, {now}",
+            d.next_seq, d.created_at
+        );
+        Self {
+            get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
+            page_select: format!("{select} {LIST_FROM}"),
+            bytewise: d.bytewise,
+            insert_list: format!("insert into list ({INSERT_COLUMNS}) values ({values})"),
+            insert_list_with_job: d.insert_with_job.then(|| {
+                format!(
+                    "with l as (insert into list ({INSERT_COLUMNS}) values ({values}) \
+                     returning *), \
+                     j as (insert into job (list_id, kind, max_attempts, run_at, created_at) \
+                     select list_id, 'push', $15, {now}, {now} from l returning list_id, attempt) \
+                     {select} from l left join j on j.list_id = l.list_id"
+                )
+            }),
+            key_lock: d.key_lock.map(str::to_owned),
+            find_key: "select list_id, request_hash from list where idempotency_key = $1"
+                .to_owned(),
+            cancel_find: format!(
+                "select l.status, j.locked_until from list l \
+                 join job j on j.list_id = l.list_id and j.kind = 'push' \
+                 where l.list_id = $1 {}",
+                d.for_update
+            ),
+            cancel_job: format!(
+                "update job set state = 'canceled', finished_at = {now} \
+                 where list_id = $1 and kind = 'push'"
+            ),
+            cancel_list: format!(
+                "update list set status = 'canceled', finished_at = {now}, updated_at = {now} \
+                 where list_id = $1"
+            ),
+            retry_find: format!(
+                "select l.status from list l where l.list_id = $1 {}",
+                d.for_update
+            ),
+            retry_job: format!(
+                "update job set state = 'ready', run_at = {now}, locked_until = null, \
+                 max_attempts = attempt + $2, finished_at = null \
+                 where list_id = $1 and kind = 'push'"
+            ),
+            retry_list: format!(
+                "update list set status = 'queued', error_code = null, error_message = null, \
+                 superseded_by = null, seq = {}, finished_at = null, updated_at = {now} \
+                 where list_id = $1",
+                d.next_seq
+            ),
+            set_follow: format!(
+                "update list set follow = $2, updated_at = {now} where list_id = $1"
+            ),
+            unfollow_chain: format!(
+                "with recursive chain (id) as (select list_id from list where list_id = $1 \
+                 union select l.followed_by from list l join chain c on l.list_id = c.id \
+                 where l.followed_by is not null) \
+                 update list set follow = false, updated_at = {now} \
+                 where list_id in (select id from chain) and follow"
+            ),
+        }
+    }
+}
+
+impl QueueStatements {
+    fn new(d: &Dialect) -> Self {
+        let now = d.now;
+        let lease = |param: &str| d.after_secs.replace("{}", param);
+        let due = |j: &str| {
+            format!(
+                "{j}state = 'ready' and {j}run_at <= {now} \
+                 and ({j}locked_until is null or {j}locked_until < {now})"
+            )
+        };
+        Self {
+            insert_job: format!(
+                "insert into job (list_id, kind, max_attempts, run_at, created_at) \
+                 values ($1, $2, $3, {now}, {now}) \
+                 on conflict (list_id, kind) do update set state = 'ready', attempt = 0, \
+                 max_attempts = excluded.max_attempts, run_at = excluded.run_at, \
+                 locked_until = null, last_error = null, finished_at = null"
+            ),
+            claim_candidates: format!(
+                "select j.job_id, j.kind, l.target from job j \
+                 join list l on l.list_id = j.list_id where {} \
+                 and (j.kind <> 'push' or not {}) order by j.run_at, j.job_id limit 8",
+                due("j."),
+                blocked(d, "j.job_id", "j.list_id")
+            ),
+            target_lock: d.target_lock.map(str::to_owned),
+            claim_job: format!(
+                "update job set attempt = attempt + 1, locked_until = {}, locked_by = $1 \
+                 where job_id = $3 and {} and (kind <> 'push' or not {}) \
+                 returning job_id, list_id, kind, attempt, max_attempts",
+                lease("$2"),
+                due(""),
+                blocked(d, "job.job_id", "job.list_id")
+            ),
+            claim_list_running: format!(
+                "update list set status = 'running', started_at = coalesce(started_at, {now}), \
+                 updated_at = {now} where list_id = $1 returning {CLAIM_COLUMNS}"
+            ),
+            claim_list_read: format!("select {CLAIM_COLUMNS} from list where list_id = $1"),
+            newer_success: "select list_id from list where target = $1 and seq > $2 \
+                 and status = 'succeeded' and ($3 or operation in ('push', 'copy')) \
+                 order by seq desc limit 1"
+                .to_owned(),
+            extend_lease: format!(
+                "update job set locked_until = {} \
+                 where job_id = $1 and attempt = $2 and state = 'ready'",
+                lease("$3")
+            ),
+            reschedule: "update job set run_at = $3, locked_until = null, last_error = $4 \
+                 where job_id = $1 and attempt = $2 and state = 'ready'"
+                .to_owned(),
+            finish_job: format!(
+                "update job set state = $3, locked_until = null, finished_at = {now}, \
+                 last_error = coalesce($4, last_error) \
+                 where job_id = $1 and attempt = $2 and state = 'ready'"
+            ),
+            delete_entries: "delete from list_entry where list_id = $1".to_owned(),
+            insert_entries_head: "insert into list_entry (list_id, position, image, digest, \
+                 media_type, size, platform, annotations, attestation) values "
+                .to_owned(),
+            succeed_list: format!(
+                "update list set status = 'succeeded', digest = $2, media_type = $3, size = $4, \
+                 sources = $5, error_code = null, error_message = null, \
+                 drift_status = 'in_sync', drift_checked_at = {now}, drift_reasons = '[]', \
+                 drift_error = null, drift_next_at = $6, finished_at = {now}, updated_at = {now} \
+                 where list_id = $1"
+            ),
+            unwatch_others: "update list set drift_next_at = null \
+                 where target = (select target from list where list_id = $1) \
+                 and list_id <> $1 and drift_next_at is not null"
+                .to_owned(),
+            supersede_list: format!(
+                "update list set status = 'superseded', superseded_by = $2, error_code = null, \
+                 error_message = null, finished_at = {now}, updated_at = {now} \
+                 where list_id = $1"
+            ),
+            fail_list: format!(
+                "update list set status = $2, error_code = $3, error_message = $4, \
+                 updated_at = {now}, finished_at = case when $2 = 'failed' then {now} else null end \
+                 where list_id = $1"
+            ),
+            callback_pending: "update list set callback_status = 'pending', callback_event = $2 \
+                 where list_id = $1"
+                .to_owned(),
+            callback_list: format!(
+                "update list set callback_status = $2, callback_attempts = $3, \
+                 callback_error = $4, updated_at = {now} where list_id = $1"
+            ),
+            queue_depth: "select kind, count(*) as n from job where state = 'ready' \
+                 group by kind order by kind"
+                .to_owned(),
+            next_due: format!(
+                "select min({}(run_at, coalesce(locked_until, run_at))) as due from job \
+                 where state = 'ready'",
+                d.greatest
+            ),
+        }
+    }
+
+    /// `insert into list_entry … values (…), (…)` for `rows` entries.
+    pub(crate) fn insert_entries(&self, rows: usize) -> String {
+        let mut sql = self.insert_entries_head.clone();
+        for row in 0..rows {
+            let first = row * ENTRY_COLUMNS + 1;
+            let params: Vec<String> = (first..first + ENTRY_COLUMNS)
+                .map(|n| format!("${n}"))
+                .collect();
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        sql
+    }
+}
+
+impl WatchStatements {
+    fn new(d: &Dialect) -> Self {
+        let now = d.now;
+        Self {
+            take_due: format!(
+                "update list set drift_next_at = {} where list_id in (select list_id from list \
+                 where drift_next_at <= {now} order by drift_next_at limit $2 {}) \
+                 returning list_id",
+                d.after_secs.replace("{}", "$1"),
+                d.skip_locked
+            ),
+            find: format!(
+                "select drift_status, follow, callback_url, target, seq from list \
+                 where list_id = $1 and drift_next_at is not null {}",
+                d.for_update
+            ),
+            record: format!(
+                "update list set drift_status = $2, drift_checked_at = {now}, \
+                 drift_reasons = $3, drift_error = $4, updated_at = {now} where list_id = $1"
+            ),
+            pending_newer: "select list_id from list where target = $1 and seq > $2 \
+                 and status in ('queued', 'running') limit 1"
+                .to_owned(),
+            follow_up: format!(
+                "insert into list (list_id, target, tags, output_type, ignore_missing, spec, \
+                 spec_text, spec_format, callback_url, request_hash, operation, \
+                 trust_platforms, follow, follows, seq, created_at, updated_at) \
+                 select $2, target, tags, output_type, ignore_missing, spec, spec_text, \
+                 spec_format, callback_url, request_hash, operation, trust_platforms, true, \
+                 list_id, {}, {}, {now} from list where list_id = $1",
+                d.next_seq, d.created_at
+            ),
+            handed_over: format!(
+                "update list set follow = false, followed_by = $2, updated_at = {now} \
+                 where list_id = $1"
+            ),
+            drifted: "select count(*) as n from list \
+                 where drift_next_at is not null and drift_status = 'drifted'"
+                .to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialect() -> Dialect {
+        Dialect {
+            now: "now()",
+            created_at: "now()",
+            next_seq: "1",
+            after_secs: "now() + {}",
+            greatest: "greatest",
+            bytewise: "",
+            for_update: "",
+            skip_locked: "",
+            entries_json: "'[]'",
+            key_lock: None,
+            target_lock: None,
+            insert_with_job: false,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_entries_numbers_its_parameters_row_by_row() {
+        let sql = Statements::new(&dialect()).queue.insert_entries(2);
+        assert!(
+            sql.ends_with("values ($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn a_claim_checks_the_target_of_the_job_it_takes_and_of_no_other() {
+        let st = Statements::new(&dialect()).queue;
+        assert!(
+            st.claim_job.contains(
+                "where l.list_id = job.list_id and k.state = 'ready' and k.job_id <> job.job_id"
+            ),
+            "{}",
+            st.claim_job
+        );
+        assert!(
+            st.claim_candidates.contains(
+                "where l.list_id = j.list_id and k.state = 'ready' and k.job_id <> j.job_id"
+            ),
+            "{}",
+            st.claim_candidates
+        );
+        assert!(!st.claim_job.contains('{'), "{}", st.claim_job);
+    }
+}

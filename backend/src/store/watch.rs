@@ -1,0 +1,128 @@
+//! The watch's side of the store: taking the lists due for a check (each process takes its own,
+//! and moves their next check on as it takes them), recording what a check found, queueing the
+//! callback of a list that became drifted and the follow-up of a followed list whose source moved
+//! — once, for both backends.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::DbError;
+use super::queue::queue_event;
+use super::sql::{Backend, Row as _, Session, Value, args};
+use crate::model::{DriftReason, DriftStatus};
+
+/// What a check found.
+#[derive(Debug, Clone)]
+pub struct DriftFound {
+    /// In sync, drifted, or unknown.
+    pub status: DriftStatus,
+    /// What drifted.
+    pub reasons: Vec<DriftReason>,
+    /// Why the registry could not be asked.
+    pub error: Option<String>,
+}
+
+/// What recording a check did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriftRecorded {
+    /// Whether the list is still watched (a newer list may have landed meanwhile).
+    pub recorded: bool,
+    /// Whether it was in sync (or not checked) before and is drifted now.
+    pub became_drifted: bool,
+    /// The follow-up queued because a source of the followed list moved.
+    pub follow_up: Option<Uuid>,
+}
+
+/// The callback event of a list that became drifted.
+const DRIFTED: &str = "list.drifted";
+
+/// Takes up to `batch` lists whose check is due, moving their next check `next_in` on.
+pub(super) async fn take_due<B: Backend>(
+    db: &B,
+    batch: i64,
+    next_in: Duration,
+) -> Result<Vec<Uuid>, DbError> {
+    let mut tx = db.begin().await?;
+    let rows = tx
+        .fetch_all(
+            &db.statements().watch.take_due,
+            vec![Value::Secs(next_in.as_secs_f64()), Value::from(batch)],
+        )
+        .await?;
+    tx.commit().await?;
+    rows.iter().map(|row| row.uuid("list_id")).collect()
+}
+
+/// Records what a check of list `id` found; queues its `list.drifted` callback when it became
+/// drifted, and, when it is followed and a source moved, a follow-up list from the same spec
+/// (unless a newer list for the target is waiting already) that takes the following over.
+pub(super) async fn record<B: Backend>(
+    db: &B,
+    id: Uuid,
+    found: &DriftFound,
+    max_attempts: u32,
+) -> Result<DriftRecorded, DbError> {
+    let st = &db.statements().watch;
+    let queue = &db.statements().queue;
+    let mut tx = db.begin().await?;
+    let Some(list) = tx.fetch_optional(&st.find, args![id]).await? else {
+        return Ok(DriftRecorded::default());
+    };
+    let reasons = serde_json::to_value(&found.reasons).unwrap_or_default();
+    let params = vec![
+        Value::Uuid(id),
+        Value::from(found.status.as_str()),
+        Value::Json(reasons),
+        Value::from(found.error.as_deref()),
+    ];
+    tx.execute(&st.record, params).await?;
+    let was_drifted = list.text("drift_status")?.as_deref() == Some(DriftStatus::Drifted.as_str());
+    let mut done = DriftRecorded {
+        recorded: true,
+        became_drifted: found.status == DriftStatus::Drifted && !was_drifted,
+        follow_up: None,
+    };
+    let moved = found
+        .reasons
+        .iter()
+        .any(|r| matches!(r, DriftReason::SourceMoved { .. }));
+    if moved && list.bool("follow")? {
+        let target = list.text("target")?;
+        let pending = tx
+            .fetch_optional(
+                &st.pending_newer,
+                vec![Value::from(target.as_deref()), Value::Int(list.int("seq")?)],
+            )
+            .await?;
+        if pending.is_none() {
+            let next = Uuid::new_v4();
+            tx.execute(&st.follow_up, args![id, next]).await?;
+            tx.execute(
+                &queue.insert_job,
+                args![next, "push", i64::from(max_attempts)],
+            )
+            .await?;
+            tx.execute(&st.handed_over, args![id, next]).await?;
+            done.follow_up = Some(next);
+        }
+    }
+    let has_callback = list.text("callback_url")?.is_some();
+    if done.became_drifted && has_callback && done.follow_up.is_none() {
+        queue_event(&mut tx, queue, id, max_attempts, DRIFTED).await?;
+    }
+    tx.commit().await?;
+    if done.follow_up.is_some() || done.became_drifted {
+        db.queued();
+    }
+    Ok(done)
+}
+
+/// How many watched lists are drifted.
+pub(super) async fn drifted<B: Backend>(db: &B) -> Result<i64, DbError> {
+    let mut session = db.read().await?;
+    let row = session
+        .fetch_optional(&db.statements().watch.drifted, Vec::new())
+        .await?;
+    Ok(row.map(|r| r.int("n")).transpose()?.flatten().unwrap_or(0))
+}
