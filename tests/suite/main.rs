@@ -23,3 +23,4 @@ mod queue;
 mod registries;
 mod registries_tls;
 mod store;
+mod store_order;

@@ -14,11 +14,11 @@ use manifold::store::{
 use crate::support::on_both_stores;
 use crate::support::stores::{Db, DbGuard, OnStore, TestDb};
 
-const LEASE: Duration = Duration::from_millis(300);
+pub(crate) const LEASE: Duration = Duration::from_millis(300);
 
 /// A store on one backend, and what keeps its database alive.
-struct Backend {
-    store: Store,
+pub(crate) struct Backend {
+    pub(crate) store: Store,
     url: String,
     _keep: DbGuard,
 }
@@ -47,7 +47,7 @@ on_both_stores!(
     a_job_held_by_a_process_that_went_away_is_taken_over_after_reopening,
 );
 
-fn new_list(target: &str) -> NewList {
+pub(crate) fn new_list(target: &str) -> NewList {
     let spec = manifold::spec::parse::from_yaml(&format!(
         "image: 127.0.0.1:5000/{target}\nmanifests:\n  - image: 127.0.0.1:5000/src:v1\n    platform: {{os: linux, architecture: amd64}}\n"
     ))
@@ -69,18 +69,18 @@ fn new_list(target: &str) -> NewList {
     }
 }
 
-async fn insert(store: &Store, new: &NewList) -> manifold::store::ListRecord {
+pub(crate) async fn insert(store: &Store, new: &NewList) -> manifold::store::ListRecord {
     match store.insert_list(new, 3).await.unwrap() {
         Inserted::New(list) => list,
         other => panic!("expected a new list, got {other:?}"),
     }
 }
 
-async fn claim(store: &Store, worker: &str) -> Option<ClaimedJob> {
+pub(crate) async fn claim(store: &Store, worker: &str) -> Option<ClaimedJob> {
     store.claim(worker, LEASE).await.unwrap()
 }
 
-fn outcome() -> PushOutcome {
+pub(crate) fn outcome() -> PushOutcome {
     PushOutcome {
         digest: Digest::of(b"the list"),
         media_type: "application/vnd.oci.image.index.v1+json".into(),

@@ -1,0 +1,267 @@
+//! The store's order of submissions and its watch, on both backends: jobs of one target run one at
+//! a time, oldest first, a list overtaken by a newer one that landed is claimed as superseded (an
+//! append only by a replacing list), a retry makes a list the newest; only the list that landed
+//! last on a target is watched, a list that becomes drifted queues its callback once, and a
+//! followed list whose source moved queues its follow-up and hands the following over.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use manifold::model::{Digest, DriftReason, DriftStatus, ListStatus, Operation};
+use manifold::store::{DriftFound, JobKind, NewList, Store, Transition};
+
+use crate::store::{Backend, claim, insert, new_list, outcome};
+use crate::support::on_both_stores;
+
+on_both_stores!(
+    jobs_of_one_target_run_one_at_a_time_oldest_first,
+    a_list_waiting_out_a_backoff_lets_a_newer_one_land_and_is_then_claimed_as_superseded,
+    appends_overtaken_by_appends_still_run_but_a_newer_push_supersedes_them,
+    a_retry_makes_a_list_the_newest_of_its_target,
+    only_the_list_that_landed_last_is_watched_and_its_drift_recorded,
+    a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_following_over,
+);
+
+fn list_of(target: &str, operation: Operation) -> NewList {
+    NewList {
+        operation,
+        ..new_list(target)
+    }
+}
+
+/// Claims and completes the next job, which must be `id`'s push.
+async fn land(store: &Store, id: uuid::Uuid, watch_at: Option<chrono::DateTime<Utc>>) {
+    let job = claim(store, "w").await.expect("a job is due");
+    assert_eq!(job.list_id, id);
+    assert_eq!(job.superseded_by, None);
+    let done = manifold::store::PushOutcome {
+        watch_at,
+        ..outcome()
+    };
+    assert!(store.complete_push(&job, &done, 3).await.unwrap());
+}
+
+async fn jobs_of_one_target_run_one_at_a_time_oldest_first(b: Backend) {
+    let first = insert(&b.store, &new_list("app:v1")).await;
+    let second = insert(&b.store, &new_list("app:v1")).await;
+    let other = insert(&b.store, &new_list("other:v1")).await;
+    assert!(first.sequence < second.sequence && second.sequence < other.sequence);
+
+    let a = claim(&b.store, "w1").await.unwrap();
+    let c = claim(&b.store, "w2").await.unwrap();
+    let none = claim(&b.store, "w3").await;
+
+    assert_eq!(a.list_id, first.id);
+    assert_eq!(c.list_id, other.id, "the second app:v1 waits for the first");
+    assert!(none.is_none(), "nothing else may run: {none:?}");
+    assert!(b.store.complete_push(&a, &outcome(), 3).await.unwrap());
+    let next = claim(&b.store, "w3").await.unwrap();
+    assert_eq!(next.list_id, second.id);
+    assert_eq!(
+        next.superseded_by, None,
+        "an older list landed, not a newer one"
+    );
+}
+
+async fn a_list_waiting_out_a_backoff_lets_a_newer_one_land_and_is_then_claimed_as_superseded(
+    b: Backend,
+) {
+    let stale = insert(&b.store, &new_list("app:v1")).await;
+    back_off(&b.store, stale.id, 400).await;
+    let newer = insert(&b.store, &new_list("app:v1")).await;
+
+    land(&b.store, newer.id, None).await;
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let retried = claim(&b.store, "w").await.unwrap();
+
+    assert_eq!(retried.list_id, stale.id);
+    assert_eq!(retried.superseded_by, Some(newer.id));
+    assert!(b.store.supersede(&retried, newer.id, 3).await.unwrap());
+    let read = b.store.get_list(stale.id).await.unwrap().unwrap();
+    assert_eq!(read.status, ListStatus::Superseded);
+    assert_eq!(read.superseded_by, Some(newer.id));
+    assert!(read.finished_at.is_some() && read.digest.is_none());
+    assert!(claim(&b.store, "w").await.is_none(), "the job is done");
+}
+
+/// Claims the next job, which must be `id`'s, and puts it back for `ms` milliseconds from now.
+async fn back_off(store: &Store, id: uuid::Uuid, ms: i64) {
+    let job = claim(store, "w").await.expect("a job is due");
+    assert_eq!(job.list_id, id);
+    let at = Utc::now() + chrono::Duration::milliseconds(ms);
+    let put_back = store.fail_push(&job, "REGISTRY_UNREACHABLE", "down", Some(at), 3);
+    assert!(put_back.await.unwrap());
+}
+
+async fn appends_overtaken_by_appends_still_run_but_a_newer_push_supersedes_them(b: Backend) {
+    let older = insert(&b.store, &list_of("app:v1", Operation::Append)).await;
+    back_off(&b.store, older.id, 300).await;
+    let newer_append = insert(&b.store, &list_of("app:v1", Operation::Append)).await;
+    land(&b.store, newer_append.id, None).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let append = claim(&b.store, "w").await.unwrap();
+    assert_eq!(
+        (append.list_id, append.superseded_by),
+        (older.id, None),
+        "appends compose"
+    );
+    assert!(b.store.complete_push(&append, &outcome(), 3).await.unwrap());
+
+    let stale = insert(&b.store, &list_of("app:v1", Operation::Append)).await;
+    back_off(&b.store, stale.id, 300).await;
+    let push = insert(&b.store, &list_of("app:v1", Operation::Push)).await;
+    land(&b.store, push.id, None).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let overtaken = claim(&b.store, "w").await.unwrap();
+
+    assert_eq!(overtaken.list_id, stale.id);
+    assert_eq!(
+        overtaken.superseded_by,
+        Some(push.id),
+        "the push replaced what it would edit"
+    );
+}
+
+async fn a_retry_makes_a_list_the_newest_of_its_target(b: Backend) {
+    let old = insert(&b.store, &new_list("app:v1")).await;
+    let job = claim(&b.store, "w").await.unwrap();
+    b.store
+        .fail_push(&job, "MANIFEST_UNKNOWN", "gone", None, 3)
+        .await
+        .unwrap();
+    let newer = insert(&b.store, &new_list("app:v1")).await;
+    land(&b.store, newer.id, None).await;
+
+    let Transition::Done(retried) = b.store.retry(old.id, 3).await.unwrap() else {
+        panic!("a failed list can be retried");
+    };
+    let job = claim(&b.store, "w").await.unwrap();
+
+    assert!(retried.sequence > newer.sequence, "{retried:?}");
+    assert_eq!((job.list_id, job.superseded_by), (old.id, None));
+}
+
+fn drifted(reasons: Vec<DriftReason>) -> DriftFound {
+    DriftFound {
+        status: DriftStatus::Drifted,
+        reasons,
+        error: None,
+    }
+}
+
+async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Backend) {
+    let mut first = new_list("app:v1");
+    first.callback_url = Some("http://127.0.0.1:9/hook".into());
+    let first = insert(&b.store, &first).await;
+    land(&b.store, first.id, Some(Utc::now())).await;
+    let due = b
+        .store
+        .take_due_checks(10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(due, vec![first.id]);
+    assert!(
+        b.store
+            .take_due_checks(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "taking a list moves its next check on"
+    );
+    let moved = DriftReason::TagMoved {
+        tag: first.target.clone(),
+        expected: Digest::of(b"the list"),
+        found: None,
+    };
+
+    let once = b
+        .store
+        .record_drift(first.id, &drifted(vec![moved.clone()]), 3)
+        .await
+        .unwrap();
+    let twice = b
+        .store
+        .record_drift(first.id, &drifted(vec![moved.clone()]), 3)
+        .await
+        .unwrap();
+
+    assert!(once.recorded && once.became_drifted && !twice.became_drifted);
+    let read = b.store.get_list(first.id).await.unwrap().unwrap();
+    let drift = read.drift.expect("recorded");
+    assert_eq!(
+        (drift.status, drift.reasons),
+        (DriftStatus::Drifted, vec![moved])
+    );
+    assert_eq!(read.callback_event.as_deref(), Some("list.drifted"));
+    assert_eq!(b.store.drifted_count().await.unwrap(), 1);
+    let callback = claim(&b.store, "w").await.unwrap();
+    assert_eq!(
+        (callback.kind, callback.list_id),
+        (JobKind::Callback, first.id)
+    );
+    let second = insert(&b.store, &new_list("app:v1")).await;
+    land(&b.store, second.id, Some(Utc::now())).await;
+    let read = b.store.get_list(first.id).await.unwrap().unwrap();
+    assert!(!read.watched, "a newer list landed on the target");
+    assert_eq!(b.store.drifted_count().await.unwrap(), 0);
+    let stale = b
+        .store
+        .record_drift(first.id, &drifted(Vec::new()), 3)
+        .await
+        .unwrap();
+    assert!(
+        !stale.recorded,
+        "a check of a list no longer watched is dropped"
+    );
+}
+
+async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_following_over(
+    b: Backend,
+) {
+    let followed = insert(
+        &b.store,
+        &NewList {
+            follow: true,
+            ..new_list("app:v1")
+        },
+    )
+    .await;
+    land(&b.store, followed.id, Some(Utc::now())).await;
+    let moved = DriftReason::SourceMoved {
+        image: "127.0.0.1:5000/src:v1".into(),
+        expected: Digest::of(b"old"),
+        found: Some(Digest::of(b"new")),
+    };
+
+    let done = b
+        .store
+        .record_drift(followed.id, &drifted(vec![moved.clone()]), 3)
+        .await
+        .unwrap();
+    let again = b
+        .store
+        .record_drift(followed.id, &drifted(vec![moved]), 3)
+        .await
+        .unwrap();
+
+    let next = done.follow_up.expect("a follow-up is queued");
+    assert_eq!(again.follow_up, None, "the following was handed over");
+    let old = b.store.get_list(followed.id).await.unwrap().unwrap();
+    let new = b.store.get_list(next).await.unwrap().unwrap();
+    assert_eq!((old.follow, old.followed_by), (false, Some(next)));
+    assert_eq!((new.follow, new.follows), (true, Some(followed.id)));
+    assert_eq!((new.status, &new.target), (ListStatus::Queued, &old.target));
+    assert_eq!(new.spec_text, old.spec_text);
+    assert!(new.sequence > old.sequence);
+    let job = claim(&b.store, "w").await.unwrap();
+    assert_eq!((job.kind, job.list_id), (JobKind::Push, next));
+    let stopped = b
+        .store
+        .set_follow(followed.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stopped.follow);
+    let new = b.store.get_list(next).await.unwrap().unwrap();
+    assert!(!new.follow, "unfollowing stops the follow-ups after it too");
+}
