@@ -431,6 +431,24 @@ impl TestRegistry {
     pub fn storage_dir(&self) -> &Path {
         &self.root
     }
+
+    /// Stops the registry: its port refuses connections until [`restart`](Self::restart); its
+    /// storage stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a stopped registry again, on its port and with its storage; waits until it answers.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let config = self._dir.path().join("config.yml");
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .context("open registry log")?;
+        self.child = spawn_registry(&config, log)?;
+        wait_ready(&mut self.child, self.port, self.tls, None).await
+    }
 }
 
 impl Drop for TestRegistry {

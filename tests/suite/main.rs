@@ -16,6 +16,7 @@ mod engine;
 mod faults;
 mod hardening;
 mod living;
+mod living_service;
 mod pages;
 mod pages_edit;
 mod pages_http;

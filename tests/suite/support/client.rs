@@ -184,6 +184,6 @@ impl ServiceClient {
 fn is_final(list: &Value) -> bool {
     matches!(
         list["status"].as_str(),
-        Some("succeeded" | "failed" | "canceled")
+        Some("succeeded" | "failed" | "canceled" | "superseded")
     )
 }
