@@ -20,6 +20,7 @@ mod living_service;
 mod pages;
 mod pages_edit;
 mod pages_http;
+mod pages_living;
 mod queue;
 mod registries;
 mod registries_tls;

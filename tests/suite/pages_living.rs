@@ -1,0 +1,129 @@
+//! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
+//! why) and the follow toggle, whose follow-up the page links once a source moved; over plain
+//! HTTP, a superseded list's page names the newer list that landed first.
+
+use std::time::Duration;
+
+use manifold_testkit::{ImageFixture, TestRegistry};
+
+use crate::support::app::TestApp;
+use crate::support::browser::Browser;
+use crate::support::cli::{seed, seed_demo};
+use crate::support::demo::demo_spec;
+
+/// What the drift badge says (its `data-drift`).
+async fn drift_shown(b: &Browser) -> String {
+    let found = b.js("return document.querySelector('#drift-status').dataset.drift").await;
+    found.as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_drift_and_follows_a_list_until_its_source_moves() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let app = TestApp::spawn_with(|s| s.watch_interval_secs = Some(1)).await;
+    let id = app
+        .submit(&demo_spec(&registry.host()).target("demo:live").json())
+        .await;
+    app.wait_status(&id, "succeeded").await;
+    let b = Browser::open(1280, 900).await;
+    b.goto(&format!("{}/ui/lists/{id}", app.base)).await;
+    assert_eq!(drift_shown(&b).await, "in_sync");
+    assert!(b.text("#drift-status").await.ends_with("in sync"));
+    assert_eq!(b.text("#list-follow").await, "no");
+
+    b.click("#follow-form button").await;
+    b.wait_until(
+        10,
+        "return document.querySelector('#follow-form button')?.textContent === 'Stop following'",
+    )
+    .await;
+    assert!(b.text("#list-follow").await.starts_with("yes"));
+    let rebuilt = ImageFixture::new("linux", "s390x", None).seed(7);
+    let moved = seed(&registry, "demo-s390x", "v0.2", rebuilt).await;
+    let next = app.wait_for(&id, |l| l["followed_by"].is_string()).await["followed_by"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.goto(&format!("{}/ui/lists/{id}", app.base)).await;
+
+    assert_eq!(b.text("#list-followed-by").await, next);
+    assert_eq!(
+        b.text("#list-follow").await,
+        "no",
+        "the follow-up follows now"
+    );
+    let reasons = b.text("#drift-reasons").await;
+    assert!(
+        reasons.contains(&format!("now names {}", &moved.manifest_digest[..19])),
+        "{reasons}"
+    );
+    assert_eq!(drift_shown(&b).await, "drifted");
+    b.screenshot("list-drift").await;
+    b.click("#list-followed-by").await;
+    b.wait_until(30, "return document.querySelector('#list-status [data-status]')?.dataset.status === 'succeeded'")
+        .await;
+    assert_eq!(b.text("#list-follows").await, id);
+    b.click("#follow-form button").await;
+    b.wait_until(
+        10,
+        "return document.querySelector('#follow-form button')?.textContent === 'Follow sources'",
+    )
+    .await;
+    let stopped = app.get_json(&format!("/lists/{next}")).await;
+    assert_eq!(stopped["follow"], false, "{stopped:#}");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superseded_list_s_page_names_the_newer_list_and_offers_a_retry() {
+    let registry = TestRegistry::plain().await;
+    let mut sources = TestRegistry::plain().await;
+    seed(
+        &sources,
+        "app-amd64",
+        "a",
+        ImageFixture::new("linux", "amd64", None),
+    )
+    .await;
+    seed(
+        &registry,
+        "app-amd64",
+        "b",
+        ImageFixture::new("linux", "amd64", None).seed(2),
+    )
+    .await;
+    sources.stop();
+    let app = TestApp::spawn_with(|s| {
+        s.workers = Some(0);
+        s.job_backoff_ms = Some(1500);
+    })
+    .await;
+    let spec = |source: String| serde_json::json!({"image": registry.reference("app", "v1"), "manifests": [{"image": source}]});
+    let stale = app.submit(&spec(sources.reference("app-amd64", "a"))).await;
+    app.run_pending_jobs().await;
+    let newer = app
+        .submit(&spec(registry.reference("app-amd64", "b")))
+        .await;
+    app.run_pending_jobs().await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    app.run_pending_jobs().await;
+
+    let page = app
+        .get(&format!("/ui/lists/{stale}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    assert!(page.contains("id=\"superseded-note\""), "{page}");
+    assert!(
+        page.contains(&format!("<a href=\"/ui/lists/{newer}\">{newer}</a>")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("action=\"/ui/lists/{stale}/retry\"")),
+        "{page}"
+    );
+    assert!(page.contains("data-status=\"superseded\""), "{page}");
+}
