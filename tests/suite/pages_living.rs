@@ -13,7 +13,9 @@ use crate::support::demo::demo_spec;
 
 /// What the drift badge says (its `data-drift`).
 async fn drift_shown(b: &Browser) -> String {
-    let found = b.js("return document.querySelector('#drift-status').dataset.drift").await;
+    let found = b
+        .js("return document.querySelector('#drift-status').dataset.drift")
+        .await;
     found.as_str().unwrap_or_default().to_owned()
 }
 

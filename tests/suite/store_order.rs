@@ -15,6 +15,7 @@ use crate::support::on_both_stores;
 
 on_both_stores!(
     jobs_of_one_target_run_one_at_a_time_oldest_first,
+    a_job_whose_worker_died_keeps_its_turn_and_is_taken_over_first,
     a_list_waiting_out_a_backoff_lets_a_newer_one_land_and_is_then_claimed_as_superseded,
     appends_overtaken_by_appends_still_run_but_a_newer_push_supersedes_them,
     a_retry_makes_a_list_the_newest_of_its_target,
@@ -61,6 +62,35 @@ async fn jobs_of_one_target_run_one_at_a_time_oldest_first(b: Backend) {
         next.superseded_by, None,
         "an older list landed, not a newer one"
     );
+}
+
+async fn a_job_whose_worker_died_keeps_its_turn_and_is_taken_over_first(b: Backend) {
+    let first = insert(&b.store, &new_list("app:v1")).await;
+    let second = insert(&b.store, &new_list("app:v1")).await;
+    let held = claim(&b.store, "died").await.unwrap();
+    assert_eq!(held.list_id, first.id);
+    assert!(claim(&b.store, "w").await.is_none(), "the target is taken");
+
+    tokio::time::sleep(crate::store::LEASE + Duration::from_millis(50)).await;
+    let taken_over = claim(&b.store, "w").await.unwrap();
+
+    assert_eq!((taken_over.list_id, taken_over.attempt), (first.id, 2));
+    assert!(
+        claim(&b.store, "w").await.is_none(),
+        "{:?} waits",
+        second.id
+    );
+    assert!(
+        !b.store.complete_push(&held, &outcome(), 3).await.unwrap(),
+        "fenced"
+    );
+    assert!(
+        b.store
+            .complete_push(&taken_over, &outcome(), 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(claim(&b.store, "w").await.unwrap().list_id, second.id);
 }
 
 async fn a_list_waiting_out_a_backoff_lets_a_newer_one_land_and_is_then_claimed_as_superseded(

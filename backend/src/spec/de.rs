@@ -486,6 +486,19 @@ mod tests {
     }
 
     #[test]
+    fn follow_is_read_as_a_submission_option_and_a_word_for_it_is_refused_by_name() {
+        let spec = "image: r.io/a:v1\nfollow: true\nmanifests:\n  - image: r.io/b:v1\n";
+        let wrong = "image: r.io/a:v1\nfollow: always\nmanifests:\n  - image: r.io/b:v1\n";
+
+        let submission = crate::spec::parse::submission_from_yaml(spec).unwrap();
+        let refused = crate::spec::parse::submission_from_yaml(wrong).unwrap_err();
+
+        assert_eq!(submission.options.follow, Some(true));
+        assert_eq!(refused.field.as_deref(), Some("follow"), "{refused}");
+        assert_eq!(refused.line, Some(2), "{refused}");
+    }
+
+    #[test]
     fn the_estimate_of_an_entry_is_at_most_its_compact_descriptor() {
         let e = entry(&[("org.example.note", "per-entry")]);
         let descriptor = serde_json::json!({
