@@ -5,7 +5,8 @@
 -- `follow`: re-push from the same spec when a source moves; `follows`: the list this one
 -- re-pushes; `followed_by`: the list that took the following over.
 -- `drift_*`: what the watch last found (`in_sync`, `drifted`, `unknown`), when, why; a list is
--- watched while `drift_next_at` is set, which only the list that landed last on a target is.
+-- watched while `drift_next_at` is set, which only the list that landed last on a target is;
+-- `drift_alerted`: its `list.drifted` callback went out, and not again until it is back in sync.
 -- `sources`: the digest each source named by tag resolved to when the list was pushed.
 -- `callback_event`: what the pending callback reports (`list.finished`, `list.drifted`).
 create sequence list_seq;
@@ -21,6 +22,7 @@ alter table list
     add column drift_reasons jsonb,
     add column drift_error text,
     add column drift_next_at timestamptz,
+    add column drift_alerted boolean not null default false,
     add column sources jsonb,
     add column callback_event text;
 

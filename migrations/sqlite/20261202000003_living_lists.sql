@@ -42,6 +42,7 @@ create table list_rebuilt (
     drift_reasons     text,
     drift_error       text,
     drift_next_at     integer,
+    drift_alerted     integer not null default 0,
     sources           text,
     callback_event    text,
     constraint list_status_check

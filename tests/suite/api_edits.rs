@@ -1,6 +1,7 @@
 //! `/removals` and `/copies` against real registries, on PostgreSQL and on SQLite: an entry is
 //! removed from what the target holds, a list is promoted to another registry with its digest,
-//! bad bodies are refused naming the field, and a repeated request answers the first list.
+//! bad bodies are refused naming the field, a repeated request answers the first list, and only
+//! a list pushed from a spec can be followed.
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{Pusher, TestRegistry};
@@ -17,6 +18,7 @@ on_both_stores!(
     a_copy_promotes_a_list_to_another_registry_with_its_digest,
     bad_removal_and_copy_bodies_are_refused_naming_the_field_and_nothing_is_queued,
     a_repeated_removal_with_the_same_idempotency_key_answers_the_first_list,
+    following_is_asked_for_by_list_or_query_and_refused_where_there_is_no_spec,
 );
 
 async fn a_removal_pushes_what_the_target_holds_without_the_platform(db: Db) {
@@ -232,4 +234,62 @@ async fn a_repeated_removal_with_the_same_idempotency_key_answers_the_first_list
     assert_eq!(other.status(), 422);
     let page = app.get_json("/lists").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+}
+
+async fn following_is_asked_for_by_list_or_query_and_refused_where_there_is_no_spec(db: Db) {
+    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
+    let spec = demo_spec("127.0.0.1:9").target("demo:f").json();
+    let by_query: Value = app
+        .request(reqwest::Method::POST, "/lists?follow=true")
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plain = app.submit(&spec).await;
+    let removal = app
+        .submit_to(
+            "/removals",
+            &json!({"target": "127.0.0.1:9/demo:f", "platforms": ["linux/s390x"]}),
+        )
+        .await;
+
+    let followed: Value = app
+        .post(&format!("/lists/{plain}/follow"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refused = app.post(&format!("/lists/{removal}/follow")).await;
+    let missing = app.post("/lists/not-a-list/unfollow").await;
+    let unfollowed: Value = app
+        .post(&format!("/lists/{plain}/unfollow"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(by_query["follow"], true, "{by_query:#}");
+    assert_eq!(followed["follow"], true, "{followed:#}");
+    assert_eq!(refused.status(), 409);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "CONFLICT");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pushed from a spec"),
+        "{error:#}"
+    );
+    assert_eq!(missing.status(), 404);
+    assert_eq!(unfollowed["follow"], false);
+    let other: Value = app
+        .get_json(&format!("/lists/{}", by_query["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        other["follow"], true,
+        "unfollowing one list leaves another alone"
+    );
 }

@@ -338,7 +338,7 @@ async fn eight_concurrent_appends_leave_eight_entries_that_skopeo_resolves(db: D
 }
 
 async fn drift_is_reported_within_a_few_intervals_with_its_callback_and_metric(db: Db) {
-    let registry = TestRegistry::plain().await;
+    let mut registry = TestRegistry::plain().await;
     seed_image(&registry, "w-amd64", "v1", "linux/amd64", 1).await;
     let arm64 = seed_image(&registry, "w-arm64", "v1", "linux/arm64/v8", 2).await;
     let receiver = MockServer::start().await;
@@ -432,6 +432,27 @@ async fn drift_is_reported_within_a_few_intervals_with_its_callback_and_metric(d
     );
     let payload: Value = serde_json::from_slice(&deliveries[1].body).unwrap();
     assert_eq!(payload["drift"]["status"], "drifted");
+
+    registry.stop();
+    let unknown = fleet
+        .at(0)
+        .wait_for(&id, |l| l["drift"]["status"] == "unknown")
+        .await;
+    let error = unknown["drift"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&registry.host()),
+        "the error names the registry: {unknown:#}"
+    );
+    registry.restart().await.unwrap();
+    fleet
+        .at(1)
+        .wait_for(&id, |l| l["drift"]["status"] == "drifted")
+        .await;
+    let again = receiver.received_requests().await.unwrap().len();
+    assert_eq!(
+        again, 2,
+        "no second drifted callback after the registry came back"
+    );
 }
 
 fn has_reason(list: &Value, kind: &str) -> bool {

@@ -216,6 +216,30 @@ async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Bac
         .unwrap();
 
     assert!(once.recorded && once.became_drifted && !twice.became_drifted);
+    let unknown = DriftFound {
+        status: DriftStatus::Unknown,
+        reasons: Vec::new(),
+        error: Some("the registry does not answer".into()),
+    };
+    let record = |found: DriftFound| {
+        let store = &b.store;
+        async move { store.record_drift(first.id, &found, 3).await.unwrap() }
+    };
+    assert!(!record(unknown).await.became_drifted);
+    assert!(
+        !record(drifted(vec![moved.clone()])).await.became_drifted,
+        "a registry that could not be asked for a while does not alert again"
+    );
+    let in_sync = DriftFound {
+        status: DriftStatus::InSync,
+        reasons: Vec::new(),
+        error: None,
+    };
+    assert!(!record(in_sync).await.became_drifted);
+    assert!(
+        record(drifted(vec![moved.clone()])).await.became_drifted,
+        "drifted again after it was found in sync"
+    );
     let read = b.store.get_list(first.id).await.unwrap().unwrap();
     let drift = read.drift.expect("recorded");
     assert_eq!(

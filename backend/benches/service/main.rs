@@ -8,7 +8,8 @@
 //!
 //! On each store it measures throughput and p50/p99 latency of `GET /lists/{id}`, of a page
 //! `GET /lists?limit=50` (of 60 pushed lists), and of `POST /lists` (workers 0: nothing drains
-//! meanwhile); the drain rate of queued two-entry lists with workers on; the target filter
+//! meanwhile); the drain rate of queued two-entry lists with workers on; the watch's check of
+//! each drained list (time and registry requests per check); the target filter
 //! `GET /lists?target=<repository>&limit=50` over a history of 1,000, 10,000 and 200,000 lists
 //! written with SQL (`history.rs`, `filter.rs`); and the serve process's resident memory (VmRSS)
 //! idle after start and after each load. When `wrk` is on PATH, it measures the GETs and POST
@@ -26,6 +27,7 @@ mod phases;
 mod report;
 mod serve;
 mod store;
+mod watch;
 mod wrk;
 
 use std::path::PathBuf;

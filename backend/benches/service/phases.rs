@@ -1,7 +1,7 @@
 //! The phases run on each store, each on a service process of its own: reads (`GET /lists/{id}`
 //! and a page of 50 of 60 pushed lists, 4 workers), writes (`POST /lists`, no workers, on the same
-//! store), the drain (300 lists queued with no workers, then taken by 8), and the history filter
-//! ([`crate::filter`]).
+//! store), the drain (300 lists queued with no workers, then taken by 8), the watch's check of the
+//! drained lists ([`crate::watch`]), and the history filter ([`crate::filter`]).
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use crate::filter::{self, FilterRun};
 use crate::load::{Measured, load};
 use crate::serve::Serve;
 use crate::store::{BenchStore, Kind};
+use crate::watch::WatchRun;
 use crate::wrk::wrk;
 use crate::{Bench, DRAIN_LISTS, DRAIN_WORKERS, PAGE_LISTS, PAGE_SIZE, PATIENCE, spec};
 
@@ -48,6 +49,7 @@ pub struct Results {
     pub page: Both,
     pub post: Both,
     pub drain: Drain,
+    pub watch: WatchRun,
     pub filter: Vec<FilterRun>,
     /// (when, VmRSS in MB) of the serve processes, idle.
     pub memory: Vec<(String, f64)>,
@@ -61,7 +63,9 @@ pub async fn run(bench: &Bench, kind: Kind) -> Results {
     let (get, page) = reads(bench, &store, &mut memory).await;
     let post = writes(bench, &store, &mut memory).await;
     drop(store);
-    let drain = drain(bench, kind, &mut memory).await;
+    let (drain, drained) = drain(bench, kind, &mut memory).await;
+    let watch = crate::watch::run(bench, &drained).await;
+    drop(drained);
     let filter = filter::run(bench, kind, &mut memory).await;
     Results {
         kind,
@@ -70,6 +74,7 @@ pub async fn run(bench: &Bench, kind: Kind) -> Results {
         page,
         post,
         drain,
+        watch,
         filter,
         memory,
     }
@@ -145,8 +150,8 @@ async fn writes(bench: &Bench, store: &BenchStore, memory: &mut Vec<(String, f64
 }
 
 /// [`DRAIN_LISTS`] lists queued while no worker runs, then a process with [`DRAIN_WORKERS`]
-/// workers takes them all; on a new store.
-async fn drain(bench: &Bench, kind: Kind, memory: &mut Vec<(String, f64)>) -> Drain {
+/// workers takes them all; on a new store, which it returns.
+async fn drain(bench: &Bench, kind: Kind, memory: &mut Vec<(String, f64)>) -> (Drain, BenchStore) {
     let store = BenchStore::create(kind, &bench.admin, &bench.dir).await;
     let name = kind.label();
     let serve = Serve::start(&store.url, 0, &bench.dir, &format!("{name}-queue")).await;
@@ -179,13 +184,14 @@ async fn drain(bench: &Bench, kind: Kind, memory: &mut Vec<(String, f64)>) -> Dr
     ));
     let claims = serve.log().matches("claimed a push job").count();
     serve.stop().await;
-    Drain {
+    let drain = Drain {
         drained,
         wall,
         claims,
         // The serve process started after `before`: all its CPU is the drain's.
         cpu: (after.0, after.1.zip(before.1).map(|(a, b)| a - b)),
-    }
+    };
+    (drain, store)
 }
 
 /// `POST /lists`, asserting 202; the list's id.

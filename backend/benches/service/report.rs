@@ -138,6 +138,17 @@ fn print_drain(r: &Results) {
             .1
             .map_or("-".to_owned(), |s| format!("{:.1} ms", per_list_ms(s))),
     );
+    let w = &r.watch;
+    println!(
+        "Watch ({}): the {} drained lists due at once, checked once each by a process with no \
+         workers in {:.2} s from its start ({:.0} checks/s); {} registry requests, {:.1} per check",
+        r.kind.label(),
+        w.checked,
+        w.took.as_secs_f64(),
+        w.checked as f64 / w.took.as_secs_f64(),
+        w.requests,
+        w.requests as f64 / w.checked.max(1) as f64,
+    );
 }
 
 /// The goals line of one store.

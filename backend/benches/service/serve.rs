@@ -20,6 +20,17 @@ impl Serve {
     /// Starts the service on `database_url` with `workers` workers, its log in `dir`; returns
     /// once `/healthz` answers.
     pub async fn start(database_url: &str, workers: usize, dir: &Path, name: &str) -> Self {
+        Self::start_with(database_url, workers, dir, name, &[]).await
+    }
+
+    /// [`Serve::start`] with these settings besides.
+    pub async fn start_with(
+        database_url: &str,
+        workers: usize,
+        dir: &Path,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let log_path = dir.join(format!("serve-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("a log file");
         let bin = std::env::var_os("MANIFOLD_BENCH_BIN").map_or_else(
@@ -34,6 +45,7 @@ impl Serve {
             .env("DATABASE_URL", database_url)
             .env("MANIFOLD_ADDR", "127.0.0.1:0")
             .env("MANIFOLD_WORKERS", workers.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("a log file"))
             .stderr(log)

@@ -282,7 +282,8 @@ impl QueueStatements {
                 "update list set status = 'succeeded', digest = $2, media_type = $3, size = $4, \
                  sources = $5, error_code = null, error_message = null, \
                  drift_status = 'in_sync', drift_checked_at = {now}, drift_reasons = '[]', \
-                 drift_error = null, drift_next_at = $6, finished_at = {now}, updated_at = {now} \
+                 drift_error = null, drift_alerted = false, drift_next_at = $6, \
+                 finished_at = {now}, updated_at = {now} \
                  where list_id = $1"
             ),
             unwatch_others: "update list set drift_next_at = null \
@@ -348,13 +349,14 @@ impl WatchStatements {
                 d.skip_locked
             ),
             find: format!(
-                "select drift_status, follow, callback_url, target, seq from list \
+                "select drift_alerted, follow, callback_url, target, seq from list \
                  where list_id = $1 and drift_next_at is not null {}",
                 d.for_update
             ),
             record: format!(
                 "update list set drift_status = $2, drift_checked_at = {now}, \
-                 drift_reasons = $3, drift_error = $4, updated_at = {now} where list_id = $1"
+                 drift_reasons = $3, drift_error = $4, drift_alerted = $5, updated_at = {now} \
+                 where list_id = $1"
             ),
             pending_newer: "select list_id from list where target = $1 and seq > $2 \
                  and status in ('queued', 'running') limit 1"

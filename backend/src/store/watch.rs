@@ -28,7 +28,7 @@ pub struct DriftFound {
 pub struct DriftRecorded {
     /// Whether the list is still watched (a newer list may have landed meanwhile).
     pub recorded: bool,
-    /// Whether it was in sync (or not checked) before and is drifted now.
+    /// Whether it is drifted now and was not alerted of since it was last in sync.
     pub became_drifted: bool,
     /// The follow-up queued because a source of the followed list moved.
     pub follow_up: Option<Uuid>,
@@ -69,18 +69,27 @@ pub(super) async fn record<B: Backend>(
     let Some(list) = tx.fetch_optional(&st.find, args![id]).await? else {
         return Ok(DriftRecorded::default());
     };
+    // Alerted once when it drifts, and again only after it was found in sync (a registry that
+    // could not be asked meanwhile changes nothing).
+    let was_alerted = list.bool("drift_alerted")?;
+    let became_drifted = found.status == DriftStatus::Drifted && !was_alerted;
+    let alerted = match found.status {
+        DriftStatus::InSync => false,
+        DriftStatus::Drifted => true,
+        DriftStatus::Unknown => was_alerted,
+    };
     let reasons = serde_json::to_value(&found.reasons).unwrap_or_default();
     let params = vec![
         Value::Uuid(id),
         Value::from(found.status.as_str()),
         Value::Json(reasons),
         Value::from(found.error.as_deref()),
+        Value::Bool(alerted),
     ];
     tx.execute(&st.record, params).await?;
-    let was_drifted = list.text("drift_status")?.as_deref() == Some(DriftStatus::Drifted.as_str());
     let mut done = DriftRecorded {
         recorded: true,
-        became_drifted: found.status == DriftStatus::Drifted && !was_drifted,
+        became_drifted,
         follow_up: None,
     };
     let moved = found
