@@ -1,5 +1,5 @@
 //! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
-//! why) and the follow toggle, whose follow-up the page links once a source moved; over plain
+//! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; over plain
 //! HTTP, a superseded list's page names the newer list that landed first.
 
 use std::time::Duration;
@@ -34,15 +34,31 @@ async fn the_page_shows_drift_and_follows_a_list_until_its_source_moves() {
     assert!(b.text("#drift-status").await.ends_with("in sync"));
     assert_eq!(b.text("#list-follow").await, "no");
 
-    b.click("#follow-form button").await;
-    b.wait_until(
-        10,
-        "return document.querySelector('#follow-form button')?.textContent === 'Stop following'",
-    )
-    .await;
-    assert!(b.text("#list-follow").await.starts_with("yes"));
     let rebuilt = ImageFixture::new("linux", "s390x", None).seed(7);
     let moved = seed(&registry, "demo-s390x", "v0.2", rebuilt).await;
+    app.wait_for(&id, |l| l["drift"]["status"] == "drifted")
+        .await;
+    b.goto(&format!("{}/ui/lists/{id}", app.base)).await;
+    assert_eq!(drift_shown(&b).await, "drifted");
+    let reasons = b.text("#drift-reasons").await;
+    assert!(
+        reasons.contains(&format!("now names {}", &moved.manifest_digest[..19])),
+        "{reasons}"
+    );
+    b.screenshot("list-drift").await;
+    b.goto(&format!("{}/", app.base)).await;
+    let badge = format!("#lists a.drift-drifted[href='/ui/lists/{id}#drift']");
+    assert!(b.has(&badge).await, "the recent lists mark it drifted");
+
+    b.goto(&format!("{}/ui/lists/{id}", app.base)).await;
+    b.click("#follow-form button").await;
+    // The page shows it followed, or (had the watch looked in between) already re-pushed.
+    b.wait_until(
+        10,
+        "return document.querySelector('#follow-form button')?.textContent === 'Stop following' \
+         || !!document.querySelector('#list-followed-by')",
+    )
+    .await;
     let next = app.wait_for(&id, |l| l["followed_by"].is_string()).await["followed_by"]
         .as_str()
         .unwrap()
@@ -55,13 +71,6 @@ async fn the_page_shows_drift_and_follows_a_list_until_its_source_moves() {
         "no",
         "the follow-up follows now"
     );
-    let reasons = b.text("#drift-reasons").await;
-    assert!(
-        reasons.contains(&format!("now names {}", &moved.manifest_digest[..19])),
-        "{reasons}"
-    );
-    assert_eq!(drift_shown(&b).await, "drifted");
-    b.screenshot("list-drift").await;
     b.click("#list-followed-by").await;
     b.wait_until(30, "return document.querySelector('#list-status [data-status]')?.dataset.status === 'succeeded'")
         .await;

@@ -1,5 +1,5 @@
-//! `GET /`: recent lists, newest first — target, status, short digest, platforms, age — filtered
-//! by status and target, a page at a time (the API's cursor paging).
+//! `GET /`: recent lists, newest first — target, status (and drift), short digest, platforms,
+//! age — filtered by status and target, a page at a time (the API's cursor paging).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::view::{DigestView, StatusView, age, platform_text, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render};
-use crate::model::ListStatus;
+use crate::model::{DriftStatus, ListStatus};
 use crate::service::{ListResource, PageQuery};
 
 /// Lists shown on a page.
@@ -29,6 +29,8 @@ struct Row {
     id: String,
     target: String,
     status: StatusView,
+    /// The watch found the list drifted.
+    drifted: bool,
     digest: Option<DigestView>,
     platforms: Vec<String>,
     age: String,
@@ -128,6 +130,10 @@ fn row(l: &ListResource, now: chrono::DateTime<chrono::Utc>) -> Row {
         id: l.id.to_string(),
         target: l.target.clone(),
         status: l.status.into(),
+        drifted: l
+            .drift
+            .as_ref()
+            .is_some_and(|d| d.status == DriftStatus::Drifted),
         digest: l.digest.as_ref().map(|d| DigestView::new(d.as_str())),
         platforms,
         age: age(l.created_at, now),
