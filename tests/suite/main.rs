@@ -22,4 +22,5 @@ mod pages_http;
 mod queue;
 mod registries;
 mod registries_tls;
+mod registries_wild;
 mod store;

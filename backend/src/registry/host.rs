@@ -54,6 +54,8 @@ pub(crate) struct Host {
     pub(crate) credentials: Option<Credentials>,
     /// Which token realms it may send us to.
     realms: Realms,
+    /// Whether CA files were configured.
+    ca_given: bool,
 }
 
 impl Host {
@@ -77,6 +79,7 @@ impl Host {
             tokens: Mutex::new(HashMap::new()),
             credentials: config.keychain.get(registry),
             realms: config.realms(),
+            ca_given: !config.ca_certs.is_empty(),
         }
     }
 
@@ -97,6 +100,7 @@ impl Host {
             registry: &self.registry,
             api_host: &self.api_host,
             https: self.is_https(),
+            ca_given: self.ca_given,
         }
     }
 

@@ -4,8 +4,8 @@
 //! single requests manifests and blobs need. It knows nothing of list specs or of how a push is
 //! sequenced: that is `assemble`'s job; of the crate it uses only `model`, `spec` and `retry`.
 //!
-//! Its modules import only downward, bottom first: `media` and `error` (types), `transport` (HTTP
-//! plumbing), `auth` (credentials, challenges, tokens), `config`, `host` (per-registry state),
+//! Its modules import only downward, bottom first: `media` and `error` (types), `tls` (CA files,
+//! pinning), `transport` (HTTP plumbing), `auth` (credentials, challenges, tokens), `config`, `host` (per-registry state),
 //! `request` (the one request loop), `client`, and `ops` (the operations).
 
 pub mod auth;
@@ -16,6 +16,7 @@ mod host;
 pub mod media;
 mod ops;
 mod request;
+mod tls;
 mod transport;
 
 pub use auth::{Credentials, DockerConfig, Keychain, Secret};

@@ -89,6 +89,8 @@ pub(crate) struct Peer<'a> {
     pub api_host: &'a str,
     /// Whether it was asked over HTTPS.
     pub https: bool,
+    /// Whether CA files were configured (`--ca-cert`): advice then does not ask for them.
+    pub ca_given: bool,
 }
 
 /// The shared reqwest client with one registry client's request count: every HTTP request, token
@@ -184,16 +186,9 @@ pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, Re
     for (host, addr) in config.resolve {
         builder = builder.resolve(host, *addr);
     }
-    for path in config.ca_certs {
-        let pem = std::fs::read(path).map_err(|e| {
-            RegistryError::Config(format!("cannot read CA bundle {}: {e}", path.display()))
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Config(format!("CA bundle {} is not PEM: {e}", path.display()))
-        })?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+    if !config.ca_certs.is_empty() && !config.insecure_tls {
+        let certs = super::tls::read_certificates(config.ca_certs)?;
+        builder = builder.use_preconfigured_tls(super::tls::client_config(certs)?);
     }
     builder
         .build()
@@ -261,10 +256,7 @@ pub(crate) fn transport_error(
     } else if message.contains(REDIRECT_REFUSED) {
         true
     } else if lower.contains("certificate") || lower.contains("unknown issuer") {
-        message.push_str(&format!(
-            " — the TLS certificate of {} is not trusted; pass its CA with --ca-cert, or --insecure to skip verification",
-            host.registry
-        ));
+        message.push_str(&untrusted_advice(host, &lower));
         true
     } else {
         if lower.contains("connection refused") {
@@ -277,6 +269,32 @@ pub(crate) fn transport_error(
         message,
         timeout: err.is_timeout(),
         permanent,
+    }
+}
+
+/// What to do about a certificate the client refused: without CA files, pass one; with them, the
+/// server's certificate is neither signed by one of them nor one of them (or names another host).
+fn untrusted_advice(host: Peer<'_>, lower: &str) -> String {
+    let registry = host.registry;
+    if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        return format!(
+            " — the TLS certificate of {registry} does not name {}; reach it by a name the \
+             certificate has, or --insecure to skip verification",
+            host.api_host
+        );
+    }
+    if host.ca_given {
+        format!(
+            " — the TLS certificate of {registry} is neither signed by a CA given with --ca-cert \
+             nor one of the certificates given; check that the file is the registry's CA or its \
+             own certificate (as its server presents it), or --insecure to skip verification"
+        )
+    } else {
+        format!(
+            " — the TLS certificate of {registry} is not trusted; pass its CA (or the \
+             certificate itself, if it is self-signed) with --ca-cert, or --insecure to skip \
+             verification"
+        )
     }
 }
 
