@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use manifold::engine::{EngineError, PushOptions, PushReport, inspect, push};
-use manifold::registry::{ClientConfig, RegistryClient};
+use manifold::registry::{ClientConfig, RegistryClient, Timeouts};
 use manifold::retry::RetryPolicy;
 use manifold::spec::Reference;
 use manifold::spec::parse::from_yaml;
@@ -33,8 +33,12 @@ fn client_with(max_delay: Duration) -> RegistryClient {
             base_delay: Duration::from_millis(10),
             max_delay,
         },
-        timeout: Duration::from_millis(400),
-        connect_timeout: Duration::from_millis(400),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(400),
+            request: Duration::from_millis(400),
+            idle: Duration::from_millis(400),
+            answer: Duration::from_secs(5),
+        },
         ..ClientConfig::default()
     })
     .unwrap()

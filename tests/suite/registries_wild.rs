@@ -1,14 +1,16 @@
 //! Registries in the wild, part three: a self-signed `CA:TRUE` certificate made as Docker's
-//! documentation makes it, given with `--ca-cert` (pinned exactly, full verification otherwise),
-//! and hosts that accept connections and never answer.
+//! documentation makes it, given with `--ca-cert` (pinned exactly, full verification otherwise);
+//! hosts that accept connections and never answer.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestRegistry};
 
-use crate::support::cli::push_spec;
+use crate::support::cli::{manifold, push_spec};
 use crate::support::demo::demo_spec;
+use crate::support::stalled::StalledRegistry;
 
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
@@ -97,4 +99,63 @@ async fn another_certificate_or_another_name_is_still_refused_and_the_advice_fit
         "{err}"
     );
     assert!(pusher.get_tags("demo").await.unwrap().is_empty());
+}
+
+/// A loopback port nothing listens on yet.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_registry_that_accepts_connections_and_never_answers_fails_the_push_within_its_answer_timeout()
+ {
+    let port = free_port();
+    let stalled = StalledRegistry::start(&format!("127.0.0.1:{port}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_spec(&format!("127.0.0.1:{port}"))
+        .flow()
+        .write(dir.path(), "demo.yaml");
+
+    let started = Instant::now();
+    let run = push_spec(&["--answer-timeout", "2"], &spec).await.failed();
+    let took = started.elapsed();
+
+    assert!(stalled.connections() > 0, "the registry was reached");
+    let err = &run.stderr;
+    assert!(
+        err.contains(&format!("127.0.0.1:{port} does not answer")),
+        "{err}"
+    );
+    assert!(err.contains("--answer-timeout"), "{err}");
+    assert!(
+        took < Duration::from_secs(15),
+        "a 2 s answer budget, retries included, held the push {took:?}: {err}"
+    );
+}
+
+#[tokio::test]
+async fn inspect_of_a_silent_registry_says_it_does_not_answer_and_a_bad_timeout_is_refused_by_flag()
+{
+    let port = free_port();
+    let _stalled = StalledRegistry::start(&format!("127.0.0.1:{port}")).await;
+    let reference = format!("127.0.0.1:{port}/demo:v1");
+
+    let silent = manifold(&["--answer-timeout", "1", "inspect", &reference])
+        .await
+        .failed();
+    let bad = manifold(&["--idle-timeout=-3", "inspect", &reference])
+        .await
+        .failed();
+
+    assert!(
+        silent.stderr.contains("does not answer"),
+        "{}",
+        silent.stderr
+    );
+    assert!(bad.stderr.contains("--idle-timeout"), "{}", bad.stderr);
+    assert!(!bad.stderr.contains("does not answer"), "{}", bad.stderr);
 }

@@ -13,6 +13,7 @@ use tokio::sync::MutexGuard;
 use super::auth::{Challenge, Credentials, Scope, Token, fetch_token, scope_key};
 use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
+use super::timing::Silence;
 use super::transport::{Peer, Wire};
 use crate::spec::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
 
@@ -56,6 +57,8 @@ pub(crate) struct Host {
     realms: Realms,
     /// Whether CA files were configured.
     ca_given: bool,
+    /// Since when it has left requests unanswered.
+    pub(crate) silence: Silence,
 }
 
 impl Host {
@@ -80,6 +83,7 @@ impl Host {
             credentials: config.keychain.get(registry),
             realms: config.realms(),
             ca_given: !config.ca_certs.is_empty(),
+            silence: Silence::default(),
         }
     }
 
@@ -336,7 +340,7 @@ mod tests {
             "registry.example",
             Some(Credentials::basic("alice", "hunter2")),
         );
-        let wire = Wire::new(reqwest::Client::new());
+        let wire = Wire::new(reqwest::Client::new(), std::time::Duration::from_secs(5));
         assert_eq!(
             h.authorization(&wire, &AuthMode::Unknown, &[])
                 .await

@@ -5,7 +5,8 @@
 //! sequenced: that is `assemble`'s job; of the crate it uses only `model`, `spec` and `retry`.
 //!
 //! Its modules import only downward, bottom first: `media` and `error` (types), `tls` (CA files,
-//! pinning), `transport` (HTTP plumbing), `auth` (credentials, challenges, tokens), `config`, `host` (per-registry state),
+//! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
+//! challenges, tokens), `config`, `host` (per-registry state),
 //! `request` (the one request loop), `client`, and `ops` (the operations).
 
 pub mod auth;
@@ -16,6 +17,7 @@ mod host;
 pub mod media;
 mod ops;
 mod request;
+mod timing;
 mod tls;
 mod transport;
 
@@ -25,4 +27,5 @@ pub use config::{Allow, ClientConfig};
 pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
 pub use ops::Mount;
+pub use timing::Timeouts;
 pub use transport::error_chain;

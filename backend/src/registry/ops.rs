@@ -16,6 +16,7 @@ use super::error::RegistryError;
 use super::host::Host;
 use super::media::{Descriptor, MANIFEST_ACCEPT, Manifest};
 use super::request::Request;
+use super::timing::{Progress, idle_stream};
 use super::transport::{Body, read_limited};
 use crate::model::{Digest, DigestError};
 use crate::retry::Verdict;
@@ -308,7 +309,19 @@ impl RegistryClient {
                 return Err(e);
             }
         };
-        let stream = source.bytes_stream().map_err(std::io::Error::other);
+        let progress = Progress::default();
+        let idle = self.config.timeouts.idle;
+        let stream = idle_stream(
+            source.bytes_stream().map_err(std::io::Error::other),
+            idle,
+            progress.clone(),
+            move || {
+                std::io::Error::other(format!(
+                    "the source stopped sending: nothing came for {} s",
+                    idle.as_secs_f64()
+                ))
+            },
+        );
         let host = self.host(target.registry())?;
         let separator = if location.contains('?') { '&' } else { '?' };
         let mut req = Request::new(
@@ -319,6 +332,7 @@ impl RegistryClient {
         );
         req.body = Body::stream(reqwest::Body::wrap_stream(stream), Some(blob.size));
         req.streaming = true;
+        req.progress = Some(progress);
         if let Err(e) = self.requester.send(&host, req).await {
             self.cancel_upload(target, &location).await;
             return Err(e);

@@ -24,8 +24,6 @@ pub(crate) const MAX_SMALL_BODY: usize = 1024 * 1024;
 pub(crate) struct HttpOptions<'a> {
     /// Timeout to establish a connection.
     pub connect_timeout: Duration,
-    /// Longest wait for the next bytes of an answer.
-    pub read_timeout: Duration,
     /// Skip TLS certificate verification.
     pub insecure_tls: bool,
     /// Host names resolved to fixed addresses instead of DNS.
@@ -98,19 +96,28 @@ pub(crate) struct Peer<'a> {
 pub(crate) struct Wire {
     http: reqwest::Client,
     sent: AtomicU64,
+    /// The whole-request timeout of requests without a streamed body.
+    request_timeout: Duration,
 }
 
 impl Wire {
-    /// A wire on a (shared) reqwest client, with nothing sent yet.
-    pub(crate) fn new(http: reqwest::Client) -> Self {
+    /// A wire on a (shared) reqwest client, with nothing sent yet; requests without a streamed
+    /// body may take `request_timeout` whole.
+    pub(crate) fn new(http: reqwest::Client, request_timeout: Duration) -> Self {
         Self {
             http,
             sent: AtomicU64::new(0),
+            request_timeout,
         }
     }
 
-    /// Starts a request.
+    /// Starts a request without a streamed body (bounded whole by the request timeout).
     pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url).timeout(self.request_timeout)
+    }
+
+    /// Starts a streamed transfer: no whole-request timeout (the caller watches for idleness).
+    pub(crate) fn stream_request(&self, method: Method, url: &str) -> RequestBuilder {
         self.http.request(method, url)
     }
 
@@ -179,7 +186,6 @@ pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, Re
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
-        .read_timeout(config.read_timeout)
         .pool_max_idle_per_host(64)
         .danger_accept_invalid_certs(config.insecure_tls)
         .redirect(config.redirects.clone().policy());
@@ -462,7 +468,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let wire = Wire::new(reqwest::Client::new());
+        let wire = Wire::new(reqwest::Client::new(), Duration::from_secs(5));
         let url = format!("http://127.0.0.1:{port}/v2/");
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
