@@ -10,7 +10,9 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Allow, ClientConfig, DockerConfig, Keychain, Secret, Timeouts};
+use crate::registry::{
+    Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK, DockerConfig, Keychain, Secret, Timeouts,
+};
 use crate::retry::RetryPolicy;
 
 /// The database used when none is configured: a SQLite file in the working directory.
@@ -167,10 +169,10 @@ pub struct Settings {
 
     /// How long registries may take: the command line's global flags (and their environment
     /// variables), or the file's `connect_timeout`, `request_timeout`, `idle_timeout`,
-    /// `answer_timeout`.
+    /// `answer_timeout`, `upload_chunk_mib`.
     #[arg(skip)]
     #[serde(flatten)]
-    pub timeouts: TimeoutArgs,
+    pub timeouts: TransferArgs,
 
     // --- Callbacks ---
     /// Secret that signs callbacks (HMAC-SHA256 in X-Manifold-Signature).
@@ -237,6 +239,7 @@ impl Settings {
         }
         self.resolve_overrides()?;
         self.timeouts.timeouts()?;
+        self.timeouts.upload_chunk()?;
         if self.allow() == Allow::Only(Vec::new()) {
             tracing::warn!(
                 "serving on {addr} with MANIFOLD_REGISTRIES unset: no registry may be contacted; \
@@ -359,16 +362,17 @@ impl Settings {
             blob_hosts: clean(&self.blob_hosts),
             token_hosts: clean(&self.token_hosts),
             timeouts: self.timeouts.timeouts()?,
+            upload_chunk: self.timeouts.upload_chunk()?,
             ..ClientConfig::default()
         })
     }
 }
 
-/// The registry client's timeouts, in seconds (fractions allowed): flags and environment variables
-/// of `manifold serve` and of every other command alike.
+/// How the registry client transfers: its timeouts, in seconds (fractions allowed), and the size of
+/// upload chunks — flags and environment variables of `manifold serve` and every other command.
 #[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
 #[serde(default)]
-pub struct TimeoutArgs {
+pub struct TransferArgs {
     /// Seconds to establish a connection to a registry (TCP and TLS) [default: 10].
     #[arg(
         long = "connect-timeout",
@@ -408,9 +412,19 @@ pub struct TimeoutArgs {
         help_heading = "Registries"
     )]
     pub answer_timeout: Option<f64>,
+    /// MiB a blob upload sends in one request; an interrupted upload resumes after the last
+    /// whole one where the registry allows [default: 64].
+    #[arg(
+        long = "upload-chunk-mib",
+        env = "MANIFOLD_UPLOAD_CHUNK_MIB",
+        value_name = "MIB",
+        global = true,
+        help_heading = "Registries"
+    )]
+    pub upload_chunk_mib: Option<u64>,
 }
 
-impl TimeoutArgs {
+impl TransferArgs {
     /// The timeouts, the defaults where unset; a value that is not a positive number of seconds
     /// is an error naming its flag.
     pub fn timeouts(&self) -> anyhow::Result<Timeouts> {
@@ -430,6 +444,15 @@ impl TimeoutArgs {
             idle: pick(self.idle_timeout, "idle-timeout", defaults.idle)?,
             answer: pick(self.answer_timeout, "answer-timeout", defaults.answer)?,
         })
+    }
+
+    /// Bytes a blob upload sends in one request; 0 MiB is an error naming its flag.
+    pub fn upload_chunk(&self) -> anyhow::Result<u64> {
+        match self.upload_chunk_mib {
+            None => Ok(DEFAULT_UPLOAD_CHUNK),
+            Some(0) => anyhow::bail!("--upload-chunk-mib: 0 is not a number of MiB to send"),
+            Some(mib) => Ok(mib.saturating_mul(1024 * 1024)),
+        }
     }
 }
 

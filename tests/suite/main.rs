@@ -24,3 +24,4 @@ mod registries;
 mod registries_tls;
 mod registries_wild;
 mod store;
+mod transfers;

@@ -55,7 +55,7 @@ struct GlobalArgs {
     #[arg(long, global = true, default_value_t = 8, value_name = "N")]
     concurrency: usize,
     #[command(flatten)]
-    timeouts: crate::config::TimeoutArgs,
+    timeouts: crate::config::TransferArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +312,7 @@ fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
         resolve,
         max_in_flight: global.concurrency.max(1) * 4,
         timeouts: global.timeouts.timeouts()?,
+        upload_chunk: global.timeouts.upload_chunk()?,
         ..ClientConfig::default()
     })
 }

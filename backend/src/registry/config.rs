@@ -12,6 +12,9 @@ use super::transport::{HttpOptions, Redirects};
 use crate::retry::RetryPolicy;
 use crate::spec::reference::is_loopback_host;
 
+/// Bytes a blob upload sends in one request, unless configured: 64 MiB.
+pub const DEFAULT_UPLOAD_CHUNK: u64 = 64 * 1024 * 1024;
+
 /// Which registries a client may contact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Allow {
@@ -84,6 +87,9 @@ pub struct ClientConfig {
     pub keychain: Keychain,
     /// How long requests and transfers may take and wait.
     pub timeouts: Timeouts,
+    /// Bytes a blob upload sends in one `PATCH`: an interrupted upload resumes after the last
+    /// whole one, where the registry allows.
+    pub upload_chunk: u64,
     /// Requests in flight at once, across all registries.
     pub max_in_flight: usize,
     /// Retries of failed requests.
@@ -108,6 +114,7 @@ impl Default for ClientConfig {
             ca_certs: Vec::new(),
             keychain: Keychain::default(),
             timeouts: Timeouts::default(),
+            upload_chunk: DEFAULT_UPLOAD_CHUNK,
             max_in_flight: 32,
             retry: RetryPolicy::default(),
             resolve: Vec::new(),
