@@ -1,14 +1,15 @@
 //! Registries in the wild, part three: a self-signed `CA:TRUE` certificate made as Docker's
 //! documentation makes it, given with `--ca-cert` (pinned exactly, full verification otherwise);
-//! hosts that accept connections and never answer.
+//! hosts that accept connections and never answer; least privilege on a token registry (`pull` on
+//! sources, `pull,push` on the target).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestRegistry};
+use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestRegistry, TokenServer};
 
-use crate::support::cli::{manifold, push_spec};
+use crate::support::cli::{manifold, push_spec, seed, write_spec};
 use crate::support::demo::demo_spec;
 use crate::support::stalled::StalledRegistry;
 
@@ -158,4 +159,76 @@ async fn inspect_of_a_silent_registry_says_it_does_not_answer_and_a_bad_timeout_
     );
     assert!(bad.stderr.contains("--idle-timeout"), "{}", bad.stderr);
     assert!(!bad.stderr.contains("does not answer"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn sources_are_asked_for_pull_only_and_the_target_for_pull_and_push() {
+    let (user, password) = ("ci", "ci-Pa55word");
+    let server = TokenServer::builder()
+        .user(user, password)
+        .grant(user, "src-*", &["pull"])
+        .grant(user, "dst", &["pull", "push"])
+        .start();
+    let registry = TestRegistry::token(&server).await;
+    let host = registry.host();
+    for arch in ["amd64", "arm64"] {
+        let fixture = ImageFixture::new("linux", arch, None);
+        seed(&registry, &format!("src-{arch}"), "v1", fixture).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "list.yaml",
+        &format!(
+            "image: {host}/dst:v1\nmanifests:\n  - image: {host}/src-amd64:v1\n  - image: {host}/src-arm64:v1\n"
+        ),
+    );
+    server.clear_requests();
+    let login = ["--username", user, "--password", password];
+
+    push_spec(&login, &spec).await.ok();
+    let mut copy = login.to_vec();
+    let (from, to) = (format!("{host}/src-amd64:v1"), format!("{host}/dst:copied"));
+    copy.extend(["copy", &from, &to]);
+    manifold(&copy).await.ok();
+    // The same sources into a target on another registry: copied, not mounted.
+    let elsewhere = TestRegistry::plain().await;
+    let mut copy = login.to_vec();
+    let away = format!("{}/dst:away", elsewhere.host());
+    copy.extend(["copy", &from, &away]);
+    manifold(&copy).await.ok();
+    let spec_away = write_spec(
+        dir.path(),
+        "away.yaml",
+        &format!(
+            "image: {}/dst:v1\nmanifests:\n  - image: {host}/src-amd64:v1\n  - image: {host}/src-arm64:v1\n",
+            elsewhere.host()
+        ),
+    );
+    push_spec(&login, &spec_away).await.ok();
+
+    let log = server.requests();
+    assert!(!log.is_empty());
+    for request in &log {
+        assert_eq!(request.user.as_deref(), Some(user), "{request:?}");
+        for scope in &request.scopes {
+            if scope.starts_with("repository:src-") {
+                assert!(
+                    scope.ends_with(":pull"),
+                    "a source asked for more than pull: {request:?}"
+                );
+            } else {
+                assert_eq!(scope, "repository:dst:pull,push", "{request:?}");
+            }
+        }
+    }
+    let asked: Vec<&String> = log.iter().flat_map(|r| &r.scopes).collect();
+    assert!(
+        asked.iter().any(|s| *s == "repository:src-arm64:pull"),
+        "{asked:?}"
+    );
+    assert!(
+        asked.iter().any(|s| *s == "repository:dst:pull,push"),
+        "{asked:?}"
+    );
 }
