@@ -10,7 +10,9 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Allow, ClientConfig, DockerConfig, Keychain, Secret};
+use crate::registry::{
+    Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK, DockerConfig, Keychain, Secret, Timeouts,
+};
 use crate::retry::RetryPolicy;
 
 /// The database used when none is configured: a SQLite file in the working directory.
@@ -174,6 +176,13 @@ pub struct Settings {
     )]
     pub token_hosts: Vec<String>,
 
+    /// How long registries may take: the command line's global flags (and their environment
+    /// variables), or the file's `connect_timeout`, `request_timeout`, `idle_timeout`,
+    /// `answer_timeout`, `upload_chunk_mib`.
+    #[arg(skip)]
+    #[serde(flatten)]
+    pub timeouts: TransferArgs,
+
     // --- Callbacks ---
     /// Secret that signs callbacks (HMAC-SHA256 in X-Manifold-Signature).
     #[arg(
@@ -238,6 +247,8 @@ impl Settings {
             );
         }
         self.resolve_overrides()?;
+        self.timeouts.timeouts()?;
+        self.timeouts.upload_chunk()?;
         if self.allow() == Allow::Only(Vec::new()) {
             tracing::warn!(
                 "serving on {addr} with MANIFOLD_REGISTRIES unset: no registry may be contacted; \
@@ -367,8 +378,98 @@ impl Settings {
             resolve: self.resolve_overrides()?,
             blob_hosts: clean(&self.blob_hosts),
             token_hosts: clean(&self.token_hosts),
+            timeouts: self.timeouts.timeouts()?,
+            upload_chunk: self.timeouts.upload_chunk()?,
             ..ClientConfig::default()
         })
+    }
+}
+
+/// How the registry client transfers: its timeouts, in seconds (fractions allowed), and the size of
+/// upload chunks — flags and environment variables of `manifold serve` and every other command.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransferArgs {
+    /// Seconds to establish a connection to a registry (TCP and TLS) [default: 10].
+    #[arg(
+        long = "connect-timeout",
+        env = "MANIFOLD_CONNECT_TIMEOUT",
+        value_name = "SECS",
+        global = true,
+        help_heading = "Registries"
+    )]
+    pub connect_timeout: Option<f64>,
+    /// Seconds a registry request without a blob body (manifests, tokens, mounts) may take
+    /// whole [default: 60].
+    #[arg(
+        long = "request-timeout",
+        env = "MANIFOLD_REQUEST_TIMEOUT",
+        value_name = "SECS",
+        global = true,
+        help_heading = "Registries"
+    )]
+    pub request_timeout: Option<f64>,
+    /// Seconds a blob transfer may go without moving a byte, either way; a transfer that keeps
+    /// moving may take as long as it needs [default: 30].
+    #[arg(
+        long = "idle-timeout",
+        env = "MANIFOLD_IDLE_TIMEOUT",
+        value_name = "SECS",
+        global = true,
+        help_heading = "Registries"
+    )]
+    pub idle_timeout: Option<f64>,
+    /// Seconds a registry may go without answering any request, retries included, before it is
+    /// given up on as not answering [default: 20].
+    #[arg(
+        long = "answer-timeout",
+        env = "MANIFOLD_ANSWER_TIMEOUT",
+        value_name = "SECS",
+        global = true,
+        help_heading = "Registries"
+    )]
+    pub answer_timeout: Option<f64>,
+    /// MiB a blob upload sends in one request; an interrupted upload resumes after the last
+    /// whole one where the registry allows [default: 64].
+    #[arg(
+        long = "upload-chunk-mib",
+        env = "MANIFOLD_UPLOAD_CHUNK_MIB",
+        value_name = "MIB",
+        global = true,
+        help_heading = "Registries"
+    )]
+    pub upload_chunk_mib: Option<u64>,
+}
+
+impl TransferArgs {
+    /// The timeouts, the defaults where unset; a value that is not a positive number of seconds
+    /// is an error naming its flag.
+    pub fn timeouts(&self) -> anyhow::Result<Timeouts> {
+        let defaults = Timeouts::default();
+        let pick = |value: Option<f64>, flag: &str, default: Duration| match value {
+            None => Ok(default),
+            Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+                Ok(Duration::from_secs_f64(secs))
+            }
+            Some(secs) => {
+                anyhow::bail!("--{flag}: {secs} is not a positive number of seconds")
+            }
+        };
+        Ok(Timeouts {
+            connect: pick(self.connect_timeout, "connect-timeout", defaults.connect)?,
+            request: pick(self.request_timeout, "request-timeout", defaults.request)?,
+            idle: pick(self.idle_timeout, "idle-timeout", defaults.idle)?,
+            answer: pick(self.answer_timeout, "answer-timeout", defaults.answer)?,
+        })
+    }
+
+    /// Bytes a blob upload sends in one request; 0 MiB is an error naming its flag.
+    pub fn upload_chunk(&self) -> anyhow::Result<u64> {
+        match self.upload_chunk_mib {
+            None => Ok(DEFAULT_UPLOAD_CHUNK),
+            Some(0) => anyhow::bail!("--upload-chunk-mib: 0 is not a number of MiB to send"),
+            Some(mib) => Ok(mib.saturating_mul(1024 * 1024)),
+        }
     }
 }
 
@@ -491,6 +592,30 @@ mod tests {
         assert_eq!(config.workers(), 2);
         assert_eq!(config.job_lease(), Duration::from_secs(7));
         assert_eq!(config.registries, vec!["ghcr.io".to_owned()]);
+    }
+
+    #[test]
+    fn timeouts_come_from_the_file_under_their_names_and_a_bad_one_is_refused_by_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(&path, "idle_timeout: 90\nanswer_timeout: 2.5\n").unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        a.timeouts.connect_timeout = Some(3.0);
+        let timeouts = Settings::load(a).unwrap().client_config().unwrap().timeouts;
+        assert_eq!(timeouts.idle, Duration::from_secs(90));
+        assert_eq!(timeouts.answer, Duration::from_millis(2500));
+        assert_eq!(timeouts.connect, Duration::from_secs(3));
+        assert_eq!(timeouts.request, Timeouts::default().request);
+        let mut bad = args();
+        bad.timeouts.idle_timeout = Some(0.0);
+        let err = Settings::load(bad).unwrap_err().to_string();
+        assert!(err.contains("--idle-timeout"), "{err}");
+    }
+
+    #[test]
+    fn the_default_answer_timeout_is_well_under_a_minute() {
+        assert!(Timeouts::default().answer <= Duration::from_secs(20));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Certificates and keys for tests, made with the `openssl` CLI in temporary directories: a
 //! [`TestCa`] that issues TLS server certificates ([`ServerCert`]) for a registry served over
 //! HTTPS, and a [`TokenSigner`] (an RSA 2048 key with a self-signed certificate: the registry's
-//! `auth.token.rootcertbundle`) that signs RS256 JWTs carrying the certificate in `x5c`.
+//! `auth.token.rootcertbundle`) that signs RS256 JWTs carrying the certificate in `x5c`; and a
+//! [`SelfSignedCert`] made the way Docker's documentation makes one.
 //!
 //! This module owns the openssl invocations (with configuration files of its own, so the
 //! system's `openssl.cnf` does not matter), PEM decoding and JWT signing (aws-lc-rs).
@@ -189,6 +190,59 @@ impl TestCa {
             dns_names: dns_names.iter().map(|d| d.to_string()).collect(),
             ips: ips.to_vec(),
         })
+    }
+}
+
+/// A self-signed server certificate made exactly as Docker's documentation for a registry tells
+/// ("Use self-signed certificates"): `openssl req -newkey rsa:4096 -nodes -sha256 -keyout
+/// domain.key -addext "subjectAltName = IP:<ip>" -x509 -days 365 -out domain.crt`, with the
+/// system's openssl configuration — so `CA:TRUE`, the certificate its own issuer. Only `-subj` is
+/// added, in place of the questions openssl would ask.
+#[derive(Debug)]
+pub struct SelfSignedCert {
+    dir: TempDir,
+    /// `domain.crt`: the server's certificate, and what clients are given to trust.
+    pub cert_path: PathBuf,
+    /// `domain.key`: its private key.
+    pub key_path: PathBuf,
+}
+
+impl SelfSignedCert {
+    /// A certificate for `ip` as Docker's documentation makes it; panics when openssl fails.
+    pub fn docker_docs(ip: IpAddr) -> SelfSignedCert {
+        Self::try_docker_docs(ip).unwrap_or_else(|err| panic!("{err:#}"))
+    }
+
+    /// A certificate for `ip` as Docker's documentation makes it.
+    pub fn try_docker_docs(ip: IpAddr) -> anyhow::Result<SelfSignedCert> {
+        let dir = tempfile::Builder::new()
+            .prefix("manifold-self-signed-")
+            .tempdir()
+            .context("create cert temp dir")?;
+        let key_path = dir.path().join("domain.key");
+        let cert_path = dir.path().join("domain.crt");
+        let mut cmd = openssl();
+        cmd.current_dir(dir.path())
+            .args(["req", "-newkey", "rsa:4096", "-nodes", "-sha256"])
+            .args(["-keyout", "domain.key", "-addext"])
+            .arg(format!("subjectAltName = IP:{ip}"))
+            .args(["-x509", "-days", "365", "-out", "domain.crt", "-subj"])
+            .arg(format!("/CN={ip}"));
+        run(cmd)?;
+        Ok(SelfSignedCert {
+            dir,
+            cert_path,
+            key_path,
+        })
+    }
+
+    /// The certificate as `openssl x509 -text` shows it.
+    pub fn text(&self) -> anyhow::Result<String> {
+        let mut cmd = openssl();
+        cmd.current_dir(self.dir.path())
+            .args(["x509", "-noout", "-text", "-in", "domain.crt"]);
+        let output = cmd.output().context("cannot run openssl")?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 }
 

@@ -18,7 +18,7 @@ mod token_http;
 pub mod token_policy;
 
 pub use bearer::{BearerChallenge, parse_bearer_challenge};
-pub use certs::{ServerCert, TestCa, TokenSigner, decode_jwt};
+pub use certs::{SelfSignedCert, ServerCert, TestCa, TokenSigner, decode_jwt};
 pub use fixtures::{
     Blob, BuiltImage, BuiltIndex, EntryKind, Format, ImageFixture, IndexEntry, IndexFixture,
     Platform, sha256_digest,

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use manifold::engine::{EngineError, PushOptions, PushReport, inspect, push};
-use manifold::registry::{ClientConfig, RegistryClient};
+use manifold::registry::{ClientConfig, RegistryClient, Timeouts};
 use manifold::retry::RetryPolicy;
 use manifold::spec::Reference;
 use manifold::spec::parse::from_yaml;
@@ -33,8 +33,12 @@ fn client_with(max_delay: Duration) -> RegistryClient {
             base_delay: Duration::from_millis(10),
             max_delay,
         },
-        timeout: Duration::from_millis(400),
-        connect_timeout: Duration::from_millis(400),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(400),
+            request: Duration::from_millis(400),
+            idle: Duration::from_millis(400),
+            answer: Duration::from_secs(5),
+        },
         ..ClientConfig::default()
     })
     .unwrap()
@@ -340,9 +344,10 @@ async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_op
     )
     .await;
     let session = format!("/v2/{TARGET}/blobs/uploads/s1");
+    accept_chunks(&server, &session, "abc", "def").await;
     Mock::given(method("PUT"))
         .and(path(session.as_str()))
-        .and(query_param("_state", "abc"))
+        .and(query_param("_state", "def"))
         .and(query_param("digest", layer.digest.as_str()))
         .respond_with(ResponseTemplate::new(201))
         .mount(&server)
@@ -352,9 +357,12 @@ async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_op
 
     let source_path = format!("/v2/{SOURCE}/blobs/{}", layer.digest);
     assert_eq!(received(&server, "GET", &source_path).await.len(), 1);
-    let uploads = received(&server, "PUT", &session).await;
-    assert_eq!(uploads.len(), 1);
-    assert_eq!(uploads[0].body, layer.data);
+    let chunks = received(&server, "PATCH", &session).await;
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].body, layer.data);
+    let closed = received(&server, "PUT", &session).await;
+    assert_eq!(closed.len(), 1);
+    assert!(closed[0].body.is_empty(), "the bytes went in the PATCH");
     let opened = server
         .received_requests()
         .await
@@ -375,7 +383,7 @@ async fn a_copy_that_fails_on_the_way_starts_again_in_a_new_session() {
     refuse_mount(&server, &image, &format!("/v2/{TARGET}/blobs/uploads/s1")).await;
     let first = format!("/v2/{TARGET}/blobs/uploads/s1");
     let second = format!("/v2/{TARGET}/blobs/uploads/s2");
-    Mock::given(method("PUT"))
+    Mock::given(method("PATCH"))
         .and(path(first.as_str()))
         .respond_with(ResponseTemplate::new(500).set_body_json(error_body("UNKNOWN", "disk")))
         .mount(&server)
@@ -386,6 +394,7 @@ async fn a_copy_that_fails_on_the_way_starts_again_in_a_new_session() {
         .respond_with(ResponseTemplate::new(202).insert_header("Location", second.as_str()))
         .mount(&server)
         .await;
+    accept_chunks(&server, &second, "", "x").await;
     Mock::given(method("PUT"))
         .and(path(second.as_str()))
         .and(query_param("digest", layer.digest.as_str()))
@@ -395,13 +404,28 @@ async fn a_copy_that_fails_on_the_way_starts_again_in_a_new_session() {
 
     push_demo(&client(), &host(&server)).await.unwrap();
 
-    assert_eq!(received(&server, "PUT", &first).await.len(), 1);
+    assert_eq!(received(&server, "PATCH", &first).await.len(), 1);
     assert_eq!(received(&server, "DELETE", &first).await.len(), 1);
-    let retried = received(&server, "PUT", &second).await;
+    let retried = received(&server, "PATCH", &second).await;
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].body, layer.data);
+    assert_eq!(received(&server, "PUT", &second).await.len(), 1);
     let source_path = format!("/v2/{SOURCE}/blobs/{}", layer.digest);
     assert_eq!(received(&server, "GET", &source_path).await.len(), 2);
+}
+
+/// Takes every chunk PATCHed to `session` (with `_state=from`, when given), answering 202 with
+/// the session's Location at `_state=to`.
+pub(crate) async fn accept_chunks(server: &MockServer, session: &str, from: &str, to: &str) {
+    let mut mock = Mock::given(method("PATCH")).and(path(session));
+    if !from.is_empty() {
+        mock = mock.and(query_param("_state", from));
+    }
+    mock.respond_with(
+        ResponseTemplate::new(202).insert_header("Location", format!("{session}?_state={to}")),
+    )
+    .mount(server)
+    .await;
 }
 
 #[tokio::test]

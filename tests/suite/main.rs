@@ -24,5 +24,7 @@ mod pages_living;
 mod queue;
 mod registries;
 mod registries_tls;
+mod registries_wild;
 mod store;
 mod store_order;
+mod transfers;

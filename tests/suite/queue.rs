@@ -2,13 +2,10 @@
 //! `manifold serve` processes sharing one PostgreSQL database: a process killed with SIGKILL
 //! mid-push loses nothing, and two processes drain one queue with every list pushed exactly once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use manifold_testkit::TestRegistry;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::support::app::TestApp;
@@ -17,42 +14,8 @@ use crate::support::client::PATIENCE;
 use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
 use crate::support::serve::Serve;
+use crate::support::stalled::StalledRegistry;
 use crate::support::stores::{Db, TestDb};
-
-/// A registry that stopped answering: it accepts connections on `addr` and holds them, unread
-/// and unanswered, until dropped. Counts the connections it took.
-struct StalledRegistry {
-    connections: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl StalledRegistry {
-    async fn start(addr: &str) -> Self {
-        let listener = TcpListener::bind(addr)
-            .await
-            .unwrap_or_else(|e| panic!("bind {addr} (loopback aliases are needed): {e}"));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
-        let task = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                counted.fetch_add(1, Ordering::SeqCst);
-                held.push(stream);
-            }
-        });
-        Self { connections, task }
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for StalledRegistry {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_list_exactly_once() {

@@ -3,8 +3,6 @@
 //! plain registry), a token realm over plain HTTP under a non-loopback name (no credentials sent
 //! there), and a push whose sources live on another registry with credentials of its own.
 
-use std::path::Path;
-
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::token::ADMIN_USER;
 use manifold_testkit::{
@@ -13,7 +11,7 @@ use manifold_testkit::{
 use serde_json::Value;
 
 use crate::support::cli::{
-    Run, assert_demo_pulls, assert_pulls, manifold, seed, seed_demo, write_spec,
+    assert_demo_pulls, assert_pulls, manifold, push_spec, seed, seed_demo, write_spec,
 };
 use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
 use crate::support::demo::demo_spec;
@@ -24,13 +22,6 @@ const NAME: &str = "registry.test";
 /// `--resolve registry.test:127.0.0.1`.
 fn resolve() -> String {
     format!("{NAME}:127.0.0.1")
-}
-
-/// Runs `manifold [global...] push from-spec SPEC`.
-async fn push(global: &[&str], spec: &Path) -> Run {
-    let mut args = global.to_vec();
-    args.extend(["push", "from-spec", spec.to_str().unwrap()]);
-    manifold(&args).await
 }
 
 #[tokio::test]
@@ -44,10 +35,10 @@ async fn an_https_registry_with_an_unknown_ca_is_refused_until_its_ca_is_given_o
         .write(dir.path(), "demo.yaml");
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
-    let untrusted = push(&[], &spec).await.failed();
+    let untrusted = push_spec(&[], &spec).await.failed();
     let untagged = Pusher::new(&registry).get_tags("demo").await.unwrap();
-    let with_ca = push(&["--ca-cert", ca_path], &spec).await.ok();
-    let insecure = push(&["--insecure"], &spec).await.ok();
+    let with_ca = push_spec(&["--ca-cert", ca_path], &spec).await.ok();
+    let insecure = push_spec(&["--insecure"], &spec).await.ok();
 
     assert!(
         untrusted.stderr.contains("not trusted"),
@@ -79,7 +70,7 @@ async fn plain_http_against_an_https_registry_says_that_it_speaks_https() {
         .flow()
         .write(dir.path(), "demo.yaml");
 
-    let run = push(&["--plain-http"], &spec).await.failed();
+    let run = push_spec(&["--plain-http"], &spec).await.failed();
 
     assert!(run.stderr.contains("speaks HTTPS"), "{}", run.stderr);
     assert!(run.stderr.contains("--plain-http"), "{}", run.stderr);
@@ -106,8 +97,8 @@ async fn a_resolved_name_is_reached_over_https_and_verified_against_the_ca_given
     let spec = demo_spec(&host).flow().write(dir.path(), "demo.yaml");
     let ca_path = ca.ca_cert_path().to_str().unwrap();
 
-    let untrusted = push(&["--resolve", &resolve()], &spec).await.failed();
-    let run = push(&["--resolve", &resolve(), "--ca-cert", ca_path], &spec)
+    let untrusted = push_spec(&["--resolve", &resolve()], &spec).await.failed();
+    let run = push_spec(&["--resolve", &resolve(), "--ca-cert", ca_path], &spec)
         .await
         .ok();
 
@@ -140,9 +131,9 @@ async fn a_resolved_name_on_plain_http_needs_plain_http_and_the_error_says_so() 
     let dir = tempfile::tempdir().unwrap();
     let spec = demo_spec(&host).flow().write(dir.path(), "demo.yaml");
 
-    let refused = push(&["--resolve", &resolve()], &spec).await.failed();
+    let refused = push_spec(&["--resolve", &resolve()], &spec).await.failed();
     let untagged = Pusher::new(&registry).get_tags("demo").await.unwrap();
-    push(&["--resolve", &resolve(), "--plain-http"], &spec)
+    push_spec(&["--resolve", &resolve(), "--plain-http"], &spec)
         .await
         .ok();
 
@@ -195,7 +186,7 @@ async fn credentials_are_not_sent_to_a_token_realm_over_plain_http_under_a_non_l
     let spec = write_spec(dir.path(), "demo.yaml", &spec_text);
     server.clear_requests();
 
-    let run = push(
+    let run = push_spec(
         &[
             "--resolve",
             "tokens.test:127.0.0.1",

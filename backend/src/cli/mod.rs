@@ -54,6 +54,8 @@ struct GlobalArgs {
     /// Requests to the registry in flight at once.
     #[arg(long, global = true, default_value_t = 8, value_name = "N")]
     concurrency: usize,
+    #[command(flatten)]
+    timeouts: crate::config::TransferArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,7 +244,8 @@ fn init_logging(debug: bool) {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve(mut args) => {
+            args.timeouts = cli.global.timeouts.clone();
             let settings = crate::config::Settings::load(*args)?;
             let app = crate::startup::Application::build(settings).await?;
             return app.run_until_stopped().await;
@@ -308,6 +311,8 @@ fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
         keychain,
         resolve,
         max_in_flight: global.concurrency.max(1) * 4,
+        timeouts: global.timeouts.timeouts()?,
+        upload_chunk: global.timeouts.upload_chunk()?,
         ..ClientConfig::default()
     })
 }

@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 use super::error::EngineError;
 use super::resolve::Resolved;
 use crate::registry::media::is_non_distributable;
-use crate::registry::{Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
+use crate::registry::{CopyError, Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
 use crate::spec::Reference;
 
 type Once = Arc<OnceCell<()>>;
@@ -122,6 +122,11 @@ impl<'a> Copier<'a> {
         let cell = once(&self.blobs, blob.digest.as_str());
         cell.get_or_try_init(|| async {
             let fail = |e| EngineError::registry(self.target.name(), e);
+            // A copy that failed on the source's side is the source's error.
+            let failed_copy = |e: CopyError| match e.source_side {
+                true => EngineError::registry(from.name(), e.error),
+                false => EngineError::registry(self.target.name(), e.error),
+            };
             if from.registry() == self.target.registry() {
                 match self
                     .client
@@ -135,7 +140,7 @@ impl<'a> Copier<'a> {
                         self.client
                             .copy_blob(from, self.target, blob, Some(session))
                             .await
-                            .map_err(fail)?;
+                            .map_err(failed_copy)?;
                     }
                 }
             } else if !self
@@ -153,7 +158,7 @@ impl<'a> Copier<'a> {
                 self.client
                     .copy_blob(from, self.target, blob, None)
                     .await
-                    .map_err(fail)?;
+                    .map_err(failed_copy)?;
             }
             Ok::<(), EngineError>(())
         })

@@ -5,12 +5,15 @@
 //! and no requests.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::auth::Keychain;
+use super::timing::Timeouts;
 use super::transport::{HttpOptions, Redirects};
 use crate::retry::RetryPolicy;
 use crate::spec::reference::is_loopback_host;
+
+/// Bytes a blob upload sends in one request, unless configured: 64 MiB.
+pub const DEFAULT_UPLOAD_CHUNK: u64 = 64 * 1024 * 1024;
 
 /// Which registries a client may contact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,10 +85,11 @@ pub struct ClientConfig {
     pub ca_certs: Vec<PathBuf>,
     /// Credentials.
     pub keychain: Keychain,
-    /// Timeout of a whole request that has no streamed body.
-    pub timeout: Duration,
-    /// Timeout to establish a connection.
-    pub connect_timeout: Duration,
+    /// How long requests and transfers may take and wait.
+    pub timeouts: Timeouts,
+    /// Bytes a blob upload sends in one `PATCH`: an interrupted upload resumes after the last
+    /// whole one, where the registry allows.
+    pub upload_chunk: u64,
     /// Requests in flight at once, across all registries.
     pub max_in_flight: usize,
     /// Retries of failed requests.
@@ -109,8 +113,8 @@ impl Default for ClientConfig {
             allow: Allow::Any,
             ca_certs: Vec::new(),
             keychain: Keychain::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            timeouts: Timeouts::default(),
+            upload_chunk: DEFAULT_UPLOAD_CHUNK,
             max_in_flight: 32,
             retry: RetryPolicy::default(),
             resolve: Vec::new(),
@@ -143,8 +147,7 @@ impl ClientConfig {
     /// What the shared reqwest client is built from.
     pub(crate) fn http_options(&self) -> HttpOptions<'_> {
         HttpOptions {
-            connect_timeout: self.connect_timeout,
-            read_timeout: self.timeout,
+            connect_timeout: self.timeouts.connect,
             insecure_tls: self.insecure_tls,
             resolve: &self.resolve,
             ca_certs: &self.ca_certs,

@@ -13,6 +13,7 @@ use tokio::sync::MutexGuard;
 use super::auth::{Challenge, Credentials, Scope, Token, fetch_token, scope_key};
 use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
+use super::timing::Silence;
 use super::transport::{Peer, Wire};
 use crate::spec::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
 
@@ -54,6 +55,10 @@ pub(crate) struct Host {
     pub(crate) credentials: Option<Credentials>,
     /// Which token realms it may send us to.
     realms: Realms,
+    /// Whether CA files were configured.
+    ca_given: bool,
+    /// Since when it has left requests unanswered.
+    pub(crate) silence: Silence,
 }
 
 impl Host {
@@ -77,6 +82,8 @@ impl Host {
             tokens: Mutex::new(HashMap::new()),
             credentials: config.keychain.get(registry),
             realms: config.realms(),
+            ca_given: !config.ca_certs.is_empty(),
+            silence: Silence::default(),
         }
     }
 
@@ -97,6 +104,7 @@ impl Host {
             registry: &self.registry,
             api_host: &self.api_host,
             https: self.is_https(),
+            ca_given: self.ca_given,
         }
     }
 
@@ -332,7 +340,7 @@ mod tests {
             "registry.example",
             Some(Credentials::basic("alice", "hunter2")),
         );
-        let wire = Wire::new(reqwest::Client::new());
+        let wire = Wire::new(reqwest::Client::new(), std::time::Duration::from_secs(5));
         assert_eq!(
             h.authorization(&wire, &AuthMode::Unknown, &[])
                 .await

@@ -4,9 +4,11 @@
 //! single requests manifests and blobs need. It knows nothing of list specs or of how a push is
 //! sequenced: that is `assemble`'s job; of the crate it uses only `model`, `spec` and `retry`.
 //!
-//! Its modules import only downward, bottom first: `media` and `error` (types), `transport` (HTTP
-//! plumbing), `auth` (credentials, challenges, tokens), `config`, `host` (per-registry state),
-//! `request` (the one request loop), `client`, and `ops` (the operations).
+//! Its modules import only downward, bottom first: `media` and `error` (types), `tls` (CA files,
+//! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
+//! challenges, tokens), `config`, `host` (per-registry state),
+//! `request` (the one request loop), `client`, `ops` (the operations) and `upload` (a blob's
+//! streamed, resumable copy).
 
 pub mod auth;
 pub mod client;
@@ -16,12 +18,17 @@ mod host;
 pub mod media;
 mod ops;
 mod request;
+mod timing;
+mod tls;
 mod transport;
+mod upload;
 
 pub use auth::{Credentials, DockerConfig, Keychain, Secret};
 pub use client::{ClientFactory, RegistryClient};
-pub use config::{Allow, ClientConfig};
+pub use config::{Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK};
 pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
 pub use ops::Mount;
+pub use timing::Timeouts;
 pub use transport::error_chain;
+pub use upload::CopyError;

@@ -1,24 +1,22 @@
 //! The registry operations manifold needs, one request each where the protocol allows:
-//! manifests (GET, HEAD, PUT), blobs (GET, HEAD, mount, upload, streamed copy).
+//! manifests (GET, HEAD, PUT), blobs (GET, HEAD, mount, upload sessions); the streamed copy of a
+//! blob is `upload`'s.
 //!
 //! Owns what each operation asks and how its answer is checked (digests, `Location`s); every
-//! request goes through the one request loop (`request`), and a whole blob copy is retried under
-//! the client's [`RetryPolicy`](crate::retry::RetryPolicy) like a request.
+//! request goes through the one request loop (`request`).
 
 use bytes::Bytes;
-use futures::TryStreamExt as _;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, HeaderValue};
+use reqwest::header::{ACCEPT, HeaderValue, RANGE};
 
 use super::auth::Scope;
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::host::Host;
-use super::media::{Descriptor, MANIFEST_ACCEPT, Manifest};
+use super::media::{MANIFEST_ACCEPT, Manifest};
 use super::request::Request;
 use super::transport::{Body, read_limited};
 use crate::model::{Digest, DigestError};
-use crate::retry::Verdict;
 use crate::spec::{MAX_LIST_BYTES, Reference};
 
 /// Largest config blob read whole (configs are small; this guards against a wrong digest).
@@ -137,7 +135,7 @@ impl RegistryClient {
         repo: &Reference,
         digest: &Digest,
     ) -> Result<Bytes, RegistryError> {
-        let (host, response, operation) = self.blob_response(repo, digest).await?;
+        let (host, response, operation) = self.blob_response(repo, digest, None).await?;
         drop(host);
         let bytes = read_limited(response, MAX_CONFIG_BYTES)
             .await
@@ -155,10 +153,13 @@ impl RegistryClient {
         Ok(bytes)
     }
 
-    async fn blob_response(
+    /// `GET` a blob, streamed: the answer with its body unread (from byte `range` on, as
+    /// `bytes=N-`, if given; the registry may answer the whole blob instead).
+    pub(super) async fn blob_response(
         &self,
         repo: &Reference,
         digest: &Digest,
+        range: Option<String>,
     ) -> Result<(std::sync::Arc<Host>, reqwest::Response, String), RegistryError> {
         let host = self.host(repo.registry())?;
         let operation = format!("GET blob {digest} from {}", repo.name());
@@ -169,6 +170,9 @@ impl RegistryClient {
             operation.clone(),
         );
         req.streaming = true;
+        if let Some(range) = range.and_then(|r| HeaderValue::from_str(&r).ok()) {
+            req.headers.insert(RANGE, range);
+        }
         let response = self.requester.send(&host, req).await?;
         Ok((host, response, operation))
     }
@@ -232,7 +236,7 @@ impl RegistryClient {
 
     /// The `Location` of an upload the registry opened; with an allow-list, it must be on the
     /// registry's own origin (blobs are never PUT to a host the registry names).
-    fn upload_location(
+    pub(super) fn upload_location(
         &self,
         host: &Host,
         response: &reqwest::Response,
@@ -289,78 +293,6 @@ impl RegistryClient {
         }
     }
 
-    /// Streams a blob from `from` (any registry) into `target`, through `session` if one is open.
-    /// The blob is never held whole in memory; the registry checks the digest on completion. A
-    /// copy that fails on the way (connection, 429, 5xx) is started again in a new session.
-    pub async fn copy_blob(
-        &self,
-        from: &Reference,
-        target: &Reference,
-        blob: &Descriptor,
-        session: Option<String>,
-    ) -> Result<(), RegistryError> {
-        let policy = &self.config.retry;
-        // The session given serves the first attempt; every later one opens its own.
-        let mut session = session;
-        policy
-            .run(
-                |attempt| {
-                    let session = session.take();
-                    async move {
-                        let copied = self.copy_once(from, target, blob, session).await;
-                        copied.map_err(|e| (e, attempt))
-                    }
-                },
-                |(e, attempt)| {
-                    if !e.is_retryable() {
-                        return Verdict::Stop;
-                    }
-                    if policy.may_retry(*attempt) {
-                        tracing::warn!("copy of {} failed, starting again: {e}", blob.digest);
-                    }
-                    Verdict::Retry(None)
-                },
-            )
-            .await
-            .map_err(|((e, _), attempts)| e.after_attempts(attempts))
-    }
-
-    async fn copy_once(
-        &self,
-        from: &Reference,
-        target: &Reference,
-        blob: &Descriptor,
-        session: Option<String>,
-    ) -> Result<(), RegistryError> {
-        let location = match session {
-            Some(location) => location,
-            None => self.start_upload(target).await?,
-        };
-        let source = match self.blob_response(from, &blob.digest).await {
-            Ok((_, response, _)) => response,
-            Err(e) => {
-                self.cancel_upload(target, &location).await;
-                return Err(e);
-            }
-        };
-        let stream = source.bytes_stream().map_err(std::io::Error::other);
-        let host = self.host(target.registry())?;
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let mut req = Request::new(
-            Method::PUT,
-            format!("{location}{separator}digest={}", blob.digest),
-            vec![Scope::push(target.repository())],
-            format!("upload blob {} to {}", blob.digest, target.name()),
-        );
-        req.body = Body::stream(reqwest::Body::wrap_stream(stream), Some(blob.size));
-        req.streaming = true;
-        if let Err(e) = self.requester.send(&host, req).await {
-            self.cancel_upload(target, &location).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
     /// `PUT` a manifest under a tag or digest; returns the digest the registry reports, checked
     /// against the digest of the bytes sent.
     pub async fn put_manifest(
@@ -398,7 +330,8 @@ impl RegistryClient {
     }
 }
 
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+/// A header of `response` as text, if it has it.
+pub(super) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)

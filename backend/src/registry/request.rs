@@ -7,7 +7,7 @@
 //! attempts are the policy's) and knows nothing of which registry operations exist (that is `ops`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, Response, StatusCode};
@@ -17,6 +17,7 @@ use super::auth::{Challenge, Scope, challenges, insufficient_scope};
 use super::config::ClientConfig;
 use super::error::{ApiErrorDetail, RegistryError};
 use super::host::{AuthMode, Host};
+use super::timing::{Progress, Timeouts, silent_error};
 use super::transport::{self, Body, Wire};
 use crate::retry::{RetryPolicy, Verdict};
 
@@ -36,6 +37,9 @@ pub(crate) struct Request {
     pub operation: String,
     /// A streamed transfer: no whole-request timeout.
     pub streaming: bool,
+    /// For an upload: when its body last moved (the request fails when it stays still for the
+    /// idle timeout).
+    pub progress: Option<Progress>,
 }
 
 impl Request {
@@ -54,6 +58,7 @@ impl Request {
             scopes,
             operation,
             streaming: false,
+            progress: None,
         }
     }
 }
@@ -63,7 +68,7 @@ impl Request {
 pub(crate) struct Requester {
     wire: Wire,
     limit: Semaphore,
-    timeout: Duration,
+    timeouts: Timeouts,
     retry: RetryPolicy,
 }
 
@@ -71,9 +76,9 @@ impl Requester {
     /// A requester on a (shared) reqwest client, with nothing sent yet.
     pub(crate) fn new(http: reqwest::Client, config: &ClientConfig) -> Self {
         Self {
-            wire: Wire::new(http),
+            wire: Wire::new(http, config.timeouts.request),
             limit: Semaphore::new(config.max_in_flight.max(1)),
-            timeout: config.timeout,
+            timeouts: config.timeouts,
             retry: config.retry.clone(),
         }
     }
@@ -164,16 +169,23 @@ impl Requester {
         req: &Request,
         mode: &AuthMode,
     ) -> Result<(Response, bool, bool), Failure> {
+        let Some(wait) = host.silence.wait(self.timeouts.answer) else {
+            let budget = self.timeouts.answer;
+            return Err(Failure::Final(silent_error(
+                &req.operation,
+                &host.registry,
+                budget,
+            )));
+        };
         let base = host.base_url();
         let url = transport::resolve_url(&base, &req.target);
         let same_host = transport::same_authority(&url, &base);
-        let mut builder = self
-            .wire
-            .request(req.method.clone(), &url)
-            .headers(req.headers.clone());
-        if !req.streaming {
-            builder = builder.timeout(self.timeout);
-        }
+        let builder = if req.streaming {
+            self.wire.stream_request(req.method.clone(), &url)
+        } else {
+            self.wire.request(req.method.clone(), &url)
+        };
+        let mut builder = builder.headers(req.headers.clone());
         if same_host {
             let authorization = host.authorization(&self.wire, mode, &req.scopes).await;
             if let Some(value) = authorization.map_err(Failure::Final)? {
@@ -181,15 +193,61 @@ impl Requester {
             }
         }
         let builder = req.body.attach(builder);
-        let result = {
-            let _permit = self.limit.acquire().await.expect("semaphore open");
-            self.wire.send(builder).await
+        let _permit = self.limit.acquire().await.expect("semaphore open");
+        let sent = Instant::now();
+        // An upload may take as long as its body keeps moving; anything else waits for an answer
+        // as long as the registry's silence budget allows.
+        let (progress, wait) = match &req.progress {
+            Some(progress) => (progress.clone(), self.timeouts.idle),
+            None => (Progress::default(), wait),
+        };
+        let Some(result) = progress.watch(wait, self.wire.send(builder)).await else {
+            return Err(self.unanswered(host, req, sent, wait));
         };
         let response = result.map_err(|e| {
+            if e.is_timeout() {
+                host.silence.unanswered(sent);
+            }
             Failure::of(transport::transport_error(&req.operation, host.peer(), &e))
         })?;
+        host.silence.answered();
         tracing::debug!(method = %req.method, url = %url, status = response.status().as_u16(), "registry request");
         Ok((response, same_host, url.starts_with("https://")))
+    }
+
+    /// The failure of a request that got no answer within `wait`: an upload that stalled, a
+    /// registry that is slow to answer (retryable), or one whose silence budget is spent.
+    fn unanswered(&self, host: &Host, req: &Request, sent: Instant, wait: Duration) -> Failure {
+        let operation = &req.operation;
+        if req.progress.is_some() {
+            return Failure::of(RegistryError::Transport {
+                operation: operation.clone(),
+                message: format!(
+                    "the transfer stalled: nothing moved for {} s (--idle-timeout)",
+                    wait.as_secs_f64()
+                ),
+                timeout: true,
+                permanent: false,
+            });
+        }
+        host.silence.unanswered(sent);
+        if host.silence.wait(self.timeouts.answer).is_none() {
+            return Failure::Final(silent_error(
+                operation,
+                &host.registry,
+                self.timeouts.answer,
+            ));
+        }
+        Failure::of(RegistryError::Transport {
+            operation: operation.clone(),
+            message: format!(
+                "{} did not answer within {} s",
+                host.registry,
+                wait.as_secs_f64()
+            ),
+            timeout: true,
+            permanent: false,
+        })
     }
 }
 

@@ -24,8 +24,6 @@ pub(crate) const MAX_SMALL_BODY: usize = 1024 * 1024;
 pub(crate) struct HttpOptions<'a> {
     /// Timeout to establish a connection.
     pub connect_timeout: Duration,
-    /// Longest wait for the next bytes of an answer.
-    pub read_timeout: Duration,
     /// Skip TLS certificate verification.
     pub insecure_tls: bool,
     /// Host names resolved to fixed addresses instead of DNS.
@@ -89,6 +87,8 @@ pub(crate) struct Peer<'a> {
     pub api_host: &'a str,
     /// Whether it was asked over HTTPS.
     pub https: bool,
+    /// Whether CA files were configured (`--ca-cert`): advice then does not ask for them.
+    pub ca_given: bool,
 }
 
 /// The shared reqwest client with one registry client's request count: every HTTP request, token
@@ -96,19 +96,28 @@ pub(crate) struct Peer<'a> {
 pub(crate) struct Wire {
     http: reqwest::Client,
     sent: AtomicU64,
+    /// The whole-request timeout of requests without a streamed body.
+    request_timeout: Duration,
 }
 
 impl Wire {
-    /// A wire on a (shared) reqwest client, with nothing sent yet.
-    pub(crate) fn new(http: reqwest::Client) -> Self {
+    /// A wire on a (shared) reqwest client, with nothing sent yet; requests without a streamed
+    /// body may take `request_timeout` whole.
+    pub(crate) fn new(http: reqwest::Client, request_timeout: Duration) -> Self {
         Self {
             http,
             sent: AtomicU64::new(0),
+            request_timeout,
         }
     }
 
-    /// Starts a request.
+    /// Starts a request without a streamed body (bounded whole by the request timeout).
     pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url).timeout(self.request_timeout)
+    }
+
+    /// Starts a streamed transfer: no whole-request timeout (the caller watches for idleness).
+    pub(crate) fn stream_request(&self, method: Method, url: &str) -> RequestBuilder {
         self.http.request(method, url)
     }
 
@@ -177,23 +186,15 @@ pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, Re
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
-        .read_timeout(config.read_timeout)
         .pool_max_idle_per_host(64)
         .danger_accept_invalid_certs(config.insecure_tls)
         .redirect(config.redirects.clone().policy());
     for (host, addr) in config.resolve {
         builder = builder.resolve(host, *addr);
     }
-    for path in config.ca_certs {
-        let pem = std::fs::read(path).map_err(|e| {
-            RegistryError::Config(format!("cannot read CA bundle {}: {e}", path.display()))
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Config(format!("CA bundle {} is not PEM: {e}", path.display()))
-        })?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+    if !config.ca_certs.is_empty() && !config.insecure_tls {
+        let certs = super::tls::read_certificates(config.ca_certs)?;
+        builder = builder.use_preconfigured_tls(super::tls::client_config(certs)?);
     }
     builder
         .build()
@@ -261,10 +262,7 @@ pub(crate) fn transport_error(
     } else if message.contains(REDIRECT_REFUSED) {
         true
     } else if lower.contains("certificate") || lower.contains("unknown issuer") {
-        message.push_str(&format!(
-            " — the TLS certificate of {} is not trusted; pass its CA with --ca-cert, or --insecure to skip verification",
-            host.registry
-        ));
+        message.push_str(&untrusted_advice(host, &lower));
         true
     } else {
         if lower.contains("connection refused") {
@@ -277,6 +275,32 @@ pub(crate) fn transport_error(
         message,
         timeout: err.is_timeout(),
         permanent,
+    }
+}
+
+/// What to do about a certificate the client refused: without CA files, pass one; with them, the
+/// server's certificate is neither signed by one of them nor one of them (or names another host).
+fn untrusted_advice(host: Peer<'_>, lower: &str) -> String {
+    let registry = host.registry;
+    if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        return format!(
+            " — the TLS certificate of {registry} does not name {}; reach it by a name the \
+             certificate has, or --insecure to skip verification",
+            host.api_host
+        );
+    }
+    if host.ca_given {
+        format!(
+            " — the TLS certificate of {registry} is neither signed by a CA given with --ca-cert \
+             nor one of the certificates given; check that the file is the registry's CA or its \
+             own certificate (as its server presents it), or --insecure to skip verification"
+        )
+    } else {
+        format!(
+            " — the TLS certificate of {registry} is not trusted; pass its CA (or the \
+             certificate itself, if it is self-signed) with --ca-cert, or --insecure to skip \
+             verification"
+        )
     }
 }
 
@@ -444,7 +468,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let wire = Wire::new(reqwest::Client::new());
+        let wire = Wire::new(reqwest::Client::new(), Duration::from_secs(5));
         let url = format!("http://127.0.0.1:{port}/v2/");
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());

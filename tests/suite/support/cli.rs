@@ -87,6 +87,13 @@ pub async fn manifold_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs `manifold [global...] push from-spec SPEC`.
+pub async fn push_spec(global: &[&str], spec: &Path) -> Run {
+    let mut args = global.to_vec();
+    args.extend(["push", "from-spec", spec.to_str().unwrap()]);
+    manifold(&args).await
+}
+
 /// Writes a spec file into a temp dir; keep the dir alive while it is used.
 pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -2,7 +2,9 @@
 //! process ([`serve`]), both driven through one [`client::ServiceClient`]; the two stores
 //! ([`stores`]) and [`on_both_stores!`], which runs a test on each; the `manifold` binary, spec
 //! files and seeded images ([`cli`]); the demo's spec ([`demo`]); registry credentials
-//! ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]).
+//! ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]); a registry that
+//! accepts connections and never answers ([`stalled`]); a throttling proxy that can cut an upload
+//! ([`proxy`]).
 
 pub mod app;
 pub mod browser;
@@ -11,7 +13,9 @@ pub mod client;
 pub mod credentials;
 pub mod demo;
 pub mod forms;
+pub mod proxy;
 pub mod serve;
+pub mod stalled;
 pub mod stores;
 
 /// Runs each named test function twice, once on PostgreSQL and once on SQLite, as

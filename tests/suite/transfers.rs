@@ -1,0 +1,187 @@
+//! Long blob transfers: a layer of a few hundred MiB copied between two registries through a
+//! throttling proxy, taking far longer than the request timeout while the idle timeout is short,
+//! with one chunk's connection cut on the way (the upload resumes after the last chunk the target
+//! holds); the CLI's peak memory stays far below the layer's size.
+
+use std::time::{Duration, Instant};
+
+use manifold_testkit::{Blob, ImageFixture, Pusher, TestRegistry};
+use serde_json::json;
+
+use crate::support::proxy::{Behaviour, ThrottlingProxy};
+
+const MIB: u64 = 1024 * 1024;
+/// The layer copied.
+const LAYER: u64 = 256 * MIB;
+/// What the proxy passes on towards the target, a second.
+const RATE: u64 = 16 * MIB;
+/// Upload chunks.
+const CHUNK_MIB: u64 = 32;
+
+/// A one-layer image whose layer is `size` bytes, pushed to `repo:v1`; its layer.
+async fn seed_big_image(registry: &TestRegistry, repo: &str, size: u64) -> Blob {
+    let mut data = vec![0u8; usize::try_from(size).unwrap()];
+    for (i, block) in data.chunks_mut(4096).enumerate() {
+        block[0] = (i % 251) as u8;
+        block[1] = (i / 251 % 251) as u8;
+    }
+    let layer = Blob::new("application/vnd.docker.image.rootfs.diff.tar.gzip", data);
+    let image = ImageFixture::new("linux", "amd64", None).layers(1).build();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": image.config.descriptor(),
+        "layers": [layer.descriptor()],
+    });
+    let pusher = Pusher::new(registry);
+    pusher.push_blob(repo, &image.config).await.unwrap();
+    pusher.push_blob(repo, &layer).await.unwrap();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    pusher
+        .push_manifest(repo, "v1", &bytes, manifest["mediaType"].as_str().unwrap())
+        .await
+        .unwrap();
+    layer
+}
+
+/// Runs `manifold args` and samples its peak resident set (`VmHWM`) while it runs: exit code,
+/// stderr, peak in KiB, and how long it took.
+async fn run_measured(args: &[&str]) -> (i32, String, u64, Duration) {
+    let home = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_manifold"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id().unwrap());
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+            .await
+            .unwrap();
+        text
+    });
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if let Some(kib) = std::fs::read_to_string(&status_path)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = started.elapsed();
+    (
+        status.code().unwrap_or(-1),
+        reader.await.unwrap(),
+        peak_kib,
+        took,
+    )
+}
+
+/// Where a whole chunk of the layer starting where `range` starts ends (the config blob's one
+/// chunk ends elsewhere).
+fn range_end(range: &str, chunk: u64) -> u64 {
+    let start: u64 = range.split('-').next().unwrap().parse().unwrap();
+    (start + chunk).min(LAYER) - 1
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_layer_copies_through_a_slow_proxy_for_longer_than_the_request_timeout_resuming_a_cut_chunk()
+ {
+    let source = TestRegistry::plain().await;
+    let target = TestRegistry::plain().await;
+    let layer = seed_big_image(&source, "big", LAYER).await;
+    let proxy = ThrottlingProxy::start(
+        &target.host(),
+        Behaviour {
+            upload_rate: RATE,
+            cut_patch_at: Some(CHUNK_MIB * MIB),
+        },
+    )
+    .await;
+    let from = source.reference("big", "v1");
+    let to = format!("{}/big:v1", proxy.addr);
+    let chunk = CHUNK_MIB.to_string();
+
+    let (code, stderr, peak_kib, took) = run_measured(&[
+        "--request-timeout",
+        "2",
+        "--idle-timeout",
+        "3",
+        "--upload-chunk-mib",
+        &chunk,
+        "copy",
+        &from,
+        &to,
+    ])
+    .await;
+
+    eprintln!(
+        "copied {} MiB at {} MiB/s in {:.1} s; peak RSS {} KiB",
+        LAYER / MIB,
+        RATE / MIB,
+        took.as_secs_f64(),
+        peak_kib
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        took > Duration::from_secs(2),
+        "longer than the request timeout"
+    );
+    let target_pusher = Pusher::new(&target);
+    assert!(
+        target_pusher
+            .blob_exists("big", &layer.digest)
+            .await
+            .unwrap()
+    );
+    assert!(target_pusher.manifest_exists("big", "v1").await.unwrap());
+    let chunk_bytes = CHUNK_MIB * MIB;
+    let layer_chunks: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PATCH")
+        .filter_map(|s| Some((s.content_range?, s.cut)))
+        .filter(|(range, _)| range.ends_with(&format!("-{}", range_end(range, chunk_bytes))))
+        .collect();
+    let first = format!("0-{}", chunk_bytes - 1);
+    let second = format!("{chunk_bytes}-{}", 2 * chunk_bytes - 1);
+    let cut: Vec<_> = layer_chunks.iter().filter(|(_, cut)| *cut).collect();
+    assert_eq!(cut, [&(second.clone(), true)], "{layer_chunks:#?}");
+    let sent = |range: &str| layer_chunks.iter().filter(|(r, _)| r == range).count();
+    assert_eq!(
+        sent(&first),
+        1,
+        "not started again from byte 0: {layer_chunks:#?}"
+    );
+    assert_eq!(
+        sent(&second),
+        2,
+        "the cut chunk is sent again: {layer_chunks:#?}"
+    );
+    assert_eq!(
+        layer_chunks.len() as u64,
+        LAYER / chunk_bytes + 1,
+        "{layer_chunks:#?}\n{stderr}"
+    );
+    assert!(
+        peak_kib * 1024 < LAYER / 4,
+        "peak RSS {peak_kib} KiB for a {LAYER}-byte layer"
+    );
+}
