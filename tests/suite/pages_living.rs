@@ -1,10 +1,12 @@
 //! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
 //! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; over plain
-//! HTTP, a superseded list's page names the newer list that landed first.
+//! HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's page
+//! names the newer list that landed first.
 
 use std::time::Duration;
 
 use manifold_testkit::{ImageFixture, TestRegistry};
+use serde_json::json;
 
 use crate::support::app::TestApp;
 use crate::support::browser::Browser;
@@ -113,6 +115,24 @@ async fn a_superseded_list_s_page_names_the_newer_list_and_offers_a_retry() {
     let spec = |source: String| serde_json::json!({"image": registry.reference("app", "v1"), "manifests": [{"image": source}]});
     let stale = app.submit(&spec(sources.reference("app-amd64", "a"))).await;
     app.run_pending_jobs().await;
+    let waiting = app.get_json(&format!("/lists/{stale}")).await;
+    let page = app
+        .get(&format!("/ui/lists/{stale}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&waiting["status"], &waiting["attempts"]),
+        (&json!("queued"), &json!(1))
+    );
+    assert_eq!(waiting["max_attempts"], 5, "{waiting:#}");
+    assert!(
+        waiting["retry_at"].is_string(),
+        "a list waiting out a backoff says when: {waiting:#}"
+    );
+    assert_eq!(waiting["error"]["code"], "REGISTRY_UNREACHABLE");
+    assert!(page.contains("1 of 5 attempts · the next one at"), "{page}");
     let newer = app
         .submit(&spec(registry.reference("app-amd64", "b")))
         .await;

@@ -83,6 +83,8 @@ pub(super) struct ListPage {
     can_edit: bool,
     add: AddView,
     attempts: i32,
+    max_attempts: Option<i32>,
+    retry_at: Option<String>,
     error: Option<ErrorView>,
     callback: Option<CallbackView>,
     created: String,
@@ -146,6 +148,8 @@ impl ListPage {
             can_edit,
             add: AddView::default(),
             attempts: l.attempts,
+            max_attempts: l.max_attempts,
+            retry_at: l.retry_at.map(timestamp),
             error: l.error.as_ref().map(|e| ErrorView {
                 hint: e.advice.clone(),
                 code: e.code.to_string(),

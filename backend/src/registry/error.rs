@@ -112,10 +112,10 @@ impl RegistryError {
     /// was given up on (a retryable error after one attempt, one that already says so, and any
     /// other error are unchanged).
     pub(crate) fn after_attempts(self, attempts: u32) -> Self {
-        if attempts < 2 || !self.is_retryable() || self.to_string().contains("gave up after") {
+        if attempts < 2 || !self.is_retryable() || self.to_string().contains(" times)") {
             return self;
         }
-        let note = format!("gave up after {attempts} attempts");
+        let note = format!("the request was tried {attempts} times");
         match self {
             Self::Transport {
                 operation,
@@ -243,7 +243,7 @@ mod tests {
             permanent: false,
         };
         let text = t.after_attempts(4).to_string();
-        assert!(text.contains("gave up after 4 attempts"), "{text}");
+        assert!(text.contains("(the request was tried 4 times)"), "{text}");
         let err = RegistryError::Transport {
             operation: "op".into(),
             message: "reset".into(),

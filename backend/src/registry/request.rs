@@ -463,7 +463,10 @@ mod tests {
         let retried = failed(Failure::of(api(503, None)))
             .into_error(4)
             .to_string();
-        assert!(retried.contains("gave up after 4 attempts"), "{retried}");
+        assert!(
+            retried.contains("(the request was tried 4 times)"),
+            "{retried}"
+        );
         let token = failed(Failure::Final(api(503, None)))
             .into_error(2)
             .to_string();

@@ -65,6 +65,10 @@ pub struct ListResource {
     pub entries: Vec<Entry>,
     /// Attempts made.
     pub attempts: i32,
+    /// Attempts it gets in all (a retry gives it more).
+    pub max_attempts: Option<i32>,
+    /// When a queued list whose last attempt failed is tried again (its `error` is that attempt's).
+    pub retry_at: Option<DateTime<Utc>>,
     /// The last error, if an attempt failed.
     pub error: Option<ErrorInfo>,
     /// The callback and its delivery, if one was asked for.
@@ -169,6 +173,8 @@ impl From<ListRecord> for ListResource {
             size: l.size,
             entries: l.entries,
             attempts: l.attempts,
+            max_attempts: l.max_attempts,
+            retry_at: l.retry_at,
             created_at: l.created_at,
             started_at: l.started_at,
             finished_at: l.finished_at,

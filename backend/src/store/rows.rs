@@ -116,6 +116,10 @@ pub struct ListRecord {
     pub error_message: Option<String>,
     /// Attempts made so far.
     pub attempts: i32,
+    /// Attempts it gets (none for a list whose job is gone).
+    pub max_attempts: Option<i32>,
+    /// When a list waiting out a backoff is tried next.
+    pub retry_at: Option<DateTime<Utc>>,
     /// How the callback's delivery goes, once queued.
     pub callback_status: Option<CallbackStatus>,
     /// Callback deliveries tried.
@@ -294,6 +298,8 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         error_code: row.text("error_code")?.map(|c| ErrorCode::parse(&c)),
         error_message: row.text("error_message")?,
         attempts: int32(row, "attempts")?,
+        max_attempts: row.int("max_attempts")?.and_then(|n| i32::try_from(n).ok()),
+        retry_at: retry_at(row)?,
         callback_status: row
             .text("callback_status")?
             .map(|s| named("callback status", &s))
@@ -313,6 +319,17 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         watched: row.time("drift_next_at")?.is_some(),
         sources: json("sources", row.json("sources")?)?.unwrap_or_default(),
         callback_event: row.text("callback_event")?,
+    })
+}
+
+/// When a queued list that failed an attempt is tried again.
+fn retry_at(row: &impl Row) -> Result<Option<DateTime<Utc>>, DbError> {
+    let waiting = row.text("status")?.as_deref() == Some(ListStatus::Queued.as_str());
+    let tried = row.int("attempts")?.unwrap_or(0) > 0;
+    Ok(if waiting && tried {
+        row.time("next_run")?
+    } else {
+        None
     })
 }
 

@@ -104,7 +104,7 @@ const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type
     l.created_at, l.started_at, l.finished_at, l.operation, l.trust_platforms, l.seq, \
     l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
     l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, \
-    coalesce(j.attempt, 0) as attempts";
+    coalesce(j.attempt, 0) as attempts, j.max_attempts, j.run_at as next_run";
 
 /// Where a list read reads from.
 const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
@@ -168,7 +168,8 @@ impl ListStatements {
                     "with l as (insert into list ({INSERT_COLUMNS}) values ({values}) \
                      returning *), \
                      j as (insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                     select list_id, 'push', $15, {now}, {now} from l returning list_id, attempt) \
+                     select list_id, 'push', $15, {now}, {now} from l \
+                     returning list_id, attempt, max_attempts, run_at) \
                      {select} from l left join j on j.list_id = l.list_id"
                 )
             }),
