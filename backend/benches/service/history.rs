@@ -103,7 +103,7 @@ fn pg_statements() -> [String; 3] {
 }
 
 /// SQLite: `?1`..`?2` (exclusive) the range of `i`, `?3` the registry host, `?4` the start;
-/// times in microseconds.
+/// times in microseconds; list `i` is submission `i + 1` (PostgreSQL numbers them itself).
 fn sqlite_statements() -> [String; 3] {
     let spec = "json_object('image', target, 'manifests', json_array( \
         json_object('image', ?3 || '/demo-s390x:v0.2', \
@@ -115,11 +115,11 @@ fn sqlite_statements() -> [String; 3] {
                                  union all select i + 1 from n where i + 1 < ?2) \
          insert into list (list_id, status, target, tags, output_type, ignore_missing, operation, \
              spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
-             started_at, finished_at, updated_at) \
+             started_at, finished_at, updated_at, seq) \
          select randomblob(16), 'succeeded', target, '[]', 'auto', 0, 'push', spec, spec, 'json', \
              printf('%064x', i), 'sha256:' || printf('%064x', i), \
              'application/vnd.oci.image.index.v1+json', 743, at, at + 40000, at + 90000, \
-             at + 90000 \
+             at + 90000, i + 1 \
          from (select i, target, {spec} as spec, at \
                from (select i, {target} as target, (?4 + i) * 1000000 as at from n) t) s",
         target = target_sql("?3"),

@@ -4,6 +4,7 @@
 //! Results go to stdout, progress and errors to stderr; a failure exits non-zero.
 
 mod commands;
+mod logging;
 pub mod output;
 
 use std::path::PathBuf;
@@ -14,9 +15,19 @@ use crate::model::ListType;
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
 use crate::spec;
 
+/// The version `--version` prints: the crate's, and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MANIFOLD_COMMIT"),
+    ")"
+);
+
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
+///
+/// Exit status: 0 on success, 1 when the command failed, 2 when its arguments are wrong.
 #[derive(Debug, Parser)]
-#[command(name = "manifold", version, about, long_about = None)]
+#[command(name = "manifold", version = VERSION, about)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -28,13 +39,16 @@ pub struct Cli {
 #[derive(Debug, Args)]
 struct GlobalArgs {
     /// Print debug output (every registry request) on stderr.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     debug: bool,
+    /// Print only results and errors: no progress on stderr.
+    #[arg(short, long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    quiet: bool,
     /// Skip TLS certificate verification.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     insecure: bool,
     /// Talk to registries over plain HTTP.
-    #[arg(long = "plain-http", global = true)]
+    #[arg(long = "plain-http", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     plain_http: bool,
     /// Registry user name (for every registry the command talks to).
     #[arg(long, global = true, env = "MANIFOLD_USERNAME")]
@@ -79,6 +93,31 @@ enum Command {
     Migrate(MigrateArgs),
     /// Print the OpenAPI document of the REST API.
     Openapi,
+    /// Print a completion script for a shell: `manifold completions bash > /etc/bash_completion.d/manifold`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `manifold man > manifold.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// Whether the command was asked for one JSON document (its error is then one too).
+    fn wants_json(&self) -> bool {
+        match self {
+            Self::Push(a) => a.json,
+            Self::Inspect(a) => a.json,
+            Self::Verify(a) => a.json,
+            Self::Remove(a) => a.json,
+            Self::Copy(a) => a.json,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -212,34 +251,19 @@ struct InspectArgs {
 
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
-    init_logging(cli.global.debug);
+    let verbosity = logging::Verbosity {
+        debug: cli.global.debug,
+        quiet: cli.global.quiet,
+    };
+    logging::init(verbosity, matches!(cli.command, Command::Serve(_)));
+    let json = cli.command.wants_json();
     match dispatch(cli).await {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!(
-                "manifold: error: {}",
-                crate::registry::error_chain(e.as_ref())
-            );
+            output::error(&e, json);
             1
         }
     }
-}
-
-fn init_logging(debug: bool) {
-    let default = if debug {
-        "manifold=debug"
-    } else {
-        "manifold=info"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MANIFOLD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .try_init();
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -261,6 +285,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::api::openapi_json());
             return Ok(());
         }
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "manifold", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
         _ => {}
     }
     let client = RegistryClient::new(client_config(&cli.global)?)?;
@@ -272,7 +306,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => commands::copy(&client, &args, concurrency).await,
         Command::Remove(args) => commands::remove(&client, &args, concurrency).await,
         Command::Verify(args) => commands::verify(&client, &args).await,
-        Command::Serve(_) | Command::Migrate(_) | Command::Openapi => unreachable!("handled above"),
+        Command::Serve(_)
+        | Command::Migrate(_)
+        | Command::Openapi
+        | Command::Completions(_)
+        | Command::Man => unreachable!("handled above"),
     }
 }
 
@@ -324,7 +362,8 @@ fn read_spec(path: &PathBuf) -> anyhow::Result<spec::Submission> {
         std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read spec {}: {e}", path.display()))?
     };
-    spec::parse::submission_from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    spec::parse::submission_from_text(&text)
+        .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
 }
 
 fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::Submission> {

@@ -1,9 +1,40 @@
 //! What the command line prints: manifest-tool's `Digest: <digest> <size>` line and inspect layout
-//! for people and scripts that parse them, or one JSON document with `--json`.
+//! for people and scripts that parse them, or one JSON document with `--json` — a failure too.
 
 use std::io::Write as _;
 
-use crate::engine::{Inspection, PushReport, Verification};
+use crate::engine::{EngineError, Inspection, PushReport, Verification};
+use crate::model::ErrorCode;
+use crate::registry::RegistryError;
+use crate::spec::SpecError;
+
+/// Prints a failure on stderr for people; with `--json` also as one JSON document on stdout,
+/// `{"error": {"code", "message"}}`, the code as the service would give it.
+pub(super) fn error(e: &anyhow::Error, json: bool) {
+    let message = crate::registry::error_chain(e.as_ref());
+    eprintln!("manifold: error: {message}");
+    if json {
+        let doc = serde_json::json!({"error": {"code": code_of(e).as_str(), "message": message}});
+        println!("{doc:#}");
+    }
+}
+
+/// The stable code of a failure: the engine's or the registry's, `INVALID_SPEC`, or
+/// `INVALID_ARGUMENT` for the command line's own.
+fn code_of(e: &anyhow::Error) -> ErrorCode {
+    for cause in e.chain() {
+        if let Some(e) = cause.downcast_ref::<EngineError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<RegistryError>() {
+            return e.code();
+        }
+        if cause.downcast_ref::<SpecError>().is_some() {
+            return ErrorCode::InvalidSpec;
+        }
+    }
+    ErrorCode::InvalidArgument
+}
 
 /// Prints a push result on stdout.
 pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()> {

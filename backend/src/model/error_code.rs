@@ -58,6 +58,8 @@ macro_rules! codes {
 codes! {
     /// The spec is invalid (the message names the field).
     InvalidSpec = "INVALID_SPEC",
+    /// A command-line argument is wrong or a file it names cannot be read.
+    InvalidArgument = "INVALID_ARGUMENT",
     /// The sources, once resolved, do not make a valid list.
     InvalidList = "INVALID_LIST",
     /// A reference given to inspect is not one.
