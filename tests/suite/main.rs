@@ -15,6 +15,7 @@ mod embedded;
 mod engine;
 mod faults;
 mod hardening;
+mod inspect_wild;
 mod living;
 mod pages;
 mod pages_edit;
