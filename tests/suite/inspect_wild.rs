@@ -2,25 +2,18 @@
 //! was pushed, on the real registry) and a Docker schema 1 manifest (from a wiremock registry:
 //! distribution 2.8 no longer takes schema 1 pushes).
 
-use manifold_testkit::{ImageFixture, IndexFixture, Pusher, TestRegistry};
+use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::cli::manifold;
+use crate::support::cli::{manifold, seed_two_arch_index};
 
 /// A list of two images whose second child the registry no longer has; its bytes and the
 /// missing child's digest.
 async fn sparse_list(registry: &TestRegistry) -> (Vec<u8>, String) {
-    let amd64 = ImageFixture::new("linux", "amd64", None).oci().build();
-    let arm64 = ImageFixture::new("linux", "arm64", None).oci().build();
-    let index = IndexFixture::new()
-        .oci()
-        .image(&amd64)
-        .image(&arm64)
-        .build();
+    let (index, _, arm64) = seed_two_arch_index(registry, "sparse", "v1").await;
     let pusher = Pusher::new(registry);
-    pusher.push_index("sparse", "v1", &index).await.unwrap();
     pusher
         .delete_manifest("sparse", &arm64.manifest_digest)
         .await

@@ -13,6 +13,7 @@ mod cli_inspect;
 mod cli_push;
 mod embedded;
 mod engine;
+mod errors_wild;
 mod faults;
 mod hardening;
 mod inspect_wild;
