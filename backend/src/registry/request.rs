@@ -76,7 +76,7 @@ impl Requester {
     /// A requester on a (shared) reqwest client, with nothing sent yet.
     pub(crate) fn new(http: reqwest::Client, config: &ClientConfig) -> Self {
         Self {
-            wire: Wire::new(http, config.timeouts.request),
+            wire: Wire::new(http, config.timeouts),
             limit: Semaphore::new(config.max_in_flight.max(1)),
             timeouts: config.timeouts,
             retry: config.retry.clone(),
