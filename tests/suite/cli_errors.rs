@@ -1,6 +1,9 @@
 //! Bad specs are refused before any network call, naming the field and, for YAML, line and column.
 
-use crate::support::cli::{manifold, write_spec};
+use manifold_testkit::{Pusher, TestRegistry};
+
+use crate::support::cli::{manifold, push_spec, seed_demo, write_spec};
+use crate::support::demo::demo_spec;
 
 /// A registry address nothing listens on: reaching it would fail with "connection refused".
 const NOWHERE: &str = "127.0.0.1:9";
@@ -81,6 +84,37 @@ async fn a_spec_that_would_make_a_list_over_four_mebibytes_is_refused() {
         "{}",
         &err[..err.len().min(400)]
     );
+}
+
+#[tokio::test]
+async fn a_spec_over_sixteen_mebibytes_is_refused_by_size_alone() {
+    let comment = "x".repeat(16 * 1024 * 1024);
+    let err = refused(&format!(
+        "image: {NOWHERE}/demo:v1\n# {comment}\nmanifests:\n  - image: {NOWHERE}/a:v1\n"
+    ))
+    .await;
+    assert!(
+        err.contains("over the 16 MiB limit of a spec"),
+        "{}",
+        &err[..err.len().min(400)]
+    );
+}
+
+#[tokio::test]
+async fn a_spec_file_over_four_mebibytes_describing_a_small_list_is_pushed() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let padding = format!("# {}\n", "x".repeat(1024)).repeat(6 * 1024);
+    let text = format!("{padding}{}", demo_spec(&registry.host()).flow().yaml());
+    let path = write_spec(dir.path(), "commented.yaml", &text);
+
+    let run = push_spec(&[], &path).await;
+
+    assert!(text.len() > 6 * 1024 * 1024);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let tags = Pusher::new(&registry).get_tags("demo").await.unwrap();
+    assert_eq!(tags, ["v0.2"]);
 }
 
 #[tokio::test]

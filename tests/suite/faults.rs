@@ -216,7 +216,7 @@ async fn a_registry_that_drops_every_connection_fails_after_the_last_attempt() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("after {ATTEMPTS} attempts")),
+        text.contains(&format!("(the request was tried {ATTEMPTS} times)")),
         "{text}"
     );
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), ATTEMPTS);

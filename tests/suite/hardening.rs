@@ -15,6 +15,7 @@ use crate::support::app::TestApp;
 use crate::support::cli::{manifest_puts, manifold, seed_demo, write_spec};
 use crate::support::demo::demo_spec;
 use crate::support::forms::{csrf, no_redirects, post_form};
+use crate::support::mocks::serve_image;
 use crate::support::stores::Db;
 
 /// A spec whose `manifests` nests `depth` flow sequences: about 2 bytes a level.
@@ -192,23 +193,7 @@ async fn with_an_allow_list_a_token_realm_off_the_allowed_hosts_is_never_asked()
 async fn with_an_allow_list_no_blob_is_uploaded_to_a_location_off_the_registry() {
     let (registry, elsewhere) = (MockServer::start().await, MockServer::start().await);
     let image = ImageFixture::new("linux", "amd64", None).layers(1).build();
-    Mock::given(method("GET"))
-        .and(path("/v2/src/manifests/v1"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(image.manifest.clone(), &image.media_type)
-                .insert_header("Docker-Content-Digest", image.manifest_digest.as_str()),
-        )
-        .mount(&registry)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/src/blobs/{}", image.config.digest)))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(image.config.data.clone(), &image.config.media_type),
-        )
-        .mount(&registry)
-        .await;
+    serve_image(&registry, "src", "v1", &image).await;
     Mock::given(method("POST"))
         .and(path("/v2/target/blobs/uploads/"))
         .respond_with(

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestRegistry, TokenServer};
+use manifold_testkit::{
+    ImageFixture, Pusher, RegistryAuth, SelfSignedCert, TestCa, TestRegistry, TokenServer,
+};
 
 use crate::support::cli::{manifold, push_spec, seed, write_spec};
 use crate::support::demo::demo_spec;
@@ -59,7 +61,8 @@ async fn a_self_signed_certificate_made_as_dockers_docs_say_is_trusted_when_give
 #[tokio::test]
 async fn another_certificate_or_another_name_is_still_refused_and_the_advice_fits_what_was_given() {
     let cert = SelfSignedCert::docker_docs(LOOPBACK);
-    let other = SelfSignedCert::docker_docs(LOOPBACK);
+    // Another CA (quicker to make than a second 4096-bit key), which signed nothing here.
+    let other = TestCa::new();
     let (registry, pusher) = self_signed_registry(&cert).await;
     let dir = tempfile::tempdir().unwrap();
     let spec = demo_spec(&registry.host())
@@ -68,9 +71,12 @@ async fn another_certificate_or_another_name_is_still_refused_and_the_advice_fit
     let named = format!("registry.test:{}", registry.port());
     let spec_by_name = demo_spec(&named).flow().write(dir.path(), "named.yaml");
 
-    let wrong_cert = push_spec(&["--ca-cert", other.cert_path.to_str().unwrap()], &spec)
-        .await
-        .failed();
+    let wrong_cert = push_spec(
+        &["--ca-cert", other.ca_cert_path().to_str().unwrap()],
+        &spec,
+    )
+    .await
+    .failed();
     let wrong_name = push_spec(
         &[
             "--ca-cert",
@@ -159,6 +165,34 @@ async fn inspect_of_a_silent_registry_says_it_does_not_answer_and_a_bad_timeout_
     );
     assert!(bad.stderr.contains("--idle-timeout"), "{}", bad.stderr);
     assert!(!bad.stderr.contains("does not answer"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn a_token_realm_that_never_answers_fails_the_push_within_the_answer_timeout() {
+    let server = TokenServer::start();
+    let port = free_port();
+    let _stalled = StalledRegistry::start(&format!("127.0.0.1:{port}")).await;
+    let registry = TestRegistry::builder()
+        .auth(RegistryAuth::Token {
+            realm: format!("http://127.0.0.1:{port}/token"),
+            service: server.service().to_owned(),
+            issuer: server.issuer().to_owned(),
+            rootcertbundle: server.signer().cert_path().to_owned(),
+        })
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
+
+    let started = Instant::now();
+    let run = push_spec(&["--answer-timeout", "2"], &spec).await.failed();
+    let took = started.elapsed();
+
+    let err = &run.stderr;
+    assert!(err.contains("the token realm does not answer"), "{err}");
+    assert!(took < Duration::from_secs(15), "held for {took:?}: {err}");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Long blob transfers: a layer of a few hundred MiB copied between two registries through a
 //! throttling proxy, taking far longer than the request timeout while the idle timeout is short,
 //! with one chunk's connection cut on the way (the upload resumes after the last chunk the target
-//! holds); the CLI's peak memory stays far below the layer's size.
+//! holds); the CLI's peak memory stays far below the layer's size. A chunk cut part way (the
+//! target then holds other bytes than were sent) starts the blob again.
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +113,7 @@ async fn a_large_layer_copies_through_a_slow_proxy_for_longer_than_the_request_t
         Behaviour {
             upload_rate: RATE,
             cut_patch_at: Some(CHUNK_MIB * MIB),
+            cut_after: 0,
         },
     )
     .await;
@@ -183,5 +185,51 @@ async fn a_large_layer_copies_through_a_slow_proxy_for_longer_than_the_request_t
     assert!(
         peak_kib * 1024 < LAYER / 4,
         "peak RSS {peak_kib} KiB for a {LAYER}-byte layer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_cut_inside_a_chunk_is_started_again_when_the_target_holds_other_bytes_than_sent()
+{
+    let source = TestRegistry::plain().await;
+    let target = TestRegistry::plain().await;
+    let layer = seed_big_image(&source, "mid", 8 * MIB).await;
+    let proxy = ThrottlingProxy::start(
+        &target.host(),
+        Behaviour {
+            upload_rate: 1024 * MIB,
+            cut_patch_at: Some(2 * MIB),
+            cut_after: MIB,
+        },
+    )
+    .await;
+    let from = source.reference("mid", "v1");
+    let to = format!("{}/mid:v1", proxy.addr);
+
+    let (code, stderr, _, _) = run_measured(&["--upload-chunk-mib", "2", "copy", &from, &to]).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    let target_pusher = Pusher::new(&target);
+    assert!(
+        target_pusher
+            .blob_exists("mid", &layer.digest)
+            .await
+            .unwrap()
+    );
+    let chunk = |n: u64| format!("{}-{}", n * 2 * MIB, (n + 1) * 2 * MIB - 1);
+    let layer_ranges: Vec<String> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PATCH")
+        .filter_map(|s| s.content_range)
+        .filter(|r| {
+            let end: u64 = r.rsplit('-').next().unwrap().parse().unwrap();
+            (end + 1).is_multiple_of(2 * MIB)
+        })
+        .collect();
+    let restarted = [0, 1, 0, 1, 2, 3].map(chunk);
+    assert_eq!(
+        layer_ranges, restarted,
+        "distribution 2.8 keeps part of a cut chunk, so the upload starts again from byte 0"
     );
 }

@@ -148,11 +148,11 @@ pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyh
         name = reference.to_string();
     }
     if args.raw {
-        let manifest = client
-            .get_manifest(&reference)
+        let (bytes, _) = client
+            .get_manifest_bytes(&reference)
             .await
             .map_err(|e| engine::EngineError::registry(&reference, e))?;
-        std::io::Write::write_all(&mut std::io::stdout().lock(), &manifest.bytes)?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
         return Ok(());
     }
     let inspection = engine::inspect(client, &reference).await?;

@@ -356,14 +356,26 @@ fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {
 }
 
 fn read_spec(path: &PathBuf) -> anyhow::Result<spec::Submission> {
+    let cannot = |e: std::io::Error| anyhow::anyhow!("cannot read spec {}: {e}", path.display());
     let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
+        read_bounded(std::io::stdin())
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read spec {}: {e}", path.display()))?
+        read_bounded(std::fs::File::open(path).map_err(cannot)?)
     };
+    let text = text
+        .map_err(cannot)?
+        .ok_or_else(|| anyhow::anyhow!("{}: {}", path.display(), spec::parse::too_long()))?;
     spec::parse::submission_from_text(&text)
         .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
+}
+
+/// The text of `input`, read no further than one byte over the spec limit; `None` when it is
+/// longer.
+fn read_bounded(input: impl std::io::Read) -> std::io::Result<Option<String>> {
+    let mut text = String::new();
+    let limit = spec::MAX_SPEC_BYTES as u64 + 1;
+    std::io::Read::read_to_string(&mut std::io::Read::take(input, limit), &mut text)?;
+    Ok((text.len() <= spec::MAX_SPEC_BYTES).then_some(text))
 }
 
 fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::Submission> {

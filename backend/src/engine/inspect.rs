@@ -1,4 +1,5 @@
-//! Inspect: what a reference holds — for a list, every entry with its platform and layers; for an
+//! Inspect: what a reference holds — for a list, every entry with its platform and layers (an
+//! entry whose child the registry does not have is marked missing: a sparse index); for an
 //! image, its platform (from the config), config and layers. Read only.
 
 use std::collections::BTreeMap;
@@ -50,6 +51,10 @@ pub struct InspectEntry {
     pub descriptor: Descriptor,
     /// Whether it is an attestation of another entry.
     pub attestation: bool,
+    /// Whether the registry does not have the child (a sparse index): the entry is shown as the
+    /// list describes it, without its content.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
     /// The child's config and layers (none when the child is itself a list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageDetails>,
@@ -135,10 +140,18 @@ async fn inspect_child(
     descriptor: &Descriptor,
 ) -> Result<InspectEntry, EngineError> {
     let pinned = list.with_digest(&descriptor.digest);
-    let manifest: Manifest = client
-        .get_manifest(&pinned)
-        .await
-        .map_err(|e| EngineError::registry(&pinned, e))?;
+    let manifest: Manifest = match client.get_manifest(&pinned).await {
+        Ok(manifest) => manifest,
+        Err(e) if e.is_not_found() => {
+            return Ok(InspectEntry {
+                descriptor: descriptor.clone(),
+                attestation: descriptor.is_attestation(),
+                missing: true,
+                image: None,
+            });
+        }
+        Err(e) => return Err(EngineError::registry(&pinned, e)),
+    };
     let image = match manifest.body {
         ManifestBody::Image(image) => Some(ImageDetails {
             platform: None,
@@ -151,6 +164,7 @@ async fn inspect_child(
     Ok(InspectEntry {
         descriptor: descriptor.clone(),
         attestation: descriptor.is_attestation(),
+        missing: false,
         image,
     })
 }

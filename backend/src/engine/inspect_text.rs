@@ -77,6 +77,12 @@ fn list_entry(s: &mut String, n: usize, e: &InspectEntry) {
     }
     match &e.image {
         Some(image) => layers(s, &tag, image),
+        None if e.missing => {
+            let _ = writeln!(
+                s,
+                "{tag} (missing: the registry does not have this manifest; the list is sparse)"
+            );
+        }
         None => {
             let _ = writeln!(s, "{tag} (a list: inspect {} for its entries)", d.digest);
         }

@@ -210,6 +210,10 @@ async fn flatten(
         }
     }
     if let Some(wanted) = &entry.platform {
+        let offered: Vec<String> = images
+            .iter()
+            .filter_map(|r| r.descriptor.platform.as_ref().map(ToString::to_string))
+            .collect();
         let matching: Vec<Resolved> = images
             .into_iter()
             .filter(|r| {
@@ -219,8 +223,14 @@ async fn flatten(
             .collect();
         if matching.is_empty() {
             return Err(EngineError::Invalid(format!(
-                "{} is a list with no entry for the platform the spec gives",
-                entry.image
+                "{} is a list with no entry for {}, the platform the spec gives; it has {}",
+                entry.image,
+                spec_platform(wanted),
+                if offered.is_empty() {
+                    "no image entries".to_owned()
+                } else {
+                    offered.join(", ")
+                }
             )));
         }
         if matching.len() > 1 {
@@ -248,6 +258,17 @@ async fn flatten(
     }
     images.extend(attestations);
     Ok(images)
+}
+
+/// A spec's platform as `os/arch[/variant]`, `?` for a part it leaves out.
+fn spec_platform(p: &crate::spec::platform::PlatformSpec) -> String {
+    let part = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_owned());
+    let mut text = format!("{}/{}", part(&p.os), part(&p.architecture));
+    if let Some(variant) = &p.variant {
+        text.push('/');
+        text.push_str(variant);
+    }
+    text
 }
 
 /// Two images with the same platform would make a pull ambiguous.

@@ -340,7 +340,7 @@ mod tests {
             "registry.example",
             Some(Credentials::basic("alice", "hunter2")),
         );
-        let wire = Wire::new(reqwest::Client::new(), std::time::Duration::from_secs(5));
+        let wire = Wire::new(reqwest::Client::new(), crate::registry::Timeouts::default());
         assert_eq!(
             h.authorization(&wire, &AuthMode::Unknown, &[])
                 .await

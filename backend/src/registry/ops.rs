@@ -13,7 +13,7 @@ use super::auth::Scope;
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::host::Host;
-use super::media::{MANIFEST_ACCEPT, Manifest};
+use super::media::{DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, MANIFEST_ACCEPT, Manifest};
 use super::request::Request;
 use super::transport::{Body, read_limited};
 use crate::model::{Digest, DigestError};
@@ -46,11 +46,53 @@ impl RegistryClient {
             .await
     }
 
+    /// `GET` a manifest's stored bytes alone, whatever they are (schema 1 included, which the
+    /// Accept header then names last): one request, nothing parsed. A schema-2 or OCI digest is
+    /// checked as [`get_manifest`](Self::get_manifest) checks it.
+    pub async fn get_manifest_bytes(
+        &self,
+        reference: &Reference,
+    ) -> Result<(Bytes, Option<String>), RegistryError> {
+        let accept =
+            format!("{MANIFEST_ACCEPT}, {DOCKER_SCHEMA1_SIGNED};q=0.5, {DOCKER_SCHEMA1};q=0.5");
+        let fetched = self
+            .fetch_manifest(reference, Scope::pull(reference.repository()), &accept)
+            .await?;
+        let schema1 = fetched
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.contains("manifest.v1+"));
+        if !schema1 {
+            fetched.check(reference, &Digest::of(&fetched.bytes))?;
+        }
+        Ok((fetched.bytes, fetched.content_type))
+    }
+
     async fn read_manifest(
         &self,
         reference: &Reference,
         scope: Scope,
     ) -> Result<Manifest, RegistryError> {
+        let fetched = self
+            .fetch_manifest(reference, scope, MANIFEST_ACCEPT)
+            .await?;
+        let manifest = Manifest::parse(fetched.bytes.clone(), fetched.content_type.as_deref())
+            .map_err(|e| RegistryError::Protocol {
+                operation: fetched.operation.clone(),
+                message: e.to_string(),
+            })?;
+        fetched.check(reference, &manifest.digest)?;
+        Ok(manifest)
+    }
+
+    /// One `GET` of a manifest with this Accept header: its bytes, bounded, and what the answer
+    /// said of them.
+    async fn fetch_manifest(
+        &self,
+        reference: &Reference,
+        scope: Scope,
+        accept: &str,
+    ) -> Result<Fetched, RegistryError> {
         let host = self.host(reference.registry())?;
         let operation = format!("GET manifest {reference}");
         let mut req = Request::new(
@@ -63,8 +105,9 @@ impl RegistryClient {
             vec![scope],
             operation.clone(),
         );
-        req.headers
-            .insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
+        let accept =
+            HeaderValue::from_str(accept).map_err(|e| RegistryError::Config(e.to_string()))?;
+        req.headers.insert(ACCEPT, accept);
         let response = self.requester.send(&host, req).await?;
         let content_type = header(&response, "content-type");
         let header_digest = header(&response, "docker-content-digest");
@@ -74,24 +117,12 @@ impl RegistryClient {
                 operation: operation.clone(),
                 message,
             })?;
-        let manifest = Manifest::parse(bytes, content_type.as_deref()).map_err(|e| {
-            RegistryError::Protocol {
-                operation: operation.clone(),
-                message: e.to_string(),
-            }
-        })?;
-        let expected = reference.digest().map(str::to_owned).or(header_digest);
-        if let Some(expected) = expected
-            && expected.starts_with("sha256:")
-            && manifest.digest != expected
-        {
-            return Err(RegistryError::DigestMismatch {
-                operation,
-                expected,
-                actual: manifest.digest.to_string(),
-            });
-        }
-        Ok(manifest)
+        Ok(Fetched {
+            bytes,
+            content_type,
+            header_digest,
+            operation,
+        })
     }
 
     /// `HEAD` a manifest by tag or digest: the digest it has now, or `None` when there is none.
@@ -326,6 +357,35 @@ impl RegistryClient {
                 actual,
             }),
             _ => Ok(expected),
+        }
+    }
+}
+
+/// A manifest as one `GET` answered it.
+struct Fetched {
+    bytes: Bytes,
+    content_type: Option<String>,
+    header_digest: Option<String>,
+    operation: String,
+}
+
+impl Fetched {
+    /// The digest of the bytes must be the reference's (a digest reference) or else the one the
+    /// registry named (`Docker-Content-Digest`), when it is sha256.
+    fn check(&self, reference: &Reference, actual: &Digest) -> Result<(), RegistryError> {
+        let expected = reference
+            .digest()
+            .map(str::to_owned)
+            .or(self.header_digest.clone());
+        match expected {
+            Some(expected) if expected.starts_with("sha256:") && *actual != *expected.as_str() => {
+                Err(RegistryError::DigestMismatch {
+                    operation: self.operation.clone(),
+                    expected,
+                    actual: actual.to_string(),
+                })
+            }
+            _ => Ok(()),
         }
     }
 }

@@ -76,7 +76,7 @@ impl Requester {
     /// A requester on a (shared) reqwest client, with nothing sent yet.
     pub(crate) fn new(http: reqwest::Client, config: &ClientConfig) -> Self {
         Self {
-            wire: Wire::new(http, config.timeouts.request),
+            wire: Wire::new(http, config.timeouts),
             limit: Semaphore::new(config.max_in_flight.max(1)),
             timeouts: config.timeouts,
             retry: config.retry.clone(),
@@ -128,7 +128,8 @@ impl Requester {
                         auth_retried.store(true, Ordering::Relaxed);
                         continue;
                     }
-                    Failure::Final(refusal(&req.operation, response, &challenges).await)
+                    let anonymous = host.credentials.is_none().then_some(host.registry.as_str());
+                    Failure::Final(refusal(&req.operation, response, &challenges, anonymous).await)
                 }
                 Answer::HttpsServer => {
                     if replayable && host.upgrade_to_https() {
@@ -311,22 +312,37 @@ async fn read_answer(operation: &str, class: Class, response: Response) -> Answe
     }
 }
 
-/// The error for a 401 that is not sent again, led by the scope the token lacks if the registry
+/// The error for a 401 that is not sent again: led, when no credentials were given for the
+/// registry (`anonymous` names it), by that; else by the scope the token lacks if the registry
 /// named one.
-async fn refusal(operation: &str, response: Response, challenges: &[Challenge]) -> RegistryError {
+async fn refusal(
+    operation: &str,
+    response: Response,
+    challenges: &[Challenge],
+    anonymous: Option<&str>,
+) -> RegistryError {
     let mut err = transport::api_error(operation, response).await;
-    if let Some(scope) = insufficient_scope(challenges)
-        && let RegistryError::Api { errors, .. } = &mut err
-    {
-        errors.insert(
-            0,
-            ApiErrorDetail {
-                code: "INSUFFICIENT_SCOPE".to_owned(),
-                message: format!("the credentials do not grant {scope}"),
-                detail: serde_json::Value::Null,
-            },
-        );
-    }
+    let RegistryError::Api { errors, .. } = &mut err else {
+        return err;
+    };
+    let scope = insufficient_scope(challenges);
+    let lead = match (anonymous, scope) {
+        (Some(registry), scope) => ApiErrorDetail {
+            code: "UNAUTHORIZED".to_owned(),
+            message: format!(
+                "no credentials were given for {registry}, and it refuses anonymous access{}",
+                scope.map_or_else(String::new, |s| format!(" to {s}"))
+            ),
+            detail: serde_json::Value::Null,
+        },
+        (None, Some(scope)) => ApiErrorDetail {
+            code: "INSUFFICIENT_SCOPE".to_owned(),
+            message: format!("the credentials do not grant {scope}"),
+            detail: serde_json::Value::Null,
+        },
+        (None, None) => return err,
+    };
+    errors.insert(0, lead);
     err
 }
 

@@ -16,6 +16,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response};
 
 use super::error::{ApiErrorDetail, RegistryError};
+use super::timing::Timeouts;
 
 /// Largest error or token body read from a registry.
 pub(crate) const MAX_SMALL_BODY: usize = 1024 * 1024;
@@ -98,22 +99,36 @@ pub(crate) struct Wire {
     sent: AtomicU64,
     /// The whole-request timeout of requests without a streamed body.
     request_timeout: Duration,
+    /// The longest a registry may leave requests unanswered.
+    answer_timeout: Duration,
 }
 
 impl Wire {
     /// A wire on a (shared) reqwest client, with nothing sent yet; requests without a streamed
-    /// body may take `request_timeout` whole.
-    pub(crate) fn new(http: reqwest::Client, request_timeout: Duration) -> Self {
+    /// body may take `timeouts.request` whole.
+    pub(crate) fn new(http: reqwest::Client, timeouts: Timeouts) -> Self {
         Self {
             http,
             sent: AtomicU64::new(0),
-            request_timeout,
+            request_timeout: timeouts.request,
+            answer_timeout: timeouts.answer,
         }
     }
 
     /// Starts a request without a streamed body (bounded whole by the request timeout).
     pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
         self.http.request(method, url).timeout(self.request_timeout)
+    }
+
+    /// Starts a token request: bounded whole by [`Wire::token_timeout`].
+    pub(crate) fn token_request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url).timeout(self.token_timeout())
+    }
+
+    /// How long a token request may take whole: the request or the answer timeout, the shorter
+    /// (a token realm answers at once or not at all, and is not asked again).
+    pub(crate) fn token_timeout(&self) -> Duration {
+        self.request_timeout.min(self.answer_timeout)
     }
 
     /// Starts a streamed transfer: no whole-request timeout (the caller watches for idleness).
@@ -468,7 +483,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let wire = Wire::new(reqwest::Client::new(), Duration::from_secs(5));
+        let wire = Wire::new(reqwest::Client::new(), Timeouts::default());
         let url = format!("http://127.0.0.1:{port}/v2/");
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());

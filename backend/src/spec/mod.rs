@@ -23,8 +23,13 @@ pub use platform::PlatformSpec;
 pub use reference::Reference;
 pub use work::{Promotion, Removal, Work};
 
-/// Largest list document a spec may produce, as distribution limits manifests to 4 MiB.
+/// Largest list document a spec may produce, as distribution limits manifests to 4 MiB. The list
+/// is bounded (its entries, estimated as they are read), not the text that describes it.
 pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest spec text read: more than a list may be (comments, indentation, pretty-printed JSON
+/// around a small list), and still a bound on what parsing may hold in memory.
+pub const MAX_SPEC_BYTES: usize = 16 * 1024 * 1024;
 
 /// A validated list spec: the target, its extra tags, annotations and the source images.
 ///

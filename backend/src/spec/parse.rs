@@ -7,7 +7,7 @@
 use serde_path_to_error::Segment;
 
 use super::de::{Document, TOO_LARGE};
-use super::{ListSpec, MAX_LIST_BYTES, SpecError, Submission};
+use super::{ListSpec, MAX_SPEC_BYTES, SpecError, Submission};
 
 /// Reads a spec written in YAML (manifest-tool's format).
 pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
@@ -151,13 +151,18 @@ fn check_size(text: &str) -> Result<(), SpecError> {
     if text.trim().is_empty() {
         return Err(SpecError::new("the spec is empty"));
     }
-    if text.len() > MAX_LIST_BYTES {
-        return Err(SpecError::new(format!(
-            "the spec is {} bytes, larger than a list may be ({MAX_LIST_BYTES} bytes, 4 MiB)",
-            text.len()
-        )));
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(SpecError::new(too_long()));
     }
     Ok(())
+}
+
+/// Why a spec longer than [`MAX_SPEC_BYTES`] is not read.
+pub fn too_long() -> String {
+    format!(
+        "the spec is over the 16 MiB limit of a spec ({MAX_SPEC_BYTES} bytes; the list it \
+         describes may be up to 4 MiB)"
+    )
 }
 
 fn strip_suffix(message: &mut String, suffix: &str) {
@@ -604,10 +609,10 @@ manifests:
     }
 
     #[test]
-    fn input_larger_than_a_list_may_be_is_refused_before_parsing() {
+    fn input_larger_than_a_spec_may_be_is_refused_before_parsing() {
         let text = format!(
             "image: r.io/a:v1\n#{}\nmanifests: [{{image: r.io/b}}]\n",
-            "x".repeat(MAX_LIST_BYTES)
+            "x".repeat(MAX_SPEC_BYTES)
         );
 
         let Err(err) = from_yaml(&text) else {
@@ -615,7 +620,20 @@ manifests:
         };
 
         assert_eq!((err.field, err.line), (None, None));
-        assert!(err.message.contains("4 MiB"), "{}", err.message);
+        assert!(err.message.contains("16 MiB"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_spec_over_4_mib_describing_a_small_list_is_read() {
+        let comment = "x".repeat(crate::spec::MAX_LIST_BYTES + 1024);
+        let yaml = format!("image: r.io/a:v1\n#{comment}\nmanifests: [{{image: r.io/b}}]\n");
+        let json = format!(
+            "{{\"image\": \"r.io/a:v1\",{}\"manifests\": [{{\"image\": \"r.io/b\"}}]}}",
+            " ".repeat(crate::spec::MAX_LIST_BYTES + 1024)
+        );
+
+        assert_eq!(from_yaml(&yaml).unwrap().manifests.len(), 1);
+        assert_eq!(from_json(&json).unwrap().manifests.len(), 1);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_pick};
+use manifold_testkit::{
+    BuiltImage, BuiltIndex, ImageFixture, IndexFixture, Pusher, TestRegistry, skopeo_pick,
+};
 use serde_json::Value;
 
 /// The result of one `manifold` run.
@@ -131,6 +133,27 @@ pub async fn seed_demo(registry: &TestRegistry) -> (BuiltImage, BuiltImage) {
         }
     };
     (seed_arch("s390x").await, seed_arch("amd64").await)
+}
+
+/// Pushes an OCI index of a linux/amd64 and a linux/arm64 image as `repo:tag`; the index and
+/// the two images.
+pub async fn seed_two_arch_index(
+    registry: &TestRegistry,
+    repo: &str,
+    tag: &str,
+) -> (BuiltIndex, BuiltImage, BuiltImage) {
+    let amd64 = ImageFixture::new("linux", "amd64", None).oci().build();
+    let arm64 = ImageFixture::new("linux", "arm64", None).oci().build();
+    let index = IndexFixture::new()
+        .oci()
+        .image(&amd64)
+        .image(&arm64)
+        .build();
+    Pusher::new(registry)
+        .push_index(repo, tag, &index)
+        .await
+        .expect("seed index");
+    (index, amd64, arm64)
 }
 
 /// Asserts that a list's `digest` is the one the registry stores under `repo:tag`.

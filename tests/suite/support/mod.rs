@@ -4,7 +4,7 @@
 //! files and seeded images ([`cli`]); the demo's spec ([`demo`]); registry credentials
 //! ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]); a registry that
 //! accepts connections and never answers ([`stalled`]); a throttling proxy that can cut an upload
-//! ([`proxy`]).
+//! ([`proxy`]); what wiremock registries serve alike ([`mocks`]).
 
 pub mod app;
 pub mod browser;
@@ -13,6 +13,7 @@ pub mod client;
 pub mod credentials;
 pub mod demo;
 pub mod forms;
+pub mod mocks;
 pub mod proxy;
 pub mod serve;
 pub mod stalled;

@@ -1,7 +1,7 @@
 //! A throttling HTTP/1.1 proxy in front of a registry: it passes requests on at a bounded rate,
 //! records each request's method and `Content-Range`, and can cut the connection of the first
-//! `PATCH` of a chosen range before passing any of its body on (an upload interrupted between
-//! chunks).
+//! `PATCH` of a chosen range, before passing any of its body on (an upload interrupted between
+//! chunks) or after part of it (inside a chunk).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +27,8 @@ pub struct Behaviour {
     pub upload_rate: u64,
     /// Cut the connection of the first `PATCH` whose `Content-Range` starts at this byte.
     pub cut_patch_at: Option<u64>,
+    /// How many bytes of that `PATCH`'s body to pass on before the cut.
+    pub cut_after: u64,
 }
 
 /// The proxy, listening on loopback until dropped.
@@ -115,12 +117,16 @@ impl Conn {
             let (seen, length) = parse_head(&head);
             let cut = seen.method == "PATCH" && self.cut_this(seen.content_range.as_deref());
             self.seen.lock().unwrap().push(Seen { cut, ..seen });
-            if cut {
+            if cut && self.behaviour.cut_after == 0 {
                 return Ok(());
             }
             to.write_all(&head).await?;
             let mut pace = Pace::new(self.behaviour.upload_rate);
-            let mut left = length;
+            let mut left = if cut {
+                self.behaviour.cut_after.min(length)
+            } else {
+                length
+            };
             while left > 0 {
                 if buffer.is_empty() {
                     let mut chunk = vec![0u8; 64 * 1024];
@@ -135,6 +141,11 @@ impl Conn {
                 pace.wait(piece.len() as u64).await;
                 to.write_all(&piece).await?;
                 left -= take as u64;
+            }
+            if cut {
+                to.flush().await?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return Ok(());
             }
         }
     }

@@ -141,12 +141,21 @@ impl DockerConfig {
         Ok(Some(config))
     }
 
-    /// The default location: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    /// The default location: `$DOCKER_CONFIG/config.json`, else (`DOCKER_CONFIG` unset or empty,
+    /// as docker takes it) `~/.docker/config.json`.
     pub fn default_path() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-            return Some(PathBuf::from(dir).join("config.json"));
+        Self::path_under(std::env::var_os("DOCKER_CONFIG"), std::env::var_os("HOME"))
+    }
+
+    /// `config.json` in `docker_config` if it is set and not empty, else in `home`'s `.docker`.
+    fn path_under(
+        docker_config: Option<std::ffi::OsString>,
+        home: Option<std::ffi::OsString>,
+    ) -> Option<PathBuf> {
+        match docker_config.filter(|d| !d.is_empty()) {
+            Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+            None => home.map(|h| PathBuf::from(h).join(".docker").join("config.json")),
         }
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
     }
 
     /// The credentials this config holds for a registry.
@@ -267,6 +276,21 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Credentials>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_docker_config_means_the_default_as_docker_takes_it() {
+        let home = Some("/home/u".into());
+        let default = Some(PathBuf::from("/home/u/.docker/config.json"));
+        assert_eq!(
+            DockerConfig::path_under(Some("".into()), home.clone()),
+            default
+        );
+        assert_eq!(DockerConfig::path_under(None, home.clone()), default);
+        assert_eq!(
+            DockerConfig::path_under(Some("/etc/d".into()), home),
+            Some(PathBuf::from("/etc/d/config.json"))
+        );
+    }
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {

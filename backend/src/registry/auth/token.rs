@@ -12,7 +12,7 @@ use reqwest::{Method, Response};
 use super::credentials::{Credentials, Secret};
 use crate::registry::error::RegistryError;
 use crate::registry::transport::{
-    MAX_SMALL_BODY, Peer, Wire, api_error, error_chain, read_limited, transport_error,
+    MAX_SMALL_BODY, Peer, Wire, api_error, read_limited, transport_error,
 };
 use crate::spec::reference::is_loopback_host;
 
@@ -177,7 +177,7 @@ impl RealmCall<'_> {
     async fn get(&self, credentials: Option<&Credentials>) -> Result<Response, RegistryError> {
         let mut request = self
             .wire
-            .request(Method::GET, self.realm)
+            .token_request(Method::GET, self.realm)
             .query(&self.params(Vec::new()));
         if let Some(header) = credentials.and_then(Credentials::basic_header) {
             request = request.header(AUTHORIZATION, header);
@@ -186,7 +186,7 @@ impl RealmCall<'_> {
             .wire
             .send(request)
             .await
-            .map_err(|e| transport_error(&self.operation, self.peer, &e))?;
+            .map_err(|e| self.send_error(&e))?;
         tracing::debug!(
             method = "GET",
             url = self.realm,
@@ -208,6 +208,23 @@ impl RealmCall<'_> {
         }
     }
 
+    /// A token request that got no answer: a realm that did not answer in time says so.
+    fn send_error(&self, e: &reqwest::Error) -> RegistryError {
+        if !e.is_timeout() {
+            return transport_error(&self.operation, self.peer, e);
+        }
+        RegistryError::Transport {
+            operation: self.operation.clone(),
+            message: format!(
+                "the token realm does not answer: no token within {} s; check that the token \
+                 service is up, or allow it longer with --answer-timeout (MANIFOLD_ANSWER_TIMEOUT)",
+                self.wire.token_timeout().as_secs_f64()
+            ),
+            timeout: true,
+            permanent: true,
+        }
+    }
+
     /// The OAuth2 `POST` form: `grant`, the service and the scopes.
     async fn post(&self, grant: Vec<(&'static str, String)>) -> Result<Response, RegistryError> {
         let form = self.params(grant);
@@ -216,19 +233,14 @@ impl RealmCall<'_> {
             .finish();
         let request = self
             .wire
-            .request(Method::POST, self.realm)
+            .token_request(Method::POST, self.realm)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body);
         let response = self
             .wire
             .send(request)
             .await
-            .map_err(|e| RegistryError::Transport {
-                operation: self.operation.clone(),
-                message: error_chain(&e),
-                timeout: e.is_timeout(),
-                permanent: false,
-            })?;
+            .map_err(|e| self.send_error(&e))?;
         tracing::debug!(
             method = "POST",
             url = self.realm,
