@@ -202,14 +202,6 @@ named! {
     }
 }
 
-impl Operation {
-    /// Whether the target then holds only what this submission says (push, copy), rather than
-    /// an edit of what it held (append, remove).
-    pub fn replaces(self) -> bool {
-        matches!(self, Self::Push | Self::Copy)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

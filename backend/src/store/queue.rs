@@ -79,14 +79,7 @@ async fn claimed_job<S: Session>(
         })?;
     let mut claimed = rows::claimed(job, &list)?;
     if is_push {
-        let replaces = claimed.operation.replaces();
-        let newer = tx
-            .fetch_optional(
-                &st.newer_success,
-                args![&claimed.target, claimed.sequence, replaces],
-            )
-            .await?;
-        claimed.superseded_by = newer.map(|row| row.uuid("list_id")).transpose()?;
+        claimed.superseded_by = list.uuid_opt("superseded_by")?;
     }
     Ok(claimed)
 }

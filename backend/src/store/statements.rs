@@ -70,7 +70,6 @@ pub(crate) struct QueueStatements {
     pub claim_job: String,
     pub claim_list_running: String,
     pub claim_list_read: String,
-    pub newer_success: String,
     pub extend_lease: String,
     pub reschedule: String,
     pub finish_job: String,
@@ -127,6 +126,14 @@ const BLOCKED: &str = "exists (select 1 from list l \
     join job k on k.list_id = m.list_id and k.kind = 'push' \
     where l.list_id = {list} and k.state = 'ready' and k.job_id <> {job} \
     and (k.locked_until >= {now} or (m.seq < l.seq and k.run_at <= {now})))";
+
+/// The newest list of the claimed list's target (`list`) that landed after it was submitted and
+/// overtakes it: any newer list overtakes one that replaces the target (a push, a copy); only a
+/// newer replacing one overtakes an edit (an append, a removal).
+const NEWER_SUCCESS: &str = "(select m.list_id from list m where m.target = list.target \
+    and m.seq > list.seq and m.status = 'succeeded' \
+    and (list.operation in ('push', 'copy') or m.operation in ('push', 'copy')) \
+    order by m.seq desc limit 1) as superseded_by";
 
 /// The columns of `list_entry` a push writes, in parameter order.
 pub(crate) const ENTRY_COLUMNS: usize = 9;
@@ -255,13 +262,9 @@ impl QueueStatements {
             ),
             claim_list_running: format!(
                 "update list set status = 'running', started_at = coalesce(started_at, {now}), \
-                 updated_at = {now} where list_id = $1 returning {CLAIM_COLUMNS}"
+                 updated_at = {now} where list_id = $1 returning {CLAIM_COLUMNS}, {NEWER_SUCCESS}"
             ),
             claim_list_read: format!("select {CLAIM_COLUMNS} from list where list_id = $1"),
-            newer_success: "select list_id from list where target = $1 and seq > $2 \
-                 and status = 'succeeded' and ($3 or operation in ('push', 'copy')) \
-                 order by seq desc limit 1"
-                .to_owned(),
             extend_lease: format!(
                 "update job set locked_until = {} \
                  where job_id = $1 and attempt = $2 and state = 'ready'",
