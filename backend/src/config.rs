@@ -634,6 +634,45 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_loads_names_every_setting_and_holds_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/manifold.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let written: serde_json::Value = yaml_serde::from_str(&text).unwrap();
+        let mut written: Vec<&String> = written.as_object().unwrap().keys().collect();
+        written.sort();
+        let settings = serde_json::to_value(Settings::default()).unwrap();
+        let mut every: Vec<&String> = settings.as_object().unwrap().keys().collect();
+        every.sort();
+
+        let example = Settings::load(Settings {
+            config: Some(path),
+            ..Settings::default()
+        })
+        .unwrap();
+
+        assert_eq!(
+            written, every,
+            "packaging/manifold.yaml must name every setting (documented, at its default)"
+        );
+        let none = Settings::load(Settings::default()).unwrap();
+        assert_eq!(example.addr(), none.addr());
+        assert_eq!(example.database_url(), none.database_url());
+        assert_eq!(example.workers(), none.workers());
+        assert_eq!(example.protect_reads(), none.protect_reads());
+        assert_eq!(example.job_lease(), none.job_lease());
+        assert_eq!(example.job_retry(), none.job_retry());
+        assert_eq!(example.watch_interval(), none.watch_interval());
+        assert_eq!(example.allow(), none.allow());
+        assert!(example.callback_secret().is_none() && example.api_token_hashes.is_empty());
+        let (example, none) = (
+            example.client_config().unwrap(),
+            none.client_config().unwrap(),
+        );
+        assert_eq!(example.timeouts, none.timeouts);
+        assert_eq!(example.upload_chunk, none.upload_chunk);
+    }
+
+    #[test]
     fn secrets_from_the_file_are_kept_and_never_printed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.yaml");
