@@ -367,7 +367,7 @@ async fn made_up_methods_and_addresses_do_not_grow_the_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn identical_lists_pushed_to_one_target_at_once_all_succeed() {
+async fn identical_lists_pushed_to_one_target_at_once_none_fails_and_the_newest_lands() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let app = TestApp::spawn_with(|a| a.workers = Some(6)).await;
@@ -376,11 +376,27 @@ async fn identical_lists_pushed_to_one_target_at_once_all_succeed() {
     let ids = futures::future::join_all((0..12).map(|_| app.submit(&spec))).await;
     let lists = futures::future::join_all(ids.iter().map(|id| app.wait_final(id))).await;
 
-    let digests: Vec<&Value> = lists.iter().map(|l| &l["digest"]).collect();
+    // They run one at a time in submission order; one whose turn comes after a newer one landed
+    // (its insert committed later than the newer one's) is superseded, never failed.
+    let newest = lists.iter().max_by_key(|l| l["sequence"].as_i64()).unwrap();
+    assert_eq!(newest["status"], "succeeded", "{newest:#}");
     for list in &lists {
-        assert_eq!(list["status"], "succeeded", "{list:#}");
+        match list["status"].as_str() {
+            Some("succeeded") => assert_eq!(list["digest"], newest["digest"], "{list:#}"),
+            Some("superseded") => {
+                let by = lists
+                    .iter()
+                    .find(|l| l["id"] == list["superseded_by"])
+                    .unwrap();
+                assert!(
+                    by["sequence"].as_i64() > list["sequence"].as_i64(),
+                    "{list:#}"
+                );
+            }
+            _ => panic!("a list neither landed nor was superseded: {list:#}"),
+        }
     }
-    assert!(digests.iter().all(|d| *d == digests[0] && d.is_string()));
+    assert!(newest["digest"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread")]
