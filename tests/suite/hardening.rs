@@ -378,23 +378,9 @@ async fn identical_lists_pushed_to_one_target_at_once_none_fails_and_the_newest_
 
     // They run one at a time in submission order; one whose turn comes after a newer one landed
     // (its insert committed later than the newer one's) is superseded, never failed.
-    let newest = lists.iter().max_by_key(|l| l["sequence"].as_i64()).unwrap();
-    assert_eq!(newest["status"], "succeeded", "{newest:#}");
-    for list in &lists {
-        match list["status"].as_str() {
-            Some("succeeded") => assert_eq!(list["digest"], newest["digest"], "{list:#}"),
-            Some("superseded") => {
-                let by = lists
-                    .iter()
-                    .find(|l| l["id"] == list["superseded_by"])
-                    .unwrap();
-                assert!(
-                    by["sequence"].as_i64() > list["sequence"].as_i64(),
-                    "{list:#}"
-                );
-            }
-            _ => panic!("a list neither landed nor was superseded: {list:#}"),
-        }
+    let newest = crate::support::client::assert_newest_landed(&lists);
+    for list in lists.iter().filter(|l| l["status"] == "succeeded") {
+        assert_eq!(list["digest"], newest["digest"], "{list:#}");
     }
     assert!(newest["digest"].is_string());
 }

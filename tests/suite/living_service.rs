@@ -243,29 +243,12 @@ async fn twenty_replacing_lists_submitted_at_once_leave_the_newest(db: Db) {
         lists.push(fleet.at(i).wait_final(queued["id"].as_str().unwrap()).await);
     }
 
-    let newest = lists.iter().max_by_key(|l| l["sequence"].as_i64()).unwrap();
-    assert_eq!(newest["status"], "succeeded", "{newest:#}");
+    let newest = crate::support::client::assert_newest_landed(&lists);
     assert_eq!(
         stored(&registry, "many", "latest").await,
         newest["digest"].as_str().map(str::to_owned)
     );
     let succeeded = lists.iter().filter(|l| l["status"] == "succeeded").count();
-    for list in &lists {
-        match list["status"].as_str() {
-            Some("succeeded") => {}
-            Some("superseded") => {
-                let by = lists
-                    .iter()
-                    .find(|l| l["id"] == list["superseded_by"])
-                    .unwrap();
-                assert!(
-                    by["sequence"].as_i64() > list["sequence"].as_i64(),
-                    "{list:#}"
-                );
-            }
-            _ => panic!("a list neither landed nor was superseded: {list:#}"),
-        }
-    }
     assert_eq!(
         manifest_puts(&registry, "many", "latest"),
         succeeded,

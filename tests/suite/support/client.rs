@@ -187,3 +187,31 @@ fn is_final(list: &Value) -> bool {
         Some("succeeded" | "failed" | "canceled" | "superseded")
     )
 }
+
+/// Checks lists submitted to one target at once, all final: the newest (highest `sequence`)
+/// succeeded, and every other one either succeeded or was superseded by a newer one — none failed.
+/// Returns the newest.
+pub fn assert_newest_landed(lists: &[Value]) -> &Value {
+    let newest = lists
+        .iter()
+        .max_by_key(|l| l["sequence"].as_i64())
+        .expect("lists");
+    assert_eq!(newest["status"], "succeeded", "{newest:#}");
+    for list in lists {
+        match list["status"].as_str() {
+            Some("succeeded") => {}
+            Some("superseded") => {
+                let by = lists
+                    .iter()
+                    .find(|l| l["id"] == list["superseded_by"])
+                    .unwrap_or_else(|| panic!("superseded by a list of another batch: {list:#}"));
+                assert!(
+                    by["sequence"].as_i64() > list["sequence"].as_i64(),
+                    "{list:#}"
+                );
+            }
+            _ => panic!("a list neither landed nor was superseded: {list:#}"),
+        }
+    }
+    newest
+}
