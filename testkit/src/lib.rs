@@ -1,7 +1,7 @@
 //! Integration-test harness for manifold, independent of the `manifold` crate: a real
 //! `docker-registry` per test ([`registry`]), deterministic fixture images and indexes built in
 //! code ([`fixtures`]), a raw-HTTP client to put them into the registry and read it back
-//! ([`push`]), and `skopeo` as a second opinion ([`skopeo`]). For auth and TLS: a token server
+//! ([`push`]), signatures and SBOMs attached to them ([`referrers`]), and `skopeo` as a second opinion ([`skopeo`]). For auth and TLS: a token server
 //! for registries in token mode ([`token`], [`token_policy`], client side in [`bearer`]) and
 //! certificates made with openssl ([`certs`]).
 
@@ -10,6 +10,7 @@ pub mod certs;
 pub mod fixtures;
 pub mod media_types;
 pub mod push;
+pub mod referrers;
 pub mod registry;
 mod registry_process;
 pub mod skopeo;

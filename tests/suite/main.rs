@@ -25,6 +25,7 @@ mod pages_edit;
 mod pages_http;
 mod pages_living;
 mod queue;
+mod referrers;
 mod registries;
 mod registries_tls;
 mod registries_wild;

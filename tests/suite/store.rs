@@ -65,6 +65,7 @@ pub(crate) fn new_list(target: &str) -> NewList {
         request_hash: format!("hash-{target}"),
         operation: Operation::Push,
         trust_platforms: false,
+        referrers: false,
         follow: false,
     }
 }

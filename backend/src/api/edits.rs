@@ -55,6 +55,9 @@ pub struct CopyBody {
     /// Extra tags, in the target repository.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Bring the signatures, attestations and SBOMs of the source and its children along
+    /// (cosign tags and OCI referrers). Default `true`.
+    pub referrers: Option<bool>,
     /// Where to POST the list when it finishes.
     pub callback_url: Option<String>,
 }
@@ -90,7 +93,7 @@ async fn create_removal(
     let (body, text): (RemovalBody, _) = read(&state, &req, payload).await?;
     let removal = Removal::parse(&body.target, &body.platforms, &body.digests);
     let work = Work::Remove(removal.map_err(ServiceError::body)?);
-    queue(&state, &req, work, body.callback_url, text).await
+    queue(&state, &req, (work, false), body.callback_url, text).await
 }
 
 /// Copy a list or image to another repository or registry.
@@ -98,7 +101,8 @@ async fn create_removal(
 /// Queued like a list: answers `202 Accepted` with it and its `Location`. When it runs, every
 /// child and blob the target repository lacks is mounted or streamed there, then the source's
 /// exact bytes are written under the target tag and `tags`: the digest at the target is the
-/// source's.
+/// source's. What refers to the source and its children (signatures, attestations, SBOMs) comes
+/// along unless `referrers` is `false`.
 #[utoipa::path(
     tag = "lists",
     operation_id = "create_copy",
@@ -125,7 +129,8 @@ async fn create_copy(
     let (body, text): (CopyBody, _) = read(&state, &req, payload).await?;
     let promotion = Promotion::parse(&body.source, &body.target, &body.tags);
     let work = Work::Copy(promotion.map_err(ServiceError::body)?);
-    queue(&state, &req, work, body.callback_url, text).await
+    let referrers = body.referrers.unwrap_or(true);
+    queue(&state, &req, (work, referrers), body.callback_url, text).await
 }
 
 /// A JSON body and its text, parsed off the HTTP threads; its errors name the field, line and
@@ -152,12 +157,13 @@ async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
 async fn queue(
     state: &State,
     req: &HttpRequest,
-    work: Work,
+    (work, referrers): (Work, bool),
     callback_url: Option<String>,
     text: String,
 ) -> Result<HttpResponse, ApiError> {
     let edit = Edit {
         work,
+        referrers,
         callback_url,
         text,
         idempotency_key: idempotency_key(req),

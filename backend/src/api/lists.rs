@@ -47,6 +47,8 @@ pub struct SubmitQuery {
     pub trust_platforms: Option<bool>,
     /// Re-push the list from the same spec whenever one of its sources moves.
     pub follow: Option<bool>,
+    /// Bring every child's signatures, attestations and SBOMs into the target too.
+    pub referrers: Option<bool>,
 }
 
 /// A list spec: manifest-tool's format, as JSON (or as YAML with `Content-Type: application/yaml`).
@@ -94,6 +96,10 @@ pub struct SpecBody {
     /// sources (named by tag) moved, a new list is queued for the target from the same spec
     /// (`follows` names the list it re-pushes). Stopped with `POST /lists/{id}/unfollow`.
     pub follow: Option<bool>,
+    /// Bring every child's signatures, attestations and SBOMs into the target repository too:
+    /// cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags (same digests) and OCI referrers,
+    /// registered by the target's referrers API or its referrers tag schema.
+    pub referrers: Option<bool>,
 }
 
 /// Submit a list spec to be pushed.
@@ -147,6 +153,7 @@ async fn create_list(
             append: query.append,
             trust_platforms: query.trust_platforms,
             follow: query.follow,
+            referrers: query.referrers,
         },
         idempotency_key: idempotency_key(&req),
     };

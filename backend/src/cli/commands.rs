@@ -29,12 +29,13 @@ pub(super) async fn push(
         concurrency,
         trust_platforms: args.trust_platforms || submission.options.trust_platforms == Some(true),
         append: args.append || submission.options.append == Some(true),
+        referrers: args.referrers || submission.options.referrers == Some(true),
     };
     let plan = engine::plan(client, &submission.spec, &options).await?;
     let report = if args.dry_run {
         plan.report(client, true)
     } else {
-        plan.push(client, concurrency).await?
+        plan.push(client, &options).await?
     };
     output::push_report(&report, args.json)
 }
@@ -52,6 +53,7 @@ pub(super) async fn pushml(
         concurrency,
         trust_platforms: submission.options.trust_platforms == Some(true),
         append: submission.options.append == Some(true),
+        referrers: submission.options.referrers == Some(true),
     };
     let report = engine::push(client, &submission.spec, &options).await?;
     output::push_report(&report, false)
@@ -75,7 +77,12 @@ pub(super) async fn copy(
         image: destination,
         tags: args.tags.clone(),
     });
-    run(client, &work, concurrency, args.json).await
+    let options = PushOptions {
+        concurrency,
+        referrers: !args.no_referrers,
+        ..PushOptions::default()
+    };
+    run(client, &work, &options, args.json).await
 }
 
 /// `remove --platform … --digest … REF`.
@@ -103,21 +110,21 @@ pub(super) async fn remove(
         platforms,
         digests,
     });
-    run(client, &work, concurrency, args.json).await
+    let options = PushOptions {
+        concurrency,
+        ..PushOptions::default()
+    };
+    run(client, &work, &options, args.json).await
 }
 
 /// Carries out a removal or a copy and prints its report.
 async fn run(
     client: &RegistryClient,
     work: &Work,
-    concurrency: usize,
+    options: &PushOptions,
     json: bool,
 ) -> anyhow::Result<()> {
-    let options = PushOptions {
-        concurrency,
-        ..PushOptions::default()
-    };
-    let report = engine::run(client, work, &options).await?;
+    let report = engine::run(client, work, options).await?;
     output::push_report(&report, json)
 }
 
@@ -155,6 +162,6 @@ pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyh
         std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
         return Ok(());
     }
-    let inspection = engine::inspect(client, &reference).await?;
+    let inspection = engine::inspect(client, &reference, !args.no_referrers).await?;
     output::inspection(&name, &inspection, false, args.json)
 }

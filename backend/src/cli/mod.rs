@@ -152,6 +152,10 @@ struct PushArgs {
     /// that one; the rest stay) instead of replacing the list.
     #[arg(long, global = true)]
     append: bool,
+    /// Bring every child's signatures, attestations and SBOMs (cosign tags and OCI referrers)
+    /// into the target repository with it.
+    #[arg(long, global = true)]
+    referrers: bool,
     #[command(subcommand)]
     how: PushCommand,
 }
@@ -204,6 +208,10 @@ struct CopyArgs {
     /// Print the result as one JSON document.
     #[arg(long)]
     json: bool,
+    /// Leave the signatures, attestations and SBOMs of the source and its children behind
+    /// (copied by default).
+    #[arg(long = "no-referrers")]
+    no_referrers: bool,
     /// What to copy: registry/repository:tag or @digest.
     source: String,
     /// Where to: registry/repository:tag.
@@ -245,6 +253,10 @@ struct InspectArgs {
     /// Print one JSON document: the list, every entry's descriptor and layers.
     #[arg(long)]
     json: bool,
+    /// Do not look for what refers to the reference and its children (signatures,
+    /// attestations, SBOMs).
+    #[arg(long = "no-referrers")]
+    no_referrers: bool,
     /// The reference: registry/repository:tag or @digest.
     reference: String,
 }

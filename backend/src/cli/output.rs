@@ -76,6 +76,13 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             report.requests
         );
     }
+    if !report.referrers.is_empty() {
+        eprintln!(
+            "with what refers to its children: {} (in {})",
+            crate::model::tally(&report.referrers),
+            report.target
+        );
+    }
     for c in report.platforms.iter().filter(|c| c.problem.is_some()) {
         eprintln!(
             "warning: {} (entry {}): {}",

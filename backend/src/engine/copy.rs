@@ -65,8 +65,9 @@ impl<'a> Copier<'a> {
             .await
     }
 
-    /// Puts one child manifest (and, first, everything it references) into the target.
-    fn ensure_manifest<'b>(
+    /// Puts one child manifest (and, first, everything it references) into the target, by
+    /// digest.
+    pub(crate) fn ensure_manifest<'b>(
         &'b self,
         from: &'b Reference,
         descriptor: &'b Descriptor,
@@ -85,29 +86,8 @@ impl<'a> Copier<'a> {
                             .map_err(|e| EngineError::registry(&pinned, e))?
                     }
                 };
-                match &manifest.body {
-                    ManifestBody::Image(image) => {
-                        let blobs = std::iter::once(&image.config)
-                            .chain(&image.layers)
-                            .filter(|b| !is_non_distributable(&b.media_type));
-                        futures::future::try_join_all(blobs.map(|b| self.ensure_blob(from, b)))
-                            .await?;
-                    }
-                    ManifestBody::Index(index) => {
-                        futures::future::try_join_all(
-                            index
-                                .manifests
-                                .iter()
-                                .map(|c| self.ensure_manifest(from, c, None)),
-                        )
-                        .await?;
-                    }
-                }
                 let pinned = self.target.with_digest(&manifest.digest);
-                self.client
-                    .put_manifest(&pinned, manifest.bytes.clone(), &manifest.media_type)
-                    .await
-                    .map_err(|e| EngineError::registry(&pinned, e))?;
+                self.put_at(from, &manifest, &pinned).await?;
                 tracing::debug!("{} is present in {}", manifest.digest, self.target.name());
                 Ok::<(), EngineError>(())
             })
@@ -115,6 +95,47 @@ impl<'a> Copier<'a> {
             Ok(())
         }
         .boxed()
+    }
+
+    /// PUTs a manifest at `at` (a digest or a tag of the target) after everything it references.
+    pub(crate) async fn put_at(
+        &self,
+        from: &Reference,
+        manifest: &Manifest,
+        at: &Reference,
+    ) -> Result<(), EngineError> {
+        self.ensure_contents(from, manifest).await?;
+        self.client
+            .put_manifest(at, manifest.bytes.clone(), &manifest.media_type)
+            .await
+            .map_err(|e| EngineError::registry(at, e))?;
+        Ok(())
+    }
+
+    /// Makes what a manifest references present: an image's blobs, an index's children.
+    pub(crate) async fn ensure_contents(
+        &self,
+        from: &Reference,
+        manifest: &Manifest,
+    ) -> Result<(), EngineError> {
+        match &manifest.body {
+            ManifestBody::Image(image) => {
+                let blobs = std::iter::once(&image.config)
+                    .chain(&image.layers)
+                    .filter(|b| !is_non_distributable(&b.media_type));
+                futures::future::try_join_all(blobs.map(|b| self.ensure_blob(from, b))).await?;
+            }
+            ManifestBody::Index(index) => {
+                futures::future::try_join_all(
+                    index
+                        .manifests
+                        .iter()
+                        .map(|c| self.ensure_manifest(from, c, None)),
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Links or copies one blob into the target repository.

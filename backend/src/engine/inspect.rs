@@ -1,6 +1,7 @@
 //! Inspect: what a reference holds — for a list, every entry with its platform and layers (an
 //! entry whose child the registry does not have is marked missing: a sparse index); for an
-//! image, its platform (from the config), config and layers. Read only.
+//! image, its platform (from the config), config and layers; and what refers to it and to each
+//! child (signatures, attestations, SBOMs), unless asked not to look. Read only.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::error::EngineError;
-use crate::model::{Digest, Platform};
+use crate::model::{Digest, Platform, Referrer};
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
 use crate::spec::Reference;
@@ -39,6 +40,9 @@ pub struct Inspection {
     /// For an image: its details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageDetails>,
+    /// What refers to the reference itself (a signed list's signature), and to those.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Referrer>,
     /// The exact bytes the registry stored.
     #[serde(skip)]
     pub raw: Bytes,
@@ -58,6 +62,9 @@ pub struct InspectEntry {
     /// The child's config and layers (none when the child is itself a list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageDetails>,
+    /// What refers to the child (signatures, attestations, SBOMs), and to those.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Referrer>,
 }
 
 /// An image manifest's content.
@@ -82,10 +89,12 @@ impl ImageDetails {
     }
 }
 
-/// Inspects any reference, by tag or digest, list or image.
+/// Inspects any reference, by tag or digest, list or image; with `referrers`, also what refers
+/// to it and to each child (one tag listing of its repository, and a request or so a subject).
 pub async fn inspect(
     client: &RegistryClient,
     reference: &Reference,
+    referrers: bool,
 ) -> Result<Inspection, EngineError> {
     let fail = |e| EngineError::registry(reference, e);
     let manifest = client.get_manifest(reference).await.map_err(fail)?;
@@ -98,6 +107,7 @@ pub async fn inspect(
         annotations: BTreeMap::new(),
         manifests: Vec::new(),
         image: None,
+        referrers: Vec::new(),
         raw: manifest.bytes.clone(),
     };
     match &manifest.body {
@@ -131,7 +141,36 @@ pub async fn inspect(
                 .await?;
         }
     }
+    if referrers {
+        attach_referrers(client, reference, &mut inspection).await;
+    }
     Ok(inspection)
+}
+
+/// Finds what refers to the inspected manifest and its children. A registry that will not list
+/// them (no tag listing allowed, say) leaves them out with a warning: the inspection stands.
+async fn attach_referrers(
+    client: &RegistryClient,
+    reference: &Reference,
+    inspection: &mut Inspection,
+) {
+    let subjects: Vec<Digest> = std::iter::once(inspection.digest.clone())
+        .chain(
+            inspection
+                .manifests
+                .iter()
+                .map(|e| e.descriptor.digest.clone()),
+        )
+        .collect();
+    match super::referrers::find(client, reference, &subjects).await {
+        Ok(found) => {
+            inspection.referrers = super::referrers::reachable(&found, &inspection.digest);
+            for entry in &mut inspection.manifests {
+                entry.referrers = super::referrers::reachable(&found, &entry.descriptor.digest);
+            }
+        }
+        Err(e) => tracing::warn!("could not look for what refers to {reference}: {e}"),
+    }
 }
 
 async fn inspect_child(
@@ -148,6 +187,7 @@ async fn inspect_child(
                 attestation: descriptor.is_attestation(),
                 missing: true,
                 image: None,
+                referrers: Vec::new(),
             });
         }
         Err(e) => return Err(EngineError::registry(&pinned, e)),
@@ -166,5 +206,6 @@ async fn inspect_child(
         attestation: descriptor.is_attestation(),
         missing: false,
         image,
+        referrers: Vec::new(),
     })
 }

@@ -1,11 +1,12 @@
 //! What an inspection looks like as text: manifest-tool's `inspect` layout, which people and
-//! scripts parse — `Name:`, `Digest:`, one numbered block per entry with its platform and layers.
+//! scripts parse — `Name:`, `Digest:`, one numbered block per entry with its platform and layers
+//! (and what refers to it, after its layers).
 //! The command line prints it; the inspect page shows it.
 
 use std::fmt::Write as _;
 
 use super::inspect::{ImageDetails, InspectEntry, Inspection};
-use crate::model::Platform;
+use crate::model::{Platform, Referrer};
 
 impl Inspection {
     /// The human layout of an inspection of `name`, following manifest-tool's.
@@ -26,10 +27,12 @@ fn human(name: &str, i: &Inspection) -> String {
             }
             layers(&mut s, "", image);
         }
+        referrers(&mut s, "", &i.referrers);
         return s;
     }
     let _ = writeln!(s, "Name:   {name} (Type: {})", i.media_type);
     let _ = writeln!(s, "Digest: {}", i.digest);
+    referrers(&mut s, "", &i.referrers);
     let attestations = i.manifests.iter().filter(|e| e.attestation).count();
     let images = i.manifests.len() - attestations;
     let _ = writeln!(
@@ -87,7 +90,30 @@ fn list_entry(s: &mut String, n: usize, e: &InspectEntry) {
             let _ = writeln!(s, "{tag} (a list: inspect {} for its entries)", d.digest);
         }
     }
+    referrers(s, &tag, &e.referrers);
     s.push('\n');
+}
+
+/// What refers to a manifest: a count by kind, then one line each — kind, artifact type, digest,
+/// and the cosign tag or the referrer it refers to when that is not the manifest itself.
+fn referrers(s: &mut String, tag: &str, found: &[Referrer]) {
+    let Some(first) = found.first() else { return };
+    let _ = writeln!(s, "{tag} Referrers: {}", crate::model::tally(found));
+    for r in found {
+        let _ = write!(
+            s,
+            "{tag}    - {:<11} {} {}",
+            r.kind.as_str(),
+            r.artifact_type.as_deref().unwrap_or("-"),
+            r.digest
+        );
+        if let Some(cosign) = &r.tag {
+            let _ = write!(s, " (tag {cosign})");
+        } else if r.subject != first.subject {
+            let _ = write!(s, " (refers to {})", r.subject);
+        }
+        s.push('\n');
+    }
 }
 
 fn platform_lines(s: &mut String, tag: &str, lead: &str, p: &Platform) {

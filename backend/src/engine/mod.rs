@@ -21,6 +21,7 @@ mod plan;
 mod platform;
 mod promote;
 mod push;
+mod referrers;
 mod resolve;
 mod verify;
 

@@ -35,6 +35,9 @@ pub struct PushOptions {
     pub trust_platforms: bool,
     /// Merge the spec's entries into the list the target holds instead of replacing it.
     pub append: bool,
+    /// Bring every child's signatures, attestations and other referrers (and a copied list's
+    /// own) into the target with it.
+    pub referrers: bool,
 }
 
 impl Default for PushOptions {
@@ -45,6 +48,7 @@ impl Default for PushOptions {
             concurrency: 8,
             trust_platforms: false,
             append: false,
+            referrers: false,
         }
     }
 }
@@ -81,6 +85,9 @@ pub struct Plan {
     pub(crate) started: Instant,
     /// The client's request count when planning started.
     pub(crate) requests_before: u64,
+    /// Where the list document itself comes from, for a copy: its referrers (a signed list's
+    /// signature) travel with it.
+    pub(crate) origin: Option<Reference>,
 }
 
 impl Plan {
@@ -148,6 +155,7 @@ pub async fn plan(
         current,
         started,
         requests_before,
+        origin: None,
     })
 }
 
@@ -183,6 +191,7 @@ pub(crate) async fn removal(
         current,
         started,
         requests_before,
+        origin: None,
     })
 }
 

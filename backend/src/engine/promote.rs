@@ -74,5 +74,6 @@ pub(crate) async fn copy_plan(
         current,
         started,
         requests_before,
+        origin: Some(source.with_digest(&manifest.digest)),
     })
 }

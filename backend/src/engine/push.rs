@@ -8,11 +8,12 @@ use serde::Serialize;
 use super::copy::Copier;
 use super::error::EngineError;
 use super::plan::{self, ListDocument, Plan, PushOptions};
+use super::referrers::{self, Subjects};
 use super::resolve::{Resolved, Skipped};
 use super::verify::PlatformCheck;
-use crate::model::{Digest, Entry, ErrorCode, SourcePin};
+use crate::model::{Digest, Entry, ErrorCode, Referrer, SourcePin};
 use crate::registry::RegistryClient;
-use crate::spec::{ListSpec, Work};
+use crate::spec::{ListSpec, Reference, Work};
 
 /// What a push did (or, for a dry run, would do).
 #[derive(Debug, Clone, Serialize)]
@@ -45,28 +46,34 @@ pub struct PushReport {
     pub requests: u64,
     /// Wall time in milliseconds.
     pub elapsed_ms: u64,
+    /// The referrers brought into the target with the children (`--referrers`): signatures,
+    /// attestations, SBOMs — written now, or found there already.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Referrer>,
     /// The list document.
     #[serde(skip)]
     pub list: ListDocument,
 }
 
 impl Plan {
-    /// Writes the plan: the children the target repository lacks, then the list under every tag.
-    /// A target that holds this list already gets only its extra tags; children the current list
-    /// holds are not copied again — unless the registry says one is missing after all (deleted
-    /// since), when every child is made present and the list PUT again.
+    /// Writes the plan: the children the target repository lacks, then (with `referrers`) what
+    /// refers to them, then the list under every tag. A target that holds this list already
+    /// gets only its extra tags; children the current list holds are not copied again — unless
+    /// the registry says one is missing after all (deleted since), when every child is made
+    /// present and the list PUT again.
     pub async fn push(
         self,
         client: &RegistryClient,
-        concurrency: usize,
+        options: &PushOptions,
     ) -> Result<PushReport, EngineError> {
-        let target = &self.target;
+        let (target, concurrency) = (&self.target, options.concurrency);
+        let copier = Copier::new(client, target);
         if self.unchanged() {
             tracing::info!("{target} holds {} already", self.document.digest);
+            let carried = self.carry(client, &copier, options).await?;
             self.put(client, false).await?;
-            return Ok(self.report(client, false));
+            return Ok(self.report(client, false).with_referrers(carried));
         }
-        let copier = Copier::new(client, target);
         let new: Vec<Resolved> = self
             .resolved
             .iter()
@@ -74,6 +81,7 @@ impl Plan {
             .cloned()
             .collect();
         copier.ensure_all(&new, concurrency).await?;
+        let carried = self.carry(client, &copier, options).await?;
         match self.put(client, true).await {
             Err(e)
                 if new.len() < self.resolved.len()
@@ -88,7 +96,40 @@ impl Plan {
             other => other?,
         }
         tracing::info!("pushed {target} as {}", self.document.digest);
-        Ok(self.report(client, false))
+        Ok(self.report(client, false).with_referrers(carried))
+    }
+
+    /// With `referrers`, brings what refers to every child from another repository (and to a
+    /// copied list itself) into the target; without it, nothing and no request.
+    async fn carry(
+        &self,
+        client: &RegistryClient,
+        copier: &Copier<'_>,
+        options: &PushOptions,
+    ) -> Result<Vec<Referrer>, EngineError> {
+        if !options.referrers {
+            return Ok(Vec::new());
+        }
+        let mut subjects = Subjects::default();
+        let elsewhere = |r: &Reference| {
+            r.registry() != self.target.registry() || r.repository() != self.target.repository()
+        };
+        for r in self.resolved.iter().filter(|r| elsewhere(&r.source)) {
+            subjects.add(&r.source, &r.descriptor.digest);
+        }
+        if let Some(origin) = self.origin.as_ref().filter(|o| elsewhere(o)) {
+            subjects.add(origin, &self.document.digest);
+        }
+        let carried =
+            referrers::carry(client, copier, &self.target, subjects, options.concurrency).await?;
+        if !carried.is_empty() {
+            tracing::info!(
+                "{} referrer(s) are in {}",
+                carried.len(),
+                self.target.name()
+            );
+        }
+        Ok(carried)
     }
 
     /// PUTs the list under its extra tags, and (`main`) under the target's own tag, concurrently.
@@ -129,8 +170,16 @@ impl Plan {
             dry_run,
             requests: client.requests() - self.requests_before,
             elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            referrers: Vec::new(),
             list: self.document,
         }
+    }
+}
+
+impl PushReport {
+    fn with_referrers(mut self, referrers: Vec<Referrer>) -> Self {
+        self.referrers = referrers;
+        self
     }
 }
 
@@ -155,5 +204,5 @@ pub async fn run(
         Work::Remove(removal) => plan::removal(client, removal).await?,
         Work::Copy(promotion) => super::promote::copy_plan(client, promotion).await?,
     };
-    plan.push(client, options.concurrency).await
+    plan.push(client, options).await
 }

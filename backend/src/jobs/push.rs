@@ -45,6 +45,7 @@ async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failu
         concurrency: 8,
         trust_platforms: job.trust_platforms,
         append: job.operation == Operation::Append,
+        referrers: job.referrers,
     };
     Ok(engine::run(&client, &job.work, &options).boxed().await?)
 }

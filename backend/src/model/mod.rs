@@ -1,6 +1,7 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
 //! content-addressed thing, a platform, a secret that never prints, one entry of a list, what the
-//! watch finds a pushed list drifted by, and the stable error codes with the
+//! watch finds a pushed list drifted by, what refers to an image (signatures, attestations,
+//! SBOMs), and the stable error codes with the
 //! one table of advice on what to do about each.
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
@@ -11,6 +12,7 @@ mod entry;
 mod error_code;
 mod names;
 pub mod platform;
+mod referrer;
 mod secret;
 
 pub use digest::{Digest, DigestError};
@@ -21,4 +23,5 @@ pub use names::{
     CallbackStatus, DriftStatus, ListStatus, ListType, Operation, SpecFormat, UnknownName,
 };
 pub use platform::Platform;
+pub use referrer::{Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag, tally};
 pub use secret::Secret;

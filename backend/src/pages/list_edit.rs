@@ -120,6 +120,7 @@ async fn remove_entry(
         callback_url: None,
         text: Value::Object(text).to_string(),
         idempotency_key: None,
+        referrers: false,
     };
     let queued = state(&req)?.edit(&edit).await.map_err(page_error)?;
     Ok(see_other(&format!("/ui/lists/{}?queued=remove", queued.id)))

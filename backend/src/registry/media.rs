@@ -105,6 +105,12 @@ pub struct ImageManifest {
     /// Manifest annotations (OCI).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The artifact type of an artifact manifest (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The manifest this one refers to (OCI 1.1 referrers: a signature's image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Box<Descriptor>>,
 }
 
 /// A manifest list or image index.
@@ -121,6 +127,12 @@ pub struct IndexManifest {
     /// Index annotations (OCI).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The artifact type of an index that is an artifact (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The manifest this one refers to (OCI 1.1 referrers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Box<Descriptor>>,
 }
 
 /// A manifest as the registry stored it: exact bytes, media type and digest, and its parsed form.

@@ -2,13 +2,13 @@
 //!
 //! Owns references' network side, authentication, transport (scheme, TLS, timeouts, retries) and the
 //! single requests manifests and blobs need. It knows nothing of list specs or of how a push is
-//! sequenced: that is `assemble`'s job; of the crate it uses only `model`, `spec` and `retry`.
+//! sequenced: that is `engine`'s job; of the crate it uses only `model`, `spec` and `retry`.
 //!
 //! Its modules import only downward, bottom first: `media` and `error` (types), `tls` (CA files,
 //! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
 //! challenges, tokens), `config`, `host` (per-registry state),
-//! `request` (the one request loop), `client`, `ops` (the operations) and `upload` (a blob's
-//! streamed, resumable copy).
+//! `request` (the one request loop), `client`, `ops` (the operations), `referrers` (the tag and
+//! referrers listings) and `upload` (a blob's streamed, resumable copy).
 
 pub mod auth;
 pub mod client;
@@ -17,6 +17,7 @@ pub mod error;
 mod host;
 pub mod media;
 mod ops;
+mod referrers;
 mod request;
 mod timing;
 mod tls;

@@ -19,6 +19,9 @@ pub struct Edit {
     pub text: String,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
+    /// For a copy: bring what refers to the source and its children (signatures,
+    /// attestations, SBOMs) along — the default.
+    pub referrers: bool,
 }
 
 impl Services {
@@ -31,6 +34,7 @@ impl Services {
             ignore_missing: false,
             trust_platforms: false,
             follow: false,
+            referrers: edit.referrers && matches!(edit.work, Work::Copy(_)),
             callback_url: edit.callback_url.clone(),
             text: edit.text.clone(),
             format: SpecFormat::Json,

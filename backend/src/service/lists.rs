@@ -47,6 +47,7 @@ struct Options {
     append: bool,
     trust_platforms: bool,
     follow: bool,
+    referrers: bool,
     callback_url: Option<String>,
 }
 
@@ -65,6 +66,7 @@ impl Submit {
                 .or(query.trust_platforms)
                 .unwrap_or(false),
             follow: spec.follow.or(query.follow).unwrap_or(false),
+            referrers: spec.referrers.or(query.referrers).unwrap_or(false),
             callback_url: spec.callback_url.clone().or(query.callback_url.clone()),
         }
     }
@@ -79,6 +81,7 @@ impl Submit {
             ignore_missing: options.ignore_missing,
             trust_platforms: options.trust_platforms,
             follow: options.follow,
+            referrers: options.referrers,
             callback_url: options.callback_url,
             text: self.text.clone(),
             format: self.format,
@@ -139,6 +142,7 @@ pub(super) struct Queued<'a> {
     pub ignore_missing: bool,
     pub trust_platforms: bool,
     pub follow: bool,
+    pub referrers: bool,
     pub callback_url: Option<String>,
     pub text: String,
     pub format: SpecFormat,
@@ -165,13 +169,22 @@ impl Queued<'_> {
                 if self.follow {
                     asked["follow"] = true.into();
                 }
+                if self.referrers {
+                    asked["referrers"] = true.into();
+                }
                 asked
             }
-            other => serde_json::json!({
-                "operation": self.operation,
-                "work": other.to_stored(),
-                "callback_url": self.callback_url,
-            }),
+            other => {
+                let mut asked = serde_json::json!({
+                    "operation": self.operation,
+                    "work": other.to_stored(),
+                    "callback_url": self.callback_url,
+                });
+                if self.operation == Operation::Copy && !self.referrers {
+                    asked["referrers"] = false.into();
+                }
+                asked
+            }
         };
         hex::encode(sha2::Sha256::digest(asked.to_string().as_bytes()))
     }
@@ -201,6 +214,7 @@ impl Services {
             operation: q.operation,
             trust_platforms: q.trust_platforms,
             follow: q.follow,
+            referrers: q.referrers,
             callback_url: q.callback_url,
             idempotency_key: key,
         };

@@ -55,6 +55,9 @@ pub struct ListResource {
     /// Whether the spec's platforms are taken without checking them against the images'
     /// configs (`trust_platforms`).
     pub trust_platforms: bool,
+    /// Whether the push brings what refers to the children (signatures, attestations, SBOMs)
+    /// into the target too (`referrers`; a copy does by default).
+    pub referrers: bool,
     /// The list's digest, once pushed.
     pub digest: Option<Digest>,
     /// The list's media type, once pushed.
@@ -168,6 +171,7 @@ impl From<ListRecord> for ListResource {
             ignore_missing: l.ignore_missing,
             operation: l.operation,
             trust_platforms: l.trust_platforms,
+            referrers: l.referrers,
             digest: l.digest,
             media_type: l.media_type,
             size: l.size,

@@ -51,6 +51,8 @@ struct RawSpec {
     trust_platforms: Option<bool>,
     #[serde(default)]
     follow: Option<bool>,
+    #[serde(default)]
+    referrers: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -95,6 +97,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             append: raw.append,
             trust_platforms: raw.trust_platforms,
             follow: raw.follow,
+            referrers: raw.referrers,
         };
         Ok(Document(spec, options))
     }

@@ -74,6 +74,8 @@ pub struct SubmitOptions {
     pub trust_platforms: Option<bool>,
     /// `follow`: the service re-pushes the list from this spec when one of its sources moves.
     pub follow: Option<bool>,
+    /// `referrers`: bring every child's signatures, attestations and SBOMs into the target too.
+    pub referrers: Option<bool>,
 }
 
 /// A spec and its submission options.

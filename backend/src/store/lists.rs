@@ -11,9 +11,9 @@ use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
 /// How many of [`insert_args`] are the list's own.
-const LIST_PARAMS: usize = 14;
+const LIST_PARAMS: usize = 15;
 
-/// The parameters of `insert_list` ($1 … $14), then $15 for the job's attempts.
+/// The parameters of `insert_list` ($1 … $15), then $16 for the job's attempts.
 fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
     vec![
         Value::Uuid(id),
@@ -30,6 +30,7 @@ fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
         Value::from(new.operation.as_str()),
         Value::Bool(new.trust_platforms),
         Value::Bool(new.follow),
+        Value::Bool(new.referrers),
         Value::from(i64::from(max_attempts)),
     ]
 }

@@ -64,6 +64,8 @@ pub struct NewList {
     pub trust_platforms: bool,
     /// Re-push it from the same spec when a source moves.
     pub follow: bool,
+    /// Bring what refers to the children (signatures, SBOMs) into the target too.
+    pub referrers: bool,
 }
 
 /// What the watch last found a pushed list to be.
@@ -98,6 +100,8 @@ pub struct ListRecord {
     pub operation: Operation,
     /// Whether the spec's platforms are taken without checking them against the images.
     pub trust_platforms: bool,
+    /// Whether what refers to the children is brought into the target too.
+    pub referrers: bool,
     /// The spec as submitted.
     pub spec_text: String,
     /// The format it was submitted in.
@@ -212,6 +216,8 @@ pub struct ClaimedJob {
     pub work: Work,
     /// Take the spec's platforms without checking them against the images.
     pub trust_platforms: bool,
+    /// Bring what refers to the children into the target too.
+    pub referrers: bool,
     /// The list type.
     pub output: ListType,
     /// Skip missing sources.
@@ -283,6 +289,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         ignore_missing: row.bool("ignore_missing")?,
         operation: named("operation", &required("operation", row.text("operation")?)?)?,
         trust_platforms: row.bool("trust_platforms")?,
+        referrers: row.bool("referrers")?,
         spec_text: required("spec_text", row.text("spec_text")?)?,
         spec_format: named(
             "spec format",
@@ -371,6 +378,7 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         operation,
         work,
         trust_platforms: list.bool("trust_platforms")?,
+        referrers: list.bool("referrers")?,
         output: named(
             "list type",
             &required("output_type", list.text("output_type")?)?,

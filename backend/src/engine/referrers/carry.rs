@@ -1,0 +1,265 @@
+//! Bringing referrers into a push's target repository with the images they refer to.
+//!
+//! A referrer a listing names is PUT by digest (its blobs first) and registered: on a target with
+//! the referrers API the PUT registers it; else it is merged into the target's tag-schema index
+//! for its subject (what the index lists already stays). A cosign tag is PUT under the same tag
+//! with the same bytes, so the same digest — unless the target's tag holds signatures the
+//! source's lacks, which are then kept beside the source's (a merged manifest). What the target
+//! has already costs one request to see.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use futures::{StreamExt as _, TryStreamExt as _};
+
+use super::Found;
+use crate::engine::copy::Copier;
+use crate::engine::error::EngineError;
+use crate::model::{Digest, Referrer, digest_tag};
+use crate::registry::media::OCI_INDEX;
+use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
+use crate::spec::Reference;
+
+/// The digests whose referrers travel with a push, grouped by the repository they come from.
+#[derive(Debug, Default)]
+pub(crate) struct Subjects {
+    groups: BTreeMap<String, (Reference, Vec<Digest>)>,
+}
+
+impl Subjects {
+    /// Adds a digest of `repo` (each once).
+    pub(crate) fn add(&mut self, repo: &Reference, digest: &Digest) {
+        let (_, digests) = self
+            .groups
+            .entry(repo.name())
+            .or_insert_with(|| (repo.clone(), Vec::new()));
+        if !digests.contains(digest) {
+            digests.push(digest.clone());
+        }
+    }
+}
+
+/// Whether the target has the referrers API: not asked yet, yes, no.
+const UNKNOWN: u8 = 0;
+const API: u8 = 1;
+const NO_API: u8 = 2;
+
+struct Carrier<'a, 'c> {
+    client: &'a RegistryClient,
+    copier: &'a Copier<'c>,
+    target: &'a Reference,
+    api: AtomicU8,
+}
+
+/// Finds the referrers of every subject in its repository and brings each into `target`;
+/// returns them all (brought now, or there already), in the order found.
+pub(crate) async fn carry(
+    client: &RegistryClient,
+    copier: &Copier<'_>,
+    target: &Reference,
+    subjects: Subjects,
+    concurrency: usize,
+) -> Result<Vec<Referrer>, EngineError> {
+    let finds: Vec<_> = subjects
+        .groups
+        .values()
+        .map(|(repo, digests)| async move {
+            super::find(client, repo, digests)
+                .await
+                .map(|found| (repo.clone(), found))
+        })
+        .collect();
+    let groups: Vec<(Reference, Vec<Found>)> = futures::stream::iter(finds)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let carrier = Carrier {
+        client,
+        copier,
+        target,
+        api: AtomicU8::new(UNKNOWN),
+    };
+    let mut work: BTreeMap<Digest, (Reference, Vec<&Found>)> = BTreeMap::new();
+    for (repo, found) in &groups {
+        for f in found {
+            work.entry(f.referrer.subject.clone())
+                .or_insert_with(|| (repo.clone(), Vec::new()))
+                .1
+                .push(f);
+        }
+    }
+    let pending: Vec<_> = work
+        .iter()
+        .map(|(subject, (repo, found))| carrier.subject(repo, subject, found))
+        .collect();
+    futures::stream::iter(pending)
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await?;
+    let all = groups.into_iter().flat_map(|(_, found)| found);
+    Ok(all.map(|f| f.referrer).collect())
+}
+
+impl Carrier<'_, '_> {
+    /// Brings one subject's referrers: those a listing names, then its cosign tags.
+    async fn subject(
+        &self,
+        from: &Reference,
+        subject: &Digest,
+        found: &[&Found],
+    ) -> Result<(), EngineError> {
+        let (tagged, listed): (Vec<&Found>, Vec<&Found>) =
+            found.iter().partition(|f| f.referrer.tag.is_some());
+        if !listed.is_empty() {
+            self.listed(from, subject, &listed).await?;
+        }
+        for f in tagged {
+            self.tagged(from, f).await?;
+        }
+        Ok(())
+    }
+
+    /// The referrers of `subject` the target's referrers API lists, or `None` when it has none.
+    async fn target_listing(
+        &self,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Descriptor>>, EngineError> {
+        if self.api.load(Ordering::Relaxed) == NO_API {
+            return Ok(None);
+        }
+        let listing = self
+            .client
+            .referrers(self.target, subject)
+            .await
+            .map_err(|e| EngineError::registry(self.target.name(), e))?;
+        let state = if listing.is_some() { API } else { NO_API };
+        self.api.store(state, Ordering::Relaxed);
+        Ok(listing)
+    }
+
+    async fn listed(
+        &self,
+        from: &Reference,
+        subject: &Digest,
+        listed: &[&Found],
+    ) -> Result<(), EngineError> {
+        if let Some(present) = self.target_listing(subject).await? {
+            let present: HashSet<&Digest> = present.iter().map(|d| &d.digest).collect();
+            for f in listed
+                .iter()
+                .filter(|f| !present.contains(&f.referrer.digest))
+            {
+                self.put(from, f).await?;
+            }
+            return Ok(());
+        }
+        let at = self.target.with_tag(&digest_tag(subject, None));
+        let mut index = match self.client.get_target(&at).await {
+            Ok(manifest) => tag_schema_entries(&at, manifest)?,
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => return Err(EngineError::registry(&at, e)),
+        };
+        let before = index.len();
+        for f in listed {
+            if index.iter().any(|d| d.digest == f.referrer.digest) {
+                continue;
+            }
+            let pinned = self.target.with_digest(&f.referrer.digest);
+            let held = self
+                .client
+                .head_manifest(&pinned)
+                .await
+                .map_err(|e| EngineError::registry(&pinned, e))?;
+            if held.is_none() {
+                self.put(from, f).await?;
+            }
+            index.push(f.descriptor.clone());
+        }
+        if index.len() == before {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": index,
+        }))
+        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        self.client
+            .put_manifest(&at, bytes.into(), OCI_INDEX)
+            .await
+            .map_err(|e| EngineError::registry(&at, e))?;
+        tracing::info!("{at} lists {} referrer(s) of {subject}", index.len());
+        Ok(())
+    }
+
+    /// A listed referrer, PUT by digest with everything it references.
+    async fn put(&self, from: &Reference, f: &Found) -> Result<(), EngineError> {
+        self.copier
+            .ensure_manifest(from, &f.descriptor, f.manifest.clone())
+            .await
+    }
+
+    /// A cosign tag, PUT under the same tag unless the target's tag holds it already.
+    async fn tagged(&self, from: &Reference, f: &Found) -> Result<(), EngineError> {
+        let (Some(tag), Some(manifest)) = (&f.referrer.tag, &f.manifest) else {
+            return Ok(());
+        };
+        let at = self.target.with_tag(tag);
+        let fail = |e| EngineError::registry(&at, e);
+        match self.client.head_manifest(&at).await.map_err(fail)? {
+            Some(held) if held == manifest.digest => Ok(()),
+            None => self.copier.put_at(from, manifest, &at).await,
+            Some(_) => {
+                let held = self.client.get_target(&at).await.map_err(fail)?;
+                match merged(manifest, &held)? {
+                    None => self.copier.put_at(from, manifest, &at).await,
+                    Some(bytes) => {
+                        tracing::info!("{at} holds signatures of its own; keeping them too");
+                        self.copier.ensure_contents(from, manifest).await?;
+                        self.client
+                            .put_manifest(&at, bytes.into(), &manifest.media_type)
+                            .await
+                            .map_err(fail)?;
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The entries of a tag-schema index the target holds.
+fn tag_schema_entries(at: &Reference, manifest: Manifest) -> Result<Vec<Descriptor>, EngineError> {
+    match manifest.body {
+        ManifestBody::Index(index) => Ok(index.manifests),
+        ManifestBody::Image(_) => Err(EngineError::Invalid(format!(
+            "{at} holds an image where the referrers tag schema keeps an index; it is left as it \
+             is and the referrers are not registered"
+        ))),
+    }
+}
+
+/// The source's cosign manifest with the layers the target's holds and it lacks, or `None` when
+/// the target's layers are all in the source's (the source's bytes then replace it as they are).
+fn merged(source: &Manifest, held: &Manifest) -> Result<Option<Vec<u8>>, EngineError> {
+    let (ManifestBody::Image(s), ManifestBody::Image(h)) = (&source.body, &held.body) else {
+        return Ok(None);
+    };
+    let have: HashSet<&Digest> = s.layers.iter().map(|l| &l.digest).collect();
+    let extra: Vec<&Descriptor> = h
+        .layers
+        .iter()
+        .filter(|l| !have.contains(&l.digest))
+        .collect();
+    if extra.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |e: serde_json::Error| EngineError::Invalid(e.to_string());
+    let mut doc: serde_json::Value = serde_json::from_slice(&source.bytes).map_err(invalid)?;
+    if let Some(layers) = doc.get_mut("layers").and_then(|l| l.as_array_mut()) {
+        for layer in extra {
+            layers.push(serde_json::to_value(layer).map_err(invalid)?);
+        }
+    }
+    serde_json::to_vec(&doc).map(Some).map_err(invalid)
+}

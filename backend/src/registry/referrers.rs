@@ -1,0 +1,155 @@
+//! The two listings referrers are found by: a repository's tags (`GET /v2/<name>/tags/list`,
+//! where the referrers tag schema and cosign keep theirs) and the referrers API
+//! (`GET /v2/<name>/referrers/<digest>`, OCI distribution 1.1), each followed across its pages
+//! (`Link: <…>; rel="next"`, on the registry itself only).
+
+use reqwest::Method;
+use reqwest::header::{ACCEPT, HeaderValue};
+use serde::Deserialize;
+
+use super::auth::Scope;
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::media::{Descriptor, OCI_INDEX};
+use super::ops::header;
+use super::request::Request;
+use super::transport::read_limited;
+use crate::model::Digest;
+use crate::spec::{MAX_LIST_BYTES, Reference};
+
+/// Tags asked for a page.
+const TAGS_PER_PAGE: usize = 1000;
+/// Pages read of one listing at most (a hundred thousand tags).
+const MAX_PAGES: usize = 100;
+
+#[derive(Deserialize)]
+struct TagList {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct ReferrerList {
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+impl RegistryClient {
+    /// Every tag of a repository (none when the repository does not exist).
+    pub async fn list_tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        let first = format!("/v2/{}/tags/list?n={TAGS_PER_PAGE}", repo.repository());
+        let operation = format!("list the tags of {}", repo.name());
+        let mut tags = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..MAX_PAGES {
+            let Some(target) = next.take() else { break };
+            let (body, link) = match self.read_page(repo, target, &operation, None).await {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() && tags.is_empty() => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let page: TagList = parse(&body, &operation)?;
+            tags.extend(page.tags.unwrap_or_default());
+            next = link;
+        }
+        Ok(tags)
+    }
+
+    /// The referrers the registry's referrers API lists for `digest`, or `None` when the
+    /// registry has no such API (it answers 404, or 400/405, as registries without it do).
+    pub async fn referrers(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let operation = format!("list the referrers of {digest} in {}", repo.name());
+        let mut found = Vec::new();
+        let mut next = Some(format!("/v2/{}/referrers/{digest}", repo.repository()));
+        for page_number in 0..MAX_PAGES {
+            let Some(target) = next.take() else { break };
+            let (body, link) = match self
+                .read_page(repo, target, &operation, Some(OCI_INDEX))
+                .await
+            {
+                Ok(page) => page,
+                Err(RegistryError::Api { status, .. })
+                    if page_number == 0 && matches!(status, 400 | 404 | 405) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let page: ReferrerList = parse(&body, &operation)?;
+            found.extend(page.manifests);
+            next = link;
+        }
+        Ok(Some(found))
+    }
+
+    /// One page of a listing: its body and the registry-relative target of the next page.
+    async fn read_page(
+        &self,
+        repo: &Reference,
+        target: String,
+        operation: &str,
+        accept: Option<&'static str>,
+    ) -> Result<(bytes::Bytes, Option<String>), RegistryError> {
+        let host = self.host(repo.registry())?;
+        let mut req = Request::new(
+            Method::GET,
+            target,
+            vec![Scope::pull(repo.repository())],
+            operation.to_owned(),
+        );
+        if let Some(accept) = accept {
+            req.headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        }
+        let response = self.requester.send(&host, req).await?;
+        let link = header(&response, "link").and_then(|l| next_link(&l));
+        let body = read_limited(response, MAX_LIST_BYTES)
+            .await
+            .map_err(|message| RegistryError::Protocol {
+                operation: operation.to_owned(),
+                message,
+            })?;
+        Ok((body, link))
+    }
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], operation: &str) -> Result<T, RegistryError> {
+    serde_json::from_slice(body).map_err(|e| RegistryError::Protocol {
+        operation: operation.to_owned(),
+        message: format!("the registry's answer is not the listing it should be: {e}"),
+    })
+}
+
+/// The target of a `Link` header's `rel="next"`, when it is a path on the registry itself.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        (next && target.starts_with("/v2/")).then(|| target.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_page_is_followed_on_the_registry_only() {
+        assert_eq!(
+            next_link(r#"</v2/demo/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/demo/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://elsewhere.example/v2/x>; rel="next""#),
+            None
+        );
+        assert_eq!(next_link(r#"</v2/demo/tags/list?n=2>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+}

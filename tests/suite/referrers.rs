@@ -1,0 +1,245 @@
+//! Signatures and SBOMs travel with the images: `push --referrers` and `copy` against the real
+//! registry (distribution 2.8, which has no referrers API, so the tag schema is used), the
+//! fixtures built in code (a cosign-layout signature at `sha256-<hex>.sig`, an SPDX artifact with
+//! `subject` registered in the source's tag-schema index), and inspect listing both.
+
+use manifold_testkit::referrers::{SPDX, cosign_signature, digest_tag, sbom};
+use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
+use serde_json::Value;
+
+use crate::support::cli::{manifold, seed, write_spec};
+
+/// Two images in their own repositories: amd64 signed with cosign, arm64 with an SBOM in the
+/// tag schema. Returns (amd64 digest, arm64 digest, signature digest, SBOM digest).
+async fn signed_sources(registry: &TestRegistry) -> (String, String, String, String) {
+    let pusher = Pusher::new(registry);
+    let amd64 = seed(
+        registry,
+        "src-amd64",
+        "v1",
+        ImageFixture::new("linux", "amd64", None).oci(),
+    )
+    .await;
+    let arm64 = seed(
+        registry,
+        "src-arm64",
+        "v1",
+        ImageFixture::new("linux", "arm64", None).oci(),
+    )
+    .await;
+    let signature = cosign_signature(&amd64.manifest_digest, "src-amd64", 1);
+    let sig_tag = digest_tag(&amd64.manifest_digest, Some("sig"));
+    pusher
+        .push_artifact("src-amd64", &sig_tag, &signature)
+        .await
+        .unwrap();
+    let bom = sbom(&arm64.descriptor(), 1);
+    pusher
+        .attach("src-arm64", &arm64.manifest_digest, &bom)
+        .await
+        .unwrap();
+    (
+        amd64.manifest_digest,
+        arm64.manifest_digest,
+        signature.digest,
+        bom.digest,
+    )
+}
+
+fn spec(registry: &TestRegistry, target: &str, referrers: bool) -> String {
+    let host = registry.host();
+    format!(
+        "image: {host}/{target}:v1\nreferrers: {referrers}\nmanifests:\n  - image: {host}/src-amd64:v1\n  - image: {host}/src-arm64:v1\n"
+    )
+}
+
+fn tags_listed(registry: &TestRegistry) -> usize {
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("/tags/list"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_push_with_referrers_brings_the_signature_and_the_sbom_and_inspect_lists_them() {
+    let registry = TestRegistry::plain().await;
+    let (amd64, arm64, sig, bom) = signed_sources(&registry).await;
+    let pusher = Pusher::new(&registry);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Without the flag: nothing comes along, and no tag listing is asked for.
+    let plain = write_spec(dir.path(), "plain.yaml", &spec(&registry, "plain", false));
+    manifold(&["push", "from-spec", plain.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(
+        tags_listed(&registry),
+        0,
+        "no request for referrers without the flag"
+    );
+    assert!(
+        !pusher
+            .manifest_exists("plain", &digest_tag(&amd64, Some("sig")))
+            .await
+            .unwrap()
+    );
+
+    // The target already lists another artifact for arm64: it stays.
+    let other = sbom(
+        &serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm64, "size": 1}),
+        2,
+    );
+    pusher.attach("demo", &arm64, &other).await.unwrap();
+    let with = write_spec(dir.path(), "with.yaml", &spec(&registry, "demo", true));
+    let run = manifold(&["push", "from-spec", with.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(run.stderr.contains("1 signature, 1 SBOM"), "{}", run.stderr);
+
+    let sig_tag = digest_tag(&amd64, Some("sig"));
+    let held = pusher
+        .get_manifest("demo", &sig_tag, manifold_testkit::media_types::ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.digest.as_deref(),
+        Some(sig.as_str()),
+        "the .sig tag keeps its digest"
+    );
+    assert!(pusher.manifest_exists("demo", &bom).await.unwrap());
+    let listed: Vec<String> = pusher
+        .tag_schema("demo", &arm64)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        listed.contains(&bom) && listed.contains(&other.digest),
+        "merged, none dropped: {listed:?}"
+    );
+
+    let json = manifold(&["inspect", "--json", &format!("{}/demo:v1", registry.host())])
+        .await
+        .ok();
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let of = |digest: &str| -> Vec<Value> {
+        doc["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["descriptor"]["digest"] == digest)
+            .unwrap()["referrers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let amd = of(&amd64);
+    assert_eq!(amd.len(), 1, "{amd:?}");
+    assert_eq!(amd[0]["kind"], "signature");
+    assert_eq!(amd[0]["digest"], sig.as_str());
+    assert_eq!(amd[0]["tag"], sig_tag.as_str());
+    let arm = of(&arm64);
+    assert!(
+        arm.iter().any(|r| r["kind"] == "sbom"
+            && r["digest"] == bom.as_str()
+            && r["artifact_type"] == SPDX),
+        "{arm:?}"
+    );
+    let text = manifold(&["inspect", &format!("{}/demo:v1", registry.host())])
+        .await
+        .ok();
+    assert!(
+        text.stdout.contains("Referrers: 1 signature") && text.stdout.contains(&sig),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_copy_to_another_registry_brings_the_list_signature_and_the_childrens_unless_told_not_to()
+{
+    let source = TestRegistry::plain().await;
+    let dest = TestRegistry::plain().await;
+    let (amd64, arm64, sig, bom) = signed_sources(&source).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = write_spec(dir.path(), "s.yaml", &spec(&source, "demo", true));
+    manifold(&[
+        "push",
+        "from-spec",
+        "--type",
+        "oci",
+        spec_path.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let pusher = Pusher::new(&source);
+    let all = manifold_testkit::media_types::ACCEPT_ALL;
+    let list = pusher.get_manifest("demo", "v1", all).await.unwrap();
+    let list_digest = list.digest.clone().unwrap();
+    let list_sig = cosign_signature(&list_digest, "demo", 7);
+    let list_sig_tag = digest_tag(&list_digest, Some("sig"));
+    pusher
+        .push_artifact("demo", &list_sig_tag, &list_sig)
+        .await
+        .unwrap();
+    let from = format!("{}/demo:v1", source.host());
+    let to = Pusher::new(&dest);
+
+    let skip = manifold(&[
+        "copy",
+        "--no-referrers",
+        &from,
+        &format!("{}/bare:v1", dest.host()),
+    ])
+    .await
+    .ok();
+    assert!(!skip.stderr.contains("refers"), "{}", skip.stderr);
+    assert!(!to.manifest_exists("bare", &list_sig_tag).await.unwrap());
+    assert!(!to.manifest_exists("bare", &bom).await.unwrap());
+
+    let run = manifold(&["copy", &from, &format!("{}/demo:v1", dest.host())])
+        .await
+        .ok();
+    assert!(
+        run.stderr.contains("2 signatures, 1 SBOM"),
+        "{}",
+        run.stderr
+    );
+    let held = to.get_manifest("demo", &list_sig_tag, all).await.unwrap();
+    assert_eq!(
+        held.digest.as_deref(),
+        Some(list_sig.digest.as_str()),
+        "the list's signature"
+    );
+    let child_sig = to
+        .get_manifest("demo", &digest_tag(&amd64, Some("sig")), all)
+        .await
+        .unwrap();
+    assert_eq!(
+        child_sig.digest.as_deref(),
+        Some(sig.as_str()),
+        "the child's signature"
+    );
+    assert!(to.manifest_exists("demo", &bom).await.unwrap());
+    let listed = to.tag_schema("demo", &arm64).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|d| d["digest"] == bom.as_str() && d["artifactType"] == SPDX),
+        "{listed:?}"
+    );
+
+    // Again: everything is there already, so nothing is written.
+    let puts_before = dest.log().lines().filter(|l| l.contains("\"PUT ")).count();
+    manifold(&["copy", &from, &format!("{}/demo:v1", dest.host())])
+        .await
+        .ok();
+    let puts_after = dest.log().lines().filter(|l| l.contains("\"PUT ")).count();
+    assert_eq!(
+        puts_after - puts_before,
+        1,
+        "only the tag itself is written again"
+    );
+}
