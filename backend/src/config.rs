@@ -4,16 +4,19 @@
 //! then handed down; no global settings. Secrets are wrapped so they never print.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{
-    Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK, DockerConfig, Keychain, Secret, Timeouts,
-};
+use crate::registry::{Allow, ClientConfig, DockerConfig, Keychain, Secret};
 use crate::retry::RetryPolicy;
+
+mod file;
+mod transfer;
+
+pub use transfer::TransferArgs;
 
 /// The database used when none is configured: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE: &str = "sqlite://manifold.db";
@@ -28,13 +31,13 @@ pub struct Settings {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    // --- HTTP ---
+    // --- Listening ---
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(
         long,
         env = "MANIFOLD_ADDR",
         value_name = "HOST:PORT",
-        help_heading = "HTTP"
+        help_heading = "Listening"
     )]
     pub addr: Option<SocketAddr>,
     /// API tokens, comma-separated; `sha256:<hex>` entries are already hashed. Writes need one.
@@ -43,42 +46,43 @@ pub struct Settings {
         env = "MANIFOLD_API_TOKENS",
         value_delimiter = ',',
         hide_env_values = true,
-        help_heading = "HTTP"
+        help_heading = "Security"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub api_tokens: Vec<Secret>,
     /// With API tokens set, reads need a token too.
     #[arg(
         long = "protect-reads",
         env = "MANIFOLD_PROTECT_READS",
-        help_heading = "HTTP"
+        help_heading = "Security"
     )]
     pub protect_reads: Option<bool>,
     /// Serve on a non-loopback address without API tokens.
     #[arg(
         long = "allow-unauthenticated",
         env = "MANIFOLD_ALLOW_UNAUTHENTICATED",
-        help_heading = "HTTP"
+        help_heading = "Security"
     )]
     pub allow_unauthenticated: Option<bool>,
 
-    // --- Store ---
+    // --- Database ---
     /// Database URL: postgres://user@host:port/db, or sqlite://path (sqlite::memory: for a
     /// throwaway one) [default: sqlite://manifold.db in the working directory].
     #[arg(
         long = "database-url",
         env = "DATABASE_URL",
         hide_env_values = true,
-        help_heading = "Store"
+        help_heading = "Database"
     )]
     pub database_url: Option<Secret>,
 
-    // --- Jobs ---
+    // --- Jobs and the watch ---
     /// Push workers in this process [default: 4].
     #[arg(
         long,
         env = "MANIFOLD_WORKERS",
         value_name = "N",
-        help_heading = "Jobs"
+        help_heading = "Jobs and the watch"
     )]
     pub workers: Option<usize>,
     /// Seconds a worker holds a job before another may take it over [default: 60].
@@ -86,7 +90,7 @@ pub struct Settings {
         long = "job-lease-secs",
         env = "MANIFOLD_JOB_LEASE_SECS",
         value_name = "SECS",
-        help_heading = "Jobs"
+        help_heading = "Jobs and the watch"
     )]
     pub job_lease_secs: Option<u64>,
     /// Attempts a push gets before it fails [default: 5].
@@ -94,7 +98,7 @@ pub struct Settings {
         long = "job-max-attempts",
         env = "MANIFOLD_JOB_MAX_ATTEMPTS",
         value_name = "N",
-        help_heading = "Jobs"
+        help_heading = "Jobs and the watch"
     )]
     pub job_max_attempts: Option<u32>,
     /// First delay before a failed push is tried again, in milliseconds [default: 2000].
@@ -102,7 +106,7 @@ pub struct Settings {
         long = "job-backoff-ms",
         env = "MANIFOLD_JOB_BACKOFF_MS",
         value_name = "MS",
-        help_heading = "Jobs"
+        help_heading = "Jobs and the watch"
     )]
     pub job_backoff_ms: Option<u64>,
     /// Seconds between two checks of a pushed list against its registry (drift, follow mode);
@@ -111,7 +115,7 @@ pub struct Settings {
         long = "watch-interval-secs",
         env = "MANIFOLD_WATCH_INTERVAL_SECS",
         value_name = "SECS",
-        help_heading = "Jobs"
+        help_heading = "Jobs and the watch"
     )]
     pub watch_interval_secs: Option<u64>,
 
@@ -123,6 +127,7 @@ pub struct Settings {
         value_delimiter = ',',
         help_heading = "Registries"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub registries: Vec<String>,
     /// Registries reached over plain HTTP, comma-separated.
     #[arg(
@@ -131,30 +136,43 @@ pub struct Settings {
         value_delimiter = ',',
         help_heading = "Registries"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub insecure_registries: Vec<String>,
     /// A docker config.json (or its directory) with the registry credentials the service uses.
+    // One spelling with the other commands' `--docker-cfg` (the same id: the global flag is not
+    // added to `serve` next to it); `--docker-config` is kept as a hidden alias.
     #[arg(
-        long = "docker-config",
+        id = "docker_cfg",
+        long = "docker-cfg",
+        alias = "docker-config",
         env = "MANIFOLD_DOCKER_CONFIG",
         value_name = "PATH",
         help_heading = "Registries"
     )]
     pub docker_config: Option<PathBuf>,
-    /// CA certificates (PEM files) to trust for registries, comma-separated.
+    /// CA certificates (PEM files) to trust for registries (repeatable, or comma-separated).
+    // `--ca-cert` as the other commands spell it; `--ca-certs` is kept as a hidden alias.
     #[arg(
-        long = "ca-certs",
+        id = "ca_cert",
+        long = "ca-cert",
+        alias = "ca-certs",
         env = "MANIFOLD_CA_CERTS",
+        value_name = "FILE",
         value_delimiter = ',',
         help_heading = "Registries"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub ca_certs: Vec<PathBuf>,
-    /// Resolve a registry host name to an address instead of asking DNS (HOST:IP, comma-separated).
+    /// Resolve a registry host name to an address instead of asking DNS (HOST:IP; repeatable, or
+    /// comma-separated).
     #[arg(
         long,
         env = "MANIFOLD_RESOLVE",
+        value_name = "HOST:IP",
         value_delimiter = ',',
         help_heading = "Registries"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub resolve: Vec<String>,
 
     /// Hosts besides the registries that registries may redirect downloads to (object storage, a
@@ -165,6 +183,7 @@ pub struct Settings {
         value_delimiter = ',',
         help_heading = "Registries"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub blob_hosts: Vec<String>,
     /// Hosts besides the registries that token realms may be on, comma-separated (Docker Hub's is
     /// auth.docker.io). Unset: none.
@@ -174,6 +193,7 @@ pub struct Settings {
         value_delimiter = ',',
         help_heading = "Registries"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub token_hosts: Vec<String>,
 
     /// How long registries may take: the command line's global flags (and their environment
@@ -199,6 +219,7 @@ pub struct Settings {
         value_delimiter = ',',
         help_heading = "Callbacks"
     )]
+    #[serde(deserialize_with = "file::comma_list")]
     pub callback_hosts: Vec<String>,
 
     /// SHA-256 hashes (hex) of the API tokens, made by [`Settings::load`].
@@ -212,7 +233,7 @@ impl Settings {
     /// hashes the API tokens.
     pub fn load(given: Settings) -> anyhow::Result<Self> {
         let mut settings = match &given.config {
-            Some(path) => overlay(&given, read_file(path)?)?,
+            Some(path) => file::overlay(&given, file::read(path)?)?,
             None => given,
         };
         settings.api_token_hashes = settings
@@ -385,123 +406,6 @@ impl Settings {
     }
 }
 
-/// How the registry client transfers: its timeouts, in seconds (fractions allowed), and the size of
-/// upload chunks — flags and environment variables of `manifold serve` and every other command.
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TransferArgs {
-    /// Seconds to establish a connection to a registry (TCP and TLS) [default: 10].
-    #[arg(
-        long = "connect-timeout",
-        env = "MANIFOLD_CONNECT_TIMEOUT",
-        value_name = "SECS",
-        global = true,
-        help_heading = "Registries"
-    )]
-    pub connect_timeout: Option<f64>,
-    /// Seconds a registry request without a blob body (manifests, tokens, mounts) may take
-    /// whole [default: 60].
-    #[arg(
-        long = "request-timeout",
-        env = "MANIFOLD_REQUEST_TIMEOUT",
-        value_name = "SECS",
-        global = true,
-        help_heading = "Registries"
-    )]
-    pub request_timeout: Option<f64>,
-    /// Seconds a blob transfer may go without moving a byte, either way; a transfer that keeps
-    /// moving may take as long as it needs [default: 30].
-    #[arg(
-        long = "idle-timeout",
-        env = "MANIFOLD_IDLE_TIMEOUT",
-        value_name = "SECS",
-        global = true,
-        help_heading = "Registries"
-    )]
-    pub idle_timeout: Option<f64>,
-    /// Seconds a registry may go without answering any request, retries included, before it is
-    /// given up on as not answering [default: 20].
-    #[arg(
-        long = "answer-timeout",
-        env = "MANIFOLD_ANSWER_TIMEOUT",
-        value_name = "SECS",
-        global = true,
-        help_heading = "Registries"
-    )]
-    pub answer_timeout: Option<f64>,
-    /// MiB a blob upload sends in one request; an interrupted upload resumes after the last
-    /// whole one where the registry allows [default: 64].
-    #[arg(
-        long = "upload-chunk-mib",
-        env = "MANIFOLD_UPLOAD_CHUNK_MIB",
-        value_name = "MIB",
-        global = true,
-        help_heading = "Registries"
-    )]
-    pub upload_chunk_mib: Option<u64>,
-}
-
-impl TransferArgs {
-    /// The timeouts, the defaults where unset; a value that is not a positive number of seconds
-    /// is an error naming its flag.
-    pub fn timeouts(&self) -> anyhow::Result<Timeouts> {
-        let defaults = Timeouts::default();
-        let pick = |value: Option<f64>, flag: &str, default: Duration| match value {
-            None => Ok(default),
-            Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
-                Ok(Duration::from_secs_f64(secs))
-            }
-            Some(secs) => {
-                anyhow::bail!("--{flag}: {secs} is not a positive number of seconds")
-            }
-        };
-        Ok(Timeouts {
-            connect: pick(self.connect_timeout, "connect-timeout", defaults.connect)?,
-            request: pick(self.request_timeout, "request-timeout", defaults.request)?,
-            idle: pick(self.idle_timeout, "idle-timeout", defaults.idle)?,
-            answer: pick(self.answer_timeout, "answer-timeout", defaults.answer)?,
-        })
-    }
-
-    /// Bytes a blob upload sends in one request; 0 MiB is an error naming its flag.
-    pub fn upload_chunk(&self) -> anyhow::Result<u64> {
-        match self.upload_chunk_mib {
-            None => Ok(DEFAULT_UPLOAD_CHUNK),
-            Some(0) => anyhow::bail!("--upload-chunk-mib: 0 is not a number of MiB to send"),
-            Some(mib) => Ok(mib.saturating_mul(1024 * 1024)),
-        }
-    }
-}
-
-/// `given` over `file`: every setting `given` has (a flag or environment variable) wins.
-fn overlay(given: &Settings, file: Settings) -> anyhow::Result<Settings> {
-    let mut merged = serde_json::to_value(file)?;
-    let serde_json::Value::Object(top) = serde_json::to_value(given)? else {
-        anyhow::bail!("settings serialise as a map");
-    };
-    let target = merged
-        .as_object_mut()
-        .ok_or_else(|| anyhow::anyhow!("settings serialise as a map"))?;
-    for (key, value) in top {
-        let unset = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
-        if !unset {
-            target.insert(key, value);
-        }
-    }
-    let mut settings: Settings = serde_json::from_value(merged)?;
-    settings.config = given.config.clone();
-    Ok(settings)
-}
-
-fn read_file(path: &Path) -> anyhow::Result<Settings> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-    if text.trim().is_empty() {
-        return Ok(Settings::default());
-    }
-    yaml_serde::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
-}
-
 fn clean(list: &[String]) -> Vec<String> {
     list.iter()
         .map(|s| s.trim().to_owned())
@@ -525,7 +429,7 @@ mod tests {
     use super::*;
     use crate::auth::hash_token;
 
-    fn args() -> Settings {
+    pub(super) fn args() -> Settings {
         Settings {
             database_url: Some("postgres://x@127.0.0.1/db".into()),
             ..Settings::default()
@@ -574,120 +478,5 @@ mod tests {
         let listed = Settings::load(listed).unwrap();
         assert!(listed.allow().allows("127.0.0.1:5000"));
         assert!(!listed.allow().allows("127.0.0.1:5432"));
-    }
-
-    #[test]
-    fn flags_win_over_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.yaml");
-        std::fs::write(
-            &path,
-            "workers: 9\njob_lease_secs: 7\nregistries: [ghcr.io]\n",
-        )
-        .unwrap();
-        let mut a = args();
-        a.config = Some(path);
-        a.workers = Some(2);
-        let config = Settings::load(a).unwrap();
-        assert_eq!(config.workers(), 2);
-        assert_eq!(config.job_lease(), Duration::from_secs(7));
-        assert_eq!(config.registries, vec!["ghcr.io".to_owned()]);
-    }
-
-    #[test]
-    fn timeouts_come_from_the_file_under_their_names_and_a_bad_one_is_refused_by_flag() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.yaml");
-        std::fs::write(&path, "idle_timeout: 90\nanswer_timeout: 2.5\n").unwrap();
-        let mut a = args();
-        a.config = Some(path);
-        a.timeouts.connect_timeout = Some(3.0);
-        let timeouts = Settings::load(a).unwrap().client_config().unwrap().timeouts;
-        assert_eq!(timeouts.idle, Duration::from_secs(90));
-        assert_eq!(timeouts.answer, Duration::from_millis(2500));
-        assert_eq!(timeouts.connect, Duration::from_secs(3));
-        assert_eq!(timeouts.request, Timeouts::default().request);
-        let mut bad = args();
-        bad.timeouts.idle_timeout = Some(0.0);
-        let err = Settings::load(bad).unwrap_err().to_string();
-        assert!(err.contains("--idle-timeout"), "{err}");
-    }
-
-    #[test]
-    fn the_default_answer_timeout_is_well_under_a_minute() {
-        assert!(Timeouts::default().answer <= Duration::from_secs(20));
-    }
-
-    #[test]
-    fn an_unknown_key_in_the_file_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.yaml");
-        std::fs::write(&path, "wokers: 9\n").unwrap();
-        let mut a = args();
-        a.config = Some(path);
-        assert!(
-            Settings::load(a)
-                .unwrap_err()
-                .to_string()
-                .contains("wokers")
-        );
-    }
-
-    #[test]
-    fn the_example_configuration_loads_names_every_setting_and_holds_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/manifold.yaml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let written: serde_json::Value = yaml_serde::from_str(&text).unwrap();
-        let mut written: Vec<&String> = written.as_object().unwrap().keys().collect();
-        written.sort();
-        let settings = serde_json::to_value(Settings::default()).unwrap();
-        let mut every: Vec<&String> = settings.as_object().unwrap().keys().collect();
-        every.sort();
-
-        let example = Settings::load(Settings {
-            config: Some(path),
-            ..Settings::default()
-        })
-        .unwrap();
-
-        assert_eq!(
-            written, every,
-            "packaging/manifold.yaml must name every setting (documented, at its default)"
-        );
-        let none = Settings::load(Settings::default()).unwrap();
-        assert_eq!(example.addr(), none.addr());
-        assert_eq!(example.database_url(), none.database_url());
-        assert_eq!(example.workers(), none.workers());
-        assert_eq!(example.protect_reads(), none.protect_reads());
-        assert_eq!(example.job_lease(), none.job_lease());
-        assert_eq!(example.job_retry(), none.job_retry());
-        assert_eq!(example.watch_interval(), none.watch_interval());
-        assert_eq!(example.allow(), none.allow());
-        assert!(example.callback_secret().is_none() && example.api_token_hashes.is_empty());
-        let (example, none) = (
-            example.client_config().unwrap(),
-            none.client_config().unwrap(),
-        );
-        assert_eq!(example.timeouts, none.timeouts);
-        assert_eq!(example.upload_chunk, none.upload_chunk);
-    }
-
-    #[test]
-    fn secrets_from_the_file_are_kept_and_never_printed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.yaml");
-        std::fs::write(
-            &path,
-            "database_url: \"sqlite::memory:\"\ncallback_secret: hush-hush\n",
-        )
-        .unwrap();
-        let config = Settings::load(Settings {
-            config: Some(path),
-            ..Settings::default()
-        })
-        .unwrap();
-        assert_eq!(config.database_url(), "sqlite::memory:");
-        assert_eq!(config.callback_secret().unwrap().expose(), "hush-hush");
-        assert!(!format!("{config:?}").contains("hush-hush"));
     }
 }

@@ -1,4 +1,5 @@
-//! `manifold inspect` against content pushed by the tests: human layout, `--raw`, `--json`.
+//! `manifold inspect` against content pushed by the tests: human layout, `--raw-bytes`, `--json`
+//! (manifest-tool's `--raw` document and `--expand-config` are in `inspect_raw`).
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, IndexFixture, Pusher, TestRegistry};
@@ -70,7 +71,7 @@ async fn inspecting_a_list_shows_every_entry_with_platform_and_layers() {
 }
 
 #[tokio::test]
-async fn inspect_raw_prints_the_exact_bytes_the_registry_stored() {
+async fn inspect_raw_bytes_prints_the_exact_bytes_the_registry_stored() {
     let registry = TestRegistry::plain().await;
     let a = ImageFixture::new("linux", "amd64", None).build();
     let b = ImageFixture::new("linux", "s390x", None).build();
@@ -83,14 +84,14 @@ async fn inspect_raw_prints_the_exact_bytes_the_registry_stored() {
 
     let by_tag = manifold(&[
         "inspect",
-        "--raw",
+        "--raw-bytes",
         &format!("{}/pretty:v1", registry.host()),
     ])
     .await
     .ok();
     let by_digest = manifold(&[
         "inspect",
-        "--raw",
+        "--raw-bytes",
         &format!("{}/pretty@{}", registry.host(), index.digest),
     ])
     .await

@@ -1,12 +1,14 @@
 //! The command line as a shell tool: `--version` names the commit, completions for bash, zsh and
 //! fish and a manual page come from the one definition, `-q` leaves only results and errors,
-//! booleans take `--flag=false` as manifest-tool's do, `--json` failures are one JSON document with
-//! the service's codes, `MANIFOLD_LOG_FORMAT=json` logs JSON lines with timestamps, and usage
-//! errors exit 2.
+//! booleans of every command take `--flag=false` as manifest-tool's do, `serve --help` shows each
+//! setting once, grouped, `--json` failures are one JSON document with the service's codes,
+//! `MANIFOLD_LOG_FORMAT=json` logs JSON lines with timestamps, and usage errors exit 2.
 
+use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::Value;
 
-use crate::support::cli::{manifold, manifold_env, write_spec};
+use crate::support::cli::{manifold, manifold_env, seed_demo, write_spec};
+use crate::support::demo::demo_spec;
 
 /// A registry address nothing listens on.
 const NOWHERE: &str = "127.0.0.1:9";
@@ -159,4 +161,123 @@ async fn json_logs_are_lines_of_json_with_timestamps_and_usage_errors_exit_2() {
         assert_eq!(line["level"], "WARN", "{line}");
     }
     assert_eq!(usage.code, 2, "{}", usage.stderr);
+}
+
+/// The long flags a help text shows, each as often as it is shown.
+fn long_flags(help: &str) -> Vec<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .flat_map(|line| {
+            let usage = line.split("  ").next().unwrap_or_default();
+            usage
+                .split([',', ' ', '[', '='])
+                .filter(|word| word.starts_with("--"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn serve_help_shows_each_setting_once_grouped_with_booleans_as_flags() {
+    let help = manifold(&["serve", "--help"]).await.ok().stdout;
+    let push_help = manifold(&["push", "--help"]).await.ok().stdout;
+
+    let flags = long_flags(&help);
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: Vec<&String> = flags.iter().filter(|f| !seen.insert(*f)).collect();
+    assert!(twice.is_empty(), "shown twice: {twice:?}\n{help}");
+    for gone in [
+        "--docker-config",
+        "--ca-certs",
+        "--type",
+        "--username",
+        "--password",
+        "--plain-http",
+        "--insecure",
+        "--concurrency",
+    ] {
+        assert!(!flags.iter().any(|f| f == gone), "{gone} shown:\n{help}");
+    }
+    for kept in [
+        "--docker-cfg",
+        "--ca-cert",
+        "--resolve",
+        "--insecure-registries",
+        "--workers",
+    ] {
+        assert!(flags.iter().any(|f| f == kept), "{kept} missing:\n{help}");
+    }
+    for heading in [
+        "Listening:",
+        "Security:",
+        "Database:",
+        "Jobs and the watch:",
+        "Registries:",
+        "Timeouts:",
+        "Callbacks:",
+    ] {
+        assert!(help.contains(heading), "{heading}\n{help}");
+    }
+    assert!(help.contains("--protect-reads[=<BOOL>]"), "{help}");
+    assert!(!help.contains("<PROTECT_READS>"), "{help}");
+    let push_flags = long_flags(&push_help);
+    for global in [
+        "--docker-cfg",
+        "--username",
+        "--password",
+        "--plain-http",
+        "--insecure",
+    ] {
+        assert!(
+            push_flags.iter().any(|f| f == global),
+            "{global}:\n{push_help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn boolean_flags_of_subcommands_take_false_and_mean_it() {
+    let registry = TestRegistry::plain().await;
+    let host = registry.host();
+    seed_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_spec(&host)
+        .manifest_tool()
+        .write(dir.path(), "demo.yaml");
+    let missing = write_spec(
+        dir.path(),
+        "missing.yaml",
+        &format!("image: {host}/partial:v1\nmanifests:\n  - image: {host}/demo-ppc64le:v0.2\n"),
+    );
+
+    let pushed = manifold(&[
+        "push",
+        "--dry-run=false",
+        "--json=false",
+        "from-spec",
+        "--ignore-missing=false",
+        spec.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let refused = manifold(&[
+        "push",
+        "from-spec",
+        "--ignore-missing=false",
+        missing.to_str().unwrap(),
+    ])
+    .await;
+
+    pushed.digest_line();
+    assert!(pushed.stderr.contains("pushed"), "{}", pushed.stderr);
+    let tags = Pusher::new(&registry).get_tags("demo").await.unwrap();
+    assert_eq!(tags, ["v0.2"], "--dry-run=false writes");
+    assert_eq!(refused.code, 1, "not a usage error: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("demo-ppc64le"),
+        "{}",
+        refused.stderr
+    );
 }

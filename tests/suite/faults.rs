@@ -440,7 +440,9 @@ async fn a_manifest_that_does_not_exist_is_asked_for_exactly_once() {
         .await;
     let reference = Reference::parse(&format!("{}/gone:v1", host(&server))).unwrap();
 
-    let err = inspect(&client(), &reference, false).await.unwrap_err();
+    let err = inspect(&client(), &reference, false, false)
+        .await
+        .unwrap_err();
 
     assert_eq!(err.code(), "MANIFEST_UNKNOWN", "{err}");
     assert_eq!(
@@ -486,7 +488,9 @@ async fn a_401_is_not_retried_when_there_is_nothing_new_to_try() {
         .await;
     let reference = Reference::parse(&format!("{}/locked:v1", host(&server))).unwrap();
 
-    let err = inspect(&client(), &reference, false).await.unwrap_err();
+    let err = inspect(&client(), &reference, false, false)
+        .await
+        .unwrap_err();
 
     assert_eq!(err.code(), "UNAUTHORIZED", "{err}");
     assert!(err.to_string().contains("--username"), "{err}");

@@ -28,10 +28,11 @@ async fn a_sparse_index_is_printed_raw_in_one_request_and_inspected_with_its_mis
     let (bytes, missing) = sparse_list(&registry).await;
     let name = format!("{}/sparse:v1", registry.host());
 
-    let raw = manifold(&["inspect", "--raw", &name]).await.ok();
+    let raw = manifold(&["inspect", "--raw-bytes", &name]).await.ok();
     let raw_log = registry.log();
     let human = manifold(&["inspect", &name]).await.ok();
     let json = manifold(&["inspect", "--json", &name]).await.ok();
+    let shaped = manifold(&["inspect", "--raw", &name]).await.failed();
 
     assert_eq!(raw.raw_stdout, bytes);
     let requests: Vec<&str> = raw_log
@@ -61,6 +62,11 @@ async fn a_sparse_index_is_printed_raw_in_one_request_and_inspected_with_its_mis
     );
     assert!(doc["manifests"][0].get("missing").is_none(), "{doc:#}");
     assert!(doc["manifests"][0]["image"]["layers"].is_array(), "{doc:#}");
+    assert!(
+        shaped.stderr.contains(&missing) && shaped.stderr.contains("--raw-bytes"),
+        "manifest-tool's --raw form cannot hold a missing child: {}",
+        shaped.stderr
+    );
 }
 
 /// A signed schema 1 manifest, as old registries still serve them.
@@ -87,7 +93,7 @@ async fn a_schema_1_manifest_is_printed_raw_and_otherwise_named_for_what_it_is()
         .await;
     let name = format!("{}/old/app:v1", server.address());
 
-    let raw = manifold(&["inspect", "--raw", &name]).await.ok();
+    let raw = manifold(&["inspect", "--raw-bytes", &name]).await.ok();
     let human = manifold(&["inspect", &name]).await.failed();
 
     assert_eq!(raw.raw_stdout, SCHEMA1.as_bytes());
@@ -100,5 +106,5 @@ async fn a_schema_1_manifest_is_printed_raw_and_otherwise_named_for_what_it_is()
     );
     let err = &human.stderr;
     assert!(err.contains("Docker schema 1 manifest"), "{err}");
-    assert!(err.contains("inspect --raw"), "{err}");
+    assert!(err.contains("inspect --raw-bytes"), "{err}");
 }

@@ -164,14 +164,19 @@ async fn verify_and_inspect_resolve_platforms_the_way_consumers_do() {
         "inspect",
         "--platform",
         "linux/s390x",
-        "--raw",
+        "--raw-bytes",
         &format!("{host}/demo:v0.2"),
     ])
     .await
     .ok();
-    let raw = manifold(&["--debug", "inspect", "--raw", &format!("{host}/demo:v0.2")])
-        .await
-        .ok();
+    let raw = manifold(&[
+        "--debug",
+        "inspect",
+        "--raw-bytes",
+        &format!("{host}/demo:v0.2"),
+    ])
+    .await
+    .ok();
 
     assert!(
         good.stdout

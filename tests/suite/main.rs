@@ -17,6 +17,7 @@ mod engine;
 mod errors_wild;
 mod faults;
 mod hardening;
+mod inspect_raw;
 mod inspect_wild;
 mod living;
 mod living_service;

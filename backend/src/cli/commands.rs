@@ -143,8 +143,8 @@ pub(super) async fn verify(client: &RegistryClient, args: &VerifyArgs) -> anyhow
     }
 }
 
-/// `inspect`: the reference, or the child a consumer on `--platform` pulls; `--raw` reads only
-/// the manifest asked for.
+/// `inspect`: the reference, or the child a consumer on `--platform` pulls; `--raw-bytes` reads
+/// only the manifest asked for, `--raw` prints manifest-tool's document of it.
 pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyhow::Result<()> {
     let mut reference = Reference::parse(&args.reference)?;
     let mut name = args.reference.clone();
@@ -154,7 +154,7 @@ pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyh
         reference = reference.with_digest(&child);
         name = reference.to_string();
     }
-    if args.raw {
+    if args.raw_bytes {
         let (bytes, _) = client
             .get_manifest_bytes(&reference)
             .await
@@ -162,6 +162,10 @@ pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyh
         std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
         return Ok(());
     }
-    let inspection = engine::inspect(client, &reference, !args.no_referrers).await?;
-    output::inspection(&name, &inspection, false, args.json)
+    let referrers = !args.no_referrers && !args.raw;
+    let inspection = engine::inspect(client, &reference, args.expand_config, referrers).await?;
+    if args.raw {
+        return output::manifest_tool_raw(&name, &inspection, args.expand_config);
+    }
+    output::inspection(&name, &inspection, args.json)
 }

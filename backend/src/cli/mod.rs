@@ -6,6 +6,9 @@
 mod commands;
 mod logging;
 pub mod output;
+mod parse;
+
+pub use parse::{command, parse};
 
 use std::path::PathBuf;
 
@@ -39,16 +42,16 @@ pub struct Cli {
 #[derive(Debug, Args)]
 struct GlobalArgs {
     /// Print debug output (every registry request) on stderr.
-    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, global = true)]
     debug: bool,
     /// Print only results and errors: no progress on stderr.
-    #[arg(short, long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(short, long, global = true)]
     quiet: bool,
     /// Skip TLS certificate verification.
-    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, global = true)]
     insecure: bool,
     /// Talk to registries over plain HTTP.
-    #[arg(long = "plain-http", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long = "plain-http", global = true)]
     plain_http: bool,
     /// Registry user name (for every registry the command talks to).
     #[arg(long, global = true, env = "MANIFOLD_USERNAME")]
@@ -247,9 +250,16 @@ struct InspectArgs {
     /// Show the child a consumer on this platform pulls (os/arch[/variant]) instead of the list.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
-    /// Print the exact bytes the registry stored.
-    #[arg(long, conflicts_with = "json")]
+    /// Print manifest-tool's raw JSON: a list's name, digest and every child's image manifest,
+    /// or an image's manifest with its name, digest, os and architecture.
+    #[arg(long, conflicts_with_all = ["json", "raw_bytes"])]
     raw: bool,
+    /// Print the exact bytes the registry stored (one request).
+    #[arg(long = "raw-bytes", conflicts_with_all = ["json", "expand_config"])]
+    raw_bytes: bool,
+    /// Also read and show each image's config (with --raw: manifest-tool's expanded form).
+    #[arg(long = "expand-config")]
+    expand_config: bool,
     /// Print one JSON document: the list, every entry's descriptor and layers.
     #[arg(long)]
     json: bool,
@@ -298,13 +308,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Completions(args) => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut command, "manifold", &mut std::io::stdout());
+            clap_complete::generate(
+                args.shell,
+                &mut command(),
+                "manifold",
+                &mut std::io::stdout(),
+            );
             return Ok(());
         }
         Command::Man => {
-            let command = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            clap_mangen::Man::new(command()).render(&mut std::io::stdout())?;
             return Ok(());
         }
         _ => {}

@@ -1,5 +1,6 @@
 //! What the command line prints: manifest-tool's `Digest: <digest> <size>` line and inspect layout
-//! for people and scripts that parse them, or one JSON document with `--json` — a failure too.
+//! for people and scripts that parse them, its `inspect --raw` document, or one JSON document with
+//! `--json` — a failure too.
 
 use std::io::Write as _;
 
@@ -116,23 +117,25 @@ pub(super) fn verification(v: &Verification, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints an inspection: raw bytes, JSON, or manifest-tool's human layout.
-pub(super) fn inspection(
-    name: &str,
-    inspection: &Inspection,
-    raw: bool,
-    json: bool,
-) -> anyhow::Result<()> {
+/// Prints an inspection: JSON, or manifest-tool's human layout.
+pub(super) fn inspection(name: &str, inspection: &Inspection, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    if raw {
-        out.write_all(&inspection.raw)?;
-        return Ok(());
-    }
     if json {
         serde_json::to_writer_pretty(&mut out, inspection)?;
         writeln!(out)?;
         return Ok(());
     }
     out.write_all(inspection.text(name).as_bytes())?;
+    Ok(())
+}
+
+/// Prints an inspection as manifest-tool's `inspect --raw` does: its own JSON document of it.
+pub(super) fn manifest_tool_raw(
+    name: &str,
+    inspection: &Inspection,
+    expand_config: bool,
+) -> anyhow::Result<()> {
+    let document = inspection.manifest_tool_json(name, expand_config)?;
+    writeln!(std::io::stdout().lock(), "{document}")?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Inspect: what a reference holds — for a list, every entry with its platform and layers (an
 //! entry whose child the registry does not have is marked missing: a sparse index); for an
-//! image, its platform (from the config), config and layers; and what refers to it and to each
-//! child (signatures, attestations, SBOMs), unless asked not to look. Read only.
+//! image, its platform (from the config), config and layers; with `expand_config`, each image's
+//! config document too; with `referrers`, what refers to it and to each child (signatures,
+//! attestations, SBOMs). Read only.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +66,9 @@ pub struct InspectEntry {
     /// What refers to the child (signatures, attestations, SBOMs), and to those.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<Referrer>,
+    /// The child's manifest, the exact bytes the registry stored (empty when it is missing).
+    #[serde(skip)]
+    pub raw: Bytes,
 }
 
 /// An image manifest's content.
@@ -80,6 +84,9 @@ pub struct ImageDetails {
     /// Manifest annotations.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The config document itself, as the registry stored it (only when asked to expand it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_document: Option<serde_json::Value>,
 }
 
 impl ImageDetails {
@@ -89,11 +96,14 @@ impl ImageDetails {
     }
 }
 
-/// Inspects any reference, by tag or digest, list or image; with `referrers`, also what refers
-/// to it and to each child (one tag listing of its repository, and a request or so a subject).
+/// Inspects any reference, by tag or digest, list or image; with `expand_config`, every image's
+/// config document is read too (one more request per child of a list); with `referrers`, also
+/// what refers to it and to each child (one tag listing of its repository, and a request or so
+/// a subject).
 pub async fn inspect(
     client: &RegistryClient,
     reference: &Reference,
+    expand_config: bool,
     referrers: bool,
 ) -> Result<Inspection, EngineError> {
     let fail = |e| EngineError::registry(reference, e);
@@ -125,6 +135,10 @@ pub async fn inspect(
                 config: image.config.clone(),
                 layers: image.layers.clone(),
                 annotations: BTreeMap::new(),
+                config_document: match expand_config {
+                    true => Some(config_document(reference, &image.config, &config)?),
+                    false => None,
+                },
             });
         }
         ManifestBody::Index(index) => {
@@ -133,7 +147,7 @@ pub async fn inspect(
             let pending: Vec<_> = index
                 .manifests
                 .iter()
-                .map(|d| inspect_child(client, reference, d))
+                .map(|d| inspect_child(client, reference, d, expand_config))
                 .collect();
             inspection.manifests = futures::stream::iter(pending)
                 .buffered(CONCURRENCY)
@@ -177,6 +191,7 @@ async fn inspect_child(
     client: &RegistryClient,
     list: &Reference,
     descriptor: &Descriptor,
+    expand_config: bool,
 ) -> Result<InspectEntry, EngineError> {
     let pinned = list.with_digest(&descriptor.digest);
     let manifest: Manifest = match client.get_manifest(&pinned).await {
@@ -188,17 +203,32 @@ async fn inspect_child(
                 missing: true,
                 image: None,
                 referrers: Vec::new(),
+                raw: Bytes::new(),
             });
         }
         Err(e) => return Err(EngineError::registry(&pinned, e)),
     };
     let image = match manifest.body {
-        ManifestBody::Image(image) => Some(ImageDetails {
-            platform: None,
-            config: image.config,
-            layers: image.layers,
-            annotations: image.annotations,
-        }),
+        ManifestBody::Image(image) => {
+            let config_document = match expand_config {
+                true => {
+                    let fail = |e| EngineError::registry(&pinned, e);
+                    let bytes = client
+                        .get_blob(&pinned, &image.config.digest)
+                        .await
+                        .map_err(fail)?;
+                    Some(config_document(&pinned, &image.config, &bytes)?)
+                }
+                false => None,
+            };
+            Some(ImageDetails {
+                platform: None,
+                config: image.config,
+                layers: image.layers,
+                annotations: image.annotations,
+                config_document,
+            })
+        }
         ManifestBody::Index(_) => None,
     };
     Ok(InspectEntry {
@@ -207,5 +237,20 @@ async fn inspect_child(
         missing: false,
         image,
         referrers: Vec::new(),
+        raw: manifest.bytes,
+    })
+}
+
+/// The config blob of `image` as a JSON document; a config that is not JSON is an error naming it.
+fn config_document(
+    image: &Reference,
+    config: &Descriptor,
+    bytes: &[u8],
+) -> Result<serde_json::Value, EngineError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        EngineError::Invalid(format!(
+            "{image}: its config {} ({}) is not a JSON document: {e}",
+            config.digest, config.media_type
+        ))
     })
 }

@@ -1,6 +1,7 @@
 //! What an inspection looks like as text: manifest-tool's `inspect` layout, which people and
 //! scripts parse — `Name:`, `Digest:`, one numbered block per entry with its platform and layers
-//! (and what refers to it, after its layers).
+//! (and, when the inspection expanded them, each image's config document; and what refers to
+//! it, after its layers).
 //! The command line prints it; the inspect page shows it.
 
 use std::fmt::Write as _;
@@ -26,6 +27,7 @@ fn human(name: &str, i: &Inspection) -> String {
                 platform_lines(&mut s, "", "     ", p);
             }
             layers(&mut s, "", image);
+            config(&mut s, "", image);
         }
         referrers(&mut s, "", &i.referrers);
         return s;
@@ -79,7 +81,10 @@ fn list_entry(s: &mut String, n: usize, e: &InspectEntry) {
         let _ = writeln!(s, "{tag} Annotation: {k}={v}");
     }
     match &e.image {
-        Some(image) => layers(s, &tag, image),
+        Some(image) => {
+            layers(s, &tag, image);
+            config(s, &tag, image);
+        }
         None if e.missing => {
             let _ = writeln!(
                 s,
@@ -140,5 +145,19 @@ fn layers(s: &mut String, tag: &str, image: &ImageDetails) {
         let _ = writeln!(s, "      layer {:02}: digest = {}", j + 1, layer.digest);
         let _ = writeln!(s, "                  size = {}", layer.size);
         let _ = writeln!(s, "                  type = {}", layer.media_type);
+    }
+}
+
+/// The image's config document, when the inspection expanded it: its digest, then the document
+/// indented under it.
+fn config(s: &mut String, tag: &str, image: &ImageDetails) {
+    let Some(document) = &image.config_document else {
+        return;
+    };
+    let label = if tag.is_empty() { "      " } else { "   " };
+    let _ = writeln!(s, "{tag}{label}Config: {}", image.config.digest);
+    let text = serde_json::to_string_pretty(document).unwrap_or_default();
+    for line in text.lines() {
+        let _ = writeln!(s, "{tag}{label}  {line}");
     }
 }

@@ -4,7 +4,7 @@
 //! concurrently, read platforms from configs where the spec has none, choose the list type,
 //! serialise the document — then [`Plan::push`]: make every child present in the target
 //! repository (mount, or a streamed copy), PUT the list and its tags, verify the digest. A dry run
-//! is a plan reported instead of pushed. Also [`inspect`], with its text layout, and the check of
+//! is a plan reported instead of pushed. Also [`inspect`], with its text layout and manifest-tool's `--raw` shape, and the check of
 //! a pushed list against its registry ([`check_drift`]).
 //!
 //! It knows nothing of HTTP servers, queues or databases: it imports only `registry`, `spec` and
@@ -16,6 +16,7 @@ mod drift;
 mod edit;
 mod error;
 mod inspect;
+mod inspect_raw;
 mod inspect_text;
 mod plan;
 mod platform;

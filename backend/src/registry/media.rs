@@ -163,7 +163,7 @@ pub enum ManifestError {
     /// Schema 1 manifests are deprecated and not supported.
     #[error(
         "it is a Docker schema 1 manifest (the format before manifest lists, deprecated since \
-         2017), which manifold does not read: `manifold inspect --raw` prints its bytes; push the \
+         2017), which manifold does not read: `manifold inspect --raw-bytes` prints its bytes; push the \
          image again with a current docker or buildx to use it in a list"
     )]
     Schema1,

@@ -13,6 +13,6 @@ impl Services {
         let reference = Reference::parse(text.trim()).map_err(|e| {
             ServiceError::invalid(ErrorCode::InvalidReference, "ref", e.to_string())
         })?;
-        Ok(engine::inspect(&self.registry(), &reference, true).await?)
+        Ok(engine::inspect(&self.registry(), &reference, false, true).await?)
     }
 }
