@@ -318,13 +318,21 @@ async fn copy_promotes_a_list_to_another_registry_byte_for_byte() {
         .await
         .ok();
     let again = manifold(&["copy", "--json", &from, &to]).await.ok();
+    let bare = manifold(&["copy", "--json", "--no-referrers", &from, &to])
+        .await
+        .ok();
 
     let copied: Value = serde_json::from_str(&copied.stdout).unwrap();
     let again: Value = serde_json::from_str(&again.stdout).unwrap();
+    let bare: Value = serde_json::from_str(&bare.stdout).unwrap();
     assert_eq!(copied["digest"], pushed["digest"]);
     assert_demo_promoted(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
     assert_eq!(again["unchanged"], true);
-    assert_eq!(again["requests"], 2, "the source and the destination");
+    assert_eq!(
+        again["requests"], 4,
+        "the source, the destination, and the source's tags and referrers"
+    );
+    assert_eq!(bare["requests"], 2, "the source and the destination");
 }
 
 #[tokio::test(flavor = "multi_thread")]
