@@ -5,7 +5,7 @@
 //! [`SelfSignedCert`] made the way Docker's documentation makes one.
 //!
 //! This module owns the openssl invocations (with configuration files of its own, so the
-//! system's `openssl.cnf` does not matter), PEM decoding and JWT signing (aws-lc-rs).
+//! system's `openssl.cnf` does not matter), PEM decoding and JWT signing (ring).
 
 use std::fs;
 use std::net::IpAddr;
@@ -14,10 +14,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, bail};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use tempfile::TempDir;
 
 /// Environment variable naming the openssl binary (default: `openssl` on `PATH`).
@@ -334,7 +334,7 @@ impl TokenSigner {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
         );
-        let mut signature = vec![0; self.key.public_modulus_len()];
+        let mut signature = vec![0; self.key.public().modulus_len()];
         self.key
             .sign(
                 &RSA_PKCS1_SHA256,
@@ -386,7 +386,7 @@ pub fn pem_to_der(pem: &str, label: &str) -> anyhow::Result<Vec<u8>> {
 /// Six random bytes in hex, to tell names apart.
 fn random_hex() -> String {
     let mut bytes = [0u8; 6];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    let _ = crate::random_fill(&mut bytes);
     hex::encode(bytes)
 }
 

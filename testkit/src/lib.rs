@@ -18,6 +18,20 @@ pub mod token;
 mod token_http;
 pub mod token_policy;
 
+/// A reqwest client builder as the harness and the tests use it: no proxy, and rustls's ring
+/// crypto provider installed for the process first (reqwest is built without a provider of its
+/// own, as manifold is).
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy()
+}
+
+/// Fills `bytes` from the system's random source.
+pub(crate) fn random_fill(bytes: &mut [u8]) -> Result<(), ring::error::Unspecified> {
+    use ring::rand::SecureRandom as _;
+    ring::rand::SystemRandom::new().fill(bytes)
+}
+
 pub use bearer::{BearerChallenge, parse_bearer_challenge};
 pub use certs::{SelfSignedCert, ServerCert, TestCa, TokenSigner, decode_jwt};
 pub use fixtures::{

@@ -69,9 +69,7 @@ enum Trust<'a> {
 
 /// A reqwest client as the Pusher uses it.
 fn build_client(trust: Trust<'_>) -> anyhow::Result<Client> {
-    let builder = Client::builder()
-        .timeout(Duration::from_secs(30))
-        .no_proxy();
+    let builder = crate::http_client().timeout(Duration::from_secs(30));
     let builder = match trust {
         Trust::System => builder,
         Trust::Ca(path) => {

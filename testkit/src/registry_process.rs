@@ -92,9 +92,8 @@ pub(crate) async fn wait_ready(
     tls: bool,
     log: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
+    let client = crate::http_client()
         .timeout(Duration::from_secs(2))
-        .no_proxy()
         .tls_danger_accept_invalid_certs(tls)
         .build()?;
     let scheme = if tls { "https" } else { "http" };

@@ -38,7 +38,7 @@ impl State {
         now: u64,
     ) -> serde_json::Value {
         let mut jti = [0u8; 16];
-        let _ = aws_lc_rs::rand::fill(&mut jti);
+        let _ = crate::random_fill(&mut jti);
         serde_json::json!({
             "iss": self.issuer,
             "sub": subject,

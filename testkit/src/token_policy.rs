@@ -154,7 +154,7 @@ impl TokenPolicy {
             return token.clone();
         }
         let mut random = [0u8; 16];
-        let _ = aws_lc_rs::rand::fill(&mut random);
+        let _ = crate::random_fill(&mut random);
         let token = format!("refresh-{}", hex::encode(random));
         self.refresh_tokens.insert(token.clone(), user.to_owned());
         token

@@ -8,7 +8,7 @@ use reqwest::{Client, StatusCode};
 
 /// A client with no proxy and the system's roots.
 fn client() -> Client {
-    Client::builder().no_proxy().build().unwrap()
+    manifold_testkit::http_client().build().unwrap()
 }
 
 #[tokio::test]

@@ -82,7 +82,7 @@ async fn with_api_tokens_writes_need_a_valid_token_and_reads_can_be_protected_to
         a.workers = Some(0);
     })
     .await;
-    let anonymous = reqwest::Client::new();
+    let anonymous = manifold_testkit::http_client().build().unwrap();
     let post = |token: Option<&str>| {
         let mut r = anonymous
             .post(format!("{}/lists", app.base))

@@ -116,7 +116,7 @@ pub fn spec(host: &str, target: &str) -> Value {
 
 /// The load generator's client: a pool as large as its connections.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    manifold_testkit::http_client()
         .pool_max_idle_per_host(CONNECTIONS)
         .timeout(Duration::from_secs(30))
         .build()

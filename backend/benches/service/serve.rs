@@ -70,7 +70,7 @@ impl Serve {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = manifold_testkit::http_client().build().unwrap();
         while !http
             .get(format!("{base}/healthz"))
             .send()

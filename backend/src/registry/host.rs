@@ -340,7 +340,8 @@ mod tests {
             "registry.example",
             Some(Credentials::basic("alice", "hunter2")),
         );
-        let wire = Wire::new(reqwest::Client::new(), crate::registry::Timeouts::default());
+        let http = crate::registry::http_builder().build().unwrap();
+        let wire = Wire::new(http, crate::registry::Timeouts::default());
         assert_eq!(
             h.authorization(&wire, &AuthMode::Unknown, &[])
                 .await

@@ -31,5 +31,6 @@ pub use error::RegistryError;
 pub use media::{Descriptor, Manifest, ManifestBody};
 pub use ops::Mount;
 pub use timing::Timeouts;
+pub use tls::{crypto_provider, http_builder};
 pub use transport::error_chain;
 pub use upload::CopyError;

@@ -4,8 +4,10 @@
 //! self-signed `CA:TRUE` certificate, which full verification refuses as an end-entity
 //! certificate (`openssl req -x509`, as Docker's documentation makes them).
 //!
-//! Owns reading the CA files and the rustls configuration; `transport` builds the reqwest client
-//! with it. It knows no registry state.
+//! Owns the process's crypto provider (rustls on ring; reqwest and sqlx are built without one of
+//! their own, so every HTTP client comes from [`http_builder`]), reading the CA files and the
+//! rustls configuration; `transport` builds the reqwest client with it. It knows no registry
+//! state.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,14 +45,30 @@ pub(crate) fn read_certificates(
     Ok(out)
 }
 
+/// The process's rustls crypto provider: ring, installed as the process default on first use
+/// (one installed before, by an embedding program, is kept).
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    if let Some(provider) = rustls::crypto::CryptoProvider::get_default() {
+        return provider.clone();
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// A reqwest client builder, the crypto provider installed first (reqwest has none of its own).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    crypto_provider();
+    reqwest::Client::builder()
+}
+
 /// A rustls client configuration that trusts the system's roots and `certs`, and pins each of
 /// `certs` as a server certificate; HTTP/2 and HTTP/1.1 offered.
 pub(crate) fn client_config(
     certs: Vec<CertificateDer<'static>>,
 ) -> Result<rustls::ClientConfig, RegistryError> {
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let provider = crypto_provider();
     let full = rustls_platform_verifier::Verifier::new_with_extra_roots(
         certs.iter().cloned(),
         provider.clone(),

@@ -198,7 +198,7 @@ impl Body {
 
 /// The reqwest client: HTTP/1.1 and 2, rustls, extra CAs, optional verification skip, timeouts.
 pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, RegistryError> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = super::tls::http_builder()
         .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
         .pool_max_idle_per_host(64)
@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn a_stream_body_is_attached_once_and_bytes_every_time() {
-        let http = reqwest::Client::new();
+        let http = crate::registry::http_builder().build().unwrap();
         let attached = |body: &Body| {
             body.attach(http.put("http://127.0.0.1:5000/v2/x"))
                 .build()
@@ -483,7 +483,8 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let wire = Wire::new(reqwest::Client::new(), Timeouts::default());
+        let http = crate::registry::http_builder().build().unwrap();
+        let wire = Wire::new(http, Timeouts::default());
         let url = format!("http://127.0.0.1:{port}/v2/");
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
         assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());

@@ -54,7 +54,7 @@ impl Services {
         Ok(Self {
             registries: ClientFactory::new(settings.client_config()?)?,
             // A redirect could lead a callback past MANIFOLD_CALLBACK_HOSTS: never follow one.
-            callbacks: reqwest::Client::builder()
+            callbacks: crate::registry::http_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))

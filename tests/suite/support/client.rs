@@ -35,7 +35,7 @@ impl ServiceClient {
     pub fn new(base: String, token: Option<String>) -> Self {
         Self {
             base,
-            http: reqwest::Client::new(),
+            http: manifold_testkit::http_client().build().unwrap(),
             token,
             context: None,
         }

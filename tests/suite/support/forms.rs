@@ -33,7 +33,7 @@ pub async fn csrf(app: &ServiceClient, path: &str) -> (String, String) {
 
 /// A client that shows redirects instead of following them.
 pub fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
+    manifold_testkit::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
