@@ -1,13 +1,16 @@
 //! Signatures and SBOMs travel with the images: `push --referrers` and `copy` against the real
 //! registry (distribution 2.8, which has no referrers API, so the tag schema is used), the
 //! fixtures built in code (a cosign-layout signature at `sha256-<hex>.sig`, an SPDX artifact with
-//! `subject` registered in the source's tag-schema index), and inspect listing both.
+//! `subject` registered in the source's tag-schema index), and inspect listing both. The
+//! referrers API path runs against a front in the test code before the real registry
+//! ([`ReferrersFront`]), since no registry with that API can be installed here.
 
 use manifold_testkit::referrers::{SPDX, cosign_signature, digest_tag, sbom};
 use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 use serde_json::Value;
 
 use crate::support::cli::{manifold, seed, write_spec};
+use crate::support::referrers_api::ReferrersFront;
 
 /// Two images in their own repositories: amd64 signed with cosign, arm64 with an SBOM in the
 /// tag schema. Returns (amd64 digest, arm64 digest, signature digest, SBOM digest).
@@ -238,4 +241,100 @@ async fn a_copy_to_another_registry_brings_the_list_signature_and_the_childrens_
         .ok();
     let puts_after = dest.log().lines().filter(|l| l.contains("\"PUT ")).count();
     assert_eq!(puts_after - puts_before, 0, "nothing is written again");
+}
+
+#[tokio::test]
+async fn where_the_registry_has_the_referrers_api_they_are_found_and_registered_through_it() {
+    let (source, dest) = (TestRegistry::plain().await, TestRegistry::plain().await);
+    let from = ReferrersFront::start(&source.host()).await;
+    let to = ReferrersFront::start(&dest.host()).await;
+    let arm64 = seed(
+        &source,
+        "src-arm64",
+        "v1",
+        ImageFixture::new("linux", "arm64", None).oci(),
+    )
+    .await;
+    seed(
+        &source,
+        "src-amd64",
+        "v1",
+        ImageFixture::new("linux", "amd64", None).oci(),
+    )
+    .await;
+    // Registered through the API only: there is no tag-schema index to find it by.
+    let bom = sbom(&arm64.descriptor(), 3);
+    Pusher::for_url(&format!("http://{}", from.host), None)
+        .unwrap()
+        .push_artifact("src-arm64", &bom.digest, &bom)
+        .await
+        .unwrap();
+    let schema_tag = digest_tag(&arm64.manifest_digest, None);
+    let tags = |registry: &TestRegistry, repo: &'static str| {
+        let pusher = Pusher::new(registry);
+        async move { pusher.get_tags(repo).await.unwrap_or_default() }
+    };
+    assert!(!tags(&source, "src-arm64").await.contains(&schema_tag));
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "image: {h}/demo:v1\nreferrers: true\nmanifests:\n  - image: {h}/src-amd64:v1\n  - image: {h}/src-arm64:v1\n",
+        h = from.host
+    );
+    let spec_path = write_spec(dir.path(), "api.yaml", &text);
+    let run = manifold(&["push", "from-spec", spec_path.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(run.stderr.contains("1 SBOM"), "{}", run.stderr);
+    let asked = |front: &ReferrersFront| {
+        front
+            .seen()
+            .iter()
+            .filter(|l| l.starts_with("GET") && l.contains("/referrers/"))
+            .count()
+    };
+    assert!(asked(&from) > 0, "the source's API was asked");
+    assert_eq!(
+        from.listed("demo", &arm64.manifest_digest),
+        vec![bom.digest.clone()],
+        "the target's API lists the SBOM"
+    );
+    assert!(
+        !tags(&source, "demo").await.contains(&schema_tag),
+        "no tag-schema index where the API serves"
+    );
+
+    manifold(&[
+        "copy",
+        &format!("{}/demo:v1", from.host),
+        &format!("{}/demo:v1", to.host),
+    ])
+    .await
+    .ok();
+    assert!(asked(&to) > 0, "the target's API was asked");
+    assert_eq!(
+        to.listed("demo", &arm64.manifest_digest),
+        vec![bom.digest.clone()]
+    );
+    assert!(
+        Pusher::new(&dest)
+            .manifest_exists("demo", &bom.digest)
+            .await
+            .unwrap()
+    );
+    assert_eq!(tags(&dest, "demo").await, vec!["v1".to_owned()]);
+
+    let json = manifold(&["inspect", "--json", &format!("{}/demo:v1", to.host)])
+        .await
+        .ok();
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let entry = doc["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["descriptor"]["digest"] == arm64.manifest_digest.as_str())
+        .unwrap();
+    assert_eq!(entry["referrers"][0]["digest"], bom.digest.as_str());
+    assert_eq!(entry["referrers"][0]["kind"], "sbom");
+    assert_eq!(entry["referrers"][0]["artifact_type"], SPDX);
 }

@@ -4,7 +4,7 @@
 //! files and seeded images ([`cli`]); the demo's spec ([`demo`]); registry credentials
 //! ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]); a registry that
 //! accepts connections and never answers ([`stalled`]); a throttling proxy that can cut an upload
-//! ([`proxy`]); what wiremock registries serve alike ([`mocks`]).
+//! ([`proxy`]); a front that adds the referrers API ([`referrers_api`]); what wiremock registries serve alike ([`mocks`]).
 
 pub mod app;
 pub mod browser;
@@ -15,6 +15,7 @@ pub mod demo;
 pub mod forms;
 pub mod mocks;
 pub mod proxy;
+pub mod referrers_api;
 pub mod serve;
 pub mod stalled;
 pub mod stores;
