@@ -27,6 +27,7 @@ mod pages_http;
 mod pages_living;
 mod queue;
 mod referrers;
+mod referrers_service;
 mod registries;
 mod registries_tls;
 mod registries_wild;

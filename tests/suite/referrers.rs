@@ -10,50 +10,12 @@ use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 use serde_json::Value;
 
 use crate::support::cli::{manifold, seed, write_spec};
+use crate::support::referrers::{signed_sources, signed_yaml};
 use crate::support::referrers_api::ReferrersFront;
 
-/// Two images in their own repositories: amd64 signed with cosign, arm64 with an SBOM in the
-/// tag schema. Returns (amd64 digest, arm64 digest, signature digest, SBOM digest).
-async fn signed_sources(registry: &TestRegistry) -> (String, String, String, String) {
-    let pusher = Pusher::new(registry);
-    let amd64 = seed(
-        registry,
-        "src-amd64",
-        "v1",
-        ImageFixture::new("linux", "amd64", None).oci(),
-    )
-    .await;
-    let arm64 = seed(
-        registry,
-        "src-arm64",
-        "v1",
-        ImageFixture::new("linux", "arm64", None).oci(),
-    )
-    .await;
-    let signature = cosign_signature(&amd64.manifest_digest, "src-amd64", 1);
-    let sig_tag = digest_tag(&amd64.manifest_digest, Some("sig"));
-    pusher
-        .push_artifact("src-amd64", &sig_tag, &signature)
-        .await
-        .unwrap();
-    let bom = sbom(&arm64.descriptor(), 1);
-    pusher
-        .attach("src-arm64", &arm64.manifest_digest, &bom)
-        .await
-        .unwrap();
-    (
-        amd64.manifest_digest,
-        arm64.manifest_digest,
-        signature.digest,
-        bom.digest,
-    )
-}
-
+/// The spec of `target:v1` on `registry` from the signed sources.
 fn spec(registry: &TestRegistry, target: &str, referrers: bool) -> String {
-    let host = registry.host();
-    format!(
-        "image: {host}/{target}:v1\nreferrers: {referrers}\nmanifests:\n  - image: {host}/src-amd64:v1\n  - image: {host}/src-arm64:v1\n"
-    )
+    signed_yaml(&registry.host(), target, referrers)
 }
 
 fn tags_listed(registry: &TestRegistry) -> usize {
@@ -67,7 +29,8 @@ fn tags_listed(registry: &TestRegistry) -> usize {
 #[tokio::test]
 async fn a_push_with_referrers_brings_the_signature_and_the_sbom_and_inspect_lists_them() {
     let registry = TestRegistry::plain().await;
-    let (amd64, arm64, sig, bom) = signed_sources(&registry).await;
+    let signed = signed_sources(&registry).await;
+    let (amd64, arm64, sig, bom) = (signed.amd64, signed.arm64, signed.signature, signed.sbom);
     let pusher = Pusher::new(&registry);
     let dir = tempfile::tempdir().unwrap();
 
@@ -165,7 +128,8 @@ async fn a_copy_to_another_registry_brings_the_list_signature_and_the_childrens_
 {
     let source = TestRegistry::plain().await;
     let dest = TestRegistry::plain().await;
-    let (amd64, arm64, sig, bom) = signed_sources(&source).await;
+    let signed = signed_sources(&source).await;
+    let (amd64, arm64, sig, bom) = (signed.amd64, signed.arm64, signed.signature, signed.sbom);
     let dir = tempfile::tempdir().unwrap();
     let spec_path = write_spec(dir.path(), "s.yaml", &spec(&source, "demo", true));
     manifold(&[
@@ -277,10 +241,7 @@ async fn where_the_registry_has_the_referrers_api_they_are_found_and_registered_
     assert!(!tags(&source, "src-arm64").await.contains(&schema_tag));
 
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "image: {h}/demo:v1\nreferrers: true\nmanifests:\n  - image: {h}/src-amd64:v1\n  - image: {h}/src-arm64:v1\n",
-        h = from.host
-    );
+    let text = signed_yaml(&from.host, "demo", true);
     let spec_path = write_spec(dir.path(), "api.yaml", &text);
     let run = manifold(&["push", "from-spec", spec_path.to_str().unwrap()])
         .await

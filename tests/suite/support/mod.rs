@@ -2,9 +2,11 @@
 //! process ([`serve`]), both driven through one [`client::ServiceClient`]; the two stores
 //! ([`stores`]) and [`on_both_stores!`], which runs a test on each; the `manifold` binary, spec
 //! files and seeded images ([`cli`]); the demo's spec ([`demo`]); registry credentials
-//! ([`credentials`]); the pages' forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]); a registry that
-//! accepts connections and never answers ([`stalled`]); a throttling proxy that can cut an upload
-//! ([`proxy`]); a front that adds the referrers API ([`referrers_api`]); what wiremock registries serve alike ([`mocks`]).
+//! ([`credentials`]); signed sources and what a target holds of them ([`referrers`]); the pages'
+//! forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]); a registry that accepts
+//! connections and never answers ([`stalled`]); a throttling proxy that can cut an upload
+//! ([`proxy`]); a front that adds the referrers API ([`referrers_api`]); what wiremock registries
+//! serve alike ([`mocks`]).
 
 pub mod app;
 pub mod browser;
@@ -15,6 +17,7 @@ pub mod demo;
 pub mod forms;
 pub mod mocks;
 pub mod proxy;
+pub mod referrers;
 pub mod referrers_api;
 pub mod serve;
 pub mod stalled;

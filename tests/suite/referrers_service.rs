@@ -1,0 +1,67 @@
+//! Signatures and SBOMs travel with the images through the service, on PostgreSQL and on SQLite,
+//! against the real registry: a list submitted with `"referrers": true` brings its children's
+//! cosign signature and tag-schema SBOM into the target and says so in its resource, one without
+//! brings nothing; a copy to another registry brings them by default and none with
+//! `"referrers": false`.
+
+use manifold_testkit::TestRegistry;
+use serde_json::json;
+
+use crate::support::app::TestApp;
+use crate::support::on_both_stores;
+use crate::support::referrers::{signed_json, signed_sources};
+use crate::support::stores::Db;
+
+on_both_stores!(
+    a_list_submitted_with_referrers_brings_them_and_one_without_brings_none,
+    a_copy_brings_the_referrers_unless_told_not_to,
+);
+
+async fn a_list_submitted_with_referrers_brings_them_and_one_without_brings_none(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let signed = signed_sources(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn_on(db, |_| {}).await;
+    let mut with = signed_json(&host, "demo");
+    with["referrers"] = true.into();
+
+    let plain = app.submit(&signed_json(&host, "plain")).await;
+    let carried = app.submit(&with).await;
+
+    let plain = app.wait_status(&plain, "succeeded").await;
+    assert_eq!(plain["referrers"], false, "{plain:#}");
+    signed.assert_not_carried(&registry, "plain").await;
+    app.wait_status(&carried, "succeeded").await;
+    let shown = app.get_json(&format!("/lists/{carried}")).await;
+    assert_eq!(shown["referrers"], true, "{shown:#}");
+    signed.assert_carried(&registry, "demo").await;
+}
+
+async fn a_copy_brings_the_referrers_unless_told_not_to(db: Db) {
+    let (staging, production) = (TestRegistry::plain().await, TestRegistry::plain().await);
+    let signed = signed_sources(&staging).await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
+    let mut spec = signed_json(&staging.host(), "demo");
+    spec["referrers"] = true.into();
+    let pushed = app.submit(&spec).await;
+    app.wait_status(&pushed, "succeeded").await;
+    let source = format!("{}/demo:v1", staging.host());
+    let to = |repo: &str| format!("{}/{repo}:v1", production.host());
+
+    let by_default = app
+        .submit_to("/copies", &json!({"source": source, "target": to("demo")}))
+        .await;
+    let without = app
+        .submit_to(
+            "/copies",
+            &json!({"source": source, "target": to("bare"), "referrers": false}),
+        )
+        .await;
+
+    let by_default = app.wait_status(&by_default, "succeeded").await;
+    assert_eq!(by_default["referrers"], true, "{by_default:#}");
+    signed.assert_carried(&production, "demo").await;
+    let without = app.wait_status(&without, "succeeded").await;
+    assert_eq!(without["referrers"], false, "{without:#}");
+    signed.assert_not_carried(&production, "bare").await;
+}
