@@ -25,6 +25,7 @@ mod pages;
 mod pages_edit;
 mod pages_http;
 mod pages_living;
+mod pages_referrers;
 mod queue;
 mod referrers;
 mod referrers_service;

@@ -7,14 +7,10 @@ use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::Value;
 
 use crate::support::app::TestApp;
-use crate::support::browser::Browser;
+use crate::support::browser::{Browser, SCROLLS_SIDEWAYS};
 use crate::support::cli::seed_demo;
 use crate::support::demo::demo_spec;
 use crate::support::forms::no_redirects;
-
-/// Whether the page scrolls sideways.
-const SCROLLS_SIDEWAYS: &str =
-    "return document.documentElement.scrollWidth > document.documentElement.clientWidth";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_pushed_through_the_form_succeeds_with_the_registrys_digest_and_inspects() {

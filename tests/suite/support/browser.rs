@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+/// A script: whether the page scrolls sideways.
+pub const SCROLLS_SIDEWAYS: &str =
+    "return document.documentElement.scrollWidth > document.documentElement.clientWidth";
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "chromedriver";
 
