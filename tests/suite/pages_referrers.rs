@@ -1,16 +1,25 @@
 //! What refers to the images, in the pages, against the real registry: the inspect page counts
 //! each entry's referrers by kind and lists each one (kind, artifact type, digest, cosign tag),
 //! and the list's own at the top, nothing when there are none — over HTTP and, expanded, in
-//! Chromium at desktop and phone width.
+//! Chromium at desktop and phone width; the new-list form's referrers box brings them into the
+//! target and the list's page says so, and "Add a platform" on such a list brings the added
+//! image's too (on PostgreSQL and on SQLite).
 
 use manifold_testkit::Pusher;
 use manifold_testkit::TestRegistry;
+use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::referrers::{SPDX, cosign_signature, digest_tag};
+use serde_json::Value;
 
 use crate::support::app::TestApp;
 use crate::support::browser::{Browser, SCROLLS_SIDEWAYS};
 use crate::support::client::ServiceClient;
+use crate::support::forms::{csrf, post_form};
+use crate::support::on_both_stores;
 use crate::support::referrers::{signed_json, signed_sources};
+use crate::support::stores::Db;
+
+on_both_stores!(the_referrers_box_brings_them_and_an_append_to_the_list_does_too);
 
 /// The HTML of `path`, asserting 200.
 async fn page(app: &ServiceClient, path: &str) -> String {
@@ -119,4 +128,88 @@ async fn the_inspect_page_shows_what_refers_to_each_entry_and_to_the_list() {
         "the inspect page scrolls sideways at 390 px"
     );
     phone.close().await;
+}
+
+/// Posts the new-list form for `host/target:v1` from amd64 (the referrers box ticked when
+/// `referrers`); the queued list's id.
+async fn push_through_the_form(app: &TestApp, host: &str, target: &str, referrers: bool) -> String {
+    let (cookie, token) = csrf(app, "/ui/lists/new").await;
+    let target = format!("{host}/{target}:v1");
+    let source = format!("{host}/src-amd64:v1");
+    let mut form = vec![
+        ("csrf", token.as_str()),
+        ("target", target.as_str()),
+        ("source", source.as_str()),
+        ("platform", ""),
+        ("action", "push"),
+    ];
+    if referrers {
+        form.push(("referrers", "true"));
+    }
+    let response = post_form(app, "/ui/lists", Some(&cookie), &form).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let location = response.headers()["location"].to_str().unwrap();
+    location.trim_start_matches("/ui/lists/").to_owned()
+}
+
+/// Adds arm64 to the list `id` through its page's "Add a platform" form; the queued list's id.
+async fn add_arm64(app: &TestApp, host: &str, id: &str) -> String {
+    let (cookie, token) = csrf(app, &format!("/ui/lists/{id}")).await;
+    let image = format!("{host}/src-arm64:v1");
+    let form = [
+        ("csrf", token.as_str()),
+        ("image", image.as_str()),
+        ("platform", ""),
+    ];
+    let path = format!("/ui/lists/{id}/append");
+    let response = post_form(app, &path, Some(&cookie), &form).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let location = response.headers()["location"].to_str().unwrap();
+    let queued = location.trim_start_matches("/ui/lists/");
+    queued.split('?').next().unwrap().to_owned()
+}
+
+async fn the_referrers_box_brings_them_and_an_append_to_the_list_does_too(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let signed = signed_sources(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn_on(db, |_| {}).await;
+
+    let ticked = push_through_the_form(&app, &host, "demo", true).await;
+    let unticked = push_through_the_form(&app, &host, "plain", false).await;
+
+    let ticked = app.wait_status(ticked.as_str(), "succeeded").await;
+    assert_eq!(ticked["referrers"], true, "{ticked:#}");
+    assert!(
+        ticked["spec"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("\"referrers\": true"),
+        "{ticked:#}"
+    );
+    let sig = Pusher::new(&registry)
+        .get_manifest("demo", &signed.sig_tag(), ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(sig.digest.as_deref(), Some(signed.signature.as_str()));
+    let id = ticked["id"].as_str().unwrap();
+    let shown = page(&app, &format!("/ui/lists/{id}")).await;
+    assert!(shown.contains("id=\"list-referrers\""), "{shown}");
+    let unticked: Value = app.wait_status(&unticked, "succeeded").await;
+    assert_eq!(unticked["referrers"], false, "{unticked:#}");
+    signed.assert_not_carried(&registry, "plain").await;
+    let plain_page = page(
+        &app,
+        &format!("/ui/lists/{}", unticked["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(!plain_page.contains("id=\"list-referrers\""));
+
+    let appended = add_arm64(&app, &host, id).await;
+
+    let appended = app.wait_status(&appended, "succeeded").await;
+    assert_eq!(appended["operation"], "append");
+    assert_eq!(appended["referrers"], true, "{appended:#}");
+    assert_eq!(appended["entries"].as_array().unwrap().len(), 2);
+    signed.assert_carried(&registry, "demo").await;
 }

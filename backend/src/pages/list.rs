@@ -1,9 +1,10 @@
 //! `GET /ui/lists/{id}`: one list — its status (refreshed until it is final), what it did to its
 //! target (push, append, remove, copy), digest, pull command, entries, attempts, the registry's
 //! error explained, the spec as submitted, what the watch last found (drift), whether it is
-//! followed — and the retry, cancel, follow and unfollow buttons (`POST /ui/lists/{id}/retry`,
-//! `/cancel`, `/follow`, `/unfollow`). A succeeded list's "Remove" and "Add a platform"
-//! forms are shown here and handled in `list_edit`.
+//! followed, whether it brings its children's referrers — and the retry, cancel, follow and
+//! unfollow buttons (`POST /ui/lists/{id}/retry`, `/cancel`, `/follow`, `/unfollow`). A
+//! succeeded list's "Remove" and "Add a platform" forms are shown here and handled in
+//! `list_edit`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -99,6 +100,8 @@ pub(super) struct ListPage {
     superseded_by: Option<String>,
     follow: bool,
     can_follow: bool,
+    /// Whether its push brings what refers to its children (signatures, attestations, SBOMs).
+    carries_referrers: bool,
     follows: Option<String>,
     followed_by: Option<String>,
     drift: Option<DriftView>,
@@ -176,6 +179,7 @@ impl ListPage {
             superseded_by: l.superseded_by.map(|id| id.to_string()),
             follow: l.follow,
             can_follow: matches!(l.operation, Operation::Push | Operation::Append),
+            carries_referrers: l.referrers,
             follows: l.follows.map(|id| id.to_string()),
             followed_by: l.followed_by.map(|id| id.to_string()),
             drift: l.drift.as_ref().map(DriftView::new),

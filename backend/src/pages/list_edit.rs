@@ -6,7 +6,8 @@
 //! Owns the two forms' fields as posted, what a "Remove" button sends for an entry, and the "Add a
 //! platform" form's view (its input kept, its errors placed by `form_errors` as the new-list
 //! form's are). The rules are the spec parser's and the service's: the added image goes through
-//! the same spec form model as a new list's rows.
+//! the same spec form model as a new list's rows, and brings its referrers when the list brought
+//! its children's.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
@@ -146,6 +147,8 @@ async fn append_entry(
             platform: posted.get("platform").unwrap_or("").to_owned(),
         }],
         yaml: String::new(),
+        // What the list did with its children's referrers, its append does too.
+        referrers: list.referrers,
         nonce: new_token(),
     };
     if form.rows[0].image.trim().is_empty() {
@@ -232,6 +235,7 @@ mod tests {
                 platform: "plan9".into(),
             }],
             yaml: String::new(),
+            referrers: false,
             nonce: new_token(),
         };
 

@@ -55,6 +55,9 @@ pub struct SpecForm {
     pub rows: Vec<Row>,
     /// A pasted spec; when not blank it is used instead of the fields.
     pub yaml: String,
+    /// Bring each source's signatures, attestations and SBOMs into the target too (`referrers`;
+    /// a pasted spec's own key wins).
+    pub referrers: bool,
     /// Makes a double-pressed "Push" queue one list (the idempotency key).
     pub nonce: String,
 }
@@ -110,6 +113,7 @@ impl SpecForm {
             output: "auto".to_owned(),
             rows: vec![Row::default(); EMPTY_ROWS],
             yaml: String::new(),
+            referrers: false,
             nonce: new_token(),
         }
     }
@@ -134,6 +138,7 @@ impl SpecForm {
                 rows
             },
             yaml: form.get("yaml").unwrap_or("").to_owned(),
+            referrers: matches!(form.get("referrers"), Some("true" | "on")),
             nonce: form
                 .get("nonce")
                 .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -193,7 +198,10 @@ impl SpecForm {
         }
         if self.uses_text() {
             return match spec::parse::submission_from_text(&self.yaml) {
-                Ok(submission) => {
+                Ok(mut submission) => {
+                    if self.referrers {
+                        submission.options.referrers.get_or_insert(true);
+                    }
                     let output = submission
                         .options
                         .output
@@ -281,6 +289,9 @@ impl SpecForm {
         if !tags.is_empty() {
             document["tags"] = json!(tags);
         }
+        if self.referrers {
+            document["referrers"] = json!(true);
+        }
         if let Ok(output) = self.output_type()
             && output != ListType::Auto
         {
@@ -308,6 +319,7 @@ mod tests {
                 })
                 .collect(),
             yaml: String::new(),
+            referrers: false,
             nonce: new_token(),
         }
     }
@@ -374,6 +386,26 @@ mod tests {
         let lines = listing(&f.yaml, 4);
         assert_eq!(lines.first().unwrap().number, 1);
         assert!(lines.iter().any(|l| l.bad && l.number == 4));
+    }
+
+    #[test]
+    fn the_referrers_box_puts_the_key_in_the_spec_and_a_pasted_spec_s_own_key_wins() {
+        let mut f = form(&[("127.0.0.1:5000/a:v1", "")]);
+        assert_eq!(f.build().unwrap().submission.options.referrers, None);
+
+        f.referrers = true;
+        let built = f.build().unwrap();
+        assert_eq!(built.submission.options.referrers, Some(true));
+        assert!(built.text.contains("\"referrers\": true"), "{}", built.text);
+
+        f.yaml =
+            "image: 127.0.0.1:5000/demo:v1\nmanifests:\n  - image: 127.0.0.1:5000/a:v1\n".into();
+        assert_eq!(f.build().unwrap().submission.options.referrers, Some(true));
+        f.yaml.push_str("referrers: false\n");
+        assert_eq!(f.build().unwrap().submission.options.referrers, Some(false));
+        let posted = FormData::parse(b"target=x&referrers=true");
+        assert!(SpecForm::from_form(&posted).referrers);
+        assert!(!SpecForm::from_form(&FormData::parse(b"target=x")).referrers);
     }
 
     #[test]
