@@ -7,7 +7,9 @@
 //! config, HEAD+mount per blob, HEAD+PUT child; HEAD+PUT list), and a floor client that makes
 //! only the 4N+1 requests a cold push needs, 8 sources at a time (and once more reading each
 //! source's config, as a platform check must), and manifold taking the spec's platforms. Prints
-//! the median wall time of `RUNS` runs and the requests made. Run with `cargo bench -p manifold --bench push`.
+//! the median wall time of `RUNS` runs and the requests made. Last, each source is signed and given
+//! an SBOM and the list pushed with `--referrers`, and the extra requests per child are printed.
+//! Run with `cargo bench -p manifold --bench push`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,7 +30,7 @@ async fn main() {
     println!("manifold push benchmark — docker-registry on {host}, median of {RUNS} runs");
     println!("| N | client | cold push | requests | re-push | requests | one rebuilt | requests |");
     println!("|---|---|---|---|---|---|---|---|");
-    let mut run_id = 0;
+    let (mut run_id, mut per_child) = (0, Vec::new());
     for n in SIZES {
         let sources = seed(&registry, n).await;
         for (name, concurrency) in [
@@ -84,7 +86,77 @@ async fn main() {
             trusted.push(push_with(&spec, &options).await);
         }
         print_cold_row(n, "manifold --trust-platforms (8 at a time)", &trusted);
+        per_child.push(referrers_row(&registry, n, &sources, &mut run_id).await);
     }
+    for (n, extra) in per_child {
+        println!(
+            "N={n}: --referrers adds {extra:.1} requests per child (a signature and an SBOM each)"
+        );
+    }
+}
+
+/// Signs every source (a cosign `.sig` tag) and gives it an SBOM in the tag schema, then pushes
+/// with `--referrers`, cold and again, 8 at a time; prints the row and returns (N, the extra
+/// requests per child against the same cold push without the flag).
+async fn referrers_row(
+    registry: &TestRegistry,
+    n: usize,
+    sources: &[(String, String)],
+    run_id: &mut u64,
+) -> (usize, f64) {
+    use manifold_testkit::referrers::{cosign_signature, digest_tag, sbom};
+    let pusher = Pusher::new(registry);
+    for (i, (repo, _)) in sources.iter().enumerate() {
+        let image = pusher
+            .get_manifest(repo, "v1", manifold_testkit::media_types::ACCEPT_ALL)
+            .await
+            .expect("source");
+        let digest = image.digest.clone().expect("digest");
+        let signature = cosign_signature(&digest, repo, i as u64);
+        pusher
+            .push_artifact(repo, &digest_tag(&digest, Some("sig")), &signature)
+            .await
+            .expect("signature");
+        let subject = serde_json::json!({
+            "mediaType": image.media_type, "digest": digest, "size": image.bytes.len(),
+        });
+        pusher
+            .attach(repo, &digest, &sbom(&subject, i as u64))
+            .await
+            .expect("sbom");
+    }
+    let (mut plain, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    let with = PushOptions {
+        referrers: true,
+        ..options(8)
+    };
+    for _ in 0..RUNS {
+        *run_id += 1;
+        plain.push(
+            manifold_push(
+                &spec(&registry.host(), &format!("bench{n}-t{run_id}"), sources),
+                8,
+            )
+            .await,
+        );
+        *run_id += 1;
+        let spec = spec(&registry.host(), &format!("bench{n}-t{run_id}"), sources);
+        cold.push(push_with(&spec, &with).await);
+        warm.push(push_with(&spec, &with).await);
+    }
+    let cells: Vec<String> = [&cold, &warm]
+        .iter()
+        .map(|samples| {
+            let (time, requests) = median(samples);
+            format!("{:.0} ms | {requests}", time.as_secs_f64() * 1e3)
+        })
+        .collect();
+    println!(
+        "| {n} | manifold --referrers (8 at a time; each child signed, with an SBOM) | {} | | |",
+        cells.join(" | ")
+    );
+    let extra = median(&cold).1 as f64 - median(&plain).1 as f64;
+    (n, extra / n as f64)
 }
 
 fn print_cold_row(n: usize, name: &str, samples: &[(Duration, u64)]) {
@@ -105,7 +177,7 @@ async fn floor_client(
     read_config: bool,
 ) -> (Duration, u64) {
     use futures::StreamExt as _;
-    let http = reqwest::Client::new();
+    let http = manifold_testkit::http_client().build().unwrap();
     let base = format!("http://{host}/v2");
     let started = Instant::now();
     let entries: Vec<serde_json::Value> = futures::stream::iter(sources)
@@ -274,7 +346,7 @@ async fn sequential_reference(
     target: &str,
     sources: &[(String, String)],
 ) -> (Duration, u64) {
-    let http = reqwest::Client::new();
+    let http = manifold_testkit::http_client().build().unwrap();
     let base = format!("http://{host}/v2");
     let mut requests = 0u64;
     let started = Instant::now();
