@@ -18,6 +18,15 @@ fn spec(registry: &TestRegistry, target: &str, referrers: bool) -> String {
     signed_yaml(&registry.host(), target, referrers)
 }
 
+/// The digests the tag-schema index of `subject` in `repo` lists.
+async fn schema_digests(pusher: &Pusher, repo: &str, subject: &str) -> Vec<String> {
+    let entries = pusher.tag_schema(repo, subject).await.unwrap();
+    entries
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn tags_listed(registry: &TestRegistry) -> usize {
     registry
         .log()
@@ -74,13 +83,7 @@ async fn a_push_with_referrers_brings_the_signature_and_the_sbom_and_inspect_lis
         "the .sig tag keeps its digest"
     );
     assert!(pusher.manifest_exists("demo", &bom).await.unwrap());
-    let listed: Vec<String> = pusher
-        .tag_schema("demo", &arm64)
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap().to_owned())
-        .collect();
+    let listed = schema_digests(&pusher, "demo", &arm64).await;
     assert!(
         listed.contains(&bom) && listed.contains(&other.digest),
         "merged, none dropped: {listed:?}"
@@ -205,6 +208,41 @@ async fn a_copy_to_another_registry_brings_the_list_signature_and_the_childrens_
         .ok();
     let puts_after = dest.log().lines().filter(|l| l.contains("\"PUT ")).count();
     assert_eq!(puts_after - puts_before, 0, "nothing is written again");
+}
+
+#[tokio::test]
+async fn a_tag_schema_entry_whose_manifest_was_deleted_is_dropped_and_the_others_kept() {
+    let registry = TestRegistry::plain().await;
+    let signed = signed_sources(&registry).await;
+    let pusher = Pusher::new(&registry);
+    let subject = serde_json::json!({"mediaType": manifold_testkit::media_types::OCI_MANIFEST, "digest": signed.arm64, "size": 1});
+    let (kept, deleted) = (sbom(&subject, 4), sbom(&subject, 5));
+    pusher.attach("demo", &signed.arm64, &kept).await.unwrap();
+    pusher
+        .attach("demo", &signed.arm64, &deleted)
+        .await
+        .unwrap();
+    pusher
+        .delete_manifest("demo", &deleted.digest)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), "s.yaml", &spec(&registry, "demo", true));
+    let run = manifold(&["push", "from-spec", path.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(
+        run.stderr.contains(&deleted.digest),
+        "the dropped entry is named: {}",
+        run.stderr
+    );
+    let listed = schema_digests(&pusher, "demo", &signed.arm64).await;
+    assert!(
+        listed.contains(&signed.sbom) && listed.contains(&kept.digest),
+        "{listed:?}"
+    );
+    assert!(!listed.contains(&deleted.digest), "{listed:?}");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //!
 //! A referrer a listing names is PUT by digest (its blobs first) and registered: on a target with
 //! the referrers API the PUT registers it; else it is merged into the target's tag-schema index
-//! for its subject (what the index lists already stays). A cosign tag is PUT under the same tag
+//! for its subject (what the index lists already stays, but for entries naming manifests the
+//! repository no longer holds, which the registry would refuse). A cosign tag is PUT under the same tag
 //! with the same bytes, so the same digest — unless the target's tag holds signatures the
 //! source's lacks, which are then kept beside the source's (a merged manifest). What the target
 //! has already costs one request to see.
@@ -164,13 +165,7 @@ impl Carrier<'_, '_> {
             if index.iter().any(|d| d.digest == f.referrer.digest) {
                 continue;
             }
-            let pinned = self.target.with_digest(&f.referrer.digest);
-            let held = self
-                .client
-                .head_manifest(&pinned)
-                .await
-                .map_err(|e| EngineError::registry(&pinned, e))?;
-            if held.is_none() {
+            if !self.holds(&f.referrer.digest).await? {
                 self.put(from, f).await?;
             }
             index.push(f.descriptor.clone());
@@ -178,18 +173,60 @@ impl Carrier<'_, '_> {
         if index.len() == before {
             return Ok(());
         }
-        let bytes = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": index,
-        }))
-        .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        self.client
-            .put_manifest(&at, bytes.into(), OCI_INDEX)
-            .await
-            .map_err(|e| EngineError::registry(&at, e))?;
-        tracing::info!("{at} lists {} referrer(s) of {subject}", index.len());
+        let listed = self.put_index(&at, index).await?;
+        tracing::info!("{at} lists {listed} referrer(s) of {subject}");
         Ok(())
+    }
+
+    /// PUTs a tag-schema index; how many entries it lists. When the registry refuses it because
+    /// an entry it held already names a manifest the repository no longer has (deleted since, so
+    /// no client could fetch it), those entries are dropped, with a warning naming them, and the
+    /// index PUT again. Every entry that still exists stays.
+    async fn put_index(
+        &self,
+        at: &Reference,
+        mut index: Vec<Descriptor>,
+    ) -> Result<usize, EngineError> {
+        let refused = match self
+            .client
+            .put_manifest(at, index_bytes(&index)?, OCI_INDEX)
+            .await
+        {
+            Ok(_) => return Ok(index.len()),
+            Err(e) if e.status() == Some(400) => e,
+            Err(e) => return Err(EngineError::registry(at, e)),
+        };
+        let mut gone = HashSet::new();
+        for entry in &index {
+            if !self.holds(&entry.digest).await? {
+                gone.insert(entry.digest.clone());
+            }
+        }
+        if gone.is_empty() {
+            return Err(EngineError::registry(at, refused));
+        }
+        let names: Vec<String> = gone.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            "{at} listed manifests the repository no longer holds ({}); dropping them from the index",
+            names.join(", ")
+        );
+        index.retain(|d| !gone.contains(&d.digest));
+        self.client
+            .put_manifest(at, index_bytes(&index)?, OCI_INDEX)
+            .await
+            .map_err(|e| EngineError::registry(at, e))?;
+        Ok(index.len())
+    }
+
+    /// Whether the target repository holds the manifest `digest` (one HEAD).
+    async fn holds(&self, digest: &Digest) -> Result<bool, EngineError> {
+        let pinned = self.target.with_digest(digest);
+        let held = self
+            .client
+            .head_manifest(&pinned)
+            .await
+            .map_err(|e| EngineError::registry(&pinned, e))?;
+        Ok(held.is_some())
     }
 
     /// A listed referrer, PUT by digest with everything it references.
@@ -226,6 +263,17 @@ impl Carrier<'_, '_> {
             }
         }
     }
+}
+
+/// A tag-schema index listing `entries`.
+fn index_bytes(entries: &[Descriptor]) -> Result<bytes::Bytes, EngineError> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": entries,
+    }))
+    .map(Into::into)
+    .map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
 /// The entries of a tag-schema index the target holds.
