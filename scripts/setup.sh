@@ -51,12 +51,13 @@ ensure_rust() {
       rustup toolchain install stable --profile minimal && rustup default stable
     else
       say "installing Rust with rustup (manifold needs $MANIFOLD_RUST or later; Debian's is older)"
-      local init
-      init=$(mktemp)
-      curl -fsSL "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init" -o "$init"
-      chmod +x "$init"
-      "$init" -y -q --profile minimal --default-toolchain stable
-      rm -f "$init"
+      # rustup-init tells what it is from its file name: it must be called rustup-init.
+      local dir
+      dir=$(mktemp -d)
+      curl -fsSL "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init" -o "$dir/rustup-init"
+      chmod +x "$dir/rustup-init"
+      "$dir/rustup-init" -y -q --profile minimal --default-toolchain stable
+      rm -rf "$dir"
       PATH="$HOME/.cargo/bin:$PATH"
     fi
   fi
