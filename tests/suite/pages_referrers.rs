@@ -133,6 +133,21 @@ async fn the_inspect_page_shows_what_refers_to_each_entry_and_to_the_list() {
 /// Posts the new-list form for `host/target:v1` from amd64 (the referrers box ticked when
 /// `referrers`); the queued list's id.
 async fn push_through_the_form(app: &TestApp, host: &str, target: &str, referrers: bool) -> String {
+    let response = post_the_form(app, host, target, referrers, "push").await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let location = response.headers()["location"].to_str().unwrap();
+    location.trim_start_matches("/ui/lists/").to_owned()
+}
+
+/// Posts the new-list form for `target:v1` from the signed amd64 source, the referrers box
+/// ticked or not, with the button `action` (`push` or `dry_run`).
+async fn post_the_form(
+    app: &TestApp,
+    host: &str,
+    target: &str,
+    referrers: bool,
+    action: &str,
+) -> reqwest::Response {
     let (cookie, token) = csrf(app, "/ui/lists/new").await;
     let target = format!("{host}/{target}:v1");
     let source = format!("{host}/src-amd64:v1");
@@ -141,15 +156,12 @@ async fn push_through_the_form(app: &TestApp, host: &str, target: &str, referrer
         ("target", target.as_str()),
         ("source", source.as_str()),
         ("platform", ""),
-        ("action", "push"),
+        ("action", action),
     ];
     if referrers {
         form.push(("referrers", "true"));
     }
-    let response = post_form(app, "/ui/lists", Some(&cookie), &form).await;
-    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
-    let location = response.headers()["location"].to_str().unwrap();
-    location.trim_start_matches("/ui/lists/").to_owned()
+    post_form(app, "/ui/lists", Some(&cookie), &form).await
 }
 
 /// Adds arm64 to the list `id` through its page's "Add a platform" form; the queued list's id.
@@ -175,6 +187,13 @@ async fn the_referrers_box_brings_them_and_an_append_to_the_list_does_too(db: Db
     let host = registry.host();
     let app = TestApp::spawn_on(db, |_| {}).await;
 
+    let dry = post_the_form(&app, &host, "demo", true, "dry_run").await;
+    assert_eq!(dry.status(), 200);
+    let dry = dry.text().await.unwrap();
+    assert!(
+        dry.contains("id=\"dry-run-referrers\">1 signature<"),
+        "the dry run says what would come along: {dry}"
+    );
     let ticked = push_through_the_form(&app, &host, "demo", true).await;
     let unticked = push_through_the_form(&app, &host, "plain", false).await;
 

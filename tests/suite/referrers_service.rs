@@ -2,17 +2,20 @@
 //! against the real registry: a list submitted with `"referrers": true` brings its children's
 //! cosign signature and tag-schema SBOM into the target and says so in its resource, one without
 //! brings nothing; a copy to another registry brings them by default and none with
-//! `"referrers": false`.
+//! `"referrers": false`. A dry run, through the API and the CLI, lists what would come along and
+//! writes nothing.
 
 use manifold_testkit::TestRegistry;
 use serde_json::json;
 
 use crate::support::app::TestApp;
+use crate::support::cli::{manifold, write_spec};
 use crate::support::on_both_stores;
-use crate::support::referrers::{signed_json, signed_sources};
+use crate::support::referrers::{signed_json, signed_sources, signed_yaml};
 use crate::support::stores::Db;
 
 on_both_stores!(
+    a_dry_run_with_referrers_lists_what_would_come_and_writes_nothing,
     a_list_submitted_with_referrers_brings_them_and_one_without_brings_none,
     a_copy_brings_the_referrers_unless_told_not_to,
 );
@@ -64,4 +67,54 @@ async fn a_copy_brings_the_referrers_unless_told_not_to(db: Db) {
     let without = app.wait_status(&without, "succeeded").await;
     assert_eq!(without["referrers"], false, "{without:#}");
     signed.assert_not_carried(&production, "bare").await;
+}
+
+async fn a_dry_run_with_referrers_lists_what_would_come_and_writes_nothing(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let signed = signed_sources(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn_on(db, |_| {}).await;
+    let mut spec = signed_json(&host, "demo");
+    spec["referrers"] = true.into();
+
+    let response = app.post_json_to("/lists?dry_run=true", &spec).await;
+    assert_eq!(response.status(), 200);
+    let dry: serde_json::Value = response.json().await.unwrap();
+    let kinds: Vec<(&str, &str)> = dry["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["digest"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&("signature", signed.signature.as_str())),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&("sbom", signed.sbom.as_str())), "{kinds:?}");
+    let plain = app
+        .post_json_to("/lists?dry_run=true", &signed_json(&host, "demo"))
+        .await;
+    let plain: serde_json::Value = plain.json().await.unwrap();
+    assert_eq!(
+        plain["referrers"],
+        json!([]),
+        "none looked for without the flag"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), "s.yaml", &signed_yaml(&host, "demo", true));
+    let run = manifold(&["push", "--dry-run", "from-spec", path.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(
+        run.stderr
+            .contains("would bring what refers to its children: 1 signature, 1 SBOM"),
+        "{}",
+        run.stderr
+    );
+    let tags = manifold_testkit::Pusher::new(&registry)
+        .get_tags("demo")
+        .await
+        .unwrap_or_default();
+    assert!(tags.is_empty(), "a dry run writes nothing: {tags:?}");
 }

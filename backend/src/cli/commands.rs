@@ -33,7 +33,7 @@ pub(super) async fn push(
     };
     let plan = engine::plan(client, &submission.spec, &options).await?;
     let report = if args.dry_run {
-        plan.report(client, true)
+        plan.dry_run(client, &options).await?
     } else {
         plan.push(client, &options).await?
     };

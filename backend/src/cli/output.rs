@@ -78,8 +78,13 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
         );
     }
     if !report.referrers.is_empty() {
+        let (verb, place) = if report.dry_run {
+            ("would bring", "into")
+        } else {
+            ("with", "in")
+        };
         eprintln!(
-            "with what refers to its children: {} (in {})",
+            "{verb} what refers to its children: {} ({place} {})",
             crate::model::tally(&report.referrers),
             report.target
         );

@@ -99,6 +99,37 @@ impl Plan {
         Ok(self.report(client, false).with_referrers(carried))
     }
 
+    /// The report of the plan not made (a dry run): with `referrers`, what refers to the
+    /// children (and to a copied list) where they come from, found but brought nowhere.
+    pub async fn dry_run(
+        self,
+        client: &RegistryClient,
+        options: &PushOptions,
+    ) -> Result<PushReport, EngineError> {
+        let found = if options.referrers {
+            referrers::discover(client, &self.subjects(), options.concurrency).await?
+        } else {
+            Vec::new()
+        };
+        Ok(self.report(client, true).with_referrers(found))
+    }
+
+    /// The digests whose referrers travel with this push: each child from another repository,
+    /// and a copied list from another repository.
+    fn subjects(&self) -> Subjects {
+        let mut subjects = Subjects::default();
+        let elsewhere = |r: &Reference| {
+            r.registry() != self.target.registry() || r.repository() != self.target.repository()
+        };
+        for r in self.resolved.iter().filter(|r| elsewhere(&r.source)) {
+            subjects.add(&r.source, &r.descriptor.digest);
+        }
+        if let Some(origin) = self.origin.as_ref().filter(|o| elsewhere(o)) {
+            subjects.add(origin, &self.document.digest);
+        }
+        subjects
+    }
+
     /// With `referrers`, brings what refers to every child from another repository (and to a
     /// copied list itself) into the target; without it, nothing and no request.
     async fn carry(
@@ -110,16 +141,7 @@ impl Plan {
         if !options.referrers {
             return Ok(Vec::new());
         }
-        let mut subjects = Subjects::default();
-        let elsewhere = |r: &Reference| {
-            r.registry() != self.target.registry() || r.repository() != self.target.repository()
-        };
-        for r in self.resolved.iter().filter(|r| elsewhere(&r.source)) {
-            subjects.add(&r.source, &r.descriptor.digest);
-        }
-        if let Some(origin) = self.origin.as_ref().filter(|o| elsewhere(o)) {
-            subjects.add(origin, &self.document.digest);
-        }
+        let subjects = self.subjects();
         let carried =
             referrers::carry(client, copier, &self.target, subjects, options.concurrency).await?;
         if !carried.is_empty() {

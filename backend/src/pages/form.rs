@@ -44,6 +44,8 @@ struct DryRunView {
     entries: Vec<Entry>,
     skipped: Vec<(String, String)>,
     document: String,
+    /// What the push would bring along, counted by kind ("1 signature, 1 SBOM"); empty for none.
+    referrers: String,
     requests: u64,
 }
 
@@ -76,6 +78,7 @@ impl DryRunView {
                 .map(|s| (s.image, s.reason))
                 .collect(),
             document: dry.document,
+            referrers: crate::model::tally(&dry.referrers),
             requests: dry.requests,
         }
     }

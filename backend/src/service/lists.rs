@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::{ListResource, ServiceError, Services};
 use crate::engine::{self, PushOptions, Skipped};
-use crate::model::{Digest, Entry, ErrorCode, ListStatus, ListType, Operation, SpecFormat};
+use crate::model::{
+    Digest, Entry, ErrorCode, ListStatus, ListType, Operation, Referrer, SpecFormat,
+};
 use crate::spec::{Submission, SubmitOptions, Work};
 use crate::store::{Inserted, ListFilter, NewList, Transition};
 
@@ -108,6 +110,9 @@ pub struct DryRun {
     /// Sources skipped as missing.
     #[schema(value_type = Vec<Object>)]
     pub skipped: Vec<Skipped>,
+    /// With `referrers`: what refers to the children where they come from, which the push would
+    /// bring into the target.
+    pub referrers: Vec<Referrer>,
     /// Registry requests made.
     pub requests: u64,
 }
@@ -236,11 +241,13 @@ impl Services {
             ignore_missing: options.ignore_missing,
             append: options.append,
             trust_platforms: options.trust_platforms,
+            referrers: options.referrers,
             ..PushOptions::default()
         };
         let report = engine::plan(&client, &submit.submission.spec, &push)
             .await?
-            .report(&client, true);
+            .dry_run(&client, &push)
+            .await?;
         Ok(DryRun {
             target: report.target,
             digest: report.digest,
@@ -249,6 +256,7 @@ impl Services {
             document: String::from_utf8_lossy(&report.list.bytes).into_owned(),
             entries: report.entries,
             skipped: report.skipped,
+            referrers: report.referrers,
             requests: report.requests,
         })
     }

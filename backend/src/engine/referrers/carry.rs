@@ -52,15 +52,24 @@ struct Carrier<'a, 'c> {
     api: AtomicU8,
 }
 
-/// Finds the referrers of every subject in its repository and brings each into `target`;
-/// returns them all (brought now, or there already), in the order found.
-pub(crate) async fn carry(
+/// The referrers of every subject, found in its repository and not brought anywhere (a dry
+/// run's), in the order found.
+pub(crate) async fn discover(
     client: &RegistryClient,
-    copier: &Copier<'_>,
-    target: &Reference,
-    subjects: Subjects,
+    subjects: &Subjects,
     concurrency: usize,
 ) -> Result<Vec<Referrer>, EngineError> {
+    let groups = find_all(client, subjects, concurrency).await?;
+    let all = groups.into_iter().flat_map(|(_, found)| found);
+    Ok(all.map(|f| f.referrer).collect())
+}
+
+/// Each subject group's repository with what refers to its subjects.
+async fn find_all(
+    client: &RegistryClient,
+    subjects: &Subjects,
+    concurrency: usize,
+) -> Result<Vec<(Reference, Vec<Found>)>, EngineError> {
     let finds: Vec<_> = subjects
         .groups
         .values()
@@ -70,10 +79,22 @@ pub(crate) async fn carry(
                 .map(|found| (repo.clone(), found))
         })
         .collect();
-    let groups: Vec<(Reference, Vec<Found>)> = futures::stream::iter(finds)
+    futures::stream::iter(finds)
         .buffered(concurrency.max(1))
         .try_collect()
-        .await?;
+        .await
+}
+
+/// Finds the referrers of every subject in its repository and brings each into `target`;
+/// returns them all (brought now, or there already), in the order found.
+pub(crate) async fn carry(
+    client: &RegistryClient,
+    copier: &Copier<'_>,
+    target: &Reference,
+    subjects: Subjects,
+    concurrency: usize,
+) -> Result<Vec<Referrer>, EngineError> {
+    let groups = find_all(client, &subjects, concurrency).await?;
     let carrier = Carrier {
         client,
         copier,

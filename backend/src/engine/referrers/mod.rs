@@ -18,7 +18,7 @@ use crate::registry::media::{DOCKER_CONFIG, OCI_CONFIG};
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
 use crate::spec::Reference;
 
-pub(crate) use carry::{Subjects, carry};
+pub(crate) use carry::{Subjects, carry, discover};
 
 /// Levels of referrers of referrers followed.
 pub const MAX_DEPTH: usize = 3;
