@@ -211,6 +211,60 @@ async fn a_copy_to_another_registry_brings_the_list_signature_and_the_childrens_
 }
 
 #[tokio::test]
+async fn an_attestation_and_a_signature_of_the_sbom_come_along_too() {
+    let registry = TestRegistry::plain().await;
+    let signed = signed_sources(&registry).await;
+    let pusher = Pusher::new(&registry);
+    let attestation = cosign_signature(&signed.amd64, "src-amd64", 8);
+    let att_tag = digest_tag(&signed.amd64, Some("att"));
+    pusher
+        .push_artifact("src-amd64", &att_tag, &attestation)
+        .await
+        .unwrap();
+    // A referrer of a referrer: the SBOM itself is signed.
+    let bom_sig = cosign_signature(&signed.sbom, "src-arm64", 9);
+    let bom_sig_tag = digest_tag(&signed.sbom, Some("sig"));
+    pusher
+        .push_artifact("src-arm64", &bom_sig_tag, &bom_sig)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), "s.yaml", &spec(&registry, "nest", true));
+    let run = manifold(&["push", "from-spec", path.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(run.stderr.contains("1 attestation"), "{}", run.stderr);
+    let all = manifold_testkit::media_types::ACCEPT_ALL;
+    for (tag, digest) in [
+        (&att_tag, &attestation.digest),
+        (&bom_sig_tag, &bom_sig.digest),
+    ] {
+        let held = pusher.get_manifest("nest", tag, all).await.unwrap();
+        assert_eq!(held.digest.as_deref(), Some(digest.as_str()), "{tag}");
+    }
+    signed.assert_carried(&registry, "nest").await;
+
+    let json = manifold(&["inspect", "--json", &format!("{}/nest:v1", registry.host())])
+        .await
+        .ok();
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let kinds: Vec<String> = doc["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["referrers"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "attestation"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "signature").count(),
+        2,
+        "the image's and the SBOM's signatures: {kinds:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_tag_schema_entry_whose_manifest_was_deleted_is_dropped_and_the_others_kept() {
     let registry = TestRegistry::plain().await;
     let signed = signed_sources(&registry).await;
