@@ -3,10 +3,10 @@
 //! A referrer a listing names is PUT by digest (its blobs first) and registered: on a target with
 //! the referrers API the PUT registers it; else it is merged into the target's tag-schema index
 //! for its subject (what the index lists already stays, but for entries naming manifests the
-//! repository no longer holds, which the registry would refuse). A cosign tag is PUT under the same tag
-//! with the same bytes, so the same digest — unless the target's tag holds signatures the
-//! source's lacks, which are then kept beside the source's (a merged manifest). What the target
-//! has already costs one request to see.
+//! repository no longer holds, which the registry would refuse). A cosign tag is PUT under the
+//! same tag with the same bytes, so the same digest — unless the target's tag holds signatures
+//! the source's lacks, which are then kept beside the source's (a merged manifest). What the
+//! target has already costs one request to see. [`discover`] only finds them (a dry run).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
