@@ -33,5 +33,6 @@ mod registries;
 mod registries_tls;
 mod registries_wild;
 mod store;
+mod store_faults;
 mod store_order;
 mod transfers;

@@ -122,7 +122,7 @@ async fn a_list_is_written_with_its_push_job_and_read_back(b: Backend) {
         b.store.queue_depth().await.unwrap(),
         vec![("push".to_owned(), 1)]
     );
-    b.store.ping().await.unwrap();
+    b.store.probe().await.unwrap();
 }
 
 async fn an_idempotency_key_answers_the_first_list_or_refuses_another_body(b: Backend) {
@@ -463,7 +463,7 @@ async fn a_second_store_on_the_same_sqlite_file_is_refused_with_a_pointer_to_pos
         err.contains("another manifold process") && err.contains("PostgreSQL"),
         "{err}"
     );
-    b.store.ping().await.unwrap();
+    b.store.probe().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

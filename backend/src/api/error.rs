@@ -1,7 +1,8 @@
 //! Errors of the JSON API: one envelope, `{"error": {"code", "message", "field", "line",
 //! "column"}}`, with a stable code, and the HTTP status of each service error. Internal and
 //! database errors are logged with their causes and answered with a plain 500 that shows no
-//! detail.
+//! detail; a store that cannot take the work now answers 503 `STORE_UNAVAILABLE` with
+//! `Retry-After`, saying why in its own words.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -113,16 +114,25 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));
+        }
+        response.json(ErrorBody {
             error: self.detail.clone(),
         })
     }
 }
 
+/// How long a client told the store is unavailable waits before it tries again.
+const RETRY_AFTER_SECS: u32 = 2;
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        if e.kind() == ErrorKind::Internal {
-            return Self::internal(&e);
+        match e.kind() {
+            ErrorKind::Internal => return Self::internal(&e),
+            ErrorKind::Unavailable => tracing::warn!("refused a request: {e}"),
+            _ => {}
         }
         let status = status_of(e.kind());
         let (line, column) = e.position();

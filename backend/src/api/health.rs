@@ -1,4 +1,4 @@
-//! Liveness, readiness (the database answers) and Prometheus metrics.
+//! Liveness, readiness (the database takes a write) and Prometheus metrics.
 
 use actix_web::{HttpResponse, get};
 use serde_json::json;
@@ -16,19 +16,21 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The process can serve: its database answers.
+/// The process can take work: its database takes a write now (a small one, committed).
 #[utoipa::path(
     tag = "service",
     operation_id = "get_readyz",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer"))
+    responses(
+        (status = 200, description = "Ready"),
+        (status = 503, description = "The database takes no writes now (full, read-only, unreachable, busy); `reason` says which")
+    )
 )]
 #[get("/readyz")]
 async fn readyz(state: State) -> HttpResponse {
-    if state.ready().await {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "unavailable", "reason": "the database does not answer"}))
+    match state.ready().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(reason) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "code": "STORE_UNAVAILABLE", "reason": reason})),
     }
 }
 

@@ -34,8 +34,10 @@ pub(super) async fn record(services: &Services, job: &ClaimedJob, result: Result
     if let Err(e) = &outcome {
         tracing::warn!(list = %job.list_id, attempt = job.attempt, "callback failed: {e}");
     }
-    let recorded = services.store.record_callback(job, outcome, retry_at).await;
-    super::log_recorded(job, recorded);
+    super::record(job, || {
+        services.store.record_callback(job, outcome, retry_at)
+    })
+    .await;
 }
 
 /// Sends the callback.

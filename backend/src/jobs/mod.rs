@@ -14,6 +14,7 @@ mod watcher;
 mod worker;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -86,14 +87,51 @@ pub async fn check_due(services: &Services) -> Result<usize, DbError> {
     watcher::round(services).await
 }
 
-/// Logs what recording an outcome did, when it did not simply work.
-fn log_recorded(job: &ClaimedJob, recorded: Result<bool, DbError>) {
-    match recorded {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            "job {} was taken over; its result was not recorded",
-            job.job_id
-        ),
-        Err(e) => tracing::error!("cannot record the outcome of job {}: {e}", job.job_id),
+/// Records a job's outcome until it lands. A store that cannot take it now (full, unreachable,
+/// busy) is asked again after a growing pause, for as long as it takes: the job's lease is
+/// renewed meanwhile, and if another worker takes the job over, the fence refuses this record
+/// (the other's run counts). Any other failure is tried a few times, then left to the lease:
+/// once it runs out the job is taken again, never lost.
+async fn record<F, Fut>(job: &ClaimedJob, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, DbError>>,
+{
+    let mut pause = RECORD_PAUSE;
+    let mut faults = 0;
+    loop {
+        match write().await {
+            Ok(true) => return,
+            Ok(false) => {
+                return tracing::warn!(
+                    "job {} was taken over; its result was not recorded",
+                    job.job_id
+                );
+            }
+            Err(e) if e.unavailable().is_none() && faults + 1 >= RECORD_FAULTS => {
+                return tracing::error!(
+                    "cannot record the outcome of job {}: {e}; it runs again once its lease ends",
+                    job.job_id
+                );
+            }
+            Err(e) => {
+                faults += u32::from(e.unavailable().is_none());
+                tracing::warn!(
+                    "cannot record the outcome of job {} yet, trying again in {} ms: {e}",
+                    job.job_id,
+                    pause.as_millis()
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECORD_PAUSE_MAX);
+            }
+        }
     }
 }
+
+/// The first pause before an outcome is recorded again, and the longest.
+const RECORD_PAUSE: Duration = Duration::from_millis(100);
+const RECORD_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// How many times an outcome that fails for a reason other than the store's availability is
+/// tried.
+const RECORD_FAULTS: u32 = 3;

@@ -18,9 +18,9 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
     if let Some(newer) = job.superseded_by {
         tracing::info!(list = %job.list_id, newer = %newer, "not pushing {}: a newer list landed first", job.target);
         let max_attempts = services.settings.job_max_attempts();
-        let recorded = services.store.supersede(job, newer, max_attempts).await;
+        super::record(job, || services.store.supersede(job, newer, max_attempts)).await;
         services.metrics.push_skipped("superseded");
-        return super::log_recorded(job, recorded);
+        return;
     }
     let started = Instant::now();
     let result = if job.attempt > job.max_attempts {
@@ -59,7 +59,7 @@ pub(super) async fn record(
 ) {
     let settings = &services.settings;
     let max_attempts = settings.job_max_attempts();
-    let recorded = match result {
+    match result {
         Ok(report) => {
             services.metrics.push("succeeded", started.elapsed());
             tracing::info!(list = %job.list_id, digest = %report.digest, "pushed {}", report.target);
@@ -71,7 +71,10 @@ pub(super) async fn record(
                 sources: report.sources,
                 watch_at: super::watcher::next_check(settings).map(|after| Utc::now() + after),
             };
-            services.store.complete_push(job, &done, max_attempts).await
+            super::record(job, || {
+                services.store.complete_push(job, &done, max_attempts)
+            })
+            .await;
         }
         Err(f) => {
             let retry = f.may_pass() && job.attempt < job.max_attempts;
@@ -81,11 +84,12 @@ pub(super) async fn record(
             services.metrics.push(outcome, started.elapsed());
             tracing::warn!(list = %job.list_id, attempt = job.attempt, retry, "push failed: {}", f.message());
             let code = f.code().to_string();
-            services
-                .store
-                .fail_push(job, &code, f.message(), retry_at, max_attempts)
-                .await
+            super::record(job, || {
+                services
+                    .store
+                    .fail_push(job, &code, f.message(), retry_at, max_attempts)
+            })
+            .await;
         }
-    };
-    super::log_recorded(job, recorded);
+    }
 }

@@ -96,6 +96,10 @@ codes! {
     GaveUp = "GAVE_UP",
     /// The server failed; the cause is in its log.
     Internal = "INTERNAL",
+    /// The service's database cannot take the work now (full, unreachable, busy): try again.
+    StoreUnavailable = "STORE_UNAVAILABLE",
+    /// A queued job whose stored submission the workers cannot read; it failed alone.
+    UnreadableJob = "UNREADABLE_JOB",
     /// The registry could not be reached.
     RegistryUnreachable = "REGISTRY_UNREACHABLE",
     /// The registry answered something that is not the distribution protocol.
@@ -176,6 +180,22 @@ impl ErrorCode {
             Self::InvalidSpec => (
                 None,
                 Some("The spec is invalid; the message names the field at fault."),
+            ),
+            Self::StoreUnavailable => (
+                None,
+                Some(
+                    "The service's database could not take the request (full, unreachable or \
+                     busy); nothing was accepted. Try again shortly; the operator sees the cause \
+                     in the service's log and /readyz.",
+                ),
+            ),
+            Self::UnreadableJob => (
+                None,
+                Some(
+                    "The service could not read this list's stored submission (written by another \
+                     version, or edited by hand), so it failed without being pushed. Submit the \
+                     spec again.",
+                ),
             ),
             Self::RegistryProtocol => (
                 None,

@@ -1,6 +1,6 @@
 //! Errors of the pages: each renders a template of `errors/` in the site's layout. A 500 says only
-//! that the server failed (its cause is logged where it is made); a visitor without a session is
-//! sent to sign in.
+//! that the server failed (its cause is logged where it is made), a 503 that the store cannot take
+//! the work now; a visitor without a session is sent to sign in.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -23,6 +23,8 @@ pub enum PageError {
         /// Where to go after signing in.
         next: String,
     },
+    /// 503: the store cannot take the work now; why, in its own words.
+    Unavailable(String),
     /// 500: the cause was logged.
     Internal,
 }
@@ -38,7 +40,9 @@ impl PageError {
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::BadRequest(m) | Self::Forbidden(m) | Self::NotFound(m) => f.write_str(m),
+            Self::BadRequest(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Unavailable(m) => {
+                f.write_str(m)
+            }
             Self::SignIn { .. } => f.write_str("sign in first"),
             Self::Internal => f.write_str("the server failed"),
         }
@@ -54,6 +58,7 @@ impl From<ServiceError> for PageError {
         match e.kind() {
             ErrorKind::NotFound => Self::NotFound(message),
             ErrorKind::Forbidden => Self::Forbidden(message),
+            ErrorKind::Unavailable => Self::Unavailable(message),
             ErrorKind::Internal | ErrorKind::Upstream => Self::internal(message),
             ErrorKind::BadRequest | ErrorKind::Conflict | ErrorKind::Unprocessable => {
                 Self::BadRequest(message)
@@ -84,6 +89,13 @@ struct NotFoundPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "errors/503.html")]
+struct UnavailablePage<'a> {
+    layout: Layout,
+    message: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "errors/500.html")]
 struct InternalPage {
     layout: Layout,
@@ -96,6 +108,7 @@ impl ResponseError for PageError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,6 +125,7 @@ impl ResponseError for PageError {
             Self::BadRequest(message) => BadRequestPage { layout, message }.render(),
             Self::Forbidden(message) => ForbiddenPage { layout, message }.render(),
             Self::NotFound(message) => NotFoundPage { layout, message }.render(),
+            Self::Unavailable(message) => UnavailablePage { layout, message }.render(),
             Self::Internal => InternalPage { layout }.render(),
         };
         match body {

@@ -75,6 +75,8 @@ pub enum ErrorKind {
     Unprocessable,
     /// A registry failed or could not be reached.
     Upstream,
+    /// The store cannot take the work now (full, unreachable, busy); it may pass.
+    Unavailable,
     /// The service failed.
     Internal,
 }
@@ -95,6 +97,7 @@ impl ServiceError {
                 RegistryError::Api { status: 404, .. } => ErrorKind::NotFound,
                 _ => ErrorKind::Upstream,
             },
+            Self::Store(e) if e.unavailable().is_some() => ErrorKind::Unavailable,
             Self::Store(_) | Self::Failed(_) => ErrorKind::Internal,
         }
     }
@@ -118,6 +121,7 @@ impl ServiceError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::KeyReused => ErrorCode::IdempotencyKeyReused,
             Self::Engine(e) => e.code(),
+            Self::Store(e) if e.unavailable().is_some() => ErrorCode::StoreUnavailable,
             Self::Store(_) | Self::Failed(_) => ErrorCode::Internal,
         }
     }
@@ -148,10 +152,21 @@ impl ServiceError {
         }
     }
 
-    /// What went wrong, with its causes, for people. Never called for a store failure's text
-    /// (internal; the adapters log it and show a plain 500).
+    /// What went wrong, with its causes, for people. A store that cannot take the work now says
+    /// why in its own words; any other store failure's text is internal (the adapters log it and
+    /// show a plain 500).
     pub fn message(&self) -> String {
-        crate::registry::error_chain(self)
+        match self {
+            Self::Store(e) => match e.unavailable() {
+                Some(why) => format!(
+                    "the service cannot store this now: {}; nothing was accepted, try again \
+                     shortly (a retry with the same Idempotency-Key is safe)",
+                    why.reason()
+                ),
+                None => "the server failed; the error is in its log".to_owned(),
+            },
+            _ => crate::registry::error_chain(self),
+        }
     }
 }
 

@@ -84,13 +84,16 @@ impl Services {
             .map_err(|e| ServiceError::Failed(format!("a blocking task failed: {e}")))
     }
 
-    /// Whether the service can serve: its database answers.
-    pub async fn ready(&self) -> bool {
-        match self.store.ping().await {
-            Ok(()) => true,
+    /// Whether the service can take work: its database takes a write now. Why not, in words a
+    /// client may read, when it cannot.
+    pub async fn ready(&self) -> Result<(), &'static str> {
+        match self.store.probe().await {
+            Ok(()) => Ok(()),
             Err(e) => {
                 tracing::warn!("not ready: {e}");
-                false
+                Err(e
+                    .unavailable()
+                    .map_or("the database failed", |u| u.reason()))
             }
         }
     }

@@ -9,6 +9,8 @@
 //! Completion and failure of a job are fenced by its attempt number, so a worker that lost its
 //! lease cannot overwrite the work of the one that took the job over.
 
+mod error;
+mod health;
 mod lists;
 mod postgres;
 mod queue;
@@ -18,12 +20,14 @@ mod sqlite;
 mod statements;
 mod watch;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use error::{DbError, Unavailable};
 pub use postgres::{JOBS_CHANNEL, MIGRATOR, PgStore};
 pub use rows::{
     ClaimedJob, DriftRecord, JobKind, ListFilter, ListRecord, NewList, Page, PushOutcome,
@@ -32,26 +36,7 @@ pub use sqlite::{MIGRATOR as SQLITE_MIGRATOR, SqliteStore};
 pub use watch::{DriftFound, DriftRecorded};
 
 use crate::model::ListStatus;
-use sql::{Backend, Session};
-
-/// A database error, or a conflict the caller should report as such.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// The database failed or could not be reached.
-    #[error(transparent)]
-    Sqlx(#[from] sqlx::Error),
-    /// Another process holds the embedded database.
-    #[error("{0}")]
-    InUse(String),
-    /// A stored value could not be read back.
-    #[error("a stored {what} could not be read: {message}")]
-    Corrupt {
-        /// What was being read.
-        what: &'static str,
-        /// Why.
-        message: String,
-    },
-}
+use health::Health;
 
 /// What `insert_list` did.
 #[derive(Debug)]
@@ -75,9 +60,16 @@ pub enum Transition {
     Conflict(ListStatus),
 }
 
-/// The store, on one of its two backends.
+/// The store, on one of its two backends, and what it knows of the database's health.
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    health: Arc<Health>,
+}
+
+/// One of the two backends.
+#[derive(Clone, Debug)]
+enum Db {
     /// PostgreSQL.
     Postgres(PgStore),
     /// Embedded SQLite.
@@ -108,10 +100,27 @@ impl JobSignals {
 /// Runs the same call on whichever backend the store is.
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            Store::Postgres($store) => $call,
-            Store::Sqlite($store) => $call,
+        match &$self.db {
+            Db::Postgres($store) => $call,
+            Db::Sqlite($store) => $call,
         }
+    };
+}
+
+/// Runs a write on whichever backend the store is: a conflict between transactions (which rolled
+/// the whole write back) is tried again, and what the database answered is noted in its health.
+macro_rules! write {
+    ($self:ident, $store:ident => $call:expr) => {
+        $self
+            .writing(|| async { dispatch!($self, $store => $call) })
+            .await
+    };
+}
+
+/// Runs a read on whichever backend the store is, noting a database that does not answer.
+macro_rules! read {
+    ($self:ident, $store:ident => $call:expr) => {
+        $self.health.noted_read(dispatch!($self, $store => $call))
     };
 }
 
@@ -119,60 +128,63 @@ impl Store {
     /// Opens the database a URL names, migrating it: `postgres://…` (pool of `max_connections`)
     /// or `sqlite://path`, `sqlite:path`, `sqlite::memory:`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, DbError> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(SqliteStore::connect(url).await?))
+        let db = if url.starts_with("sqlite:") {
+            Db::Sqlite(SqliteStore::connect(url).await?)
         } else {
-            Ok(Self::Postgres(
-                PgStore::connect(url, max_connections).await?,
-            ))
-        }
+            Db::Postgres(PgStore::connect(url, max_connections).await?)
+        };
+        Ok(Self {
+            db,
+            health: Arc::default(),
+        })
     }
 
     /// Which backend this is, and for SQLite where its file is, for the log.
     pub fn describe(&self) -> String {
-        match self {
-            Self::Postgres(_) => "PostgreSQL".to_owned(),
-            Self::Sqlite(s) => format!("SQLite ({})", s.location()),
+        match &self.db {
+            Db::Postgres(_) => "PostgreSQL".to_owned(),
+            Db::Sqlite(s) => format!("SQLite ({})", s.location()),
         }
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), DbError> {
-        dispatch!(self, s => ping(&s.pools).await)
+    /// Whether the database takes a write now: a small write, committed. The answer is noted in
+    /// the store's health (so the log says once when writes fail and once when they work again).
+    pub async fn probe(&self) -> Result<(), DbError> {
+        write!(self, s => health::probe(&s.pools).await)
     }
 
     /// Where idle workers wait for queued work.
     pub async fn signals(&self) -> Result<JobSignals, DbError> {
-        match self {
-            Self::Postgres(s) => Ok(JobSignals::Postgres(Box::new(s.listener().await?))),
-            Self::Sqlite(s) => Ok(JobSignals::Local(s.wake())),
+        match &self.db {
+            Db::Postgres(s) => Ok(JobSignals::Postgres(Box::new(s.listener().await?))),
+            Db::Sqlite(s) => Ok(JobSignals::Local(s.wake())),
         }
     }
 
     /// Writes a list and its push job atomically; answers the first list for a repeated
     /// idempotency key.
     pub async fn insert_list(&self, new: &NewList, max_attempts: u32) -> Result<Inserted, DbError> {
-        dispatch!(self, s => lists::insert(&s.pools, new, max_attempts).await)
+        write!(self, s => lists::insert(&s.pools, new, max_attempts).await)
     }
 
     /// One list with its entries and attempts.
     pub async fn get_list(&self, id: Uuid) -> Result<Option<ListRecord>, DbError> {
-        dispatch!(self, s => lists::get(&s.pools, id).await)
+        read!(self, s => lists::get(&s.pools, id).await)
     }
 
     /// Lists, newest first, filtered, one page at a time.
     pub async fn list_lists(&self, filter: &ListFilter) -> Result<Page, DbError> {
-        dispatch!(self, s => lists::page(&s.pools, filter).await)
+        read!(self, s => lists::page(&s.pools, filter).await)
     }
 
     /// Cancels a queued list.
     pub async fn cancel(&self, id: Uuid) -> Result<Transition, DbError> {
-        dispatch!(self, s => lists::cancel(&s.pools, id).await)
+        write!(self, s => lists::cancel(&s.pools, id).await)
     }
 
     /// Queues a failed or canceled list again, with a fresh set of attempts.
     pub async fn retry(&self, id: Uuid, max_attempts: u32) -> Result<Transition, DbError> {
-        dispatch!(self, s => lists::retry(&s.pools, id, max_attempts).await)
+        write!(self, s => lists::retry(&s.pools, id, max_attempts).await)
     }
 
     /// Claims the next due job under a lease, incrementing its attempt; a job whose lease expired
@@ -182,12 +194,12 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedJob>, DbError> {
-        dispatch!(self, s => queue::claim(&s.pools, worker, lease).await)
+        write!(self, s => queue::claim(&s.pools, worker, lease).await)
     }
 
     /// Extends a job's lease while its worker is still on it; false if the job was taken over.
     pub async fn extend_lease(&self, job: &ClaimedJob, lease: Duration) -> Result<bool, DbError> {
-        dispatch!(self, s => queue::extend_lease(&s.pools, job, lease).await)
+        write!(self, s => queue::extend_lease(&s.pools, job, lease).await)
     }
 
     /// Records a pushed list: digest, entries, status; queues its callback. False when fenced out.
@@ -197,7 +209,7 @@ impl Store {
         done: &PushOutcome,
         max_attempts: u32,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => queue::complete_push(&s.pools, job, done, max_attempts).await)
+        write!(self, s => queue::complete_push(&s.pools, job, done, max_attempts).await)
     }
 
     /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`. False
@@ -210,7 +222,7 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         max_attempts: u32,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => queue::fail_push(&s.pools, job, code, message, retry_at, max_attempts).await)
+        write!(self, s => queue::fail_push(&s.pools, job, code, message, retry_at, max_attempts).await)
     }
 
     /// Records that a push was not made because `newer`, a newer list for its target, landed
@@ -221,13 +233,13 @@ impl Store {
         newer: Uuid,
         max_attempts: u32,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => queue::supersede(&s.pools, job, newer, max_attempts).await)
+        write!(self, s => queue::supersede(&s.pools, job, newer, max_attempts).await)
     }
 
     /// Starts following a list, or (`on` false) stops following it and its follow-ups; the list
     /// as it is now.
     pub async fn set_follow(&self, id: Uuid, on: bool) -> Result<Option<ListRecord>, DbError> {
-        dispatch!(self, s => lists::set_follow(&s.pools, id, on).await)
+        write!(self, s => lists::set_follow(&s.pools, id, on).await)
     }
 
     /// Takes up to `batch` watched lists whose check is due, moving their next check `next_in`
@@ -237,7 +249,7 @@ impl Store {
         batch: i64,
         next_in: Duration,
     ) -> Result<Vec<Uuid>, DbError> {
-        dispatch!(self, s => watch::take_due(&s.pools, batch, next_in).await)
+        write!(self, s => watch::take_due(&s.pools, batch, next_in).await)
     }
 
     /// Records what a check of a watched list found, queueing its callback when it became
@@ -248,12 +260,12 @@ impl Store {
         found: &DriftFound,
         max_attempts: u32,
     ) -> Result<DriftRecorded, DbError> {
-        dispatch!(self, s => watch::record(&s.pools, id, found, max_attempts).await)
+        write!(self, s => watch::record(&s.pools, id, found, max_attempts).await)
     }
 
     /// How many watched lists are drifted (for metrics).
     pub async fn drifted_count(&self) -> Result<i64, DbError> {
-        dispatch!(self, s => watch::drifted(&s.pools).await)
+        read!(self, s => watch::drifted(&s.pools).await)
     }
 
     /// Records a callback delivery attempt. False when fenced out.
@@ -263,22 +275,41 @@ impl Store {
         outcome: Result<(), &str>,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, DbError> {
-        dispatch!(self, s => queue::record_callback(&s.pools, job, outcome, retry_at).await)
+        write!(self, s => queue::record_callback(&s.pools, job, outcome, retry_at).await)
     }
 
     /// Jobs waiting or running, by kind (for metrics).
     pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, DbError> {
-        dispatch!(self, s => queue::depth(&s.pools).await)
+        read!(self, s => queue::depth(&s.pools).await)
     }
 
     /// When the next job is due, if any is waiting (so idle workers know how long to sleep).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
-        dispatch!(self, s => queue::next_due(&s.pools).await)
+        read!(self, s => queue::next_due(&s.pools).await)
+    }
+
+    /// Runs `write` (a whole transaction, or one statement), again from the start while the
+    /// database answers that it conflicted with another transaction and rolled it back (a
+    /// deadlock, a serialization failure); notes the outcome in the store's health.
+    async fn writing<T, F, Fut>(&self, mut write: F) -> Result<T, DbError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let mut tries = 1;
+        loop {
+            let result = write().await;
+            match &result {
+                Err(e) if e.is_conflict() && tries < CONFLICT_TRIES => {
+                    tracing::debug!("tried again after a conflict between transactions: {e}");
+                    tokio::time::sleep(health::conflict_pause(tries)).await;
+                    tries += 1;
+                }
+                _ => return self.health.noted_write(result),
+            }
+        }
     }
 }
 
-/// Whether a backend answers.
-async fn ping<B: Backend>(db: &B) -> Result<(), DbError> {
-    db.read().await?.execute("select 1", Vec::new()).await?;
-    Ok(())
-}
+/// How many times a write that conflicted with another transaction is made in all.
+const CONFLICT_TRIES: u32 = 8;

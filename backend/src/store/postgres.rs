@@ -120,6 +120,8 @@ impl PgStore {
 }
 
 impl Driver for Postgres {
+    const BEGIN: &'static str = "begin";
+
     fn bind(q: Query<'_, Self, PgArguments>, value: Value) -> Query<'_, Self, PgArguments> {
         bind_value!(q, value,
             time(t) => q.bind(t),

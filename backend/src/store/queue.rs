@@ -19,7 +19,10 @@ use crate::model::CallbackStatus;
 /// Claims the next due job, taking a lease and bumping its attempt; marks a push `running`.
 /// A push job waits while another job of its target holds a lease or an older one is due; where
 /// several processes claim at once, the target is locked for the transaction first, and the claim
-/// checks it again in a statement that sees every claim committed before the lock.
+/// checks it again in a statement that sees every claim committed before the lock. The list's row
+/// is locked before its job's (the store's one lock order); a list another transaction holds is
+/// passed over, so a claim never waits on one. A job whose stored submission cannot be read fails
+/// here, alone (`UNREADABLE_JOB`), and the claim goes on to the next.
 pub(super) async fn claim<B: Backend>(
     db: &B,
     worker: &str,
@@ -28,32 +31,110 @@ pub(super) async fn claim<B: Backend>(
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
     let candidates = tx.fetch_all(&st.claim_candidates, Vec::new()).await?;
+    let mut unreadable = false;
     for candidate in candidates {
         let is_push = candidate.text("kind")?.as_deref() == Some(JobKind::Push.as_str());
-        if is_push && let Some(lock) = &st.target_lock {
-            let target = candidate.text("target")?;
-            let locked = tx.fetch_optional(lock, args![target.as_deref()]).await?;
-            if !locked
-                .map(|row| row.bool("locked"))
-                .transpose()?
-                .unwrap_or(false)
-            {
-                continue;
-            }
+        if !takes_candidate(&mut tx, st, &candidate, is_push).await? {
+            continue;
         }
         let params = vec![
             Value::from(worker),
             Value::Secs(lease.as_secs_f64()),
             Value::Int(candidate.int("job_id")?),
         ];
-        if let Some(job) = tx.fetch_optional(&st.claim_job, params).await? {
-            let claimed = claimed_job(&mut tx, st, &job, is_push).await?;
-            tx.commit().await?;
-            return Ok(Some(claimed));
+        let Some(job) = tx.fetch_optional(&st.claim_job, params).await? else {
+            continue;
+        };
+        match claimed_job(&mut tx, st, &job, is_push).await {
+            Ok(claimed) => {
+                tx.commit().await?;
+                return Ok(Some(claimed));
+            }
+            Err(DbError::Corrupt { what, message }) => {
+                fail_unreadable(&mut tx, st, &job, &format!("its {what}: {message}")).await?;
+                unreadable = true;
+            }
+            Err(e) => return Err(e),
         }
     }
     tx.commit().await?;
+    if unreadable {
+        db.queued();
+    }
     Ok(None)
+}
+
+/// Whether a candidate may be claimed in this transaction: its target taken (push jobs, where
+/// several processes claim) and its list's row locked, neither held by another transaction.
+async fn takes_candidate<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    candidate: &S::Row,
+    is_push: bool,
+) -> Result<bool, DbError> {
+    if is_push && let Some(lock) = &st.target_lock {
+        let target = candidate.text("target")?;
+        let locked = tx.fetch_optional(lock, args![target.as_deref()]).await?;
+        if !locked
+            .map(|row| row.bool("locked"))
+            .transpose()?
+            .unwrap_or(false)
+        {
+            return Ok(false);
+        }
+    }
+    match &st.try_lock_list {
+        Some(lock) => {
+            let list = candidate.uuid("list_id")?;
+            Ok(tx.fetch_optional(lock, args![list]).await?.is_some())
+        }
+        None => Ok(true),
+    }
+}
+
+/// Ends a claimed job whose stored submission cannot be read: a push fails with
+/// `UNREADABLE_JOB` and the reason, its list with it, and its callback (if any) is queued; a
+/// callback fails, its list's callback with it.
+async fn fail_unreadable<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    job: &S::Row,
+    reason: &str,
+) -> Result<(), DbError> {
+    let job_id = job.int("job_id")?.unwrap_or_default();
+    let list_id = job.uuid("list_id")?;
+    let attempt = job.int("attempt")?.unwrap_or_default();
+    let message = rows::storable(&format!(
+        "the stored submission cannot be read ({reason}); it was not pushed"
+    ))
+    .into_owned();
+    tracing::error!(list = %list_id, "job {job_id} failed: {message}");
+    tx.execute(
+        &st.finish_job,
+        args![job_id, attempt, "failed", message.as_str()],
+    )
+    .await?;
+    if job.text("kind")?.as_deref() != Some(JobKind::Push.as_str()) {
+        let failed = CallbackStatus::Failed.as_str();
+        tx.execute(
+            &st.callback_list,
+            args![list_id, failed, attempt, message.as_str()],
+        )
+        .await?;
+        return Ok(());
+    }
+    let code = crate::model::ErrorCode::UnreadableJob.as_str().into_owned();
+    tx.execute(&st.fail_list, args![list_id, "failed", &code, &message])
+        .await?;
+    let callback = tx
+        .fetch_optional(&st.callback_of, args![list_id])
+        .await?
+        .and_then(|row| row.text("callback_url").ok().flatten());
+    if callback.is_some() {
+        let max_attempts = job.int("max_attempts")?.unwrap_or(1);
+        queue_event(tx, st, list_id, max_attempts as u32, FINISHED).await?;
+    }
+    Ok(())
 }
 
 /// The claimed job with its list, marked `running` if a push; a push that a newer list for its
@@ -114,6 +195,7 @@ pub(super) async fn complete_push<B: Backend>(
 ) -> Result<bool, DbError> {
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
+    lock_list(&mut tx, st, job).await?;
     if !finish_job(&mut tx, st, job, "done", None).await? {
         return Ok(false);
     }
@@ -157,7 +239,10 @@ pub(super) async fn fail_push<B: Backend>(
     max_attempts: u32,
 ) -> Result<bool, DbError> {
     let st = &db.statements().queue;
+    let (code, message) = (rows::storable(code), rows::storable(message));
+    let (code, message) = (code.as_ref(), message.as_ref());
     let mut tx = db.begin().await?;
+    lock_list(&mut tx, st, job).await?;
     let fenced = match retry_at {
         Some(at) => reschedule(&mut tx, st, job, at, message).await?,
         None => finish_job(&mut tx, st, job, "failed", Some(message)).await?,
@@ -190,6 +275,7 @@ pub(super) async fn supersede<B: Backend>(
 ) -> Result<bool, DbError> {
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
+    lock_list(&mut tx, st, job).await?;
     if !finish_job(&mut tx, st, job, "done", None).await? {
         return Ok(false);
     }
@@ -211,6 +297,9 @@ pub(super) async fn record_callback<B: Backend>(
 ) -> Result<bool, DbError> {
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
+    lock_list(&mut tx, st, job).await?;
+    let outcome = outcome.map_err(rows::storable);
+    let outcome = outcome.as_ref().map(|_| ()).map_err(AsRef::as_ref);
     let (status, error) = match (outcome, retry_at) {
         (Ok(()), _) => (CallbackStatus::Delivered, None),
         (Err(e), Some(_)) => (CallbackStatus::Retrying, Some(e)),
@@ -287,6 +376,20 @@ pub(super) async fn queue_event<S: Session>(
     tx.execute(&st.insert_job, args![id, kind, i64::from(max_attempts)])
         .await?;
     tx.execute(&st.callback_pending, args![id, event]).await?;
+    Ok(())
+}
+
+/// Locks the job's list for the rest of the transaction, where rows are locked: every
+/// transaction that writes a list and its jobs takes the list's row first, so two of them never
+/// wait on each other in a circle.
+async fn lock_list<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    job: &ClaimedJob,
+) -> Result<(), DbError> {
+    if let Some(lock) = &st.lock_list {
+        tx.fetch_optional(lock, args![job.list_id]).await?;
+    }
     Ok(())
 }
 

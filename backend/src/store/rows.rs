@@ -232,6 +232,16 @@ pub struct ClaimedJob {
     pub superseded_by: Option<Uuid>,
 }
 
+/// Text that came from outside (a registry's error, a callback host's answer) as it can be stored:
+/// PostgreSQL's text holds no NUL character, so each becomes U+FFFD.
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// A column that must not be null.
 fn required<T>(column: &str, value: Option<T>) -> Result<T, DbError> {
     value.ok_or_else(|| DbError::Corrupt {

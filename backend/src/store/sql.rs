@@ -9,9 +9,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::{Database, Pool, Transaction};
+use sqlx::{Database, Pool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -207,6 +208,9 @@ pub(crate) trait Driver: Database {
     /// The rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
+    /// The statement that opens a write transaction.
+    const BEGIN: &'static str;
+
     /// The text to run for a statement (where a dialect fills in something as it runs).
     fn prepare(sql: &str) -> Cow<'_, str> {
         Cow::Borrowed(sql)
@@ -235,21 +239,80 @@ impl<DB: Database> Clone for Pools<DB> {
     }
 }
 
-/// A pooled connection, or a transaction on one.
-pub(crate) enum Pooled<DB: Database> {
-    /// Statements commit as they run.
-    Connection(PoolConnection<DB>),
-    /// Statements commit together, or not at all.
-    Transaction(Transaction<'static, DB>),
+/// A pooled connection, in a transaction or not. A connection that failed a statement, or is
+/// dropped in the middle of a transaction (an early return, a cancelled request), never goes back
+/// to the pool as it is: a transaction left open is rolled back first, and a connection that
+/// failed is closed, so that the pool opens a fresh one. (SQLite may end a transaction by itself
+/// on a full disk; a connection whose idea of its transaction no longer matches the database's
+/// would commit nothing it was asked to.)
+pub(crate) struct Pooled<DB: Database> {
+    conn: Option<PoolConnection<DB>>,
+    /// Rolls back a transaction left open, off the caller's path.
+    rollback: fn(PoolConnection<DB>) -> BoxFuture<'static, ()>,
+    /// A transaction is open on it.
+    in_transaction: bool,
+    /// A statement failed on it.
+    failed: bool,
 }
 
 impl<DB: Database> Pooled<DB> {
-    fn connection(&mut self) -> &mut DB::Connection {
-        match self {
-            Self::Connection(c) => c,
-            Self::Transaction(t) => t,
+    fn new(
+        conn: PoolConnection<DB>,
+        rollback: fn(PoolConnection<DB>) -> BoxFuture<'static, ()>,
+    ) -> Self {
+        Self {
+            conn: Some(conn),
+            rollback,
+            in_transaction: false,
+            failed: false,
         }
     }
+
+    fn connection(&mut self) -> &mut DB::Connection {
+        self.conn
+            .as_mut()
+            .expect("a session holds its connection until dropped")
+    }
+
+    /// Remembers a failure of `result`, so that the connection is closed rather than reused.
+    fn noted<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, DbError> {
+        if result.is_err() {
+            self.failed = true;
+        }
+        Ok(result?)
+    }
+}
+
+impl<DB: Database> Drop for Pooled<DB> {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if self.failed {
+            conn.close_on_drop();
+        } else if self.in_transaction {
+            // Rolled back off the caller's path; closed instead if even that fails.
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn((self.rollback)(conn))),
+                Err(_) => conn.close_on_drop(),
+            }
+        }
+    }
+}
+
+/// Rolls back the transaction open on `conn`, then lets it go back to the pool; closes it
+/// instead when the rollback fails.
+fn roll_back<DB>(conn: PoolConnection<DB>) -> BoxFuture<'static, ()>
+where
+    DB: Driver,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    Box::pin(async move {
+        let mut conn = conn;
+        if sqlx::raw_sql("rollback").execute(&mut *conn).await.is_err() {
+            conn.close_on_drop();
+        }
+    })
 }
 
 fn bound<DB: Driver>(sql: &str, args: Vec<Value>) -> Query<'_, DB, DB::Arguments> {
@@ -270,19 +333,23 @@ where
     type Row = DB::Row;
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<DB::Row>, DbError> {
-        Ok(bound::<DB>(sql, args).fetch_all(self.connection()).await?)
+        let result = bound::<DB>(sql, args).fetch_all(self.connection()).await;
+        self.noted(result)
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, DbError> {
-        let done = bound::<DB>(sql, args).execute(self.connection()).await?;
-        Ok(DB::rows_affected(&done))
+        let result = bound::<DB>(sql, args).execute(self.connection()).await;
+        Ok(DB::rows_affected(&self.noted(result)?))
     }
 
-    async fn commit(self) -> Result<(), DbError> {
-        match self {
-            Self::Connection(_) => Ok(()),
-            Self::Transaction(t) => Ok(t.commit().await?),
+    async fn commit(mut self) -> Result<(), DbError> {
+        if !self.in_transaction {
+            return Ok(());
         }
+        let result = sqlx::raw_sql("commit").execute(self.connection()).await;
+        self.noted(result)?;
+        self.in_transaction = false;
+        Ok(())
     }
 }
 
@@ -300,15 +367,19 @@ where
     }
 
     async fn read(&self) -> Result<Pooled<DB>, DbError> {
-        Ok(Pooled::Connection(self.reader.acquire().await?))
+        Ok(Pooled::new(self.reader.acquire().await?, roll_back::<DB>))
     }
 
     async fn write_one(&self) -> Result<Pooled<DB>, DbError> {
-        Ok(Pooled::Connection(self.writer.acquire().await?))
+        Ok(Pooled::new(self.writer.acquire().await?, roll_back::<DB>))
     }
 
     async fn begin(&self) -> Result<Pooled<DB>, DbError> {
-        Ok(Pooled::Transaction(self.writer.begin().await?))
+        let mut session = Pooled::new(self.writer.acquire().await?, roll_back::<DB>);
+        let result = sqlx::raw_sql(DB::BEGIN).execute(session.connection()).await;
+        session.noted(result)?;
+        session.in_transaction = true;
+        Ok(session)
     }
 
     fn queued(&self) {

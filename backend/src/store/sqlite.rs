@@ -163,6 +163,9 @@ fn lock_file(db: &std::path::Path) -> Result<File, DbError> {
 }
 
 impl Driver for Sqlite {
+    /// Takes the write lock at once (the one writer connection holds it anyway).
+    const BEGIN: &'static str = "begin immediate";
+
     fn bind(q: Query<'_, Self, SqliteArguments>, value: Value) -> Query<'_, Self, SqliteArguments> {
         bind_value!(q, value,
             time(t) => q.bind(t.map(|t| t.timestamp_micros())),

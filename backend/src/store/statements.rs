@@ -41,6 +41,8 @@ pub(crate) struct Statements {
     pub queue: QueueStatements,
     /// The watch: due lists, what it found, follow-ups.
     pub watch: WatchStatements,
+    /// The readiness probe's write ($1: the probe's row).
+    pub probe: String,
 }
 
 /// The statements of `lists.rs`.
@@ -67,6 +69,8 @@ pub(crate) struct QueueStatements {
     pub insert_job: String,
     pub claim_candidates: String,
     pub target_lock: Option<String>,
+    pub lock_list: Option<String>,
+    pub try_lock_list: Option<String>,
     pub claim_job: String,
     pub claim_list_running: String,
     pub claim_list_read: String,
@@ -80,6 +84,7 @@ pub(crate) struct QueueStatements {
     pub supersede_list: String,
     pub fail_list: String,
     pub callback_pending: String,
+    pub callback_of: String,
     pub callback_list: String,
     pub queue_depth: String,
     pub next_due: String,
@@ -144,6 +149,11 @@ impl Statements {
             lists: ListStatements::new(d),
             queue: QueueStatements::new(d),
             watch: WatchStatements::new(d),
+            probe: format!(
+                "insert into store_probe (probe_id, probed_at) values ($1, {now}) \
+                 on conflict (probe_id) do update set probed_at = excluded.probed_at",
+                now = d.now
+            ),
         }
     }
 }
@@ -244,13 +254,25 @@ impl QueueStatements {
                  locked_until = null, last_error = null, finished_at = null"
             ),
             claim_candidates: format!(
-                "select j.job_id, j.kind, l.target from job j \
+                "select j.job_id, j.list_id, j.kind, l.target from job j \
                  join list l on l.list_id = j.list_id where {} \
                  and (j.kind <> 'push' or not {}) order by j.run_at, j.job_id limit 8",
                 due("j."),
                 blocked(d, "j.job_id", "j.list_id")
             ),
             target_lock: d.target_lock.map(str::to_owned),
+            lock_list: (!d.for_update.is_empty()).then(|| {
+                format!(
+                    "select list_id from list where list_id = $1 {}",
+                    d.for_update
+                )
+            }),
+            try_lock_list: (!d.skip_locked.is_empty()).then(|| {
+                format!(
+                    "select list_id from list where list_id = $1 {}",
+                    d.skip_locked
+                )
+            }),
             claim_job: format!(
                 "update job set attempt = attempt + 1, locked_until = {}, locked_by = $1 \
                  where job_id = $3 and {} and (kind <> 'push' or not {}) \
@@ -306,6 +328,7 @@ impl QueueStatements {
             callback_pending: "update list set callback_status = 'pending', callback_event = $2 \
                  where list_id = $1"
                 .to_owned(),
+            callback_of: "select callback_url from list where list_id = $1".to_owned(),
             callback_list: format!(
                 "update list set callback_status = $2, callback_attempts = $3, \
                  callback_error = $4, updated_at = {now} where list_id = $1"

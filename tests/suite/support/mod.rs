@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod credentials;
 pub mod demo;
+pub mod disk;
 pub mod forms;
 pub mod mocks;
 pub mod proxy;
