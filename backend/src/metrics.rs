@@ -168,6 +168,25 @@ impl Inner {
 }
 
 /// A metric's `# HELP` and `# TYPE` lines.
+/// The store's health: whether its database takes writes, and how many writes it refused
+/// because it could not take them (full, unreachable, read-only, busy).
+pub fn render_store(out: &mut String, available: bool, write_errors: u64) {
+    header(
+        out,
+        "store_available",
+        "gauge",
+        "1 while the database takes writes, 0 since a write failed because it could not.",
+    );
+    let _ = writeln!(out, "manifold_store_available {}", u8::from(available));
+    header(
+        out,
+        "store_write_errors_total",
+        "counter",
+        "Writes the database refused because it could not take them.",
+    );
+    let _ = writeln!(out, "manifold_store_write_errors_total {write_errors}");
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP manifold_{name} {help}");
     let _ = writeln!(out, "# TYPE manifold_{name} {kind}");

@@ -101,8 +101,12 @@ impl Services {
     /// The metrics in Prometheus text, with the queue depth and drifted lists read now.
     pub async fn metrics_text(&self) -> String {
         let (queue, drifted) = futures::join!(self.store.queue_depth(), self.store.drifted_count());
-        self.metrics
-            .render(&queue.unwrap_or_default(), drifted.unwrap_or(0))
+        let mut text = self
+            .metrics
+            .render(&queue.unwrap_or_default(), drifted.unwrap_or(0));
+        let (failing, write_errors) = self.store.health();
+        crate::metrics::render_store(&mut text, failing.is_none(), write_errors);
+        text
     }
 
     /// A registry client for one push or inspect.

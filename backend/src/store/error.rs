@@ -89,10 +89,10 @@ impl DbError {
             | sqlx::Error::Protocol(_) => Some(Unavailable::Unreachable),
             sqlx::Error::PoolTimedOut => Some(Unavailable::Busy),
             sqlx::Error::Database(db) => {
-                let code = db.code()?;
-                match code.parse::<i64>() {
-                    Ok(n) => sqlite_unavailable(n),
-                    Err(_) => postgres_unavailable(&code),
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    postgres_unavailable(pg.code())
+                } else {
+                    sqlite_unavailable(db.code()?.parse().ok()?)
                 }
             }
             _ => None,

@@ -4,6 +4,7 @@
 //! conflicted with another transaction is tried again.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::sql::{Backend, Session, Value};
@@ -13,6 +14,8 @@ use super::{DbError, Unavailable};
 #[derive(Debug, Default)]
 pub(super) struct Health {
     failing: Mutex<Option<Unavailable>>,
+    /// Writes refused because the database could not take them.
+    refused: AtomicU64,
 }
 
 impl Health {
@@ -23,11 +26,18 @@ impl Health {
             Ok(_) => self.set(None, None),
             Err(e) => {
                 if let Some(why) = e.unavailable() {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
                     self.set(Some(why), Some(e));
                 }
             }
         }
         result
+    }
+
+    /// Why writes are failing now, and how many were refused so far.
+    pub(super) fn now(&self) -> (Option<Unavailable>, u64) {
+        let failing = *self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        (failing, self.refused.load(Ordering::Relaxed))
     }
 
     /// Notes what a read answered: only a database that cannot be reached says anything about

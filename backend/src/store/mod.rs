@@ -111,8 +111,11 @@ macro_rules! dispatch {
 /// the whole write back) is tried again, and what the database answered is noted in its health.
 macro_rules! write {
     ($self:ident, $store:ident => $call:expr) => {
+        write!($self, $store => $call, wrote = |_| true)
+    };
+    ($self:ident, $store:ident => $call:expr, wrote = $wrote:expr) => {
         $self
-            .writing(|| async { dispatch!($self, $store => $call) })
+            .writing(|| async { dispatch!($self, $store => $call) }, $wrote)
             .await
     };
 }
@@ -151,6 +154,12 @@ impl Store {
     /// the store's health (so the log says once when writes fail and once when they work again).
     pub async fn probe(&self) -> Result<(), DbError> {
         write!(self, s => health::probe(&s.pools).await)
+    }
+
+    /// Why writes are failing now (`None` while they go through), and how many writes failed so
+    /// far because the database could not take them.
+    pub fn health(&self) -> (Option<Unavailable>, u64) {
+        self.health.now()
     }
 
     /// Where idle workers wait for queued work.
@@ -194,7 +203,7 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedJob>, DbError> {
-        write!(self, s => queue::claim(&s.pools, worker, lease).await)
+        write!(self, s => queue::claim(&s.pools, worker, lease).await, wrote = Option::is_some)
     }
 
     /// Extends a job's lease while its worker is still on it; false if the job was taken over.
@@ -249,7 +258,7 @@ impl Store {
         batch: i64,
         next_in: Duration,
     ) -> Result<Vec<Uuid>, DbError> {
-        write!(self, s => watch::take_due(&s.pools, batch, next_in).await)
+        write!(self, s => watch::take_due(&s.pools, batch, next_in).await, wrote = |due| !due.is_empty())
     }
 
     /// Records what a check of a watched list found, queueing its callback when it became
@@ -290,8 +299,9 @@ impl Store {
 
     /// Runs `write` (a whole transaction, or one statement), again from the start while the
     /// database answers that it conflicted with another transaction and rolled it back (a
-    /// deadlock, a serialization failure); notes the outcome in the store's health.
-    async fn writing<T, F, Fut>(&self, mut write: F) -> Result<T, DbError>
+    /// deadlock, a serialization failure); notes the outcome in the store's health: a failure,
+    /// or a success that wrote something (`wrote`: a claim that found nothing due proves nothing).
+    async fn writing<T, F, Fut>(&self, mut write: F, wrote: fn(&T) -> bool) -> Result<T, DbError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, DbError>>,
@@ -305,6 +315,7 @@ impl Store {
                     tokio::time::sleep(health::conflict_pause(tries)).await;
                     tries += 1;
                 }
+                Ok(done) if !wrote(done) => return result,
                 _ => return self.health.noted_write(result),
             }
         }

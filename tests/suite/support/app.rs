@@ -16,6 +16,7 @@ use super::stores::{Db, DbGuard};
 pub struct TestApp {
     api: ServiceClient,
     services: Arc<Services>,
+    url: String,
     _db: DbGuard,
     server: tokio::task::JoinHandle<()>,
 }
@@ -50,7 +51,7 @@ impl TestApp {
         let (db, url) = DbGuard::create(store).await;
         let mut args = Settings {
             addr: Some("127.0.0.1:0".parse().unwrap()),
-            database_url: Some(url.into()),
+            database_url: Some(url.clone().into()),
             workers: Some(2),
             job_backoff_ms: Some(50),
             job_lease_secs: Some(10),
@@ -70,9 +71,15 @@ impl TestApp {
         Self {
             api: ServiceClient::new(base, token),
             services,
+            url,
             _db: db,
             server,
         }
+    }
+
+    /// The URL of its database (to change it behind the service's back).
+    pub fn database_url(&self) -> &str {
+        &self.url
     }
 
     /// Runs every job that is due, one after another, each to its end (as a worker would); how

@@ -121,3 +121,43 @@ impl OnStore for Db {
 pub async fn open<T: OnStore>(db: Db) -> T {
     T::open(db).await
 }
+
+/// Runs SQL statements (`;`-separated, no parameters) on the database at `url`, PostgreSQL or
+/// SQLite, behind the service's back: what an operator's hand edit, or an older release, writes.
+pub async fn run_sql(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let statements = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("SQLite at {url}: {e}"));
+        statements
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    } else {
+        let mut conn = sqlx_connect(url).await;
+        statements
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+/// How many deadlocks PostgreSQL detected in the database at `url` (its statistics, which lag a
+/// transaction's end by up to a second).
+pub async fn deadlocks(url: &str) -> i64 {
+    let name = url::Url::parse(url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let mut conn = sqlx_connect(&admin_url()).await;
+    sqlx::query_scalar::<_, i64>(
+        "select coalesce(sum(deadlocks), 0)::bigint from pg_stat_database where datname = $1",
+    )
+    .bind(name)
+    .fetch_one(&mut conn)
+    .await
+    .expect("pg_stat_database answers")
+}
