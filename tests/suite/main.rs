@@ -36,3 +36,4 @@ mod store;
 mod store_faults;
 mod store_order;
 mod transfers;
+mod upgrade;

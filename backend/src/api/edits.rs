@@ -79,7 +79,8 @@ pub struct CopyBody {
         (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody)
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]
@@ -115,7 +116,8 @@ async fn create_removal(
         (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody)
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]

@@ -127,7 +127,8 @@ pub struct SpecBody {
         (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
         (status = 415, description = "Neither JSON nor YAML", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with another body; or (dry run) the sources don't make a valid list", body = ErrorBody)
+        (status = 422, description = "Idempotency-Key reused with another body; or (dry run) the sources don't make a valid list", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]
@@ -341,7 +342,8 @@ async fn get_list(state: State, id: web::Path<String>, _: Read) -> Result<HttpRe
         (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody),
-        (status = 409, description = "The list is not failed, canceled or superseded", body = ErrorBody)
+        (status = 409, description = "The list is not failed, canceled or superseded", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]
@@ -364,7 +366,8 @@ async fn retry_list(
         (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody),
-        (status = 409, description = "The list is not queued", body = ErrorBody)
+        (status = 409, description = "The list is not queued", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]
@@ -388,7 +391,8 @@ async fn cancel_list(
         (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody),
-        (status = 409, description = "The list is a removal or a copy, which has no spec to push again", body = ErrorBody)
+        (status = 409, description = "The list is a removal or a copy, which has no spec to push again", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]
@@ -411,7 +415,8 @@ async fn follow_list(
         (status = 200, description = "No longer followed", body = ListResource),
         (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
-        (status = 404, description = "No such list", body = ErrorBody)
+        (status = 404, description = "No such list", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
     ),
     security((), ("token" = []))
 )]

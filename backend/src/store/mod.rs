@@ -7,7 +7,10 @@
 //! `sqlite.rs` only connect, bind and read.
 //! Services call the store; the store never calls services: it imports only `model` and `spec`.
 //! Completion and failure of a job are fenced by its attempt number, so a worker that lost its
-//! lease cannot overwrite the work of the one that took the job over.
+//! lease cannot overwrite the work of the one that took the job over. Every write goes through
+//! [`Store::writing`]: a conflict between transactions is made again, and what the database
+//! answered is noted in its health (`health.rs`), which `/readyz` and `/metrics` read; which
+//! errors mean "cannot take the work now" is `error.rs`.
 
 mod error;
 mod health;
