@@ -242,7 +242,8 @@ impl<DB: Database> Clone for Pools<DB> {
 /// A pooled connection, in a transaction or not. A connection that failed a statement, or is
 /// dropped in the middle of a transaction (an early return, a cancelled request), never goes back
 /// to the pool as it is: a transaction left open is rolled back first, and a connection that
-/// failed is closed, so that the pool opens a fresh one. (SQLite may end a transaction by itself
+/// failed, or was dropped while a statement was on its way, is closed, so that the pool opens a
+/// fresh one. (SQLite may end a transaction by itself
 /// on a full disk; a connection whose idea of its transaction no longer matches the database's
 /// would commit nothing it was asked to.)
 pub(crate) struct Pooled<DB: Database> {
@@ -253,6 +254,8 @@ pub(crate) struct Pooled<DB: Database> {
     in_transaction: bool,
     /// A statement failed on it.
     failed: bool,
+    /// A statement is on its way (true after the caller stopped waiting for it).
+    in_flight: bool,
 }
 
 impl<DB: Database> Pooled<DB> {
@@ -265,20 +268,22 @@ impl<DB: Database> Pooled<DB> {
             rollback,
             in_transaction: false,
             failed: false,
+            in_flight: false,
         }
     }
 
+    /// The connection, for one statement, on its way until [`Self::noted`] hears how it went.
     fn connection(&mut self) -> &mut DB::Connection {
+        self.in_flight = true;
         self.conn
             .as_mut()
             .expect("a session holds its connection until dropped")
     }
 
-    /// Remembers a failure of `result`, so that the connection is closed rather than reused.
+    /// How the statement went: a failure closes the connection rather than reuse it.
     fn noted<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, DbError> {
-        if result.is_err() {
-            self.failed = true;
-        }
+        self.in_flight = false;
+        self.failed |= result.is_err();
         Ok(result?)
     }
 }
@@ -288,7 +293,7 @@ impl<DB: Database> Drop for Pooled<DB> {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
-        if self.failed {
+        if self.failed || self.in_flight {
             conn.close_on_drop();
         } else if self.in_transaction {
             // Rolled back off the caller's path; closed instead if even that fails.
