@@ -1,7 +1,8 @@
 //! Hostile input at the edge of the service: a NUL character anywhere in a request (which
 //! PostgreSQL cannot store and SQLite can) is refused alike on both stores with a 400 naming the
 //! field, by the API and the pages; an address or headers too large get the envelope with 414 or
-//! 431 (sent over a raw connection), up to the HTTP parser's own limits.
+//! 431 (sent over a raw connection), up to the HTTP parser's own limits; every value the OpenAPI
+//! document says may not be empty is refused when it is.
 
 use manifold::api::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use serde_json::{Value, json};
@@ -41,14 +42,9 @@ async fn assert_refused(answer: reqwest::Response, code: &str, field: &str, what
     assert_eq!(error["error"]["field"], field, "{what}: {error:#}");
 }
 
-on_both_stores!(
-    a_nul_anywhere_in_a_submission_is_refused_naming_its_field_and_nothing_is_kept,
-    the_pages_answer_a_nul_with_their_form_and_a_400_never_a_500,
-);
-
-async fn a_nul_anywhere_in_a_submission_is_refused_naming_its_field_and_nothing_is_kept(db: Db) {
-    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
-    let specs = [
+/// Specs with a NUL in one field each, and that field's path.
+fn specs_holding_a_nul() -> [(Value, &'static str); 7] {
+    [
         (
             spec_with(|s| s["manifests"][1]["annotations"] = json!({"org.example": "a\0b"})),
             "manifests[1].annotations.org.example",
@@ -77,8 +73,17 @@ async fn a_nul_anywhere_in_a_submission_is_refused_naming_its_field_and_nothing_
             spec_with(|s| s["callback_url"] = json!("http://127.0.0.1:9/h\0ok")),
             "callback_url",
         ),
-    ];
-    for (body, field) in specs {
+    ]
+}
+
+on_both_stores!(
+    a_nul_anywhere_in_a_submission_is_refused_naming_its_field_and_nothing_is_kept,
+    the_pages_answer_a_nul_with_their_form_and_a_400_never_a_500,
+);
+
+async fn a_nul_anywhere_in_a_submission_is_refused_naming_its_field_and_nothing_is_kept(db: Db) {
+    let app = TestApp::spawn_on(db, |a| a.workers = Some(0)).await;
+    for (body, field) in specs_holding_a_nul() {
         let answer = app.post_json(&body).await;
         assert_refused(answer, "INVALID_SPEC", field, &body.to_string()).await;
     }
@@ -234,4 +239,70 @@ async fn past_the_http_parsers_own_limits_it_answers_itself_with_an_empty_body()
     // bounds then answer them in the envelope, and api/limits.rs and the docs should say so.
     assert_eq!((uri.0, uri.2.as_str()), (400, ""));
     assert_eq!((head.0, head.2.as_str()), (431, ""));
+}
+
+/// The JSON-body properties of schema `name` the document says may not be empty: a property
+/// path (`tags[0]` for an item) for each.
+fn non_empty_properties(doc: &Value, name: &str) -> Vec<String> {
+    let properties = doc["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{name} has properties"));
+    let mut found = Vec::new();
+    for (property, schema) in properties {
+        if schema["minLength"] == 1 {
+            found.push(property.clone());
+        } else if schema["items"]["minLength"] == 1 {
+            found.push(format!("{property}[0]"));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `body` with the value at `path` (`source`, `tags[0]`) empty.
+fn emptied(body: &Value, path: &str) -> Value {
+    let mut body = body.clone();
+    match path.strip_suffix("[0]") {
+        Some(list) => body[list] = json!([""]),
+        None => body[path] = json!(""),
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_value_the_document_says_may_not_be_empty_is_refused_when_empty() {
+    let app = TestApp::spawn_on(Db::Sqlite, |a| a.workers = Some(0)).await;
+    let doc = app.get_json("/openapi.json").await;
+    let copy = json!({"source": "127.0.0.1:9/a:v1", "target": "127.0.0.1:9/b:v1", "tags": ["t"]});
+    let removal =
+        json!({"target": "127.0.0.1:9/b:v1", "platforms": ["linux/amd64"], "digests": []});
+    let mut spec = spec();
+    spec["tags"] = json!(["t"]);
+    spec["callback_url"] = json!("http://127.0.0.1:9/hook");
+    let bodies = [
+        ("/lists", "SpecBody", spec, "INVALID_SPEC"),
+        ("/copies", "CopyBody", copy, "INVALID_BODY"),
+        ("/removals", "RemovalBody", removal, "INVALID_BODY"),
+    ];
+
+    let parameters = doc["paths"]["/inspect"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let reference = parameters.iter().find(|p| p["name"] == "ref").unwrap();
+    assert_eq!(reference["schema"]["minLength"], 1, "{reference:#}");
+    let answer = app.get("/inspect?ref=").await;
+    assert_refused(answer, "INVALID_REFERENCE", "ref", "an empty ref").await;
+    for (path, schema, body, code) in bodies {
+        let fields = non_empty_properties(&doc, schema);
+        let expected: &[&str] = match path {
+            "/lists" => &["callback_url", "image", "tags[0]"],
+            "/copies" => &["source", "tags[0]", "target"],
+            _ => &["digests[0]", "platforms[0]", "target"],
+        };
+        assert_eq!(fields, expected, "{schema}");
+        for field in fields {
+            let answer = app.post_json_to(path, &emptied(&body, &field)).await;
+            assert_refused(answer, code, &field, &format!("{path} {field}")).await;
+        }
+    }
 }
