@@ -1,6 +1,7 @@
 //! The one retry policy: capped exponential backoff with jitter, and the one loop that retries an
-//! operation under it. Registry requests and blob copies retry in process with [`RetryPolicy::run`];
-//! queued jobs retry across processes, scheduled [`RetryPolicy::delay`] ahead in the store.
+//! operation under it. Registry requests, token requests and blob copies retry in process with
+//! [`RetryPolicy::run`]; queued jobs retry across processes, scheduled [`RetryPolicy::delay`]
+//! ahead in the store.
 
 use std::future::Future;
 use std::time::Duration;

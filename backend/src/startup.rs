@@ -1,13 +1,16 @@
 //! The composition root: connect the store (migrating it), bind the listener first (so tests can
 //! use port 0 and ask for the port), build the services, start the workers, mount the API and the
-//! pages on one HTTP app. Only `cli` (and `main`) import this module.
+//! pages on one HTTP app (behind the refusal of requests too large to take, `api/limits.rs`).
+//! Only `cli` (and `main`) import this module.
 
+use std::future::ready;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{Server, Service as _};
 use actix_web::{App, HttpServer, web};
+use futures::future::Either;
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
@@ -50,6 +53,11 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // Inside the metrics below, so that a refusal is counted too.
+                .wrap_fn(|req, srv| match api::oversized(req.request()) {
+                    Some(refusal) => Either::Left(ready(Ok(req.into_response(refusal)))),
+                    None => Either::Right(srv.call(req)),
+                })
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let method = req.method().to_string();

@@ -4,7 +4,8 @@
 //!
 //! It speaks distribution's token spec — `GET /token?service=&scope=` with optional Basic auth
 //! and the OAuth2 `POST /token` form (`grant_type=password` or `refresh_token`) — and keeps a
-//! request [log](TokenServer::requests) and the list of tokens issued. This module owns the API
+//! request [log](TokenServer::requests) and the list of tokens issued; it can also leave requests
+//! unanswered, as a realm that stalls does ([`TokenServer::stall`]). This module owns the API
 //! (builder, server lifetime, log types); the handlers are in `token_http`, who gets what is the [`TokenPolicy`] ([`crate::token_policy`]), and signing
 //! is the [`TokenSigner`]'s.
 
@@ -52,7 +53,7 @@ pub struct TokenRequest {
     pub password_sent: bool,
     /// Whether a `refresh_token` came (form).
     pub refresh_token_sent: bool,
-    /// The status answered.
+    /// The status answered (0: none, the request was [left unanswered](TokenServer::stall)).
     pub status: u16,
     /// The `sub` of the token issued (`Some("")` for anonymous), `None` when none was issued.
     pub subject: Option<String>,
@@ -180,6 +181,8 @@ impl TokenServerBuilder {
             issuer: self.issuer,
             expires_in: AtomicU64::new(self.expires_in),
             get_disabled: AtomicBool::new(self.get_disabled),
+            stall: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
             policy: Mutex::new(self.policy),
             log: Mutex::new(Vec::new()),
             issued: Mutex::new(Vec::new()),
@@ -318,6 +321,18 @@ impl TokenServer {
     /// Switches the GET form off (404) or on while the server runs.
     pub fn set_get_disabled(&self, disabled: bool) {
         self.state.get_disabled.store(disabled, Ordering::Relaxed);
+    }
+
+    /// Leaves the next `requests` token requests unanswered: each is accepted, read, logged with
+    /// status 0 and held open until the server stops (`u64::MAX`: every request from now on; 0:
+    /// none).
+    pub fn stall(&self, requests: u64) {
+        self.state.stall.store(requests, Ordering::SeqCst);
+    }
+
+    /// How many requests were left unanswered so far.
+    pub fn stalled(&self) -> u64 {
+        self.state.stalled.load(Ordering::SeqCst)
     }
 
     /// Changes the lifetime of tokens issued from now on.

@@ -21,6 +21,10 @@ pub(crate) struct State {
     pub(crate) issuer: String,
     pub(crate) expires_in: AtomicU64,
     pub(crate) get_disabled: AtomicBool,
+    /// How many of the next requests to leave unanswered (`u64::MAX`: every one).
+    pub(crate) stall: AtomicU64,
+    /// How many requests were left unanswered.
+    pub(crate) stalled: AtomicU64,
     pub(crate) policy: Mutex<TokenPolicy>,
     pub(crate) log: Mutex<Vec<TokenRequest>>,
     pub(crate) issued: Mutex<Vec<String>>,
@@ -77,6 +81,25 @@ impl State {
             body["refresh_token"] = refresh.into();
         }
         Ok((body, granted))
+    }
+
+    /// Holds a request, logged with status 0 and unanswered until the server stops, when it is
+    /// one of those to stall.
+    async fn hold_if_stalling(&self, entry: &TokenRequest) {
+        let take = |left: u64| match left {
+            0 => None,
+            u64::MAX => Some(u64::MAX),
+            n => Some(n - 1),
+        };
+        if self
+            .stall
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, take)
+            .is_ok()
+        {
+            self.stalled.fetch_add(1, Ordering::SeqCst);
+            lock(&self.log).push(entry.clone());
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Records a request and turns the outcome into a response.
@@ -145,6 +168,7 @@ pub(crate) async fn get_token(req: HttpRequest, state: web::Data<State>) -> Http
         subject: None,
         granted: Vec::new(),
     };
+    state.hold_if_stalling(&entry).await;
     if state.get_disabled.load(Ordering::Relaxed) {
         let body = serde_json::json!({"errors": [{"code": "NOT_FOUND", "message": "use POST"}]});
         return state.finish(entry, Outcome::Failed(StatusCode::NOT_FOUND, body));
@@ -209,6 +233,7 @@ pub(crate) async fn post_token(
         subject: None,
         granted: Vec::new(),
     };
+    state.hold_if_stalling(&entry).await;
     if entry.client_id.is_none() {
         let outcome = oauth_error(
             StatusCode::BAD_REQUEST,

@@ -12,6 +12,7 @@ mod cli_errors;
 mod cli_inspect;
 mod cli_push;
 mod cli_shell;
+mod edge_input;
 mod embedded;
 mod engine;
 mod errors_wild;

@@ -1,10 +1,11 @@
 //! The durable queue. Drained here and now, with no workers, on either store; and across real
 //! `manifold serve` processes sharing one PostgreSQL database: a process killed with SIGKILL
 //! mid-push loses nothing, and two processes drain one queue with every list pushed exactly once.
+//! A list whose token realm never answers is tried again by the queue, not failed at once.
 
 use std::time::Duration;
 
-use manifold_testkit::TestRegistry;
+use manifold_testkit::{TestRegistry, TokenServer};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -173,4 +174,34 @@ async fn the_demo_queued_with_no_workers_is_pushed_when_the_test_drains_the_queu
     assert_eq!(list["entries"][0]["digest"], s390x.manifest_digest.as_str());
     assert_eq!(list["entries"][1]["digest"], amd64.manifest_digest.as_str());
     assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_whose_token_realm_never_answers_is_tried_again_by_the_queue_before_it_fails() {
+    let server = TokenServer::builder()
+        .grant_anonymous("*", &["pull", "push"])
+        .start();
+    let registry = TestRegistry::token(&server).await;
+    seed_demo(&registry).await;
+    let app = TestApp::spawn_with(|a| {
+        a.workers = Some(1);
+        a.job_max_attempts = Some(2);
+        a.timeouts.answer_timeout = Some(1.0);
+    })
+    .await;
+    server.stall(u64::MAX);
+
+    let id = app.submit(&demo_spec(&registry.host()).json()).await;
+    let list = app.wait_final(&id).await;
+
+    assert_eq!(list["status"], "failed", "{list:#}");
+    assert_eq!(list["attempts"], 2, "retried, not failed at once: {list:#}");
+    assert_eq!(list["error"]["code"], "REGISTRY_UNREACHABLE", "{list:#}");
+    let message = list["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the token realm does not answer"),
+        "{message}"
+    );
+    assert!(message.contains(&server.realm()), "{message}");
+    assert_eq!(server.stalled(), 8, "4 requests an attempt: {list:#}");
 }

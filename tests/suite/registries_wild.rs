@@ -1,17 +1,18 @@
 //! Registries in the wild, part three: a self-signed `CA:TRUE` certificate made as Docker's
 //! documentation makes it, given with `--ca-cert` (pinned exactly, full verification otherwise);
-//! hosts that accept connections and never answer; least privilege on a token registry (`pull` on
-//! sources, `pull,push` on the target).
+//! hosts that accept connections and never answer; token realms that stall (asked again, as
+//! registries are); least privilege on a token registry (`pull` on sources, `pull,push` on the
+//! target).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{
-    ImageFixture, Pusher, RegistryAuth, SelfSignedCert, TestCa, TestRegistry, TokenServer,
-};
+use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestCa, TestRegistry, TokenServer};
 
-use crate::support::cli::{manifold, push_spec, seed, write_spec};
+use crate::support::cli::{
+    Run, assert_stored_digest, manifold, push_spec, seed, seed_demo, write_spec,
+};
 use crate::support::demo::demo_spec;
 use crate::support::stalled::StalledRegistry;
 
@@ -167,31 +168,57 @@ async fn inspect_of_a_silent_registry_says_it_does_not_answer_and_a_bad_timeout_
     assert!(!bad.stderr.contains("does not answer"), "{}", bad.stderr);
 }
 
-#[tokio::test]
-async fn a_token_realm_that_never_answers_fails_the_push_within_the_answer_timeout() {
-    let server = TokenServer::start();
-    let port = free_port();
-    let _stalled = StalledRegistry::start(&format!("127.0.0.1:{port}")).await;
-    let registry = TestRegistry::builder()
-        .auth(RegistryAuth::Token {
-            realm: format!("http://127.0.0.1:{port}/token"),
-            service: server.service().to_owned(),
-            issuer: server.issuer().to_owned(),
-            rootcertbundle: server.signer().cert_path().to_owned(),
-        })
-        .start()
-        .await;
+/// The demo pushed (with a 1 s answer timeout) to a registry in token mode whose realm grants
+/// everyone everything but leaves its first `stalls` requests unanswered; the realm (its log
+/// holding the push's requests only), the registry, the run and how long it took.
+async fn push_through_a_stalling_realm(stalls: u64) -> (TokenServer, TestRegistry, Run, Duration) {
+    let server = TokenServer::builder()
+        .grant_anonymous("*", &["pull", "push"])
+        .start();
+    let registry = TestRegistry::token(&server).await;
+    seed_demo(&registry).await;
     let dir = tempfile::tempdir().unwrap();
     let spec = demo_spec(&registry.host())
         .flow()
         .write(dir.path(), "demo.yaml");
+    server.clear_requests();
+    server.stall(stalls);
 
     let started = Instant::now();
-    let run = push_spec(&["--answer-timeout", "2"], &spec).await.failed();
-    let took = started.elapsed();
+    let run = push_spec(&["--answer-timeout", "1"], &spec).await;
+    (server, registry, run, started.elapsed())
+}
 
-    let err = &run.stderr;
+#[tokio::test]
+async fn a_token_realm_that_stalls_once_is_asked_again_and_the_push_succeeds() {
+    let (server, registry, run, _) = push_through_a_stalling_realm(1).await;
+
+    let run = run.ok();
+    let log = server.requests();
+    assert_eq!(server.stalled(), 1);
+    assert_eq!(log[0].status, 0, "the first request got no answer: {log:?}");
+    assert_eq!(log[1].scopes, log[0].scopes, "the same token asked again");
+    let answered: std::collections::BTreeSet<_> = log[1..].iter().map(|r| &r.scopes).collect();
+    assert!(log[1..].iter().all(|r| r.status == 200), "{log:?}");
+    assert_eq!(
+        answered.len(),
+        log.len() - 1,
+        "only the request that got no answer was sent again: {log:?}"
+    );
+    let pushed = serde_json::json!({"digest": run.digest_line().0});
+    assert_stored_digest(&registry, "demo", "v0.2", &pushed).await;
+}
+
+#[tokio::test]
+async fn a_token_realm_that_never_answers_fails_the_push_after_the_retries_naming_the_realm() {
+    let (server, _registry, run, took) = push_through_a_stalling_realm(u64::MAX).await;
+
+    let err = &run.failed().stderr;
     assert!(err.contains("the token realm does not answer"), "{err}");
+    assert!(err.contains(&server.realm()), "{err}");
+    assert!(err.contains("--answer-timeout"), "{err}");
+    assert!(err.contains("tried 4 times"), "{err}");
+    assert_eq!(server.stalled(), 4, "{err}");
     assert!(took < Duration::from_secs(15), "held for {took:?}: {err}");
 }
 

@@ -28,12 +28,15 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
 }))]
 pub struct RemovalBody {
     /// The tag whose list loses the entries.
+    #[schema(min_length = 1)]
     pub target: String,
     /// Platforms (`os/arch[/variant]`) whose entries go, with their attestations.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub platforms: Vec<String>,
     /// Digests of entries that go.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub digests: Vec<String>,
     /// Where to POST the list when it finishes.
     pub callback_url: Option<String>,
@@ -49,11 +52,14 @@ pub struct RemovalBody {
 }))]
 pub struct CopyBody {
     /// What to copy (a tag or a digest reference).
+    #[schema(min_length = 1)]
     pub source: String,
     /// The tag it is written to (its digest stays the source's).
+    #[schema(min_length = 1)]
     pub target: String,
     /// Extra tags, in the target repository.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub tags: Vec<String>,
     /// Bring the signatures, attestations and SBOMs of the source and its children along
     /// (cosign tags and OCI referrers). Default `true`.

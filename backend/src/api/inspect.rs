@@ -19,7 +19,7 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
 pub struct InspectQuery {
     /// A reference: registry/repository:tag or registry/repository@sha256:….
     #[serde(rename = "ref")]
-    #[param(rename = "ref")]
+    #[param(rename = "ref", min_length = 1)]
     pub reference: String,
 }
 

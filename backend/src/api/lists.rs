@@ -69,8 +69,10 @@ pub struct SubmitQuery {
 }))]
 pub struct SpecBody {
     /// The target reference (a tag).
+    #[schema(min_length = 1)]
     pub image: String,
     /// Extra tags.
+    #[schema(min_length = 1)]
     pub tags: Option<Vec<String>>,
     /// Index annotations (OCI only).
     #[schema(value_type = Option<Object>)]
@@ -83,6 +85,7 @@ pub struct SpecBody {
     #[schema(rename = "type")]
     pub output: Option<String>,
     /// Where to POST the list when it finishes.
+    #[schema(min_length = 1)]
     pub callback_url: Option<String>,
     /// Skip sources that do not exist.
     pub ignore_missing: Option<bool>,

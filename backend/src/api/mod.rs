@@ -7,6 +7,7 @@ mod edits;
 mod error;
 mod health;
 mod inspect;
+mod limits;
 mod lists;
 mod query;
 mod unmatched;
@@ -18,6 +19,7 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use limits::{MAX_HEADER_BYTES, MAX_URI_BYTES, oversized};
 pub use unmatched::unmatched;
 
 /// The document's fixed parts; paths and schemas are collected from the handlers.

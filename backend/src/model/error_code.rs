@@ -74,6 +74,8 @@ codes! {
     InvalidQuery = "INVALID_QUERY",
     /// A body over the size limit.
     BodyTooLarge = "BODY_TOO_LARGE",
+    /// A request whose address or headers are over the service's bounds.
+    RequestTooLarge = "REQUEST_TOO_LARGE",
     /// A body in a format the endpoint does not take.
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
     /// No credentials (an API token, or the registry's).

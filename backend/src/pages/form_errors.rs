@@ -116,14 +116,25 @@ impl FormErrors {
 }
 
 /// Where a service's refusal of a built form goes, and the status to answer with: a registry not
-/// allowed at the field naming it (403), a registry's error at the row of the source it failed
-/// on, anything else above the form; each with its code and advice. (An internal failure is the
+/// allowed at the field naming it (403), an invalid field (a text holding a NUL character, say)
+/// at that field (400), a registry's error at the row of the source it failed on, anything else
+/// above the form; each with its code and advice. (An internal failure is the
 /// caller's to turn into a 500.)
 pub fn refusal(form: &SpecForm, built: &Built, e: &ServiceError) -> (FormErrors, StatusCode) {
     let mut errors = FormErrors::for_rows(form.rows.len());
     if let ServiceError::NotAllowed { field, message, .. } = e {
         errors.place(form, &built.row_of, Some(field), message, (None, None));
         return (errors, StatusCode::FORBIDDEN);
+    }
+    if let ServiceError::Invalid {
+        field: Some(field),
+        message,
+        ..
+    } = e
+    {
+        let at = e.position();
+        errors.place(form, &built.row_of, Some(field), message, at);
+        return (errors, StatusCode::BAD_REQUEST);
     }
     let code = e.code().to_string();
     let message = e.message();

@@ -2,10 +2,12 @@
 //! about each is `model::ErrorCode::advice`).
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::model::{Audience, ErrorCode};
+use crate::retry::Verdict;
 
 /// One entry of a registry's `{"errors": [...]}` body.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -105,6 +107,19 @@ impl RegistryError {
             Self::Api { status, .. } => *status == 429 || *status >= 500,
             Self::Transport { permanent, .. } => !permanent,
             _ => false,
+        }
+    }
+
+    /// What a retry loop does after this error: try again when it may pass — after the
+    /// registry's `Retry-After` if it gave one (the policy caps it) — else stop.
+    pub(crate) fn verdict(&self) -> Verdict {
+        match self {
+            _ if !self.is_retryable() => Verdict::Stop,
+            Self::Api {
+                retry_after: Some(secs),
+                ..
+            } => Verdict::Retry(Some(Duration::from_secs(*secs))),
+            _ => Verdict::Retry(None),
         }
     }
 

@@ -15,6 +15,7 @@ use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
 use super::timing::Silence;
 use super::transport::{Peer, Wire};
+use crate::retry::RetryPolicy;
 use crate::spec::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
 
 /// What a registry has told us about how it authenticates.
@@ -199,10 +200,11 @@ impl Host {
     }
 
     /// The `Authorization` value for a request under `mode`, fetching a token through `wire` if
-    /// none is cached for `scopes`.
+    /// none is cached for `scopes` (asking the realm again under `retry` while it may pass).
     pub(crate) async fn authorization(
         &self,
         wire: &Wire,
+        retry: &RetryPolicy,
         mode: &AuthMode,
         scopes: &[Scope],
     ) -> Result<Option<String>, RegistryError> {
@@ -227,6 +229,7 @@ impl Host {
                 self.check_realm(realm)?;
                 let token = fetch_token(
                     wire,
+                    retry,
                     self.peer(),
                     self.credentials.as_ref(),
                     realm,
@@ -342,14 +345,17 @@ mod tests {
         );
         let http = crate::registry::http_builder().build().unwrap();
         let wire = Wire::new(http, crate::registry::Timeouts::default());
+        let retry = RetryPolicy::default();
         assert_eq!(
-            h.authorization(&wire, &AuthMode::Unknown, &[])
+            h.authorization(&wire, &retry, &AuthMode::Unknown, &[])
                 .await
                 .unwrap(),
             None
         );
         assert_eq!(
-            h.authorization(&wire, &AuthMode::Basic, &[]).await.unwrap(),
+            h.authorization(&wire, &retry, &AuthMode::Basic, &[])
+                .await
+                .unwrap(),
             Some("Basic YWxpY2U6aHVudGVyMg==".to_owned())
         );
         assert_eq!(wire.sent(), 0);

@@ -188,7 +188,9 @@ impl Requester {
         };
         let mut builder = builder.headers(req.headers.clone());
         if same_host {
-            let authorization = host.authorization(&self.wire, mode, &req.scopes).await;
+            let authorization = host
+                .authorization(&self.wire, &self.retry, mode, &req.scopes)
+                .await;
             if let Some(value) = authorization.map_err(Failure::Final)? {
                 builder = builder.header(AUTHORIZATION, value);
             }
@@ -351,8 +353,8 @@ async fn refusal(
 enum Failure {
     /// It may pass if sent again: 429, 5xx, a transport failure that is not permanent.
     Retryable(RegistryError),
-    /// Sending again cannot help, or is not the loop's to do (a failed token request): the error
-    /// is returned as it is.
+    /// Sending again cannot help, or is not the loop's to do (a failed token request, which the
+    /// token call retried itself): the error is returned as it is.
     Final(RegistryError),
 }
 
@@ -386,13 +388,7 @@ impl Failed<'_> {
                 if policy.may_retry(self.attempt) {
                     tracing::warn!("retrying (attempt {}) after: {err}", self.attempt);
                 }
-                Verdict::Retry(match err {
-                    RegistryError::Api {
-                        retry_after: Some(secs),
-                        ..
-                    } => Some(Duration::from_secs(*secs)),
-                    _ => None,
-                })
+                err.verdict()
             }
             _ => Verdict::Stop,
         }
@@ -470,7 +466,7 @@ mod tests {
         assert_eq!(
             failed(Failure::Final(api(503, None))).verdict(true, &policy),
             Verdict::Stop,
-            "a failed token request is not retried by the loop"
+            "a failed token request (retried by the token call) is not retried by the loop"
         );
     }
 

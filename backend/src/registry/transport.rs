@@ -125,8 +125,9 @@ impl Wire {
         self.http.request(method, url).timeout(self.token_timeout())
     }
 
-    /// How long a token request may take whole: the request or the answer timeout, the shorter
-    /// (a token realm answers at once or not at all, and is not asked again).
+    /// How long one token request may take whole: the request or the answer timeout, the shorter
+    /// (a token realm answers at once or not at all; one that did not is asked again under the
+    /// retry policy).
     pub(crate) fn token_timeout(&self) -> Duration {
         self.request_timeout.min(self.answer_timeout)
     }

@@ -27,6 +27,7 @@ pub struct Edit {
 impl Services {
     /// Queues a removal or a copy: checked, written with its push job in one transaction.
     pub async fn edit(&self, edit: &Edit) -> Result<ListResource, ServiceError> {
+        edit.refuse_nul()?;
         self.queue(Queued {
             operation: edit.work.operation(false),
             work: &edit.work,

@@ -1,10 +1,11 @@
 //! The list use cases: submit (queue a push), dry run, get one, a page of them, retry, cancel,
 //! follow and unfollow.
 //!
-//! A submission meets its rules here whichever adapter it came through: the spec's own options
-//! win over the request's defaults; every registry it names and its callback host must be on the
-//! allow-lists; an idempotency key is at most 255 characters and names one request, told apart
-//! from another by one fingerprint of what the request asks for.
+//! A submission meets its rules here whichever adapter it came through: no text of it holds a NUL
+//! character (`input.rs`); the spec's own options win over the request's defaults; every registry
+//! it names and its callback host must be on the allow-lists; an idempotency key is at most 255
+//! characters and names one request, told apart from another by one fingerprint of what the
+//! request asks for.
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -198,6 +199,7 @@ impl Queued<'_> {
 impl Services {
     /// Queues a list to be pushed: checked, written with its push job in one transaction.
     pub async fn submit(&self, submit: &Submit) -> Result<ListResource, ServiceError> {
+        submit.refuse_nul()?;
         let work = Work::List(submit.submission.spec.clone());
         self.queue(submit.queued(&work)).await
     }
@@ -232,6 +234,7 @@ impl Services {
 
     /// Resolves the sources and builds the exact list, writing nothing.
     pub async fn dry_run(&self, submit: &Submit) -> Result<DryRun, ServiceError> {
+        submit.refuse_nul()?;
         let options = submit.options();
         let work = Work::List(submit.submission.spec.clone());
         self.check_allowed(&work, options.callback_url.as_deref())?;
@@ -271,6 +274,7 @@ impl Services {
 
     /// A page of lists, newest first.
     pub async fn lists(&self, query: &PageQuery) -> Result<ListPage, ServiceError> {
+        query.refuse_nul()?;
         let before = match query.cursor.as_deref() {
             Some(c) if !c.is_empty() => Some(decode_cursor(c)?),
             _ => None,

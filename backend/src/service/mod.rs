@@ -2,13 +2,14 @@
 //! submit a list (or dry-run it), remove entries from a list or copy one (queued as lists are),
 //! read one or a page, retry, cancel, inspect a reference.
 //!
-//! Owns the rules a request meets before it reaches the engine or the store — option merging,
-//! the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
+//! Owns the rules a request meets before it reaches the engine or the store — no NUL character
+//! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
 //! paging cursor — and the list as the service shows it ([`ListResource`]). It knows nothing of
 //! HTTP: the adapters parse requests into its types and render its answers.
 
 mod edits;
 mod error;
+mod input;
 mod inspect;
 mod lists;
 mod resource;

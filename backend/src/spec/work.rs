@@ -4,9 +4,12 @@
 //! The service stores it (the [`Operation`] by name, the rest as JSON in the spec column) and the
 //! engine carries it out; the CLI's `push`, `remove` and `copy` build the same values.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::{ListSpec, Reference, SpecError};
+use super::{ListSpec, Reference, SourceEntry, SpecError};
 use crate::model::{Digest, Operation, Platform};
 
 /// Entries to remove from the list a tag holds, by platform or by digest.
@@ -160,6 +163,31 @@ impl Work {
         }
     }
 
+    /// Every text the work holds, each with the field a request names it by — an annotation's
+    /// key and its value alike by `manifests[1].annotations.<key>` — for the checks every text
+    /// of a submission meets.
+    pub fn texts(&self) -> Vec<(String, Cow<'_, str>)> {
+        let mut texts = Vec::new();
+        match self {
+            Work::List(spec) => return spec.texts(),
+            Work::Remove(r) => {
+                texts.push(("target".to_owned(), r.image.to_string().into()));
+                for (i, platform) in r.platforms.iter().enumerate() {
+                    texts.push((format!("platforms[{i}]"), platform.to_string().into()));
+                }
+                for (i, digest) in r.digests.iter().enumerate() {
+                    texts.push((format!("digests[{i}]"), digest.as_str().into()));
+                }
+            }
+            Work::Copy(c) => {
+                texts.push(("source".to_owned(), c.source.to_string().into()));
+                texts.push(("target".to_owned(), c.image.to_string().into()));
+                indexed(&mut texts, "tags", &c.tags);
+            }
+        }
+        texts
+    }
+
     /// The work as the store keeps it (beside its operation's name).
     pub fn to_stored(&self) -> serde_json::Value {
         let value = match self {
@@ -180,6 +208,63 @@ impl Work {
             Operation::Remove => Work::Remove(serde_json::from_value(value)?),
             Operation::Copy => Work::Copy(serde_json::from_value(value)?),
         })
+    }
+}
+
+impl ListSpec {
+    /// Every text the spec holds, each with the field the spec names it by (see
+    /// [`Work::texts`]).
+    pub fn texts(&self) -> Vec<(String, Cow<'_, str>)> {
+        let mut texts = vec![("image".to_owned(), self.image.to_string().into())];
+        indexed(&mut texts, "tags", &self.tags);
+        annotation_texts(&mut texts, "annotations", &self.annotations);
+        for (i, entry) in self.manifests.iter().enumerate() {
+            entry_texts(&mut texts, &format!("manifests[{i}]"), entry);
+        }
+        texts
+    }
+}
+
+/// The texts of one source entry, under `at` (`manifests[1]`).
+fn entry_texts<'a>(texts: &mut Vec<(String, Cow<'a, str>)>, at: &str, entry: &'a SourceEntry) {
+    texts.push((format!("{at}.image"), entry.image.to_string().into()));
+    if let Some(p) = &entry.platform {
+        let words = [
+            ("architecture", &p.architecture),
+            ("os", &p.os),
+            ("os.version", &p.os_version),
+            ("variant", &p.variant),
+        ];
+        for (name, word) in words {
+            if let Some(word) = word {
+                texts.push((format!("{at}.platform.{name}"), word.as_str().into()));
+            }
+        }
+        for (name, list) in [("os.features", &p.os_features), ("features", &p.features)] {
+            let list = list.as_deref().unwrap_or_default();
+            indexed(texts, &format!("{at}.platform.{name}"), list);
+        }
+    }
+    annotation_texts(texts, &format!("{at}.annotations"), &entry.annotations);
+}
+
+/// `items` as `field[0]`, `field[1]`, …
+fn indexed<'a>(texts: &mut Vec<(String, Cow<'a, str>)>, field: &str, items: &'a [String]) {
+    for (i, item) in items.iter().enumerate() {
+        texts.push((format!("{field}[{i}]"), item.as_str().into()));
+    }
+}
+
+/// Each annotation's key and value, both as `field.<key>`.
+fn annotation_texts<'a>(
+    texts: &mut Vec<(String, Cow<'a, str>)>,
+    field: &str,
+    annotations: &'a BTreeMap<String, String>,
+) {
+    for (key, value) in annotations {
+        let at = format!("{field}.{key}");
+        texts.push((at.clone(), key.as_str().into()));
+        texts.push((at, value.as_str().into()));
     }
 }
 
@@ -218,6 +303,41 @@ mod tests {
         let err = Promotion::parse("r.io/a:v1", "r.io/b:v1", &many).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("tags"));
         assert!(Promotion::parse("r.io/a:v1", "r.io/b:v1", &many[1..]).is_ok());
+    }
+
+    #[test]
+    fn every_text_of_a_work_is_named_by_the_field_a_request_gives_it_in() {
+        let spec = crate::spec::parse::from_yaml(
+            "image: r.io/demo:v1\ntags: [a]\nannotations: {k: v}\nmanifests:\n  - image: r.io/x:v1\n  - image: r.io/y:v1\n    platform: {os: linux, architecture: amd64, os.version: '1', features: [f]}\n    annotations: {org.example: w}\n",
+        )
+        .unwrap();
+        let list = Work::List(spec);
+        let texts = list.texts();
+        let named = |field: &str| -> Vec<&str> {
+            texts
+                .iter()
+                .filter(|(f, _)| f == field)
+                .map(|(_, t)| t.as_ref())
+                .collect()
+        };
+        assert_eq!(named("image"), ["r.io/demo:v1"]);
+        assert_eq!(named("tags[0]"), ["a"]);
+        assert_eq!(named("annotations.k"), ["k", "v"]);
+        assert_eq!(named("manifests[1].image"), ["r.io/y:v1"]);
+        assert_eq!(named("manifests[1].platform.os.version"), ["1"]);
+        assert_eq!(named("manifests[1].platform.features[0]"), ["f"]);
+        assert_eq!(
+            named("manifests[1].annotations.org.example"),
+            ["org.example", "w"]
+        );
+        let removal =
+            Work::Remove(Removal::parse("r.io/d:v1", &strings(&["linux/arm64"]), &[]).unwrap());
+        let fields: Vec<String> = removal.texts().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["target", "platforms[0]"]);
+        let copy =
+            Work::Copy(Promotion::parse("r.io/a:v1", "s.io/a:v1", &strings(&["t"])).unwrap());
+        let fields: Vec<String> = copy.texts().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["source", "target", "tags[0]"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::registry::error::RegistryError;
 use crate::registry::transport::{
     MAX_SMALL_BODY, Peer, Wire, api_error, read_limited, transport_error,
 };
+use crate::retry::{RetryPolicy, Verdict};
 use crate::spec::reference::is_loopback_host;
 
 /// An access scope in the token spec's form: `repository:<name>:<actions>`.
@@ -97,9 +98,11 @@ impl TokenResponse {
 /// Asks a token realm for a token covering `scopes`: `GET realm?service=&scope=…`, or the OAuth2
 /// `POST` form for an identity token or a realm that refuses the `GET`. The registry's
 /// `credentials` go to the realm only over HTTPS, or to a loopback realm. Every request goes out
-/// through `wire`, which counts it.
+/// through `wire`, which counts it; a request that may pass if sent again (no answer in time, a
+/// connection that failed, 429, 5xx) is sent again under `retry`, as registry requests are.
 pub(crate) async fn fetch_token(
     wire: &Wire,
+    retry: &RetryPolicy,
     peer: Peer<'_>,
     credentials: Option<&Credentials>,
     realm: &str,
@@ -124,18 +127,20 @@ pub(crate) async fn fetch_token(
             "not sending credentials to a token realm over plain HTTP"
         );
     }
-    let response = match sent {
-        Some(Credentials::IdentityToken(refresh)) => {
-            call.post(vec![
-                ("grant_type", "refresh_token".to_owned()),
-                ("refresh_token", refresh.expose().to_owned()),
-                ("client_id", "manifold".to_owned()),
-            ])
-            .await?
-        }
-        _ => call.get(sent).await?,
-    };
-    call.read_token(response).await
+    let call = &call;
+    retry
+        .run(
+            |_| call.attempt(sent),
+            |err: &RegistryError| {
+                let verdict = err.verdict();
+                if verdict != Verdict::Stop {
+                    tracing::warn!("asking the token realm again after: {err}");
+                }
+                verdict
+            },
+        )
+        .await
+        .map_err(|(err, attempts)| err.after_attempts(attempts))
 }
 
 /// Whether credentials may go to a token realm: over HTTPS, or to a loopback address.
@@ -161,6 +166,23 @@ struct RealmCall<'a> {
 }
 
 impl RealmCall<'_> {
+    /// One attempt: the request (the `GET`, or the `POST` form for an identity token) and the
+    /// token in its answer.
+    async fn attempt(&self, credentials: Option<&Credentials>) -> Result<Token, RegistryError> {
+        let response = match credentials {
+            Some(Credentials::IdentityToken(refresh)) => {
+                self.post(vec![
+                    ("grant_type", "refresh_token".to_owned()),
+                    ("refresh_token", refresh.expose().to_owned()),
+                    ("client_id", "manifold".to_owned()),
+                ])
+                .await?
+            }
+            _ => self.get(credentials).await?,
+        };
+        self.read_token(response).await
+    }
+
     /// `grant` followed by the service and every scope: the query or form of a token request.
     fn params(&self, mut grant: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
         if let Some(service) = self.service {
@@ -208,7 +230,8 @@ impl RealmCall<'_> {
         }
     }
 
-    /// A token request that got no answer: a realm that did not answer in time says so.
+    /// A token request that got no answer: a realm that did not answer in time says so. Either
+    /// may pass if sent again.
     fn send_error(&self, e: &reqwest::Error) -> RegistryError {
         if !e.is_timeout() {
             return transport_error(&self.operation, self.peer, e);
@@ -221,7 +244,7 @@ impl RealmCall<'_> {
                 self.wire.token_timeout().as_secs_f64()
             ),
             timeout: true,
-            permanent: true,
+            permanent: false,
         }
     }
 
@@ -294,6 +317,105 @@ mod tests {
         assert!(t.is_fresh());
         let empty: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert!(empty.into_token().is_none());
+    }
+
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// Asks the mock realm for a token under a quick policy of 4 attempts; the result and the
+    /// requests sent.
+    async fn ask(
+        realm: &MockServer,
+        credentials: Option<Credentials>,
+    ) -> (Result<Token, RegistryError>, u64) {
+        let http = crate::registry::http_builder().build().unwrap();
+        let wire = Wire::new(http, crate::registry::Timeouts::default());
+        let retry = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        };
+        let peer = Peer {
+            registry: "r.test",
+            api_host: "r.test",
+            https: false,
+            ca_given: false,
+        };
+        let url = format!("{}/token", realm.uri());
+        let scopes = [Scope::pull("demo")];
+        let result = fetch_token(
+            &wire,
+            &retry,
+            peer,
+            credentials.as_ref(),
+            &url,
+            None,
+            &scopes,
+        )
+        .await;
+        (result, wire.sent())
+    }
+
+    /// Makes the realm answer `verb` with `failure` `times` times, then with a token.
+    async fn fails_then_answers(
+        realm: &MockServer,
+        verb: &str,
+        failure: ResponseTemplate,
+        times: u64,
+    ) {
+        Mock::given(method(verb))
+            .respond_with(failure)
+            .up_to_n_times(times)
+            .mount(realm)
+            .await;
+        let token = serde_json::json!({"token": "t0k"});
+        Mock::given(method(verb))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token))
+            .mount(realm)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_realm_that_fails_for_a_while_is_asked_again_by_get_and_by_the_oauth2_form() {
+        let realm = MockServer::start().await;
+        fails_then_answers(&realm, "GET", ResponseTemplate::new(503), 2).await;
+        let rate_limited = ResponseTemplate::new(429).insert_header("Retry-After", "0");
+        fails_then_answers(&realm, "POST", rate_limited, 1).await;
+
+        let (got, sent) = ask(&realm, None).await;
+        let identity = Credentials::IdentityToken(Secret::new("refresh-me".to_owned()));
+        let (posted, posts) = ask(&realm, Some(identity)).await;
+
+        assert_eq!(got.unwrap().value.expose(), "t0k");
+        assert_eq!(sent, 3, "two 503s, then the token");
+        assert_eq!(posted.unwrap().value.expose(), "t0k");
+        assert_eq!(posts, 2, "a 429, then the token");
+    }
+
+    #[tokio::test]
+    async fn a_realm_that_refuses_is_asked_once_and_one_that_keeps_failing_as_often_as_the_policy_allows()
+     {
+        let refusing = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(403))
+            .mount(&refusing)
+            .await;
+        let failing = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(502))
+            .mount(&failing)
+            .await;
+
+        let (refused, asked) = ask(&refusing, None).await;
+        let (failed, tried) = ask(&failing, None).await;
+
+        let refused = refused.unwrap_err();
+        assert_eq!((refused.status(), asked), (Some(403), 1));
+        assert!(!refused.is_retryable());
+        let failed = failed.unwrap_err();
+        assert_eq!((failed.status(), tried), (Some(502), 4));
+        assert!(failed.is_retryable(), "the job may still try again later");
+        assert!(failed.to_string().contains("tried 4 times"), "{failed}");
     }
 
     #[test]
