@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use manifold::engine::{self, PushOptions};
-use manifold::model::ListType;
+use manifold::model::{ListOptions, ListType};
 use manifold::registry::{ClientConfig, RegistryClient};
 use manifold::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
 use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
@@ -79,10 +79,8 @@ async fn main() {
         for _ in 0..RUNS {
             run_id += 1;
             let spec = spec(&host, &format!("bench{n}-t{run_id}"), &sources);
-            let options = PushOptions {
-                trust_platforms: true,
-                ..options(8)
-            };
+            let mut options = options(8);
+            options.list.trust_platforms = true;
             trusted.push(push_with(&spec, &options).await);
         }
         print_cold_row(n, "manifold --trust-platforms (8 at a time)", &trusted);
@@ -126,10 +124,8 @@ async fn referrers_row(
             .expect("sbom");
     }
     let (mut plain, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
-    let with = PushOptions {
-        referrers: true,
-        ..options(8)
-    };
+    let mut with = options(8);
+    with.list.referrers = true;
     for _ in 0..RUNS {
         *run_id += 1;
         plain.push(
@@ -304,11 +300,11 @@ fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
 }
 
 fn options(concurrency: usize) -> PushOptions {
-    PushOptions {
+    let list = ListOptions {
         output: ListType::Docker,
-        concurrency,
-        ..PushOptions::default()
-    }
+        ..ListOptions::default()
+    };
+    PushOptions::new(list, concurrency)
 }
 
 async fn manifold_push(spec: &ListSpec, concurrency: usize) -> (Duration, u64) {

@@ -93,6 +93,14 @@ pub struct Settings {
         help_heading = "Jobs and the watch"
     )]
     pub job_lease_secs: Option<u64>,
+    /// Sources one push works on at once (resolving, copying children) [default: 8].
+    #[arg(
+        long = "push-concurrency",
+        env = "MANIFOLD_PUSH_CONCURRENCY",
+        value_name = "N",
+        help_heading = "Jobs and the watch"
+    )]
+    pub push_concurrency: Option<usize>,
     /// Attempts a push gets before it fails [default: 5].
     #[arg(
         long = "job-max-attempts",
@@ -307,6 +315,13 @@ impl Settings {
     /// How long a claimed job is held before another worker may take it over.
     pub fn job_lease(&self) -> Duration {
         Duration::from_secs(self.job_lease_secs.unwrap_or(60).max(1))
+    }
+
+    /// Sources one push works on at once.
+    pub fn concurrency(&self) -> usize {
+        self.push_concurrency
+            .unwrap_or(crate::engine::DEFAULT_CONCURRENCY)
+            .max(1)
     }
 
     /// Attempts a push (or a callback) gets.

@@ -241,12 +241,31 @@ async fn past_the_http_parsers_own_limits_it_answers_itself_with_an_empty_body()
     assert_eq!((head.0, head.2.as_str()), (431, ""));
 }
 
+/// The properties of schema `name`, with those of the schemas it is made of (`allOf`, `$ref`).
+fn properties_of<'a>(doc: &'a Value, name: &str) -> Vec<(&'a String, &'a Value)> {
+    let schema = &doc["components"]["schemas"][name];
+    let mut properties: Vec<_> = schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .collect();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        match part["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                properties.extend(properties_of(doc, name));
+            }
+            None => properties.extend(part["properties"].as_object().into_iter().flatten()),
+        }
+    }
+    properties
+}
+
 /// The JSON-body properties of schema `name` the document says may not be empty: a property
 /// path (`tags[0]` for an item) for each.
 fn non_empty_properties(doc: &Value, name: &str) -> Vec<String> {
-    let properties = doc["components"]["schemas"][name]["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("{name} has properties"));
+    let properties = properties_of(doc, name);
+    assert!(!properties.is_empty(), "{name} has properties");
     let mut found = Vec::new();
     for (property, schema) in properties {
         if schema["minLength"] == 1 {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use manifold::model::{Digest, Entry, ListStatus, ListType, Operation, SpecFormat};
+use manifold::model::{Digest, Entry, ListOptions, ListStatus, Operation, SpecFormat};
 use manifold::store::{
     ClaimedJob, Inserted, JobKind, ListFilter, NewList, PushOutcome, Store, Transition,
 };
@@ -55,18 +55,13 @@ pub(crate) fn new_list(target: &str) -> NewList {
     NewList {
         target: spec.image.to_string(),
         tags: vec!["latest".into()],
-        output_type: ListType::Auto,
-        ignore_missing: false,
         spec: serde_json::to_value(&spec).unwrap(),
         spec_text: "image: …".into(),
         spec_format: SpecFormat::Yaml,
-        callback_url: None,
         idempotency_key: None,
         request_hash: format!("hash-{target}"),
         operation: Operation::Push,
-        trust_platforms: false,
-        referrers: false,
-        follow: false,
+        options: ListOptions::default(),
     }
 }
 
@@ -363,7 +358,7 @@ async fn retry_and_cancel_follow_the_status_rules(b: Backend) {
 
 async fn a_finished_list_with_a_callback_queues_one_and_records_its_delivery(b: Backend) {
     let mut new = new_list("cb:v1");
-    new.callback_url = Some("http://127.0.0.1:9/hook".into());
+    new.options.callback_url = Some("http://127.0.0.1:9/hook".into());
     let list = insert(&b.store, &new).await;
     let push = claim(&b.store, "w").await.unwrap();
     assert!(b.store.complete_push(&push, &outcome(), 3).await.unwrap());
@@ -386,7 +381,7 @@ async fn a_finished_list_with_a_callback_queues_one_and_records_its_delivery(b: 
 
     assert_eq!(callback.kind, JobKind::Callback);
     assert_eq!(
-        callback.callback_url.as_deref(),
+        callback.options.callback_url.as_deref(),
         Some("http://127.0.0.1:9/hook")
     );
     assert_eq!(pending.callback_status.map(|s| s.as_str()), Some("pending"));

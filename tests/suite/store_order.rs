@@ -181,7 +181,7 @@ fn drifted(reasons: Vec<DriftReason>) -> DriftFound {
 
 async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Backend) {
     let mut first = new_list("app:v1");
-    first.callback_url = Some("http://127.0.0.1:9/hook".into());
+    first.options.callback_url = Some("http://127.0.0.1:9/hook".into());
     let first = insert(&b.store, &first).await;
     land(&b.store, first.id, Some(Utc::now())).await;
     let due = b
@@ -272,14 +272,9 @@ async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Bac
 async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_following_over(
     b: Backend,
 ) {
-    let followed = insert(
-        &b.store,
-        &NewList {
-            follow: true,
-            ..new_list("app:v1")
-        },
-    )
-    .await;
+    let mut asked = new_list("app:v1");
+    asked.options.follow = true;
+    let followed = insert(&b.store, &asked).await;
     land(&b.store, followed.id, Some(Utc::now())).await;
     let moved = DriftReason::SourceMoved {
         image: "127.0.0.1:5000/src:v1".into(),
@@ -302,8 +297,8 @@ async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_
     assert_eq!(again.follow_up, None, "the following was handed over");
     let old = b.store.get_list(followed.id).await.unwrap().unwrap();
     let new = b.store.get_list(next).await.unwrap().unwrap();
-    assert_eq!((old.follow, old.followed_by), (false, Some(next)));
-    assert_eq!((new.follow, new.follows), (true, Some(followed.id)));
+    assert_eq!((old.options.follow, old.followed_by), (false, Some(next)));
+    assert_eq!((new.options.follow, new.follows), (true, Some(followed.id)));
     assert_eq!((new.status, &new.target), (ListStatus::Queued, &old.target));
     assert_eq!(new.spec_text, old.spec_text);
     assert!(new.sequence > old.sequence);
@@ -315,7 +310,10 @@ async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_
         .await
         .unwrap()
         .unwrap();
-    assert!(!stopped.follow);
+    assert!(!stopped.options.follow);
     let new = b.store.get_list(next).await.unwrap().unwrap();
-    assert!(!new.follow, "unfollowing stops the follow-ups after it too");
+    assert!(
+        !new.options.follow,
+        "unfollowing stops the follow-ups after it too"
+    );
 }

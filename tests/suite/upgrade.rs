@@ -75,6 +75,8 @@ struct OldList {
     /// The push job: state, attempt, lease end (minutes ago).
     job: (&'static str, i64, Option<i64>),
     callback: Option<String>,
+    /// `output_type`, and `ignore_missing`, `trust_platforms`, `referrers` all at once.
+    flags: (&'static str, bool),
 }
 
 impl OldList {
@@ -93,6 +95,7 @@ impl OldList {
             superseded_by: None,
             job: ("ready", 0, None),
             callback: None,
+            flags: ("auto", false),
         }
     }
 
@@ -137,10 +140,12 @@ impl OldList {
              started_at, finished_at, updated_at, operation, trust_platforms, seq, \
              superseded_by, follow, drift_status, drift_checked_at, drift_reasons, \
              drift_next_at, sources, callback_event, referrers) values ({id}, '{status}', \
-             {target}, {tags}, 'auto', {f}, {spec}, {spec_text}, 'json', {callback}, \
+             {target}, {tags}, '{output}', {on}, {spec}, {spec_text}, 'json', {callback}, \
              'old-{seq}', {digest}, {media_type}, {size}, {code}, {message}, {callback_status}, \
-             0, {created}, {started}, {finished_at}, {created}, '{op}', {f}, {seq}, {superseded}, \
-             {f}, {drift}, {checked}, {reasons}, {next}, {sources}, {event}, {f});\n",
+             0, {created}, {started}, {finished_at}, {created}, '{op}', {on}, {seq}, {superseded}, \
+             {f}, {drift}, {checked}, {reasons}, {next}, {sources}, {event}, {on});\n",
+            output = self.flags.0,
+            on = sql.bool(self.flags.1),
             id = sql.uuid(&self.id),
             status = self.status,
             target = text(&self.target),
@@ -276,6 +281,7 @@ fn old_lists(host: &str, pushed: &Value, receiver: &str) -> Vec<OldList> {
     let mut canceled = OldList::new(3, "canceled", "push", &target("v0.1"))
         .spec(&demo_spec(host).target("demo:v0.1").json());
     canceled.job = ("canceled", 0, None);
+    canceled.flags = ("oci", true);
     let mut superseded = OldList::new(4, "superseded", "push", &target("v0.2")).spec(&v02);
     superseded.superseded_by = Some(succeeded.id);
     superseded.job = ("done", 1, None);
@@ -288,6 +294,7 @@ fn old_lists(host: &str, pushed: &Value, receiver: &str) -> Vec<OldList> {
     let mut one = demo_spec(host).target("demo:v0.3").json();
     one["manifests"].as_array_mut().unwrap().truncate(1);
     let append = OldList::new(7, "queued", "append", &target("v0.3")).spec(&one);
+    // (A queued append keeps appending: its options say so, converted from its operation.)
     let mut removal = OldList::new(8, "queued", "remove", &target("v0.2"));
     removal.spec = json!({"image": target("v0.2"),
         "platforms": [{"architecture": "s390x", "os": "linux"}], "digests": []});
@@ -364,6 +371,9 @@ async fn the_current_binary_takes_over_a_database_of_the_previous_release(db: Db
     };
     let read = serve.get_json(&format!("/lists/{}", succeeded.id)).await;
     assert_eq!(read["digest"], pushed["digest"], "{read:#}");
+    assert_eq!(read["type"], "auto");
+    assert_eq!(read["trust_platforms"], false);
+    assert_eq!(read["callback"]["url"], format!("{}/hook", receiver.uri()));
     assert_eq!(read["entries"], pushed["entries"], "{read:#}");
     assert_eq!(read["tags"], json!([]));
     let read = serve.get_json(&format!("/lists/{}", failed.id)).await;
@@ -372,6 +382,11 @@ async fn the_current_binary_takes_over_a_database_of_the_previous_release(db: Db
     assert_eq!(read["attempts"], 5);
     let read = serve.get_json(&format!("/lists/{}", canceled.id)).await;
     assert_eq!(read["status"], "canceled");
+    // Options kept one column each before are read back from the document they became.
+    assert_eq!(read["type"], "oci", "{read:#}");
+    for option in ["ignore_missing", "trust_platforms", "referrers"] {
+        assert_eq!(read[option], true, "{option}: {read:#}");
+    }
     let read = serve.get_json(&format!("/lists/{}", superseded.id)).await;
     assert_eq!(read["status"], "superseded");
     assert_eq!(read["superseded_by"], succeeded.id.to_string());

@@ -11,7 +11,7 @@ use super::State;
 use super::access::Write;
 use super::error::{ApiError, ErrorBody};
 use super::lists::{Reader, idempotency_key, read_body, utf8};
-use crate::model::ErrorCode;
+use crate::model::{AskedOptions, ErrorCode};
 use crate::service::{Edit, ListResource, ServiceError};
 use crate::spec::{self, Promotion, Removal, Work};
 
@@ -100,7 +100,11 @@ async fn create_removal(
     let (body, text): (RemovalBody, _) = read(&state, &req, payload).await?;
     let removal = Removal::parse(&body.target, &body.platforms, &body.digests);
     let work = Work::Remove(removal.map_err(ServiceError::body)?);
-    queue(&state, &req, (work, false), body.callback_url, text).await
+    let asked = AskedOptions {
+        callback_url: body.callback_url,
+        ..AskedOptions::default()
+    };
+    queue(&state, &req, work, asked, text).await
 }
 
 /// Copy a list or image to another repository or registry.
@@ -137,8 +141,12 @@ async fn create_copy(
     let (body, text): (CopyBody, _) = read(&state, &req, payload).await?;
     let promotion = Promotion::parse(&body.source, &body.target, &body.tags);
     let work = Work::Copy(promotion.map_err(ServiceError::body)?);
-    let referrers = body.referrers.unwrap_or(true);
-    queue(&state, &req, (work, referrers), body.callback_url, text).await
+    let asked = AskedOptions {
+        callback_url: body.callback_url,
+        referrers: body.referrers,
+        ..AskedOptions::default()
+    };
+    queue(&state, &req, work, asked, text).await
 }
 
 /// A JSON body and its text, parsed off the HTTP threads; its errors name the field, line and
@@ -165,14 +173,13 @@ async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
 async fn queue(
     state: &State,
     req: &HttpRequest,
-    (work, referrers): (Work, bool),
-    callback_url: Option<String>,
+    work: Work,
+    asked: AskedOptions,
     text: String,
 ) -> Result<HttpResponse, ApiError> {
     let edit = Edit {
         work,
-        referrers,
-        callback_url,
+        asked,
         text,
         idempotency_key: idempotency_key(req),
     };

@@ -12,9 +12,9 @@ use super::access::{Read, Write};
 use super::error::{ApiError, ErrorBody};
 use super::query::Query;
 use crate::http::{self, BodyError};
-use crate::model::{ErrorCode, ListStatus, ListType, SpecFormat};
+use crate::model::{AskedOptions, ErrorCode, ListStatus, SpecFormat};
 use crate::service::{DryRun, ListPage, ListResource, MAX_BODY_BYTES, PageQuery, Submit};
-use crate::spec::{self, Submission, SubmitOptions};
+use crate::spec::{self, Submission};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_list)
@@ -26,29 +26,14 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
         .service(unfollow_list);
 }
 
-/// Options of a submission given in the query (a spec's own `type`, `callback_url` and
-/// `ignore_missing` keys win).
+/// `?dry_run=true`: resolve the sources and answer with the exact list and its digest, writing
+/// nothing. (The submission's options in the query are [`AskedOptions`]; a spec's own keys win.)
 #[derive(Debug, Default, Deserialize, IntoParams)]
-pub struct SubmitQuery {
+#[into_params(parameter_in = Query)]
+pub struct DryRunQuery {
     /// Resolve the sources and answer with the exact list and its digest, writing nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// The list type: `docker`, `oci` or `auto` (the default).
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub output: Option<ListType>,
-    /// Where to POST the list when it finishes.
-    pub callback_url: Option<String>,
-    /// Skip sources that do not exist.
-    pub ignore_missing: Option<bool>,
-    /// Merge the entries into the list the target holds instead of replacing it.
-    pub append: Option<bool>,
-    /// Take the spec's platforms without checking them against the images' configs.
-    pub trust_platforms: Option<bool>,
-    /// Re-push the list from the same spec whenever one of its sources moves.
-    pub follow: Option<bool>,
-    /// Bring every child's signatures, attestations and SBOMs into the target too.
-    pub referrers: Option<bool>,
 }
 
 /// A list spec: manifest-tool's format, as JSON (or as YAML with `Content-Type: application/yaml`).
@@ -81,28 +66,9 @@ pub struct SpecBody {
     /// `os.features`, `features`) and `annotations`.
     #[schema(value_type = Vec<Object>)]
     pub manifests: Vec<serde_json::Value>,
-    /// `docker`, `oci` or `auto`.
-    #[schema(rename = "type")]
-    pub output: Option<String>,
-    /// Where to POST the list when it finishes.
-    #[schema(min_length = 1)]
-    pub callback_url: Option<String>,
-    /// Skip sources that do not exist.
-    pub ignore_missing: Option<bool>,
-    /// Merge the entries into the list the target holds (an entry of a platform it has replaces
-    /// that one; the rest stay) instead of replacing the list.
-    pub append: Option<bool>,
-    /// Take the spec's platforms as given. By default a platform the spec gives must be the
-    /// image's own (its config's `os`, `architecture`, `variant`), or the list is refused.
-    pub trust_platforms: Option<bool>,
-    /// Follow the sources: once the list has landed, each time the watch finds that one of its
-    /// sources (named by tag) moved, a new list is queued for the target from the same spec
-    /// (`follows` names the list it re-pushes). Stopped with `POST /lists/{id}/unfollow`.
-    pub follow: Option<bool>,
-    /// Bring every child's signatures, attestations and SBOMs into the target repository too:
-    /// cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags (same digests) and OCI referrers,
-    /// registered by the target's referrers API or its referrers tag schema.
-    pub referrers: Option<bool>,
+    /// The submission's options (a spec's own keys win over the query's).
+    #[serde(flatten)]
+    pub options: AskedOptions,
 }
 
 /// Submit a list spec to be pushed.
@@ -114,7 +80,8 @@ pub struct SpecBody {
     tag = "lists",
     operation_id = "create_list",
     params(
-        SubmitQuery,
+        DryRunQuery,
+        AskedOptions,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request answer the first list")
     ),
     request_body(content(
@@ -139,29 +106,21 @@ pub struct SpecBody {
 async fn create_list(
     state: State,
     req: HttpRequest,
-    query: Query<SubmitQuery>,
+    dry_run: Query<DryRunQuery>,
+    query: Query<AskedOptions>,
     payload: web::Payload,
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload).await?;
     let (format, submission, text) = parse_body(&state, &req, body).await?;
-    let query = query.into_inner();
     let submit = Submit {
         submission,
         format,
         text,
-        defaults: SubmitOptions {
-            output: query.output,
-            callback_url: query.callback_url,
-            ignore_missing: query.ignore_missing,
-            append: query.append,
-            trust_platforms: query.trust_platforms,
-            follow: query.follow,
-            referrers: query.referrers,
-        },
+        asked: query.into_inner(),
         idempotency_key: idempotency_key(&req),
     };
-    if query.dry_run {
+    if dry_run.dry_run {
         return Ok(HttpResponse::Ok().json(state.dry_run(&submit).await?));
     }
     let list = state.submit(&submit).await?;

@@ -6,7 +6,7 @@ use super::{
     output, read_spec,
 };
 use crate::engine::{self, PushOptions};
-use crate::model::{Digest, Platform};
+use crate::model::{AskedOptions, Digest, ListOptions, Platform};
 use crate::registry::RegistryClient;
 use crate::spec::{self, Promotion, Reference, Removal, Work};
 
@@ -20,17 +20,8 @@ pub(super) async fn push(
         PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
         PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
     };
-    let options = PushOptions {
-        output: args
-            .output
-            .or(submission.options.output)
-            .unwrap_or_default(),
-        ignore_missing: ignore_missing || submission.options.ignore_missing == Some(true),
-        concurrency,
-        trust_platforms: args.trust_platforms || submission.options.trust_platforms == Some(true),
-        append: args.append || submission.options.append == Some(true),
-        referrers: args.referrers || submission.options.referrers == Some(true),
-    };
+    let asked = args.asked(ignore_missing);
+    let options = PushOptions::new(submission.options.over(&asked), concurrency);
     let plan = engine::plan(client, &submission.spec, &options).await?;
     let report = if args.dry_run {
         plan.dry_run(client, &options).await?
@@ -47,14 +38,11 @@ pub(super) async fn pushml(
     concurrency: usize,
 ) -> anyhow::Result<()> {
     let submission = read_spec(&f.file)?;
-    let options = PushOptions {
-        output: submission.options.output.unwrap_or_default(),
-        ignore_missing: f.ignore_missing || submission.options.ignore_missing == Some(true),
-        concurrency,
-        trust_platforms: submission.options.trust_platforms == Some(true),
-        append: submission.options.append == Some(true),
-        referrers: submission.options.referrers == Some(true),
+    let asked = AskedOptions {
+        ignore_missing: f.ignore_missing.then_some(true),
+        ..AskedOptions::default()
     };
+    let options = PushOptions::new(submission.options.over(&asked), concurrency);
     let report = engine::push(client, &submission.spec, &options).await?;
     output::push_report(&report, false)
 }
@@ -77,11 +65,11 @@ pub(super) async fn copy(
         image: destination,
         tags: args.tags.clone(),
     });
-    let options = PushOptions {
-        concurrency,
+    let list = ListOptions {
         referrers: !args.no_referrers,
-        ..PushOptions::default()
+        ..ListOptions::default()
     };
+    let options = PushOptions::new(list, concurrency);
     run(client, &work, &options, args.json).await
 }
 
@@ -110,10 +98,7 @@ pub(super) async fn remove(
         platforms,
         digests,
     });
-    let options = PushOptions {
-        concurrency,
-        ..PushOptions::default()
-    };
+    let options = PushOptions::new(ListOptions::default(), concurrency);
     run(client, &work, &options, args.json).await
 }
 

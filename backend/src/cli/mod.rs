@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::model::ListType;
+use crate::model::{AskedOptions, ListType};
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
 use crate::spec;
 
@@ -69,7 +69,7 @@ struct GlobalArgs {
     #[arg(long, global = true, value_name = "HOST:IP")]
     resolve: Vec<String>,
     /// Requests to the registry in flight at once.
-    #[arg(long, global = true, default_value_t = 8, value_name = "N")]
+    #[arg(long, global = true, default_value_t = crate::engine::DEFAULT_CONCURRENCY, value_name = "N")]
     concurrency: usize,
     #[command(flatten)]
     timeouts: crate::config::TransferArgs,
@@ -138,7 +138,7 @@ struct MigrateArgs {
 #[derive(Debug, Args)]
 struct PushArgs {
     /// The list type: docker (manifest list), oci (image index), or auto (OCI when a child is OCI
-    /// or annotations are given).
+    /// or annotations are given). A spec's own keys (`type:`, `append:`, …) win over these flags.
     /// [default: the spec's `type`, else auto]
     #[arg(long = "type", global = true, value_enum)]
     output: Option<ListType>,
@@ -161,6 +161,21 @@ struct PushArgs {
     referrers: bool,
     #[command(subcommand)]
     how: PushCommand,
+}
+
+impl PushArgs {
+    /// The options these flags ask for (a flag not given asks nothing; the spec's keys win).
+    fn asked(&self, ignore_missing: bool) -> AskedOptions {
+        AskedOptions {
+            output: self.output,
+            ignore_missing: ignore_missing.then_some(true),
+            append: self.append.then_some(true),
+            trust_platforms: self.trust_platforms.then_some(true),
+            referrers: self.referrers.then_some(true),
+            follow: None,
+            callback_url: None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -420,6 +435,6 @@ fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::Submission> {
     }
     Ok(spec::Submission {
         spec,
-        options: spec::SubmitOptions::default(),
+        options: AskedOptions::default(),
     })
 }

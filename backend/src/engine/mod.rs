@@ -29,7 +29,7 @@ mod verify;
 pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
-pub use plan::{ListDocument, Plan, PushOptions, plan};
+pub use plan::{DEFAULT_CONCURRENCY, ListDocument, Plan, PushOptions, plan};
 pub use push::{PushReport, push, run};
 pub use resolve::Skipped;
 pub use verify::{PlatformCheck, Verification, check, pick, verify};

@@ -17,38 +17,39 @@ use super::edit;
 use super::error::EngineError;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
-use crate::model::{Digest, Entry, ListType, SourcePin};
+use crate::model::{Digest, Entry, ListOptions, ListType, SourcePin};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
 use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference, Removal};
 
-/// How to plan (and push) a list.
+/// How to plan (and push) a list: what the submission asks for, and how many sources are worked on
+/// at once (a setting of the command line or the service, not of the submission).
 #[derive(Debug, Clone)]
 pub struct PushOptions {
-    /// Docker list, OCI index, or chosen from the children.
-    pub output: ListType,
-    /// Skip sources that do not exist instead of failing.
-    pub ignore_missing: bool,
+    /// The submission's options.
+    pub list: ListOptions,
     /// Sources worked on at once.
     pub concurrency: usize,
-    /// Take the platforms a spec gives without checking them against the images' configs.
-    pub trust_platforms: bool,
-    /// Merge the spec's entries into the list the target holds instead of replacing it.
-    pub append: bool,
-    /// Bring every child's signatures, attestations and other referrers (and a copied list's
-    /// own) into the target with it.
-    pub referrers: bool,
 }
+
+/// Sources worked on at once unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 impl Default for PushOptions {
     fn default() -> Self {
         Self {
-            output: ListType::Auto,
-            ignore_missing: false,
-            concurrency: 8,
-            trust_platforms: false,
-            append: false,
-            referrers: false,
+            list: ListOptions::default(),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+impl PushOptions {
+    /// The options `list` asks for, `concurrency` sources at a time.
+    pub fn new(list: ListOptions, concurrency: usize) -> Self {
+        Self {
+            list,
+            concurrency: concurrency.max(1),
         }
     }
 }
@@ -113,7 +114,7 @@ pub async fn plan(
     let current = Current::read(client, &spec.image).await?;
     let platforms = Platforms {
         current: &current,
-        trust_spec: options.trust_platforms,
+        trust_spec: options.list.trust_platforms,
     };
     let resolve::Sources {
         mut resolved,
@@ -123,7 +124,7 @@ pub async fn plan(
         client,
         spec,
         platforms,
-        (options.ignore_missing, options.concurrency),
+        (options.list.ignore_missing, options.concurrency),
     )
     .await?;
     if resolved.is_empty() {
@@ -131,8 +132,8 @@ pub async fn plan(
             "every source was skipped as missing; there is no list to push".to_owned(),
         ));
     }
-    let (mut output, mut annotations) = (options.output, spec.annotations.clone());
-    if options.append
+    let (mut output, mut annotations) = (options.list.output, spec.annotations.clone());
+    if options.list.append
         && let Some(list) = &current.list
     {
         resolved = edit::append(&spec.image, list, resolved);

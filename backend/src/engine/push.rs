@@ -106,7 +106,7 @@ impl Plan {
         client: &RegistryClient,
         options: &PushOptions,
     ) -> Result<PushReport, EngineError> {
-        let found = if options.referrers {
+        let found = if options.list.referrers {
             referrers::discover(client, &self.subjects(), options.concurrency).await?
         } else {
             Vec::new()
@@ -138,7 +138,7 @@ impl Plan {
         copier: &Copier<'_>,
         options: &PushOptions,
     ) -> Result<Vec<Referrer>, EngineError> {
-        if !options.referrers {
+        if !options.list.referrers {
             return Ok(Vec::new());
         }
         let subjects = self.subjects();

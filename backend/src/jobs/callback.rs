@@ -42,7 +42,7 @@ pub(super) async fn record(services: &Services, job: &ClaimedJob, result: Result
 
 /// Sends the callback.
 async fn deliver(services: &Services, job: &ClaimedJob) -> Result<(), Failure> {
-    let Some(url) = &job.callback_url else {
+    let Some(url) = &job.options.callback_url else {
         return Ok(());
     };
     if !services.settings.callback_allowed(url) {

@@ -8,7 +8,7 @@ use futures::FutureExt as _;
 
 use super::outcome::Failure;
 use crate::engine::{self, PushOptions, PushReport};
-use crate::model::{ErrorCode, Operation};
+use crate::model::ErrorCode;
 use crate::service::Services;
 use crate::store::{ClaimedJob, PushOutcome};
 
@@ -39,14 +39,7 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
 
 async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failure> {
     let client = services.registry();
-    let options = PushOptions {
-        output: job.output,
-        ignore_missing: job.ignore_missing,
-        concurrency: 8,
-        trust_platforms: job.trust_platforms,
-        append: job.operation == Operation::Append,
-        referrers: job.referrers,
-    };
+    let options = PushOptions::new(job.options.clone(), services.settings.concurrency());
     Ok(engine::run(&client, &job.work, &options).boxed().await?)
 }
 

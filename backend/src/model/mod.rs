@@ -1,7 +1,7 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
 //! content-addressed thing, a platform, a secret that never prints, one entry of a list, what the
 //! watch finds a pushed list drifted by, what refers to an image (signatures, attestations,
-//! SBOMs), and the stable error codes with the
+//! SBOMs), a submission's options and the rule that merges them, and the stable error codes with the
 //! one table of advice on what to do about each.
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
@@ -11,6 +11,7 @@ mod drift;
 mod entry;
 mod error_code;
 mod names;
+mod options;
 pub mod platform;
 mod referrer;
 mod secret;
@@ -22,6 +23,7 @@ pub use error_code::{Audience, ErrorCode};
 pub use names::{
     CallbackStatus, DriftStatus, ListStatus, ListType, Operation, SpecFormat, UnknownName,
 };
+pub use options::{AskedOptions, ListOptions};
 pub use platform::Platform;
 pub use referrer::{Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag, tally};
 pub use secret::Secret;

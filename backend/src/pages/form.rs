@@ -11,9 +11,8 @@ use super::security::{FormData, check_csrf, state};
 use super::spec_form::{Action, Built, SpecForm};
 use super::view::{DigestView, human_size, media_label};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::model::Entry;
+use crate::model::{AskedOptions, Entry};
 use crate::service::{DryRun, ErrorKind, ServiceError, Submit};
-use crate::spec::SubmitOptions;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(new_list).service(submit_list);
@@ -163,9 +162,9 @@ async fn submit_list(
         Ok(built) => built,
         Err(errors) => return invalid(&visitor, form, *errors, StatusCode::BAD_REQUEST),
     };
-    let output = SubmitOptions {
+    let output = AskedOptions {
         output: Some(built.output),
-        ..SubmitOptions::default()
+        ..AskedOptions::default()
     };
     let submit = built.submit(output, Some(format!("ui:{}", form.nonce)));
     if action == Action::DryRun {

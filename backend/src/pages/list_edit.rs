@@ -18,9 +18,9 @@ use super::list::{ListPage, not_now, page_error};
 use super::security::{FormData, check_csrf, new_token, state};
 use super::spec_form::{Row, SpecForm};
 use super::{PageError, Visitor, render, see_other};
-use crate::model::{Entry, ListStatus, Platform};
+use crate::model::{AskedOptions, Entry, ListStatus, Platform};
 use crate::service::{Edit, ErrorKind, ListResource};
-use crate::spec::{Removal, SubmitOptions, Work};
+use crate::spec::{Removal, Work};
 
 /// Why a list that has not succeeded offers no edits.
 const ONLY_SUCCEEDED: &str =
@@ -118,10 +118,9 @@ async fn remove_entry(
     }
     let edit = Edit {
         work: Work::Remove(removal),
-        callback_url: None,
+        asked: AskedOptions::default(),
         text: Value::Object(text).to_string(),
         idempotency_key: None,
-        referrers: false,
     };
     let queued = state(&req)?.edit(&edit).await.map_err(page_error)?;
     Ok(see_other(&format!("/ui/lists/{}?queued=remove", queued.id)))
@@ -163,9 +162,9 @@ async fn append_entry(
         Ok(built) => built,
         Err(errors) => return again(&visitor, &list, &form, *errors, StatusCode::BAD_REQUEST),
     };
-    let append = SubmitOptions {
+    let append = AskedOptions {
         append: Some(true),
-        ..SubmitOptions::default()
+        ..AskedOptions::default()
     };
     let submit = built.submit(append, None);
     match services.submit(&submit).await {

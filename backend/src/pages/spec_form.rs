@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 
 use super::form_errors::FormErrors;
 use super::security::{FormData, new_token};
-use crate::model::{ListType, Platform, SpecFormat};
+use crate::model::{AskedOptions, ListType, Platform, SpecFormat};
 use crate::service::{ServiceError, Services, Submit};
-use crate::spec::{self, Submission, SubmitOptions};
+use crate::spec::{self, Submission};
 
 /// Rows an empty form starts with (the documentation demo has two sources).
 const EMPTY_ROWS: usize = 2;
@@ -78,13 +78,14 @@ pub struct Built {
 }
 
 impl Built {
-    /// The submission of this spec with the request's `defaults` and idempotency key.
-    pub fn submit(&self, defaults: SubmitOptions, idempotency_key: Option<String>) -> Submit {
+    /// The submission of this spec with the options the form asks for (the spec's own keys win)
+    /// and its idempotency key.
+    pub fn submit(&self, asked: AskedOptions, idempotency_key: Option<String>) -> Submit {
         Submit {
             submission: self.submission.clone(),
             format: self.format,
             text: self.text.clone(),
-            defaults,
+            asked,
             idempotency_key,
         }
     }

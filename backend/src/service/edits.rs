@@ -5,7 +5,7 @@
 
 use super::lists::Queued;
 use super::{ListResource, ServiceError, Services};
-use crate::model::{ListType, SpecFormat};
+use crate::model::{AskedOptions, ListOptions, SpecFormat};
 use crate::spec::Work;
 
 /// A removal or a copy, as asked for.
@@ -13,30 +13,29 @@ use crate::spec::Work;
 pub struct Edit {
     /// What to do.
     pub work: Work,
-    /// Where the service POSTs the result.
-    pub callback_url: Option<String>,
+    /// What the request asks beside it: `callback_url`, and for a copy `referrers` (bring what
+    /// refers to the source and its children along; on unless asked otherwise).
+    pub asked: AskedOptions,
     /// The request as submitted (JSON).
     pub text: String,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
-    /// For a copy: bring what refers to the source and its children (signatures,
-    /// attestations, SBOMs) along — the default.
-    pub referrers: bool,
 }
 
 impl Services {
     /// Queues a removal or a copy: checked, written with its push job in one transaction.
     pub async fn edit(&self, edit: &Edit) -> Result<ListResource, ServiceError> {
         edit.refuse_nul()?;
+        let copy = matches!(edit.work, Work::Copy(_));
+        let options = ListOptions {
+            referrers: copy && edit.asked.referrers.unwrap_or(true),
+            callback_url: edit.asked.callback_url.clone(),
+            ..ListOptions::default()
+        };
         self.queue(Queued {
             operation: edit.work.operation(false),
             work: &edit.work,
-            output: ListType::Auto,
-            ignore_missing: false,
-            trust_platforms: false,
-            follow: false,
-            referrers: edit.referrers && matches!(edit.work, Work::Copy(_)),
-            callback_url: edit.callback_url.clone(),
+            options,
             text: edit.text.clone(),
             format: SpecFormat::Json,
             idempotency_key: edit.idempotency_key.as_deref(),

@@ -63,7 +63,7 @@ impl Submit {
             spec.spec.texts().into_iter().chain(own_callback),
         )?;
         refuse_nul_in_document(ErrorCode::InvalidSpec, "the spec", &self.text)?;
-        let callback = named("callback_url", self.defaults.callback_url.as_ref());
+        let callback = named("callback_url", self.asked.callback_url.as_ref());
         refuse_nul(ErrorCode::InvalidQuery, callback)?;
         let key = named("Idempotency-Key", self.idempotency_key.as_ref());
         refuse_nul(ErrorCode::InvalidHeader, key)
@@ -73,7 +73,7 @@ impl Submit {
 impl Edit {
     /// Every text of a removal or a copy: its body's fields and text, and its idempotency key.
     pub(super) fn refuse_nul(&self) -> Result<(), ServiceError> {
-        let callback = named("callback_url", self.callback_url.as_ref());
+        let callback = named("callback_url", self.asked.callback_url.as_ref());
         refuse_nul(
             ErrorCode::InvalidBody,
             self.work.texts().into_iter().chain(callback),

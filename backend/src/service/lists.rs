@@ -17,9 +17,10 @@ use uuid::Uuid;
 use super::{ListResource, ServiceError, Services};
 use crate::engine::{self, PushOptions, Skipped};
 use crate::model::{
-    Digest, Entry, ErrorCode, ListStatus, ListType, Operation, Referrer, SpecFormat,
+    AskedOptions, Digest, Entry, ErrorCode, ListOptions, ListStatus, Operation, Referrer,
+    SpecFormat,
 };
-use crate::spec::{Submission, SubmitOptions, Work};
+use crate::spec::{Submission, Work};
 use crate::store::{Inserted, ListFilter, NewList, Transition};
 
 /// Largest request body accepted (a spec is at most 4 MiB of list, plus its text).
@@ -37,41 +38,17 @@ pub struct Submit {
     pub format: SpecFormat,
     /// The spec as submitted.
     pub text: String,
-    /// Options the request gives beside the spec (the API's query); the spec's own win.
-    pub defaults: SubmitOptions,
+    /// Options the request gives beside the spec (the API's query, the form); the spec's own keys
+    /// win.
+    pub asked: AskedOptions,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
 }
 
-/// A submission's options, merged.
-struct Options {
-    output: ListType,
-    ignore_missing: bool,
-    append: bool,
-    trust_platforms: bool,
-    follow: bool,
-    referrers: bool,
-    callback_url: Option<String>,
-}
-
 impl Submit {
-    fn options(&self) -> Options {
-        let (spec, query) = (&self.submission.options, &self.defaults);
-        Options {
-            output: spec.output.or(query.output).unwrap_or_default(),
-            ignore_missing: spec
-                .ignore_missing
-                .or(query.ignore_missing)
-                .unwrap_or(false),
-            append: spec.append.or(query.append).unwrap_or(false),
-            trust_platforms: spec
-                .trust_platforms
-                .or(query.trust_platforms)
-                .unwrap_or(false),
-            follow: spec.follow.or(query.follow).unwrap_or(false),
-            referrers: spec.referrers.or(query.referrers).unwrap_or(false),
-            callback_url: spec.callback_url.clone().or(query.callback_url.clone()),
-        }
+    /// The submission's options: the spec's own keys over the request's.
+    fn options(&self) -> ListOptions {
+        self.submission.options.over(&self.asked)
     }
 
     /// The submission on its way into the queue, as `work` (its spec's list).
@@ -80,12 +57,7 @@ impl Submit {
         Queued {
             operation: work.operation(options.append),
             work,
-            output: options.output,
-            ignore_missing: options.ignore_missing,
-            trust_platforms: options.trust_platforms,
-            follow: options.follow,
-            referrers: options.referrers,
-            callback_url: options.callback_url,
+            options,
             text: self.text.clone(),
             format: self.format,
             idempotency_key: self.idempotency_key.as_deref(),
@@ -144,12 +116,7 @@ pub struct ListPage {
 pub(super) struct Queued<'a> {
     pub work: &'a Work,
     pub operation: Operation,
-    pub output: ListType,
-    pub ignore_missing: bool,
-    pub trust_platforms: bool,
-    pub follow: bool,
-    pub referrers: bool,
-    pub callback_url: Option<String>,
+    pub options: ListOptions,
     pub text: String,
     pub format: SpecFormat,
     pub idempotency_key: Option<&'a str>,
@@ -162,21 +129,22 @@ impl Queued<'_> {
     fn fingerprint(&self) -> String {
         let asked = match self.work {
             Work::List(spec) => {
+                let o = &self.options;
                 let mut asked = serde_json::json!({
                     "spec": spec,
-                    "type": self.output,
-                    "ignore_missing": self.ignore_missing,
+                    "type": o.output,
+                    "ignore_missing": o.ignore_missing,
                     "append": self.operation == Operation::Append,
-                    "callback_url": self.callback_url,
+                    "callback_url": o.callback_url,
                 });
-                if self.trust_platforms {
-                    asked["trust_platforms"] = true.into();
-                }
-                if self.follow {
-                    asked["follow"] = true.into();
-                }
-                if self.referrers {
-                    asked["referrers"] = true.into();
+                for (key, on) in [
+                    ("trust_platforms", o.trust_platforms),
+                    ("follow", o.follow),
+                    ("referrers", o.referrers),
+                ] {
+                    if on {
+                        asked[key] = true.into();
+                    }
                 }
                 asked
             }
@@ -184,9 +152,9 @@ impl Queued<'_> {
                 let mut asked = serde_json::json!({
                     "operation": self.operation,
                     "work": other.to_stored(),
-                    "callback_url": self.callback_url,
+                    "callback_url": self.options.callback_url,
                 });
-                if self.operation == Operation::Copy && !self.referrers {
+                if self.operation == Operation::Copy && !self.options.referrers {
                     asked["referrers"] = false.into();
                 }
                 asked
@@ -207,22 +175,17 @@ impl Services {
     /// Checks a submission against the allow-lists and writes it with its push job in one
     /// transaction (or answers the list an idempotency key already names).
     pub(super) async fn queue(&self, q: Queued<'_>) -> Result<ListResource, ServiceError> {
-        self.check_allowed(q.work, q.callback_url.as_deref())?;
+        self.check_allowed(q.work, q.options.callback_url.as_deref())?;
         let key = checked_key(q.idempotency_key)?;
         let new = NewList {
             target: q.work.target().to_string(),
             tags: q.work.tags().to_vec(),
-            output_type: q.output,
-            ignore_missing: q.ignore_missing,
             spec: q.work.to_stored(),
             request_hash: q.fingerprint(),
             spec_text: q.text,
             spec_format: q.format,
             operation: q.operation,
-            trust_platforms: q.trust_platforms,
-            follow: q.follow,
-            referrers: q.referrers,
-            callback_url: q.callback_url,
+            options: q.options,
             idempotency_key: key,
         };
         let max = self.settings.job_max_attempts();
@@ -239,14 +202,7 @@ impl Services {
         let work = Work::List(submit.submission.spec.clone());
         self.check_allowed(&work, options.callback_url.as_deref())?;
         let client = self.registry();
-        let push = PushOptions {
-            output: options.output,
-            ignore_missing: options.ignore_missing,
-            append: options.append,
-            trust_platforms: options.trust_platforms,
-            referrers: options.referrers,
-            ..PushOptions::default()
-        };
+        let push = PushOptions::new(options, self.settings.concurrency());
         let report = engine::plan(&client, &submit.submission.spec, &push)
             .await?
             .dry_run(&client, &push)
@@ -419,6 +375,7 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ListType;
 
     #[test]
     fn a_cursor_reads_back_as_the_position_it_was_made_from() {
@@ -437,7 +394,7 @@ mod tests {
             submission: crate::spec::parse::submission_from_yaml(yaml).unwrap(),
             format: SpecFormat::Yaml,
             text: yaml.to_owned(),
-            defaults: SubmitOptions::default(),
+            asked: AskedOptions::default(),
             idempotency_key: key.map(str::to_owned),
         }
     }
@@ -453,7 +410,7 @@ mod tests {
             None,
         );
         let mut oci = a.clone();
-        oci.defaults.output = Some(ListType::Oci);
+        oci.asked.output = Some(ListType::Oci);
         let fp = |s: &Submit| {
             s.queued(&Work::List(s.submission.spec.clone()))
                 .fingerprint()
@@ -468,8 +425,8 @@ mod tests {
             "type: docker\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n",
             None,
         );
-        s.defaults.output = Some(ListType::Oci);
-        s.defaults.ignore_missing = Some(true);
+        s.asked.output = Some(ListType::Oci);
+        s.asked.ignore_missing = Some(true);
         let options = s.options();
         assert_eq!(options.output, ListType::Docker);
         assert!(options.ignore_missing);

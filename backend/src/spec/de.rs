@@ -13,8 +13,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::reference::{Reference, check_tag};
-use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, SourceEntry, SubmitOptions};
-use crate::model::ListType;
+use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, SourceEntry};
+use crate::model::{AskedOptions, ListType};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -28,7 +28,7 @@ const DESCRIPTOR_BYTES: usize = 193;
 const ARCH_OS_BYTES: usize = 6;
 
 /// A whole spec document; `Document::deserialize` runs every check.
-pub(super) struct Document(pub(super) ListSpec, pub(super) SubmitOptions);
+pub(super) struct Document(pub(super) ListSpec, pub(super) AskedOptions);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,7 +90,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         if bytes > MAX_LIST_BYTES {
             return Err(de::Error::custom(too_large(bytes, spec.manifests.len())));
         }
-        let options = SubmitOptions {
+        let options = AskedOptions {
             output: raw.output,
             callback_url: raw.callback_url.map(|u| u.0),
             ignore_missing: raw.ignore_missing,

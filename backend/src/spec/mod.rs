@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ListType;
+use crate::model::AskedOptions;
 
 pub use error::SpecError;
 pub use platform::PlatformSpec;
@@ -58,38 +58,19 @@ pub struct SourceEntry {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Options a submitted spec may carry beside the spec itself (the API's body, or a spec file).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubmitOptions {
-    /// `type`: the list type to write.
-    pub output: Option<ListType>,
-    /// `callback_url`: where the service POSTs the result.
-    pub callback_url: Option<String>,
-    /// `ignore_missing`: skip sources that do not exist.
-    pub ignore_missing: Option<bool>,
-    /// `append`: merge the entries into the list the target holds instead of replacing it.
-    pub append: Option<bool>,
-    /// `trust_platforms`: take the platforms the spec gives without checking them against the
-    /// images' configs.
-    pub trust_platforms: Option<bool>,
-    /// `follow`: the service re-pushes the list from this spec when one of its sources moves.
-    pub follow: Option<bool>,
-    /// `referrers`: bring every child's signatures, attestations and SBOMs into the target too.
-    pub referrers: Option<bool>,
-}
-
 /// A spec and its submission options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     /// The spec.
     pub spec: ListSpec,
-    /// The options.
-    pub options: SubmitOptions,
+    /// The options its own keys ask for (`type`, `append`, …; unset where it has no key).
+    pub options: AskedOptions,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ListType;
 
     #[test]
     fn a_spec_serialised_as_json_reads_back_the_same() {

@@ -11,26 +11,22 @@ use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
 /// How many of [`insert_args`] are the list's own.
-const LIST_PARAMS: usize = 15;
+const LIST_PARAMS: usize = 11;
 
-/// The parameters of `insert_list` ($1 … $15), then $16 for the job's attempts.
+/// The parameters of `insert_list` ($1 … $11), then $12 for the job's attempts.
 fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
     vec![
         Value::Uuid(id),
         Value::from(&new.target),
         Value::Json(serde_json::json!(new.tags)),
-        Value::from(new.output_type.as_str()),
-        Value::Bool(new.ignore_missing),
+        Value::Json(serde_json::to_value(&new.options).unwrap_or_default()),
         Value::Json(new.spec.clone()),
         Value::from(&new.spec_text),
         Value::from(new.spec_format.as_str()),
-        Value::from(&new.callback_url),
         Value::from(&new.idempotency_key),
         Value::from(&new.request_hash),
         Value::from(new.operation.as_str()),
-        Value::Bool(new.trust_platforms),
-        Value::Bool(new.follow),
-        Value::Bool(new.referrers),
+        Value::Bool(new.options.follow),
         Value::from(i64::from(max_attempts)),
     ]
 }

@@ -129,7 +129,8 @@ async fn fail_unreadable<S: Session>(
     let callback = tx
         .fetch_optional(&st.callback_of, args![list_id])
         .await?
-        .and_then(|row| row.text("callback_url").ok().flatten());
+        .and_then(|row| rows::options(&row).ok())
+        .and_then(|options| options.callback_url);
     if callback.is_some() {
         let max_attempts = job.int("max_attempts")?.unwrap_or(1);
         queue_event(tx, st, list_id, max_attempts as u32, FINISHED).await?;
@@ -358,7 +359,7 @@ async fn queue_callback<S: Session>(
     max_attempts: u32,
     event: &str,
 ) -> Result<(), DbError> {
-    if job.callback_url.is_none() {
+    if job.options.callback_url.is_none() {
         return Ok(());
     }
     queue_event(tx, st, job.list_id, max_attempts, event).await

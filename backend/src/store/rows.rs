@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::Row;
 use crate::model::{
-    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListStatus, ListType,
+    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListOptions, ListStatus,
     Operation, SourcePin, SpecFormat,
 };
 use crate::spec::Work;
@@ -42,30 +42,20 @@ pub struct NewList {
     pub target: String,
     /// Extra tags.
     pub tags: Vec<String>,
-    /// The list type asked for.
-    pub output_type: ListType,
-    /// Skip missing sources.
-    pub ignore_missing: bool,
-    /// The validated spec, as JSON.
+    /// What it does to the target.
+    pub operation: Operation,
+    /// The submission's options (kept as one document; `follow` also as the list's switch).
+    pub options: ListOptions,
+    /// The validated work (a spec, a removal, a copy), as JSON.
     pub spec: serde_json::Value,
     /// The spec as submitted.
     pub spec_text: String,
     /// The format it was submitted in.
     pub spec_format: SpecFormat,
-    /// Where to POST the result.
-    pub callback_url: Option<String>,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
     /// The request's fingerprint, to tell a repeat from a reused key.
     pub request_hash: String,
-    /// What it does to the target.
-    pub operation: Operation,
-    /// Take the spec's platforms without checking them against the images.
-    pub trust_platforms: bool,
-    /// Re-push it from the same spec when a source moves.
-    pub follow: bool,
-    /// Bring what refers to the children (signatures, SBOMs) into the target too.
-    pub referrers: bool,
 }
 
 /// What the watch last found a pushed list to be.
@@ -92,22 +82,14 @@ pub struct ListRecord {
     pub target: String,
     /// Extra tags.
     pub tags: Vec<String>,
-    /// The list type asked for.
-    pub output_type: ListType,
-    /// Whether missing sources are skipped.
-    pub ignore_missing: bool,
     /// What it does to the target.
     pub operation: Operation,
-    /// Whether the spec's platforms are taken without checking them against the images.
-    pub trust_platforms: bool,
-    /// Whether what refers to the children is brought into the target too.
-    pub referrers: bool,
+    /// The submission's options; `follow` is whether it is followed now.
+    pub options: ListOptions,
     /// The spec as submitted.
     pub spec_text: String,
     /// The format it was submitted in.
     pub spec_format: SpecFormat,
-    /// The callback URL.
-    pub callback_url: Option<String>,
     /// The list's digest once pushed.
     pub digest: Option<Digest>,
     /// Its media type once pushed.
@@ -142,8 +124,6 @@ pub struct ListRecord {
     pub sequence: i64,
     /// The newer list that landed first, when this one was superseded.
     pub superseded_by: Option<Uuid>,
-    /// Whether it is re-pushed when a source moves.
-    pub follow: bool,
     /// The list it re-pushes (a follow-up).
     pub follows: Option<Uuid>,
     /// The follow-up that took the following over.
@@ -214,16 +194,8 @@ pub struct ClaimedJob {
     pub operation: Operation,
     /// The work: the list to push, the entries to remove, the reference to copy.
     pub work: Work,
-    /// Take the spec's platforms without checking them against the images.
-    pub trust_platforms: bool,
-    /// Bring what refers to the children into the target too.
-    pub referrers: bool,
-    /// The list type.
-    pub output: ListType,
-    /// Skip missing sources.
-    pub ignore_missing: bool,
-    /// Where to POST the result.
-    pub callback_url: Option<String>,
+    /// The submission's options.
+    pub options: ListOptions,
     /// The target reference.
     pub target: String,
     /// The list's place in the order of submissions.
@@ -292,20 +264,13 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         status: named("list status", &required("status", row.text("status")?)?)?,
         target: required("target", row.text("target")?)?,
         tags: json("tags", row.json("tags")?)?.unwrap_or_default(),
-        output_type: named(
-            "list type",
-            &required("output_type", row.text("output_type")?)?,
-        )?,
-        ignore_missing: row.bool("ignore_missing")?,
         operation: named("operation", &required("operation", row.text("operation")?)?)?,
-        trust_platforms: row.bool("trust_platforms")?,
-        referrers: row.bool("referrers")?,
+        options: options(row)?,
         spec_text: required("spec_text", row.text("spec_text")?)?,
         spec_format: named(
             "spec format",
             &required("spec_format", row.text("spec_format")?)?,
         )?,
-        callback_url: row.text("callback_url")?,
         digest: row
             .text("digest")?
             .map(|d| named("digest", &d))
@@ -329,7 +294,6 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         entries: json("entries", row.json("entries")?)?.unwrap_or_default(),
         sequence: required("seq", row.int("seq")?)?,
         superseded_by: row.uuid_opt("superseded_by")?,
-        follow: row.bool("follow")?,
         follows: row.uuid_opt("follows")?,
         followed_by: row.uuid_opt("followed_by")?,
         drift: drift(row)?,
@@ -337,6 +301,13 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         sources: json("sources", row.json("sources")?)?.unwrap_or_default(),
         callback_event: row.text("callback_event")?,
     })
+}
+
+/// A list's options: its `options` document, with `follow` as the list's switch says now.
+pub(crate) fn options(row: &impl Row) -> Result<ListOptions, DbError> {
+    let mut options: ListOptions = json("options", row.json("options")?)?.unwrap_or_default();
+    options.follow = row.bool("follow")?;
+    Ok(options)
 }
 
 /// When a queued list that failed an attempt is tried again.
@@ -387,14 +358,7 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         max_attempts: int32(job, "max_attempts")?,
         operation,
         work,
-        trust_platforms: list.bool("trust_platforms")?,
-        referrers: list.bool("referrers")?,
-        output: named(
-            "list type",
-            &required("output_type", list.text("output_type")?)?,
-        )?,
-        ignore_missing: list.bool("ignore_missing")?,
-        callback_url: list.text("callback_url")?,
+        options: options(list)?,
         target: required("target", list.text("target")?)?,
         sequence: required("seq", list.int("seq")?)?,
         superseded_by: None,

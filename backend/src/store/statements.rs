@@ -102,10 +102,10 @@ pub(crate) struct WatchStatements {
 }
 
 /// The columns of a list read, with its push job's attempts and its entries.
-const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type, \
-    l.ignore_missing, l.spec_text, l.spec_format, l.callback_url, l.digest, l.media_type, l.size, \
+const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.options, \
+    l.spec_text, l.spec_format, l.digest, l.media_type, l.size, \
     l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
-    l.created_at, l.started_at, l.finished_at, l.operation, l.trust_platforms, l.referrers, l.seq, \
+    l.created_at, l.started_at, l.finished_at, l.operation, l.seq, \
     l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
     l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, \
     coalesce(j.attempt, 0) as attempts, j.max_attempts, j.run_at as next_run";
@@ -113,14 +113,13 @@ const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.output_type
 /// Where a list read reads from.
 const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
 
-/// The columns an `insert into list` writes, in parameter order from $1 ($16: the push job's
+/// The columns an `insert into list` writes, in parameter order from $1 ($11: the push job's
 /// attempts, where one statement writes both).
-const INSERT_COLUMNS: &str = "list_id, target, tags, output_type, ignore_missing, spec, \
-    spec_text, spec_format, callback_url, idempotency_key, request_hash, operation, \
-    trust_platforms, follow, referrers, seq, created_at, updated_at";
+const INSERT_COLUMNS: &str = "list_id, target, tags, options, spec, spec_text, spec_format, \
+    idempotency_key, request_hash, operation, follow, seq, created_at, updated_at";
 
 /// The columns of a list a claim reads beside its job.
-const CLAIM_COLUMNS: &str = "spec, output_type, ignore_missing, callback_url, operation, trust_platforms, referrers, target, seq";
+const CLAIM_COLUMNS: &str = "spec, options, follow, operation, target, seq";
 
 /// Whether the push job `{job}` of list `{list}` must wait: another push job of its target holds
 /// a lease, or an older one is due. (Jobs of one target run one at a time, oldest first; one
@@ -171,7 +170,7 @@ impl ListStatements {
         let now = d.now;
         let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
         let values = format!(
-            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, {}, {}, {now}",
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {}, {}, {now}",
             d.next_seq, d.created_at
         );
         Self {
@@ -184,7 +183,7 @@ impl ListStatements {
                     "with l as (insert into list ({INSERT_COLUMNS}) values ({values}) \
                      returning *), \
                      j as (insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                     select list_id, 'push', $16, {now}, {now} from l \
+                     select list_id, 'push', $12, {now}, {now} from l \
                      returning list_id, attempt, max_attempts, run_at) \
                      {select} from l left join j on j.list_id = l.list_id"
                 )
@@ -328,7 +327,7 @@ impl QueueStatements {
             callback_pending: "update list set callback_status = 'pending', callback_event = $2 \
                  where list_id = $1"
                 .to_owned(),
-            callback_of: "select callback_url from list where list_id = $1".to_owned(),
+            callback_of: "select options, follow from list where list_id = $1".to_owned(),
             callback_list: format!(
                 "update list set callback_status = $2, callback_attempts = $3, \
                  callback_error = $4, updated_at = {now} where list_id = $1"
@@ -375,7 +374,7 @@ impl WatchStatements {
                 d.skip_locked
             ),
             find: format!(
-                "select drift_alerted, follow, callback_url, target, seq from list \
+                "select drift_alerted, follow, options, target, seq from list \
                  where list_id = $1 and drift_next_at is not null {}",
                 d.for_update
             ),
@@ -388,12 +387,10 @@ impl WatchStatements {
                  and status in ('queued', 'running') limit 1"
                 .to_owned(),
             follow_up: format!(
-                "insert into list (list_id, target, tags, output_type, ignore_missing, spec, \
-                 spec_text, spec_format, callback_url, request_hash, operation, \
-                 trust_platforms, referrers, follow, follows, seq, created_at, updated_at) \
-                 select $2, target, tags, output_type, ignore_missing, spec, spec_text, \
-                 spec_format, callback_url, request_hash, operation, trust_platforms, referrers, true, \
-                 list_id, {}, {}, {now} from list where list_id = $1",
+                "insert into list (list_id, target, tags, options, spec, spec_text, spec_format, \
+                 request_hash, operation, follow, follows, seq, created_at, updated_at) \
+                 select $2, target, tags, options, spec, spec_text, spec_format, request_hash, \
+                 operation, true, list_id, {}, {}, {now} from list where list_id = $1",
                 d.next_seq, d.created_at
             ),
             handed_over: format!(

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::DbError;
 use super::queue::queue_event;
+use super::rows;
 use super::sql::{Backend, Row as _, Session, Value, args};
 use crate::model::{DriftReason, DriftStatus};
 
@@ -116,7 +117,7 @@ pub(super) async fn record<B: Backend>(
             done.follow_up = Some(next);
         }
     }
-    let has_callback = list.text("callback_url")?.is_some();
+    let has_callback = rows::options(&list)?.callback_url.is_some();
     if done.became_drifted && has_callback && done.follow_up.is_none() {
         queue_event(&mut tx, queue, id, max_attempts, DRIFTED).await?;
     }
