@@ -27,6 +27,37 @@ fn nested(depth: usize) -> String {
     )
 }
 
+/// `POST /lists` of a YAML body, written whole to a connection of its own; the connection, for
+/// [`answer_of`].
+async fn sent_yaml(app: &TestApp, body: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /lists HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/yaml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    stream
+}
+
+/// The status and body a connection of [`sent_yaml`] was answered with.
+async fn answer_of(mut stream: tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt as _;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
 /// `host:port` of a mock.
 fn host(server: &MockServer) -> String {
     server.address().to_string()
@@ -37,22 +68,25 @@ async fn a_spec_nested_past_any_need_is_refused_at_once_and_the_service_keeps_an
     let app = TestApp::spawn().await;
     let body = nested(100_000);
 
-    let posts = futures::future::join_all((0..4).map(|_| app.post_yaml(&body)));
-    let health = async {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        app.get("/healthz").await
+    // The four bodies are on their way (written whole to the service's sockets) before the
+    // health check is asked.
+    let mut posts = Vec::new();
+    for _ in 0..4 {
+        posts.push(sent_yaml(&app, &body).await);
+    }
+    let answered = async {
+        let health = app.get("/healthz").await;
+        let answers = futures::future::join_all(posts.into_iter().map(answer_of)).await;
+        (answers, health)
     };
-    let (answers, health) = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures::future::join(posts, health),
-    )
-    .await
-    .expect("the service answers within seconds");
+    let (answers, health) = tokio::time::timeout(Duration::from_secs(10), answered)
+        .await
+        .expect("the service answers within seconds");
 
     assert_eq!(health.status(), 200);
-    for answer in answers {
-        assert_eq!(answer.status(), 400);
-        let error: Value = answer.json().await.unwrap();
+    for (status, body) in answers {
+        assert_eq!(status, 400);
+        let error: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(error["error"]["code"], "INVALID_SPEC", "{error:#}");
         let message = error["error"]["message"].as_str().unwrap();
         assert!(message.contains("nests brackets more than 16"), "{message}");

@@ -5,21 +5,18 @@
 //! moved) is reported within a few intervals with its callback and metric, and a followed list is
 //! re-pushed when its source moves, until unfollowed.
 
-use std::time::Duration;
-
 use futures::future::join_all;
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::cli::{assert_pulls, manifest_puts, seed};
-use crate::support::client::PATIENCE;
 use crate::support::on_both_stores;
 use crate::support::serve::Serve;
 use crate::support::stores::{Db, DbGuard};
+use crate::support::wait;
 
 on_both_stores!(
     a_stale_retry_never_overwrites_a_newer_list_and_ends_superseded,
@@ -111,21 +108,15 @@ async fn stored(registry: &TestRegistry, repo: &str, tag: &str) -> Option<String
 
 /// Waits until `done` holds for what `/metrics` of the fleet says, summed (up to [`PATIENCE`]).
 async fn wait_metrics(fleet: &Fleet, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    let what = format!("the metrics showing {what}");
+    wait::until_some(&what, wait::nothing, || async {
         let mut texts = Vec::new();
         for server in &fleet.servers {
             texts.push(server.get("/metrics").await.text().await.unwrap());
         }
-        if done(&texts) {
-            return texts;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the metrics never showed {what}:\n{texts:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        done(&texts).then_some(texts)
+    })
+    .await
 }
 
 /// The value of a metric line `name` (with its labels) in one exposition.
@@ -504,11 +495,17 @@ async fn a_followed_list_is_re_pushed_when_its_source_moves_until_unfollowed(db:
         .unwrap();
     assert_eq!(stopped["follow"], false, "{stopped:#}");
     seed_image(&registry, "f-amd64", "latest", "linux/amd64", 4).await;
-    fleet
+    let seen = fleet
         .at(0)
         .wait_for(&next, |l| has_reason(l, "source_moved"))
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A follow-up would be queued in the transaction that records the move; one more check of
+    // the unfollowed list, whichever process makes it, queues none either.
+    let first_check = seen["drift"]["checked_at"].clone();
+    fleet
+        .at(1)
+        .wait_for(&next, |l| l["drift"]["checked_at"] != first_check)
+        .await;
     let page = fleet
         .at(0)
         .get_json(&format!(

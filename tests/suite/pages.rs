@@ -40,11 +40,10 @@ async fn the_demo_pushed_through_the_form_succeeds_with_the_registrys_digest_and
     b.screenshot("dry-run").await;
     b.click(".form-actions button[value='push']").await;
     b.wait_until(
-        10,
         "return location.pathname.startsWith('/ui/lists/') && !location.pathname.endsWith('/new')",
     )
     .await;
-    b.wait_until(30, "const s = document.querySelector('#list-status [data-status]'); return !!s && s.dataset.status === 'succeeded' && !!document.querySelector('#entries')").await;
+    b.wait_until("const s = document.querySelector('#list-status [data-status]'); return !!s && s.dataset.status === 'succeeded' && !!document.querySelector('#entries')").await;
 
     let digest = b.text("#list-digest code").await;
     let stored = Pusher::new(&registry)
@@ -209,7 +208,7 @@ async fn with_api_tokens_the_pages_need_a_sign_in_and_sign_out_ends_it() {
     assert_eq!(b.url().await.path(), "/ui/login");
     b.fill("#token", "page-token-1").await;
     b.click("form.stack-form button[type='submit']").await;
-    b.wait_until(10, "return location.pathname === '/ui/inspect'")
+    b.wait_until("return location.pathname === '/ui/inspect'")
         .await;
     let cookies = b.client.get_all_cookies().await.unwrap();
     let session = cookies
@@ -223,7 +222,7 @@ async fn with_api_tokens_the_pages_need_a_sign_in_and_sign_out_ends_it() {
     assert_eq!(status, 200, "the session reads the API the pages poll");
 
     b.click("form.signout button").await;
-    b.wait_until(10, "return location.pathname === '/ui/login'")
+    b.wait_until("return location.pathname === '/ui/login'")
         .await;
     b.goto(&format!("{}/", app.base)).await;
     assert_eq!(b.url().await.path(), "/ui/login", "signed out");

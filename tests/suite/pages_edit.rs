@@ -65,7 +65,7 @@ async fn remove_on_an_entry_pushes_the_list_without_it_and_shows_the_new_list() 
 
     b.click("#entries form[data-entry='linux/s390x'] button")
         .await;
-    b.wait_until(30, &succeeded_other_than(&first)).await;
+    b.wait_until(&succeeded_other_than(&first)).await;
 
     let removal = shown_id(&b).await;
     let (document, stored_digest) = stored_demo(&registry).await;
@@ -112,7 +112,7 @@ async fn add_a_platform_merges_a_third_image_after_the_others() {
     b.fill("#add-image", &format!("{host}/demo-arm64:v0.2"))
         .await;
     b.click("#add button[type='submit']").await;
-    b.wait_until(30, &succeeded_other_than(&first)).await;
+    b.wait_until(&succeeded_other_than(&first)).await;
 
     let (document, stored_digest) = stored_demo(&registry).await;
     let digests: Vec<&str> = document["manifests"]

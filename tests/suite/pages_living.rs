@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use manifold::model::Clock;
 use manifold_testkit::{ImageFixture, TestRegistry};
 use serde_json::json;
 
@@ -12,6 +13,7 @@ use crate::support::app::TestApp;
 use crate::support::browser::Browser;
 use crate::support::cli::{seed, seed_demo};
 use crate::support::demo::demo_spec;
+use crate::support::stores::Db;
 
 /// What the drift badge says (its `data-drift`).
 async fn drift_shown(b: &Browser) -> String {
@@ -56,7 +58,6 @@ async fn the_page_shows_drift_and_follows_a_list_until_its_source_moves() {
     b.click("#follow-form button").await;
     // The page shows it followed, or (had the watch looked in between) already re-pushed.
     b.wait_until(
-        10,
         "return document.querySelector('#follow-form button')?.textContent === 'Stop following' \
          || !!document.querySelector('#list-followed-by')",
     )
@@ -74,12 +75,11 @@ async fn the_page_shows_drift_and_follows_a_list_until_its_source_moves() {
         "the follow-up follows now"
     );
     b.click("#list-followed-by").await;
-    b.wait_until(30, "return document.querySelector('#list-status [data-status]')?.dataset.status === 'succeeded'")
+    b.wait_until("return document.querySelector('#list-status [data-status]')?.dataset.status === 'succeeded'")
         .await;
     assert_eq!(b.text("#list-follows").await, id);
     b.click("#follow-form button").await;
     b.wait_until(
-        10,
         "return document.querySelector('#follow-form button')?.textContent === 'Follow sources'",
     )
     .await;
@@ -107,7 +107,7 @@ async fn a_superseded_list_s_page_names_the_newer_list_and_offers_a_retry() {
     )
     .await;
     sources.stop();
-    let app = TestApp::spawn_with(|s| {
+    let app = TestApp::spawn_at(Db::Postgres, Clock::manual(), |s| {
         s.workers = Some(0);
         s.job_backoff_ms = Some(1500);
     })
@@ -137,7 +137,7 @@ async fn a_superseded_list_s_page_names_the_newer_list_and_offers_a_retry() {
         .submit(&spec(registry.reference("app-amd64", "b")))
         .await;
     app.run_pending_jobs().await;
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    app.clock().advance(Duration::from_millis(1600));
     app.run_pending_jobs().await;
 
     let page = app

@@ -3,20 +3,17 @@
 //! mid-push loses nothing, and two processes drain one queue with every list pushed exactly once.
 //! A list whose token realm never answers is tried again by the queue, not failed at once.
 
-use std::time::Duration;
-
 use manifold_testkit::{TestRegistry, TokenServer};
 use serde_json::Value;
-use tokio::time::Instant;
 
 use crate::support::app::TestApp;
 use crate::support::cli::{assert_demo_pulls, assert_stored_digest, manifest_puts, seed_demo};
-use crate::support::client::PATIENCE;
 use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
 use crate::support::serve::Serve;
 use crate::support::stalled::StalledRegistry;
 use crate::support::stores::{Db, TestDb};
+use crate::support::wait;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_list_exactly_once() {
@@ -44,15 +41,13 @@ async fn a_server_killed_mid_push_loses_nothing_and_another_process_pushes_the_l
         .await;
     let running = first.wait_status(&id, "running").await;
     assert_eq!(running["attempts"], 1, "{running:#}");
-    let deadline = Instant::now() + PATIENCE;
-    while stalled.connections() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the first process never reached the registry:\n{}",
-            first.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let reached = || async { stalled.connections() > 0 };
+    wait::until(
+        "the first process reaching the registry",
+        || first.log(),
+        reached,
+    )
+    .await;
     first.kill().await;
     assert_eq!(
         manifest_puts(&registry, "demo", "killed"),
@@ -102,23 +97,14 @@ async fn two_server_processes_on_one_database_drain_fifty_lists_each_pushed_exac
         async move { servers[i % 2].submit(&spec).await }
     }))
     .await;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let page = a.get_json("/lists?status=succeeded&limit=200").await;
-        let done = page["items"].as_array().unwrap().len();
-        if done == LISTS {
-            break;
-        }
+    let logs = || format!("\n--- a ---\n{}\n--- b ---\n{}", a.log(), b.log());
+    wait::until(&format!("all {LISTS} lists pushed"), logs, || async {
         let failed = a.get_json("/lists?status=failed&limit=200").await;
         assert_eq!(failed["items"].as_array().unwrap().len(), 0, "{failed:#}");
-        assert!(
-            Instant::now() < deadline,
-            "{done} of {LISTS} lists pushed\n--- a ---\n{}\n--- b ---\n{}",
-            a.log(),
-            b.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let page = a.get_json("/lists?status=succeeded&limit=200").await;
+        page["items"].as_array().unwrap().len() == LISTS
+    })
+    .await;
 
     for (i, id) in ids.iter().enumerate() {
         let list = servers[(i + 1) % 2].get_json(&format!("/lists/{id}")).await;

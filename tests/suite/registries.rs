@@ -14,6 +14,7 @@ use crate::support::cli::{
 };
 use crate::support::credentials::{assert_no_secrets, basic_auth, docker_config};
 use crate::support::demo::demo_spec;
+use crate::support::wait;
 
 /// The token server's user for pushes.
 const USER: &str = "ci-bot";
@@ -30,12 +31,13 @@ async fn registry_requests_of_manifold(registry: &TestRegistry, expected: u64) -
             .filter(|l| l.contains("\"manifold/"))
             .count() as u64
     };
-    for _ in 0..20 {
-        if count() == expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let logged = || async { count() >= expected };
+    wait::until(
+        "the registry logging every request",
+        || format!(": {}", count()),
+        logged,
+    )
+    .await;
     count()
 }
 

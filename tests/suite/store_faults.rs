@@ -9,19 +9,18 @@ use std::time::Duration;
 
 use manifold_testkit::TestRegistry;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::app::TestApp;
 use crate::support::cli::seed_demo;
-use crate::support::client::PATIENCE;
 use crate::support::demo::demo_spec;
 use crate::support::disk::SmallDisk;
 use crate::support::on_both_stores;
 use crate::support::serve::Serve;
 use crate::support::stores::{Db, DbGuard, deadlocks, run_sql};
+use crate::support::wait;
 
 /// What `POST /lists` answered: an id, or the store's refusal.
 enum Answer {
@@ -92,15 +91,8 @@ async fn sqlite_on_a_full_disk_refuses_with_503_loses_nothing_it_acknowledged_an
 
     // Space comes back: the service recovers by itself, without a restart.
     disk.free();
-    let deadline = Instant::now() + PATIENCE;
-    while ready(&serve).await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "never ready again:\n{}",
-            serve.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready_again = || async { ready(&serve).await == 200 };
+    wait::until("ready again", || serve.log(), ready_again).await;
     for _ in 0..5 {
         match post(&serve, &spec).await {
             Answer::Accepted(id) => {
@@ -306,11 +298,8 @@ async fn a_postgresql_that_takes_no_writes_answers_503_and_an_outcome_waits_unti
     );
     let queued: Value = app.post_yaml(&body).await.json().await.unwrap();
     let id = queued["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + PATIENCE;
-    while receiver.received_requests().await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the callback never went out");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let sent = || async { !receiver.received_requests().await.unwrap().is_empty() };
+    wait::until("the callback going out", wait::nothing, sent).await;
 
     // The callback is in flight; its outcome will find the database taking no writes.
     set_read_only(app.database_url(), true).await;
@@ -320,11 +309,8 @@ async fn a_postgresql_that_takes_no_writes_answers_503_and_an_outcome_waits_unti
     let not_ready = app.get("/readyz").await;
     let refused_so_far = write_errors(&app).await;
     // The callback's answer comes back; recording it fails, and is tried again, and again.
-    let deadline = Instant::now() + PATIENCE;
-    while write_errors(&app).await < refused_so_far + 2 {
-        assert!(Instant::now() < deadline, "the outcome was not tried again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tried_again = || async { write_errors(&app).await >= refused_so_far + 2 };
+    wait::until("the outcome tried again", wait::nothing, tried_again).await;
     let waiting = app.get_json(&format!("/lists/{id}")).await;
     set_read_only(app.database_url(), false).await;
 

@@ -71,7 +71,8 @@ async fn a_job_whose_worker_died_keeps_its_turn_and_is_taken_over_first(b: Backe
     assert_eq!(held.list_id, first.id);
     assert!(claim(&b.store, "w").await.is_none(), "the target is taken");
 
-    tokio::time::sleep(crate::store::LEASE + Duration::from_millis(50)).await;
+    b.clock
+        .advance(crate::store::LEASE + Duration::from_millis(50));
     let taken_over = claim(&b.store, "w").await.unwrap();
 
     assert_eq!((taken_over.list_id, taken_over.attempt), (first.id, 2));
@@ -97,11 +98,11 @@ async fn a_list_waiting_out_a_backoff_lets_a_newer_one_land_and_is_then_claimed_
     b: Backend,
 ) {
     let stale = insert(&b.store, &new_list("app:v1")).await;
-    back_off(&b.store, stale.id, 400).await;
+    back_off(&b, stale.id, 400).await;
     let newer = insert(&b.store, &new_list("app:v1")).await;
 
     land(&b.store, newer.id, None).await;
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    b.clock.advance(Duration::from_millis(450));
     let retried = claim(&b.store, "w").await.unwrap();
 
     assert_eq!(retried.list_id, stale.id);
@@ -115,20 +116,22 @@ async fn a_list_waiting_out_a_backoff_lets_a_newer_one_land_and_is_then_claimed_
 }
 
 /// Claims the next job, which must be `id`'s, and puts it back for `ms` milliseconds from now.
-async fn back_off(store: &Store, id: uuid::Uuid, ms: i64) {
-    let job = claim(store, "w").await.expect("a job is due");
+async fn back_off(b: &Backend, id: uuid::Uuid, ms: i64) {
+    let job = claim(&b.store, "w").await.expect("a job is due");
     assert_eq!(job.list_id, id);
-    let at = Utc::now() + chrono::Duration::milliseconds(ms);
-    let put_back = store.fail_push(&job, "REGISTRY_UNREACHABLE", "down", Some(at), 3);
+    let at = b.clock.now() + chrono::Duration::milliseconds(ms);
+    let put_back = b
+        .store
+        .fail_push(&job, "REGISTRY_UNREACHABLE", "down", Some(at), 3);
     assert!(put_back.await.unwrap());
 }
 
 async fn appends_overtaken_by_appends_still_run_but_a_newer_push_supersedes_them(b: Backend) {
     let older = insert(&b.store, &list_of("app:v1", Operation::Append)).await;
-    back_off(&b.store, older.id, 300).await;
+    back_off(&b, older.id, 300).await;
     let newer_append = insert(&b.store, &list_of("app:v1", Operation::Append)).await;
     land(&b.store, newer_append.id, None).await;
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    b.clock.advance(Duration::from_millis(350));
     let append = claim(&b.store, "w").await.unwrap();
     assert_eq!(
         (append.list_id, append.superseded_by),
@@ -138,10 +141,10 @@ async fn appends_overtaken_by_appends_still_run_but_a_newer_push_supersedes_them
     assert!(b.store.complete_push(&append, &outcome(), 3).await.unwrap());
 
     let stale = insert(&b.store, &list_of("app:v1", Operation::Append)).await;
-    back_off(&b.store, stale.id, 300).await;
+    back_off(&b, stale.id, 300).await;
     let push = insert(&b.store, &list_of("app:v1", Operation::Push)).await;
     land(&b.store, push.id, None).await;
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    b.clock.advance(Duration::from_millis(350));
     let overtaken = claim(&b.store, "w").await.unwrap();
 
     assert_eq!(overtaken.list_id, stale.id);
@@ -183,7 +186,7 @@ async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Bac
     let mut first = new_list("app:v1");
     first.options.callback_url = Some("http://127.0.0.1:9/hook".into());
     let first = insert(&b.store, &first).await;
-    land(&b.store, first.id, Some(Utc::now())).await;
+    land(&b.store, first.id, Some(b.clock.now())).await;
     let due = b
         .store
         .take_due_checks(10, Duration::from_secs(60))
@@ -254,7 +257,7 @@ async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Bac
         (JobKind::Callback, first.id)
     );
     let second = insert(&b.store, &new_list("app:v1")).await;
-    land(&b.store, second.id, Some(Utc::now())).await;
+    land(&b.store, second.id, Some(b.clock.now())).await;
     let read = b.store.get_list(first.id).await.unwrap().unwrap();
     assert!(!read.watched, "a newer list landed on the target");
     assert_eq!(b.store.drifted_count().await.unwrap(), 0);
@@ -275,7 +278,7 @@ async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_
     let mut asked = new_list("app:v1");
     asked.options.follow = true;
     let followed = insert(&b.store, &asked).await;
-    land(&b.store, followed.id, Some(Utc::now())).await;
+    land(&b.store, followed.id, Some(b.clock.now())).await;
     let moved = DriftReason::SourceMoved {
         image: "127.0.0.1:5000/src:v1".into(),
         expected: Digest::of(b"old"),

@@ -1,7 +1,6 @@
 //! The callback job: POST the finished list to the submitter's URL, signed with HMAC-SHA256 of the
 //! body (`X-Manifold-Signature: sha256=<hex>`) when a secret is configured; retried with backoff.
 
-use chrono::Utc;
 use hmac::{KeyInit as _, Mac as _};
 
 use super::outcome::Failure;
@@ -22,7 +21,7 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
 pub(super) async fn record(services: &Services, job: &ClaimedJob, result: Result<(), Failure>) {
     let retry_at = match &result {
         Err(f) if f.may_pass() && job.attempt < job.max_attempts => Some(
-            Utc::now()
+            services.store.clock().now()
                 + services
                     .settings
                     .job_retry()

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
 use futures::FutureExt as _;
 
 use super::outcome::Failure;
@@ -62,7 +61,8 @@ pub(super) async fn record(
                 size: report.size,
                 entries: report.entries,
                 sources: report.sources,
-                watch_at: super::watcher::next_check(settings).map(|after| Utc::now() + after),
+                watch_at: super::watcher::next_check(settings)
+                    .map(|after| services.store.clock().now() + after),
             };
             super::record(job, || {
                 services.store.complete_push(job, &done, max_attempts)
@@ -71,8 +71,9 @@ pub(super) async fn record(
         }
         Err(f) => {
             let retry = f.may_pass() && job.attempt < job.max_attempts;
-            let retry_at =
-                retry.then(|| Utc::now() + settings.job_retry().delay(job.attempt.max(1) as u32));
+            let retry_at = retry.then(|| {
+                services.store.clock().now() + settings.job_retry().delay(job.attempt.max(1) as u32)
+            });
             let outcome = if retry { "retried" } else { "failed" };
             services.metrics.push(outcome, started.elapsed());
             tracing::warn!(list = %job.list_id, attempt = job.attempt, retry, "push failed: {}", f.message());

@@ -7,7 +7,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use futures::FutureExt as _;
 use tokio::sync::{Notify, watch};
 
@@ -39,7 +38,10 @@ pub(super) async fn work(
             }
             Ok(None) => {
                 let sleep = match services.store.next_due().boxed().await {
-                    Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
+                    Ok(Some(at)) => (at - services.store.clock().now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(POLL),
                     _ => POLL,
                 };
                 tokio::select! {

@@ -6,6 +6,7 @@
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
 
+mod clock;
 mod digest;
 mod drift;
 mod entry;
@@ -16,6 +17,7 @@ pub mod platform;
 mod referrer;
 mod secret;
 
+pub use clock::Clock;
 pub use digest::{Digest, DigestError};
 pub use drift::{DriftReason, SourcePin};
 pub use entry::Entry;

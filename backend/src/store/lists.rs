@@ -1,7 +1,6 @@
 //! Lists: writing one with its push job, reading one or a page, and the two user transitions
 //! (cancel, retry), following — once, for both backends.
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::rows::{self, ListFilter, ListRecord, NewList, Page};
@@ -172,7 +171,7 @@ pub(super) async fn cancel<B: Backend>(db: &B, id: Uuid) -> Result<Transition, D
         return Ok(Transition::NotFound);
     };
     let status: ListStatus = parse_status(found.text("status")?)?;
-    let running = found.time("locked_until")?.is_some_and(|t| t > Utc::now());
+    let running = found.bool("leased")?;
     if status != ListStatus::Queued || running {
         let now = if running { ListStatus::Running } else { status };
         return Ok(Transition::Conflict(now));

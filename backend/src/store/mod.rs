@@ -38,7 +38,7 @@ pub use rows::{
 pub use sqlite::{MIGRATOR as SQLITE_MIGRATOR, SqliteStore};
 pub use watch::{DriftFound, DriftRecorded};
 
-use crate::model::ListStatus;
+use crate::model::{Clock, ListStatus};
 use health::Health;
 
 /// What `insert_list` did.
@@ -134,15 +134,32 @@ impl Store {
     /// Opens the database a URL names, migrating it: `postgres://…` (pool of `max_connections`)
     /// or `sqlite://path`, `sqlite:path`, `sqlite::memory:`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        Self::open_with_clock(url, max_connections, Clock::system()).await
+    }
+
+    /// The same, with "now" read from `clock` (a manual one in tests).
+    pub async fn open_with_clock(
+        url: &str,
+        max_connections: u32,
+        clock: Clock,
+    ) -> Result<Self, DbError> {
         let db = if url.starts_with("sqlite:") {
-            Db::Sqlite(SqliteStore::connect(url).await?)
+            Db::Sqlite(SqliteStore::connect(url, clock).await?)
         } else {
-            Db::Postgres(PgStore::connect(url, max_connections).await?)
+            Db::Postgres(PgStore::connect(url, max_connections, clock).await?)
         };
         Ok(Self {
             db,
             health: Arc::default(),
         })
+    }
+
+    /// The clock its "now" is read from: the workers' and the watch's too.
+    pub fn clock(&self) -> &Clock {
+        match &self.db {
+            Db::Postgres(s) => &s.pools.clock,
+            Db::Sqlite(s) => &s.pools.clock,
+        }
     }
 
     /// Which backend this is, and for SQLite where its file is, for the log.

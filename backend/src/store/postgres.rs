@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::{Driver, Pools, Row, Value, bind_value};
 use super::statements::{Dialect, Statements};
+use crate::model::Clock;
 
 /// The PostgreSQL migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -26,12 +27,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/pos
 /// The channel workers listen on.
 pub const JOBS_CHANNEL: &str = "manifold_jobs";
 
+/// The current time, in statements: the database's own (`now()`, one clock for every process),
+/// unless the session says otherwise (`manifold.now`, set for a manual clock).
+macro_rules! now {
+    () => {
+        "coalesce(nullif(current_setting('manifold.now', true), '')::timestamptz, now())"
+    };
+}
+
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     Statements::new(&Dialect {
-        now: "now()",
-        created_at: "now()",
+        now: now!(),
+        created_at: now!(),
         next_seq: "nextval('list_seq')",
-        after_secs: "now() + make_interval(secs => {})",
+        after_secs: concat!(now!(), " + make_interval(secs => {})"),
         bytewise: "collate \"C\"",
         greatest: "greatest",
         for_update: "for update",
@@ -93,7 +102,11 @@ impl PgStore {
     /// migrations. The JIT compiler is off on every connection: the service's statements are
     /// short, and a planner estimate that goes wrong (a table grown since its last ANALYZE) made
     /// PostgreSQL spend 170 ms compiling a page query that runs in 4.
-    pub(super) async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+    pub(super) async fn connect(
+        url: &str,
+        max_connections: u32,
+        clock: Clock,
+    ) -> Result<Self, DbError> {
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
         create_if_missing(&options).await?;
         let pool = PgPoolOptions::new()
@@ -107,6 +120,7 @@ impl PgStore {
                 reader: pool.clone(),
                 writer: pool,
                 wake: None,
+                clock,
             },
         })
     }
@@ -121,6 +135,8 @@ impl PgStore {
 
 impl Driver for Postgres {
     const BEGIN: &'static str = "begin";
+
+    const SET_NOW: Option<&'static str> = Some("select set_config('manifold.now', $1, false)");
 
     fn bind(q: Query<'_, Self, PgArguments>, value: Value) -> Query<'_, Self, PgArguments> {
         bind_value!(q, value,

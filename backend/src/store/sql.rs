@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::DbError;
 use super::statements::Statements;
+use crate::model::Clock;
 
 /// A statement parameter, typed so that each backend binds it as its column type.
 #[derive(Debug, Clone)]
@@ -211,8 +212,14 @@ pub(crate) trait Driver: Database {
     /// The statement that opens a write transaction.
     const BEGIN: &'static str;
 
-    /// The text to run for a statement (where a dialect fills in something as it runs).
-    fn prepare(sql: &str) -> Cow<'_, str> {
+    /// The statement that makes a session's "now" the time given ($1, RFC 3339), where the
+    /// dialect reads it from the session (for a manual clock).
+    const SET_NOW: Option<&'static str> = None;
+
+    /// The text to run for a statement, at time `now` (where a dialect fills in the time as it
+    /// runs).
+    fn prepare(sql: &str, now: DateTime<Utc>) -> Cow<'_, str> {
+        let _ = now;
         Cow::Borrowed(sql)
     }
 }
@@ -227,6 +234,8 @@ pub(crate) struct Pools<DB: Database> {
     pub writer: Pool<DB>,
     /// Woken when work is queued, if the database does not notify.
     pub wake: Option<Arc<Notify>>,
+    /// What "now" is in statements.
+    pub clock: Clock,
 }
 
 impl<DB: Database> Clone for Pools<DB> {
@@ -235,6 +244,7 @@ impl<DB: Database> Clone for Pools<DB> {
             reader: self.reader.clone(),
             writer: self.writer.clone(),
             wake: self.wake.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -248,6 +258,8 @@ impl<DB: Database> Clone for Pools<DB> {
 /// would commit nothing it was asked to.)
 pub(crate) struct Pooled<DB: Database> {
     conn: Option<PoolConnection<DB>>,
+    /// What "now" is in its statements.
+    clock: Clock,
     /// Rolls back a transaction left open, off the caller's path.
     rollback: fn(PoolConnection<DB>) -> BoxFuture<'static, ()>,
     /// A transaction is open on it.
@@ -261,10 +273,12 @@ pub(crate) struct Pooled<DB: Database> {
 impl<DB: Database> Pooled<DB> {
     fn new(
         conn: PoolConnection<DB>,
+        clock: Clock,
         rollback: fn(PoolConnection<DB>) -> BoxFuture<'static, ()>,
     ) -> Self {
         Self {
             conn: Some(conn),
+            clock,
             rollback,
             in_transaction: false,
             failed: false,
@@ -320,8 +334,12 @@ where
     })
 }
 
-fn bound<DB: Driver>(sql: &str, args: Vec<Value>) -> Query<'_, DB, DB::Arguments> {
-    let query = match DB::prepare(sql) {
+fn bound<DB: Driver>(
+    sql: &str,
+    args: Vec<Value>,
+    now: DateTime<Utc>,
+) -> Query<'_, DB, DB::Arguments> {
+    let query = match DB::prepare(sql, now) {
         Cow::Borrowed(sql) => sqlx::query(sqlx::AssertSqlSafe(sql)),
         Cow::Owned(sql) => sqlx::query(sqlx::AssertSqlSafe(sql)),
     };
@@ -338,12 +356,16 @@ where
     type Row = DB::Row;
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<DB::Row>, DbError> {
-        let result = bound::<DB>(sql, args).fetch_all(self.connection()).await;
+        let now = self.clock.now();
+        let result = bound::<DB>(sql, args, now)
+            .fetch_all(self.connection())
+            .await;
         self.noted(result)
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, DbError> {
-        let result = bound::<DB>(sql, args).execute(self.connection()).await;
+        let now = self.clock.now();
+        let result = bound::<DB>(sql, args, now).execute(self.connection()).await;
         Ok(DB::rows_affected(&self.noted(result)?))
     }
 
@@ -355,6 +377,25 @@ where
         self.noted(result)?;
         self.in_transaction = false;
         Ok(())
+    }
+}
+
+impl<DB> Pools<DB>
+where
+    DB: Driver,
+    DB::Row: Row,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    /// A session on a connection of `pool`, its "now" set where a manual clock stands.
+    async fn session(&self, pool: &Pool<DB>) -> Result<Pooled<DB>, DbError> {
+        let mut session = Pooled::new(pool.acquire().await?, self.clock.clone(), roll_back::<DB>);
+        if let (Some(set), Some(at)) = (DB::SET_NOW, self.clock.frozen()) {
+            session
+                .execute(set, vec![Value::Text(Some(at.to_rfc3339()))])
+                .await?;
+        }
+        Ok(session)
     }
 }
 
@@ -372,15 +413,15 @@ where
     }
 
     async fn read(&self) -> Result<Pooled<DB>, DbError> {
-        Ok(Pooled::new(self.reader.acquire().await?, roll_back::<DB>))
+        self.session(&self.reader).await
     }
 
     async fn write_one(&self) -> Result<Pooled<DB>, DbError> {
-        Ok(Pooled::new(self.writer.acquire().await?, roll_back::<DB>))
+        self.session(&self.writer).await
     }
 
     async fn begin(&self) -> Result<Pooled<DB>, DbError> {
-        let mut session = Pooled::new(self.writer.acquire().await?, roll_back::<DB>);
+        let mut session = self.session(&self.writer).await?;
         let result = sqlx::raw_sql(DB::BEGIN).execute(session.connection()).await;
         session.noted(result)?;
         session.in_transaction = true;

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::{Driver, Pools, Row, Value, bind_value};
 use super::statements::{Dialect, Statements};
+use crate::model::Clock;
 
 /// The SQLite migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -66,7 +67,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating) the database at `url` (`sqlite://path`, `sqlite:path` or `sqlite::memory:`)
     /// and migrates it. Refuses a file another process has open.
-    pub(super) async fn connect(url: &str) -> Result<Self, DbError> {
+    pub(super) async fn connect(url: &str, clock: Clock) -> Result<Self, DbError> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let options: SqliteConnectOptions = url
             .parse::<SqliteConnectOptions>()?
@@ -114,6 +115,7 @@ impl SqliteStore {
                 reader,
                 writer,
                 wake: Some(wake.clone()),
+                clock,
             },
             wake,
             location,
@@ -180,9 +182,9 @@ impl Driver for Sqlite {
         &STATEMENTS
     }
 
-    fn prepare(sql: &str) -> Cow<'_, str> {
+    fn prepare(sql: &str, now: DateTime<Utc>) -> Cow<'_, str> {
         if sql.contains(NOW) {
-            Cow::Owned(sql.replace(NOW, &Utc::now().timestamp_micros().to_string()))
+            Cow::Owned(sql.replace(NOW, &now.timestamp_micros().to_string()))
         } else {
             Cow::Borrowed(sql)
         }

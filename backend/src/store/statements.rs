@@ -192,8 +192,8 @@ impl ListStatements {
             find_key: "select list_id, request_hash from list where idempotency_key = $1"
                 .to_owned(),
             cancel_find: format!(
-                "select l.status, j.locked_until from list l \
-                 join job j on j.list_id = l.list_id and j.kind = 'push' \
+                "select l.status, coalesce(j.locked_until >= {now}, false) as leased \
+                 from list l join job j on j.list_id = l.list_id and j.kind = 'push' \
                  where l.list_id = $1 {}",
                 d.for_update
             ),

@@ -6,8 +6,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use manifold::config::Settings;
+use manifold::model::Clock;
 use manifold::service::Services;
 use manifold::startup::Application;
+use manifold::store::Store;
 
 use super::client::ServiceClient;
 use super::stores::{Db, DbGuard};
@@ -48,6 +50,12 @@ impl TestApp {
 
     /// The service on the given store, with settings changed by `tweak`.
     pub async fn spawn_on(store: Db, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_at(store, Clock::system(), tweak).await
+    }
+
+    /// The same, its store's "now" (leases, backoffs, due checks) read from `clock`: a manual one
+    /// lets a test move time on instead of sleeping.
+    pub async fn spawn_at(store: Db, clock: Clock, tweak: impl FnOnce(&mut Settings)) -> Self {
         let (db, url) = DbGuard::create(store).await;
         let mut args = Settings {
             addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -60,7 +68,10 @@ impl TestApp {
         tweak(&mut args);
         let token = args.api_tokens.first().map(|t| t.expose().to_owned());
         let config = Settings::load(args).expect("valid test config");
-        let app = Application::build(config)
+        let store = Store::open_with_clock(config.database_url(), 16, clock)
+            .await
+            .expect("the store opens");
+        let app = Application::with_store(config, store)
             .await
             .expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -75,6 +86,11 @@ impl TestApp {
             _db: db,
             server,
         }
+    }
+
+    /// Its store's clock.
+    pub fn clock(&self) -> &Clock {
+        self.services.store.clock()
     }
 
     /// The URL of its database (to change it behind the service's back).

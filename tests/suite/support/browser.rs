@@ -199,20 +199,18 @@ impl Browser {
         self.client.current_url().await.unwrap()
     }
 
-    /// Waits up to `secs` for `script` to return true (tolerating page loads in between).
-    pub async fn wait_until(&self, secs: u64, script: &str) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Ok(Value::Bool(true)) = self.client.execute(script, vec![]).await {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never true: {script} (at {})",
-                self.url().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    /// Waits for `script` to return true (tolerating page loads in between).
+    pub async fn wait_until(&self, script: &str) {
+        let holds = || async {
+            let answer = self.client.execute(script, vec![]).await;
+            matches!(answer, Ok(Value::Bool(true)))
+        };
+        super::wait::until(
+            &format!("`{script}` being true"),
+            super::wait::nothing,
+            holds,
+        )
+        .await;
     }
 
     /// Saves a screenshot of the whole page as `target/screenshots/<name>.png`.

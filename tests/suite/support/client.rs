@@ -7,13 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::time::Instant;
 
 /// Longest wait for anything in these tests.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-/// How often a list is polled while waited for.
-const POLL: Duration = Duration::from_millis(20);
 
 /// What a failure message adds about the service.
 type Context = Arc<dyn Fn() -> String + Send + Sync>;
@@ -164,19 +160,17 @@ impl ServiceClient {
 
     /// Reads the list until `done` holds for it; fails after [`PATIENCE`], saying it never `goal`.
     async fn poll(&self, id: &str, goal: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let last = std::sync::Mutex::new(Value::Null);
+        let context = || format!(": {:#}{}", last.lock().unwrap(), self.context());
+        super::wait::until_some(&format!("list {id} {goal}"), context, || async {
             let list = self.get_json(&format!("/lists/{id}")).await;
             if done(&list) {
-                return list;
+                return Some(list);
             }
-            assert!(
-                Instant::now() < deadline,
-                "list {id} never {goal}: {list:#}{}",
-                self.context()
-            );
-            tokio::time::sleep(POLL).await;
-        }
+            *last.lock().unwrap() = list;
+            None
+        })
+        .await
     }
 }
 

@@ -23,6 +23,7 @@ pub mod referrers_api;
 pub mod serve;
 pub mod stalled;
 pub mod stores;
+pub mod wait;
 
 /// Runs each named test function twice, once on PostgreSQL and once on SQLite, as
 /// `on_postgres::NAME` and `on_sqlite::NAME` beside it. A function takes what

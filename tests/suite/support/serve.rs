@@ -7,12 +7,10 @@ use std::ops::Deref;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::client::{PATIENCE, ServiceClient};
+use super::client::ServiceClient;
 use super::stores::TestDb;
+use super::wait;
 
 /// One `manifold serve` child process with its own log file (stdout and stderr).
 pub struct Serve {
@@ -70,21 +68,19 @@ impl Serve {
         }
         let mut child = cmd.spawn().expect("manifold serve starts");
         let pid = child.id().expect("a running child has a pid");
-        let deadline = Instant::now() + PATIENCE;
-        let port = loop {
+        let listening = || {
             let log = read_log(&log_path);
-            if let Some(port) = announced_port(&log) {
-                break port;
-            }
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("manifold serve exited with {status} before listening:\n{log}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "manifold serve never listened:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            async move { announced_port(&log) }
         };
+        let port = wait::until_some(
+            "manifold serve listening",
+            || read_log(&log_path),
+            listening,
+        )
+        .await;
         let logged = log_path.clone();
         let api = ServiceClient::new(format!("http://127.0.0.1:{port}"), None)
             .with_context(move || read_log(&logged));
@@ -95,24 +91,17 @@ impl Serve {
             log_path,
             _dir: None,
         };
-        serve.wait_healthy(deadline).await;
+        serve.wait_healthy().await;
         serve
     }
 
     /// Waits until `/healthz` answers 200.
-    async fn wait_healthy(&self, deadline: Instant) {
-        loop {
+    async fn wait_healthy(&self) {
+        let up = || async {
             let up = self.request(reqwest::Method::GET, "/healthz").send().await;
-            if up.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "/healthz never answered:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            up.is_ok_and(|r| r.status() == 200)
+        };
+        wait::until("/healthz answering", || self.log(), up).await;
     }
 
     /// The process's log so far.
