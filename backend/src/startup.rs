@@ -9,14 +9,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{Server, Service as _};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
 use futures::future::Either;
+use tracing::Instrument as _;
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, ApiDoc};
 use crate::config::Settings;
+use crate::http::REQUEST_ID;
 use crate::jobs::Workers;
 use crate::service::Services;
 use crate::store::Store;
@@ -61,19 +64,27 @@ impl Application {
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let method = req.method().to_string();
-                    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
+                    let route = req
+                        .match_pattern()
+                        .unwrap_or_else(|| "(unmatched)".to_owned());
+                    let id = crate::http::request_id(req.request());
+                    let span = tracing::info_span!("request", %method, %route, request_id = %id);
                     let metrics = req
                         .app_data::<web::Data<Services>>()
                         .map(|s| s.metrics.clone());
-                    let path = req.path().to_owned();
-                    let fut = srv.call(req);
+                    let fut = srv.call(req).instrument(span.clone());
                     async move {
-                        let res = fut.await?;
+                        let mut res = fut.await?;
                         let status = res.status().as_u16();
                         if let Some(m) = metrics {
                             m.http_request(&method, &route, status);
                         }
-                        tracing::debug!(%method, %path, status, ms = started.elapsed().as_millis() as u64, "request");
+                        if let Ok(value) = HeaderValue::from_str(&id) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static(REQUEST_ID), value);
+                        }
+                        let ms = started.elapsed().as_millis() as u64;
+                        span.in_scope(|| tracing::debug!(status, ms, "answered"));
                         Ok(res)
                     }
                 })

@@ -22,6 +22,7 @@ mod inspect_raw;
 mod inspect_wild;
 mod living;
 mod living_service;
+mod observability;
 mod pages;
 mod pages_edit;
 mod pages_http;

@@ -1,7 +1,9 @@
 //! Where the command line and the service log: stderr, at `info` (`--debug`: every registry
 //! request; `-q`: errors only; `MANIFOLD_LOG`: any `tracing` filter), as text — with timestamps for
 //! `serve`, without for the one-shot commands — or as JSON lines with timestamps
-//! (`MANIFOLD_LOG_FORMAT=json`).
+//! (`MANIFOLD_LOG_FORMAT=json`), each line with the fields of its spans: an HTTP request's
+//! (`request_id`, also its `X-Request-Id`), a job's (`list_id`, `job_id`, `attempt`, `target`), a
+//! registry request's (`method`, `registry`, `path`, `status`, `ms`).
 
 use tracing_subscriber::EnvFilter;
 
@@ -29,7 +31,13 @@ pub(super) fn init(verbosity: Verbosity, serve: bool) {
         .with_writer(std::io::stderr)
         .with_target(false);
     let _ = if json {
-        text.json().flatten_event(true).try_init()
+        // Each line carries the fields of the spans it was logged in (the request, the job, the
+        // registry request), outermost first.
+        text.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init()
     } else if serve {
         text.with_ansi(is_terminal()).try_init()
     } else {

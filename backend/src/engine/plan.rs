@@ -104,6 +104,7 @@ impl Plan {
 }
 
 /// Resolves a spec's sources and builds the list document; writes nothing.
+#[tracing::instrument(name = "plan", skip_all, fields(target = %spec.image))]
 pub async fn plan(
     client: &RegistryClient,
     spec: &ListSpec,
@@ -162,6 +163,7 @@ pub async fn plan(
 
 /// The plan of the list a tag holds without the entries of the removal's platforms or digests
 /// (one request: the read of the list).
+#[tracing::instrument(name = "plan", skip_all, fields(target = %removal.image))]
 pub(crate) async fn removal(
     client: &RegistryClient,
     removal: &Removal,

@@ -15,6 +15,7 @@ use crate::registry::{ManifestBody, RegistryClient};
 use crate::spec::Promotion;
 
 /// The plan of a copy of its source to its destination (a tag) and extra tags.
+#[tracing::instrument(name = "plan", skip_all, fields(target = %promotion.image))]
 pub(crate) async fn copy_plan(
     client: &RegistryClient,
     promotion: &Promotion,

@@ -61,6 +61,7 @@ impl Plan {
     /// gets only its extra tags; children the current list holds are not copied again — unless
     /// the registry says one is missing after all (deleted since), when every child is made
     /// present and the list PUT again.
+    #[tracing::instrument(name = "push", skip_all, fields(target = %self.target))]
     pub async fn push(
         self,
         client: &RegistryClient,
@@ -101,6 +102,7 @@ impl Plan {
 
     /// The report of the plan not made (a dry run): with `referrers`, what refers to the
     /// children (and to a copied list) where they come from, found but brought nowhere.
+    #[tracing::instrument(name = "dry_run", skip_all, fields(target = %self.target))]
     pub async fn dry_run(
         self,
         client: &RegistryClient,

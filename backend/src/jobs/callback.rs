@@ -31,7 +31,7 @@ pub(super) async fn record(services: &Services, job: &ClaimedJob, result: Result
     };
     let outcome = result.as_ref().map(|_| ()).map_err(Failure::message);
     if let Err(e) = &outcome {
-        tracing::warn!(list = %job.list_id, attempt = job.attempt, "callback failed: {e}");
+        tracing::warn!("callback failed: {e}");
     }
     super::record(job, || {
         services.store.record_callback(job, outcome, retry_at)

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 pub use callback::{SIGNATURE_HEADER, sign};
 
@@ -77,7 +78,8 @@ pub async fn run_next(services: &Services, worker: &str) -> Result<Option<JobKin
         return Ok(None);
     };
     let kind = job.kind;
-    worker::run(services, job).await;
+    let span = worker::job_span(&job, worker);
+    worker::run(services, job).instrument(span).await;
     Ok(Some(kind))
 }
 
@@ -92,7 +94,7 @@ pub async fn check_due(services: &Services) -> Result<usize, DbError> {
 /// renewed meanwhile, and if another worker takes the job over, the fence refuses this record
 /// (the other's run counts). Any other failure is tried a few times, then left to the lease:
 /// once it runs out the job is taken again, never lost.
-async fn record<F, Fut>(job: &ClaimedJob, mut write: F)
+async fn record<F, Fut>(_job: &ClaimedJob, mut write: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<bool, DbError>>,
@@ -103,22 +105,17 @@ where
         match write().await {
             Ok(true) => return,
             Ok(false) => {
-                return tracing::warn!(
-                    "job {} was taken over; its result was not recorded",
-                    job.job_id
-                );
+                return tracing::warn!("the job was taken over; its result was not recorded");
             }
             Err(e) if e.unavailable().is_none() && faults + 1 >= RECORD_FAULTS => {
                 return tracing::error!(
-                    "cannot record the outcome of job {}: {e}; it runs again once its lease ends",
-                    job.job_id
+                    "cannot record the job's outcome: {e}; it runs again once its lease ends"
                 );
             }
             Err(e) => {
                 faults += u32::from(e.unavailable().is_none());
                 tracing::warn!(
-                    "cannot record the outcome of job {} yet, trying again in {} ms: {e}",
-                    job.job_id,
+                    "cannot record the job's outcome yet, trying again in {} ms: {e}",
                     pause.as_millis()
                 );
                 tokio::time::sleep(pause).await;

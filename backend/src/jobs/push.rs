@@ -15,7 +15,7 @@ use crate::store::{ClaimedJob, PushOutcome};
 /// not pushed but recorded `superseded`.
 pub(super) async fn run(services: &Services, job: &ClaimedJob) {
     if let Some(newer) = job.superseded_by {
-        tracing::info!(list = %job.list_id, newer = %newer, "not pushing {}: a newer list landed first", job.target);
+        tracing::info!(newer = %newer, "not pushing: a newer list landed first");
         let max_attempts = services.settings.job_max_attempts();
         super::record(job, || services.store.supersede(job, newer, max_attempts)).await;
         services.metrics.push_skipped("superseded");
@@ -54,7 +54,7 @@ pub(super) async fn record(
     match result {
         Ok(report) => {
             services.metrics.push("succeeded", started.elapsed());
-            tracing::info!(list = %job.list_id, digest = %report.digest, "pushed {}", report.target);
+            tracing::info!(digest = %report.digest, "pushed {}", report.target);
             let done = PushOutcome {
                 digest: report.digest,
                 media_type: report.media_type,
@@ -76,7 +76,7 @@ pub(super) async fn record(
             });
             let outcome = if retry { "retried" } else { "failed" };
             services.metrics.push(outcome, started.elapsed());
-            tracing::warn!(list = %job.list_id, attempt = job.attempt, retry, "push failed: {}", f.message());
+            tracing::warn!(retry, "push failed: {}", f.message());
             let code = f.code().to_string();
             super::record(job, || {
                 services

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument as _;
 
 use super::outcome::Failure;
 use super::{callback, push};
@@ -33,8 +34,9 @@ pub(super) async fn work(
         let lease = services.settings.job_lease();
         match services.store.claim(&name, lease).boxed().await {
             Ok(Some(job)) => {
-                tracing::info!(worker = %name, list = %job.list_id, attempt = job.attempt, "claimed a {} job", job.kind.as_str());
-                run(&services, job).boxed().await;
+                let span = job_span(&job, &name);
+                span.in_scope(|| tracing::info!("claimed a {} job", job.kind.as_str()));
+                run(&services, job).instrument(span).boxed().await;
             }
             Ok(None) => {
                 let sleep = match services.store.next_due().boxed().await {
@@ -61,6 +63,19 @@ pub(super) async fn work(
     }
 }
 
+/// The span every line of a job's run is logged in: its list, job, attempt, target and worker.
+pub(super) fn job_span(job: &ClaimedJob, worker: &str) -> tracing::Span {
+    tracing::info_span!(
+        "job",
+        kind = %job.kind.as_str(),
+        list_id = %job.list_id,
+        job_id = job.job_id,
+        attempt = job.attempt,
+        target = %job.target,
+        worker = %worker,
+    )
+}
+
 /// Runs a claimed job while renewing its lease; a job taken over by another worker is abandoned,
 /// a job that panics is recorded as failed.
 pub(super) async fn run(services: &Services, job: ClaimedJob) {
@@ -71,7 +86,7 @@ pub(super) async fn run(services: &Services, job: ClaimedJob) {
             match services.store.extend_lease(&job, lease).await {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => tracing::warn!("cannot renew the lease of job {}: {e}", job.job_id),
+                Err(e) => tracing::warn!("cannot renew the job's lease: {e}"),
             }
         }
     };
@@ -84,7 +99,7 @@ pub(super) async fn run(services: &Services, job: ClaimedJob) {
     });
     tokio::select! {
         done = work => if let Err(panic) = done {
-            tracing::error!(list = %job.list_id, "job {} panicked: {panic}", job.job_id);
+            tracing::error!("the job panicked: {panic}");
             let failure = Failure::fatal(
                 ErrorCode::Internal,
                 "the job failed unexpectedly; the error is in the service's log",
@@ -94,7 +109,7 @@ pub(super) async fn run(services: &Services, job: ClaimedJob) {
                 JobKind::Callback => callback::record(services, &job, Err(failure)).await,
             }
         },
-        () = heartbeat => tracing::warn!("job {} was taken over by another worker; abandoning it", job.job_id),
+        () = heartbeat => tracing::warn!("the job was taken over by another worker; abandoning it"),
     }
 }
 

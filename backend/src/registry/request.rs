@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, Response, StatusCode};
 use tokio::sync::{MutexGuard, Semaphore};
+use tracing::Instrument as _;
 
 use super::auth::{Challenge, Scope, challenges, insufficient_scope};
 use super::config::ClientConfig;
 use super::error::{ApiErrorDetail, RegistryError};
 use super::host::{AuthMode, Host};
+use super::span;
 use super::timing::{Progress, Timeouts, silent_error};
 use super::transport::{self, Body, Wire};
 use crate::retry::{RetryPolicy, Verdict};
@@ -93,16 +95,27 @@ impl Requester {
     /// streamed body is sent once: never again after a challenge, an upgrade or a failure.
     pub(crate) async fn send(&self, host: &Host, req: Request) -> Result<Response, RegistryError> {
         let replayable = req.body.is_replayable();
+        let span = span::request_span(&req.method, &host.registry, &req.target);
+        let started = Instant::now();
         // Once per request, across attempts: one more send after an auth challenge taught us more.
         let auth_retried = AtomicBool::new(false);
         let (req, auth_retried) = (&req, &auth_retried);
-        self.retry
+        let result = self
+            .retry
             .run(
                 move |attempt| self.attempt(host, req, auth_retried, attempt),
                 move |failed| failed.verdict(replayable, &self.retry),
             )
+            .instrument(span.clone())
             .await
-            .map_err(|(failed, attempts)| failed.into_error(attempts))
+            .map_err(|(failed, attempts)| failed.into_error(attempts));
+        let status = match &result {
+            Ok(response) => Some(response.status().as_u16()),
+            Err(RegistryError::Api { status, .. }) => Some(*status),
+            Err(_) => None,
+        };
+        span::ended(&span, status, started);
+        result
     }
 
     /// One attempt: sends the request, and sends it again at once when a challenge taught the host

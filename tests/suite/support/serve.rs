@@ -135,5 +135,8 @@ fn read_log(path: &Path) -> String {
 fn announced_port(log: &str) -> Option<u16> {
     log.lines()
         .find_map(|l| l.split_once("manifold listening on 127.0.0.1:"))
-        .and_then(|(_, port)| port.trim().parse().ok())
+        .and_then(|(_, rest)| {
+            let digits = rest.trim_start().split(|c: char| !c.is_ascii_digit()).next();
+            digits?.parse().ok()
+        })
 }
