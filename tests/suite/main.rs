@@ -8,6 +8,7 @@ mod api_edits;
 mod api_lists;
 mod api_service;
 
+mod cli_edges;
 mod cli_errors;
 mod cli_inspect;
 mod cli_push;
