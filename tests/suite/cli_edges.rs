@@ -1,5 +1,6 @@
 //! The command line at the edges a newcomer meets: output cut short by its reader (`| head`) ends
-//! quietly with the status of a closed pipe, and every page the manual names is there.
+//! quietly with the status of a closed pipe, every page the manual names is there, and a registry
+//! that is down says its error once (each retry in a line of its own).
 
 use manifold_testkit::TestRegistry;
 
@@ -79,4 +80,31 @@ async fn every_page_the_manual_names_is_there() {
         "{}",
         unknown.stderr
     );
+}
+
+#[tokio::test]
+async fn a_registry_that_is_down_says_its_error_once_and_each_retry_in_a_line_of_its_own() {
+    let run = manifold(&["--plain-http", "inspect", "127.0.0.1:9/x:y"])
+        .await
+        .failed();
+
+    let retries: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.contains("retrying (attempt"))
+        .collect();
+    assert_eq!(retries.len(), 3, "{}", run.stderr);
+    for line in retries {
+        assert!(
+            line.contains("GET manifest 127.0.0.1:9/x:y: Connection refused"),
+            "{line}"
+        );
+    }
+    for said_once in [
+        "error sending request",
+        "is the registry at 127.0.0.1:9 running?",
+        "the request was tried 4 times",
+    ] {
+        assert_eq!(run.stderr.matches(said_once).count(), 1, "{}", run.stderr);
+    }
 }

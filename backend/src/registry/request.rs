@@ -15,7 +15,7 @@ use tokio::sync::{MutexGuard, Semaphore};
 
 use super::auth::{Challenge, Scope, challenges, insufficient_scope};
 use super::config::ClientConfig;
-use super::error::{ApiErrorDetail, RegistryError};
+use super::error::{ApiErrorDetail, RegistryError, warn_retrying};
 use super::host::{AuthMode, Host};
 use super::timing::{Progress, Timeouts, silent_error};
 use super::transport::{self, Body, Wire};
@@ -386,7 +386,7 @@ impl Failed<'_> {
         match &self.failure {
             Failure::Retryable(err) if replayable => {
                 if policy.may_retry(self.attempt) {
-                    tracing::warn!("retrying (attempt {}) after: {err}", self.attempt);
+                    warn_retrying(err, self.attempt, policy.max_attempts);
                 }
                 err.verdict()
             }
