@@ -1,10 +1,12 @@
 //! The command line at the edges a newcomer meets: output cut short by its reader (`| head`) ends
-//! quietly with the status of a closed pipe, every page the manual names is there, and a registry
-//! that is down says its error once (each retry in a line of its own).
+//! quietly with the status of a closed pipe, every page the manual names is there, a registry that
+//! is down says its error once (each retry in a line of its own), and `serve` on a taken port
+//! fails before it makes a database.
 
 use manifold_testkit::TestRegistry;
 
-use crate::support::cli::{manifold, manifold_to_a_closed_pipe, seed_demo};
+use crate::support::cli::{manifold, manifold_in, manifold_to_a_closed_pipe, seed_demo};
+use crate::support::client::PATIENCE;
 
 /// 128 + SIGPIPE: what a shell shows for a Unix tool that a closed pipe ended.
 const CLOSED_PIPE: i32 = 141;
@@ -107,4 +109,29 @@ async fn a_registry_that_is_down_says_its_error_once_and_each_retry_in_a_line_of
     ] {
         assert_eq!(run.stderr.matches(said_once).count(), 1, "{}", run.stderr);
     }
+}
+
+#[tokio::test]
+async fn serve_on_a_taken_port_fails_before_it_makes_its_database() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MANIFOLD_ADDR", addr.as_str())];
+
+    let serve = manifold_in(dir.path(), &["serve"], &env);
+    let run = tokio::time::timeout(PATIENCE, serve)
+        .await
+        .expect("serve gives up on a taken port")
+        .failed();
+
+    assert!(
+        run.stderr.contains(&format!("cannot listen on {addr}")),
+        "{}",
+        run.stderr
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

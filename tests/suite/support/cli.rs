@@ -70,6 +70,14 @@ pub async fn manifold_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     run(command(home.path(), args, env)).await
 }
 
+/// Runs `manifold` in `dir` (its working directory, and its home) with extra environment
+/// variables.
+pub async fn manifold_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = command(dir, args, env);
+    cmd.current_dir(dir);
+    run(cmd).await
+}
+
 /// Runs `manifold` with its stdout a pipe whose reader has gone away before it writes a byte (as
 /// `manifold … | head` ends once `head` has its lines).
 pub async fn manifold_to_a_closed_pipe(args: &[&str]) -> Run {
