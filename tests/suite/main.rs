@@ -34,6 +34,7 @@ mod referrers_service;
 mod registries;
 mod registries_tls;
 mod registries_wild;
+mod scripts;
 mod store;
 mod store_faults;
 mod store_order;
