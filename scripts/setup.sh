@@ -1,7 +1,8 @@
 # Sourced by scripts/demo and scripts/test: what a fresh Debian machine needs before manifold
 # builds. Debian packages (installed as root, through sudo when it is there), a Rust toolchain of
 # at least the workspace's rust-version (rustup from static.rust-lang.org when there is none) with
-# a C compiler for the crates that build C, and a check that a TCP port is free.
+# a C compiler for the crates that build C, a check that a TCP port is free, and a way to run a long
+# build that says how long it has been at work.
 
 # The oldest Rust the workspace builds with (Cargo.toml's rust-version).
 MANIFOLD_RUST=1.94
@@ -74,4 +75,35 @@ port_free() {
     echo "port $1 on 127.0.0.1 is taken (by: $(ss -ltnpH "sport = :$1" 2>/dev/null | awk '{print $NF}' | head -n 1)); $2" >&2
     return 1
   fi
+}
+
+# Runs a command (a cargo build) with its output, stderr included, line by line as it comes; while
+# it prints nothing for $PROGRESS_EVERY seconds (30), says how long it has been at work and the two
+# crates it started last: a release build compiles its last crates, manifold among them, for
+# minutes without a word. Returns the command's status.
+with_progress() {
+  local every=${PROGRESS_EVERY:-30} started=$SECONDS
+  { local ran=0; "$@" 2>&1 || ran=$?; printf '\n::exit %d\n' "$ran"; } | {
+    local line crate="" crates="" status=1 waited
+    while :; do
+      if IFS= read -r -t "$every" line; then
+        case $line in
+          "::exit "*) status=${line#::exit }; break ;;
+          "") continue ;;
+          *Compiling*|*Checking*)
+            crates="$(awk '{print $2}' <<<"$line")${crate:+, $crate}"
+            crate=${crates%%,*}
+            ;;
+        esac
+        printf '%s\n' "$line"
+      elif [ $? -gt 128 ]; then
+        waited=$((SECONDS - started))
+        printf '   … still at work after %d min %02d s%s\n' $((waited / 60)) $((waited % 60)) \
+          "${crates:+ (the crates started last: $crates)}"
+      else
+        break
+      fi
+    done
+    return "$status"
+  }
 }

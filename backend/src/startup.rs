@@ -1,6 +1,7 @@
-//! The composition root: connect the store (migrating it), bind the listener first (so tests can
-//! use port 0 and ask for the port), build the services, start the workers, mount the API and the
-//! pages on one HTTP app (behind the refusal of requests too large to take, `api/limits.rs`).
+//! The composition root: bind the listener first (so tests can use port 0 and ask for the port,
+//! and a taken address fails before a database is touched), connect the store (migrating it),
+//! build the services, start the workers, mount the API and the pages on one HTTP app (behind the
+//! refusal of requests too large to take, `api/limits.rs`).
 //! Only `cli` (and `main`) import this module.
 
 use std::future::ready;
@@ -33,21 +34,27 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database (running migrations), binds, starts the workers.
+    /// Binds, then connects to the database (running migrations) and starts the workers: an
+    /// address that is taken fails before a database (or SQLite file) is touched.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = bind(&settings)?;
         let connections = (settings.workers() as u32 + 8).min(64);
         let store = Store::open(settings.database_url(), connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         tracing::info!("keeping data in {}", store.describe());
-        Self::with_store(settings, store).await
+        Self::serve(settings, store, listener)
     }
 
     /// The same on a store that is already open.
     pub async fn with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
+        let listener = bind(&settings)?;
+        Self::serve(settings, store, listener)
+    }
+
+    /// Builds the services on `store`, starts the workers and serves the app on `listener`.
+    fn serve(settings: Settings, store: Store, listener: TcpListener) -> anyhow::Result<Self> {
         let addr = settings.addr();
-        let listener =
-            TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers();
         let services = Arc::new(Services::new(settings, store)?);
@@ -137,6 +144,12 @@ impl Application {
 
 /// A request no handler took: the pages' 404 for page addresses, the API's 404 or 405 otherwise;
 /// `/docs` goes to the documentation page.
+/// The listener on the settings' address.
+fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let addr = settings.addr();
+    TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
 async fn unmatched(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     let path = req.path();
     if path == "/docs" {

@@ -2,7 +2,7 @@
 //! PostgreSQL cannot store and SQLite can) is refused alike on both stores with a 400 naming the
 //! field, by the API and the pages; an address or headers too large get the envelope with 414 or
 //! 431 (sent over a raw connection), up to the HTTP parser's own limits; every value the OpenAPI
-//! document says may not be empty is refused when it is.
+//! document says may not be empty is refused when it is; YAML sent as JSON is told so.
 
 use manifold::api::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use serde_json::{Value, json};
@@ -324,4 +324,36 @@ async fn every_value_the_document_says_may_not_be_empty_is_refused_when_empty() 
             assert_refused(answer, code, &field, &format!("{path} {field}")).await;
         }
     }
+}
+
+#[tokio::test]
+async fn yaml_sent_as_json_is_told_that_it_looks_like_yaml() {
+    let app = TestApp::spawn().await;
+    let yaml = "image: 127.0.0.1:9/demo:v1\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n";
+    let copy = "source: 127.0.0.1:9/demo:v1\ntarget: 127.0.0.1:9/prod:v1\n";
+
+    let list = app.post_as("/lists", "application/json", yaml).await;
+    let edit = app.post_as("/copies", "application/json", copy).await;
+    let broken_json = app
+        .post_as("/lists", "application/json", "{\"image\": ")
+        .await;
+
+    for (answer, hint) in [
+        (
+            list,
+            "the body looks like YAML: send it as application/yaml",
+        ),
+        (edit, "the body looks like YAML: this endpoint takes JSON"),
+    ] {
+        assert_eq!(answer.status(), 400);
+        let error: Value = answer.json().await.unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.ends_with(hint), "{error:#}");
+        assert_eq!(error["error"]["line"], 1, "{error:#}");
+    }
+    let error: Value = broken_json.json().await.unwrap();
+    assert!(
+        !error["error"]["message"].as_str().unwrap().contains("YAML"),
+        "{error:#}"
+    );
 }

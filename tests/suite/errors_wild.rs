@@ -100,6 +100,11 @@ async fn an_anonymous_push_refused_asks_for_credentials_rather_than_blaming_them
         );
         assert!(err.contains("--username"), "{err}");
         assert!(!err.contains("the credentials do not grant"), "{err}");
+        assert_eq!(
+            err.matches("UNAUTHORIZED").count(),
+            1,
+            "each code once: {err}"
+        );
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::State;
 use super::access::Write;
 use super::error::{ApiError, ErrorBody};
-use super::lists::{Reader, idempotency_key, read_body, utf8};
+use super::lists::{Reader, idempotency_key, read_body, utf8, yaml_hint};
 use crate::model::{AskedOptions, ErrorCode};
 use crate::service::{Edit, ListResource, ServiceError};
 use crate::spec::{self, Promotion, Removal, Work};
@@ -167,6 +167,7 @@ async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
     let (parsed, text) = state
         .blocking(move || (spec::parse::json_document::<T>(&text), text))
         .await?;
+    let parsed = parsed.map_err(|e| yaml_hint(e, &text, "this endpoint takes JSON"));
     Ok((parsed.map_err(ServiceError::body)?, text))
 }
 

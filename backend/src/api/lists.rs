@@ -197,7 +197,11 @@ impl Reader {
 
     fn read(self, text: &str) -> (SpecFormat, Result<Submission, spec::SpecError>) {
         match self {
-            Self::Json => (SpecFormat::Json, spec::parse::submission_from_json(text)),
+            Self::Json => (
+                SpecFormat::Json,
+                spec::parse::submission_from_json(text)
+                    .map_err(|e| yaml_hint(e, text, "send it as application/yaml")),
+            ),
             Self::Yaml => (SpecFormat::Yaml, spec::parse::submission_from_yaml(text)),
             Self::Sniff if text.trim_start().starts_with('{') => {
                 (SpecFormat::Json, spec::parse::submission_from_text(text))
@@ -205,6 +209,41 @@ impl Reader {
             Self::Sniff => (SpecFormat::Yaml, spec::parse::submission_from_text(text)),
         }
     }
+}
+
+/// A JSON body's parse error, saying so when the body looks like YAML (`image: …` sent as
+/// `application/json`, say): `expected value` alone does not tell what went wrong. `what_to_do`
+/// ends the hint.
+pub(super) fn yaml_hint(mut e: spec::SpecError, text: &str, what_to_do: &str) -> spec::SpecError {
+    if looks_like_yaml(text) {
+        e.message = format!("{}; the body looks like YAML: {what_to_do}", e.message);
+    }
+    e
+}
+
+/// Whether a text that did not read as JSON looks like YAML: it does not open as a JSON document
+/// does, and its first line that says something is `---`, a `- ` item, or a `key:` line.
+fn looks_like_yaml(text: &str) -> bool {
+    let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if start.starts_with(['{', '[']) {
+        return false;
+    }
+    let Some(line) = start
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+    else {
+        return false;
+    };
+    let key_line = line.split_once(':').is_some_and(|(key, rest)| {
+        let key = key.trim_matches(|c| c == '"' || c == '\'');
+        !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+            && (rest.is_empty() || rest.starts_with([' ', '\t']))
+    });
+    line.starts_with("---") || line.starts_with("- ") || key_line
 }
 
 /// The body as text.
@@ -389,4 +428,34 @@ async fn unfollow_list(
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.unfollow(&id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_yaml;
+
+    #[test]
+    fn yaml_is_told_from_json_that_does_not_parse() {
+        for yaml in [
+            "image: r/demo:v1\nmanifests: []\n",
+            "\u{feff}# a spec\n\n  image: r/demo:v1\n",
+            "---\nimage: r/demo:v1\n",
+            "- image: r/a:v1\n",
+            "\"image\": r/demo:v1\n",
+            "manifests:\n  - image: r/a:v1\n",
+        ] {
+            assert!(looks_like_yaml(yaml), "{yaml:?}");
+        }
+        for not_yaml in [
+            "{\"image\": \"r/demo:v1\",}",
+            "[1, 2",
+            "",
+            "# only a comment\n",
+            "hello world",
+            "http://example.com/x",
+            "image:r/demo",
+        ] {
+            assert!(!looks_like_yaml(not_yaml), "{not_yaml:?}");
+        }
+    }
 }

@@ -144,8 +144,7 @@ pub(super) async fn inspect(client: &RegistryClient, args: &InspectArgs) -> anyh
             .get_manifest_bytes(&reference)
             .await
             .map_err(|e| engine::EngineError::registry(&reference, e))?;
-        std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
-        return Ok(());
+        return output::stdout(&bytes);
     }
     let referrers = !args.no_referrers && !args.raw;
     let inspection = engine::inspect(client, &reference, args.expand_config, referrers).await?;

@@ -98,8 +98,15 @@ enum Command {
     Openapi,
     /// Print a completion script for a shell: `manifold completions bash > /etc/bash_completion.d/manifold`.
     Completions(CompletionsArgs),
-    /// Print the manual page (roff): `manifold man > manifold.1`.
-    Man,
+    /// Print the manual page (roff): `manifold man > manifold.1`; `manifold man push` prints
+    /// manifold-push(1), the page of one command.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+struct ManArgs {
+    /// The command whose page to print (`push`, `push from-spec`, …); none for manifold(1).
+    command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -296,10 +303,17 @@ pub async fn run(cli: Cli) -> i32 {
     let json = cli.command.wants_json();
     match dispatch(cli).await {
         Ok(()) => 0,
-        Err(e) => {
-            output::error(&e, json);
-            1
-        }
+        Err(e) if output::reader_gone(&e) => output::READER_GONE,
+        Err(e) => match e.downcast::<clap::Error>() {
+            Ok(usage) => {
+                let _ = usage.print();
+                usage.exit_code()
+            }
+            Err(e) => {
+                output::error(&e, json);
+                1
+            }
+        },
     }
 }
 
@@ -318,23 +332,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             eprintln!("the database is up to date");
             return Ok(());
         }
-        Command::Openapi => {
-            print!("{}", crate::api::openapi_json());
-            return Ok(());
-        }
+        Command::Openapi => return output::stdout(crate::api::openapi_json().as_bytes()),
         Command::Completions(args) => {
-            clap_complete::generate(
-                args.shell,
-                &mut command(),
-                "manifold",
-                &mut std::io::stdout(),
-            );
-            return Ok(());
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command(), "manifold", &mut script);
+            return output::stdout(&script);
         }
-        Command::Man => {
-            clap_mangen::Man::new(command()).render(&mut std::io::stdout())?;
-            return Ok(());
-        }
+        Command::Man(args) => return output::stdout(&manual(&args.command)?),
         _ => {}
     }
     let client = RegistryClient::new(client_config(&cli.global)?)?;
@@ -350,8 +354,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         | Command::Migrate(_)
         | Command::Openapi
         | Command::Completions(_)
-        | Command::Man => unreachable!("handled above"),
+        | Command::Man(_) => unreachable!("handled above"),
     }
+}
+
+/// The manual page (roff) of manifold, or of the command `path` names (`["push", "from-spec"]`):
+/// the pages manifold(1) refers to as manifold-push(1), manifold-push-from-spec(1), ….
+fn manual(path: &[String]) -> anyhow::Result<Vec<u8>> {
+    let root = parse::manual_command();
+    let mut page = &root;
+    for name in path {
+        page = page.find_subcommand(name).ok_or_else(|| {
+            let names: Vec<_> = page.get_subcommands().map(|c| c.get_name()).collect();
+            let mut man = root.find_subcommand("man").cloned().unwrap_or_default();
+            man.error(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!(
+                    "{} has no command {name}; its commands: {}",
+                    page.get_display_name().unwrap_or(page.get_name()),
+                    names.join(", ")
+                ),
+            )
+        })?;
+    }
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page.clone()).render(&mut roff)?;
+    Ok(roff)
 }
 
 fn client_config(global: &GlobalArgs) -> anyhow::Result<ClientConfig> {

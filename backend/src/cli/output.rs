@@ -2,12 +2,42 @@
 //! for people and scripts that parse them, its `inspect --raw` document, or one JSON document with
 //! `--json` — a failure too.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::engine::{EngineError, Inspection, PushReport, Verification};
 use crate::model::ErrorCode;
 use crate::registry::RegistryError;
 use crate::spec::SpecError;
+
+/// The exit status of a command whose reader went away (`manifold man | head`): 128 + SIGPIPE,
+/// what a shell reports for a Unix tool that a closed pipe ended.
+pub(super) const READER_GONE: i32 = 141;
+
+/// Whether `e` is stdout's reader having gone away (EPIPE): the command then ends quietly.
+pub(super) fn reader_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `bytes` to stdout and flushes it: every result goes out this way, so that a reader that
+/// went away is one error, [`reader_gone`], and never a panic.
+pub(super) fn stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `value` as indented JSON and a newline, on stdout.
+fn json_document(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    stdout(&text)
+}
 
 /// Prints a failure on stderr for people; with `--json` also as one JSON document on stdout,
 /// `{"error": {"code", "message"}}`, the code as the service would give it.
@@ -16,7 +46,8 @@ pub(super) fn error(e: &anyhow::Error, json: bool) {
     eprintln!("manifold: error: {message}");
     if json {
         let doc = serde_json::json!({"error": {"code": code_of(e).as_str(), "message": message}});
-        println!("{doc:#}");
+        // Nobody reads a document whose reader went away; stderr said it already.
+        let _ = json_document(&doc);
     }
 }
 
@@ -39,15 +70,11 @@ fn code_of(e: &anyhow::Error) -> ErrorCode {
 
 /// Prints a push result on stdout.
 pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, report)?;
-        writeln!(out)?;
-        return Ok(());
+        return json_document(report);
     }
     if report.dry_run {
-        out.write_all(&report.list.bytes)?;
-        writeln!(out)?;
+        stdout(&[&report.list.bytes[..], b"\n"].concat())?;
         eprintln!(
             "dry run: {} entries resolved in {} ms with {} requests; nothing was written",
             report.entries.len(),
@@ -97,18 +124,15 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             c.problem.as_deref().unwrap_or_default()
         );
     }
-    writeln!(out, "Digest: {} {}", report.digest, report.size)?;
-    Ok(())
+    stdout(format!("Digest: {} {}\n", report.digest, report.size).as_bytes())
 }
 
 /// Prints a verification: one line per platform (what it resolves to, what is wrong), or JSON.
 pub(super) fn verification(v: &Verification, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, v)?;
-        writeln!(out)?;
-        return Ok(());
+        return json_document(v);
     }
+    let mut out = String::new();
     writeln!(out, "Name:   {}", v.name)?;
     writeln!(out, "Digest: {}", v.digest)?;
     for c in &v.platforms {
@@ -119,19 +143,15 @@ pub(super) fn verification(v: &Verification, json: bool) -> anyhow::Result<()> {
         let verdict = c.problem.as_deref().unwrap_or("ok");
         writeln!(out, "[{}] {} → {to}: {verdict}", c.entry + 1, c.platform)?;
     }
-    Ok(())
+    stdout(out.as_bytes())
 }
 
 /// Prints an inspection: JSON, or manifest-tool's human layout.
 pub(super) fn inspection(name: &str, inspection: &Inspection, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, inspection)?;
-        writeln!(out)?;
-        return Ok(());
+        return json_document(inspection);
     }
-    out.write_all(inspection.text(name).as_bytes())?;
-    Ok(())
+    stdout(inspection.text(name).as_bytes())
 }
 
 /// Prints an inspection as manifest-tool's `inspect --raw` does: its own JSON document of it.
@@ -141,6 +161,5 @@ pub(super) fn manifest_tool_raw(
     expand_config: bool,
 ) -> anyhow::Result<()> {
     let document = inspection.manifest_tool_json(name, expand_config)?;
-    writeln!(std::io::stdout().lock(), "{document}")?;
-    Ok(())
+    stdout(format!("{document}\n").as_bytes())
 }

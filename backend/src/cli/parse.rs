@@ -2,7 +2,8 @@
 //! here, for every command — every boolean flag also takes a value (`--dry-run=false`, as
 //! manifest-tool's flags do), and `serve` neither shows nor takes the registry client's flags it
 //! has no use for (`--username`, `--plain-http`, …; its own settings cover what they would mean).
-//! The binary, the completions and the manual page all use [`command`], so they agree.
+//! The binary, the completions and the manual pages all use [`command`] (the pages without its
+//! `help` command), so they agree.
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory as _, FromArgMatches as _};
@@ -35,7 +36,18 @@ const NOT_FOR_SERVE: &[(&str, &str)] = &[
 
 /// The whole command line, as the binary parses it.
 pub fn command() -> Command {
-    let mut cmd = booleans_take_values(Cli::command());
+    adjusted(Cli::command())
+}
+
+/// The command line as its manual pages show it: without the `help` command, which has no page of
+/// its own to show (`--help` is on every page).
+pub(super) fn manual_command() -> Command {
+    adjusted(Cli::command().disable_help_subcommand(true))
+}
+
+/// `cmd` with the two adjustments, built.
+fn adjusted(cmd: Command) -> Command {
+    let mut cmd = booleans_take_values(cmd);
     cmd.build();
     if let Some(serve) = cmd.find_subcommand_mut("serve") {
         // In place, after the build: the global flags are on `serve` by now, and the built key

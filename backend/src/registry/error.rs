@@ -25,7 +25,15 @@ pub struct ApiErrorDetail {
 
 impl fmt::Display for ApiErrorDetail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)?;
+        write!(f, "{}: ", self.code)?;
+        self.fmt_message(f)
+    }
+}
+
+impl ApiErrorDetail {
+    /// The message and its detail, without the code.
+    fn fmt_message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
         match &self.detail {
             serde_json::Value::Null => Ok(()),
             serde_json::Value::String(s) if s.is_empty() => Ok(()),
@@ -158,6 +166,40 @@ impl RegistryError {
         }
     }
 
+    /// What was being done (`GET manifest 127.0.0.1:5000/demo:v1`), when the error says.
+    fn operation(&self) -> Option<&str> {
+        match self {
+            Self::Api { operation, .. }
+            | Self::Transport { operation, .. }
+            | Self::DigestMismatch { operation, .. }
+            | Self::Protocol { operation, .. } => Some(operation),
+            Self::Config(_) => None,
+        }
+    }
+
+    /// Why it failed, in a few words, without the operation, the causes around the innermost one,
+    /// or advice: the status and code a registry answered, "timed out", or the innermost cause of
+    /// a transport failure.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Self::Api { status, errors, .. } => match errors.first() {
+                Some(e) if !e.code.is_empty() => {
+                    format!("the registry answered {status} {}", e.code)
+                }
+                _ => format!("the registry answered {status}"),
+            },
+            Self::Transport { timeout: true, .. } => "timed out".to_owned(),
+            Self::Transport { message, .. } => {
+                let without_advice = message.split(" — ").next().unwrap_or(message);
+                let innermost = without_advice.rsplit(": ").next();
+                innermost.unwrap_or(without_advice).to_owned()
+            }
+            Self::DigestMismatch { .. } => "digest mismatch".to_owned(),
+            Self::Protocol { message, .. } => message.clone(),
+            Self::Config(message) => message.clone(),
+        }
+    }
+
     /// The stable code: the registry's own first error code, else what kind of failure this is
     /// (`HTTP_<status>` for an answer without a code).
     pub fn code(&self) -> ErrorCode {
@@ -174,11 +216,38 @@ impl RegistryError {
     }
 }
 
+/// The entries after the status, each code said once: an entry with the code of the one before
+/// it (our lead, then the registry's own words) gives only its message.
+/// Logs that `err` ended attempt `attempt` (from 1) of at most `max` and the work is tried
+/// again: what was being done and why, in a few words. The whole error, with its causes and
+/// advice, is said once, by whoever gives up after the last attempt.
+pub(crate) fn warn_retrying(err: &RegistryError, attempt: u32, max: u32) {
+    let what = err.operation().unwrap_or("a registry request");
+    let reason = err.reason();
+    tracing::warn!(
+        "{what}: {reason}; retrying (attempt {} of {max})",
+        attempt + 1
+    );
+}
+
 fn format_details(errors: &[ApiErrorDetail]) -> String {
+    /// An entry's message without its code.
+    struct Message<'a>(&'a ApiErrorDetail);
+    impl fmt::Display for Message<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt_message(f)
+        }
+    }
     let mut out = String::new();
-    for (i, e) in errors.iter().enumerate() {
-        out.push_str(if i == 0 { ": " } else { "; " });
-        out.push_str(&e.to_string());
+    let mut previous: Option<&str> = None;
+    for e in errors {
+        out.push_str(if previous.is_none() { ": " } else { "; " });
+        if previous == Some(e.code.as_str()) && !e.code.is_empty() {
+            out.push_str(&Message(e).to_string());
+        } else {
+            out.push_str(&e.to_string());
+        }
+        previous = Some(&e.code);
     }
     out
 }
@@ -219,6 +288,65 @@ mod tests {
         assert!(text.contains("target repository"), "{text}");
         assert!(!err.is_retryable());
         assert_eq!(err.code(), ErrorCode::ManifestBlobUnknown);
+    }
+
+    #[test]
+    fn our_lead_and_the_registrys_entry_of_the_same_code_say_the_code_once() {
+        let detail = |code: &str, message: &str| ApiErrorDetail {
+            code: code.into(),
+            message: message.into(),
+            detail: serde_json::Value::Null,
+        };
+        let err = RegistryError::Api {
+            operation: "GET manifest r/x:y".into(),
+            status: 401,
+            errors: vec![
+                detail("UNAUTHORIZED", "no credentials were given for r"),
+                detail("UNAUTHORIZED", "authentication required"),
+                detail("DENIED", "denied"),
+            ],
+            retry_after: None,
+        };
+
+        let text = err.to_string();
+
+        assert!(
+            text.contains(
+                "401: UNAUTHORIZED: no credentials were given for r; authentication required; \
+                 DENIED: denied — "
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("check the credentials").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn the_reason_of_a_retry_is_the_status_and_code_or_the_innermost_cause() {
+        let refused = RegistryError::Transport {
+            operation: "GET manifest r/x:y".into(),
+            message: "error sending request for url (http://r/v2/x/manifests/y): client error \
+                      (Connect): tcp connect error: Connection refused (os error 111) — is the \
+                      registry at r running?"
+                .into(),
+            timeout: false,
+            permanent: false,
+        };
+        let unavailable = RegistryError::Api {
+            operation: "GET manifest r/x:y".into(),
+            status: 503,
+            errors: vec![ApiErrorDetail {
+                code: "UNAVAILABLE".into(),
+                message: "down".into(),
+                detail: serde_json::Value::Null,
+            }],
+            retry_after: None,
+        };
+
+        assert_eq!(refused.reason(), "Connection refused (os error 111)");
+        assert_eq!(
+            unavailable.reason(),
+            "the registry answered 503 UNAVAILABLE"
+        );
     }
 
     #[test]

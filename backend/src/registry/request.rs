@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use super::auth::{Challenge, Scope, challenges, insufficient_scope};
 use super::config::ClientConfig;
-use super::error::{ApiErrorDetail, RegistryError};
+use super::error::{ApiErrorDetail, RegistryError, warn_retrying};
 use super::host::{AuthMode, Host};
 use super::span;
 use super::timing::{Progress, Timeouts, silent_error};
@@ -399,7 +399,7 @@ impl Failed<'_> {
         match &self.failure {
             Failure::Retryable(err) if replayable => {
                 if policy.may_retry(self.attempt) {
-                    tracing::warn!("retrying (attempt {}) after: {err}", self.attempt);
+                    warn_retrying(err, self.attempt, policy.max_attempts);
                 }
                 err.verdict()
             }

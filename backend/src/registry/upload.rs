@@ -9,6 +9,7 @@
 //! loop; attempts are the client's [`RetryPolicy`](crate::retry::RetryPolicy)'s.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::auth::Scope;
 use super::client::RegistryClient;
-use super::error::RegistryError;
+use super::error::{RegistryError, warn_retrying};
 use super::media::Descriptor;
 use super::ops::header;
 use super::request::Request;
@@ -108,6 +109,7 @@ impl RegistryClient {
         };
         let policy = &self.config.retry;
         let state = Mutex::new(session.map(Upload::new));
+        let failures = AtomicU32::new(0);
         let result = policy
             .run(
                 |attempt| {
@@ -118,7 +120,10 @@ impl RegistryClient {
                     if !e.error.is_retryable() {
                         return Verdict::Stop;
                     }
-                    tracing::warn!("copy of {} interrupted: {}", blob.digest, e.error);
+                    let attempt = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                    if policy.may_retry(attempt) {
+                        warn_retrying(&e.error, attempt, policy.max_attempts);
+                    }
                     Verdict::Retry(None)
                 },
             )

@@ -67,15 +67,55 @@ pub async fn manifold(args: &[&str]) -> Run {
 /// Runs `manifold` with extra environment variables.
 pub async fn manifold_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().unwrap();
+    run(command(home.path(), args, env)).await
+}
+
+/// Runs `manifold` in `dir` (its working directory, and its home) with extra environment
+/// variables.
+pub async fn manifold_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = command(dir, args, env);
+    cmd.current_dir(dir);
+    run(cmd).await
+}
+
+/// Runs `manifold` with its stdout a pipe whose reader has gone away before it writes a byte (as
+/// `manifold … | head` ends once `head` has its lines).
+pub async fn manifold_to_a_closed_pipe(args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = command(home.path(), args, &[]);
+    cmd.stdout(writer).stderr(std::process::Stdio::piped());
+    let Output { status, stderr, .. } = cmd
+        .spawn()
+        .expect("manifold runs")
+        .wait_with_output()
+        .await
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        raw_stdout: Vec::new(),
+    }
+}
+
+/// `manifold args` with no environment but `PATH`, `HOME=home` and `env`.
+fn command(home: &Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_manifold"));
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
+        .env("HOME", home)
         .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Runs `cmd` to its end, collecting what it printed.
+async fn run(mut cmd: tokio::process::Command) -> Run {
     let Output {
         status,
         stdout,

@@ -4,13 +4,14 @@
 //! Owns what is sent to token realms (credentials only over HTTPS or to loopback); which token a
 //! request needs and when is `host`'s to decide.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Response};
 
 use super::credentials::{Credentials, Secret};
-use crate::registry::error::RegistryError;
+use crate::registry::error::{RegistryError, warn_retrying};
 use crate::registry::transport::{
     MAX_SMALL_BODY, Peer, Wire, api_error, read_limited, transport_error,
 };
@@ -128,13 +129,15 @@ pub(crate) async fn fetch_token(
         );
     }
     let call = &call;
+    let failures = AtomicU32::new(0);
     retry
         .run(
             |_| call.attempt(sent),
             |err: &RegistryError| {
                 let verdict = err.verdict();
-                if verdict != Verdict::Stop {
-                    tracing::warn!("asking the token realm again after: {err}");
+                let attempt = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if verdict != Verdict::Stop && retry.may_retry(attempt) {
+                    warn_retrying(err, attempt, retry.max_attempts);
                 }
                 verdict
             },
