@@ -87,7 +87,7 @@ async fn json_logs_tie_each_line_to_its_request_its_job_and_its_registry_request
         .find(|l| {
             span(l, "registry_request").is_some_and(|r| {
                 r["method"] == "PUT" && r["path"] == "/v2/{name}/manifests/{reference}"
-            }) && l["message"] == "registry request done"
+            }) && l["message"] == "done"
         })
         .unwrap_or_else(|| panic!("no registry request line:\n{}", serve.log()));
     assert_eq!(span(put, "job").unwrap()["list_id"], id.as_str());

@@ -28,7 +28,7 @@ pub(crate) fn ended(span: &Span, status: Option<u16>, started: Instant) {
         span.record("status", status);
     }
     span.record("ms", ms);
-    span.in_scope(|| tracing::debug!(status, ms, "registry request done"));
+    span.in_scope(|| tracing::debug!(status, ms, "done"));
 }
 
 /// The distribution API path `target` is an instance of.

@@ -136,7 +136,10 @@ fn announced_port(log: &str) -> Option<u16> {
     log.lines()
         .find_map(|l| l.split_once("manifold listening on 127.0.0.1:"))
         .and_then(|(_, rest)| {
-            let digits = rest.trim_start().split(|c: char| !c.is_ascii_digit()).next();
+            let digits = rest
+                .trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next();
             digits?.parse().ok()
         })
 }
