@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use manifold::engine::{self, PushOptions};
+use manifold::model::Reference;
 use manifold::model::{ListOptions, ListType};
 use manifold::registry::{ClientConfig, RegistryClient};
-use manifold::spec::{ListSpec, PlatformSpec, Reference, SourceEntry};
+use manifold::spec::{ListSpec, PlatformSpec, SourceEntry};
 use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 
 const RUNS: usize = 5;

@@ -380,7 +380,7 @@ impl Settings {
         };
         let hosts = clean(&self.callback_hosts);
         if hosts.is_empty() {
-            crate::spec::reference::is_loopback_host(
+            crate::model::reference::is_loopback_host(
                 host.trim_start_matches('[').trim_end_matches(']'),
             )
         } else {

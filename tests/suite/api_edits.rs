@@ -1,5 +1,5 @@
 //! `/removals` and `/copies` against real registries, on PostgreSQL and on SQLite: an entry is
-//! removed from what the target holds, a list is promoted to another registry with its digest,
+//! removed from what the target holds, a list is copied to another registry with its digest,
 //! bad bodies are refused naming the field, a repeated request answers the first list, and only
 //! a list pushed from a spec can be followed.
 
@@ -8,14 +8,14 @@ use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_demo_promoted, assert_pulls, seed_demo};
+use crate::support::cli::{assert_demo_copied, assert_pulls, seed_demo};
 use crate::support::demo::demo_spec;
 use crate::support::on_both_stores;
 use crate::support::stores::Db;
 
 on_both_stores!(
     a_removal_pushes_what_the_target_holds_without_the_platform,
-    a_copy_promotes_a_list_to_another_registry_with_its_digest,
+    a_copy_takes_a_list_to_another_registry_with_its_digest,
     bad_removal_and_copy_bodies_are_refused_naming_the_field_and_nothing_is_queued,
     a_repeated_removal_with_the_same_idempotency_key_answers_the_first_list,
     following_is_asked_for_by_list_or_query_and_refused_where_there_is_no_spec,
@@ -86,7 +86,7 @@ async fn a_removal_pushes_what_the_target_holds_without_the_platform(db: Db) {
     );
 }
 
-async fn a_copy_promotes_a_list_to_another_registry_with_its_digest(db: Db) {
+async fn a_copy_takes_a_list_to_another_registry_with_its_digest(db: Db) {
     let (staging, production) = (TestRegistry::plain().await, TestRegistry::plain().await);
     let (s390x, amd64) = seed_demo(&staging).await;
     let app = TestApp::spawn_on(db, |_| {}).await;
@@ -107,7 +107,7 @@ async fn a_copy_promotes_a_list_to_another_registry_with_its_digest(db: Db) {
     assert_eq!(copied["digest"], pushed["digest"]);
     assert_eq!(copied["tags"], json!(["stable"]));
     assert_eq!(copied["entries"].as_array().unwrap().len(), 2);
-    assert_demo_promoted(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
+    assert_demo_copied(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
 }
 
 async fn bad_removal_and_copy_bodies_are_refused_naming_the_field_and_nothing_is_queued(db: Db) {

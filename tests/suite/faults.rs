@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use manifold::engine::{EngineError, PushOptions, PushReport, inspect, push};
+use manifold::model::Reference;
 use manifold::registry::{ClientConfig, RegistryClient, Timeouts};
 use manifold::retry::RetryPolicy;
-use manifold::spec::Reference;
 use manifold::spec::parse::from_yaml;
 use manifold_testkit::{BuiltImage, ImageFixture, sha256_digest};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::cli::{
-    assert_demo_promoted, assert_pulls, manifest_puts, manifold, seed, seed_demo, write_spec,
+    assert_demo_copied, assert_pulls, manifest_puts, manifold, seed, seed_demo, write_spec,
 };
 use crate::support::demo::demo_spec;
 
@@ -305,7 +305,7 @@ async fn append_adds_and_replaces_in_place_keeping_the_list_type_and_remove_drop
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn copy_promotes_a_list_to_another_registry_byte_for_byte() {
+async fn copy_takes_a_list_to_another_registry_byte_for_byte() {
     let (staging, production) = (TestRegistry::plain().await, TestRegistry::plain().await);
     let (s390x, amd64) = seed_demo(&staging).await;
     let pushed = push(&demo_spec(&staging.host()).target("demo:v0.2").yaml(), &[]).await;
@@ -326,7 +326,7 @@ async fn copy_promotes_a_list_to_another_registry_byte_for_byte() {
     let again: Value = serde_json::from_str(&again.stdout).unwrap();
     let bare: Value = serde_json::from_str(&bare.stdout).unwrap();
     assert_eq!(copied["digest"], pushed["digest"]);
-    assert_demo_promoted(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
+    assert_demo_copied(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
     assert_eq!(again["unchanged"], true);
     assert_eq!(
         again["requests"], 4,

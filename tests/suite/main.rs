@@ -22,6 +22,7 @@ mod faults;
 mod hardening;
 mod inspect_raw;
 mod inspect_wild;
+mod layers;
 mod living;
 mod living_service;
 mod observability;

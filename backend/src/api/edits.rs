@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::lists::{Reader, idempotency_key, read_body, utf8, yaml_hint};
 use crate::model::{AskedOptions, ErrorCode};
 use crate::service::{Edit, ListResource, ServiceError};
-use crate::spec::{self, Promotion, Removal, Work};
+use crate::spec::{self, CopySpec, Removal, Work};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_removal).service(create_copy);
@@ -139,8 +139,8 @@ async fn create_copy(
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
     let (body, text): (CopyBody, _) = read(&state, &req, payload).await?;
-    let promotion = Promotion::parse(&body.source, &body.target, &body.tags);
-    let work = Work::Copy(promotion.map_err(ServiceError::body)?);
+    let copy = CopySpec::parse(&body.source, &body.target, &body.tags);
+    let work = Work::Copy(copy.map_err(ServiceError::body)?);
     let asked = AskedOptions {
         callback_url: body.callback_url,
         referrers: body.referrers,

@@ -6,9 +6,10 @@ use super::{
     output, read_spec,
 };
 use crate::engine::{self, PushOptions};
+use crate::model::Reference;
 use crate::model::{AskedOptions, Digest, ListOptions, Platform};
 use crate::registry::RegistryClient;
-use crate::spec::{self, Promotion, Reference, Removal, Work};
+use crate::spec::{CopySpec, Removal, Work};
 
 /// `push from-spec` and `push from-args`.
 pub(super) async fn push(
@@ -55,12 +56,12 @@ pub(super) async fn copy(
 ) -> anyhow::Result<()> {
     let source = Reference::parse(&args.source)?;
     let destination = Reference::parse(&args.destination)?;
-    spec::reference::check_tag_count(args.tags.len())
+    crate::model::reference::check_tag_count(args.tags.len())
         .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     for tag in &args.tags {
-        spec::reference::check_tag(tag).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
+        crate::model::reference::check_tag(tag).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     }
-    let work = Work::Copy(Promotion {
+    let work = Work::Copy(CopySpec {
         source,
         image: destination,
         tags: args.tags.clone(),

@@ -15,9 +15,9 @@ use tokio::sync::OnceCell;
 
 use super::error::EngineError;
 use super::resolve::Resolved;
+use crate::model::Reference;
 use crate::registry::media::is_non_distributable;
 use crate::registry::{CopyError, Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
-use crate::spec::Reference;
 
 type Once = Arc<OnceCell<()>>;
 

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::error::EngineError;
+use crate::model::Reference;
 use crate::model::{Digest, Platform};
 use crate::registry::{Descriptor, ManifestBody, RegistryClient};
-use crate::spec::Reference;
 
 /// The target's current list.
 #[derive(Debug, Clone, Default)]

@@ -5,9 +5,9 @@
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::error::EngineError;
+use crate::model::Reference;
 use crate::model::{Digest, DriftReason, Entry, SourcePin};
 use crate::registry::RegistryClient;
-use crate::spec::Reference;
 
 /// Requests one check has in flight at once.
 const AT_ONCE: usize = 4;

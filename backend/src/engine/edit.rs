@@ -6,10 +6,10 @@
 use super::current::CurrentList;
 use super::error::EngineError;
 use super::resolve::Resolved;
+use crate::model::Reference;
 use crate::model::{Digest, Platform};
 use crate::registry::Descriptor;
 use crate::registry::media::REFERENCE_DIGEST_ANNOTATION;
-use crate::spec::Reference;
 
 /// The image an attestation entry is about.
 fn subject(attestation: &Descriptor) -> Option<&str> {

@@ -11,10 +11,10 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::error::EngineError;
+use crate::model::Reference;
 use crate::model::{Digest, Platform, Referrer};
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::Reference;
 
 /// Children fetched at once when inspecting a list.
 const CONCURRENCY: usize = 8;

@@ -11,6 +11,7 @@
 //! `model`.
 
 mod copy;
+mod copy_plan;
 mod current;
 mod drift;
 mod edit;
@@ -20,7 +21,6 @@ mod inspect_raw;
 mod inspect_text;
 mod plan;
 mod platform;
-mod promote;
 mod push;
 mod referrers;
 mod resolve;

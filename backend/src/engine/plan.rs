@@ -18,9 +18,10 @@ use super::error::EngineError;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
 use crate::model::{Digest, Entry, ListOptions, ListType, SourcePin};
+use crate::model::{MAX_LIST_BYTES, Reference};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
-use crate::spec::{ListSpec, MAX_LIST_BYTES, Reference, Removal};
+use crate::spec::{ListSpec, Removal};
 
 /// How to plan (and push) a list: what the submission asks for, and how many sources are worked on
 /// at once (a setting of the command line or the service, not of the submission).

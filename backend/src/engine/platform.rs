@@ -5,10 +5,11 @@
 
 use super::current::Current;
 use super::error::EngineError;
+use crate::model::Reference;
 use crate::model::{Digest, Platform};
 use crate::registry::media::ConfigPlatform;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::{Reference, SourceEntry, SpecError};
+use crate::spec::{SourceEntry, SpecError};
 
 /// How a source image's platform is decided.
 #[derive(Debug, Clone, Copy)]

@@ -11,9 +11,10 @@ use super::plan::{self, ListDocument, Plan, PushOptions};
 use super::referrers::{self, Subjects};
 use super::resolve::{Resolved, Skipped};
 use super::verify::PlatformCheck;
+use crate::model::Reference;
 use crate::model::{Digest, Entry, ErrorCode, Referrer, SourcePin};
 use crate::registry::RegistryClient;
-use crate::spec::{ListSpec, Reference, Work};
+use crate::spec::{ListSpec, Work};
 
 /// What a push did (or, for a dry run, would do).
 #[derive(Debug, Clone, Serialize)]
@@ -226,7 +227,7 @@ pub async fn run(
     let plan = match work {
         Work::List(spec) => plan::plan(client, spec, options).await?,
         Work::Remove(removal) => plan::removal(client, removal).await?,
-        Work::Copy(promotion) => super::promote::copy_plan(client, promotion).await?,
+        Work::Copy(copy) => super::copy_plan::copy_plan(client, copy).await?,
     };
     plan.push(client, options).await
 }

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::error::EngineError;
 use super::platform::{Platforms, child_platform};
+use crate::model::Reference;
 use crate::model::{Digest, Entry, SourcePin};
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::{ListSpec, Reference, SourceEntry};
+use crate::spec::{ListSpec, SourceEntry};
 
 /// One entry of the list to write, with where its content comes from.
 #[derive(Debug, Clone)]

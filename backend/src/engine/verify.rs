@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use super::error::EngineError;
+use crate::model::Reference;
 use crate::model::platform::matcher::{is_canonical, pick as matcher_pick};
 use crate::model::{Digest, Platform};
 use crate::registry::{Descriptor, ManifestBody, RegistryClient};
-use crate::spec::Reference;
 
 /// How one platform of a list resolves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

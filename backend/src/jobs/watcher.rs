@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::engine::{self, Pushed};
 use crate::model::DriftStatus;
+use crate::model::Reference;
 use crate::service::Services;
-use crate::spec::Reference;
 use crate::store::{DbError, DriftFound};
 
 /// Lists one process takes per round.

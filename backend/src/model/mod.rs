@@ -14,6 +14,7 @@ mod error_code;
 mod names;
 mod options;
 pub mod platform;
+pub mod reference;
 mod referrer;
 mod secret;
 
@@ -27,5 +28,11 @@ pub use names::{
 };
 pub use options::{AskedOptions, ListOptions};
 pub use platform::Platform;
+pub use reference::Reference;
 pub use referrer::{Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag, tally};
 pub use secret::Secret;
+
+/// Largest list document manifold writes or reads, as distribution limits manifests to 4 MiB (a
+/// spec is bounded by the list it produces, its entries estimated as they are read, not by its
+/// text).
+pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;

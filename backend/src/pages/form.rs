@@ -6,9 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
-use super::form_errors::{FormErrors, Line, listing, refusal};
+use super::form_errors::{FormErrors, Line, listing};
 use super::security::{FormData, check_csrf, state};
-use super::spec_form::{Action, Built, SpecForm};
+use super::spec_form::{Action, Built, SpecForm, refusal};
 use super::view::{DigestView, human_size, media_label};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
 use crate::model::{AskedOptions, Entry};

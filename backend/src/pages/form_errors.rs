@@ -1,15 +1,8 @@
 //! The errors of the spec form, each placed next to the input it belongs to: a spec field path
 //! such as `manifests[2].platform` goes to the row the manifest came from; with a pasted spec,
 //! every error goes under the textarea with its line, and the lines around it are listed. A
-//! service's refusal of a valid form is placed the same way ([`refusal`]), for the new-list form
-//! and the list page's "Add a platform" alike.
-
-use actix_web::http::StatusCode;
-
-use super::spec_form::{Built, SpecForm};
-use super::view::explain;
-use crate::http::status_of;
-use crate::service::ServiceError;
+//! service's refusal of a valid form is placed the same way (`spec_form::refusal`), for the
+//! new-list form and the list page's "Add a platform" alike.
 
 /// An error of a pasted spec, with its place in the text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,16 +57,17 @@ impl FormErrors {
         *self == Self::for_rows(self.rows.len())
     }
 
-    /// Places an error about `field` (a spec path) next to the input it came from.
+    /// Places an error about `field` (a spec path) next to the input it came from: under the
+    /// pasted spec (`uses_text`), or at the field or the row (`row_of`: each manifest's row).
     pub fn place(
         &mut self,
-        form: &SpecForm,
+        uses_text: bool,
         row_of: &[usize],
         field: Option<&str>,
         message: &str,
         at: (Option<usize>, Option<usize>),
     ) {
-        if form.uses_text() {
+        if uses_text {
             let message = match field {
                 Some(f) => format!("{f}: {message}"),
                 None => message.to_owned(),
@@ -113,49 +107,6 @@ impl FormErrors {
         };
         slot.get_or_insert(message);
     }
-}
-
-/// Where a service's refusal of a built form goes, and the status to answer with: a registry not
-/// allowed at the field naming it (403), an invalid field (a text holding a NUL character, say)
-/// at that field (400), a registry's error at the row of the source it failed on, anything else
-/// above the form; each with its code and advice. (An internal failure is the
-/// caller's to turn into a 500.)
-pub fn refusal(form: &SpecForm, built: &Built, e: &ServiceError) -> (FormErrors, StatusCode) {
-    let mut errors = FormErrors::for_rows(form.rows.len());
-    if let ServiceError::NotAllowed { field, message, .. } = e {
-        errors.place(form, &built.row_of, Some(field), message, (None, None));
-        return (errors, StatusCode::FORBIDDEN);
-    }
-    if let ServiceError::Invalid {
-        field: Some(field),
-        message,
-        ..
-    } = e
-    {
-        let at = e.position();
-        errors.place(form, &built.row_of, Some(field), message, at);
-        return (errors, StatusCode::BAD_REQUEST);
-    }
-    let code = e.code().to_string();
-    let message = e.message();
-    let text = match explain(&code) {
-        Some(hint) => format!("{code}: {message}. {hint}"),
-        None => format!("{code}: {message}"),
-    };
-    let row = e.reference().and_then(|reference| {
-        built
-            .submission
-            .spec
-            .manifests
-            .iter()
-            .position(|m| m.image.to_string() == reference)
-            .and_then(|i| built.row_of.get(i).copied())
-    });
-    match row {
-        Some(r) if !form.uses_text() => errors.rows[r].image = Some(text),
-        _ => errors.general = Some(text),
-    }
-    (errors, status_of(e.kind()))
 }
 
 /// `manifests[3].platform` → `(3, ".platform")`.

@@ -13,9 +13,9 @@ use super::security::state;
 use super::view::{DigestView, explain, human_size, media_label, platform_text};
 use super::{Layout, Nav, PageError, Visitor, render};
 use crate::http::status_of;
+use crate::model::Reference;
 use crate::model::{Digest, ErrorCode, Referrer, ReferrerKind, tally};
 use crate::service::{Descriptor, ErrorKind, ImageDetails, InspectEntry, Inspection, ServiceError};
-use crate::spec::Reference;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(inspect_page);

@@ -10,13 +10,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
-use super::list_edit::{AddView, removal_key};
+use super::form_errors::FormErrors;
 use super::security::{FormData, check_csrf, state};
+use super::spec_form::SpecForm;
 use super::view::{DigestView, DriftView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
-use crate::model::{Entry, ListStatus, Operation};
+use crate::model::Reference;
+use crate::model::{Entry, ListStatus, Operation, Platform};
 use crate::service::{ListResource, ServiceError};
-use crate::spec::Reference;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(show_list)
@@ -64,7 +65,7 @@ fn queued_note(req: &HttpRequest) -> Option<&'static str> {
 
 #[derive(Template)]
 #[template(path = "pages/list.html")]
-pub(super) struct ListPage {
+pub(super) struct ListView {
     layout: Layout,
     id: String,
     target: String,
@@ -109,7 +110,7 @@ pub(super) struct ListPage {
     queued: Option<&'static str>,
 }
 
-impl ListPage {
+impl ListView {
     /// The page of `l`, with a notice (why an action could not be done) when there is one.
     pub(super) fn new(visitor: &Visitor, l: &ListResource, notice: Option<String>) -> Self {
         let pinned = l.digest.as_ref().and_then(|d| {
@@ -195,6 +196,53 @@ impl ListPage {
     }
 }
 
+/// The "Add a platform" form as typed, and the error next to each field.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AddView {
+    /// The source image reference.
+    pub image: String,
+    /// `os/arch[/variant]`, or empty.
+    pub platform: String,
+    /// About the image.
+    pub image_error: Option<String>,
+    /// About the platform.
+    pub platform_error: Option<String>,
+    /// About neither field (the list's target, a registry failure).
+    pub error: Option<String>,
+}
+
+impl AddView {
+    /// The form's fields with the errors placed for its one row.
+    pub(super) fn with_errors(form: &SpecForm, errors: FormErrors) -> Self {
+        let row = errors.rows.into_iter().next().unwrap_or_default();
+        Self {
+            image: form.rows[0].image.clone(),
+            platform: form.rows[0].platform.clone(),
+            image_error: row.image.or(errors.manifests),
+            platform_error: row.platform,
+            error: errors
+                .general
+                .or(errors.target)
+                .or(errors.text.map(|t| t.message)),
+        }
+    }
+}
+
+/// What an entry's "Remove" button sends: `platform` and its `os/arch[/variant]` when that text
+/// names it (reads back as the same platform), else `digest` and its digest.
+pub(super) fn removal_key(e: &Entry) -> (&'static str, String) {
+    let named = e.platform.as_ref().and_then(|p| {
+        let plain = p.os_version.is_none() && p.os_features.is_empty() && p.features.is_empty();
+        let text = p.to_string();
+        let same = Platform::parse(&text).is_ok_and(|back| back.same_as(p));
+        (plain && same).then_some(text)
+    });
+    match named {
+        Some(text) => ("platform", text),
+        None => ("digest", e.digest.to_string()),
+    }
+}
+
 fn not_found() -> PageError {
     PageError::NotFound("There is no list with this id.".to_owned())
 }
@@ -214,7 +262,7 @@ async fn show_list(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let list = state(&req)?.list(&id).await.map_err(page_error)?;
-    let mut page = ListPage::new(&visitor, &list, None);
+    let mut page = ListView::new(&visitor, &list, None);
     page.queued = queued_note(&req);
     render(&visitor, StatusCode::OK, &page)
 }
@@ -322,6 +370,73 @@ pub(super) fn not_now(
     rule: &str,
 ) -> Result<HttpResponse, PageError> {
     let notice = format!("The list is {}. {rule}", list.status);
-    let page = ListPage::new(visitor, list, Some(notice));
+    let page = ListView::new(visitor, list, Some(notice));
     render(visitor, StatusCode::CONFLICT, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Digest;
+    use crate::pages::security::new_token;
+    use crate::pages::spec_form::Row;
+
+    fn entry(platform: Option<&str>) -> Entry {
+        Entry {
+            image: "127.0.0.1:5000/demo-arm:v1".into(),
+            digest: Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 512,
+            platform: platform.map(|p| Platform::parse(p).unwrap()),
+            annotations: Default::default(),
+            attestation: false,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_removed_by_its_platform_or_else_its_digest() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+
+        assert_eq!(
+            removal_key(&entry(Some("linux/arm/v7"))),
+            ("platform", "linux/arm/v7".to_owned())
+        );
+        assert_eq!(removal_key(&entry(None)), ("digest", digest.clone()));
+        let windows = entry(Some("windows(10.0.17763)/amd64"));
+        assert_eq!(
+            removal_key(&windows),
+            ("digest", digest),
+            "its text form does not read back"
+        );
+    }
+
+    #[test]
+    fn the_add_form_shows_each_error_at_its_field_and_keeps_the_input() {
+        let form = SpecForm {
+            target: "127.0.0.1:5000/demo:v1".into(),
+            tags: String::new(),
+            output: "auto".into(),
+            rows: vec![Row {
+                image: "127.0.0.1:5000/demo-arm64:v1".into(),
+                platform: "plan9".into(),
+            }],
+            yaml: String::new(),
+            referrers: false,
+            nonce: new_token(),
+        };
+
+        let errors = form.build().unwrap_err();
+        let view = AddView::with_errors(&form, *errors);
+
+        assert!(
+            view.platform_error.as_deref().unwrap().contains("plan9"),
+            "{view:?}"
+        );
+        assert!(
+            view.image_error.is_none() && view.error.is_none(),
+            "{view:?}"
+        );
+        assert_eq!(view.platform, "plan9");
+        assert_eq!(view.image, "127.0.0.1:5000/demo-arm64:v1");
+    }
 }

@@ -8,8 +8,12 @@
 
 use serde_json::{Map, Value, json};
 
+use actix_web::http::StatusCode;
+
 use super::form_errors::FormErrors;
 use super::security::{FormData, new_token};
+use super::view::explain;
+use crate::http::status_of;
 use crate::model::{AskedOptions, ListType, Platform, SpecFormat};
 use crate::service::{ServiceError, Services, Submit};
 use crate::spec::{self, Submission};
@@ -226,7 +230,7 @@ impl SpecForm {
                 }
                 Err(e) => {
                     errors.place(
-                        self,
+                        self.uses_text(),
                         &[],
                         e.field.as_deref(),
                         &e.message,
@@ -249,7 +253,13 @@ impl SpecForm {
             Ok(_) => Err(Box::new(errors)),
             Err(e) => {
                 // Line and column are of the generated JSON: the field says where.
-                errors.place(self, &row_of, e.field.as_deref(), &e.message, (None, None));
+                errors.place(
+                    self.uses_text(),
+                    &row_of,
+                    e.field.as_deref(),
+                    &e.message,
+                    (None, None),
+                );
                 Err(Box::new(errors))
             }
         }
@@ -300,6 +310,55 @@ impl SpecForm {
         }
         (document, row_of)
     }
+}
+
+/// Where a service's refusal of a built form goes, and the status to answer with: a registry not
+/// allowed at the field naming it (403), an invalid field (a text holding a NUL character, say)
+/// at that field (400), a registry's error at the row of the source it failed on, anything else
+/// above the form; each with its code and advice. (An internal failure is the
+/// caller's to turn into a 500.)
+pub fn refusal(form: &SpecForm, built: &Built, e: &ServiceError) -> (FormErrors, StatusCode) {
+    let mut errors = FormErrors::for_rows(form.rows.len());
+    if let ServiceError::NotAllowed { field, message, .. } = e {
+        errors.place(
+            form.uses_text(),
+            &built.row_of,
+            Some(field),
+            message,
+            (None, None),
+        );
+        return (errors, StatusCode::FORBIDDEN);
+    }
+    if let ServiceError::Invalid {
+        field: Some(field),
+        message,
+        ..
+    } = e
+    {
+        let at = e.position();
+        errors.place(form.uses_text(), &built.row_of, Some(field), message, at);
+        return (errors, StatusCode::BAD_REQUEST);
+    }
+    let code = e.code().to_string();
+    let message = e.message();
+    let text = match explain(&code) {
+        Some(hint) => format!("{code}: {message}. {hint}"),
+        None => format!("{code}: {message}"),
+    };
+    let row = e.reference().and_then(|reference| {
+        built
+            .submission
+            .spec
+            .manifests
+            .iter()
+            .position(|m| m.image.to_string() == reference)
+            .and_then(|i| built.row_of.get(i).copied())
+    });
+    match row {
+        Some(r) if !form.uses_text() => errors.rows[r].image = Some(text),
+        _ => errors.general = Some(text),
+    }
+    (errors, status_of(e.kind()))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use super::auth::Keychain;
 use super::timing::Timeouts;
 use super::transport::{HttpOptions, Redirects};
+use crate::model::reference::is_loopback_host;
 use crate::retry::RetryPolicy;
-use crate::spec::reference::is_loopback_host;
 
 /// Bytes a blob upload sends in one request, unless configured: 64 MiB.
 pub const DEFAULT_UPLOAD_CHUNK: u64 = 64 * 1024 * 1024;

@@ -15,8 +15,8 @@ use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
 use super::timing::Silence;
 use super::transport::{Peer, Wire};
+use crate::model::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
 use crate::retry::RetryPolicy;
-use crate::spec::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
 
 /// What a registry has told us about how it authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]

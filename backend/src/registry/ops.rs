@@ -17,7 +17,7 @@ use super::media::{DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, MANIFEST_ACCEPT, Manif
 use super::request::Request;
 use super::transport::{Body, read_limited};
 use crate::model::{Digest, DigestError};
-use crate::spec::{MAX_LIST_BYTES, Reference};
+use crate::model::{MAX_LIST_BYTES, Reference};
 
 /// Largest config blob read whole (configs are small; this guards against a wrong digest).
 const MAX_CONFIG_BYTES: usize = 8 * 1024 * 1024;

@@ -15,7 +15,7 @@ use super::ops::header;
 use super::request::Request;
 use super::transport::read_limited;
 use crate::model::Digest;
-use crate::spec::{MAX_LIST_BYTES, Reference};
+use crate::model::{MAX_LIST_BYTES, Reference};
 
 /// Tags asked for a page.
 const TAGS_PER_PAGE: usize = 1000;

@@ -26,8 +26,8 @@ use super::ops::header;
 use super::request::Request;
 use super::timing::{Progress, idle_stream};
 use super::transport::Body;
+use crate::model::Reference;
 use crate::retry::Verdict;
-use crate::spec::Reference;
 
 /// A failed blob copy, and whose fault it is.
 #[derive(Debug)]

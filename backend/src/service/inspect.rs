@@ -5,7 +5,7 @@
 use super::{ServiceError, Services};
 use crate::engine::{self, Inspection};
 use crate::model::ErrorCode;
-use crate::spec::Reference;
+use crate::model::Reference;
 
 impl Services {
     /// What a reference holds.

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use super::de::{duplicate_of, estimate_list_bytes, too_large};
-use super::reference::check_tag;
-use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, Reference, SourceEntry, SpecError};
+use super::{ListSpec, PlatformSpec, SourceEntry, SpecError};
 use crate::model::Platform;
+use crate::model::reference::check_tag;
+use crate::model::{MAX_LIST_BYTES, Reference};
 
 const PLACEHOLDERS: [&str; 3] = ["OS", "ARCH", "VARIANT"];
 
@@ -50,7 +51,7 @@ impl FromArgs {
                 tags.push(tag.to_owned());
             }
         }
-        super::reference::check_tag_count(tags.len())
+        crate::model::reference::check_tag_count(tags.len())
             .map_err(|e| SpecError::in_field("--tags", e))?;
         let template = self.template.trim();
         if template.is_empty() {

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::reference::{Reference, check_tag};
-use super::{ListSpec, MAX_LIST_BYTES, PlatformSpec, SourceEntry};
+use super::{ListSpec, PlatformSpec, SourceEntry};
+use crate::model::MAX_LIST_BYTES;
+use crate::model::reference::{Reference, check_tag};
 use crate::model::{AskedOptions, ListType};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
@@ -189,13 +190,13 @@ impl Visitor<'_> for RefVisitor {
 /// An extra tag of the target.
 struct Tag(String);
 
-/// A spec's extra tags: at most [`super::reference::MAX_TAGS`].
+/// A spec's extra tags: at most [`crate::model::reference::MAX_TAGS`].
 struct Tags(Vec<Tag>);
 
 impl<'de> Deserialize<'de> for Tags {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let tags = Vec::<Tag>::deserialize(d)?;
-        super::reference::check_tag_count(tags.len()).map_err(de::Error::custom)?;
+        crate::model::reference::check_tag_count(tags.len()).map_err(de::Error::custom)?;
         Ok(Tags(tags))
     }
 }

@@ -9,23 +9,17 @@ pub mod error;
 mod normalize;
 pub mod parse;
 pub mod platform;
-pub mod reference;
 pub mod work;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::AskedOptions;
+use crate::model::{AskedOptions, Reference};
 
 pub use error::SpecError;
 pub use platform::PlatformSpec;
-pub use reference::Reference;
-pub use work::{Promotion, Removal, Work};
-
-/// Largest list document a spec may produce, as distribution limits manifests to 4 MiB. The list
-/// is bounded (its entries, estimated as they are read), not the text that describes it.
-pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;
+pub use work::{CopySpec, Removal, Work};
 
 /// Largest spec text read: more than a list may be (comments, indentation, pretty-printed JSON
 /// around a small list), and still a bound on what parsing may hold in memory.

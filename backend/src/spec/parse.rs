@@ -625,11 +625,11 @@ manifests:
 
     #[test]
     fn a_spec_over_4_mib_describing_a_small_list_is_read() {
-        let comment = "x".repeat(crate::spec::MAX_LIST_BYTES + 1024);
+        let comment = "x".repeat(crate::model::MAX_LIST_BYTES + 1024);
         let yaml = format!("image: r.io/a:v1\n#{comment}\nmanifests: [{{image: r.io/b}}]\n");
         let json = format!(
             "{{\"image\": \"r.io/a:v1\",{}\"manifests\": [{{\"image\": \"r.io/b\"}}]}}",
-            " ".repeat(crate::spec::MAX_LIST_BYTES + 1024)
+            " ".repeat(crate::model::MAX_LIST_BYTES + 1024)
         );
 
         assert_eq!(from_yaml(&yaml).unwrap().manifests.len(), 1);

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ListSpec, Reference, SourceEntry, SpecError};
+use super::{ListSpec, SourceEntry, SpecError};
+use crate::model::Reference;
 use crate::model::{Digest, Operation, Platform};
 
 /// Entries to remove from the list a tag holds, by platform or by digest.
@@ -25,7 +26,7 @@ pub struct Removal {
 
 /// A list or image copied, byte for byte, to another repository or registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Promotion {
+pub struct CopySpec {
     /// Where it is read from (a tag or a digest).
     pub source: Reference,
     /// The tag it is written to.
@@ -42,7 +43,7 @@ pub enum Work {
     /// Remove entries from the list the tag holds.
     Remove(Removal),
     /// Copy a reference to the tag.
-    Copy(Promotion),
+    Copy(CopySpec),
 }
 
 impl Removal {
@@ -82,19 +83,19 @@ impl Removal {
     }
 }
 
-impl Promotion {
+impl CopySpec {
     /// Reads a copy's fields, naming the one at fault: `source`, `target`, `tags[i]`.
     pub fn parse(source: &str, target: &str, tags: &[String]) -> Result<Self, SpecError> {
         let source =
             Reference::parse(source).map_err(|e| SpecError::in_field("source", e.to_string()))?;
         let image = tag_reference("target", target)?;
-        super::reference::check_tag_count(tags.len())
+        crate::model::reference::check_tag_count(tags.len())
             .map_err(|e| SpecError::in_field("tags", e))?;
         for (i, tag) in tags.iter().enumerate() {
-            super::reference::check_tag(tag)
+            crate::model::reference::check_tag(tag)
                 .map_err(|e| SpecError::in_field(format!("tags[{i}]"), e))?;
         }
-        Ok(Promotion {
+        Ok(CopySpec {
             source,
             image,
             tags: tags.to_vec(),
@@ -271,7 +272,7 @@ fn annotation_texts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::reference::MAX_TAGS;
+    use crate::model::reference::MAX_TAGS;
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
@@ -295,14 +296,14 @@ mod tests {
     #[test]
     fn a_copy_names_the_field_at_fault() {
         let err =
-            Promotion::parse("r.io/a:v1", "r.io/b:v1", &strings(&["ok", "no/slash"])).unwrap_err();
+            CopySpec::parse("r.io/a:v1", "r.io/b:v1", &strings(&["ok", "no/slash"])).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("tags[1]"));
-        let err = Promotion::parse("NOT A REF", "r.io/b:v1", &[]).unwrap_err();
+        let err = CopySpec::parse("NOT A REF", "r.io/b:v1", &[]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("source"));
         let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
-        let err = Promotion::parse("r.io/a:v1", "r.io/b:v1", &many).unwrap_err();
+        let err = CopySpec::parse("r.io/a:v1", "r.io/b:v1", &many).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("tags"));
-        assert!(Promotion::parse("r.io/a:v1", "r.io/b:v1", &many[1..]).is_ok());
+        assert!(CopySpec::parse("r.io/a:v1", "r.io/b:v1", &many[1..]).is_ok());
     }
 
     #[test]
@@ -334,8 +335,7 @@ mod tests {
             Work::Remove(Removal::parse("r.io/d:v1", &strings(&["linux/arm64"]), &[]).unwrap());
         let fields: Vec<String> = removal.texts().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["target", "platforms[0]"]);
-        let copy =
-            Work::Copy(Promotion::parse("r.io/a:v1", "s.io/a:v1", &strings(&["t"])).unwrap());
+        let copy = Work::Copy(CopySpec::parse("r.io/a:v1", "s.io/a:v1", &strings(&["t"])).unwrap());
         let fields: Vec<String> = copy.texts().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["source", "target", "tags[0]"]);
     }
@@ -345,12 +345,12 @@ mod tests {
         let removal =
             Work::Remove(Removal::parse("r.io/demo:v1", &strings(&["linux/arm/v7"]), &[]).unwrap());
         let copy =
-            Work::Copy(Promotion::parse("r.io/a:v1", "s.io/a:v1", &strings(&["latest"])).unwrap());
+            Work::Copy(CopySpec::parse("r.io/a:v1", "s.io/a:v1", &strings(&["latest"])).unwrap());
         for (work, op) in [(removal, Operation::Remove), (copy, Operation::Copy)] {
             assert_eq!(work.operation(false), op);
             assert_eq!(Work::from_stored(op, work.to_stored()).unwrap(), work);
         }
-        let copy = Promotion::parse("r.io/a:v1", "s.io/a:v1", &[]).unwrap();
+        let copy = CopySpec::parse("r.io/a:v1", "s.io/a:v1", &[]).unwrap();
         let stored = Work::Copy(copy).to_stored();
         assert!(Work::from_stored(Operation::Push, stored).is_err());
     }

@@ -211,7 +211,7 @@ pub async fn assert_stored_digest(registry: &TestRegistry, repo: &str, tag: &str
 
 /// The demo list was copied to `release/demo` of `production` under `v0.2` and `stable`, with
 /// `digest`, and each platform pulls its own image there.
-pub async fn assert_demo_promoted(
+pub async fn assert_demo_copied(
     production: &TestRegistry,
     digest: Option<&str>,
     s390x: &BuiltImage,

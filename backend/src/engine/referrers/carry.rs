@@ -16,10 +16,10 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use super::Found;
 use crate::engine::copy::Copier;
 use crate::engine::error::EngineError;
+use crate::model::Reference;
 use crate::model::{Digest, Referrer, digest_tag};
 use crate::registry::media::OCI_INDEX;
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::Reference;
 
 /// The digests whose referrers travel with a push, grouped by the repository they come from.
 #[derive(Debug, Default)]

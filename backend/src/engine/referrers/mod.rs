@@ -13,10 +13,10 @@ use std::collections::HashSet;
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::error::EngineError;
+use crate::model::Reference;
 use crate::model::{Digest, Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag};
 use crate::registry::media::{DOCKER_CONFIG, OCI_CONFIG};
 use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
-use crate::spec::Reference;
 
 pub(crate) use carry::{Subjects, carry, discover};
 

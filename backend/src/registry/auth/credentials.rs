@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::spec::reference::DOCKER_HUB;
+use crate::model::reference::DOCKER_HUB;
 
 /// The key docker stores Docker Hub credentials under.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

@@ -11,12 +11,12 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Response};
 
 use super::credentials::{Credentials, Secret};
+use crate::model::reference::is_loopback_host;
 use crate::registry::error::{RegistryError, warn_retrying};
 use crate::registry::transport::{
     MAX_SMALL_BODY, Peer, Wire, api_error, read_limited, transport_error,
 };
 use crate::retry::{RetryPolicy, Verdict};
-use crate::spec::reference::is_loopback_host;
 
 /// An access scope in the token spec's form: `repository:<name>:<actions>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

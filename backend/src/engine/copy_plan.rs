@@ -1,4 +1,4 @@
-//! Copy (promote) a list or an image to another repository or registry, byte for byte: the
+//! Copy a list or an image to another repository or registry, byte for byte: the
 //! digest at the destination is the source's. Every child and blob is made present there
 //! (mounted, or streamed from another registry), then the source's exact bytes are PUT under the
 //! destination's tag and extra tags. Incremental like a push: what the destination's current list
@@ -12,19 +12,19 @@ use super::error::EngineError;
 use super::plan::{ListDocument, Plan};
 use super::resolve::Resolved;
 use crate::registry::{ManifestBody, RegistryClient};
-use crate::spec::Promotion;
+use crate::spec::CopySpec;
 
 /// The plan of a copy of its source to its destination (a tag) and extra tags.
-#[tracing::instrument(name = "plan", skip_all, fields(target = %promotion.image))]
+#[tracing::instrument(name = "plan", skip_all, fields(target = %copy.image))]
 pub(crate) async fn copy_plan(
     client: &RegistryClient,
-    promotion: &Promotion,
+    copy: &CopySpec,
 ) -> Result<Plan, EngineError> {
-    let Promotion {
+    let CopySpec {
         source,
         image: destination,
         tags,
-    } = promotion;
+    } = copy;
     if destination.digest().is_some() {
         return Err(EngineError::Invalid(format!(
             "{destination} names a digest; copy to a tag (the digest stays the source's)"

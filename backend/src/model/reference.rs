@@ -55,7 +55,7 @@ impl Reference {
         }
         let (rest, digest) = match input.split_once('@') {
             Some((rest, digest)) => {
-                crate::model::Digest::parse(digest).map_err(|r| fail(&r.to_string()))?;
+                super::Digest::parse(digest).map_err(|r| fail(&r.to_string()))?;
                 (rest, Some(digest.to_owned()))
             }
             None => (input, None),
@@ -148,7 +148,7 @@ impl Reference {
     }
 
     /// The same repository pinned to a digest (the tag is dropped).
-    pub fn with_digest(&self, digest: &crate::model::Digest) -> Self {
+    pub fn with_digest(&self, digest: &super::Digest) -> Self {
         Self {
             tag: None,
             digest: Some(digest.to_string()),
