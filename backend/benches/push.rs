@@ -302,7 +302,7 @@ fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
 
 fn options(concurrency: usize) -> PushOptions {
     let list = ListOptions {
-        output: ListType::Docker,
+        list_type: ListType::Docker,
         ..ListOptions::default()
     };
     PushOptions::new(list, concurrency)

@@ -87,6 +87,10 @@ async fn sqlite_on_a_full_disk_refuses_with_503_loses_nothing_it_acknowledged_an
         }
     }
     assert!(refused > 0, "a full disk refused nothing:\n{}", serve.log());
+    eprintln!(
+        "disk full: {} of 300 posts stored (202), {refused} refused (503)",
+        accepted.len() - 5
+    );
     assert_eq!(ready(&serve).await, 503, "/readyz while the disk is full");
 
     // Space comes back: the service recovers by itself, without a restart.
@@ -110,6 +114,10 @@ async fn sqlite_on_a_full_disk_refuses_with_503_loses_nothing_it_acknowledged_an
             "{list:#}"
         );
     }
+    eprintln!(
+        "{} lists acknowledged in all: each read back, each drained",
+        accepted.len()
+    );
 }
 
 /// What the storm sends: a transition, a follow switch, or a read, at a list.

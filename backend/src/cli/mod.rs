@@ -148,7 +148,7 @@ struct PushArgs {
     /// or annotations are given). A spec's own keys (`type:`, `append:`, …) win over these flags.
     /// [default: the spec's `type`, else auto]
     #[arg(long = "type", global = true, value_enum)]
-    output: Option<ListType>,
+    list_type: Option<ListType>,
     /// Resolve the sources and print the list and its digest, writing nothing.
     #[arg(long = "dry-run", global = true)]
     dry_run: bool,
@@ -174,7 +174,7 @@ impl PushArgs {
     /// The options these flags ask for (a flag not given asks nothing; the spec's keys win).
     fn asked(&self, ignore_missing: bool) -> AskedOptions {
         AskedOptions {
-            output: self.output,
+            list_type: self.list_type,
             ignore_missing: ignore_missing.then_some(true),
             append: self.append.then_some(true),
             trust_platforms: self.trust_platforms.then_some(true),

@@ -134,7 +134,7 @@ pub async fn plan(
             "every source was skipped as missing; there is no list to push".to_owned(),
         ));
     }
-    let (mut output, mut annotations) = (options.list.output, spec.annotations.clone());
+    let (mut output, mut annotations) = (options.list.list_type, spec.annotations.clone());
     if options.list.append
         && let Some(list) = &current.list
     {
@@ -221,7 +221,7 @@ struct Document<'a> {
 /// Picks the list type and drops what it cannot hold. Docker lists never hold OCI images and carry
 /// no annotations; attestations (OCI artifacts) are left out of a Docker list with a warning.
 fn choose_type(
-    output: ListType,
+    list_type: ListType,
     annotations: &BTreeMap<String, String>,
     entries: &mut Vec<Resolved>,
 ) -> Result<&'static str, EngineError> {
@@ -232,7 +232,7 @@ fn choose_type(
     let has_oci = entries
         .iter()
         .any(|e| media::is_oci(&e.descriptor.media_type));
-    let docker = match output {
+    let docker = match list_type {
         ListType::Docker => true,
         ListType::Oci => false,
         ListType::Auto => !has_oci && !has_annotations,

@@ -17,7 +17,7 @@ use super::ListType;
 pub struct ListOptions {
     /// `type`: Docker manifest list, OCI index, or chosen from the children.
     #[serde(rename = "type")]
-    pub output: ListType,
+    pub list_type: ListType,
     /// `ignore_missing`: skip sources that do not exist instead of failing.
     pub ignore_missing: bool,
     /// `append`: merge the entries into the list the target holds instead of replacing it.
@@ -45,7 +45,7 @@ pub struct AskedOptions {
     /// The list type: `docker`, `oci` or `auto` (the default: OCI when a child is OCI or
     /// annotations are given).
     #[serde(rename = "type")]
-    pub output: Option<ListType>,
+    pub list_type: Option<ListType>,
     /// Skip sources that do not exist.
     pub ignore_missing: Option<bool>,
     /// Merge the entries into the list the target holds (an entry of a platform it has replaces
@@ -73,7 +73,7 @@ impl AskedOptions {
     pub fn over(&self, request: &AskedOptions) -> ListOptions {
         let flag = |own: Option<bool>, asked: Option<bool>| own.or(asked).unwrap_or(false);
         ListOptions {
-            output: self.output.or(request.output).unwrap_or_default(),
+            list_type: self.list_type.or(request.list_type).unwrap_or_default(),
             ignore_missing: flag(self.ignore_missing, request.ignore_missing),
             append: flag(self.append, request.append),
             trust_platforms: flag(self.trust_platforms, request.trust_platforms),
@@ -99,12 +99,12 @@ mod tests {
     #[test]
     fn the_spec_own_keys_win_the_request_fills_the_rest_and_the_defaults_what_is_left() {
         let spec = AskedOptions {
-            output: Some(ListType::Docker),
+            list_type: Some(ListType::Docker),
             trust_platforms: Some(false),
             ..AskedOptions::default()
         };
         let request = AskedOptions {
-            output: Some(ListType::Oci),
+            list_type: Some(ListType::Oci),
             trust_platforms: Some(true),
             ignore_missing: Some(true),
             callback_url: Some("http://127.0.0.1:9/hook".into()),
@@ -113,7 +113,7 @@ mod tests {
 
         let merged = spec.over(&request);
 
-        assert_eq!(merged.output, ListType::Docker);
+        assert_eq!(merged.list_type, ListType::Docker);
         assert!(!merged.trust_platforms, "the spec's explicit false wins");
         assert!(merged.ignore_missing);
         assert_eq!(
@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn stored_options_read_back_and_a_document_missing_keys_takes_the_defaults() {
         let options = ListOptions {
-            output: ListType::Oci,
+            list_type: ListType::Oci,
             referrers: true,
             callback_url: Some("http://127.0.0.1:9/hook".into()),
             ..ListOptions::default()
@@ -139,6 +139,6 @@ mod tests {
         assert_eq!(back, options);
         let sparse: ListOptions = serde_json::from_str(r#"{"append": true}"#).unwrap();
         assert!(sparse.append);
-        assert_eq!(sparse.output, ListType::Auto);
+        assert_eq!(sparse.list_type, ListType::Auto);
     }
 }

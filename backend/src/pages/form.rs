@@ -27,7 +27,7 @@ struct RowView {
     platform_error: Option<String>,
 }
 
-struct OutputOption {
+struct ListTypeOption {
     value: &'static str,
     label: &'static str,
     selected: bool,
@@ -54,7 +54,7 @@ struct NewPage {
     layout: Layout,
     form: SpecForm,
     rows: Vec<RowView>,
-    outputs: Vec<OutputOption>,
+    list_types: Vec<ListTypeOption>,
     errors: FormErrors,
     has_errors: bool,
     listing: Vec<Line>,
@@ -107,23 +107,23 @@ impl NewPage {
             Some(line) => listing(&form.yaml, line),
             None => Vec::new(),
         };
-        let outputs = [
+        let list_types = [
             ("auto", "Auto (OCI if any source is OCI)"),
             ("docker", "Docker manifest list"),
             ("oci", "OCI image index"),
         ]
         .into_iter()
-        .map(|(value, label)| OutputOption {
+        .map(|(value, label)| ListTypeOption {
             value,
             label,
-            selected: form.output == value,
+            selected: form.list_type == value,
         })
         .collect();
         Self {
             layout: Layout::new(visitor, Nav::New),
             form,
             rows,
-            outputs,
+            list_types,
             errors,
             has_errors,
             listing,
@@ -163,7 +163,7 @@ async fn submit_list(
         Err(errors) => return invalid(&visitor, form, *errors, StatusCode::BAD_REQUEST),
     };
     let output = AskedOptions {
-        output: Some(built.output),
+        list_type: Some(built.list_type),
         ..AskedOptions::default()
     };
     let submit = built.submit(output, Some(format!("ui:{}", form.nonce)));

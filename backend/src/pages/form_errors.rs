@@ -32,7 +32,7 @@ pub struct FormErrors {
     /// The tags.
     pub tags: Option<String>,
     /// The list type.
-    pub output: Option<String>,
+    pub list_type: Option<String>,
     /// The sources as a whole.
     pub manifests: Option<String>,
     /// Each row.
@@ -87,7 +87,7 @@ impl FormErrors {
         } else if field == "tags" || field.starts_with("tags[") {
             &mut self.tags
         } else if field == "type" {
-            &mut self.output
+            &mut self.list_type
         } else if let Some((n, rest)) = manifest_index(field) {
             match (row_of.get(n), self.rows.len()) {
                 (Some(&row), len) if row < len => {

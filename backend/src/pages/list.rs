@@ -70,7 +70,7 @@ pub(super) struct ListView {
     id: String,
     target: String,
     tags: Vec<String>,
-    output_type: String,
+    list_type: String,
     operation: String,
     status: StatusView,
     digest: Option<DigestView>,
@@ -135,7 +135,7 @@ impl ListView {
             id: l.id.to_string(),
             target: l.target.clone(),
             tags: l.tags.clone(),
-            output_type: l.output_type.to_string(),
+            list_type: l.list_type.to_string(),
             operation: l.operation.to_string(),
             status: l.status.into(),
             digest: l.digest.as_ref().map(|d| DigestView::new(d.as_str())),
@@ -415,7 +415,7 @@ mod tests {
         let form = SpecForm {
             target: "127.0.0.1:5000/demo:v1".into(),
             tags: String::new(),
-            output: "auto".into(),
+            list_type: "auto".into(),
             rows: vec![Row {
                 image: "127.0.0.1:5000/demo-arm64:v1".into(),
                 platform: "plan9".into(),

@@ -93,7 +93,7 @@ async fn append_entry(
     let form = SpecForm {
         target: list.target.clone(),
         tags: String::new(),
-        output: "auto".to_owned(),
+        list_type: "auto".to_owned(),
         rows: vec![Row {
             image: posted.get("image").unwrap_or("").to_owned(),
             platform: posted.get("platform").unwrap_or("").to_owned(),

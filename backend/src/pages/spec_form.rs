@@ -54,7 +54,7 @@ pub struct SpecForm {
     /// Extra tags, separated by commas or spaces.
     pub tags: String,
     /// `auto`, `docker` or `oci`.
-    pub output: String,
+    pub list_type: String,
     /// The sources.
     pub rows: Vec<Row>,
     /// A pasted spec; when not blank it is used instead of the fields.
@@ -72,7 +72,7 @@ pub struct Built {
     /// The spec and its options.
     pub submission: Submission,
     /// The list type.
-    pub output: ListType,
+    pub list_type: ListType,
     /// The spec as submitted (the pasted text, or the fields as JSON).
     pub text: String,
     /// The format of `text`.
@@ -115,7 +115,7 @@ impl SpecForm {
         Self {
             target: String::new(),
             tags: String::new(),
-            output: "auto".to_owned(),
+            list_type: "auto".to_owned(),
             rows: vec![Row::default(); EMPTY_ROWS],
             yaml: String::new(),
             referrers: false,
@@ -136,7 +136,7 @@ impl SpecForm {
         Self {
             target: form.get("target").unwrap_or("").to_owned(),
             tags: form.get("tags").unwrap_or("").to_owned(),
-            output: form.get("type").unwrap_or("auto").to_owned(),
+            list_type: form.get("type").unwrap_or("auto").to_owned(),
             rows: if rows.is_empty() {
                 vec![Row::default()]
             } else {
@@ -183,8 +183,8 @@ impl SpecForm {
     }
 
     /// The list type chosen in the form.
-    fn output_type(&self) -> Result<ListType, String> {
-        match self.output.as_str() {
+    fn list_type(&self) -> Result<ListType, String> {
+        match self.list_type.as_str() {
             "" | "auto" => Ok(ListType::Auto),
             "docker" => Ok(ListType::Docker),
             "oci" => Ok(ListType::Oci),
@@ -197,9 +197,9 @@ impl SpecForm {
     /// The spec the form describes, checked by the spec parser; or every error placed.
     pub fn build(&self) -> Result<Built, Box<FormErrors>> {
         let mut errors = FormErrors::for_rows(self.rows.len());
-        let chosen = self.output_type();
+        let chosen = self.list_type();
         if let Err(e) = &chosen {
-            errors.output = Some(e.clone());
+            errors.list_type = Some(e.clone());
         }
         if self.uses_text() {
             return match spec::parse::submission_from_text(&self.yaml) {
@@ -209,7 +209,7 @@ impl SpecForm {
                     }
                     let output = submission
                         .options
-                        .output
+                        .list_type
                         .unwrap_or(chosen.clone().unwrap_or_default());
                     let row_of = (0..submission.spec.manifests.len()).collect();
                     let json = self.yaml.trim_start().starts_with('{');
@@ -217,7 +217,7 @@ impl SpecForm {
                         Err(_) => Err(Box::new(errors)),
                         Ok(_) => Ok(Built {
                             submission,
-                            output,
+                            list_type: output,
                             text: self.yaml.clone(),
                             format: if json {
                                 SpecFormat::Json
@@ -244,7 +244,7 @@ impl SpecForm {
         let text = serde_json::to_string_pretty(&document).expect("JSON values serialise");
         match spec::parse::submission_from_json(&text) {
             Ok(submission) if errors.is_empty() => Ok(Built {
-                output: submission.options.output.unwrap_or_default(),
+                list_type: submission.options.list_type.unwrap_or_default(),
                 submission,
                 text,
                 format: SpecFormat::Json,
@@ -303,7 +303,7 @@ impl SpecForm {
         if self.referrers {
             document["referrers"] = json!(true);
         }
-        if let Ok(output) = self.output_type()
+        if let Ok(output) = self.list_type()
             && output != ListType::Auto
         {
             document["type"] = json!(output);
@@ -370,7 +370,7 @@ mod tests {
         SpecForm {
             target: "127.0.0.1:5000/demo:v1".into(),
             tags: "latest, v1.0".into(),
-            output: "auto".into(),
+            list_type: "auto".into(),
             rows: rows
                 .iter()
                 .map(|(i, p)| Row {

@@ -132,7 +132,7 @@ impl Queued<'_> {
                 let o = &self.options;
                 let mut asked = serde_json::json!({
                     "spec": spec,
-                    "type": o.output,
+                    "type": o.list_type,
                     "ignore_missing": o.ignore_missing,
                     "append": self.operation == Operation::Append,
                     "callback_url": o.callback_url,
@@ -410,7 +410,7 @@ mod tests {
             None,
         );
         let mut oci = a.clone();
-        oci.asked.output = Some(ListType::Oci);
+        oci.asked.list_type = Some(ListType::Oci);
         let fp = |s: &Submit| {
             s.queued(&Work::List(s.submission.spec.clone()))
                 .fingerprint()
@@ -425,10 +425,10 @@ mod tests {
             "type: docker\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n",
             None,
         );
-        s.asked.output = Some(ListType::Oci);
+        s.asked.list_type = Some(ListType::Oci);
         s.asked.ignore_missing = Some(true);
         let options = s.options();
-        assert_eq!(options.output, ListType::Docker);
+        assert_eq!(options.list_type, ListType::Docker);
         assert!(options.ignore_missing);
     }
 

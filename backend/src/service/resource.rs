@@ -44,7 +44,7 @@ pub struct ListResource {
     /// The list type asked for: `docker`, `oci` or `auto`.
     #[serde(rename = "type")]
     #[schema(example = "auto")]
-    pub output_type: ListType,
+    pub list_type: ListType,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
     /// What it does to the target: `push` (the list replaces what the tag holds), `append` (its
@@ -167,7 +167,7 @@ impl From<ListRecord> for ListResource {
             followed_by: l.followed_by,
             target: l.target,
             tags: l.tags,
-            output_type: l.options.output,
+            list_type: l.options.list_type,
             ignore_missing: l.options.ignore_missing,
             operation: l.operation,
             trust_platforms: l.options.trust_platforms,

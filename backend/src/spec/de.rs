@@ -41,7 +41,7 @@ struct RawSpec {
     annotations: Option<Annotations>,
     manifests: Manifests,
     #[serde(rename = "type", default)]
-    output: Option<ListType>,
+    list_type: Option<ListType>,
     #[serde(default)]
     callback_url: Option<CallbackUrl>,
     #[serde(default)]
@@ -92,7 +92,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             return Err(de::Error::custom(too_large(bytes, spec.manifests.len())));
         }
         let options = AskedOptions {
-            output: raw.output,
+            list_type: raw.list_type,
             callback_url: raw.callback_url.map(|u| u.0),
             ignore_missing: raw.ignore_missing,
             append: raw.append,

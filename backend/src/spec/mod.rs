@@ -93,7 +93,7 @@ mod tests {
     fn submission_options_ride_along_with_the_spec() {
         let text = "type: oci\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
         let s = parse::submission_from_text(text).unwrap();
-        assert_eq!(s.options.output, Some(ListType::Oci));
+        assert_eq!(s.options.list_type, Some(ListType::Oci));
         assert_eq!(
             s.options.callback_url.as_deref(),
             Some("http://127.0.0.1:9/hook")
