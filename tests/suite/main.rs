@@ -40,6 +40,7 @@ mod registries_wild;
 mod scripts;
 mod store;
 mod store_faults;
+mod store_filter;
 mod store_order;
 mod transfers;
 mod upgrade;

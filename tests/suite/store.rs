@@ -20,7 +20,8 @@ pub(crate) struct Backend {
     pub(crate) store: Store,
     /// The store's clock, a manual one: leases and backoffs pass when a test moves it on.
     pub(crate) clock: Clock,
-    url: String,
+    pub(crate) url: String,
+    pub(crate) db: Db,
     _keep: DbGuard,
 }
 
@@ -34,6 +35,7 @@ impl OnStore for Backend {
                 .unwrap(),
             clock,
             url,
+            db,
             _keep: keep,
         }
     }
@@ -430,6 +432,7 @@ async fn a_job_held_by_a_process_that_went_away_is_taken_over_after_reopening(b:
         clock,
         url,
         _keep,
+        ..
     } = b;
     drop(store);
 

@@ -14,8 +14,8 @@ use crate::serve::Serve;
 use crate::store::{BenchStore, Kind};
 use crate::{Bench, PAGE_SIZE};
 
-/// Stored lists at each measurement.
-pub const HISTORY_SIZES: [u64; 3] = [1_000, 10_000, 200_000];
+/// Lists of the measured repository at each measurement.
+pub const HISTORY_SIZES: [u64; 3] = [1_000, 10_000, 100_000];
 /// Sequential requests at each size (after [`FILTER_WARMUP`] uncounted ones).
 pub const FILTER_REQUESTS: usize = 300;
 const FILTER_WARMUP: usize = 20;
@@ -47,7 +47,9 @@ pub async fn run(bench: &Bench, kind: Kind, memory: &mut Vec<(String, f64)>) -> 
     let mut runs = Vec::new();
     for size in HISTORY_SIZES {
         let fill = history.grow(&store, size).await;
-        assert_eq!(history::count(&store).await, size as i64, "the history");
+        let (stored, in_repository) = history::count(&store, &bench.host).await;
+        assert_eq!(in_repository, size as i64, "the measured repository's lists");
+        assert_eq!(stored, (size + size / history::NEIGHBOUR_EVERY) as i64, "the history");
         let name = format!("{}-filter-{size}", kind.label());
         let serve = Serve::start(&store.url, 0, &bench.dir, &name).await;
         let url = format!("{}/lists?{query}", serve.base);

@@ -2,13 +2,12 @@
 //! `migrations/sqlite`) with one set-based statement per table, so 200,000 lists take seconds:
 //! `generate_series` on PostgreSQL, a recursive CTE on SQLite, each in one transaction.
 //!
-//! List `i` (counting from 0 over the whole history) is a pushed (`succeeded`) two-entry list with
-//! its done push job, created `i` seconds after a start a month ago, so later lists are newer.
-//! Its target is `<host>/hist/r<k>:v<t>`: `k` = `i` mod [`REPOSITORIES`], `t` = (`i` div
-//! [`REPOSITORIES`]) mod [`TAGS`], except that one list in 16 of the first 1,000 goes to
-//! `hist/r0`, the measured repository. So that repository holds 63 lists at 1,000, 67 at 10,000
-//! and 162 at 200,000: a full page of 50 at every size, while its share of the rows falls from 6%
-//! to 0.08%.
+//! List `i` of the measured repository (counting from 0 over the whole history) is a pushed
+//! (`succeeded`) two-entry list with its done push job, target `<host>/hist/app:v<i mod TAGS>`,
+//! created `2i` seconds after a start a month ago, so later lists are newer. Every
+//! [`NEIGHBOUR_EVERY`]th list also has a neighbour created a second later, alternately in
+//! `hist/app/nested` and `hist/app0`: repositories whose names start alike, which the filter must
+//! leave out. At each size the measured repository holds exactly that many lists.
 
 use std::time::{Duration, Instant};
 
@@ -17,17 +16,14 @@ use sqlx::Connection as _;
 
 use crate::store::{BenchStore, Kind};
 
-/// Repositories the history is spread over.
-pub const REPOSITORIES: u64 = 2_000;
-/// Tags per repository.
+/// Tags of the measured repository.
 pub const TAGS: u64 = 20;
-/// Of the first 1,000 lists, every `HOT_EVERY`th goes to the measured repository.
-const HOT_EVERY: u64 = 16;
-const HOT_UNTIL: u64 = 1_000;
+/// Every `NEIGHBOUR_EVERY`th list of the measured repository has a neighbour.
+pub const NEIGHBOUR_EVERY: u64 = 10;
 
-/// The repository the filter asks for: `<host>/hist/r0`.
+/// The repository the filter asks for: `<host>/hist/app`.
 pub fn measured_repository(host: &str) -> String {
-    format!("{host}/hist/r0")
+    format!("{host}/hist/app")
 }
 
 /// The history written so far into one store.
@@ -54,35 +50,53 @@ pub async fn migrate(store: &BenchStore) {
     }
 }
 
-/// The target expression of list `i`, in SQL both stores read alike (`host` is parameter `host`).
-fn target_sql(host: &str) -> String {
-    format!(
-        "{host} || '/hist/r' || (case when i < {HOT_UNTIL} and i % {HOT_EVERY} = 0 then 0 \
-         else i % {REPOSITORIES} end) || ':v' || (i / {REPOSITORIES} % {TAGS})"
-    )
+/// The lists statement's parts that differ between the measured repository and its neighbours,
+/// in SQL both stores read alike (`host` is the registry host's parameter): the target of list
+/// `i`, which `i` have one, and its second (`2i` or `2i + 1`).
+fn shapes(host: &str) -> [(String, String, &'static str); 2] {
+    [
+        (
+            format!("{host} || '/hist/app:v' || (i % {TAGS})"),
+            "true".to_owned(),
+            "2 * i",
+        ),
+        (
+            format!(
+                "{host} || (case when i / {NEIGHBOUR_EVERY} % 2 = 0 then '/hist/app/nested' \
+                 else '/hist/app0' end) || ':v' || (i % {TAGS})"
+            ),
+            format!("i % {NEIGHBOUR_EVERY} = 0"),
+            "2 * i + 1",
+        ),
+    ]
 }
 
 /// PostgreSQL: `$1`..`$2` (exclusive) the range of `i`, `$3` the registry host, `$4` the start.
-fn pg_statements() -> [String; 3] {
+fn pg_statements() -> Vec<String> {
     let spec = "json_build_object('image', target, 'manifests', json_build_array( \
         json_build_object('image', $3 || '/demo-s390x:v0.2', \
             'platform', json_build_object('architecture', 's390x', 'os', 'linux')), \
         json_build_object('image', $3 || '/demo-amd64:v0.2', \
             'platform', json_build_object('architecture', 'amd64', 'os', 'linux'))))::text";
-    let lists = format!(
-        "insert into list (list_id, status, target, tags, output_type, ignore_missing, operation, \
-             spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
-             started_at, finished_at, updated_at) \
-         select gen_random_uuid(), 'succeeded', target, '[]', 'auto', false, 'push', spec::jsonb, \
-             spec, 'json', lpad(to_hex(i), 64, '0'), 'sha256:' || lpad(to_hex(i), 64, '0'), \
-             'application/vnd.oci.image.index.v1+json', 743, at, at + interval '40 ms', \
-             at + interval '90 ms', at + interval '90 ms' \
-         from (select i, target, {spec} as spec, at \
-               from (select i, {target} as target, to_timestamp($4 + i) as at \
-                     from generate_series($1::bigint, $2::bigint - 1) as i) t) s",
-        target = target_sql("$3"),
-    );
-    let range = "l.created_at >= to_timestamp($4 + $1) and l.created_at < to_timestamp($4 + $2)";
+    let lists = shapes("$3").map(|(target, which, second)| {
+        format!(
+            "insert into list (list_id, status, target, tags, options, operation, spec, \
+                 spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
+                 started_at, finished_at, updated_at) \
+             select gen_random_uuid(), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
+                 'push', spec::jsonb, spec, 'json', lpad(to_hex(s), 64, '0'), \
+                 'sha256:' || lpad(to_hex(s), 64, '0'), \
+                 'application/vnd.oci.image.index.v1+json', 743, at, at + interval '40 ms', \
+                 at + interval '90 ms', at + interval '90 ms' \
+             from (select s, target, {spec} as spec, at \
+                   from (select {second} as s, {target} as target, \
+                             to_timestamp($4 + {second}) as at \
+                         from generate_series($1::bigint, $2::bigint - 1) as i \
+                         where {which}) t) u"
+        )
+    });
+    let range = "l.created_at >= to_timestamp($4 + 2 * $1) \
+        and l.created_at < to_timestamp($4 + 2 * $2)";
     let entries = format!(
         "insert into list_entry (list_id, position, image, digest, media_type, size, platform, \
              annotations, attestation) \
@@ -99,32 +113,37 @@ fn pg_statements() -> [String; 3] {
          select l.list_id, 'push', 'done', 1, 5, l.created_at, l.created_at, l.finished_at \
          from list l where {range}"
     );
-    [lists, entries, jobs]
+    lists.into_iter().chain([entries, jobs]).collect()
 }
 
 /// SQLite: `?1`..`?2` (exclusive) the range of `i`, `?3` the registry host, `?4` the start;
-/// times in microseconds; list `i` is submission `i + 1` (PostgreSQL numbers them itself).
-fn sqlite_statements() -> [String; 3] {
+/// times in microseconds; the list of second `s` is submission `s + 1` (PostgreSQL numbers them
+/// itself).
+fn sqlite_statements() -> Vec<String> {
     let spec = "json_object('image', target, 'manifests', json_array( \
         json_object('image', ?3 || '/demo-s390x:v0.2', \
             'platform', json_object('architecture', 's390x', 'os', 'linux')), \
         json_object('image', ?3 || '/demo-amd64:v0.2', \
             'platform', json_object('architecture', 'amd64', 'os', 'linux'))))";
-    let lists = format!(
-        "with recursive n(i) as (select ?1 where ?1 < ?2 \
-                                 union all select i + 1 from n where i + 1 < ?2) \
-         insert into list (list_id, status, target, tags, output_type, ignore_missing, operation, \
-             spec, spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
-             started_at, finished_at, updated_at, seq) \
-         select randomblob(16), 'succeeded', target, '[]', 'auto', 0, 'push', spec, spec, 'json', \
-             printf('%064x', i), 'sha256:' || printf('%064x', i), \
-             'application/vnd.oci.image.index.v1+json', 743, at, at + 40000, at + 90000, \
-             at + 90000, i + 1 \
-         from (select i, target, {spec} as spec, at \
-               from (select i, {target} as target, (?4 + i) * 1000000 as at from n) t) s",
-        target = target_sql("?3"),
-    );
-    let range = "l.created_at >= (?4 + ?1) * 1000000 and l.created_at < (?4 + ?2) * 1000000";
+    let lists = shapes("?3").map(|(target, which, second)| {
+        format!(
+            "with recursive n(i) as (select ?1 where ?1 < ?2 \
+                                     union all select i + 1 from n where i + 1 < ?2) \
+             insert into list (list_id, status, target, tags, options, operation, spec, \
+                 spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
+                 started_at, finished_at, updated_at, seq) \
+             select randomblob(16), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
+                 'push', spec, spec, 'json', printf('%064x', s), \
+                 'sha256:' || printf('%064x', s), 'application/vnd.oci.image.index.v1+json', \
+                 743, at, at + 40000, at + 90000, at + 90000, s + 1 \
+             from (select s, target, {spec} as spec, at \
+                   from (select {second} as s, {target} as target, \
+                             (?4 + {second}) * 1000000 as at \
+                         from n where {which}) t) u"
+        )
+    });
+    let range = "l.created_at >= (?4 + 2 * ?1) * 1000000 \
+        and l.created_at < (?4 + 2 * ?2) * 1000000";
     let entries = format!(
         "insert into list_entry (list_id, position, image, digest, media_type, size, platform, \
              annotations, attestation) \
@@ -142,7 +161,7 @@ fn sqlite_statements() -> [String; 3] {
          select l.list_id, 'push', 'done', 1, 5, l.created_at, l.created_at, l.finished_at \
          from list l where {range}"
     );
-    [lists, entries, jobs]
+    lists.into_iter().chain([entries, jobs]).collect()
 }
 
 impl History {
@@ -155,7 +174,7 @@ impl History {
         }
     }
 
-    /// Adds lists until `store` holds `to`; the time it took. PostgreSQL is then analysed, as
+    /// Adds lists until the measured repository holds `to`; the time it took. PostgreSQL is then analysed, as
     /// autovacuum would soon do; SQLite, which gathers no statistics unless asked (and the
     /// service never asks), is left as it is.
     pub async fn grow(&mut self, store: &BenchStore, to: u64) -> Duration {
@@ -212,17 +231,20 @@ where
     query.bind(from).bind(to).bind(host).bind(start)
 }
 
-/// How many lists the store holds.
-pub async fn count(store: &BenchStore) -> i64 {
-    let sql = "select count(*) from list";
+/// How many lists the store holds, and how many of them the measured repository (`host`).
+pub async fn count(store: &BenchStore, host: &str) -> (i64, i64) {
+    let repository = measured_repository(host);
+    let sql = sqlx::AssertSqlSafe(format!(
+        "select count(*), count(*) filter (where target like '{repository}:%') from list"
+    ));
     match store.kind {
         Kind::Postgres => {
-            sqlx::query_scalar(sql)
+            sqlx::query_as(sql)
                 .fetch_one(&mut store.pg().await)
                 .await
         }
         Kind::Sqlite => {
-            sqlx::query_scalar(sql)
+            sqlx::query_as(sql)
                 .fetch_one(&mut store.sqlite().await)
                 .await
         }

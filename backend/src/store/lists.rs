@@ -120,8 +120,9 @@ pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page
 
 /// The page's statement with only the conditions its filter has (so the database can use the
 /// index each needs), and their parameters. A target names one tag (`registry/repo:tag`), or a
-/// repository (`registry/repo`), whose tags are the targets from `repo:` up to `repo;` (byte
-/// order). The text holds no value, only numbered parameters.
+/// repository (`registry/repo`): the `repository` column, which the database derives from each
+/// list's target, so that a repository's newest lists are read from its index in page order,
+/// however long its history. The text holds no value, only numbered parameters.
 fn page_query(st: &ListStatements, filter: &ListFilter, limit: i64) -> (String, Vec<Value>) {
     let mut params = Vec::new();
     let mut next = |value: Value| {
@@ -133,18 +134,12 @@ fn page_query(st: &ListStatements, filter: &ListFilter, limit: i64) -> (String, 
         conditions.push(format!("l.status = {}", next(Value::from(status.as_str()))));
     }
     if let Some(target) = &filter.target {
-        let c = st.bytewise;
         let names_tag = target
             .rsplit('/')
             .next()
             .is_some_and(|last| last.contains(':'));
-        if names_tag {
-            conditions.push(format!("l.target {c} = {}", next(Value::from(target))));
-        } else {
-            let from = next(Value::Text(Some(format!("{target}:"))));
-            let to = next(Value::Text(Some(format!("{target};"))));
-            conditions.push(format!("l.target {c} >= {from} and l.target {c} < {to}"));
-        }
+        let column = if names_tag { "target" } else { "repository" };
+        conditions.push(format!("l.{column} = {}", next(Value::from(target))));
     }
     if let Some((time, id)) = filter.before {
         let (time, id) = (next(Value::from(time)), next(Value::Uuid(id)));

@@ -41,7 +41,6 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         created_at: now!(),
         next_seq: "nextval('list_seq')",
         after_secs: concat!(now!(), " + make_interval(secs => {})"),
-        bytewise: "collate \"C\"",
         greatest: "greatest",
         for_update: "for update",
         skip_locked: "for update skip locked",

@@ -40,7 +40,6 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         created_at: "max(__now__, (select coalesce(max(created_at), 0) + 1 from list))",
         next_seq: "(select coalesce(max(seq), 0) + 1 from list)",
         after_secs: "__now__ + cast({} * 1000000 as integer)",
-        bytewise: "",
         greatest: "max",
         for_update: "",
         skip_locked: "",

@@ -20,8 +20,6 @@ pub(crate) struct Dialect {
     /// Locks the rows a select reads, skipping those others hold (empty where there is one
     /// writer).
     pub skip_locked: &'static str,
-    /// The collation that compares text byte by byte, where it must be named.
-    pub bytewise: &'static str,
     /// A list's entries as a JSON array, ordered (`l` is the list).
     pub entries_json: &'static str,
     /// Serialises the first uses of one idempotency key ($1) in a transaction, if needed.
@@ -49,7 +47,6 @@ pub(crate) struct Statements {
 pub(crate) struct ListStatements {
     pub get_list: String,
     pub page_select: String,
-    pub bytewise: &'static str,
     pub insert_list: String,
     pub insert_list_with_job: Option<String>,
     pub key_lock: Option<String>,
@@ -176,7 +173,6 @@ impl ListStatements {
         Self {
             get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
             page_select: format!("{select} {LIST_FROM}"),
-            bytewise: d.bytewise,
             insert_list: format!("insert into list ({INSERT_COLUMNS}) values ({values})"),
             insert_list_with_job: d.insert_with_job.then(|| {
                 format!(
@@ -415,7 +411,6 @@ mod tests {
             next_seq: "1",
             after_secs: "now() + {}",
             greatest: "greatest",
-            bytewise: "",
             for_update: "",
             skip_locked: "",
             entries_json: "'[]'",
