@@ -1,6 +1,6 @@
 //! The service's metrics, rendered as Prometheus text: HTTP requests, pushes by outcome, push
-//! duration, checks of pushed lists. Queue depth and drifted lists are read from the store at
-//! scrape time. One instance per application
+//! duration, checks of pushed lists. Queue depth and the watch's state (drifted lists, due
+//! checks and how late the oldest is) are read from the store at scrape time. One instance per application
 //! (no global recorder), shared by the HTTP layer and the workers.
 
 use std::collections::BTreeMap;
@@ -20,6 +20,17 @@ struct Inner {
     buckets: [u64; BUCKETS.len()],
     duration_sum: f64,
     duration_count: u64,
+}
+
+/// What the store says of the watch at scrape time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WatchGauges {
+    /// Watched lists the last check found drifted.
+    pub drifted: i64,
+    /// Watched lists whose check is due now and not taken yet.
+    pub due: i64,
+    /// How long ago the oldest of them became due, in seconds (0 when none is).
+    pub lag_secs: f64,
 }
 
 /// Counters and a histogram.
@@ -79,8 +90,8 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with what the store says at scrape time: the queue depth
-    /// by job kind and how many watched lists are drifted.
-    pub fn render(&self, queue: &[(String, i64)], drifted: i64) -> String {
+    /// by job kind and the watch's state.
+    pub fn render(&self, queue: &[(String, i64)], watch: &WatchGauges) -> String {
         let inner = self.inner.lock().expect("lock");
         let mut out = String::new();
         header(
@@ -110,20 +121,34 @@ impl Metrics {
             let _ = writeln!(out, "manifold_pushes_total{{outcome=\"{outcome}\"}} {n}");
         }
         inner.render_durations(&mut out);
-        inner.render_watch(&mut out, drifted);
+        inner.render_watch(&mut out, watch);
         out
     }
 }
 
 impl Inner {
-    fn render_watch(&self, out: &mut String, drifted: i64) {
+    fn render_watch(&self, out: &mut String, watch: &WatchGauges) {
         header(
             out,
             "lists_drifted",
             "gauge",
             "Watched lists the last check found drifted.",
         );
-        let _ = writeln!(out, "manifold_lists_drifted {drifted}");
+        let _ = writeln!(out, "manifold_lists_drifted {}", watch.drifted);
+        header(
+            out,
+            "watch_due",
+            "gauge",
+            "Watched lists whose check is due and not taken yet.",
+        );
+        let _ = writeln!(out, "manifold_watch_due {}", watch.due);
+        header(
+            out,
+            "watch_lag_seconds",
+            "gauge",
+            "How late the oldest due check is (0 when the watch keeps up).",
+        );
+        let _ = writeln!(out, "manifold_watch_lag_seconds {:.3}", watch.lag_secs);
         header(
             out,
             "drift_checks_total",
@@ -203,8 +228,15 @@ mod tests {
         m.http_request("GET", "/lists/{id}", 200);
         m.push("succeeded", Duration::from_millis(300));
         m.drift_check("drifted", 5);
-        let text = m.render(&[("push".into(), 3)], 2);
+        let watch = WatchGauges {
+            drifted: 2,
+            due: 7,
+            lag_secs: 12.5,
+        };
+        let text = m.render(&[("push".into(), 3)], &watch);
         assert!(text.contains("manifold_lists_drifted 2"), "{text}");
+        assert!(text.contains("manifold_watch_due 7"), "{text}");
+        assert!(text.contains("manifold_watch_lag_seconds 12.500"), "{text}");
         assert!(text.contains("manifold_drift_checks_total{status=\"drifted\"} 1"));
         assert!(text.contains("manifold_drift_check_requests_total 5"));
         assert!(text.contains(
@@ -222,7 +254,7 @@ mod tests {
         for i in 0..100 {
             m.http_request(&format!("X-{i}"), "(unmatched)", 404);
         }
-        let text = m.render(&[], 0);
+        let text = m.render(&[], &WatchGauges::default());
         assert_eq!(
             text.matches("manifold_http_requests_total{").count(),
             1,

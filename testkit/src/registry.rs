@@ -136,6 +136,7 @@ pub struct RegistryBuilder {
     log_level: String,
     tls: Option<TlsFiles>,
     client_credentials: Option<(String, String)>,
+    storage: Option<PathBuf>,
 }
 
 /// Certificate, key and (if known) the CA that issued them.
@@ -153,6 +154,7 @@ impl Default for RegistryBuilder {
             log_level: "info".to_owned(),
             tls: None,
             client_credentials: None,
+            storage: None,
         }
     }
 }
@@ -161,6 +163,13 @@ impl RegistryBuilder {
     /// Sets the authentication mode (default [`RegistryAuth::None`]).
     pub fn auth(mut self, auth: RegistryAuth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Serves the storage directory of another registry (its [`TestRegistry::storage_dir`]), so
+    /// both hold the same repositories: one content behind two kinds of auth.
+    pub fn storage(mut self, root: &Path) -> Self {
+        self.storage = Some(root.to_owned());
         self
     }
 
@@ -237,8 +246,14 @@ impl RegistryBuilder {
             .prefix("manifold-registry-")
             .tempdir()
             .context("create registry temp dir")?;
-        let root = dir.path().join("storage");
-        fs::create_dir(&root).context("create storage dir")?;
+        let root = match &self.storage {
+            Some(shared) => shared.clone(),
+            None => {
+                let root = dir.path().join("storage");
+                fs::create_dir(&root).context("create storage dir")?;
+                root
+            }
+        };
         let auth_section = self.auth.config_section(dir.path())?;
         let tls = self
             .tls

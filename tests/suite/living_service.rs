@@ -120,7 +120,7 @@ async fn wait_metrics(fleet: &Fleet, what: &str, done: impl Fn(&[String]) -> boo
 }
 
 /// The value of a metric line `name` (with its labels) in one exposition.
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
         .map_or(0.0, |v| v.trim().parse().unwrap())

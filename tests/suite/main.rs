@@ -44,3 +44,4 @@ mod store_filter;
 mod store_order;
 mod transfers;
 mod upgrade;
+mod watch;

@@ -20,6 +20,7 @@ on_both_stores!(
     appends_overtaken_by_appends_still_run_but_a_newer_push_supersedes_them,
     a_retry_makes_a_list_the_newest_of_its_target,
     only_the_list_that_landed_last_is_watched_and_its_drift_recorded,
+    the_watch_backlog_counts_due_checks_and_in_sync_findings_are_recorded_together,
     a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_following_over,
 );
 
@@ -192,7 +193,12 @@ async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Bac
         .take_due_checks(10, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(due, vec![first.id]);
+    assert_eq!(due.iter().map(|l| l.id).collect::<Vec<_>>(), vec![first.id]);
+    assert_eq!(
+        due[0].entries,
+        outcome().entries,
+        "taken whole, with its entries"
+    );
     assert!(
         b.store
             .take_due_checks(10, Duration::from_secs(60))
@@ -270,6 +276,57 @@ async fn only_the_list_that_landed_last_is_watched_and_its_drift_recorded(b: Bac
         !stale.recorded,
         "a check of a list no longer watched is dropped"
     );
+}
+
+async fn the_watch_backlog_counts_due_checks_and_in_sync_findings_are_recorded_together(
+    b: Backend,
+) {
+    let due_at = b.clock.now();
+    let mut lists = Vec::new();
+    for (i, target) in ["a:v1", "b:v1", "c:v1"].into_iter().enumerate() {
+        let list = insert(&b.store, &new_list(target)).await;
+        let at = due_at + chrono::Duration::milliseconds(i as i64);
+        land(&b.store, list.id, Some(at)).await;
+        lists.push(list.id);
+    }
+    b.clock.advance(Duration::from_secs(30));
+
+    let (due, oldest) = b.store.watch_backlog().await.unwrap();
+    let taken = b
+        .store
+        .take_due_checks(2, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (left, _) = b.store.watch_backlog().await.unwrap();
+    let mut ids: Vec<_> = taken.iter().map(|l| l.id).collect();
+    ids.sort_by_key(|id| lists.iter().position(|l| l == id));
+    let newer = insert(&b.store, &new_list("b:v1")).await;
+    land(&b.store, newer.id, None).await;
+    let recorded = b.store.record_in_sync(&ids).await.unwrap();
+
+    assert_eq!(due, 3);
+    assert_eq!(
+        oldest.map(|t| t.timestamp_micros()),
+        Some(due_at.timestamp_micros()),
+        "due since the oldest check's time"
+    );
+    assert_eq!(left, 1, "taking moves the taken lists' checks on");
+    assert_eq!(ids, lists[..2], "the longest due taken");
+    assert_eq!(
+        recorded, 1,
+        "b:v1 is no longer watched: a newer list landed on it"
+    );
+    let checked = |id| {
+        let store = &b.store;
+        async move {
+            let drift = store.get_list(id).await.unwrap().unwrap().drift.unwrap();
+            assert_eq!(drift.status, DriftStatus::InSync);
+            drift.checked_at.expect("checked at landing, at least")
+        }
+    };
+    let late = due_at + chrono::Duration::seconds(30);
+    assert!(checked(lists[0]).await >= late, "recorded now");
+    assert!(checked(lists[1]).await < late, "left as it landed");
 }
 
 async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_following_over(

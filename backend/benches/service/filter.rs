@@ -48,8 +48,15 @@ pub async fn run(bench: &Bench, kind: Kind, memory: &mut Vec<(String, f64)>) -> 
     for size in HISTORY_SIZES {
         let fill = history.grow(&store, size).await;
         let (stored, in_repository) = history::count(&store, &bench.host).await;
-        assert_eq!(in_repository, size as i64, "the measured repository's lists");
-        assert_eq!(stored, (size + size / history::NEIGHBOUR_EVERY) as i64, "the history");
+        assert_eq!(
+            in_repository, size as i64,
+            "the measured repository's lists"
+        );
+        assert_eq!(
+            stored,
+            (size + size / history::NEIGHBOUR_EVERY) as i64,
+            "the history"
+        );
         let name = format!("{}-filter-{size}", kind.label());
         let serve = Serve::start(&store.url, 0, &bench.dir, &name).await;
         let url = format!("{}/lists?{query}", serve.base);

@@ -238,11 +238,7 @@ pub async fn count(store: &BenchStore, host: &str) -> (i64, i64) {
         "select count(*), count(*) filter (where target like '{repository}:%') from list"
     ));
     match store.kind {
-        Kind::Postgres => {
-            sqlx::query_as(sql)
-                .fetch_one(&mut store.pg().await)
-                .await
-        }
+        Kind::Postgres => sqlx::query_as(sql).fetch_one(&mut store.pg().await).await,
         Kind::Sqlite => {
             sqlx::query_as(sql)
                 .fetch_one(&mut store.sqlite().await)

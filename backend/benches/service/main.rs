@@ -9,9 +9,10 @@
 //! On each store it measures throughput and p50/p99 latency of `GET /lists/{id}`, of a page
 //! `GET /lists?limit=50` (of 60 pushed lists), and of `POST /lists` (workers 0: nothing drains
 //! meanwhile); the drain rate of queued two-entry lists with workers on; the watch's check of
-//! each drained list (time and registry requests per check); the target filter
-//! `GET /lists?target=<repository>&limit=50` over a history of 1,000, 10,000 and 200,000 lists
-//! written with SQL (`history.rs`, `filter.rs`); and the serve process's resident memory (VmRSS)
+//! each drained list against a floor client's same HEADs, anonymous and with token auth
+//! (`watch.rs`, `floor.rs`); the target filter `GET /lists?target=<repository>&limit=50` with
+//! 1,000, 10,000 and 100,000 lists in that repository, written with SQL (`history.rs`,
+//! `filter.rs`); and the serve process's resident memory (VmRSS)
 //! idle after start and after each load. When `wrk` is on PATH, it measures the GETs and POST
 //! too, as a second opinion from a load generator written in C.
 //!
@@ -21,6 +22,7 @@
 
 mod cpu;
 mod filter;
+mod floor;
 mod history;
 mod load;
 mod phases;
@@ -65,6 +67,9 @@ pub struct Bench {
     pub host: String,
     /// The PostgreSQL URL bench databases are created from.
     pub admin: String,
+    /// The local registry's storage directory (a second registry, with token auth, serves it
+    /// too).
+    pub storage: PathBuf,
     /// The temp dir: logs, SQLite files, wrk's script.
     pub dir: PathBuf,
 }
@@ -77,6 +82,7 @@ async fn main() {
     let bench = Bench {
         http: client(),
         host: registry.host(),
+        storage: registry.storage_dir().to_owned(),
         admin: std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
         dir: work.path().to_owned(),

@@ -49,7 +49,7 @@ pub struct Results {
     pub page: Both,
     pub post: Both,
     pub drain: Drain,
-    pub watch: WatchRun,
+    pub watch: Vec<WatchRun>,
     pub filter: Vec<FilterRun>,
     /// (when, VmRSS in MB) of the serve processes, idle.
     pub memory: Vec<(String, f64)>,

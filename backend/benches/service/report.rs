@@ -19,6 +19,8 @@ const GOAL_FILTER_GROWTH: f64 = 2.0;
 const GOAL_POST_RPS: f64 = 1_000.0;
 const GOAL_DRAIN_PER_SEC: f64 = 30.0;
 const GOAL_IDLE_RSS_MB: f64 = 50.0;
+/// The watch's checks per second, at least this share of the floor client's.
+const GOAL_WATCH_SHARE: f64 = 0.7;
 
 /// Prints everything measured; `load` is the load average before and after.
 pub fn print(results: &[Results], load: (&str, &str)) {
@@ -138,17 +140,29 @@ fn print_drain(r: &Results) {
             .1
             .map_or("-".to_owned(), |s| format!("{:.1} ms", per_list_ms(s))),
     );
-    let w = &r.watch;
-    println!(
-        "Watch ({}): the {} drained lists due at once, checked once each by a process with no \
-         workers in {:.2} s from its start ({:.0} checks/s); {} registry requests, {:.1} per check",
-        r.kind.label(),
-        w.checked,
-        w.took.as_secs_f64(),
-        w.checked as f64 / w.took.as_secs_f64(),
-        w.requests,
-        w.requests as f64 / w.checked.max(1) as f64,
-    );
+    for w in &r.watch {
+        println!(
+            "Watch ({}, {} registry): the {DRAIN_LISTS} drained two-entry lists due at once; a \
+             process with no workers checked {} of them after it answered in {:.2} s ({:.0} \
+             checks/s; {} registry requests, {:.1} per check, {} token requests); the floor \
+             client, {} lists at a time, {:.2} s ({:.0} checks/s; {} requests, {} tokens before \
+             the clock): {:.2}× the floor",
+            r.kind.label(),
+            w.auth,
+            w.checked,
+            w.took.as_secs_f64(),
+            w.rate(),
+            w.requests,
+            w.requests as f64 / DRAIN_LISTS as f64,
+            w.tokens,
+            crate::floor::AT_ONCE,
+            w.floor.took.as_secs_f64(),
+            w.floor_rate(),
+            w.floor.requests,
+            w.floor.tokens,
+            w.rate() / w.floor_rate(),
+        );
+    }
 }
 
 /// The goals line of one store.
@@ -160,13 +174,22 @@ fn goals(r: &Results) -> String {
     let p99 = |f: &FilterRun| f.sequential.percentile_ms(0.99);
     let growth = p99(last) / p99(first);
     let rss = r.memory.iter().map(|(_, mb)| *mb).fold(0.0, f64::max);
+    let shares: Vec<f64> = r.watch.iter().map(|w| w.rate() / w.floor_rate()).collect();
+    let watch = r
+        .watch
+        .iter()
+        .zip(&shares)
+        .map(|(w, share)| format!("{} {share:.2}×", w.auth))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "Goals ({}): GET /lists/{{id}} ≥ {GOAL_GET_RPS} req/s: {} ({:.0}); \
          GET /lists/{{id}} p99 < {GOAL_GET_P99_MS} ms: {} ({:.2} ms); \
          page of {PAGE_SIZE} ≥ {GOAL_PAGE_RPS} req/s: {} ({page:.0}); \
          filter p99 at {} ≤ {GOAL_FILTER_GROWTH}× at {}: {} ({:.2} ms vs {:.2} ms, {growth:.2}×); \
          POST ≥ {GOAL_POST_RPS}/s: {} ({:.0}); drain ≥ {GOAL_DRAIN_PER_SEC} lists/s: {} ({:.1}); \
-         idle memory < {GOAL_IDLE_RSS_MB} MB: {} (max {rss:.1} MB)",
+         idle memory < {GOAL_IDLE_RSS_MB} MB: {} (max {rss:.1} MB); \
+         watch ≥ {GOAL_WATCH_SHARE}× the floor: {} ({watch})",
         r.kind.label(),
         verdict(get.rps() >= GOAL_GET_RPS),
         get.rps(),
@@ -183,6 +206,7 @@ fn goals(r: &Results) -> String {
         verdict(r.drain.rate() >= GOAL_DRAIN_PER_SEC),
         r.drain.rate(),
         verdict(rss < GOAL_IDLE_RSS_MB),
+        verdict(shares.iter().all(|s| *s >= GOAL_WATCH_SHARE)),
     )
 }
 

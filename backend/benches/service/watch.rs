@@ -1,33 +1,118 @@
-//! The watch's cost: the drained store's lists (each pushed to a target of its own, so each is
-//! watched) made due at once, and a process with no workers checking each of them once; the time
-//! from its start to the last check, and the registry requests per check as its `/metrics` counts
-//! them.
+//! Whether the watch keeps up: the drained store's lists (two-entry lists, each pushed to a target
+//! of its own, so each is watched) made due at once, and a process with no workers checking each
+//! of them once, timed from its start (less what it checked before) to its last check, against
+//! the floor client ([`crate::floor`]) making the same HEADs on the same registry before and after
+//! it (the faster of its two runs counts). Twice: on the anonymous registry, then on a registry
+//! with token auth (anonymous pull tokens from a token server) serving the same storage, the
+//! lists' hosts rewritten to it.
 
 use std::time::{Duration, Instant};
 
+use manifold_testkit::{RegistryAuth, TestRegistry, TokenServer};
+use serde_json::Value;
+
+use crate::floor::{self, FloorRun, Probes};
 use crate::serve::Serve;
 use crate::store::{BenchStore, Kind};
 use crate::{Bench, DRAIN_LISTS, PATIENCE};
 
-/// The watch's check of every drained list.
+/// The watch's check of every drained list, and the floor's, on one kind of registry auth.
 pub struct WatchRun {
-    /// Lists checked.
+    /// `anonymous` or `token`.
+    pub auth: &'static str,
+    /// Lists checked in the measured time.
     pub checked: u64,
-    /// From the process's start to the last check.
+    /// The measured time.
     pub took: Duration,
-    /// Registry requests the checks made.
+    /// Registry requests all the checks made (token requests included).
     pub requests: u64,
+    /// Token requests the process made.
+    pub tokens: usize,
+    /// The floor client on the same lists.
+    pub floor: FloorRun,
 }
 
-/// Makes every list of `store` due and has a process check each once.
-pub async fn run(bench: &Bench, store: &BenchStore) -> WatchRun {
+impl WatchRun {
+    /// The watch's checks per second.
+    pub fn rate(&self) -> f64 {
+        self.checked as f64 / self.took.as_secs_f64()
+    }
+
+    /// The floor's.
+    pub fn floor_rate(&self) -> f64 {
+        DRAIN_LISTS as f64 / self.floor.took.as_secs_f64()
+    }
+}
+
+/// The watch and the floor on the drained `store`, anonymous and with token auth.
+pub async fn run(bench: &Bench, store: &BenchStore) -> Vec<WatchRun> {
+    let lists = read_lists(bench, store).await;
+    let probes: Vec<Probes> = lists.iter().map(|l| Probes::of(l, &bench.host)).collect();
+    let anonymous = measure(bench, store, &bench.host, None, &probes).await;
+    let tokens = TokenServer::builder()
+        .no_admin()
+        .grant_anonymous("*", &["pull"])
+        .start();
+    let registry = TestRegistry::builder()
+        .auth(RegistryAuth::token(&tokens))
+        .storage(&bench.storage)
+        .log_level("error")
+        .start()
+        .await;
+    rehost(store, &bench.host, &registry.host()).await;
+    let realm = tokens.realm();
+    let auth = Some((realm.as_str(), tokens.service(), &tokens));
+    let token = measure(bench, store, &registry.host(), auth, &probes).await;
+    rehost(store, &registry.host(), &bench.host).await;
+    vec![anonymous, token]
+}
+
+/// The floor, the watch, the floor again, on registry `host`.
+async fn measure(
+    bench: &Bench,
+    store: &BenchStore,
+    host: &str,
+    tokens: Option<(&str, &str, &TokenServer)>,
+    probes: &[Probes],
+) -> WatchRun {
+    let base = format!("http://{host}");
+    let realm = tokens.map(|(realm, service, _)| (realm, service));
+    let first = floor::run(&bench.http, &base, realm, probes).await;
+    let asked_before = tokens.map_or(0, |(_, _, server)| server.requests().len());
+    let (checked, took, requests) = watch_once(bench, store).await;
+    let asked = tokens.map_or(0, |(_, _, server)| server.requests().len()) - asked_before;
+    let second = floor::run(&bench.http, &base, realm, probes).await;
+    WatchRun {
+        auth: if tokens.is_some() {
+            "token"
+        } else {
+            "anonymous"
+        },
+        checked,
+        took,
+        requests,
+        tokens: asked,
+        floor: if first.took <= second.took {
+            first
+        } else {
+            second
+        },
+    }
+}
+
+/// Makes every list of `store` due and has a process check each once: the lists it checked after
+/// it answered, in how long (to the last check's record, as the database's clock wrote it, so
+/// that polling `/metrics` slowly costs the process little and the measure nothing), and the
+/// requests of all its checks.
+async fn watch_once(bench: &Bench, store: &BenchStore) -> (u64, Duration, u64) {
     make_due(store).await;
-    let started = Instant::now();
     let env = [("MANIFOLD_WATCH_INTERVAL_SECS", "3600")];
     let name = format!("{}-watch", store.kind.label());
     let serve = Serve::start_with(&store.url, 0, &bench.dir, &name, &env).await;
+    let started = chrono::Utc::now();
     let deadline = Instant::now() + PATIENCE;
-    let run = loop {
+    let mut before = None;
+    let (checked, requests) = loop {
         let text = bench
             .http
             .get(format!("{}/metrics", serve.base))
@@ -38,41 +123,114 @@ pub async fn run(bench: &Bench, store: &BenchStore) -> WatchRun {
             .await
             .expect("the metrics");
         let checked = metric(&text, "manifold_drift_checks_total{status=\"in_sync\"}");
+        let before = *before.get_or_insert(checked);
         if checked >= DRAIN_LISTS as u64 {
-            break WatchRun {
-                checked,
-                took: started.elapsed(),
-                requests: metric(&text, "manifold_drift_check_requests_total"),
-            };
+            let requests = metric(&text, "manifold_drift_check_requests_total");
+            break (checked - before, requests);
         }
         assert!(
             Instant::now() < deadline,
             "{checked} of {DRAIN_LISTS} lists checked:\n{text}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     serve.stop().await;
-    run
+    let took = (last_check(store).await - started)
+        .to_std()
+        .expect("checked after the start");
+    (checked, took, requests)
 }
 
-/// Every watched list due now.
+/// When the last check was recorded.
+async fn last_check(store: &BenchStore) -> chrono::DateTime<chrono::Utc> {
+    let micros: i64 =
+        match store.kind {
+            Kind::Postgres => sqlx::query_scalar(
+                "select (extract(epoch from max(drift_checked_at)) * 1000000)::bigint from list",
+            )
+            .fetch_one(&mut store.pg().await)
+            .await,
+            Kind::Sqlite => {
+                sqlx::query_scalar("select max(drift_checked_at) from list")
+                    .fetch_one(&mut store.sqlite().await)
+                    .await
+            }
+        }
+        .expect("the last check");
+    chrono::DateTime::from_timestamp_micros(micros).expect("a time")
+}
+
+/// Every drained list, as `GET /lists` answers it, read by a process with no workers.
+async fn read_lists(bench: &Bench, store: &BenchStore) -> Vec<Value> {
+    let name = format!("{}-watch-lists", store.kind.label());
+    let serve = Serve::start(&store.url, 0, &bench.dir, &name).await;
+    let mut lists = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/lists?limit=200", serve.base);
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: Value = bench
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("GET /lists")
+            .json()
+            .await
+            .expect("a page");
+        lists.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    serve.stop().await;
+    assert_eq!(lists.len(), DRAIN_LISTS, "every drained list");
+    lists
+}
+
+/// Every drained list due now.
 async fn make_due(store: &BenchStore) {
     let sql = "update list set drift_next_at = created_at where drift_next_at is not null";
-    let changed = match store.kind {
-        Kind::Postgres => sqlx::query(sql)
-            .execute(&mut store.pg().await)
-            .await
-            .map(|d| d.rows_affected()),
-        Kind::Sqlite => sqlx::query(sql)
-            .execute(&mut store.sqlite().await)
-            .await
-            .map(|d| d.rows_affected()),
+    let changed = execute(store, sql, &[]).await;
+    assert_eq!(changed, DRAIN_LISTS as u64, "every drained list is watched");
+}
+
+/// Points the lists' targets and sources at registry `to` instead of `from` (the same storage).
+async fn rehost(store: &BenchStore, from: &str, to: &str) {
+    let sql = match store.kind {
+        Kind::Postgres => {
+            "update list set target = replace(target, $1, $2), \
+             sources = replace(sources::text, $1, $2)::jsonb"
+        }
+        Kind::Sqlite => {
+            "update list set target = replace(target, $1, $2), sources = replace(sources, $1, $2)"
+        }
     };
-    assert_eq!(
-        changed.expect("make the lists due"),
-        DRAIN_LISTS as u64,
-        "every drained list is watched"
-    );
+    assert_eq!(execute(store, sql, &[from, to]).await, DRAIN_LISTS as u64);
+}
+
+/// Runs `sql` with text parameters on `store`; the rows it changed.
+async fn execute(store: &BenchStore, sql: &'static str, params: &[&str]) -> u64 {
+    let changed = match store.kind {
+        Kind::Postgres => {
+            let query = params.iter().fold(sqlx::query(sql), |q, p| q.bind(*p));
+            query
+                .execute(&mut store.pg().await)
+                .await
+                .map(|d| d.rows_affected())
+        }
+        Kind::Sqlite => {
+            let query = params.iter().fold(sqlx::query(sql), |q, p| q.bind(*p));
+            query
+                .execute(&mut store.sqlite().await)
+                .await
+                .map(|d| d.rows_affected())
+        }
+    };
+    changed.expect(sql)
 }
 
 /// The value of one metric line.

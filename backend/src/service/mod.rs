@@ -99,12 +99,23 @@ impl Services {
         }
     }
 
-    /// The metrics in Prometheus text, with the queue depth and drifted lists read now.
+    /// The metrics in Prometheus text, with the queue depth and the watch's state read now.
     pub async fn metrics_text(&self) -> String {
-        let (queue, drifted) = futures::join!(self.store.queue_depth(), self.store.drifted_count());
-        let mut text = self
-            .metrics
-            .render(&queue.unwrap_or_default(), drifted.unwrap_or(0));
+        let (queue, drifted, backlog) = futures::join!(
+            self.store.queue_depth(),
+            self.store.drifted_count(),
+            self.store.watch_backlog()
+        );
+        let (due, oldest) = backlog.unwrap_or_default();
+        let lag = oldest.map_or(0.0, |since| {
+            (self.store.clock().now() - since).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        let watch = crate::metrics::WatchGauges {
+            drifted: drifted.unwrap_or(0),
+            due,
+            lag_secs: lag,
+        };
+        let mut text = self.metrics.render(&queue.unwrap_or_default(), &watch);
         let (failing, write_errors) = self.store.health();
         crate::metrics::render_store(&mut text, failing.is_none(), write_errors);
         text

@@ -272,12 +272,12 @@ impl Store {
     }
 
     /// Takes up to `batch` watched lists whose check is due, moving their next check `next_in`
-    /// on (so no other process takes them meanwhile).
+    /// on (so no other process takes them meanwhile), and reads them.
     pub async fn take_due_checks(
         &self,
         batch: i64,
         next_in: Duration,
-    ) -> Result<Vec<Uuid>, DbError> {
+    ) -> Result<Vec<ListRecord>, DbError> {
         write!(self, s => watch::take_due(&s.pools, batch, next_in).await, wrote = |due| !due.is_empty())
     }
 
@@ -290,6 +290,18 @@ impl Store {
         max_attempts: u32,
     ) -> Result<DriftRecorded, DbError> {
         write!(self, s => watch::record(&s.pools, id, found, max_attempts).await)
+    }
+
+    /// Records that the checks of `ids` found each in sync, in one write; how many are still
+    /// watched and were recorded.
+    pub async fn record_in_sync(&self, ids: &[Uuid]) -> Result<u64, DbError> {
+        write!(self, s => watch::record_in_sync(&s.pools, ids).await)
+    }
+
+    /// How far behind the watch is (for metrics): how many watched lists are due now, and since
+    /// when the oldest of them is.
+    pub async fn watch_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+        read!(self, s => watch::backlog(&s.pools).await)
     }
 
     /// How many watched lists are drifted (for metrics).

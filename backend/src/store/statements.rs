@@ -96,6 +96,8 @@ pub(crate) struct WatchStatements {
     pub follow_up: String,
     pub handed_over: String,
     pub drifted: String,
+    pub in_sync: String,
+    pub backlog: String,
 }
 
 /// The columns of a list read, with its push job's attempts and its entries.
@@ -396,6 +398,15 @@ impl WatchStatements {
             drifted: "select count(*) as n from list \
                  where drift_next_at is not null and drift_status = 'drifted'"
                 .to_owned(),
+            in_sync: format!(
+                "update list set drift_status = 'in_sync', drift_checked_at = {now}, \
+                 drift_reasons = '[]', drift_error = null, drift_alerted = false, \
+                 updated_at = {now} where drift_next_at is not null"
+            ),
+            backlog: format!(
+                "select count(*) as n, min(drift_next_at) as oldest from list \
+                 where drift_next_at <= {now}"
+            ),
         }
     }
 }

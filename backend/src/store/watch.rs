@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::DbError;
+use chrono::{DateTime, Utc};
+
 use super::queue::queue_event;
 use super::rows;
 use super::sql::{Backend, Row as _, Session, Value, args};
+use super::{DbError, ListRecord};
 use crate::model::{DriftReason, DriftStatus};
 
 /// What a check found.
@@ -38,21 +40,75 @@ pub struct DriftRecorded {
 /// The callback event of a list that became drifted.
 const DRIFTED: &str = "list.drifted";
 
-/// Takes up to `batch` lists whose check is due, moving their next check `next_in` on.
+/// Takes up to `batch` lists whose check is due, the longest due first (answered in no order),
+/// moving their next check `next_in` on, and reads them (with their entries) in the same
+/// transaction: one write and one read per batch.
 pub(super) async fn take_due<B: Backend>(
     db: &B,
     batch: i64,
     next_in: Duration,
-) -> Result<Vec<Uuid>, DbError> {
+) -> Result<Vec<ListRecord>, DbError> {
     let mut tx = db.begin().await?;
-    let rows = tx
+    let taken = tx
         .fetch_all(
             &db.statements().watch.take_due,
             vec![Value::Secs(next_in.as_secs_f64()), Value::from(batch)],
         )
-        .await?;
+        .await?
+        .iter()
+        .map(|row| row.uuid("list_id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if taken.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (within, ids) = id_list(&taken);
+    let sql = format!(
+        "{} where l.list_id in ({within})",
+        db.statements().lists.page_select
+    );
+    let found = tx.fetch_all(&sql, ids).await?;
     tx.commit().await?;
-    rows.iter().map(|row| row.uuid("list_id")).collect()
+    found.iter().map(rows::list).collect()
+}
+
+/// `$1, $2, …` for each of `ids`, and their values.
+fn id_list(ids: &[Uuid]) -> (String, Vec<Value>) {
+    let within = (1..=ids.len()).map(|n| format!("${n}")).collect::<Vec<_>>();
+    (
+        within.join(", "),
+        ids.iter().map(|id| Value::Uuid(*id)).collect(),
+    )
+}
+
+/// Records that the checks of `ids` found each in sync, in one statement: what [`record`] writes
+/// for an in-sync check (which queues nothing). Lists no longer watched are left alone; how many
+/// were recorded.
+pub(super) async fn record_in_sync<B: Backend>(db: &B, ids: &[Uuid]) -> Result<u64, DbError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let (within, ids) = id_list(ids);
+    let sql = format!(
+        "{} and list_id in ({within})",
+        db.statements().watch.in_sync
+    );
+    let mut tx = db.begin().await?;
+    let recorded = tx.execute(&sql, ids).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// How far behind the watch is: how many watched lists are due now, and since when the oldest of
+/// them is.
+pub(super) async fn backlog<B: Backend>(db: &B) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+    let mut session = db.read().await?;
+    let row = session
+        .fetch_optional(&db.statements().watch.backlog, Vec::new())
+        .await?;
+    match row {
+        Some(row) => Ok((row.int("n")?.unwrap_or(0), row.time("oldest")?)),
+        None => Ok((0, None)),
+    }
 }
 
 /// Records what a check of list `id` found; queues its `list.drifted` callback when it became
