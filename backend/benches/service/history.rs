@@ -174,9 +174,10 @@ impl History {
         }
     }
 
-    /// Adds lists until the measured repository holds `to`; the time it took. PostgreSQL is then analysed, as
-    /// autovacuum would soon do; SQLite, which gathers no statistics unless asked (and the
-    /// service never asks), is left as it is.
+    /// Adds lists until the measured repository holds `to`; the time it took. PostgreSQL is then
+    /// vacuumed and analysed, as autovacuum would soon do (rather than during the measurement);
+    /// SQLite, which gathers no statistics unless asked (and the service never asks), is left as
+    /// it is.
     pub async fn grow(&mut self, store: &BenchStore, to: u64) -> Duration {
         let started = Instant::now();
         let statements = match store.kind {
@@ -195,7 +196,7 @@ impl History {
                         .expect("insert the history");
                 }
                 tx.commit().await.expect("commit the history");
-                sqlx::query("analyze list, list_entry, job")
+                sqlx::query("vacuum analyze list, list_entry, job")
                     .execute(&mut conn)
                     .await
                     .expect("analyze");

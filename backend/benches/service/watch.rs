@@ -1,12 +1,16 @@
 //! Whether the watch keeps up: the drained store's lists (two-entry lists, each pushed to a target
 //! of its own, so each is watched) made due at once, and a process with no workers checking each
-//! of them once, timed from its start (less what it checked before) to its last check, against
-//! the floor client ([`crate::floor`]) making the same HEADs on the same registry before and after
-//! it (the faster of its two runs counts). Twice: on the anonymous registry, then on a registry
-//! with token auth (anonymous pull tokens from a token server) serving the same storage, the
-//! lists' hosts rewritten to it.
+//! of them, twice: a cold pass from its start (its client has no connection and no token yet;
+//! timed from its start, less what it checked before, to its last check's record), then a warm
+//! pass, every list made due again (timed between the first and the last record of a check in
+//! the database: the checks after the first record's batch). Against the floor client
+//! ([`crate::floor`]) making the same HEADs on the same registry before and after (the faster of
+//! its two runs counts). On the anonymous registry, then on a registry with token auth (anonymous
+//! pull tokens from a token server) serving the same storage, the lists' hosts rewritten to it.
 
 use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use manifold_testkit::{RegistryAuth, TestRegistry, TokenServer};
 use serde_json::Value;
@@ -16,29 +20,39 @@ use crate::serve::Serve;
 use crate::store::{BenchStore, Kind};
 use crate::{Bench, DRAIN_LISTS, PATIENCE};
 
-/// The watch's check of every drained list, and the floor's, on one kind of registry auth.
-pub struct WatchRun {
-    /// `anonymous` or `token`.
-    pub auth: &'static str,
+/// One pass of the watch over every drained list.
+pub struct Pass {
     /// Lists checked in the measured time.
     pub checked: u64,
     /// The measured time.
     pub took: Duration,
-    /// Registry requests all the checks made (token requests included).
+    /// Registry requests the pass's checks made (token requests included).
     pub requests: u64,
-    /// Token requests the process made.
+    /// Token requests the process made in the pass.
     pub tokens: usize,
+}
+
+impl Pass {
+    /// Checks per second.
+    pub fn rate(&self) -> f64 {
+        self.checked as f64 / self.took.as_secs_f64()
+    }
+}
+
+/// The watch's passes over every drained list, and the floor's, on one kind of registry auth.
+pub struct WatchRun {
+    /// `anonymous` or `token`.
+    pub auth: &'static str,
+    /// From the process's start.
+    pub cold: Pass,
+    /// Again, in the same process.
+    pub warm: Pass,
     /// The floor client on the same lists.
     pub floor: FloorRun,
 }
 
 impl WatchRun {
-    /// The watch's checks per second.
-    pub fn rate(&self) -> f64 {
-        self.checked as f64 / self.took.as_secs_f64()
-    }
-
-    /// The floor's.
+    /// The floor's checks per second.
     pub fn floor_rate(&self) -> f64 {
         DRAIN_LISTS as f64 / self.floor.took.as_secs_f64()
     }
@@ -78,9 +92,8 @@ async fn measure(
     let base = format!("http://{host}");
     let realm = tokens.map(|(realm, service, _)| (realm, service));
     let first = floor::run(&bench.http, &base, realm, probes).await;
-    let asked_before = tokens.map_or(0, |(_, _, server)| server.requests().len());
-    let (checked, took, requests) = watch_once(bench, store).await;
-    let asked = tokens.map_or(0, |(_, _, server)| server.requests().len()) - asked_before;
+    let asked = || tokens.map_or(0, |(_, _, server)| server.requests().len());
+    let (cold, warm) = watch(bench, store, &asked).await;
     let second = floor::run(&bench.http, &base, realm, probes).await;
     WatchRun {
         auth: if tokens.is_some() {
@@ -88,10 +101,8 @@ async fn measure(
         } else {
             "anonymous"
         },
-        checked,
-        took,
-        requests,
-        tokens: asked,
+        cold,
+        warm,
         floor: if first.took <= second.took {
             first
         } else {
@@ -100,64 +111,93 @@ async fn measure(
     }
 }
 
-/// Makes every list of `store` due and has a process check each once: the lists it checked after
-/// it answered, in how long (to the last check's record, as the database's clock wrote it, so
-/// that polling `/metrics` slowly costs the process little and the measure nothing), and the
-/// requests of all its checks.
-async fn watch_once(bench: &Bench, store: &BenchStore) -> (u64, Duration, u64) {
+/// A process with no workers checks every list of `store`, made due, twice; `asked` counts the
+/// token server's requests so far.
+async fn watch(bench: &Bench, store: &BenchStore, asked: &dyn Fn() -> usize) -> (Pass, Pass) {
     make_due(store).await;
     let env = [("MANIFOLD_WATCH_INTERVAL_SECS", "3600")];
     let name = format!("{}-watch", store.kind.label());
     let serve = Serve::start_with(&store.url, 0, &bench.dir, &name, &env).await;
     let started = chrono::Utc::now();
-    let deadline = Instant::now() + PATIENCE;
-    let mut before = None;
-    let (checked, requests) = loop {
-        let text = bench
-            .http
-            .get(format!("{}/metrics", serve.base))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("the metrics");
-        let checked = metric(&text, "manifold_drift_checks_total{status=\"in_sync\"}");
-        let before = *before.get_or_insert(checked);
-        if checked >= DRAIN_LISTS as u64 {
-            let requests = metric(&text, "manifold_drift_check_requests_total");
-            break (checked - before, requests);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{checked} of {DRAIN_LISTS} lists checked:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = DRAIN_LISTS as u64;
+    let (at_start, _) = checks(bench, &serve).await;
+    let tokens = asked();
+    let (_, requests) = wait_checks(bench, &serve, n).await;
+    let (_, last) = check_records(store).await;
+    let cold = Pass {
+        checked: n - at_start,
+        took: (last - started).to_std().expect("checked after the start"),
+        requests,
+        tokens: asked() - tokens,
+    };
+    make_due(store).await;
+    let tokens = asked();
+    let (_, again) = wait_checks(bench, &serve, 2 * n).await;
+    let (first, last) = check_records(store).await;
+    let warm = Pass {
+        checked: n - RECORD_AT,
+        took: (last - first).to_std().expect("recorded in order"),
+        requests: again - requests,
+        tokens: asked() - tokens,
     };
     serve.stop().await;
-    let took = (last_check(store).await - started)
-        .to_std()
-        .expect("checked after the start");
-    (checked, took, requests)
+    (cold, warm)
 }
 
-/// When the last check was recorded.
-async fn last_check(store: &BenchStore) -> chrono::DateTime<chrono::Utc> {
-    let micros: i64 =
-        match store.kind {
-            Kind::Postgres => sqlx::query_scalar(
-                "select (extract(epoch from max(drift_checked_at)) * 1000000)::bigint from list",
+/// In-sync findings the service records to a write: the warm pass's first record comes after
+/// that many checks.
+const RECORD_AT: u64 = 32;
+
+/// The process's in-sync checks and their registry requests so far.
+async fn checks(bench: &Bench, serve: &Serve) -> (u64, u64) {
+    let text = bench
+        .http
+        .get(format!("{}/metrics", serve.base))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics");
+    (
+        metric(&text, "manifold_drift_checks_total{status=\"in_sync\"}"),
+        metric(&text, "manifold_drift_check_requests_total"),
+    )
+}
+
+/// Polls (slowly: the time is read from the records) until the process made `n` in-sync checks.
+async fn wait_checks(bench: &Bench, serve: &Serve, n: u64) -> (u64, u64) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (checked, requests) = checks(bench, serve).await;
+        if checked >= n {
+            return (checked, requests);
+        }
+        assert!(Instant::now() < deadline, "{checked} of {n} checks made");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The first and the last check's record, as the database's clock wrote them.
+async fn check_records(store: &BenchStore) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+    let (first, last): (i64, i64) = match store.kind {
+        Kind::Postgres => {
+            sqlx::query_as(
+                "select (extract(epoch from min(drift_checked_at)) * 1000000)::bigint, \
+                 (extract(epoch from max(drift_checked_at)) * 1000000)::bigint from list",
             )
             .fetch_one(&mut store.pg().await)
-            .await,
-            Kind::Sqlite => {
-                sqlx::query_scalar("select max(drift_checked_at) from list")
-                    .fetch_one(&mut store.sqlite().await)
-                    .await
-            }
+            .await
         }
-        .expect("the last check");
-    chrono::DateTime::from_timestamp_micros(micros).expect("a time")
+        Kind::Sqlite => {
+            sqlx::query_as("select min(drift_checked_at), max(drift_checked_at) from list")
+                .fetch_one(&mut store.sqlite().await)
+                .await
+        }
+    }
+    .expect("the check records");
+    let time = |us| chrono::DateTime::from_timestamp_micros(us).expect("a time");
+    (time(first), time(last))
 }
 
 /// Every drained list, as `GET /lists` answers it, read by a process with no workers.
