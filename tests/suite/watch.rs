@@ -41,8 +41,11 @@ async fn the_watch_says_how_many_checks_wait_and_how_late_the_oldest_is() {
         registry.stop();
         let _stalled = StalledRegistry::start(&format!("127.0.0.1:{}", registry.port())).await;
         app.clock().advance(2 * INTERVAL);
-        let behind = wait::until_some("the watch holding all it can", wait::nothing, || async {
+        let seen = std::sync::Mutex::new(String::new());
+        let context = || format!(": {db:?}, last metrics:\n{}", seen.lock().unwrap());
+        let behind = wait::until_some("the watch holding all it can", context, || async {
             let text = app.get("/metrics").await.text().await.unwrap();
+            *seen.lock().unwrap() = text.clone();
             (metric(&text, "manifold_watch_due") == (LISTS - HELD) as f64).then_some(text)
         })
         .await;

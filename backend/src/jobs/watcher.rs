@@ -66,6 +66,9 @@ pub(super) async fn run(services: Arc<Services>, mut stopped: watch::Receiver<bo
         {
             checks.push(check(watch.client.clone(), list));
         }
+        if watch.waiting.len() < AT_ONCE / 2 && Instant::now() >= rest_until {
+            continue; // the next batch now, not after the first check ends
+        }
         if checks.is_empty() {
             watch.record_in_sync().await;
             tokio::select! {
