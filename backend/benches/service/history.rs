@@ -7,7 +7,8 @@
 //! created `2i` seconds after a start a month ago, so later lists are newer. Every
 //! [`NEIGHBOUR_EVERY`]th list also has a neighbour created a second later, alternately in
 //! `hist/app/nested` and `hist/app0`: repositories whose names start alike, which the filter must
-//! leave out. At each size the measured repository holds exactly that many lists.
+//! leave out. At each size the measured repository holds exactly that many lists. Ids are
+//! time-ordered, as the service makes them (UUIDv7: the creation time's milliseconds first).
 
 use std::time::{Duration, Instant};
 
@@ -83,8 +84,10 @@ fn pg_statements() -> Vec<String> {
             "insert into list (list_id, status, target, tags, options, operation, spec, \
                  spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
                  started_at, finished_at, updated_at) \
-             select gen_random_uuid(), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
-                 'push', spec::jsonb, spec, 'json', lpad(to_hex(s), 64, '0'), \
+             select (lpad(to_hex((extract(epoch from at) * 1000)::bigint), 12, '0') \
+                     || substr(md5(random()::text), 1, 20))::uuid, \
+                 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', 'push', spec::jsonb, \
+                 spec, 'json', lpad(to_hex(s), 64, '0'), \
                  'sha256:' || lpad(to_hex(s), 64, '0'), \
                  'application/vnd.oci.image.index.v1+json', 743, at, at + interval '40 ms', \
                  at + interval '90 ms', at + interval '90 ms' \
@@ -132,7 +135,7 @@ fn sqlite_statements() -> Vec<String> {
              insert into list (list_id, status, target, tags, options, operation, spec, \
                  spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
                  started_at, finished_at, updated_at, seq) \
-             select randomblob(16), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
+             select unhex(printf('%012x', at / 1000)) || randomblob(10), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
                  'push', spec, spec, 'json', printf('%064x', s), \
                  'sha256:' || printf('%064x', s), 'application/vnd.oci.image.index.v1+json', \
                  743, at, at + 40000, at + 90000, at + 90000, s + 1 \

@@ -38,7 +38,7 @@ pub(super) async fn insert<B: Backend>(
     max_attempts: u32,
 ) -> Result<Inserted, DbError> {
     let st = &db.statements().lists;
-    let id = Uuid::new_v4();
+    let id = Uuid::now_v7();
     if new.idempotency_key.is_none()
         && let Some(one) = &st.insert_list_with_job
     {

@@ -162,7 +162,7 @@ pub(super) async fn record<B: Backend>(
             )
             .await?;
         if pending.is_none() {
-            let next = Uuid::new_v4();
+            let next = Uuid::now_v7();
             tx.execute(&st.follow_up, args![id, next]).await?;
             tx.execute(
                 &queue.insert_job,
