@@ -56,7 +56,12 @@ async fn an_unchanged_re_push_reads_the_sources_and_the_target_and_writes_nothin
 
     assert_eq!(again["unchanged"], true, "{again:#}");
     assert_eq!(again["digest"], first["digest"]);
-    assert_eq!(again["requests"], 3 + 1, "the sources and the target");
+    assert_eq!(
+        again["requests"],
+        3 + 1 + 3,
+        "the sources, the target, and each child asked for in it"
+    );
+    assert!(again.get("restored").is_none(), "{again:#}");
     assert_eq!(puts, 1);
     assert_eq!(
         manifest_puts(&registry, "app", "v1"),
@@ -80,9 +85,13 @@ async fn a_rebuilt_source_costs_only_its_own_copy_and_a_moved_tag_is_restored() 
 
     let partial = push(&spec, &[]).await;
 
-    // Three sources, the target; the new child's config (its platform is checked), its two
-    // mounts and its PUT; the list.
-    assert_eq!(partial["requests"], 3 + 1 + 1 + 2 + 1 + 1, "{partial:#}");
+    // Three sources, the target; the two children it holds asked for; the new child's config
+    // (its platform is checked), its two mounts and its PUT; the list.
+    assert_eq!(
+        partial["requests"],
+        3 + 1 + 2 + 1 + 2 + 1 + 1,
+        "{partial:#}"
+    );
     assert_eq!(partial["unchanged"], false);
     assert_pulls(
         &registry,
@@ -329,10 +338,15 @@ async fn copy_takes_a_list_to_another_registry_byte_for_byte() {
     assert_demo_copied(&production, pushed["digest"].as_str(), &s390x, &amd64).await;
     assert_eq!(again["unchanged"], true);
     assert_eq!(
-        again["requests"], 4,
-        "the source, the destination, and the source's tags and referrers"
+        again["requests"],
+        4 + 2,
+        "the source, the destination, the source's tags and referrers, each child asked for"
     );
-    assert_eq!(bare["requests"], 2, "the source and the destination");
+    assert_eq!(
+        bare["requests"],
+        2 + 2,
+        "the source, the destination, each child asked for"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

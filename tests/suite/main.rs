@@ -13,6 +13,7 @@ mod cli_errors;
 mod cli_inspect;
 mod cli_push;
 mod cli_shell;
+mod consumers;
 mod docs;
 mod edge_input;
 mod embedded;

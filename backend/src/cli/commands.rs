@@ -114,18 +114,20 @@ async fn run(
     output::push_report(&report, json)
 }
 
-/// `verify REF`: fails when a platform does not resolve to its own entry.
+/// `verify REF`: fails when a platform does not resolve to its own entry, or a pull of an entry
+/// would fail or run the wrong image.
 pub(super) async fn verify(client: &RegistryClient, args: &VerifyArgs) -> anyhow::Result<()> {
     let reference = Reference::parse(&args.reference)?;
-    let verification = engine::verify(client, &reference).await?;
+    let verification = engine::verify(client, &reference, args.deep).await?;
     output::verification(&verification, args.json)?;
     if verification.ok() {
         Ok(())
     } else {
-        anyhow::bail!(
-            "{} does not resolve as it should on every platform",
+        Err(output::Reported(format!(
+            "{} does not pull as it should on every platform",
             args.reference
-        )
+        ))
+        .into())
     }
 }
 

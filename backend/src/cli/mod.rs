@@ -263,6 +263,9 @@ struct VerifyArgs {
     /// Print the result as one JSON document.
     #[arg(long)]
     json: bool,
+    /// Also ask the registry for each image's config and layers (one request each).
+    #[arg(long)]
+    deep: bool,
     /// The list: registry/repository:tag or @digest.
     reference: String,
 }

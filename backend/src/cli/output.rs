@@ -44,12 +44,25 @@ fn json_document(value: &impl serde::Serialize) -> anyhow::Result<()> {
 pub(super) fn error(e: &anyhow::Error, json: bool) {
     let message = crate::registry::error_chain(e.as_ref());
     eprintln!("manifold: error: {message}");
-    if json {
+    if json && e.downcast_ref::<Reported>().is_none() {
         let doc = serde_json::json!({"error": {"code": code_of(e).as_str(), "message": message}});
         // Nobody reads a document whose reader went away; stderr said it already.
         let _ = json_document(&doc);
     }
 }
+
+/// A failure whose result was printed already (`verify --json`'s one document says what failed):
+/// no second document follows it.
+#[derive(Debug)]
+pub(super) struct Reported(pub String);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// The stable code of a failure: the engine's or the registry's, `INVALID_SPEC`, or
 /// `INVALID_ARGUMENT` for the command line's own.
@@ -82,9 +95,13 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             report.requests
         );
     } else if report.unchanged {
+        let written = if report.restored.is_empty() {
+            "nothing but its extra tags was written"
+        } else {
+            "only its missing children and its extra tags were written"
+        };
         eprintln!(
-            "{} holds this list already ({} entries); nothing but its extra tags was written, in \
-             {} ms with {} requests",
+            "{} holds this list already ({} entries); {written}, in {} ms with {} requests",
             report.target,
             report.entries.len(),
             report.elapsed_ms,
@@ -102,6 +119,19 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             },
             report.elapsed_ms,
             report.requests
+        );
+    }
+    if !report.restored.is_empty() {
+        eprintln!(
+            "restored {} child(ren) that were gone from {}: {}",
+            report.restored.len(),
+            report.target,
+            report
+                .restored
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if !report.referrers.is_empty() {
@@ -142,6 +172,11 @@ pub(super) fn verification(v: &Verification, json: bool) -> anyhow::Result<()> {
             .map_or_else(|| "nothing".to_owned(), ToString::to_string);
         let verdict = c.problem.as_deref().unwrap_or("ok");
         writeln!(out, "[{}] {} → {to}: {verdict}", c.entry + 1, c.platform)?;
+    }
+    for e in &v.entries {
+        for problem in &e.problems {
+            writeln!(out, "[{}] {}: {problem}", e.entry + 1, e.digest)?;
+        }
     }
     stdout(out.as_bytes())
 }

@@ -52,6 +52,36 @@ impl<'a> Copier<'a> {
             .await
     }
 
+    /// The entries whose child is not in the target repository (`HEAD` by digest, `concurrency`
+    /// at a time), in their order. A child resolved from the target repository itself is there.
+    pub(crate) async fn missing_children(
+        &self,
+        entries: &[Resolved],
+        concurrency: usize,
+    ) -> Result<Vec<Resolved>, EngineError> {
+        let asked: Vec<_> = entries
+            .iter()
+            .filter(|e| !self.in_target(&e.source))
+            .map(|entry| self.gone(entry))
+            .collect();
+        let missing: Vec<Option<Resolved>> = futures::stream::iter(asked)
+            .buffered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        Ok(missing.into_iter().flatten().collect())
+    }
+
+    /// The entry, when its child is not in the target repository.
+    async fn gone(&self, entry: &Resolved) -> Result<Option<Resolved>, EngineError> {
+        let child = self.target.with_digest(&entry.descriptor.digest);
+        let found = self
+            .client
+            .head_manifest(&child)
+            .await
+            .map_err(|e| EngineError::registry(&child, e))?;
+        Ok(found.is_none().then(|| entry.clone()))
+    }
+
     fn in_target(&self, source: &Reference) -> bool {
         source.registry() == self.target.registry()
             && source.repository() == self.target.repository()

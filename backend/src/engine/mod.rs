@@ -25,6 +25,7 @@ mod push;
 mod referrers;
 mod resolve;
 mod verify;
+mod verify_pull;
 
 pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
@@ -33,3 +34,4 @@ pub use plan::{DEFAULT_CONCURRENCY, ListDocument, Plan, PushOptions, plan};
 pub use push::{PushReport, push, run};
 pub use resolve::Skipped;
 pub use verify::{PlatformCheck, Verification, check, pick, verify};
+pub use verify_pull::EntryCheck;

@@ -32,7 +32,7 @@ impl Platforms<'_> {
         let given = entry.platform.clone().unwrap_or_default();
         let complete = given.complete();
         if let Some(listed) = self.current.platform_of(digest) {
-            let wanted = complete.clone().unwrap_or_else(|| given.fill_from(listed));
+            let wanted = given.fill_from(listed);
             if wanted.same_as(listed) {
                 return Ok(wanted);
             }
@@ -40,7 +40,7 @@ impl Platforms<'_> {
         if self.trust_spec
             && let Some(platform) = complete
         {
-            return Ok(platform);
+            return Ok(platform.written());
         }
         let image = config_platform(client, &entry.image, config).await?;
         let platform = match complete {
@@ -54,11 +54,12 @@ impl Platforms<'_> {
                     ),
                 )));
             }
-            Some(spec) => spec,
-            None => given.fill_from(&image),
+            // As manifest-tool: what the spec leaves out (variant, os.version, os.features)
+            // comes from the config.
+            _ => given.fill_from(&image),
         };
         check_platform(&platform, &entry.image)?;
-        Ok(platform)
+        Ok(platform.written())
     }
 }
 
@@ -84,7 +85,7 @@ pub(crate) async fn child_platform(
 }
 
 /// Reads `os`, `architecture`, `variant`, `os.version`, `os.features` from an image config.
-async fn config_platform(
+pub(super) async fn config_platform(
     client: &RegistryClient,
     image: &Reference,
     config: &Descriptor,

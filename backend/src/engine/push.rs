@@ -47,6 +47,10 @@ pub struct PushReport {
     pub requests: u64,
     /// Wall time in milliseconds.
     pub elapsed_ms: u64,
+    /// Children of the list the target held that were gone from its repository (deleted since,
+    /// e.g. by a retention policy) and were made present again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<Digest>,
     /// The referrers brought into the target with the children (`--referrers`): signatures,
     /// attestations, SBOMs — written now, or found there already.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -58,10 +62,11 @@ pub struct PushReport {
 
 impl Plan {
     /// Writes the plan: the children the target repository lacks, then (with `referrers`) what
-    /// refers to them, then the list under every tag. A target that holds this list already
-    /// gets only its extra tags; children the current list holds are not copied again — unless
-    /// the registry says one is missing after all (deleted since), when every child is made
-    /// present and the list PUT again.
+    /// refers to them, then the list under every tag. Children the current list holds are not
+    /// copied again, but each is asked for (`HEAD`, concurrently): one gone from the repository
+    /// (deleted since) is made present again and reported as restored. A target that holds this
+    /// list already, whole, gets only its extra tags. Should the registry still say a child is
+    /// missing when the list is PUT, every child is made present and the list PUT again.
     #[tracing::instrument(name = "push", skip_all, fields(target = %self.target))]
     pub async fn push(
         self,
@@ -70,20 +75,27 @@ impl Plan {
     ) -> Result<PushReport, EngineError> {
         let (target, concurrency) = (&self.target, options.concurrency);
         let copier = Copier::new(client, target);
-        if self.unchanged() {
-            tracing::info!("{target} holds {} already", self.document.digest);
-            let carried = self.carry(client, &copier, options).await?;
-            self.put(client, false).await?;
-            return Ok(self.report(client, false).with_referrers(carried));
-        }
-        let new: Vec<Resolved> = self
+        let (mut new, held): (Vec<Resolved>, Vec<Resolved>) = self
             .resolved
             .iter()
-            .filter(|r| !self.current.holds(&r.descriptor.digest))
             .cloned()
-            .collect();
+            .partition(|r| !self.current.holds(&r.descriptor.digest));
+        let gone = copier.missing_children(&held, concurrency).await?;
+        if !gone.is_empty() {
+            tracing::warn!(
+                "{} child(ren) of the list {target} holds are gone from it; restoring them",
+                gone.len()
+            );
+        }
+        let restored: Vec<Digest> = gone.iter().map(|r| r.descriptor.digest.clone()).collect();
+        new.extend(gone);
         copier.ensure_all(&new, concurrency).await?;
         let carried = self.carry(client, &copier, options).await?;
+        if self.unchanged() {
+            tracing::info!("{target} holds {} already", self.document.digest);
+            self.put(client, false).await?;
+            return Ok(self.report(client, false).finished(carried, restored));
+        }
         match self.put(client, true).await {
             Err(e)
                 if new.len() < self.resolved.len()
@@ -98,7 +110,7 @@ impl Plan {
             other => other?,
         }
         tracing::info!("pushed {target} as {}", self.document.digest);
-        Ok(self.report(client, false).with_referrers(carried))
+        Ok(self.report(client, false).finished(carried, restored))
     }
 
     /// The report of the plan not made (a dry run): with `referrers`, what refers to the
@@ -196,6 +208,7 @@ impl Plan {
             requests: client.requests() - self.requests_before,
             elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             referrers: Vec::new(),
+            restored: Vec::new(),
             list: self.document,
         }
     }
@@ -205,6 +218,11 @@ impl PushReport {
     fn with_referrers(mut self, referrers: Vec<Referrer>) -> Self {
         self.referrers = referrers;
         self
+    }
+
+    fn finished(mut self, referrers: Vec<Referrer>, restored: Vec<Digest>) -> Self {
+        self.restored = restored;
+        self.with_referrers(referrers)
     }
 }
 

@@ -1,11 +1,13 @@
 //! A list checked the way its consumers use it: every platform it names is resolved with
-//! containerd's matcher (`model::platform::matcher`) against the list as written, and must pick its
-//! own entry — not another, not nothing. A platform written in a way no consumer compares
-//! (`x86_64`, `Linux`) is reported too.
+//! containerd's matcher (`model::platform::matcher`, Windows builds included) against the list as
+//! written, and must pick its own entry — not another, not nothing. A platform written in a way no
+//! consumer compares (`x86_64`, `Linux`) is reported too. Then each child is checked as a pull
+//! checks it (`verify_pull`).
 
 use serde::Serialize;
 
 use super::error::EngineError;
+use super::verify_pull::{EntryCheck, check_entries};
 use crate::model::Reference;
 use crate::model::platform::matcher::{is_canonical, pick as matcher_pick};
 use crate::model::{Digest, Platform};
@@ -36,12 +38,17 @@ pub struct Verification {
     pub digest: Digest,
     /// One check per platform the list names.
     pub platforms: Vec<PlatformCheck>,
+    /// One check per entry: what a pull of it meets.
+    pub entries: Vec<EntryCheck>,
+    /// Whether each image's config and layers were asked for too.
+    pub deep: bool,
 }
 
 impl Verification {
-    /// Whether every platform resolves to its own entry.
+    /// Whether every platform resolves to its own entry and every entry pulls.
     pub fn ok(&self) -> bool {
         self.platforms.iter().all(|c| c.problem.is_none())
+            && self.entries.iter().all(|e| e.problems.is_empty())
     }
 }
 
@@ -121,16 +128,21 @@ pub async fn pick(
         })
 }
 
-/// Reads a list (one request) and checks it.
+/// Reads a list and checks it: how each platform resolves, and what a pull of each child meets
+/// (two requests per image child, one per other child; `deep`, one more per config and layer).
 pub async fn verify(
     client: &RegistryClient,
     reference: &Reference,
+    deep: bool,
 ) -> Result<Verification, EngineError> {
     let (digest, manifests) = read_list(client, reference, "there is nothing to resolve").await?;
+    let list = reference.with_digest(&digest);
     Ok(Verification {
         name: reference.to_string(),
-        digest,
         platforms: check(&manifests),
+        entries: check_entries(client, &list, &manifests, deep).await?,
+        digest,
+        deep,
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub mod matcher;
 pub mod normalize;
+pub mod windows;
 
 use std::fmt;
 
@@ -92,6 +93,17 @@ impl Platform {
             variant,
             features: self.features,
         }
+    }
+
+    /// The platform as manifold writes it in a list it makes: an arm64 platform without a
+    /// variant gets `v8`, as Docker's official images write it, so that clients that compare
+    /// variants strictly (crane's `--platform linux/arm64/v8`) find it; containerd and skopeo
+    /// take both the same.
+    pub fn written(mut self) -> Platform {
+        if self.architecture == "arm64" && self.variant.is_none() {
+            self.variant = Some("v8".to_owned());
+        }
+        self
     }
 
     /// Equality after normalisation, with default variants (arm64 `v8`, arm `v7`, amd64 `v1`)
@@ -214,6 +226,14 @@ mod tests {
             let err = Platform::parse(input).unwrap_err();
             assert!(err.contains(fault), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn an_arm64_platform_is_written_with_v8_and_others_as_they_are() {
+        assert_eq!(p("linux/arm64").written().to_string(), "linux/arm64/v8");
+        assert_eq!(p("linux/arm64/v9").written().to_string(), "linux/arm64/v9");
+        assert_eq!(p("linux/amd64").written().to_string(), "linux/amd64");
+        assert_eq!(p("linux/arm").written().to_string(), "linux/arm/v7");
     }
 
     #[test]

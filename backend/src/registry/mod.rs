@@ -29,7 +29,7 @@ pub use auth::{Credentials, DockerConfig, Keychain, Secret};
 pub use client::{ClientFactory, RegistryClient};
 pub use config::{Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK};
 pub use error::RegistryError;
-pub use media::{Descriptor, Manifest, ManifestBody};
+pub use media::{Descriptor, ImageManifest, Manifest, ManifestBody};
 pub use ops::Mount;
 pub use timing::Timeouts;
 pub use tls::{crypto_provider, http_builder};

@@ -422,8 +422,12 @@ impl<'de> Visitor<'de> for PlatformSeed<'_> {
 }
 
 /// The message when `spec` (entry number `earlier.len()`) has the complete platform of an earlier entry.
+/// A Windows platform without `os.version` is left to the engine: the images' configs may give
+/// the two entries different versions (manifest-tool's own specs rely on it).
 pub(super) fn duplicate_of(earlier: &[SourceEntry], spec: &PlatformSpec) -> Option<String> {
-    let platform = spec.complete()?;
+    let platform = spec
+        .complete()
+        .filter(|p| p.os != "windows" || p.os_version.is_some())?;
     let (index, _) = earlier.iter().enumerate().find(|(_, e)| {
         e.platform
             .as_ref()

@@ -572,6 +572,18 @@ manifests:
     }
 
     #[test]
+    fn windows_entries_without_os_version_are_left_to_their_configs() {
+        let text = "image: r.io/a:v1\nmanifests:\n  - {image: r.io/b, platform: {os: windows, architecture: amd64}}\n\
+                    \x20 - {image: r.io/c, platform: {os: windows, architecture: amd64}}\n";
+        assert_eq!(from_yaml(text).unwrap().manifests.len(), 2);
+
+        let versioned = "image: r.io/a:v1\nmanifests:\n  - {image: r.io/b, platform: {os: windows, architecture: amd64, os.version: 10.0.17763}}\n\
+                         \x20 - {image: r.io/c, platform: {os: windows, architecture: amd64, os.version: 10.0.17763}}\n";
+        let err = from_yaml(versioned).unwrap_err();
+        assert!(err.message.contains("the same platform"), "{err}");
+    }
+
+    #[test]
     fn different_variants_and_partial_platforms_are_not_duplicates() {
         let text = "image: r.io/a:v1\nmanifests:\n  - {image: r.io/b, platform: {os: linux, architecture: arm, variant: v6}}\n\
                     \x20 - {image: r.io/c, platform: {os: linux, architecture: armhf}}\n\
