@@ -206,7 +206,7 @@ pub struct Settings {
 
     /// How long registries may take: the command line's global flags (and their environment
     /// variables), or the file's `connect_timeout`, `request_timeout`, `idle_timeout`,
-    /// `answer_timeout`, `upload_chunk_mib`.
+    /// `answer_timeout`, `commit_timeout`, `upload_chunk_mib`.
     #[arg(skip)]
     #[serde(flatten)]
     pub timeouts: TransferArgs,

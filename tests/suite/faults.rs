@@ -38,6 +38,7 @@ fn client_with(max_delay: Duration) -> RegistryClient {
             request: Duration::from_millis(400),
             idle: Duration::from_millis(400),
             answer: Duration::from_secs(5),
+            commit: Duration::from_millis(400),
         },
         ..ClientConfig::default()
     })

@@ -2,7 +2,9 @@
 //! throttling proxy, taking far longer than the request timeout while the idle timeout is short,
 //! with one chunk's connection cut on the way (the upload resumes after the last chunk the target
 //! holds); the CLI's peak memory stays far below the layer's size. A chunk cut part way (the
-//! target then holds other bytes than were sent) starts the blob again.
+//! target then holds other bytes than were sent) starts the blob again. A target that reads
+//! slowly and takes its time to commit each upload is waited for (the commit budget), not given
+//! up on after the idle or answer timeout.
 
 use std::time::{Duration, Instant};
 
@@ -114,6 +116,7 @@ async fn a_large_layer_copies_through_a_slow_proxy_for_longer_than_the_request_t
             upload_rate: RATE,
             cut_patch_at: Some(CHUNK_MIB * MIB),
             cut_after: 0,
+            commit_delay: Duration::ZERO,
         },
     )
     .await;
@@ -200,6 +203,7 @@ async fn an_upload_cut_inside_a_chunk_is_started_again_when_the_target_holds_oth
             upload_rate: 1024 * MIB,
             cut_patch_at: Some(2 * MIB),
             cut_after: MIB,
+            commit_delay: Duration::ZERO,
         },
     )
     .await;
@@ -232,4 +236,49 @@ async fn an_upload_cut_inside_a_chunk_is_started_again_when_the_target_holds_oth
         layer_ranges, restarted,
         "distribution 2.8 keeps part of a cut chunk, so the upload starts again from byte 0"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_reader_and_a_slow_commit_are_waited_for_within_the_commit_budget() {
+    let source = TestRegistry::plain().await;
+    let target = TestRegistry::plain().await;
+    let layer = seed_big_image(&source, "slow", 32 * 1024).await;
+    // The layer is read at 16 KiB/s (2 s) and each commit is held 2 s: both far longer than the
+    // idle and answer timeouts below.
+    let proxy = ThrottlingProxy::start(
+        &target.host(),
+        Behaviour {
+            upload_rate: 16 * 1024,
+            cut_patch_at: None,
+            cut_after: 0,
+            commit_delay: Duration::from_secs(2),
+        },
+    )
+    .await;
+    let from = source.reference("slow", "v1");
+    let to = format!("{}/slow:v1", proxy.addr);
+    let short = ["--answer-timeout", "1", "--idle-timeout", "1"];
+
+    let (code, stderr, _, took) = run_measured(&[&short[..], &["copy", &from, &to]].concat()).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert!(took >= Duration::from_secs(4), "{took:?}");
+    assert!(
+        !stderr.contains("retrying"),
+        "nothing was sent twice: {stderr}"
+    );
+    let target_pusher = Pusher::new(&target);
+    assert!(
+        target_pusher
+            .blob_exists("slow", &layer.digest)
+            .await
+            .unwrap()
+    );
+    assert!(target_pusher.manifest_exists("slow", "v1").await.unwrap());
+
+    let to = format!("{}/other:v1", proxy.addr);
+    let bounded = [&short[..], &["--commit-timeout", "1", "copy", &from, &to]].concat();
+    let (code, stderr, _, _) = run_measured(&bounded).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--commit-timeout"), "{stderr}");
 }

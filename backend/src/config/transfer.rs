@@ -53,6 +53,17 @@ pub struct TransferArgs {
         help_heading = "Timeouts"
     )]
     pub answer_timeout: Option<f64>,
+    /// Seconds to wait for the answer to a request that commits what it sent — a blob upload's
+    /// requests, a manifest PUT — once it is sent: slow storage (distribution on S3 moves a blob
+    /// into place before it answers) may take minutes [default: 600].
+    #[arg(
+        long = "commit-timeout",
+        env = "MANIFOLD_COMMIT_TIMEOUT",
+        value_name = "SECS",
+        global = true,
+        help_heading = "Timeouts"
+    )]
+    pub commit_timeout: Option<f64>,
     /// MiB a blob upload sends in one request; an interrupted upload resumes after the last
     /// whole one where the registry allows [default: 64].
     #[arg(
@@ -84,6 +95,7 @@ impl TransferArgs {
             request: pick(self.request_timeout, "request-timeout", defaults.request)?,
             idle: pick(self.idle_timeout, "idle-timeout", defaults.idle)?,
             answer: pick(self.answer_timeout, "answer-timeout", defaults.answer)?,
+            commit: pick(self.commit_timeout, "commit-timeout", defaults.commit)?,
         })
     }
 

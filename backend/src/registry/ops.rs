@@ -344,7 +344,8 @@ impl RegistryClient {
             ),
             vec![Scope::push(target.repository())],
             operation.clone(),
-        );
+        )
+        .committing();
         req.body = Body::Bytes {
             data: bytes,
             content_type: media_type.to_owned(),

@@ -19,7 +19,7 @@ use super::config::ClientConfig;
 use super::error::{ApiErrorDetail, RegistryError, warn_retrying};
 use super::host::{AuthMode, Host};
 use super::span;
-use super::timing::{Progress, Timeouts, silent_error};
+use super::timing::{Progress, Timeouts, reporting, silent_error};
 use super::transport::{self, Body, Wire};
 use crate::retry::{RetryPolicy, Verdict};
 
@@ -42,6 +42,9 @@ pub(crate) struct Request {
     /// For an upload: when its body last moved (the request fails when it stays still for the
     /// idle timeout).
     pub progress: Option<Progress>,
+    /// The registry commits what the request sent (a blob upload's request, a manifest PUT):
+    /// once sent, its answer may take the commit budget, not the answer budget.
+    pub commits: bool,
 }
 
 impl Request {
@@ -61,7 +64,14 @@ impl Request {
             operation,
             streaming: false,
             progress: None,
+            commits: false,
         }
+    }
+
+    /// The same request, which commits what it sends (see [`Request::commits`]).
+    pub(crate) fn committing(mut self) -> Self {
+        self.commits = true;
+        self
     }
 }
 
@@ -194,7 +204,7 @@ impl Requester {
         let base = host.base_url();
         let url = transport::resolve_url(&base, &req.target);
         let same_host = transport::same_authority(&url, &base);
-        let builder = if req.streaming {
+        let builder = if req.streaming || req.commits {
             self.wire.stream_request(req.method.clone(), &url)
         } else {
             self.wire.request(req.method.clone(), &url)
@@ -211,14 +221,26 @@ impl Requester {
         let builder = req.body.attach(builder);
         let _permit = self.limit.acquire().await.expect("semaphore open");
         let sent = Instant::now();
-        // An upload may take as long as its body keeps moving; anything else waits for an answer
-        // as long as the registry's silence budget allows.
+        // An upload may take as long as its body keeps moving; once a body is sent, a request
+        // that commits it waits for its answer as long as the commit budget allows; anything
+        // else as long as the registry's silence budget allows.
         let (progress, wait) = match &req.progress {
             Some(progress) => (progress.clone(), self.timeouts.idle),
+            None if req.commits => {
+                let sent_now = Progress::default();
+                sent_now.sent_all();
+                (sent_now, self.timeouts.commit)
+            }
             None => (Progress::default(), wait),
         };
-        let Some(result) = progress.watch(wait, self.wire.send(builder)).await else {
-            return Err(self.unanswered(host, req, sent, wait));
+        let answer = if req.commits {
+            self.timeouts.commit
+        } else {
+            wait
+        };
+        let work = reporting(&req.operation, self.wire.send(builder));
+        let Some(result) = progress.watch(wait, answer, work).await else {
+            return Err(self.unanswered(host, req, sent, &progress, wait));
         };
         let response = result.map_err(|e| {
             if e.is_timeout() {
@@ -232,9 +254,29 @@ impl Requester {
     }
 
     /// The failure of a request that got no answer within `wait`: an upload that stalled, a
-    /// registry that is slow to answer (retryable), or one whose silence budget is spent.
-    fn unanswered(&self, host: &Host, req: &Request, sent: Instant, wait: Duration) -> Failure {
+    /// commit that took longer than its budget, a registry that is slow to answer (retryable),
+    /// or one whose silence budget is spent.
+    fn unanswered(
+        &self,
+        host: &Host,
+        req: &Request,
+        sent: Instant,
+        progress: &Progress,
+        wait: Duration,
+    ) -> Failure {
         let operation = &req.operation;
+        if req.commits && progress.is_sent() {
+            return Failure::of(RegistryError::Transport {
+                operation: operation.clone(),
+                message: format!(
+                    "{} did not answer within {} s of being sent everything                      (--commit-timeout, MANIFOLD_COMMIT_TIMEOUT)",
+                    host.registry,
+                    self.timeouts.commit.as_secs_f64()
+                ),
+                timeout: true,
+                permanent: false,
+            });
+        }
         if req.progress.is_some() {
             return Failure::of(RegistryError::Transport {
                 operation: operation.clone(),

@@ -1,6 +1,9 @@
 //! How long the client waits, apart from the connect timeout reqwest keeps: the wait for an
 //! answer (bounded per registry by [`Silence`], retries included), idle timeouts on streamed
-//! transfers ([`Progress`], [`idle_stream`]) instead of a timeout on the whole transfer.
+//! transfers ([`Progress`], [`idle_stream`]) instead of a timeout on the whole transfer, and the
+//! longer wait for the answer to a request that commits what it sent (a blob upload's last
+//! request, a manifest PUT), which slow storage may take minutes over ([`Timeouts::commit`]),
+//! logged while it lasts ([`reporting`]).
 //!
 //! Owns the clocks and the watchdog; it sends nothing and knows no registry but as a name in a
 //! message. `request` and `ops` use it; it imports only `error`.
@@ -28,16 +31,21 @@ pub struct Timeouts {
     /// The longest a registry may go without answering anything, retries included: a host that
     /// accepts connections and never answers fails after this.
     pub answer: Duration,
+    /// The longest wait for the answer to a request that commits what it sent, once its body is
+    /// sent: a blob upload's requests (distribution on S3 moves the blob into place while the
+    /// last one waits) and a manifest PUT.
+    pub commit: Duration,
 }
 
 impl Default for Timeouts {
-    /// Connect 10 s, request 60 s, idle 30 s, answer 20 s.
+    /// Connect 10 s, request 60 s, idle 30 s, answer 20 s, commit 600 s.
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(10),
             request: Duration::from_secs(60),
             idle: Duration::from_secs(30),
             answer: Duration::from_secs(20),
+            commit: Duration::from_secs(600),
         }
     }
 }
@@ -89,11 +97,14 @@ pub(crate) fn silent_error(operation: &str, registry: &str, budget: Duration) ->
     }
 }
 
-/// When bytes of a streamed transfer last moved; a clone shares the clock.
+/// When bytes of a streamed transfer last moved, and whether all of them were handed over; a
+/// clone shares the clock.
 #[derive(Debug, Clone)]
 pub(crate) struct Progress {
     start: Instant,
     last_ms: Arc<AtomicU64>,
+    /// Milliseconds after `start` at which the last byte was handed over, plus one (0: not yet).
+    sent_ms: Arc<AtomicU64>,
 }
 
 impl Default for Progress {
@@ -101,15 +112,26 @@ impl Default for Progress {
         Self {
             start: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
+            sent_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 }
 
 impl Progress {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
     /// Bytes moved now.
     pub(crate) fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// The last byte of the body was handed over now: from here on the request waits for its
+    /// answer, not for its body.
+    pub(crate) fn sent_all(&self) {
+        self.touch();
+        self.sent_ms.store(self.now_ms() + 1, Ordering::Relaxed);
     }
 
     /// When bytes last moved (the start, if never).
@@ -117,21 +139,68 @@ impl Progress {
         self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 
-    /// Runs `work` until it ends, or until nothing has moved for `idle` (counted from now at
-    /// the earliest).
-    pub(crate) async fn watch<F: Future>(&self, idle: Duration, work: F) -> Option<F::Output> {
+    /// When the whole body was handed over, if it was.
+    fn sent(&self) -> Option<Instant> {
+        match self.sent_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.start + Duration::from_millis(ms - 1)),
+        }
+    }
+
+    /// Whether the whole body was handed over.
+    pub(crate) fn is_sent(&self) -> bool {
+        self.sent().is_some()
+    }
+
+    /// When the wait runs out: `idle` after bytes last moved (counted from `begun` at the
+    /// earliest), or, once the body is sent, `answer` after that.
+    fn deadline(&self, begun: Instant, idle: Duration, answer: Duration) -> Instant {
+        match self.sent() {
+            Some(sent) => sent.max(begun) + answer,
+            None => self.last().max(begun) + idle,
+        }
+    }
+
+    /// Runs `work` until it ends, or until nothing has moved for `idle` while its body is sent,
+    /// or no answer came `answer` after the body was (both counted from now at the earliest).
+    pub(crate) async fn watch<F: Future>(
+        &self,
+        idle: Duration,
+        answer: Duration,
+        work: F,
+    ) -> Option<F::Output> {
         tokio::pin!(work);
         let begun = Instant::now();
         loop {
-            let deadline = self.last().max(begun) + idle;
+            let deadline = self.deadline(begun, idle, answer);
             tokio::select! {
                 out = &mut work => return Some(out),
                 () = tokio::time::sleep_until(deadline.into()) => {
-                    if self.last().max(begun) + idle <= Instant::now() {
+                    if self.deadline(begun, idle, answer) <= Instant::now() {
                         return None;
                     }
                 }
             }
+        }
+    }
+}
+
+/// How often a long wait for an answer is logged.
+const REPORT_EVERY: Duration = Duration::from_secs(15);
+
+/// Runs `work`, logging every [`REPORT_EVERY`] that `operation` still waits (a slow commit is
+/// visible while it lasts, not only when it ends).
+pub(crate) async fn reporting<F: Future>(operation: &str, work: F) -> F::Output {
+    tokio::pin!(work);
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval_at((started + REPORT_EVERY).into(), REPORT_EVERY);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticks.tick() => tracing::info!(
+                "still waiting for the answer to {operation} after {} s",
+                started.elapsed().as_secs()
+            ),
         }
     }
 }
@@ -183,7 +252,9 @@ mod tests {
     async fn the_watchdog_stops_work_that_makes_no_progress_and_not_work_that_does() {
         let progress = Progress::default();
         let idle = Duration::from_millis(100);
-        let stuck = progress.watch(idle, std::future::pending::<()>()).await;
+        let stuck = progress
+            .watch(idle, idle, std::future::pending::<()>())
+            .await;
         assert!(stuck.is_none());
         let moving = progress.clone();
         let work = async move {
@@ -193,7 +264,29 @@ mod tests {
             }
             7
         };
-        assert_eq!(progress.watch(idle, work).await, Some(7));
+        assert_eq!(progress.watch(idle, idle, work).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn once_the_body_is_sent_the_answer_may_take_its_own_budget() {
+        let (idle, answer) = (Duration::from_millis(50), Duration::from_millis(400));
+        let progress = Progress::default();
+        progress.sent_all();
+        let slow_answer = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "committed"
+        };
+        assert_eq!(
+            progress.watch(idle, answer, slow_answer).await,
+            Some("committed"),
+            "four idle timeouts long, within the answer's budget"
+        );
+        let never = progress.watch(idle, answer, std::future::pending::<()>());
+        let started = Instant::now();
+        assert!(never.await.is_none());
+        assert!(started.elapsed() >= answer);
+        assert!(progress.is_sent());
+        assert!(!Progress::default().is_sent());
     }
 
     #[tokio::test]

@@ -288,6 +288,7 @@ impl Copy<'_> {
         req.body = Body::stream(reqwest::Body::wrap_stream(body), Some(len));
         req.streaming = true;
         req.progress = Some(progress);
+        req.commits = true;
         let sent = self.client.requester.send(&host, req).await;
         if let Some(failed) = source.lock().await.failed.clone() {
             return Err(self.source_failed(failed));
@@ -364,8 +365,9 @@ impl Copy<'_> {
             Method::PUT,
             format!("{}{separator}digest={}", upload.location, self.blob.digest),
             vec![Scope::push(self.target.repository())],
-            format!("upload blob {} to {}", self.blob.digest, self.target.name()),
-        );
+            format!("commit blob {} to {}", self.blob.digest, self.target.name()),
+        )
+        .committing();
         self.client
             .requester
             .send(&host, req)
@@ -435,8 +437,13 @@ fn chunk_stream(
                 src.leftover = Some(bytes.split_off(take));
             }
             hasher.lock().expect("lock").update(&bytes);
-            progress.touch();
-            Some((Ok(bytes), left - take as u64))
+            let left = left - take as u64;
+            if left == 0 {
+                progress.sent_all();
+            } else {
+                progress.touch();
+            }
+            Some((Ok(bytes), left))
         }
     })
 }

@@ -1,7 +1,9 @@
 //! A throttling HTTP/1.1 proxy in front of a registry: it passes requests on at a bounded rate,
 //! records each request's method and `Content-Range`, and can cut the connection of the first
 //! `PATCH` of a chosen range, before passing any of its body on (an upload interrupted between
-//! chunks) or after part of it (inside a chunk).
+//! chunks) or after part of it (inside a chunk). It can also hold each upload's commit (`PUT
+//! …?digest=`) for a while before passing it on, as distribution on S3 takes its time to move the
+//! blob into place before it answers.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +31,8 @@ pub struct Behaviour {
     pub cut_patch_at: Option<u64>,
     /// How many bytes of that `PATCH`'s body to pass on before the cut.
     pub cut_after: u64,
+    /// How long each upload's commit (`PUT` with `digest=`) is held before it is passed on.
+    pub commit_delay: Duration,
 }
 
 /// The proxy, listening on loopback until dropped.
@@ -114,7 +118,10 @@ impl Conn {
                 }
                 buffer.extend_from_slice(&chunk[..n]);
             };
-            let (seen, length) = parse_head(&head);
+            let (seen, length, commit) = parse_head(&head);
+            if commit {
+                tokio::time::sleep(self.behaviour.commit_delay).await;
+            }
             let cut = seen.method == "PATCH" && self.cut_this(seen.content_range.as_deref());
             self.seen.lock().unwrap().push(Seen { cut, ..seen });
             if cut && self.behaviour.cut_after == 0 {
@@ -188,12 +195,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The request line and the headers the proxy needs; the body's length.
-fn parse_head(head: &[u8]) -> (Seen, u64) {
+/// The request line and the headers the proxy needs; the body's length; whether it commits an
+/// upload.
+fn parse_head(head: &[u8]) -> (Seen, u64, bool) {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
     let mut request_line = lines.next().unwrap_or_default().split(' ');
     let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default();
+    let commit = method == "PUT" && path.contains("/blobs/uploads/") && path.contains("digest=");
     let (mut length, mut content_range) = (0, None);
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
@@ -210,5 +220,5 @@ fn parse_head(head: &[u8]) -> (Seen, u64) {
         content_range,
         cut: false,
     };
-    (seen, length)
+    (seen, length, commit)
 }
