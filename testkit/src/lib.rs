@@ -3,9 +3,12 @@
 //! code ([`fixtures`]), a raw-HTTP client to put them into the registry and read it back
 //! ([`push`]), signatures and SBOMs attached to them ([`referrers`]), and `skopeo` as a second opinion ([`skopeo`]). For auth and TLS: a token server
 //! for registries in token mode ([`token`], [`token_policy`], client side in [`bearer`]) and
-//! certificates made with openssl ([`certs`]).
+//! certificates made with openssl ([`certs`]). Runnable busybox images ([`busybox`], for the
+//! platforms of [`arches`]).
 
+pub mod arches;
 pub mod bearer;
+pub mod busybox;
 pub mod certs;
 pub mod fixtures;
 pub mod media_types;
@@ -32,7 +35,9 @@ pub(crate) fn random_fill(bytes: &mut [u8]) -> Result<(), ring::error::Unspecifi
     ring::rand::SystemRandom::new().fill(bytes)
 }
 
+pub use arches::{ARCHES, Arch};
 pub use bearer::{BearerChallenge, parse_bearer_challenge};
+pub use busybox::BusyboxFixture;
 pub use certs::{SelfSignedCert, ServerCert, TestCa, TokenSigner, decode_jwt};
 pub use fixtures::{
     Blob, BuiltImage, BuiltIndex, EntryKind, Format, ImageFixture, IndexEntry, IndexFixture,
