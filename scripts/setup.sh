@@ -1,8 +1,9 @@
 # Sourced by scripts/demo and scripts/test: what a fresh Debian machine needs before manifold
 # builds. Debian packages (installed as root, through sudo when it is there), a Rust toolchain of
 # at least the workspace's rust-version (rustup from static.rust-lang.org when there is none) with
-# a C compiler for the crates that build C, a check that a TCP port is free, and a way to run a long
-# build that says how long it has been at work.
+# a C compiler for the crates that build C, Debian's static busybox of other architectures for the
+# container-engine tests, a check that a TCP port is free, and a way to run a long build that says
+# how long it has been at work.
 
 # The oldest Rust the workspace builds with (Cargo.toml's rust-version).
 MANIFOLD_RUST=1.94
@@ -67,6 +68,48 @@ ensure_rust() {
   fi
   export PATH
   rust_is_recent || { echo "Rust $MANIFOLD_RUST or later is needed; $(rustc --version 2>&1)" >&2; return 1; }
+}
+
+# The architectures whose busybox the engine tests' foreign images hold (Debian's names).
+MANIFOLD_FOREIGN_ARCHES=(arm64 armhf s390x ppc64el)
+
+# Puts Debian's busybox-static of each of $MANIFOLD_FOREIGN_ARCHES into
+# $MANIFOLD_TEST_BUSYBOX_DIR (default /var/cache/manifold-test/busybox) as <arch>/busybox, where it
+# is not there yet: apt-get downloads the packages with an apt state of its own in a temporary
+# folder (this release's main archive, those architectures only), and dpkg-deb unpacks them. The
+# machine's architectures and package lists stay as they are. MANIFOLD_DEBIAN_MIRROR names another
+# mirror.
+ensure_foreign_busybox() {
+  local dest=${MANIFOLD_TEST_BUSYBOX_DIR:-/var/cache/manifold-test/busybox} arch missing=()
+  for arch in "${MANIFOLD_FOREIGN_ARCHES[@]}"; do
+    [ -x "$dest/$arch/busybox" ] || missing+=("$arch")
+  done
+  ((${#missing[@]})) || return 0
+  say "fetching Debian's busybox-static for ${missing[*]} (the engine tests' foreign images)"
+  local tmp codename opts packages=() status=0
+  tmp=$(mktemp -d)
+  codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+    "${MANIFOLD_DEBIAN_MIRROR:-http://deb.debian.org/debian} $codename main" >"$tmp/sources.list"
+  opts=(-q -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+    -o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+    -o APT::Sandbox::User=root -o Acquire::Languages=none)
+  for arch in "${missing[@]}"; do
+    opts+=(-o "APT::Architectures::=$arch")
+    packages+=("busybox-static:$arch")
+  done
+  if as_root apt-get "${opts[@]}" update >/dev/null &&
+    (cd "$tmp/debs" && as_root apt-get "${opts[@]}" download "${packages[@]}" >/dev/null); then
+    for arch in "${missing[@]}"; do
+      dpkg-deb -x "$tmp"/debs/busybox-static_*_"$arch".deb "$tmp/$arch" &&
+        as_root install -D -m 0755 "$tmp/$arch/bin/busybox" "$dest/$arch/busybox" || status=1
+    done
+  else
+    status=1
+  fi
+  as_root rm -rf "$tmp"
+  return "$status"
 }
 
 # Fails, saying what uses it, when something already listens on 127.0.0.1:$1.

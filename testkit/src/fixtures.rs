@@ -20,9 +20,9 @@ mod index;
 pub use index::{BuiltIndex, EntryKind, IndexEntry, IndexFixture};
 
 /// Fixed timestamp used in tar headers (2024-01-01T00:00:00Z).
-const FIXED_MTIME: u64 = 1_704_067_200;
+pub(crate) const FIXED_MTIME: u64 = 1_704_067_200;
 /// The same instant for config `created` fields.
-const FIXED_CREATED: &str = "2024-01-01T00:00:00Z";
+pub(crate) const FIXED_CREATED: &str = "2024-01-01T00:00:00Z";
 /// Config label that carries the fixture's seed.
 pub const SEED_LABEL: &str = "org.manifold.testkit.seed";
 
@@ -57,14 +57,14 @@ impl Format {
         }
     }
 
-    fn config_media_type(self) -> &'static str {
+    pub(crate) fn config_media_type(self) -> &'static str {
         match self {
             Format::Docker => mt::DOCKER_CONFIG,
             Format::Oci => mt::OCI_CONFIG,
         }
     }
 
-    fn layer_media_type(self) -> &'static str {
+    pub(crate) fn layer_media_type(self) -> &'static str {
         match self {
             Format::Docker => mt::DOCKER_LAYER,
             Format::Oci => mt::OCI_LAYER,
@@ -310,7 +310,12 @@ impl ImageFixture {
 }
 
 /// The `{schemaVersion, mediaType, config, layers}` manifest over these blobs.
-fn manifest_json(format: Format, config: &Blob, layers: &[Blob], pretty: bool) -> Vec<u8> {
+pub(crate) fn manifest_json(
+    format: Format,
+    config: &Blob,
+    layers: &[Blob],
+    pretty: bool,
+) -> Vec<u8> {
     let value = json!({
         "schemaVersion": 2,
         "mediaType": format.manifest_media_type(),
@@ -346,7 +351,7 @@ fn tar_with_file(path: &str, content: &[u8]) -> Vec<u8> {
 }
 
 /// gzip with a fixed header (no name, mtime 0).
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), Compression::default());

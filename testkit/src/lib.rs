@@ -3,10 +3,15 @@
 //! code ([`fixtures`]), a raw-HTTP client to put them into the registry and read it back
 //! ([`push`]), signatures and SBOMs attached to them ([`referrers`]), and `skopeo` as a second opinion ([`skopeo`]). For auth and TLS: a token server
 //! for registries in token mode ([`token`], [`token_policy`], client side in [`bearer`]) and
-//! certificates made with openssl ([`certs`]).
+//! certificates made with openssl ([`certs`]). Real container engines — containerd with `ctr`,
+//! dockerd and podman, qemu for foreign children — started once per test process ([`engines`]),
+//! and the runnable busybox images they pull ([`busybox`], for the platforms of [`arches`]).
 
+pub mod arches;
 pub mod bearer;
+pub mod busybox;
 pub mod certs;
+pub mod engines;
 pub mod fixtures;
 pub mod media_types;
 pub mod push;
@@ -32,8 +37,11 @@ pub(crate) fn random_fill(bytes: &mut [u8]) -> Result<(), ring::error::Unspecifi
     ring::rand::SystemRandom::new().fill(bytes)
 }
 
+pub use arches::{ARCHES, Arch};
 pub use bearer::{BearerChallenge, parse_bearer_challenge};
+pub use busybox::BusyboxFixture;
 pub use certs::{SelfSignedCert, ServerCert, TestCa, TokenSigner, decode_jwt};
+pub use engines::{Engine, EngineKind, Engines, Pulled};
 pub use fixtures::{
     Blob, BuiltImage, BuiltIndex, EntryKind, Format, ImageFixture, IndexEntry, IndexFixture,
     Platform, sha256_digest,

@@ -23,7 +23,7 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Finds `name` on `PATH`.
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

@@ -18,6 +18,7 @@ mod docs;
 mod edge_input;
 mod embedded;
 mod engine;
+mod engines;
 mod errors_wild;
 mod faults;
 mod hardening;

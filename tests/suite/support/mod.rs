@@ -2,7 +2,7 @@
 //! process ([`serve`]), both driven through one [`client::ServiceClient`]; the two stores
 //! ([`stores`]) and [`on_both_stores!`], which runs a test on each; the `manifold` binary, spec
 //! files and seeded images ([`cli`]); the demo's spec ([`demo`]); registry credentials
-//! ([`credentials`]); signed sources and what a target holds of them ([`referrers`]); the pages'
+//! ([`credentials`]); the container engines and the busybox sources they pull ([`engines`]); signed sources and what a target holds of them ([`referrers`]); the pages'
 //! forms over plain HTTP ([`forms`]) and in Chromium ([`browser`]); a registry that accepts
 //! connections and never answers ([`stalled`]); a throttling proxy that can cut an upload
 //! ([`proxy`]); a front that adds the referrers API ([`referrers_api`]); what wiremock registries
@@ -15,6 +15,7 @@ pub mod client;
 pub mod credentials;
 pub mod demo;
 pub mod disk;
+pub mod engines;
 pub mod forms;
 pub mod mocks;
 pub mod proxy;
