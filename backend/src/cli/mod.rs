@@ -28,7 +28,8 @@ const VERSION: &str = concat!(
 
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
 ///
-/// Exit status: 0 on success, 1 when the command failed, 2 when its arguments are wrong.
+/// Exit status, as manifest-tool's: 0 on success (and for help), 1 when the command failed or its
+/// arguments are wrong, 3 for an unknown command.
 #[derive(Debug, Parser)]
 #[command(name = "manifold", version = VERSION, about)]
 pub struct Cli {
@@ -311,10 +312,7 @@ pub async fn run(cli: Cli) -> i32 {
         Ok(()) => 0,
         Err(e) if output::reader_gone(&e) => output::READER_GONE,
         Err(e) => match e.downcast::<clap::Error>() {
-            Ok(usage) => {
-                let _ = usage.print();
-                usage.exit_code()
-            }
+            Ok(usage) => parse::report(&usage),
             Err(e) => {
                 output::error(&e, json);
                 1
