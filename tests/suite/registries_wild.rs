@@ -1,5 +1,6 @@
 //! Registries in the wild, part three: a self-signed `CA:TRUE` certificate made as Docker's
-//! documentation makes it, given with `--ca-cert` (pinned exactly, full verification otherwise);
+//! documentation makes it, given with `--ca-cert` or `SSL_CERT_FILE`/`SSL_CERT_DIR` (pinned
+//! exactly, full verification otherwise);
 //! hosts that accept connections and never answer; token realms that stall (asked again, as
 //! registries are); least privilege on a token registry (`pull` on sources, `pull,push` on the
 //! target).
@@ -11,7 +12,7 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestCa, TestRegistry, TokenServer};
 
 use crate::support::cli::{
-    Run, assert_stored_digest, manifold, push_spec, seed, seed_demo, write_spec,
+    Run, assert_stored_digest, manifold, manifold_env, push_spec, seed, seed_demo, write_spec,
 };
 use crate::support::demo::demo_spec;
 use crate::support::stalled::StalledRegistry;
@@ -57,6 +58,48 @@ async fn a_self_signed_certificate_made_as_dockers_docs_say_is_trusted_when_give
         .await
         .unwrap();
     assert_eq!(stored.digest, Some(run.digest_line().0));
+}
+
+#[tokio::test]
+async fn ssl_cert_file_and_ssl_cert_dir_are_trusted_as_ca_cert_is_as_manifest_tool_and_skopeo_do() {
+    let cert = SelfSignedCert::docker_docs(LOOPBACK);
+    let (registry, pusher) = self_signed_registry(&cert).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = demo_spec(&registry.host())
+        .flow()
+        .write(dir.path(), "demo.yaml");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&cert.cert_path, certs.join("registry.pem")).unwrap();
+    let spec = spec.to_str().unwrap();
+    let push = ["push", "from-spec", spec];
+
+    let by_file = manifold_env(
+        &push,
+        &[("SSL_CERT_FILE", cert.cert_path.to_str().unwrap())],
+    )
+    .await
+    .ok();
+    let by_dir = manifold_env(&push, &[("SSL_CERT_DIR", certs.to_str().unwrap())])
+        .await
+        .ok();
+    let neither = manifold(&push).await.failed();
+    let gone = manifold_env(&push, &[("SSL_CERT_FILE", "/nonexistent/ca.pem")])
+        .await
+        .failed();
+
+    let stored = pusher
+        .get_manifest("demo", "v0.2", ACCEPT_ALL)
+        .await
+        .unwrap();
+    assert_eq!(stored.digest, Some(by_file.digest_line().0));
+    assert_eq!(by_dir.digest_line(), by_file.digest_line());
+    assert!(neither.stderr.contains("not trusted"), "{}", neither.stderr);
+    assert!(
+        gone.stderr.contains("SSL_CERT_FILE") && gone.stderr.contains("/nonexistent/ca.pem"),
+        "{}",
+        gone.stderr
+    );
 }
 
 #[tokio::test]
