@@ -1,9 +1,8 @@
 //! Registries in the wild, part three: a self-signed `CA:TRUE` certificate made as Docker's
-//! documentation makes it, given with `--ca-cert` or named by `SSL_CERT_FILE`/`SSL_CERT_DIR` (pinned
-//! exactly, full verification otherwise);
-//! hosts that accept connections and never answer; token realms that stall (asked again, as
-//! registries are); least privilege on a token registry (`pull` on sources, `pull,push` on the
-//! target).
+//! documentation makes it, given with `--ca-cert` or named by `SSL_CERT_FILE`/`SSL_CERT_DIR`
+//! (pinned exactly, full verification otherwise); hosts that accept connections and never answer;
+//! token realms that stall (asked again, as registries are); least privilege on a token registry
+//! (`pull` on sources, `pull,push` on the target).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The small enums that are stored, sent and shown by name: the list type and format asked for, a
 //! list's status, a callback's delivery status, the format a spec was submitted in and the
-//! operation a submission asks for. Each name is written once, in [`named!`]; `as_str`, `FromStr`, `Display`
-//! and serde all read it from there.
+//! operation a submission asks for. Each name is written once, in [`named!`]; `as_str`,
+//! `FromStr`, `Display` and serde all read it from there.
 
 use std::fmt;
 
@@ -143,7 +143,7 @@ impl clap::ValueEnum for ListFormat {
         let help = match self {
             Self::Manifold => "compact JSON",
             Self::ManifestTool => {
-                "the bytes manifest-tool v2 pushes (its digest), Docker unless --type oci"
+                "the bytes manifest-tool v2 pushes (its digest): Docker unless --type oci or annotations"
             }
         };
         Some(clap::builder::PossibleValue::new(self.as_str()).help(help))

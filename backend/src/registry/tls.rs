@@ -1,8 +1,9 @@
 //! TLS for registries given CA files (`--ca-cert`, `MANIFOLD_CA_CERTS`, and those `SSL_CERT_FILE`
-//! and `SSL_CERT_DIR` name): the system's roots and the certificates of those files, verified in full as usual — and a certificate of those files
-//! that a server presents as its own accepted as exactly that one (pinned), even when it is a
-//! self-signed `CA:TRUE` certificate, which full verification refuses as an end-entity
-//! certificate (`openssl req -x509`, as Docker's documentation makes them).
+//! and `SSL_CERT_DIR` name): the system's roots and the certificates of those files, verified in
+//! full as usual — and a certificate of those files that a server presents as its own accepted as
+//! exactly that one (pinned), even when it is a self-signed `CA:TRUE` certificate, which full
+//! verification refuses as an end-entity certificate (`openssl req -x509`, as Docker's
+//! documentation makes them).
 //!
 //! Owns the process's crypto provider (rustls on ring; reqwest and sqlx are built without one of
 //! their own, so every HTTP client comes from [`http_builder`]), reading the CA files and the
