@@ -21,6 +21,7 @@ on_both_stores!(
     a_registry_that_is_down_is_retried_then_failed_with_a_clear_error,
     lists_are_listed_newest_first_filtered_and_paged,
     a_queued_list_can_be_canceled_and_is_then_never_pushed,
+    the_format_asked_in_the_query_gives_the_digest_manifest_tool_gave,
 );
 
 async fn the_demo_submitted_as_yaml_is_pushed_and_its_digests_recorded(db: Db) {
@@ -346,4 +347,28 @@ async fn a_queued_list_can_be_canceled_and_is_then_never_pushed(db: Db) {
     assert_eq!(again.status(), 409);
     let missing = app.get("/lists/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(missing.status(), 404);
+}
+
+/// The digest of the list manifest-tool v2.2.1 pushed for the demo's spec (its two images,
+/// s390x then amd64, with their platforms; `push from-spec`, a Docker list), recorded as
+/// `tests/golden/manifest-tool/README.md` says.
+const MANIFEST_TOOL_DEMO: &str =
+    "sha256:a1f73d4d0bf9f6ea97a0d7fa9e22a15f81c3f04e296637ed1b8fe8fe01908867";
+
+async fn the_format_asked_in_the_query_gives_the_digest_manifest_tool_gave(db: Db) {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let app = TestApp::spawn_on(db, |_| {}).await;
+    let yaml = demo_spec(&registry.host()).yaml();
+
+    let response = app
+        .post_as("/lists?format=manifest-tool", "application/yaml", yaml)
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let queued: Value = response.json().await.unwrap();
+    assert_eq!(queued["format"], "manifest-tool");
+    let list = app.wait_final(queued["id"].as_str().unwrap()).await;
+    assert_eq!(list["status"], "succeeded", "{list:#}");
+    assert_eq!(list["digest"], MANIFEST_TOOL_DEMO, "{list:#}");
 }

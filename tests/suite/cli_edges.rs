@@ -16,9 +16,12 @@ async fn output_cut_short_by_its_reader_ends_quietly_with_the_status_of_a_closed
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let image = format!("{}/demo-s390x:v0.2", registry.host());
-    let commands: [&[&str]; 6] = [
+    let commands: [&[&str]; 9] = [
         &["completions", "bash"],
         &["man"],
+        &["--help"],
+        &["push"],
+        &["-v"],
         &["openapi"],
         &["inspect", "--raw", &image],
         &["inspect", "--json", &image],
@@ -76,7 +79,7 @@ async fn every_page_the_manual_names_is_there() {
     ] {
         assert!(read.iter().any(|r| r == page), "{page} not named: {read:?}");
     }
-    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert_eq!(unknown.code, 3, "an unknown command: {}", unknown.stderr);
     assert!(
         unknown.stderr.contains("from-spec, from-args"),
         "{}",

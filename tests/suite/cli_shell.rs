@@ -2,7 +2,8 @@
 //! fish and a manual page come from the one definition, `-q` leaves only results and errors,
 //! booleans of every command take `--flag=false` as manifest-tool's do, `serve --help` shows each
 //! setting once, grouped, `--json` failures are one JSON document with the service's codes,
-//! `MANIFOLD_LOG_FORMAT=json` logs JSON lines with timestamps, and usage errors exit 2.
+//! `MANIFOLD_LOG_FORMAT=json` logs JSON lines with timestamps, and usage errors exit 1, as
+//! manifest-tool's do (its whole table is in `cli_manifest_tool`).
 
 use manifold_testkit::{Pusher, TestRegistry};
 use serde_json::Value;
@@ -16,6 +17,8 @@ const NOWHERE: &str = "127.0.0.1:9";
 #[tokio::test]
 async fn the_version_names_the_commit_it_was_built_from() {
     let run = manifold(&["--version"]).await.ok();
+    let short = manifold(&["-v"]).await.ok();
+    assert_eq!(short.stdout, run.stdout, "-v, as manifest-tool spells it");
     let line = run.stdout.trim();
     let commit = line
         .strip_prefix(concat!("manifold ", env!("CARGO_PKG_VERSION"), " ("))
@@ -52,7 +55,7 @@ async fn completions_and_the_manual_page_come_from_the_command_line_itself() {
         man.contains("push") && man.contains("plain\\-http"),
         "{man}"
     );
-    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
 }
 
 #[tokio::test]
@@ -136,7 +139,7 @@ async fn quiet_leaves_only_the_error_and_booleans_take_false() {
 }
 
 #[tokio::test]
-async fn json_logs_are_lines_of_json_with_timestamps_and_usage_errors_exit_2() {
+async fn json_logs_are_lines_of_json_with_timestamps_and_usage_errors_exit_1() {
     let reference = format!("{NOWHERE}/x:y");
     let run = manifold_env(
         &["--plain-http", "inspect", &reference],
@@ -160,7 +163,7 @@ async fn json_logs_are_lines_of_json_with_timestamps_and_usage_errors_exit_2() {
         );
         assert_eq!(line["level"], "WARN", "{line}");
     }
-    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    assert_eq!(usage.code, 1, "{}", usage.stderr);
 }
 
 /// The long flags a help text shows, each as often as it is shown.

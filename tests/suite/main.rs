@@ -11,6 +11,7 @@ mod api_service;
 mod cli_edges;
 mod cli_errors;
 mod cli_inspect;
+mod cli_manifest_tool;
 mod cli_push;
 mod cli_shell;
 mod consumers;

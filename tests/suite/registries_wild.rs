@@ -1,8 +1,8 @@
 //! Registries in the wild, part three: a self-signed `CA:TRUE` certificate made as Docker's
-//! documentation makes it, given with `--ca-cert` (pinned exactly, full verification otherwise);
-//! hosts that accept connections and never answer; token realms that stall (asked again, as
-//! registries are); least privilege on a token registry (`pull` on sources, `pull,push` on the
-//! target).
+//! documentation makes it, given with `--ca-cert` or named by `SSL_CERT_FILE`/`SSL_CERT_DIR`
+//! (pinned exactly, full verification otherwise); hosts that accept connections and never answer;
+//! token realms that stall (asked again, as registries are); least privilege on a token registry
+//! (`pull` on sources, `pull,push` on the target).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, Pusher, SelfSignedCert, TestCa, TestRegistry, TokenServer};
 
 use crate::support::cli::{
-    Run, assert_stored_digest, manifold, push_spec, seed, seed_demo, write_spec,
+    Run, assert_stored_digest, manifold, manifold_env, push_spec, seed, seed_demo, write_spec,
 };
 use crate::support::demo::demo_spec;
 use crate::support::stalled::StalledRegistry;
@@ -35,18 +35,32 @@ async fn self_signed_registry(cert: &SelfSignedCert) -> (TestRegistry, Pusher) {
     (registry, pusher)
 }
 
+/// As manifest-tool and skopeo take it: given with `--ca-cert`, or named by `SSL_CERT_FILE` or
+/// put in a directory of `SSL_CERT_DIR`.
 #[tokio::test]
-async fn a_self_signed_certificate_made_as_dockers_docs_say_is_trusted_when_given_with_ca_cert() {
+async fn a_self_signed_certificate_made_as_dockers_docs_say_is_trusted_when_given_or_named() {
     let cert = SelfSignedCert::docker_docs(LOOPBACK);
     let (registry, pusher) = self_signed_registry(&cert).await;
     let dir = tempfile::tempdir().unwrap();
     let spec = demo_spec(&registry.host())
         .flow()
         .write(dir.path(), "demo.yaml");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&cert.cert_path, certs.join("registry.pem")).unwrap();
+    let (file, push) = (
+        cert.cert_path.to_str().unwrap(),
+        ["push", "from-spec", spec.to_str().unwrap()],
+    );
 
-    let run = push_spec(&["--ca-cert", cert.cert_path.to_str().unwrap()], &spec)
+    let given = push_spec(&["--ca-cert", file], &spec).await.ok();
+    let by_file = manifold_env(&push, &[("SSL_CERT_FILE", file)]).await.ok();
+    let by_dir = manifold_env(&push, &[("SSL_CERT_DIR", certs.to_str().unwrap())])
         .await
         .ok();
+    let gone = manifold_env(&push, &[("SSL_CERT_FILE", "/nonexistent/ca.pem")])
+        .await
+        .failed();
 
     assert!(
         cert.text().unwrap().contains("CA:TRUE"),
@@ -56,7 +70,14 @@ async fn a_self_signed_certificate_made_as_dockers_docs_say_is_trusted_when_give
         .get_manifest("demo", "v0.2", ACCEPT_ALL)
         .await
         .unwrap();
-    assert_eq!(stored.digest, Some(run.digest_line().0));
+    assert_eq!(stored.digest, Some(given.digest_line().0));
+    assert_eq!(by_file.digest_line(), given.digest_line());
+    assert_eq!(by_dir.digest_line(), given.digest_line());
+    assert!(
+        gone.stderr.contains("SSL_CERT_FILE") && gone.stderr.contains("/nonexistent/ca.pem"),
+        "{}",
+        gone.stderr
+    );
 }
 
 #[tokio::test]

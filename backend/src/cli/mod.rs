@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::model::{AskedOptions, ListType};
+use crate::model::{AskedOptions, ListFormat, ListType};
 use crate::registry::{ClientConfig, Credentials, DockerConfig, Keychain, RegistryClient};
 use crate::spec;
 
@@ -28,7 +28,8 @@ const VERSION: &str = concat!(
 
 /// Assembles multi-architecture container images: manifest lists and OCI indexes.
 ///
-/// Exit status: 0 on success, 1 when the command failed, 2 when its arguments are wrong.
+/// Exit status, as manifest-tool's: 0 on success (and for help), 1 when the command failed or its
+/// arguments are wrong, 3 for an unknown command.
 #[derive(Debug, Parser)]
 #[command(name = "manifold", version = VERSION, about)]
 pub struct Cli {
@@ -149,6 +150,11 @@ struct PushArgs {
     /// [default: the spec's `type`, else auto]
     #[arg(long = "type", global = true, value_enum)]
     list_type: Option<ListType>,
+    /// How the list is written: manifold (compact JSON) or manifest-tool (byte for byte as
+    /// manifest-tool v2 pushes it, so with its digest; a Docker list unless --type oci or
+    /// annotations). [default: the spec's `format`, else manifold]
+    #[arg(long, global = true, value_enum)]
+    format: Option<ListFormat>,
     /// Resolve the sources and print the list and its digest, writing nothing.
     #[arg(long = "dry-run", global = true)]
     dry_run: bool,
@@ -175,6 +181,7 @@ impl PushArgs {
     fn asked(&self, ignore_missing: bool) -> AskedOptions {
         AskedOptions {
             list_type: self.list_type,
+            format: self.format,
             ignore_missing: ignore_missing.then_some(true),
             append: self.append.then_some(true),
             trust_platforms: self.trust_platforms.then_some(true),
@@ -308,10 +315,7 @@ pub async fn run(cli: Cli) -> i32 {
         Ok(()) => 0,
         Err(e) if output::reader_gone(&e) => output::READER_GONE,
         Err(e) => match e.downcast::<clap::Error>() {
-            Ok(usage) => {
-                let _ = usage.print();
-                usage.exit_code()
-            }
+            Ok(usage) => parse::report(&usage),
             Err(e) => {
                 output::error(&e, json);
                 1

@@ -3,8 +3,10 @@
 //! manifest-tool's flags do), and `serve` neither shows nor takes the registry client's flags it
 //! has no use for (`--username`, `--plain-http`, …; its own settings cover what they would mean).
 //! The binary, the completions and the manual pages all use [`command`] (the pages without its
-//! `help` command), so they agree.
+//! `help` command), so they agree. A usage error exits with manifest-tool's status ([`exit_code`]),
+//! and `-v` is the version, as manifest-tool spells it.
 
+use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory as _, FromArgMatches as _};
 
@@ -45,9 +47,11 @@ pub(super) fn manual_command() -> Command {
     adjusted(Cli::command().disable_help_subcommand(true))
 }
 
-/// `cmd` with the two adjustments, built.
+/// `cmd` with the two adjustments, and manifest-tool's `-v` for the version, built.
 fn adjusted(cmd: Command) -> Command {
-    let mut cmd = booleans_take_values(cmd);
+    let mut cmd = booleans_take_values(cmd)
+        .disable_version_flag(true)
+        .arg(version_flag());
     cmd.build();
     if let Some(serve) = cmd.find_subcommand_mut("serve") {
         // In place, after the build: the global flags are on `serve` by now, and the built key
@@ -60,11 +64,52 @@ fn adjusted(cmd: Command) -> Command {
     cmd
 }
 
-/// Parses the process's arguments; a usage error prints itself and exits 2.
+/// `--version`, `-v` as manifest-tool spells it (and `-V`, clap's spelling, kept).
+fn version_flag() -> Arg {
+    Arg::new("version")
+        .short('v')
+        .visible_short_alias('V')
+        .long("version")
+        .action(ArgAction::Version)
+        .help("Print the version and the commit it was built from")
+}
+
+/// Parses the process's arguments; a usage error prints itself and exits as manifest-tool's do
+/// ([`report`]).
 pub fn parse() -> Cli {
     let mut cmd = command();
-    let matches = cmd.get_matches_mut();
-    from_matches(&mut cmd, &matches).unwrap_or_else(|e| e.exit())
+    cmd.try_get_matches_from_mut(std::env::args_os())
+        .and_then(|matches| from_matches(&mut cmd, &matches))
+        .unwrap_or_else(|e| std::process::exit(report(&e)))
+}
+
+/// Prints what clap found — help or the version asked for, help because a command was left out
+/// (on stdout, as manifest-tool shows it), or a usage error — and returns the exit status
+/// manifest-tool (urfave/cli) gives the same command line: [`exit_code`].
+pub(super) fn report(e: &clap::Error) -> i32 {
+    let printed = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        super::output::stdout(e.render().to_string().as_bytes())
+    } else {
+        e.print().map_err(anyhow::Error::from)
+    };
+    match printed {
+        Err(e) if super::output::reader_gone(&e) => super::output::READER_GONE,
+        _ => exit_code(e.kind()),
+    }
+}
+
+/// manifest-tool's exit status for what clap found: 0 for help and the version, asked for or
+/// shown because a command was left out (bare `manifold`, `manifold push`); 3 for an unknown
+/// command (urfave/cli's "No help topic"); 1 for any other usage error, which manifest-tool
+/// returns as an error like any other.
+pub(super) fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        ErrorKind::InvalidSubcommand => 3,
+        _ => 1,
+    }
 }
 
 /// The [`Cli`] these matches describe, or the usage error they are.
@@ -133,6 +178,41 @@ mod tests {
         match parse(args).unwrap().command {
             Sub::Serve(settings) => *settings,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_clap_finds_exits_with_manifest_tools_status_and_v_is_the_version() {
+        let status = |args: &[&str]| parse(args).map_or_else(|e| exit_code(e.kind()), |_| 0);
+        let version = parse(&["manifold", "-v"]).unwrap_err();
+
+        assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+        assert_eq!(
+            parse(&["manifold", "-V"]).unwrap_err().kind(),
+            version.kind()
+        );
+        for (args, expected) in [
+            (&["manifold"][..], 0),
+            (&["manifold", "push"], 0),
+            (&["manifold", "--help"], 0),
+            (&["manifold", "nosuch"], 3),
+            (&["manifold", "push", "nosuch"], 3),
+            (&["manifold", "--bogus", "inspect", "r/x:y"], 1),
+            (&["manifold", "push", "from-spec"], 1),
+            (&["manifold", "inspect", "r/x:y", "extra"], 1),
+            (
+                &[
+                    "manifold",
+                    "push",
+                    "--format",
+                    "manifest-tool",
+                    "from-spec",
+                    "s.yaml",
+                ],
+                0,
+            ),
+        ] {
+            assert_eq!(status(args), expected, "{args:?}");
         }
     }
 

@@ -1,7 +1,9 @@
 //! What an inspection looks like as text: manifest-tool's `inspect` layout, which people and
 //! scripts parse — `Name:`, `Digest:`, one numbered block per entry with its platform and layers
 //! (and, when the inspection expanded them, each image's config document; and what refers to
-//! it, after its layers).
+//! it, after its layers). Every line manifest-tool prints is printed as it prints it, in its
+//! order; manifold's own lines (a layer's size, an image's type of layer and platform details,
+//! annotations, referrers, configs) come between them, never inside one.
 //! The command line prints it; the inspect page shows it.
 
 use std::fmt::Write as _;
@@ -37,15 +39,16 @@ fn human(name: &str, i: &Inspection) -> String {
     referrers(&mut s, "", &i.referrers);
     let attestations = i.manifests.iter().filter(|e| e.attestation).count();
     let images = i.manifests.len() - attestations;
+    // manifest-tool's words: plural only above one ("0 attestation").
     let _ = writeln!(
         s,
         " * Contains {} manifest references ({images} {}, {attestations} {}):",
         i.manifests.len(),
-        if images == 1 { "image" } else { "images" },
-        if attestations == 1 {
-            "attestation"
-        } else {
+        if images > 1 { "images" } else { "image" },
+        if attestations > 1 {
             "attestations"
+        } else {
+            "attestation"
         },
     );
     for (n, entry) in i.manifests.iter().enumerate() {
@@ -138,13 +141,22 @@ fn platform_lines(s: &mut String, tag: &str, lead: &str, p: &Platform) {
     }
 }
 
+/// The layers as manifest-tool lays them out — in a list's entry `digest` and `type` with their
+/// `=` under each other, one column left of an image's `digest` — and manifold's `size` (and an
+/// image's `type`) after them, in the same column.
 fn layers(s: &mut String, tag: &str, image: &ImageDetails) {
-    let label = if tag.is_empty() { "    " } else { " " };
+    let (label, indent) = if tag.is_empty() {
+        ("    ", 6)
+    } else {
+        (" ", 5)
+    };
     let _ = writeln!(s, "{tag}{label}# Layers: {}", image.layers.len());
+    let under = " ".repeat(indent + "layer 01: ".len() + 2);
     for (j, layer) in image.layers.iter().enumerate() {
-        let _ = writeln!(s, "      layer {:02}: digest = {}", j + 1, layer.digest);
-        let _ = writeln!(s, "                  size = {}", layer.size);
-        let _ = writeln!(s, "                  type = {}", layer.media_type);
+        let lead = " ".repeat(indent);
+        let _ = writeln!(s, "{lead}layer {:02}: digest = {}", j + 1, layer.digest);
+        let _ = writeln!(s, "{under}type = {}", layer.media_type);
+        let _ = writeln!(s, "{under}size = {}", layer.size);
     }
 }
 

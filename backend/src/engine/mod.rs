@@ -19,6 +19,7 @@ mod error;
 mod inspect;
 mod inspect_raw;
 mod inspect_text;
+mod manifest_tool;
 mod plan;
 mod platform;
 mod push;

@@ -4,7 +4,8 @@
 //! reported instead of pushed.
 //!
 //! The document is deterministic: entries in spec order (attestations after the images), compact
-//! JSON, annotations sorted.
+//! JSON, annotations sorted — or, with `format: manifest-tool`, byte for byte as manifest-tool
+//! writes it (`manifest_tool.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,9 +16,10 @@ use serde::Serialize;
 use super::current::{Current, CurrentList};
 use super::edit;
 use super::error::EngineError;
+use super::manifest_tool;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
-use crate::model::{Digest, Entry, ListOptions, ListType, SourcePin};
+use crate::model::{Digest, Entry, ListFormat, ListOptions, ListType, SourcePin};
 use crate::model::{MAX_LIST_BYTES, Reference};
 use crate::registry::media::{self, DOCKER_LIST, OCI_INDEX};
 use crate::registry::{Descriptor, RegistryClient};
@@ -146,8 +148,17 @@ pub async fn plan(
             annotations = list.annotations.clone();
         }
     }
-    let media_type = choose_type(output, &annotations, &mut resolved)?;
-    let document = serialise(media_type, &annotations, &resolved)?;
+    let document = match options.list.format {
+        ListFormat::Manifold => {
+            let media_type = choose_type(output, &annotations, &mut resolved)?;
+            serialise(media_type, &annotations, &resolved)?
+        }
+        ListFormat::ManifestTool => {
+            let media_type = manifest_tool::choose_type(output, &annotations, &resolved)?;
+            let bytes = manifest_tool::serialise(media_type, &annotations, &resolved)?;
+            sealed(media_type, bytes)?
+        }
+    };
     Ok(Plan {
         target: spec.image.clone(),
         tags: spec.tags.clone(),
@@ -283,6 +294,11 @@ fn serialise(
         },
     };
     let bytes = serde_json::to_vec(&doc).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    sealed(media_type, bytes)
+}
+
+/// The document of `bytes`; fails when it is over the registry's 4 MiB limit.
+fn sealed(media_type: &str, bytes: Vec<u8>) -> Result<ListDocument, EngineError> {
     if bytes.len() > MAX_LIST_BYTES {
         return Err(EngineError::Invalid(format!(
             "the list would be {} bytes, over the registry limit of {MAX_LIST_BYTES}",

@@ -24,7 +24,8 @@ pub use drift::{DriftReason, SourcePin};
 pub use entry::Entry;
 pub use error_code::{Audience, ErrorCode};
 pub use names::{
-    CallbackStatus, DriftStatus, ListStatus, ListType, Operation, SpecFormat, UnknownName,
+    CallbackStatus, DriftStatus, ListFormat, ListStatus, ListType, Operation, SpecFormat,
+    UnknownName,
 };
 pub use options::{AskedOptions, ListOptions};
 pub use platform::Platform;

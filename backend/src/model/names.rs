@@ -1,7 +1,7 @@
-//! The small enums that are stored, sent and shown by name: the list type asked for, a list's
-//! status, a callback's delivery status, the format a spec was submitted in and the operation a
-//! submission asks for. Each name is written once, in [`named!`]; `as_str`, `FromStr`, `Display`
-//! and serde all read it from there.
+//! The small enums that are stored, sent and shown by name: the list type and format asked for, a
+//! list's status, a callback's delivery status, the format a spec was submitted in and the
+//! operation a submission asks for. Each name is written once, in [`named!`]; `as_str`,
+//! `FromStr`, `Display` and serde all read it from there.
 
 use std::fmt;
 
@@ -120,6 +120,37 @@ impl clap::ValueEnum for ListType {
 }
 
 named! {
+    /// How the list document is written: manifold's compact JSON, or byte for byte as
+    /// manifest-tool v2 writes it (indented as Go's `json.MarshalIndent`, its field order, its
+    /// default type), so that a list keeps the digest manifest-tool gave it.
+    #[derive(Default)]
+    ListFormat, "list format" {
+        /// Compact JSON, entries' fields in the OCI order, annotations sorted.
+        #[default]
+        Manifold = "manifold",
+        /// manifest-tool's bytes: indented by two spaces, `<`, `>`, `&` escaped as Go does, a
+        /// Docker list unless `oci` is asked for.
+        ManifestTool = "manifest-tool",
+    }
+}
+
+impl clap::ValueEnum for ListFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Self::Manifold => "compact JSON",
+            Self::ManifestTool => {
+                "the bytes manifest-tool v2 pushes (its digest): Docker unless --type oci or annotations"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
+    }
+}
+
+named! {
     /// Where a list is in its life.
     ListStatus, "list status" {
         /// Waiting for a worker (or for its next attempt).
@@ -216,6 +247,10 @@ mod tests {
         }
         assert_eq!("yaml".parse::<SpecFormat>(), Ok(SpecFormat::Yaml));
         assert_eq!("copy".parse::<Operation>(), Ok(Operation::Copy));
+        assert_eq!(
+            "manifest-tool".parse::<ListFormat>(),
+            Ok(ListFormat::ManifestTool)
+        );
     }
 
     #[test]

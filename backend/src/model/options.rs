@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ListType;
+use super::{ListFormat, ListType};
 
 /// The options of one submission, merged and complete: what the store keeps (as one JSON
 /// document), the worker hands to the engine, and the list resource shows.
@@ -18,6 +18,9 @@ pub struct ListOptions {
     /// `type`: Docker manifest list, OCI index, or chosen from the children.
     #[serde(rename = "type")]
     pub list_type: ListType,
+    /// `format`: how the list document is written (manifold's compact JSON, or manifest-tool's
+    /// bytes and digest).
+    pub format: ListFormat,
     /// `ignore_missing`: skip sources that do not exist instead of failing.
     pub ignore_missing: bool,
     /// `append`: merge the entries into the list the target holds instead of replacing it.
@@ -46,6 +49,10 @@ pub struct AskedOptions {
     /// annotations are given).
     #[serde(rename = "type")]
     pub list_type: Option<ListType>,
+    /// How the list document is written: `manifold` (the default: compact JSON) or
+    /// `manifest-tool` (the bytes manifest-tool v2 pushes for the same spec, so its digest; a
+    /// Docker list unless `type` is `oci` or annotations are given).
+    pub format: Option<ListFormat>,
     /// Skip sources that do not exist.
     pub ignore_missing: Option<bool>,
     /// Merge the entries into the list the target holds (an entry of a platform it has replaces
@@ -74,6 +81,7 @@ impl AskedOptions {
         let flag = |own: Option<bool>, asked: Option<bool>| own.or(asked).unwrap_or(false);
         ListOptions {
             list_type: self.list_type.or(request.list_type).unwrap_or_default(),
+            format: self.format.or(request.format).unwrap_or_default(),
             ignore_missing: flag(self.ignore_missing, request.ignore_missing),
             append: flag(self.append, request.append),
             trust_platforms: flag(self.trust_platforms, request.trust_platforms),
@@ -105,6 +113,7 @@ mod tests {
         };
         let request = AskedOptions {
             list_type: Some(ListType::Oci),
+            format: Some(ListFormat::ManifestTool),
             trust_platforms: Some(true),
             ignore_missing: Some(true),
             callback_url: Some("http://127.0.0.1:9/hook".into()),
@@ -114,6 +123,11 @@ mod tests {
         let merged = spec.over(&request);
 
         assert_eq!(merged.list_type, ListType::Docker);
+        assert_eq!(
+            merged.format,
+            ListFormat::ManifestTool,
+            "the request fills it"
+        );
         assert!(!merged.trust_platforms, "the spec's explicit false wins");
         assert!(merged.ignore_missing);
         assert_eq!(
@@ -140,5 +154,6 @@ mod tests {
         let sparse: ListOptions = serde_json::from_str(r#"{"append": true}"#).unwrap();
         assert!(sparse.append);
         assert_eq!(sparse.list_type, ListType::Auto);
+        assert_eq!(sparse.format, ListFormat::Manifold);
     }
 }

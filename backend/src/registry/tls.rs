@@ -1,14 +1,16 @@
-//! TLS for registries given CA files (`--ca-cert`, `MANIFOLD_CA_CERTS`): the system's roots and
-//! the certificates of those files, verified in full as usual — and a certificate of those files
-//! that a server presents as its own accepted as exactly that one (pinned), even when it is a
-//! self-signed `CA:TRUE` certificate, which full verification refuses as an end-entity
-//! certificate (`openssl req -x509`, as Docker's documentation makes them).
+//! TLS for registries given CA files (`--ca-cert`, `MANIFOLD_CA_CERTS`, and those `SSL_CERT_FILE`
+//! and `SSL_CERT_DIR` name): the system's roots and the certificates of those files, verified in
+//! full as usual — and a certificate of those files that a server presents as its own accepted as
+//! exactly that one (pinned), even when it is a self-signed `CA:TRUE` certificate, which full
+//! verification refuses as an end-entity certificate (`openssl req -x509`, as Docker's
+//! documentation makes them).
 //!
 //! Owns the process's crypto provider (rustls on ring; reqwest and sqlx are built without one of
 //! their own, so every HTTP client comes from [`http_builder`]), reading the CA files and the
 //! rustls configuration; `transport` builds the reqwest client with it. It knows no registry
 //! state.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -43,6 +45,45 @@ pub(crate) fn read_certificates(
         out.extend(certs);
     }
     Ok(out)
+}
+
+/// The certificates `SSL_CERT_FILE` and `SSL_CERT_DIR` name (as OpenSSL, Go and so
+/// manifest-tool and skopeo read them), trusted as the `--ca-cert` files are: also pinned, so
+/// that a self-signed `CA:TRUE` certificate there is accepted as the server's own.
+pub(crate) fn environment_certificates() -> Result<Vec<CertificateDer<'static>>, RegistryError> {
+    certificates_named(
+        std::env::var_os("SSL_CERT_FILE").as_deref(),
+        std::env::var_os("SSL_CERT_DIR").as_deref(),
+    )
+}
+
+/// The certificates of `file` (which must hold some, as a `--ca-cert` file must) and of every
+/// file in the directories `dirs` lists (colon-separated, as OpenSSL takes it) that holds a PEM
+/// certificate — the others there (OpenSSL's hash links to CRLs, READMEs) skipped, as OpenSSL
+/// skips them, and so is a directory that is not there.
+fn certificates_named(
+    file: Option<&OsStr>,
+    dirs: Option<&OsStr>,
+) -> Result<Vec<CertificateDer<'static>>, RegistryError> {
+    let mut certs = match file.filter(|f| !f.is_empty()) {
+        Some(file) => read_certificates(&[PathBuf::from(file)])
+            .map_err(|e| RegistryError::Config(format!("SSL_CERT_FILE: {e}")))?,
+        None => Vec::new(),
+    };
+    let dirs = dirs.map(std::env::split_paths).into_iter().flatten();
+    for dir in dirs.filter(|d| !d.as_os_str().is_empty()) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for path in files.iter().filter(|p| p.is_file()) {
+            if let Ok(found) = read_certificates(std::slice::from_ref(path)) {
+                certs.extend(found);
+            }
+        }
+    }
+    Ok(certs)
 }
 
 /// The process's rustls crypto provider: ring, installed as the process default on first use
@@ -153,6 +194,38 @@ impl ServerCertVerifier for PinnedOrVerified {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssl_cert_file_and_every_certificate_in_ssl_cert_dir_are_read_and_the_rest_skipped() {
+        let ca = manifold_testkit::TestCa::new().ca_cert_pem().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (file, certs, other) = (
+            dir.path().join("bundle.pem"),
+            dir.path().join("certs"),
+            dir.path().join("other"),
+        );
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(&file, &ca).unwrap();
+        std::fs::write(certs.join("a.pem"), &ca).unwrap();
+        std::fs::write(certs.join("README"), "not a certificate").unwrap();
+        std::fs::write(other.join("b.0"), &ca).unwrap();
+        let both = std::env::join_paths([&certs, &other, &dir.path().join("gone")]).unwrap();
+
+        let from_file = certificates_named(Some(file.as_os_str()), None).unwrap();
+        let from_dirs = certificates_named(None, Some(&both)).unwrap();
+        let none = certificates_named(None, None).unwrap();
+        let missing = certificates_named(Some(dir.path().join("x.pem").as_os_str()), None);
+
+        assert_eq!(from_file.len(), 1);
+        assert_eq!(from_dirs.len(), 2, "a.pem and b.0; README skipped");
+        assert!(none.is_empty());
+        let err = missing.unwrap_err().to_string();
+        assert!(
+            err.contains("SSL_CERT_FILE") && err.contains("x.pem"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_file_without_a_certificate_is_refused_by_name() {

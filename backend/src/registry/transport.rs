@@ -208,9 +208,12 @@ pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, Re
     for (host, addr) in config.resolve {
         builder = builder.resolve(host, *addr);
     }
-    if !config.ca_certs.is_empty() && !config.insecure_tls {
-        let certs = super::tls::read_certificates(config.ca_certs)?;
-        builder = builder.use_preconfigured_tls(super::tls::client_config(certs)?);
+    if !config.insecure_tls {
+        let mut certs = super::tls::read_certificates(config.ca_certs)?;
+        certs.extend(super::tls::environment_certificates()?);
+        if !certs.is_empty() {
+            builder = builder.use_preconfigured_tls(super::tls::client_config(certs)?);
+        }
     }
     builder
         .build()

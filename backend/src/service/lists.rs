@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::{ListResource, ServiceError, Services};
 use crate::engine::{self, PushOptions, Skipped};
 use crate::model::{
-    AskedOptions, Digest, Entry, ErrorCode, ListOptions, ListStatus, Operation, Referrer,
-    SpecFormat,
+    AskedOptions, Digest, Entry, ErrorCode, ListFormat, ListOptions, ListStatus, Operation,
+    Referrer, SpecFormat,
 };
 use crate::spec::{Submission, Work};
 use crate::store::{Inserted, ListFilter, NewList, Transition};
@@ -145,6 +145,9 @@ impl Queued<'_> {
                     if on {
                         asked[key] = true.into();
                     }
+                }
+                if o.format != ListFormat::default() {
+                    asked["format"] = o.format.as_str().into();
                 }
                 asked
             }

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::{
-    Audience, CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListStatus,
-    ListType, Operation, SpecFormat,
+    Audience, CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListFormat,
+    ListStatus, ListType, Operation, SpecFormat,
 };
 use crate::store::ListRecord;
 
@@ -45,6 +45,10 @@ pub struct ListResource {
     #[serde(rename = "type")]
     #[schema(example = "auto")]
     pub list_type: ListType,
+    /// How the list document is written: `manifold` (compact JSON) or `manifest-tool` (the bytes
+    /// manifest-tool v2 pushes for the same spec, and so its digest).
+    #[schema(example = "manifold")]
+    pub format: ListFormat,
     /// Whether missing sources are skipped.
     pub ignore_missing: bool,
     /// What it does to the target: `push` (the list replaces what the tag holds), `append` (its
@@ -168,6 +172,7 @@ impl From<ListRecord> for ListResource {
             target: l.target,
             tags: l.tags,
             list_type: l.options.list_type,
+            format: l.options.format,
             ignore_missing: l.options.ignore_missing,
             operation: l.operation,
             trust_platforms: l.options.trust_platforms,

@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::{ListSpec, PlatformSpec, SourceEntry};
 use crate::model::MAX_LIST_BYTES;
 use crate::model::reference::{Reference, check_tag};
-use crate::model::{AskedOptions, ListType};
+use crate::model::{AskedOptions, ListFormat, ListType};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -42,6 +42,8 @@ struct RawSpec {
     manifests: Manifests,
     #[serde(rename = "type", default)]
     list_type: Option<ListType>,
+    #[serde(default)]
+    format: Option<ListFormat>,
     #[serde(default)]
     callback_url: Option<CallbackUrl>,
     #[serde(default)]
@@ -93,6 +95,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         }
         let options = AskedOptions {
             list_type: raw.list_type,
+            format: raw.format,
             callback_url: raw.callback_url.map(|u| u.0),
             ignore_missing: raw.ignore_missing,
             append: raw.append,

@@ -64,7 +64,7 @@ pub struct Submission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ListType;
+    use crate::model::{ListFormat, ListType};
 
     #[test]
     fn a_spec_serialised_as_json_reads_back_the_same() {
@@ -91,9 +91,10 @@ mod tests {
 
     #[test]
     fn submission_options_ride_along_with_the_spec() {
-        let text = "type: oci\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
+        let text = "type: oci\nformat: manifest-tool\ncallback_url: http://127.0.0.1:9/hook\nignore_missing: true\nimage: r.io/demo:v1\nmanifests:\n  - image: r.io/a:v1\n";
         let s = parse::submission_from_text(text).unwrap();
         assert_eq!(s.options.list_type, Some(ListType::Oci));
+        assert_eq!(s.options.format, Some(ListFormat::ManifestTool));
         assert_eq!(
             s.options.callback_url.as_deref(),
             Some("http://127.0.0.1:9/hook")
