@@ -2,7 +2,7 @@
 //! and each Windows build resolves to its own child; manifest-tool's pushml shape (plain
 //! `windows/amd64` entries told apart by their configs' `os.version`) pushes; `verify` fails the
 //! lists a pull breaks on, naming the entry; a re-push restores a child deleted from the target;
-//! an arm64 image without a variant is written `arm64/v8`.
+//! an arm64 image without a variant is written `arm64/v8` (`arm64` in manifest-tool's format).
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, sha256_digest};
@@ -290,6 +290,13 @@ async fn an_arm64_image_without_a_variant_is_written_arm64_v8() {
     );
 
     push(&spec).await;
+    let as_manifest_tool = spec.replace("/app:v1", "/app:mt");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_spec(dir.path(), "mt.yaml", &as_manifest_tool);
+    let file = file.to_str().unwrap();
+    manifold(&["push", "--format", "manifest-tool", "from-spec", file])
+        .await
+        .ok();
 
     let list = stored(&registry, "app", "v1").await;
     assert_eq!(
@@ -297,4 +304,8 @@ async fn an_arm64_image_without_a_variant_is_written_arm64_v8() {
         "{list:#}"
     );
     assert!(list["manifests"][1]["platform"].get("variant").is_none());
+    let manifest_tool = stored(&registry, "app", "mt").await;
+    let arm64 = &manifest_tool["manifests"][0]["platform"];
+    assert_eq!(arm64["architecture"], "arm64", "{manifest_tool:#}");
+    assert!(arm64.get("variant").is_none(), "as manifest-tool writes it");
 }

@@ -119,6 +119,7 @@ pub async fn plan(
     let platforms = Platforms {
         current: &current,
         trust_spec: options.list.trust_platforms,
+        as_manifest_tool: options.list.format == ListFormat::ManifestTool,
     };
     let resolve::Sources {
         mut resolved,

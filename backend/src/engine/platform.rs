@@ -18,6 +18,9 @@ pub(crate) struct Platforms<'a> {
     pub current: &'a Current,
     /// Take a complete spec platform without reading the image's config.
     pub trust_spec: bool,
+    /// Write platforms as manifest-tool does: an arm64 platform without a variant stays so
+    /// (else it is written `arm64/v8`, see [`Platform::written`]).
+    pub as_manifest_tool: bool,
 }
 
 impl Platforms<'_> {
@@ -40,7 +43,7 @@ impl Platforms<'_> {
         if self.trust_spec
             && let Some(platform) = complete
         {
-            return Ok(platform.written());
+            return Ok(self.written(platform));
         }
         let image = config_platform(client, &entry.image, config).await?;
         let platform = match complete {
@@ -59,7 +62,16 @@ impl Platforms<'_> {
             _ => given.fill_from(&image),
         };
         check_platform(&platform, &entry.image)?;
-        Ok(platform.written())
+        Ok(self.written(platform))
+    }
+
+    /// The platform as the list is written.
+    fn written(&self, platform: Platform) -> Platform {
+        if self.as_manifest_tool {
+            platform
+        } else {
+            platform.written()
+        }
     }
 }
 
