@@ -35,6 +35,7 @@ mod pages_http;
 mod pages_living;
 mod pages_referrers;
 mod queue;
+mod quirks;
 mod referrers;
 mod referrers_service;
 mod registries;

@@ -1,7 +1,9 @@
 //! The two listings referrers are found by: a repository's tags (`GET /v2/<name>/tags/list`,
 //! where the referrers tag schema and cosign keep theirs) and the referrers API
 //! (`GET /v2/<name>/referrers/<digest>`, OCI distribution 1.1), each followed across its pages
-//! (`Link: <…>; rel="next"`, on the registry itself only).
+//! (`Link: <…>; rel="next"`, on the registry itself only). A tag page as long as was asked for
+//! and without a `Link` (Trow cuts its listing at `n` so) is followed by asking again from its
+//! last tag (`last=`).
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderValue};
@@ -48,9 +50,22 @@ impl RegistryClient {
                 Err(e) if e.is_not_found() && tags.is_empty() => return Ok(Vec::new()),
                 Err(e) => return Err(e),
             };
-            let page: TagList = parse(&body, &operation)?;
-            tags.extend(page.tags.unwrap_or_default());
-            next = link;
+            let page = parse::<TagList>(&body, &operation)?
+                .tags
+                .unwrap_or_default();
+            if link.is_none() && tags.last().is_some() && page.last() == tags.last() {
+                break; // `last=` not understood: the same page again
+            }
+            let cut = page.len() >= TAGS_PER_PAGE;
+            tags.extend(page);
+            next = link.or_else(|| {
+                let last = tags.last().filter(|_| cut)?;
+                let last: String = url::form_urlencoded::byte_serialize(last.as_bytes()).collect();
+                Some(format!(
+                    "/v2/{}/tags/list?n={TAGS_PER_PAGE}&last={last}",
+                    repo.repository()
+                ))
+            });
         }
         Ok(tags)
     }
