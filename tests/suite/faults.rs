@@ -1,6 +1,7 @@
 //! Faults a real registry won't produce on demand — rate limits, 5xx, dropped connections, slow
-//! answers, wrong digests, refused mounts — from a wiremock registry, through the library with a
-//! fast retry policy. Every assertion about retries counts the requests the mock received.
+//! answers, wrong digests, refused mounts, Harbor's 401 to a mount, Nexus's late view of what was
+//! just pushed — from a wiremock registry, through the library with a fast retry policy. Every
+//! assertion about retries counts the requests the mock received.
 
 use std::time::{Duration, Instant};
 
@@ -374,6 +375,76 @@ async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_op
     assert_eq!(opened, 0, "the session the mount opened was used");
     let puts = received(&server, "PUT", &format!("/v2/{TARGET}/manifests/v1")).await;
     assert_eq!(puts.len(), 1);
+}
+
+/// Harbor answers a mount from a project that does not exist with `401 UNAUTHORIZED` instead of
+/// opening an upload (`202`).
+#[tokio::test]
+async fn a_mount_answered_401_as_harbor_does_is_an_upload_in_a_session_of_its_own() {
+    let image = image();
+    let layer = &image.layers[0];
+    let server = healthy_registry(&image).await;
+    let denied = "unauthorized to access repository: src-amd64, action: pull";
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/{TARGET}/blobs/uploads/")))
+        .and(query_param("mount", layer.digest.as_str()))
+        .respond_with(ResponseTemplate::new(401).set_body_json(error_body("UNAUTHORIZED", denied)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{SOURCE}/blobs/{}", layer.digest)))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(layer.data.clone(), &layer.media_type),
+        )
+        .mount(&server)
+        .await;
+    let session = format!("/v2/{TARGET}/blobs/uploads/h1");
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/{TARGET}/blobs/uploads/")))
+        .and(query_param_is_missing("mount"))
+        .respond_with(ResponseTemplate::new(202).insert_header("Location", session.as_str()))
+        .mount(&server)
+        .await;
+    accept_chunks(&server, &session, "", "x").await;
+    Mock::given(method("PUT"))
+        .and(path(session.as_str()))
+        .and(query_param("digest", layer.digest.as_str()))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+
+    push_demo(&client(), &host(&server)).await.unwrap();
+
+    let sent = received(&server, "PATCH", &session).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, layer.data);
+    let puts = received(&server, "PUT", &format!("/v2/{TARGET}/manifests/v1")).await;
+    assert_eq!(puts.len(), 1);
+}
+
+/// Nexus answers a list's PUT with `MANIFEST_BLOB_UNKNOWN` for a moment after the children it
+/// lists were pushed (its storage is eventually consistent).
+#[tokio::test]
+async fn a_list_put_that_does_not_see_its_new_children_yet_is_sent_again() {
+    let image = image();
+    let server = healthy_registry(&image).await;
+    let list_path = format!("/v2/{TARGET}/manifests/v1");
+    Mock::given(method("PUT"))
+        .and(path(list_path.as_str()))
+        .respond_with(ResponseTemplate::new(400).set_body_json(error_body(
+            "MANIFEST_BLOB_UNKNOWN",
+            "blob unknown to registry",
+        )))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+
+    let report = push_demo(&client(), &host(&server)).await.unwrap();
+
+    assert_eq!(received(&server, "PUT", &list_path).await.len(), 3);
+    assert_eq!(report.entries.len(), 1);
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 
 use super::error::EngineError;
 use super::resolve::Resolved;
+use super::settle::settled;
 use crate::model::Reference;
 use crate::registry::media::is_non_distributable;
 use crate::registry::{CopyError, Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
@@ -135,10 +136,13 @@ impl<'a> Copier<'a> {
         at: &Reference,
     ) -> Result<(), EngineError> {
         self.ensure_contents(from, manifest).await?;
-        self.client
-            .put_manifest(at, manifest.bytes.clone(), &manifest.media_type)
-            .await
-            .map_err(|e| EngineError::registry(at, e))?;
+        settled(&format!("PUT {at}"), || async {
+            self.client
+                .put_manifest(at, manifest.bytes.clone(), &manifest.media_type)
+                .await
+                .map_err(|e| EngineError::registry(at, e))
+        })
+        .await?;
         Ok(())
     }
 

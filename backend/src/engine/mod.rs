@@ -25,6 +25,7 @@ mod platform;
 mod push;
 mod referrers;
 mod resolve;
+mod settle;
 mod verify;
 mod verify_pull;
 

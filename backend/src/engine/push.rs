@@ -10,9 +10,10 @@ use super::error::EngineError;
 use super::plan::{self, ListDocument, Plan, PushOptions};
 use super::referrers::{self, Subjects};
 use super::resolve::{Resolved, Skipped};
+use super::settle;
 use super::verify::PlatformCheck;
 use crate::model::Reference;
-use crate::model::{Digest, Entry, ErrorCode, Referrer, SourcePin};
+use crate::model::{Digest, Entry, Referrer, SourcePin};
 use crate::registry::RegistryClient;
 use crate::spec::{ListSpec, Work};
 
@@ -97,15 +98,14 @@ impl Plan {
             return Ok(self.report(client, false).finished(carried, restored));
         }
         match self.put(client, true).await {
-            Err(e)
-                if new.len() < self.resolved.len()
-                    && e.code() == ErrorCode::ManifestBlobUnknown =>
-            {
-                tracing::warn!(
-                    "a child of the current list is gone from {target}; copying every child"
-                );
-                copier.ensure_all(&self.resolved, concurrency).await?;
-                self.put(client, true).await?;
+            Err(e) if settle::unknown_yet(&e) => {
+                if new.len() < self.resolved.len() {
+                    tracing::warn!(
+                        "a child of the current list is gone from {target}; copying every child"
+                    );
+                    copier.ensure_all(&self.resolved, concurrency).await?;
+                }
+                settle::settled(&format!("PUT {target}"), || self.put(client, true)).await?;
             }
             other => other?,
         }

@@ -253,7 +253,19 @@ impl RegistryClient {
                 target.name()
             ),
         );
-        let response = self.requester.send(&host, req).await?;
+        let response = match self.requester.send(&host, req).await {
+            Ok(response) => response,
+            // Harbor answers a mount from a project that does not exist (or that the credentials
+            // may not read) with 401 instead of opening an upload: upload it instead.
+            Err(e) if matches!(e.status(), Some(401 | 403)) => {
+                tracing::info!(
+                    "mount of {digest} from {} refused ({e}); uploading it",
+                    from.name()
+                );
+                return Ok(Mount::Refused(self.start_upload(target).await?));
+            }
+            Err(e) => return Err(e),
+        };
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             _ => {
