@@ -174,6 +174,16 @@ impl Requester {
     async fn exchange(&self, host: &Host, req: &Request, mode: &AuthMode) -> Answer {
         let (response, same_host, https) = match self.send_once(host, req, mode).await {
             Ok(sent) => sent,
+            // A loopback registry asked over plain HTTP that answers with a TLS alert speaks TLS.
+            Err(Failure::Retryable(e) | Failure::Final(e))
+                if !host.is_https() && transport::answered_not_http(&e) =>
+            {
+                tracing::debug!(
+                    "{} answered plain HTTP with something else: {e}",
+                    host.registry
+                );
+                return Answer::HttpsServer;
+            }
             Err(failure) => return Answer::Failed(failure),
         };
         // The scheme this request went out on: another may have upgraded the host since.

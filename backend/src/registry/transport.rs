@@ -260,6 +260,13 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// A failure before any answer, with advice when it looks like a scheme mix-up or an untrusted
 /// certificate (both permanent: retrying cannot help).
+/// Whether a request sent over plain HTTP was answered with bytes that are not HTTP at all: a
+/// TLS server's alert (Trow's TLS layer answers so; Go's servers answer a readable 400 instead).
+pub(crate) fn answered_not_http(err: &RegistryError) -> bool {
+    matches!(err, RegistryError::Transport { message, .. }
+        if message.contains("invalid HTTP version parsed"))
+}
+
 pub(crate) fn transport_error(
     operation: &str,
     host: Peer<'_>,

@@ -24,6 +24,7 @@ pub mod referrers_api;
 pub mod serve;
 pub mod stalled;
 pub mod stores;
+pub mod tls_only;
 pub mod wait;
 
 /// Runs each named test function twice, once on PostgreSQL and once on SQLite, as
