@@ -335,7 +335,7 @@ async fn refuse_mount(server: &MockServer, image: &BuiltImage, location: &str) {
 }
 
 #[tokio::test]
-async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_opened() {
+async fn a_refused_mount_uploads_the_blob_from_the_source_into_the_session_it_opened() {
     let image = image();
     let layer = &image.layers[0];
     let server = healthy_registry(&image).await;
@@ -346,10 +346,9 @@ async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_op
     )
     .await;
     let session = format!("/v2/{TARGET}/blobs/uploads/s1");
-    accept_chunks(&server, &session, "abc", "def").await;
     Mock::given(method("PUT"))
         .and(path(session.as_str()))
-        .and(query_param("_state", "def"))
+        .and(query_param("_state", "abc"))
         .and(query_param("digest", layer.digest.as_str()))
         .respond_with(ResponseTemplate::new(201))
         .mount(&server)
@@ -359,12 +358,10 @@ async fn a_refused_mount_streams_the_blob_from_the_source_into_the_session_it_op
 
     let source_path = format!("/v2/{SOURCE}/blobs/{}", layer.digest);
     assert_eq!(received(&server, "GET", &source_path).await.len(), 1);
-    let chunks = received(&server, "PATCH", &session).await;
-    assert_eq!(chunks.len(), 1);
-    assert_eq!(chunks[0].body, layer.data);
-    let closed = received(&server, "PUT", &session).await;
-    assert_eq!(closed.len(), 1);
-    assert!(closed[0].body.is_empty(), "the bytes went in the PATCH");
+    assert!(received(&server, "PATCH", &session).await.is_empty());
+    let put = received(&server, "PUT", &session).await;
+    assert_eq!(put.len(), 1, "a small blob goes up in one request");
+    assert_eq!(put[0].body, layer.data);
     let opened = server
         .received_requests()
         .await
@@ -406,7 +403,6 @@ async fn a_mount_answered_401_as_harbor_does_is_an_upload_in_a_session_of_its_ow
         .respond_with(ResponseTemplate::new(202).insert_header("Location", session.as_str()))
         .mount(&server)
         .await;
-    accept_chunks(&server, &session, "", "x").await;
     Mock::given(method("PUT"))
         .and(path(session.as_str()))
         .and(query_param("digest", layer.digest.as_str()))
@@ -416,7 +412,7 @@ async fn a_mount_answered_401_as_harbor_does_is_an_upload_in_a_session_of_its_ow
 
     push_demo(&client(), &host(&server)).await.unwrap();
 
-    let sent = received(&server, "PATCH", &session).await;
+    let sent = received(&server, "PUT", &session).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body, layer.data);
     let puts = received(&server, "PUT", &format!("/v2/{TARGET}/manifests/v1")).await;
@@ -455,7 +451,7 @@ async fn a_copy_that_fails_on_the_way_starts_again_in_a_new_session() {
     refuse_mount(&server, &image, &format!("/v2/{TARGET}/blobs/uploads/s1")).await;
     let first = format!("/v2/{TARGET}/blobs/uploads/s1");
     let second = format!("/v2/{TARGET}/blobs/uploads/s2");
-    Mock::given(method("PATCH"))
+    Mock::given(method("PUT"))
         .and(path(first.as_str()))
         .respond_with(ResponseTemplate::new(500).set_body_json(error_body("UNKNOWN", "disk")))
         .mount(&server)
@@ -466,7 +462,6 @@ async fn a_copy_that_fails_on_the_way_starts_again_in_a_new_session() {
         .respond_with(ResponseTemplate::new(202).insert_header("Location", second.as_str()))
         .mount(&server)
         .await;
-    accept_chunks(&server, &second, "", "x").await;
     Mock::given(method("PUT"))
         .and(path(second.as_str()))
         .and(query_param("digest", layer.digest.as_str()))
@@ -476,28 +471,14 @@ async fn a_copy_that_fails_on_the_way_starts_again_in_a_new_session() {
 
     push_demo(&client(), &host(&server)).await.unwrap();
 
-    assert_eq!(received(&server, "PATCH", &first).await.len(), 1);
+    let failed = received(&server, "PUT", &first).await;
+    assert_eq!(failed.len() as u32, ATTEMPTS, "the same bytes, sent again");
     assert_eq!(received(&server, "DELETE", &first).await.len(), 1);
-    let retried = received(&server, "PATCH", &second).await;
+    let retried = received(&server, "PUT", &second).await;
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].body, layer.data);
-    assert_eq!(received(&server, "PUT", &second).await.len(), 1);
     let source_path = format!("/v2/{SOURCE}/blobs/{}", layer.digest);
     assert_eq!(received(&server, "GET", &source_path).await.len(), 2);
-}
-
-/// Takes every chunk PATCHed to `session` (with `_state=from`, when given), answering 202 with
-/// the session's Location at `_state=to`.
-pub(crate) async fn accept_chunks(server: &MockServer, session: &str, from: &str, to: &str) {
-    let mut mock = Mock::given(method("PATCH")).and(path(session));
-    if !from.is_empty() {
-        mock = mock.and(query_param("_state", from));
-    }
-    mock.respond_with(
-        ResponseTemplate::new(202).insert_header("Location", format!("{session}?_state={to}")),
-    )
-    .mount(server)
-    .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! A blob streamed from a source repository (any registry) into a target: sent in chunks
 //! (`PATCH` with `Content-Range`, then a `PUT ?digest=` that closes the upload), never held whole
-//! in memory, checked on the way (the bytes the source sends are counted and hashed), and resumed
+//! in memory (a blob of 1 MiB or less is: read, checked and sent in the one `PUT`), checked on the way (the bytes the source sends are counted and hashed), and resumed
 //! after the last chunk the target holds when a transfer is interrupted — where the target says
 //! it holds it (`GET` on the upload's `Location`: `204` and a `Range`); otherwise started again.
 //!
@@ -28,6 +28,10 @@ use super::timing::{Progress, idle_stream};
 use super::transport::Body;
 use crate::model::Reference;
 use crate::retry::Verdict;
+
+/// Blobs up to this size (configs, small layers) are read whole from the source, checked, and
+/// sent in one request (`PUT ?digest=` with the bytes) instead of a chunk and a close.
+const WHOLE_AT_ONCE: u64 = 1024 * 1024;
 
 /// A failed blob copy, and whose fault it is.
 #[derive(Debug)]
@@ -158,6 +162,12 @@ impl Copy<'_> {
             interrupted => self.restart(interrupted).await?,
         };
         let source = self.open_source(upload.offset).await?;
+        if upload.offset == 0 && self.blob.size <= WHOLE_AT_ONCE {
+            let bytes = self.read_whole(&source).await?;
+            return self.put_whole(&upload, bytes).await.inspect_err(|_| {
+                *state.lock().expect("lock") = Some(upload.clone());
+            });
+        }
         let chunk = self.client.config.upload_chunk.max(1);
         while upload.offset < self.blob.size {
             let len = chunk.min(self.blob.size - upload.offset);
@@ -350,20 +360,65 @@ impl Copy<'_> {
         Ok(())
     }
 
+    /// The whole (small) blob from the source, checked: its size and digest.
+    async fn read_whole(&self, source: &SharedSource) -> Result<Bytes, CopyError> {
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let stream = chunk_stream(
+            source.clone(),
+            self.blob.size,
+            hasher.clone(),
+            Progress::default(),
+        );
+        let parts: Vec<Bytes> = match stream.try_collect().await {
+            Ok(parts) => parts,
+            Err(e) => {
+                let why = source.lock().await.failed.clone();
+                return Err(self.source_failed(why.unwrap_or_else(|| e.to_string())));
+            }
+        };
+        let read = Upload {
+            location: String::new(),
+            offset: self.blob.size,
+            hasher: hasher.lock().expect("lock").clone(),
+        };
+        self.check_source(source, &read).await?;
+        Ok(parts.concat().into())
+    }
+
+    /// `PUT ?digest=` with the whole blob: one request where a chunk and a close would be two.
+    async fn put_whole(&self, upload: &Upload, bytes: Bytes) -> Result<(), CopyError> {
+        let host = self
+            .client
+            .host(self.target.registry())
+            .map_err(CopyError::target)?;
+        let mut req = Request::new(
+            Method::PUT,
+            commit_target(&upload.location, self.blob.digest.as_ref()),
+            vec![Scope::push(self.target.repository())],
+            format!("upload blob {} to {}", self.blob.digest, self.target.name()),
+        )
+        .committing();
+        req.body = Body::Bytes {
+            data: bytes,
+            content_type: "application/octet-stream".to_owned(),
+        };
+        self.client
+            .requester
+            .send(&host, req)
+            .await
+            .map_err(CopyError::target)?;
+        Ok(())
+    }
+
     /// `PUT ?digest=` with no body: the target checks the digest and links the blob.
     async fn close(&self, upload: &Upload) -> Result<(), CopyError> {
         let host = self
             .client
             .host(self.target.registry())
             .map_err(CopyError::target)?;
-        let separator = if upload.location.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
         let req = Request::new(
             Method::PUT,
-            format!("{}{separator}digest={}", upload.location, self.blob.digest),
+            commit_target(&upload.location, self.blob.digest.as_ref()),
             vec![Scope::push(self.target.repository())],
             format!("commit blob {} to {}", self.blob.digest, self.target.name()),
         )
@@ -375,6 +430,12 @@ impl Copy<'_> {
             .map_err(CopyError::target)?;
         Ok(())
     }
+}
+
+/// An upload's `Location` with `digest=` added: where it is closed.
+fn commit_target(location: &str, digest: &str) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}digest={digest}")
 }
 
 /// `stream` without its first `skip` bytes.
