@@ -387,6 +387,20 @@ impl Copy<'_> {
 
     /// `PUT ?digest=` with the whole blob: one request where a chunk and a close would be two.
     async fn put_whole(&self, upload: &Upload, bytes: Bytes) -> Result<(), CopyError> {
+        let body = Body::Bytes {
+            data: bytes,
+            content_type: "application/octet-stream".to_owned(),
+        };
+        self.commit(upload, body, "upload").await
+    }
+
+    /// `PUT ?digest=` with no body: the target checks the digest and links the blob.
+    async fn close(&self, upload: &Upload) -> Result<(), CopyError> {
+        self.commit(upload, Body::Empty, "commit").await
+    }
+
+    /// `PUT ?digest=` with `body` (what is left of the blob, if anything): the upload closed.
+    async fn commit(&self, upload: &Upload, body: Body, verb: &str) -> Result<(), CopyError> {
         let host = self
             .client
             .host(self.target.registry())
@@ -395,34 +409,10 @@ impl Copy<'_> {
             Method::PUT,
             commit_target(&upload.location, self.blob.digest.as_ref()),
             vec![Scope::push(self.target.repository())],
-            format!("upload blob {} to {}", self.blob.digest, self.target.name()),
+            format!("{verb} blob {} to {}", self.blob.digest, self.target.name()),
         )
         .committing();
-        req.body = Body::Bytes {
-            data: bytes,
-            content_type: "application/octet-stream".to_owned(),
-        };
-        self.client
-            .requester
-            .send(&host, req)
-            .await
-            .map_err(CopyError::target)?;
-        Ok(())
-    }
-
-    /// `PUT ?digest=` with no body: the target checks the digest and links the blob.
-    async fn close(&self, upload: &Upload) -> Result<(), CopyError> {
-        let host = self
-            .client
-            .host(self.target.registry())
-            .map_err(CopyError::target)?;
-        let req = Request::new(
-            Method::PUT,
-            commit_target(&upload.location, self.blob.digest.as_ref()),
-            vec![Scope::push(self.target.repository())],
-            format!("commit blob {} to {}", self.blob.digest, self.target.name()),
-        )
-        .committing();
+        req.body = body;
         self.client
             .requester
             .send(&host, req)
