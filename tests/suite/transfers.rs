@@ -4,7 +4,8 @@
 //! holds); the CLI's peak memory stays far below the layer's size. A chunk cut part way (the
 //! target then holds other bytes than were sent) starts the blob again. A target that reads
 //! slowly and takes its time to commit each upload is waited for (the commit budget), not given
-//! up on after the idle or answer timeout.
+//! up on after the idle or answer timeout. A config the platform check read is not read from its
+//! source again to copy it.
 
 use std::time::{Duration, Instant};
 
@@ -281,4 +282,44 @@ async fn a_slow_reader_and_a_slow_commit_are_waited_for_within_the_commit_budget
     let (code, stderr, _, _) = run_measured(&bounded).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("--commit-timeout"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_read_for_the_platform_check_is_not_read_again_to_copy_it() {
+    let (source, target) = (TestRegistry::plain().await, TestRegistry::plain().await);
+    let image = ImageFixture::new("linux", "amd64", None).layers(1).build();
+    Pusher::new(&source)
+        .push_image("app-amd64", "v1", &image)
+        .await
+        .unwrap();
+    let spec = format!(
+        "image: {}/app:v1\nmanifests:\n  - image: {}/app-amd64:v1\n    platform: {{os: linux, architecture: amd64}}\n",
+        target.host(),
+        source.host()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::support::cli::write_spec(dir.path(), "spec.yaml", &spec);
+
+    crate::support::cli::manifold(&["push", "from-spec", file.to_str().unwrap()])
+        .await
+        .ok();
+
+    let reads = |digest: &str| {
+        let request = format!("\"GET /v2/app-amd64/blobs/{digest} HTTP/");
+        source
+            .log()
+            .lines()
+            .filter(|l| l.contains(&request))
+            .count()
+    };
+    assert_eq!(reads(&image.config.digest), 1, "read once, for the check");
+    assert_eq!(reads(&image.layers[0].digest), 1);
+    let copied = Pusher::new(&target);
+    assert!(
+        copied
+            .blob_exists("app", &image.config.digest)
+            .await
+            .unwrap()
+    );
+    assert!(copied.manifest_exists("app", "v1").await.unwrap());
 }

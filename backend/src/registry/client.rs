@@ -11,6 +11,7 @@ use super::config::ClientConfig;
 use super::error::RegistryError;
 use super::host::Host;
 use super::request::Requester;
+use super::small_blobs::SmallBlobs;
 use super::transport;
 
 /// Makes registry clients that share one HTTP client (connections, TLS setup) but each learn
@@ -36,6 +37,7 @@ impl ClientFactory {
             requester: Requester::new(self.http.clone(), &self.config),
             config: self.config.clone(),
             hosts: Mutex::new(HashMap::new()),
+            small_blobs: SmallBlobs::default(),
         }
     }
 }
@@ -47,6 +49,8 @@ pub struct RegistryClient {
     /// How it talks to registries.
     pub(crate) config: ClientConfig,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
+    /// Small blobs read whole so far (configs), so that a copy need not read them again.
+    pub(crate) small_blobs: SmallBlobs,
 }
 
 impl RegistryClient {

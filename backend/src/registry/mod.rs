@@ -19,6 +19,7 @@ pub mod media;
 mod ops;
 mod referrers;
 mod request;
+mod small_blobs;
 mod span;
 mod timing;
 mod tls;

@@ -181,6 +181,7 @@ impl RegistryClient {
                 actual: actual.to_string(),
             });
         }
+        self.small_blobs.keep(digest, &bytes);
         Ok(bytes)
     }
 

@@ -1,6 +1,7 @@
 //! A blob streamed from a source repository (any registry) into a target: sent in chunks
 //! (`PATCH` with `Content-Range`, then a `PUT ?digest=` that closes the upload), never held whole
-//! in memory (a blob of 1 MiB or less is: read, checked and sent in the one `PUT`), checked on the way (the bytes the source sends are counted and hashed), and resumed
+//! in memory (a blob of 1 MiB or less is: read, checked and sent in the one `PUT`; one the client
+//! read already, a config, is not read from the source again), checked on the way (the bytes the source sends are counted and hashed), and resumed
 //! after the last chunk the target holds when a transfer is interrupted — where the target says
 //! it holds it (`GET` on the upload's `Location`: `204` and a `Range`); otherwise started again.
 //!
@@ -24,14 +25,11 @@ use super::error::{RegistryError, warn_retrying};
 use super::media::Descriptor;
 use super::ops::header;
 use super::request::Request;
+use super::small_blobs::SMALL_BLOB;
 use super::timing::{Progress, idle_stream};
 use super::transport::Body;
 use crate::model::Reference;
 use crate::retry::Verdict;
-
-/// Blobs up to this size (configs, small layers) are read whole from the source, checked, and
-/// sent in one request (`PUT ?digest=` with the bytes) instead of a chunk and a close.
-const WHOLE_AT_ONCE: u64 = 1024 * 1024;
 
 /// A failed blob copy, and whose fault it is.
 #[derive(Debug)]
@@ -161,13 +159,16 @@ impl Copy<'_> {
             },
             interrupted => self.restart(interrupted).await?,
         };
-        let source = self.open_source(upload.offset).await?;
-        if upload.offset == 0 && self.blob.size <= WHOLE_AT_ONCE {
-            let bytes = self.read_whole(&source).await?;
+        if upload.offset == 0 && self.blob.size <= SMALL_BLOB {
+            let bytes = match self.client.small_blobs.get(&self.blob.digest) {
+                Some(read) if read.len() as u64 == self.blob.size => read,
+                _ => self.read_whole(&self.open_source(0).await?).await?,
+            };
             return self.put_whole(&upload, bytes).await.inspect_err(|_| {
                 *state.lock().expect("lock") = Some(upload.clone());
             });
         }
+        let source = self.open_source(upload.offset).await?;
         let chunk = self.client.config.upload_chunk.max(1);
         while upload.offset < self.blob.size {
             let len = chunk.min(self.blob.size - upload.offset);
