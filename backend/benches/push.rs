@@ -9,6 +9,8 @@
 //! source's config, as a platform check must), and manifold taking the spec's platforms. Prints
 //! the median wall time of `RUNS` runs and the requests made. Last, each source is signed and given
 //! an SBOM and the list pushed with `--referrers`, and the extra requests per child are printed.
+//! Last, a line sets each goal beside its figure at the largest N (the re-push against the
+//! sequential client, its requests against 2N+1, the cold push against the floor reading configs).
 //! Run with `cargo bench -p manifold --bench push`.
 
 use std::collections::BTreeMap;
@@ -32,7 +34,9 @@ async fn main() {
     println!("| N | client | cold push | requests | re-push | requests | one rebuilt | requests |");
     println!("|---|---|---|---|---|---|---|---|");
     let (mut run_id, mut per_child) = (0, Vec::new());
+    let mut goals = GoalFigures::default();
     for n in SIZES {
+        goals.n = n;
         let sources = seed(&registry, n).await;
         for (name, concurrency) in [
             ("manifold (8 at a time)", 8),
@@ -48,7 +52,10 @@ async fn main() {
                 rebuild(&registry, &sources[0], run_id).await;
                 partial.push(manifold_push(&spec, concurrency).await);
             }
-            print_row(n, name, [&cold, &warm, &partial]);
+            let medians = print_row(n, name, [&cold, &warm, &partial]);
+            if concurrency == 8 {
+                goals.manifold = medians;
+            }
         }
         let (mut cold, mut warm, mut partial) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
@@ -59,11 +66,12 @@ async fn main() {
             rebuild(&registry, &sources[0], run_id).await;
             partial.push(sequential_reference(&host, &target, &sources).await);
         }
-        print_row(
+        let sequential = print_row(
             n,
             "sequential, manifest-tool's requests",
             [&cold, &warm, &partial],
         );
+        goals.sequential_re_push = sequential[1].0;
         for (name, read_config) in [
             ("floor client (4N+1, 8 at a time)", false),
             ("floor client reading each config (5N+1)", true),
@@ -75,6 +83,9 @@ async fn main() {
                 floor.push(floor_client(&host, &target, &sources, read_config).await);
             }
             print_cold_row(n, name, &floor);
+            if read_config {
+                goals.floor_reading_configs = median(&floor).0;
+            }
         }
         let mut trusted = Vec::new();
         for _ in 0..RUNS {
@@ -92,6 +103,7 @@ async fn main() {
             "N={n}: --referrers adds {extra:.1} requests per child (a signature and an SBOM each)"
         );
     }
+    goals.print();
 }
 
 /// Signs every source (a cosign `.sig` tag) and gives it an SBOM in the tag schema, then pushes
@@ -234,15 +246,46 @@ async fn floor_client(
     (started.elapsed(), requests)
 }
 
-fn print_row(n: usize, name: &str, columns: [&[(Duration, u64)]; 3]) {
-    let cells: Vec<String> = columns
+/// Prints a row of medians (cold push, re-push, one rebuilt) and returns them.
+fn print_row(n: usize, name: &str, columns: [&[(Duration, u64)]; 3]) -> [(Duration, u64); 3] {
+    let medians = columns.map(median);
+    let cells: Vec<String> = medians
         .iter()
-        .map(|samples| {
-            let (time, requests) = median(samples);
-            format!("{:.0} ms | {requests}", time.as_secs_f64() * 1e3)
-        })
+        .map(|(time, requests)| format!("{:.0} ms | {requests}", time.as_secs_f64() * 1e3))
         .collect();
     println!("| {n} | {name} | {} |", cells.join(" | "));
+    medians
+}
+
+/// The medians the goals are measured by, at the largest N.
+#[derive(Default)]
+struct GoalFigures {
+    n: usize,
+    manifold: [(Duration, u64); 3],
+    sequential_re_push: Duration,
+    floor_reading_configs: Duration,
+}
+
+impl GoalFigures {
+    /// One line: each goal beside its figure and ratio.
+    fn print(&self) {
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+        let verdict = |met: bool| if met { "met" } else { "MISSED" };
+        let [(cold, _), (re_push, re_push_requests), _] = self.manifold;
+        let faster = ratio(self.sequential_re_push, re_push);
+        let budget = 2 * self.n as u64 + 1;
+        let floor = ratio(cold, self.floor_reading_configs);
+        println!(
+            "Goals (N={}, manifold 8 at a time): unchanged re-push with the children check ≥ 6× \
+             faster than manifest-tool's requests made one at a time: {} ({faster:.1}×); its \
+             requests ≤ 2N+1: {} ({re_push_requests} of {budget}); cold push ≤ 1.05× the floor \
+             client reading each config: {} ({floor:.2}×)",
+            self.n,
+            verdict(faster >= 6.0),
+            verdict(re_push_requests <= budget),
+            verdict(floor <= 1.05),
+        );
+    }
 }
 
 /// Pushes a new build of one source under its tag (another seed: other layers, another digest).
