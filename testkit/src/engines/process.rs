@@ -166,14 +166,7 @@ pub(crate) async fn output(
         .await
         .with_context(|| format!("{what} took longer than {timeout:?}"))?
         .with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    stdout_of(&what, &out)
 }
 
 /// [`output`] for the start-up, which runs on a plain thread (no time limit: the commands it runs
@@ -184,6 +177,11 @@ pub(crate) fn output_blocking(cmd: &mut Command) -> anyhow::Result<String> {
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {what}"))?;
+    stdout_of(&what, &out)
+}
+
+/// What a command (`what`) printed, or its failure with what it printed on stderr.
+fn stdout_of(what: &str, out: &std::process::Output) -> anyhow::Result<String> {
     if !out.status.success() {
         bail!(
             "{what} failed ({}): {}",
