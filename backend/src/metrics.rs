@@ -1,5 +1,5 @@
 //! The service's metrics, rendered as Prometheus text: HTTP requests, pushes by outcome, push
-//! duration, checks of pushed lists. Queue depth and the watch's state (drifted lists, due
+//! duration, checks of pushed lists, time held back by registries' rate limits. Queue depth and the watch's state (drifted lists, due
 //! checks and how late the oldest is) are read from the store at scrape time. One instance per application
 //! (no global recorder), shared by the HTTP layer and the workers.
 
@@ -210,6 +210,24 @@ pub fn render_store(out: &mut String, available: bool, write_errors: u64) {
         "Writes the database refused because it could not take them.",
     );
     let _ = writeln!(out, "manifold_store_write_errors_total {write_errors}");
+}
+
+/// Appends, per registry host, the seconds requests to it were held back because it limited the
+/// rate (`throttled`: host and seconds, as the registry clients' budgets count them).
+pub fn render_throttled(out: &mut String, throttled: &[(String, f64)]) {
+    header(
+        out,
+        "registry_throttled_seconds_total",
+        "counter",
+        "Seconds requests to a registry were held back because it limited the rate.",
+    );
+    for (host, seconds) in throttled {
+        let host = host.replace(['"', '\\', '\n'], "_");
+        let _ = writeln!(
+            out,
+            "manifold_registry_throttled_seconds_total{{host=\"{host}\"}} {seconds:.3}"
+        );
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

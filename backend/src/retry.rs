@@ -35,6 +35,9 @@ pub enum Verdict {
     Stop,
     /// Try again after the policy's delay, or after this one (a server's `Retry-After`, capped).
     Retry(Option<Duration>),
+    /// Try again now, without counting an attempt: the server limited the rate, and whoever
+    /// sends the next attempt waits as it asked (the registry's rate budget) and bounds how long.
+    Again,
 }
 
 impl RetryPolicy {
@@ -69,6 +72,7 @@ impl RetryPolicy {
             match op(attempt).await {
                 Ok(value) => return Ok(value),
                 Err(e) => match verdict(&e) {
+                    Verdict::Again => {}
                     Verdict::Retry(after) if self.may_retry(attempt) => {
                         let delay =
                             after.map_or_else(|| self.delay(attempt), |d| d.min(self.max_delay));
@@ -125,6 +129,35 @@ mod tests {
             .await;
         assert_eq!(result, Err(("503", 3)));
         assert_eq!(calls.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_sent_again_uncounted_keeps_its_number_and_costs_no_attempt() {
+        let calls = AtomicU32::new(0);
+        let result: Result<u32, _> = fast(2)
+            .run(
+                |attempt| {
+                    let call = calls.fetch_add(1, Ordering::Relaxed) + 1;
+                    async move {
+                        match call {
+                            1..=5 => Err("429"),
+                            _ if attempt == 1 => Err("503"),
+                            _ => Ok(attempt),
+                        }
+                    }
+                },
+                |e| match *e {
+                    "429" => Verdict::Again,
+                    _ => Verdict::Retry(None),
+                },
+            )
+            .await;
+        assert_eq!(
+            result,
+            Ok(2),
+            "five refusals, then one counted failure of two"
+        );
+        assert_eq!(calls.load(Ordering::Relaxed), 7);
     }
 
     #[tokio::test]

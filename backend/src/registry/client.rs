@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::budget::Budgets;
 use super::config::ClientConfig;
 use super::error::RegistryError;
 use super::host::Host;
@@ -14,12 +15,14 @@ use super::request::Requester;
 use super::small_blobs::SmallBlobs;
 use super::transport;
 
-/// Makes registry clients that share one HTTP client (connections, TLS setup) but each learn
-/// auth, cache tokens and count requests on their own: the service makes one per push or inspect.
+/// Makes registry clients that share one HTTP client (connections, TLS setup) and one rate
+/// budget per registry host, but each learn auth, cache tokens and count requests on their own:
+/// the service makes one per push or inspect.
 #[derive(Debug, Clone)]
 pub struct ClientFactory {
     http: reqwest::Client,
     config: ClientConfig,
+    budgets: Arc<Budgets>,
 }
 
 impl ClientFactory {
@@ -27,8 +30,15 @@ impl ClientFactory {
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
         Ok(Self {
             http: transport::build_http(&config.http_options())?,
+            budgets: Arc::new(Budgets::new(config.max_in_flight)),
             config,
         })
+    }
+
+    /// Per registry host its clients talked to, the seconds their requests were held back
+    /// because the registry limited the rate.
+    pub fn throttled_seconds(&self) -> Vec<(String, f64)> {
+        self.budgets.throttled()
     }
 
     /// A fresh client on the shared HTTP client.
@@ -38,6 +48,7 @@ impl ClientFactory {
             config: self.config.clone(),
             hosts: Mutex::new(HashMap::new()),
             small_blobs: SmallBlobs::default(),
+            budgets: self.budgets.clone(),
         }
     }
 }
@@ -51,6 +62,8 @@ pub struct RegistryClient {
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     /// Small blobs read whole so far (configs), so that a copy need not read them again.
     pub(crate) small_blobs: SmallBlobs,
+    /// The rate budgets it shares with the other clients of its factory.
+    budgets: Arc<Budgets>,
 }
 
 impl RegistryClient {
@@ -72,9 +85,9 @@ impl RegistryClient {
             )));
         }
         let mut hosts = self.hosts.lock().expect("lock");
-        let host = hosts
-            .entry(registry.to_owned())
-            .or_insert_with(|| Arc::new(Host::new(registry, &self.config)));
+        let host = hosts.entry(registry.to_owned()).or_insert_with(|| {
+            Arc::new(Host::new(registry, &self.config, self.budgets.of(registry)))
+        });
         Ok(host.clone())
     }
 }

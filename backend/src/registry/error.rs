@@ -31,6 +31,13 @@ impl fmt::Display for ApiErrorDetail {
 }
 
 impl ApiErrorDetail {
+    /// Whether it says a rate limit was hit (Docker Hub's and GHCR's `TOOMANYREQUESTS`, GitHub's
+    /// "You have exceeded a secondary rate limit").
+    pub(crate) fn mentions_rate_limit(&self) -> bool {
+        self.code.eq_ignore_ascii_case("TOOMANYREQUESTS")
+            || self.message.to_ascii_lowercase().contains("rate limit")
+    }
+
     /// The message and its detail, without the code.
     fn fmt_message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)?;
@@ -108,11 +115,26 @@ impl RegistryError {
         matches!(self, Self::Api { status: 404, .. })
     }
 
+    /// Whether the registry refused the request for its rate: `429`, or a `403` that says it is
+    /// a rate limit (GitHub's secondary rate limit).
+    pub fn is_rate_limited(&self) -> bool {
+        match self {
+            Self::Api { status: 429, .. } => true,
+            Self::Api {
+                status: 403,
+                errors,
+                ..
+            } => errors.iter().any(ApiErrorDetail::mentions_rate_limit),
+            _ => false,
+        }
+    }
+
     /// Whether trying again later may succeed: transport failures (but not TLS or scheme
-    /// mismatches), 429 and 5xx. Never 4xx otherwise.
+    /// mismatches), 429, a 403 rate limit and 5xx. Never 4xx otherwise.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            _ if self.is_rate_limited() => true,
+            Self::Api { status, .. } => *status >= 500,
             Self::Transport { permanent, .. } => !permanent,
             _ => false,
         }

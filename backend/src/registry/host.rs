@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::MutexGuard;
 
 use super::auth::{Challenge, Credentials, Scope, Token, fetch_token, scope_key};
+use super::budget::Budget;
 use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
 use super::timing::Silence;
@@ -60,12 +61,15 @@ pub(crate) struct Host {
     ca_given: bool,
     /// Since when it has left requests unanswered.
     pub(crate) silence: Silence,
+    /// Its rate budget, shared with every other client of the same factory.
+    pub(crate) budget: Arc<Budget>,
 }
 
 impl Host {
     /// A registry not yet talked to: HTTPS unless configured plain or on loopback (which starts on
-    /// HTTP and may upgrade), auth mode unknown, credentials from the keychain.
-    pub(crate) fn new(registry: &str, config: &ClientConfig) -> Self {
+    /// HTTP and may upgrade), auth mode unknown, credentials from the keychain; requests within
+    /// `budget`.
+    pub(crate) fn new(registry: &str, config: &ClientConfig, budget: Arc<Budget>) -> Self {
         let api_host = if registry == DOCKER_HUB {
             DOCKER_HUB_API.to_owned()
         } else {
@@ -85,6 +89,7 @@ impl Host {
             realms: config.realms(),
             ca_given: !config.ca_certs.is_empty(),
             silence: Silence::default(),
+            budget,
         }
     }
 
@@ -251,6 +256,7 @@ mod tests {
 
     use super::*;
     use crate::registry::auth::Keychain;
+    use crate::registry::budget::Budgets;
 
     fn host(registry: &str, credentials: Option<Credentials>) -> Host {
         let config = ClientConfig {
@@ -261,7 +267,7 @@ mod tests {
             },
             ..ClientConfig::default()
         };
-        Host::new(registry, &config)
+        Host::new(registry, &config, Budgets::new(1).of(registry))
     }
 
     fn bearer(error: Option<&str>) -> Challenge {
@@ -297,6 +303,7 @@ mod tests {
                 plain_http: true,
                 ..ClientConfig::default()
             },
+            Budgets::new(1).of("127.0.0.1:5000"),
         );
         assert!(!plain.upgrade_to_https());
         assert!(!plain.is_https());

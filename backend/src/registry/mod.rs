@@ -6,11 +6,13 @@
 //!
 //! Its modules import only downward, bottom first: `media` and `error` (types), `tls` (CA files,
 //! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
-//! challenges, tokens), `config`, `host` (per-registry state),
+//! challenges, tokens), `config`, `throttle` (what an answer says of the rate) and `budget` (one
+//! rate budget per registry host, shared by a factory's clients), `host` (per-registry state),
 //! `request` (the one request loop), `client`, `ops` (the operations), `referrers` (the tag and
 //! referrers listings) and `upload` (a blob's streamed, resumable copy).
 
 pub mod auth;
+mod budget;
 pub mod client;
 mod config;
 pub mod error;
@@ -21,6 +23,7 @@ mod referrers;
 mod request;
 mod small_blobs;
 mod span;
+mod throttle;
 mod timing;
 mod tls;
 mod transport;

@@ -15,10 +15,12 @@ use tokio::sync::{MutexGuard, Semaphore};
 use tracing::Instrument as _;
 
 use super::auth::{Challenge, Scope, challenges, insufficient_scope};
+use super::budget::{MAX_THROTTLED, Ticket};
 use super::config::ClientConfig;
 use super::error::{ApiErrorDetail, RegistryError, warn_retrying};
 use super::host::{AuthMode, Host};
 use super::span;
+use super::throttle::{self, Throttle, ThrottleKind};
 use super::timing::{Progress, Timeouts, reporting, silent_error};
 use super::transport::{self, Body, Wire};
 use crate::retry::{RetryPolicy, Verdict};
@@ -107,14 +109,16 @@ impl Requester {
         let replayable = req.body.is_replayable();
         let span = span::request_span(&req.method, &host.registry, &req.target);
         let started = Instant::now();
+        // A request the registry keeps refusing for its rate stops waiting after this.
+        let deadline = tokio::time::Instant::now() + MAX_THROTTLED;
         // Once per request, across attempts: one more send after an auth challenge taught us more.
         let auth_retried = AtomicBool::new(false);
         let (req, auth_retried) = (&req, &auth_retried);
         let result = self
             .retry
             .run(
-                move |attempt| self.attempt(host, req, auth_retried, attempt),
-                move |failed| failed.verdict(replayable, &self.retry),
+                move |attempt| self.attempt(host, req, auth_retried, attempt, deadline),
+                move |failed| failed.verdict(replayable, &self.retry, deadline),
             )
             .instrument(span.clone())
             .await
@@ -136,12 +140,13 @@ impl Requester {
         req: &Request,
         auth_retried: &AtomicBool,
         attempt: u32,
+        deadline: tokio::time::Instant,
     ) -> Result<Response, Failed<'h>> {
         let replayable = req.body.is_replayable();
         loop {
             let probe = host.probe().await;
             let mode = host.auth_mode();
-            let failure = match self.exchange(host, req, &mode).await {
+            let failure = match self.exchange(host, req, &mode, deadline).await {
                 Answer::Success(response) => return Ok(response),
                 Answer::Challenge(challenges, response) => {
                     if replayable
@@ -170,8 +175,22 @@ impl Requester {
         }
     }
 
-    /// Sends the request once under `mode` and reads what its answer means.
-    async fn exchange(&self, host: &Host, req: &Request, mode: &AuthMode) -> Answer {
+    /// Sends the request once under `mode`, when the host's rate budget admits it (by
+    /// `deadline`), and reads what its answer means; tells the budget how it was answered.
+    async fn exchange(
+        &self,
+        host: &Host,
+        req: &Request,
+        mode: &AuthMode,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
+        let ticket = match host.budget.admit(deadline).await {
+            Ok(ticket) => ticket,
+            Err(wait) => {
+                let err = throttle::waits_too_long(&req.operation, &host.registry, wait);
+                return Answer::Failed(Failure::Final(err));
+            }
+        };
         let (response, same_host, https) = match self.send_once(host, req, mode).await {
             Ok(sent) => sent,
             // A loopback registry asked over plain HTTP that answers with a TLS alert speaks TLS.
@@ -186,12 +205,17 @@ impl Requester {
             }
             Err(failure) => return Answer::Failed(failure),
         };
+        if let Some(wait) = throttle::reset_when_spent(response.headers()) {
+            host.budget.pause(wait);
+        }
         // The scheme this request went out on: another may have upgraded the host since.
         let class = classify(response.status(), same_host, https);
         if class != Class::Challenge {
             host.answered(mode);
         }
-        read_answer(&req.operation, class, response).await
+        let headers = (class == Class::Error).then(|| response.headers().clone());
+        let answer = read_answer(&req.operation, class, response).await;
+        settle(ticket, answer, headers.as_ref())
     }
 
     /// Builds the request (its URL on the host's current scheme, `Authorization` only for the host
@@ -319,6 +343,42 @@ impl Requester {
     }
 }
 
+/// Tells the budget how a request was answered (`headers`: an error answer's); an answer that
+/// refused the request for its rate becomes a throttled failure, sent again without counting as
+/// an attempt.
+fn settle(ticket: Ticket<'_>, answer: Answer, headers: Option<&HeaderMap>) -> Answer {
+    let throttle = match (&answer, headers) {
+        (
+            Answer::Failed(
+                Failure::Retryable(RegistryError::Api { status, errors, .. })
+                | Failure::Final(RegistryError::Api { status, errors, .. }),
+            ),
+            Some(headers),
+        ) => Throttle::of(*status, headers, errors),
+        _ => None,
+    };
+    let Some(throttle) = throttle else {
+        ticket.answered();
+        return answer;
+    };
+    ticket.limited(throttle);
+    match (throttle.kind, answer) {
+        (
+            ThrottleKind::Refused,
+            Answer::Failed(Failure::Retryable(mut err) | Failure::Final(mut err)),
+        ) => {
+            if !err.is_rate_limited()
+                && let RegistryError::Api { errors, .. } = &mut err
+            {
+                // A 403 that said it only in Retry-After (a HEAD has no body).
+                errors.insert(0, throttle::rate_limit_entry());
+            }
+            Answer::Failed(Failure::Throttled(err))
+        }
+        (_, answer) => answer,
+    }
+}
+
 /// What an answer is, from its status and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -416,8 +476,12 @@ async fn refusal(
 /// Why an attempt failed.
 #[derive(Debug)]
 enum Failure {
-    /// It may pass if sent again: 429, 5xx, a transport failure that is not permanent.
+    /// It may pass if sent again: 5xx, a transport failure that is not permanent.
     Retryable(RegistryError),
+    /// The registry refused it for its rate (429, a 403 rate limit): sent again once the host's
+    /// rate budget admits it, without counting as an attempt, until the request has waited
+    /// [`MAX_THROTTLED`].
+    Throttled(RegistryError),
     /// Sending again cannot help, or is not the loop's to do (a failed token request, which the
     /// token call retried itself): the error is returned as it is.
     Final(RegistryError),
@@ -446,9 +510,18 @@ struct Failed<'h> {
 
 impl Failed<'_> {
     /// Whether to try again: only what may pass, and only with a body that can be sent again;
-    /// after the registry's `Retry-After` if it gave one (the policy caps it).
-    fn verdict(&self, replayable: bool, policy: &RetryPolicy) -> Verdict {
+    /// after the registry's `Retry-After` if it gave one (the policy caps it). A request refused
+    /// for the rate is sent again until `deadline`, when its host's budget admits it.
+    fn verdict(
+        &self,
+        replayable: bool,
+        policy: &RetryPolicy,
+        deadline: tokio::time::Instant,
+    ) -> Verdict {
         match &self.failure {
+            Failure::Throttled(_) if replayable && tokio::time::Instant::now() < deadline => {
+                Verdict::Again
+            }
             Failure::Retryable(err) if replayable => {
                 if policy.may_retry(self.attempt) {
                     warn_retrying(err, self.attempt, policy.max_attempts);
@@ -463,7 +536,7 @@ impl Failed<'_> {
     fn into_error(self, attempts: u32) -> RegistryError {
         match self.failure {
             Failure::Retryable(err) => err.after_attempts(attempts),
-            Failure::Final(err) => err,
+            Failure::Throttled(err) | Failure::Final(err) => err,
         }
     }
 }
@@ -508,30 +581,52 @@ mod tests {
         assert_eq!(classify(ok(503), true, false), Class::Error);
     }
 
-    #[test]
-    fn only_what_may_pass_is_retried_and_only_with_a_body_that_can_be_sent_again() {
+    #[tokio::test]
+    async fn only_what_may_pass_is_retried_and_only_with_a_body_that_can_be_sent_again() {
         let policy = RetryPolicy::default();
+        let far = tokio::time::Instant::now() + Duration::from_secs(60);
         assert_eq!(
-            failed(Failure::of(api(503, None))).verdict(true, &policy),
+            failed(Failure::of(api(503, None))).verdict(true, &policy, far),
             Verdict::Retry(None)
         );
         assert_eq!(
-            failed(Failure::of(api(429, Some(3)))).verdict(true, &policy),
+            failed(Failure::of(api(429, Some(3)))).verdict(true, &policy, far),
             Verdict::Retry(Some(Duration::from_secs(3)))
         );
         assert_eq!(
-            failed(Failure::of(api(503, None))).verdict(false, &policy),
+            failed(Failure::of(api(503, None))).verdict(false, &policy, far),
             Verdict::Stop,
             "a streamed body is never replayed"
         );
         assert_eq!(
-            failed(Failure::of(api(404, None))).verdict(true, &policy),
+            failed(Failure::of(api(404, None))).verdict(true, &policy, far),
             Verdict::Stop
         );
         assert_eq!(
-            failed(Failure::Final(api(503, None))).verdict(true, &policy),
+            failed(Failure::Final(api(503, None))).verdict(true, &policy, far),
             Verdict::Stop,
             "a failed token request (retried by the token call) is not retried by the loop"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_refused_for_the_rate_is_sent_again_uncounted_until_its_deadline() {
+        let policy = RetryPolicy::default();
+        let now = tokio::time::Instant::now();
+        let refused = || failed(Failure::Throttled(api(429, None)));
+        assert_eq!(
+            refused().verdict(true, &policy, now + Duration::from_secs(60)),
+            Verdict::Again
+        );
+        assert_eq!(
+            refused().verdict(true, &policy, now),
+            Verdict::Stop,
+            "past its deadline it fails"
+        );
+        assert_eq!(
+            refused().verdict(false, &policy, now + Duration::from_secs(60)),
+            Verdict::Stop,
+            "a streamed body is never replayed"
         );
     }
 

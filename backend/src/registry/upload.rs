@@ -20,6 +20,7 @@ use reqwest::header::{CONTENT_RANGE, HeaderValue};
 use sha2::{Digest as _, Sha256};
 
 use super::auth::Scope;
+use super::budget::MAX_THROTTLED;
 use super::client::RegistryClient;
 use super::error::{RegistryError, warn_retrying};
 use super::media::Descriptor;
@@ -112,6 +113,8 @@ impl RegistryClient {
         let policy = &self.config.retry;
         let state = Mutex::new(session.map(Upload::new));
         let failures = AtomicU32::new(0);
+        // A copy the target keeps refusing for its rate is resumed, uncounted, until this.
+        let deadline = tokio::time::Instant::now() + MAX_THROTTLED;
         let result = policy
             .run(
                 |attempt| {
@@ -121,6 +124,9 @@ impl RegistryClient {
                 |e: &CopyError| {
                     if !e.error.is_retryable() {
                         return Verdict::Stop;
+                    }
+                    if e.error.is_rate_limited() && tokio::time::Instant::now() < deadline {
+                        return Verdict::Again;
                     }
                     let attempt = failures.fetch_add(1, Ordering::Relaxed) + 1;
                     if policy.may_retry(attempt) {

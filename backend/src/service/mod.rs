@@ -118,6 +118,7 @@ impl Services {
         let mut text = self.metrics.render(&queue.unwrap_or_default(), &watch);
         let (failing, write_errors) = self.store.health();
         crate::metrics::render_store(&mut text, failing.is_none(), write_errors);
+        crate::metrics::render_throttled(&mut text, &self.registries.throttled_seconds());
         text
     }
 
