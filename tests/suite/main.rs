@@ -16,6 +16,7 @@ mod cli_push;
 mod cli_shell;
 mod consumers;
 mod docs;
+mod doctor;
 mod edge_input;
 mod embedded;
 mod engine;

@@ -4,6 +4,7 @@
 //! Results go to stdout, progress and errors to stderr; a failure exits non-zero.
 
 mod commands;
+mod doctor;
 mod logging;
 pub mod output;
 mod parse;
@@ -91,6 +92,9 @@ enum Command {
     /// Copy a list (or an image) with every child and blob to another repository or registry,
     /// byte for byte: the digest stays the same.
     Copy(CopyArgs),
+    /// Probe what a registry does: auth, scheme and HTTP version, rate-limit headers, the
+    /// referrers API, and with --write cross-repository mounts and the list formats it accepts.
+    Doctor(doctor::DoctorArgs),
     /// Run the service: the REST API, the pages and the push workers.
     Serve(Box<crate::config::Settings>),
     /// Apply the database migrations and exit (serve applies them too).
@@ -126,6 +130,7 @@ impl Command {
             Self::Verify(a) => a.json,
             Self::Remove(a) => a.json,
             Self::Copy(a) => a.json,
+            Self::Doctor(a) => a.json,
             _ => false,
         }
     }
@@ -357,6 +362,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => commands::copy(&client, &args, concurrency).await,
         Command::Remove(args) => commands::remove(&client, &args, concurrency).await,
         Command::Verify(args) => commands::verify(&client, &args).await,
+        Command::Doctor(args) => doctor::run(&client, &args).await,
         Command::Serve(_)
         | Command::Migrate(_)
         | Command::Openapi

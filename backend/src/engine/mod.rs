@@ -5,7 +5,8 @@
 //! serialise the document — then [`Plan::push`]: make every child present in the target
 //! repository (mount, or a streamed copy), PUT the list and its tags, verify the digest. A dry run
 //! is a plan reported instead of pushed. Also [`inspect`], with its text layout and manifest-tool's `--raw` shape, and the check of
-//! a pushed list against its registry ([`check_drift`]).
+//! a pushed list against its registry ([`check_drift`]), and what a registry does, probed
+//! ([`doctor`]).
 //!
 //! It knows nothing of HTTP servers, queues or databases: it imports only `registry`, `spec` and
 //! `model`.
@@ -13,6 +14,7 @@
 mod copy;
 mod copy_plan;
 mod current;
+mod doctor;
 mod drift;
 mod edit;
 mod error;
@@ -29,6 +31,7 @@ mod settle;
 mod verify;
 mod verify_pull;
 
+pub use doctor::{Diagnosis, DoctorOptions, Probe, Writes, doctor};
 pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};

@@ -8,8 +8,8 @@
 //! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
 //! challenges, tokens), `config`, `throttle` (what an answer says of the rate) and `budget` (one
 //! rate budget per registry host, shared by a factory's clients), `host` (per-registry state),
-//! `request` (the one request loop), `client`, `ops` (the operations), `referrers` (the tag and
-//! referrers listings) and `upload` (a blob's streamed, resumable copy).
+//! `request` (the one request loop), `client`, `ops` (the operations), `probe` (what `doctor`
+//! asks besides), `referrers` (the tag and referrers listings) and `upload` (a blob's streamed, resumable copy).
 
 pub mod auth;
 mod budget;
@@ -19,6 +19,7 @@ pub mod error;
 mod host;
 pub mod media;
 mod ops;
+mod probe;
 mod referrers;
 mod request;
 mod small_blobs;
@@ -35,6 +36,7 @@ pub use config::{Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK};
 pub use error::RegistryError;
 pub use media::{Descriptor, ImageManifest, Manifest, ManifestBody};
 pub use ops::Mount;
+pub use probe::{AuthScheme, Ping};
 pub use timing::Timeouts;
 pub use tls::{crypto_provider, http_builder};
 pub use transport::error_chain;

@@ -33,6 +33,11 @@ impl Scope {
         Self(format!("repository:{repository}:pull,push"))
     }
 
+    /// Pull, push and delete access to a repository.
+    pub fn delete(repository: &str) -> Self {
+        Self(format!("repository:{repository}:pull,push,delete"))
+    }
+
     /// The scope string.
     pub fn as_str(&self) -> &str {
         &self.0
