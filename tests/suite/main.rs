@@ -41,6 +41,7 @@ mod rate_limits;
 mod referrers;
 mod referrers_service;
 mod registries;
+mod registries_page;
 mod registries_tls;
 mod registries_wild;
 mod scripts;

@@ -129,6 +129,17 @@ async fn the_services_workers_share_one_budget_per_registry_and_count_the_time_h
         Some(0.0),
         "the registry without a limit was never held back"
     );
+    let registries = serve.get_json("/registries").await;
+    let shown = registries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["registry"] == limited.addr.as_str())
+        .unwrap();
+    assert!(
+        shown["throttled_seconds"].as_f64().unwrap() >= limited_held - 0.001,
+        "the registries page says it too: {shown}"
+    );
 }
 
 /// Pushes a list of `n` sources into a registry behind `profile` at `per_second`, and asserts

@@ -10,6 +10,7 @@ mod inspect;
 mod limits;
 mod lists;
 mod query;
+mod registries;
 mod unmatched;
 
 use actix_web::web;
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     lists::configure(cfg);
     edits::configure(cfg);
     inspect::configure(cfg);
+    registries::configure(cfg);
     health::configure(cfg);
 }
 

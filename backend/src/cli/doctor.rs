@@ -68,10 +68,11 @@ fn text(d: &Diagnosis) -> Result<String, std::fmt::Error> {
                 .map_or_else(String::new, |s| format!(" (service {s})"))
         ),
     };
-    let given = if ping.credentials {
-        "credentials given"
-    } else {
-        "no credentials given"
+    let given = match (ping.credentials, ping.authenticated) {
+        (true, true) => "credentials given and taken",
+        (true, false) => "the credentials given were refused",
+        (false, true) => "no credentials given",
+        (false, false) => "no credentials given, and it refuses anonymous access",
     };
     line(&mut out, "Auth", &format!("{auth}; {given}"))?;
     let limits: Vec<String> = ping

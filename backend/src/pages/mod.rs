@@ -17,6 +17,7 @@ mod inspect;
 mod list;
 mod list_edit;
 mod login;
+mod registries;
 mod security;
 mod spec_form;
 mod view;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     list::configure(cfg);
     list_edit::configure(cfg);
     inspect::configure(cfg);
+    registries::configure(cfg);
     login::configure(cfg);
 }
 
@@ -66,6 +68,8 @@ pub enum Nav {
     New,
     /// Inspect.
     Inspect,
+    /// The registries.
+    Registries,
     /// No entry (sign-in, errors).
     None,
 }
@@ -102,6 +106,7 @@ impl Layout {
             Nav::Lists => "lists",
             Nav::New => "new",
             Nav::Inspect => "inspect",
+            Nav::Registries => "registries",
             Nav::None => "",
         };
         current == name

@@ -29,6 +29,9 @@ pub struct Ping {
     pub auth: AuthScheme,
     /// Whether credentials for it were given.
     pub credentials: bool,
+    /// Whether it let us in (with the credentials given, or anonymously): false when it
+    /// answered `401` even after its challenge was met.
+    pub authenticated: bool,
     /// Its rate-limit headers (`RateLimit-*`, `X-RateLimit-*`), as it sent them.
     pub rate_limit: Vec<(String, String)>,
     /// How long the answer took, token requests included, in milliseconds.
@@ -63,10 +66,20 @@ impl RegistryClient {
             Vec::new(),
             format!("GET the API base of {registry}"),
         );
-        let response = self.requester.send(&host, req).await?;
+        let (response, authenticated) = match self.requester.send(&host, req).await {
+            Ok(response) => (Some(response), true),
+            // Refused, but its challenge told how it authenticates: that is worth reporting.
+            Err(e) if e.status() == Some(401) && host.auth_mode() != AuthMode::Unknown => {
+                (None, false)
+            }
+            Err(e) => return Err(e),
+        };
         let answered = started.elapsed();
-        let rate_limit = response
-            .headers()
+        let headers = response
+            .as_ref()
+            .map(|r| r.headers().clone())
+            .unwrap_or_default();
+        let rate_limit = headers
             .iter()
             .filter(|(name, _)| {
                 let name = name.as_str();
@@ -81,9 +94,11 @@ impl RegistryClient {
         };
         Ok(Ping {
             scheme: if host.is_https() { "https" } else { "http" },
-            http_version: format!("{:?}", response.version()),
+            http_version: response
+                .map_or_else(|| "unknown".to_owned(), |r| format!("{:?}", r.version())),
             auth,
             credentials: host.credentials.is_some(),
+            authenticated,
             rate_limit,
             answered_ms: millis(answered),
         })

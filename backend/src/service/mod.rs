@@ -1,6 +1,6 @@
 //! The service's use cases, shared by its adapters (the JSON API, the pages, the workers):
 //! submit a list (or dry-run it), remove entries from a list or copy one (queued as lists are),
-//! read one or a page, retry, cancel, inspect a reference.
+//! read one or a page, retry, cancel, inspect a reference; the registries it talks to, as probed.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
 //! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
@@ -12,6 +12,7 @@ mod error;
 mod input;
 mod inspect;
 mod lists;
+mod registries;
 mod resource;
 
 use std::sync::Arc;
@@ -22,10 +23,11 @@ use tokio::sync::Semaphore;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
+pub use registries::{Profiles, RegistryView};
 pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
-pub use crate::registry::Descriptor;
+pub use crate::registry::{AuthScheme, Descriptor, Ping};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -45,6 +47,8 @@ pub struct Services {
     pub registries: ClientFactory,
     /// The HTTP client that delivers callbacks.
     pub callbacks: reqwest::Client,
+    /// What each registry was last found to do (the registries page).
+    pub profiles: Arc<Profiles>,
     /// Bounds the CPU-heavy work running off the HTTP threads at once (parsing specs).
     cpu: Arc<Semaphore>,
 }
@@ -62,6 +66,7 @@ impl Services {
                 .build()?,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
+            profiles: Arc::default(),
             store,
             cpu: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
