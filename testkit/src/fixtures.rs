@@ -179,6 +179,8 @@ pub struct ImageFixture {
     format: Format,
     seed: u64,
     pretty: bool,
+    labels: Vec<(String, String)>,
+    annotations: Vec<(String, String)>,
 }
 
 impl ImageFixture {
@@ -190,7 +192,21 @@ impl ImageFixture {
             format: Format::Docker,
             seed: 0,
             pretty: false,
+            labels: Vec::new(),
+            annotations: Vec::new(),
         }
+    }
+
+    /// Adds a label to the config (`config.Labels`), as `LABEL` in a Dockerfile does.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds an annotation to the manifest, as `buildx --annotation manifest:…` does.
+    pub fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Number of layers (default 2; 0 is allowed).
@@ -281,10 +297,12 @@ impl ImageFixture {
             config.insert("variant".into(), json!(v));
         }
         config.insert("created".into(), json!(FIXED_CREATED));
-        config.insert(
-            "config".into(),
-            json!({"Labels": {SEED_LABEL: self.seed.to_string()}}),
-        );
+        let mut labels = Map::new();
+        labels.insert(SEED_LABEL.into(), json!(self.seed.to_string()));
+        for (key, value) in &self.labels {
+            labels.insert(key.clone(), json!(value));
+        }
+        config.insert("config".into(), json!({ "Labels": labels }));
         config.insert(
             "rootfs".into(),
             json!({"type": "layers", "diff_ids": diff_ids}),
@@ -295,7 +313,17 @@ impl ImageFixture {
             serde_json::to_vec(&config).expect("config serialises"),
         );
 
-        let manifest = manifest_json(self.format, &config, &layers, self.pretty);
+        let mut manifest = manifest_json(self.format, &config, &layers, self.pretty);
+        if !self.annotations.is_empty() {
+            let mut value: Value = serde_json::from_slice(&manifest).expect("a manifest");
+            let annotations: Map<String, Value> = self
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            value["annotations"] = Value::Object(annotations);
+            manifest = to_bytes(&value, self.pretty);
+        }
         BuiltImage {
             format: self.format,
             platform: p.clone(),

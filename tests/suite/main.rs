@@ -24,6 +24,7 @@ mod engines;
 mod errors_wild;
 mod faults;
 mod hardening;
+mod inherit;
 mod inspect_raw;
 mod inspect_wild;
 mod layers;

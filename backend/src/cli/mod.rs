@@ -177,6 +177,11 @@ struct PushArgs {
     /// into the target repository with it.
     #[arg(long, global = true)]
     referrers: bool,
+    /// Give the index the org.opencontainers.image.* annotations (description, source, licenses,
+    /// version, revision, url, title, vendor) every image child agrees on, from their manifests'
+    /// annotations or their configs' labels; the spec's own annotations win.
+    #[arg(long = "inherit-annotations", global = true)]
+    inherit_annotations: bool,
     #[command(subcommand)]
     how: PushCommand,
 }
@@ -191,6 +196,7 @@ impl PushArgs {
             append: self.append.then_some(true),
             trust_platforms: self.trust_platforms.then_some(true),
             referrers: self.referrers.then_some(true),
+            inherit_annotations: self.inherit_annotations.then_some(true),
             follow: None,
             callback_url: None,
         }

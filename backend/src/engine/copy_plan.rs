@@ -76,5 +76,6 @@ pub(crate) async fn copy_plan(
         started,
         requests_before,
         origin: Some(source.with_digest(&manifest.digest)),
+        inherited: std::collections::BTreeMap::new(),
     })
 }

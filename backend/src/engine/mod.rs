@@ -18,6 +18,7 @@ mod doctor;
 mod drift;
 mod edit;
 mod error;
+mod inherit;
 mod inspect;
 mod inspect_raw;
 mod inspect_text;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::current::{Current, CurrentList};
 use super::edit;
 use super::error::EngineError;
+use super::inherit;
 use super::manifest_tool;
 use super::platform::Platforms;
 use super::resolve::{self, Resolved, Skipped};
@@ -92,6 +93,8 @@ pub struct Plan {
     /// Where the list document itself comes from, for a copy: its referrers (a signed list's
     /// signature) travel with it.
     pub(crate) origin: Option<Reference>,
+    /// The annotations taken from the children (`inherit_annotations`).
+    pub inherited: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -138,6 +141,11 @@ pub async fn plan(
         ));
     }
     let (mut output, mut annotations) = (options.list.list_type, spec.annotations.clone());
+    let inherited = if options.list.inherit_annotations {
+        inherit::take(client, &resolved, &mut annotations, options.concurrency).await?
+    } else {
+        BTreeMap::new()
+    };
     if options.list.append
         && let Some(list) = &current.list
     {
@@ -171,6 +179,7 @@ pub async fn plan(
         started,
         requests_before,
         origin: None,
+        inherited,
     })
 }
 
@@ -208,6 +217,7 @@ pub(crate) async fn removal(
         started,
         requests_before,
         origin: None,
+        inherited: BTreeMap::new(),
     })
 }
 

@@ -56,6 +56,9 @@ pub struct PushReport {
     /// attestations, SBOMs — written now, or found there already.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<Referrer>,
+    /// The annotations the index took from its children (`--inherit-annotations`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub inherited_annotations: std::collections::BTreeMap<String, String>,
     /// The list document.
     #[serde(skip)]
     pub list: ListDocument,
@@ -209,6 +212,7 @@ impl Plan {
             elapsed_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             referrers: Vec::new(),
             restored: Vec::new(),
+            inherited_annotations: self.inherited,
             list: self.document,
         }
     }

@@ -32,6 +32,9 @@ pub struct ListOptions {
     pub follow: bool,
     /// `referrers`: bring every child's signatures, attestations and SBOMs into the target too.
     pub referrers: bool,
+    /// `inherit_annotations`: give the index the `org.opencontainers.image.*` annotations every
+    /// image child agrees on.
+    pub inherit_annotations: bool,
     /// `callback_url`: where the service POSTs the list when it finishes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
@@ -69,6 +72,11 @@ pub struct AskedOptions {
     /// cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags (same digests) and OCI referrers,
     /// registered by the target's referrers API or its referrers tag schema.
     pub referrers: Option<bool>,
+    /// Give the index the `org.opencontainers.image.*` annotations (description, source,
+    /// licenses, version, revision, url, title, vendor) that every image child agrees on — from
+    /// each child's manifest annotations, else its config's labels; the spec's own annotations
+    /// win. The list is then an OCI index unless `type` says otherwise.
+    pub inherit_annotations: Option<bool>,
     /// Where to POST the list when it finishes (a host on `MANIFOLD_CALLBACK_HOSTS`).
     #[schema(min_length = 1)]
     pub callback_url: Option<String>,
@@ -87,6 +95,7 @@ impl AskedOptions {
             trust_platforms: flag(self.trust_platforms, request.trust_platforms),
             follow: flag(self.follow, request.follow),
             referrers: flag(self.referrers, request.referrers),
+            inherit_annotations: flag(self.inherit_annotations, request.inherit_annotations),
             callback_url: self
                 .callback_url
                 .clone()

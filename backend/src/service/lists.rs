@@ -141,6 +141,7 @@ impl Queued<'_> {
                     ("trust_platforms", o.trust_platforms),
                     ("follow", o.follow),
                     ("referrers", o.referrers),
+                    ("inherit_annotations", o.inherit_annotations),
                 ] {
                     if on {
                         asked[key] = true.into();

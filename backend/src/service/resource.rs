@@ -62,6 +62,9 @@ pub struct ListResource {
     /// Whether the push brings what refers to the children (signatures, attestations, SBOMs)
     /// into the target too (`referrers`; a copy does by default).
     pub referrers: bool,
+    /// Whether the index takes the `org.opencontainers.image.*` annotations its image children
+    /// agree on (`inherit_annotations`).
+    pub inherit_annotations: bool,
     /// The list's digest, once pushed.
     pub digest: Option<Digest>,
     /// The list's media type, once pushed.
@@ -177,6 +180,7 @@ impl From<ListRecord> for ListResource {
             operation: l.operation,
             trust_platforms: l.options.trust_platforms,
             referrers: l.options.referrers,
+            inherit_annotations: l.options.inherit_annotations,
             digest: l.digest,
             media_type: l.media_type,
             size: l.size,

@@ -56,6 +56,8 @@ struct RawSpec {
     follow: Option<bool>,
     #[serde(default)]
     referrers: Option<bool>,
+    #[serde(default)]
+    inherit_annotations: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -102,6 +104,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             trust_platforms: raw.trust_platforms,
             follow: raw.follow,
             referrers: raw.referrers,
+            inherit_annotations: raw.inherit_annotations,
         };
         Ok(Document(spec, options))
     }
