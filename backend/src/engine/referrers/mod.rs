@@ -134,12 +134,11 @@ impl Lister<'_> {
     async fn listed(&self, subject: &Digest) -> Result<Vec<Descriptor>, EngineError> {
         let fail = |e| EngineError::registry(self.repo.name(), e);
         if self.api {
-            return Ok(self
-                .client
-                .referrers(self.repo, subject)
-                .await
-                .map_err(fail)?
-                .unwrap_or_default());
+            // ECR has the API for images but answers 405 for an index: its tag schema then.
+            let listed = self.client.referrers(self.repo, subject).await;
+            if let Some(listed) = listed.map_err(fail)? {
+                return Ok(listed);
+            }
         }
         let tag = digest_tag(subject, None);
         if !self.tags.contains(&tag) {
