@@ -134,11 +134,12 @@ impl Lister<'_> {
     async fn listed(&self, subject: &Digest) -> Result<Vec<Descriptor>, EngineError> {
         let fail = |e| EngineError::registry(self.repo.name(), e);
         if self.api {
-            // ECR has the API for images but answers 405 for an index: its tag schema then.
-            let listed = self.client.referrers(self.repo, subject).await;
-            if let Some(listed) = listed.map_err(fail)? {
-                return Ok(listed);
-            }
+            return Ok(self
+                .client
+                .referrers(self.repo, subject)
+                .await
+                .map_err(fail)?
+                .unwrap_or_default());
         }
         let tag = digest_tag(subject, None);
         if !self.tags.contains(&tag) {
