@@ -12,6 +12,7 @@
 //! - Gitea refuses an OCI index: a Docker list instead when every entry can be one, else a clear
 //!   error.
 //! - Harbor refuses a list naming one child twice: an error naming both entries.
+//! - Nexus answers a list PUT with `BLOB_UNKNOWN` for a moment after its children: sent again.
 //! - Quay answers schema 1 to a narrow `Accept`: the full one gets the image; a schema-1-only
 //!   source is a clear error.
 
@@ -95,17 +96,24 @@ async fn ecrs_oci_subject_without_a_referrers_api_does_not_keep_the_tag_schema_f
     referrers_carried_through(Profile::Ecr { immutable: false }).await;
 }
 
-/// Pushes the demo through a double of `profile`: it lands, each platform pulls its own child,
-/// and every mount the double was asked for was answered with an upload session.
-async fn demo_streamed_through(profile: Profile) {
+/// Pushes the demo through a double of `profile`; checks that it landed and that each platform
+/// pulls its own child. The registry, the double and what manifold printed on stderr.
+async fn demo_through(profile: Profile) -> (TestRegistry, QuirkProxy, String) {
     let registry = TestRegistry::plain().await;
     let (s390x, amd64) = seed_demo(&registry).await;
     let double = QuirkProxy::start(&registry.host(), profile).await;
 
     let (run, _) = push_yaml(&demo_spec(&double.host).yaml(), &[]).await;
 
-    run.ok();
+    let stderr = run.ok().stderr;
     assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
+    (registry, double, stderr)
+}
+
+/// Pushes the demo through a double of `profile`; every mount the double was asked for was
+/// answered with an upload session the blob was streamed into.
+async fn demo_streamed_through(profile: Profile) {
+    let (_registry, double, _) = demo_through(profile).await;
     let seen = double.seen();
     let mounts = seen.iter().filter(|l| l.contains("mount=")).count();
     let uploads = seen
@@ -278,19 +286,21 @@ async fn quay_answering_schema_1_to_a_narrow_accept_gets_the_full_one_and_a_sche
 
 #[tokio::test]
 async fn a_mount_answered_created_without_the_blob_is_followed_by_a_copy_of_what_is_missing() {
-    let registry = TestRegistry::plain().await;
-    let (s390x, amd64) = seed_demo(&registry).await;
-    let double = QuirkProxy::start(&registry.host(), Profile::PhantomMount).await;
+    let (_registry, double, stderr) = demo_through(Profile::PhantomMount).await;
 
-    let (run, _) = push_yaml(&demo_spec(&double.host).yaml(), &[]).await;
-
-    let run = run.ok();
-    assert!(
-        run.stderr.contains("is not there; copying it"),
-        "{}",
-        run.stderr
-    );
-    assert_demo_pulls(&registry, "demo:v0.2", &s390x, &amd64).await;
+    assert!(stderr.contains("is not there; copying it"), "{stderr}");
     let streamed = double.count("PUT /v2/demo/blobs/uploads/");
     assert!(streamed > 0, "{:?}", double.seen());
+}
+
+#[tokio::test]
+async fn a_list_nexus_does_not_see_the_children_of_yet_is_put_again_until_it_does() {
+    let (_registry, double, stderr) = demo_through(Profile::Nexus { late: 2 }).await;
+
+    assert!(
+        stderr.contains("does not see what it references yet"),
+        "{stderr}"
+    );
+    let puts = double.count("PUT /v2/demo/manifests/v0.2");
+    assert_eq!(puts, 3, "{:?}", double.seen());
 }

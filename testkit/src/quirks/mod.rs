@@ -9,6 +9,7 @@
 
 mod profile;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
@@ -115,9 +116,16 @@ pub struct Upstream {
     /// The registry's `127.0.0.1:PORT`.
     pub addr: String,
     http: reqwest::Client,
+    /// A count a profile keeps across requests (Nexus: the list PUTs seen so far).
+    counter: AtomicUsize,
 }
 
 impl Upstream {
+    /// The profile's count before this call, counted up by one.
+    pub fn count_up(&self) -> usize {
+        self.counter.fetch_add(1, Ordering::SeqCst)
+    }
+
     /// Sends `incoming` (with `path_and_query` instead of its own) to the registry; its answer,
     /// redirects not followed.
     pub async fn send(&self, incoming: &Incoming, path_and_query: &str) -> Answer {
@@ -208,6 +216,7 @@ impl QuirkProxy {
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .unwrap(),
+                counter: AtomicUsize::new(0),
             },
             profile,
             seen: Mutex::new(Vec::new()),

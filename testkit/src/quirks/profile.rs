@@ -36,6 +36,14 @@ pub enum Profile {
     /// "artifact <name>@<digest> not found" (<https://github.com/distribution/distribution/issues/4005>,
     /// a Harbor answer).
     Harbor,
+    /// Nexus: the PUT of a list is answered `400 BLOB_UNKNOWN` "blob unknown to registry",
+    /// naming a child, for a while after its children were pushed; the same PUT passes a moment
+    /// later (<https://github.com/estesp/manifest-tool/issues/191>) — here the first `late` list
+    /// PUTs.
+    Nexus {
+        /// How many list PUTs are refused before one is taken.
+        late: usize,
+    },
     /// Gitea: a PUT of an OCI image index is answered `404 Not Found`, while the blobs and the
     /// images went in (<https://github.com/go-gitea/gitea/issues/37093>,
     /// <https://github.com/go-gitea/gitea/issues/26839>).
@@ -97,6 +105,15 @@ impl Profile {
                     && incoming.content_type.starts_with(OCI_INDEX) =>
             {
                 Answer::new(404)
+            }
+            Self::Nexus { late } if is_list_put(incoming) && upstream.count_up() < *late => {
+                let doc = incoming.json().unwrap_or_default();
+                let child = doc["manifests"][0]["digest"].as_str().unwrap_or_default();
+                Answer::error(
+                    400,
+                    "BLOB_UNKNOWN",
+                    &format!("blob unknown to registry: {child}"),
+                )
             }
             Self::GitLab if incoming.referrers().is_some() => Answer::html(404, NOT_FOUND_PAGE),
             Self::Quay { legacy } => quay(legacy.as_deref(), upstream, incoming, &target).await,
@@ -228,6 +245,15 @@ fn is_docker_list_with_annotations(incoming: &Incoming) -> bool {
     };
     let entries = doc["manifests"].as_array().cloned().unwrap_or_default();
     doc.get("annotations").is_some() || entries.iter().any(|e| e.get("annotations").is_some())
+}
+
+/// Whether a request PUTs a list (a manifest naming `manifests`).
+fn is_list_put(incoming: &Incoming) -> bool {
+    incoming.method == "PUT"
+        && incoming.manifest().is_some()
+        && incoming
+            .json()
+            .is_some_and(|doc| doc["manifests"].is_array())
 }
 
 /// The first child digest a PUT list names twice.
