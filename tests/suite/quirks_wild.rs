@@ -13,11 +13,13 @@
 //!   error.
 //! - Harbor refuses a list naming one child twice: an error naming both entries.
 //! - Nexus answers a list PUT with `BLOB_UNKNOWN` for a moment after its children: sent again.
+//! - Any registry: a list over 4 MiB (here once its sources are flattened) is refused before
+//!   anything is written, with advice.
 //! - Quay answers schema 1 to a narrow `Accept`: the full one gets the image; a schema-1-only
 //!   source is a clear error.
 
 use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::{ImageFixture, Profile, Pusher, QuirkProxy, TestRegistry};
+use manifold_testkit::{ImageFixture, IndexFixture, Profile, Pusher, QuirkProxy, TestRegistry};
 use serde_json::Value;
 
 use crate::support::cli::{Run, assert_demo_pulls, manifold, seed, seed_demo, write_spec};
@@ -303,4 +305,42 @@ async fn a_list_nexus_does_not_see_the_children_of_yet_is_put_again_until_it_doe
     );
     let puts = double.count("PUT /v2/demo/manifests/v0.2");
     assert_eq!(puts, 3, "{:?}", double.seen());
+}
+
+#[tokio::test]
+async fn a_list_that_flattens_to_over_four_mebibytes_is_refused_before_anything_is_written() {
+    let registry = TestRegistry::plain().await;
+    let note = "x".repeat(2_200_000);
+    for arch in ["amd64", "arm64"] {
+        let image = ImageFixture::new("linux", arch, None).oci().build();
+        let index = IndexFixture::new()
+            .oci()
+            .image_annotated(&image, &[("org.example.note", note.as_str())])
+            .build();
+        let repo = format!("src-{arch}");
+        Pusher::new(&registry)
+            .push_index(&repo, "v1", &index)
+            .await
+            .unwrap();
+    }
+    let host = registry.host();
+    let yaml = format!(
+        "image: {host}/big:v1\nmanifests:\n  - image: {host}/src-amd64:v1\n  - image: {host}/src-arm64:v1\n"
+    );
+
+    let (run, error) = push_yaml(&yaml, &[]).await;
+
+    let message = failed_with(run, &error, "INVALID_LIST");
+    assert!(
+        message.contains("4 MiB"),
+        "{}",
+        &message[..message.len().min(300)]
+    );
+    assert!(message.contains("split it into several lists"), "{message}");
+    let log = registry.log();
+    let writes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/big/") || l.contains("\"POST /v2/big/"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
 }
