@@ -3,7 +3,8 @@
 //! everything but the quirk is real), and what the user sees — the registry's content behind the
 //! double, the error text and its code.
 //!
-//! - GHCR and Artifact Registry redirect the referrers API to an HTML page, GitLab answers it with
+//! - GHCR and Artifact Registry redirect the referrers API to an HTML page (Artifact Registry off
+//!   the registry, which the service does not follow), GitLab answers it with
 //!   an HTML 404, ECR has none but sends `OCI-Subject`: the tag schema is used.
 //! - ECR and Trow answer a mount with an upload session: the blob is streamed into it.
 //! - ECR's immutable tags: `TAG_IMMUTABLE` with advice, and the same list again is no failure.
@@ -18,6 +19,8 @@
 //! - Quay answers schema 1 to a narrow `Accept`: the full one gets the image; a schema-1-only
 //!   source is a clear error.
 
+use manifold::model::{Digest, Reference};
+use manifold::registry::{Allow, ClientConfig, RegistryClient};
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{ImageFixture, IndexFixture, Profile, Pusher, QuirkProxy, TestRegistry};
 use serde_json::Value;
@@ -96,6 +99,33 @@ async fn a_referrers_api_answered_with_gitlabs_html_404_page_is_no_api() {
 async fn ecrs_oci_subject_without_a_referrers_api_does_not_keep_the_tag_schema_from_being_written()
 {
     referrers_carried_through(Profile::Ecr { immutable: false }).await;
+}
+
+#[tokio::test]
+async fn a_referrers_api_redirected_off_the_registry_is_no_api_where_redirects_stay_on_it() {
+    let registry = TestRegistry::plain().await;
+    let image = seed(
+        &registry,
+        "app",
+        "v1",
+        ImageFixture::new("linux", "amd64", None),
+    )
+    .await;
+    let double = QuirkProxy::start(&registry.host(), Profile::Gcr).await;
+    let confined = ClientConfig {
+        allow: Allow::Only(vec![double.host.clone()]),
+        ..ClientConfig::default()
+    };
+    let client = RegistryClient::new(confined).unwrap();
+    let repo = Reference::parse(&format!("{}/app:v1", double.host)).unwrap();
+    let digest = Digest::parse(&image.manifest_digest).unwrap();
+
+    let listed = client.referrers(&repo, &digest).await.unwrap();
+
+    assert_eq!(listed, None);
+    let seen = double.seen();
+    assert!(seen.iter().any(|l| l.contains("/referrers/")), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.contains("/login")), "{seen:?}");
 }
 
 /// Pushes the demo through a double of `profile`; checks that it landed and that each platform

@@ -23,6 +23,8 @@ pub use profile::Profile;
 pub struct Incoming {
     /// `GET`, `PUT`, …
     pub method: String,
+    /// The `Host` the client named (`127.0.0.1:PORT`).
+    pub host: String,
     /// The path, without the query.
     pub path: String,
     /// The query string (empty when none).
@@ -159,6 +161,7 @@ impl Upstream {
     pub async fn manifest(&self, name: &str, reference: &str) -> Option<(String, String)> {
         let head = Incoming {
             method: "HEAD".to_owned(),
+            host: self.addr.clone(),
             path: String::new(),
             query: String::new(),
             accept: crate::media_types::ACCEPT_ALL.to_owned(),
@@ -281,6 +284,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
     };
     let incoming = Incoming {
         method: req.method().as_str().to_owned(),
+        host: req.connection_info().host().to_owned(),
         path: req.uri().path().to_owned(),
         query: req.uri().query().unwrap_or_default().to_owned(),
         accept: header("accept"),

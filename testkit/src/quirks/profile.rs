@@ -18,7 +18,9 @@ pub enum Profile {
     /// Google Container Registry / Artifact Registry: a Docker manifest list that carries
     /// `annotations` is refused with `400 MANIFEST_INVALID` "Failed to parse manifest … Failed to
     /// deserialize application/vnd.docker.distribution.manifest.list.v2+json"
-    /// (<https://github.com/ko-build/ko/pull/385>); the referrers API redirects to a sign-in page.
+    /// (<https://github.com/ko-build/ko/pull/385>); the referrers API redirects to a sign-in page
+    /// on another host (here `localhost:PORT`, the double under another name), as issue 27's
+    /// table records.
     Gcr,
     /// Amazon ECR: a cross-repository mount opens an upload session (`202`) unless blob mounting
     /// is turned on for the registry; `OCI-Subject` is answered to a manifest PUT naming a
@@ -72,8 +74,13 @@ impl Profile {
     pub(super) async fn answer(&self, upstream: &Upstream, incoming: &Incoming) -> Answer {
         let target = path_and_query(incoming);
         match self {
-            Self::Ghcr | Self::Gcr if incoming.referrers().is_some() => {
+            Self::Ghcr if incoming.referrers().is_some() => {
                 Answer::new(302).header("Location", "/login?return_to=referrers")
+            }
+            Self::Gcr if incoming.referrers().is_some() => {
+                let port = incoming.host.rsplit(':').next().unwrap_or_default();
+                let sign_in = format!("http://localhost:{port}/login?continue=referrers");
+                Answer::new(302).header("Location", &sign_in)
             }
             Self::Ghcr | Self::Gcr if incoming.path == "/login" => Answer::html(200, SIGN_IN),
             Self::Gcr if is_docker_list_with_annotations(incoming) => {
