@@ -2,8 +2,9 @@
 //! protocol's: Harbor's `404` to a list naming one child twice (a clear error naming the
 //! entries), Gitea's `404` to an OCI image index (a Docker manifest list instead, when every
 //! entry can be one, even where `--type oci` asked for an index — a list that lands beats one
-//! that does not, and the warning says so; else a clear error), and an immutable tag that already holds this very list
-//! (nothing to do). Every other refusal is passed on as it came.
+//! that does not, and the warning says so; else a clear error), and an immutable tag that
+//! already holds this very list (nothing to do). Every other refusal (a `404` saying the
+//! repository is unknown among them) is passed on as it came.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use crate::registry::media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX};
 /// The document to PUT instead of the one the registry refused with `refusal`, or the error to
 /// give the user: `refusal` itself, or a clearer one when the list is why.
 pub(crate) fn instead(plan: &Plan, refusal: EngineError) -> Result<ListDocument, EngineError> {
-    if status(&refusal) != Some(404) {
+    if status(&refusal) != Some(404) || refusal.code() == ErrorCode::NameUnknown {
         return Err(refusal);
     }
     if let Some(twice) = named_twice(plan) {
