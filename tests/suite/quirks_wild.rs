@@ -12,7 +12,8 @@
 //!   `--type oci` named; `auto` makes an OCI index there.
 //! - Gitea refuses an OCI index: a Docker list instead when every entry can be one, else a clear
 //!   error.
-//! - Harbor refuses a list naming one child twice: an error naming both entries.
+//! - Harbor refuses a list naming one child twice: an error naming both entries; it answers a
+//!   mount from a project it does not know with 401: an upload in a session of its own.
 //! - Nexus answers a list PUT with `BLOB_UNKNOWN` for a moment after its children: sent again.
 //! - Any registry: a list over 4 MiB (here once its sources are flattened) is refused before
 //!   anything is written, with advice.
@@ -314,6 +315,23 @@ async fn quay_answering_schema_1_to_a_narrow_accept_gets_the_full_one_and_a_sche
     let message = error["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("demo-s390x"), "{message}");
     assert!(message.contains("schema 1"), "{message}");
+}
+
+#[tokio::test]
+async fn a_mount_harbor_answers_401_for_a_project_it_does_not_know_is_an_upload_of_its_own() {
+    let (_registry, double, _) = demo_through(Profile::Harbor).await;
+
+    let seen = double.seen();
+    let mounts = seen.iter().filter(|l| l.contains("mount=")).count();
+    let sessions = seen
+        .iter()
+        .filter(|l| *l == "POST /v2/demo/blobs/uploads/")
+        .count();
+    assert!(mounts > 0, "{seen:?}");
+    assert_eq!(
+        sessions, mounts,
+        "a session of its own per refused mount: {seen:?}"
+    );
 }
 
 #[tokio::test]

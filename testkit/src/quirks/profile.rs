@@ -36,7 +36,9 @@ pub enum Profile {
     },
     /// Harbor: a list naming the same child digest twice is refused with `404 NOT_FOUND`
     /// "artifact <name>@<digest> not found" (<https://github.com/distribution/distribution/issues/4005>,
-    /// a Harbor answer).
+    /// a Harbor answer); a mount from a project that does not exist (here: a repository name
+    /// without a project, `from=demo-amd64`) is answered `401 UNAUTHORIZED` "project … not found"
+    /// instead of an upload session (<https://github.com/goharbor/harbor/issues/17097>).
     Harbor,
     /// Nexus: the PUT of a list is answered `400 BLOB_UNKNOWN` "blob unknown to registry",
     /// naming a child, for a while after its children were pushed; the same PUT passes a moment
@@ -95,6 +97,14 @@ impl Profile {
                 )
             }
             Self::Ecr { immutable } => ecr(*immutable, upstream, incoming, &target).await,
+            Self::Harbor
+                if is_mount(incoming)
+                    && query_value(incoming, "from").is_some_and(|f| !f.contains('/')) =>
+            {
+                let project = query_value(incoming, "from").unwrap_or_default();
+                let message = format!("project {project} not found: project {project} not found");
+                Answer::error(401, "UNAUTHORIZED", &message)
+            }
             Self::Harbor if incoming.method == "PUT" => match repeated_child(incoming) {
                 Some(digest) => {
                     let (name, _) = incoming.manifest().unwrap_or_default();
