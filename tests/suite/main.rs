@@ -38,6 +38,7 @@ mod pages_living;
 mod pages_referrers;
 mod queue;
 mod quirks;
+mod quirks_wild;
 mod rate_limits;
 mod referrers;
 mod referrers_service;

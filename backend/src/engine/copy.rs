@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use super::error::EngineError;
 use super::resolve::Resolved;
-use super::settle::settled;
+use super::settle::{settled, unknown_yet};
 use crate::model::Reference;
 use crate::registry::media::is_non_distributable;
 use crate::registry::{CopyError, Descriptor, Manifest, ManifestBody, Mount, RegistryClient};
@@ -136,14 +136,56 @@ impl<'a> Copier<'a> {
         at: &Reference,
     ) -> Result<(), EngineError> {
         self.ensure_contents(from, manifest).await?;
-        settled(&format!("PUT {at}"), || async {
+        let put = || async {
             self.client
                 .put_manifest(at, manifest.bytes.clone(), &manifest.media_type)
                 .await
                 .map_err(|e| EngineError::registry(at, e))
-        })
-        .await?;
+        };
+        match settled(&format!("PUT {at}"), put).await {
+            // A mount answered 201 without linking the blob: copy what is missing, PUT again.
+            Err(e) if unknown_yet(&e) && self.copy_missing(from, manifest).await? > 0 => {
+                put().await?;
+            }
+            other => {
+                other?;
+            }
+        }
         Ok(())
+    }
+
+    /// Copies the blobs of an image the target lacks although they were mounted (a registry that
+    /// answered a mount with 201 without linking the blob); how many were copied.
+    async fn copy_missing(
+        &self,
+        from: &Reference,
+        manifest: &Manifest,
+    ) -> Result<usize, EngineError> {
+        let ManifestBody::Image(image) = &manifest.body else {
+            return Ok(0);
+        };
+        if from.registry() != self.target.registry() {
+            return Ok(0);
+        }
+        let mut copied = 0;
+        let blobs = std::iter::once(&image.config).chain(&image.layers);
+        for blob in blobs.filter(|b| !is_non_distributable(&b.media_type)) {
+            let present = self.client.blob_exists(self.target, &blob.digest).await;
+            if present.map_err(|e| EngineError::registry(self.target.name(), e))? {
+                continue;
+            }
+            tracing::warn!(
+                "{} was mounted into {} but is not there; copying it",
+                blob.digest,
+                self.target.name()
+            );
+            self.client
+                .copy_blob(from, self.target, blob, None)
+                .await
+                .map_err(|e| EngineError::registry(self.target.name(), e.error))?;
+            copied += 1;
+        }
+        Ok(copied)
     }
 
     /// Makes what a manifest references present: an image's blobs, an index's children.

@@ -27,6 +27,7 @@ mod plan;
 mod platform;
 mod push;
 mod referrers;
+mod refused;
 mod resolve;
 mod settle;
 mod verify;

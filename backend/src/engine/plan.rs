@@ -288,7 +288,7 @@ fn choose_type(
 }
 
 /// Serialises the list; fails when it is over the registry's 4 MiB limit.
-fn serialise(
+pub(crate) fn serialise(
     media_type: &str,
     annotations: &BTreeMap<String, String>,
     entries: &[Resolved],
@@ -312,7 +312,9 @@ fn serialise(
 fn sealed(media_type: &str, bytes: Vec<u8>) -> Result<ListDocument, EngineError> {
     if bytes.len() > MAX_LIST_BYTES {
         return Err(EngineError::Invalid(format!(
-            "the list would be {} bytes, over the registry limit of {MAX_LIST_BYTES}",
+            "the list would be {} bytes, over the registry limit of {MAX_LIST_BYTES} bytes (4 \
+             MiB): registries take larger ones that clients then cannot pull; split it into \
+             several lists",
             bytes.len()
         )));
     }

@@ -9,6 +9,7 @@ use super::copy::Copier;
 use super::error::EngineError;
 use super::plan::{self, ListDocument, Plan, PushOptions};
 use super::referrers::{self, Subjects};
+use super::refused;
 use super::resolve::{Resolved, Skipped};
 use super::settle;
 use super::verify::PlatformCheck;
@@ -73,7 +74,7 @@ impl Plan {
     /// missing when the list is PUT, every child is made present and the list PUT again.
     #[tracing::instrument(name = "push", skip_all, fields(target = %self.target))]
     pub async fn push(
-        self,
+        mut self,
         client: &RegistryClient,
         options: &PushOptions,
     ) -> Result<PushReport, EngineError> {
@@ -110,7 +111,11 @@ impl Plan {
                 }
                 settle::settled(&format!("PUT {target}"), || self.put(client, true)).await?;
             }
-            other => other?,
+            Err(e) => {
+                self.document = refused::instead(&self, e)?;
+                self.put(client, true).await?;
+            }
+            Ok(()) => {}
         }
         tracing::info!("pushed {target} as {}", self.document.digest);
         Ok(self.report(client, false).finished(carried, restored))
@@ -181,12 +186,15 @@ impl Plan {
             .chain(self.tags.iter().map(|t| target.with_tag(t)));
         futures::future::try_join_all(references.map(|reference| {
             let bytes = self.document.bytes.clone();
-            let media_type = self.document.media_type.as_str();
+            let (media_type, digest) = (self.document.media_type.as_str(), &self.document.digest);
             async move {
-                client
-                    .put_manifest(&reference, bytes, media_type)
-                    .await
-                    .map_err(|e| EngineError::registry(&reference, e))
+                match client.put_manifest(&reference, bytes, media_type).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let refusal = EngineError::registry(&reference, e);
+                        refused::immutable_tag(client, &reference, digest, refusal).await
+                    }
+                }
             }
         }))
         .await?;

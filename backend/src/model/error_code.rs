@@ -128,6 +128,9 @@ codes! {
     TooManyRequests = "TOOMANYREQUESTS",
     /// distribution: the operation or media type is not supported.
     Unsupported = "UNSUPPORTED",
+    /// The tag exists and the repository does not let it be moved (ECR's and Harbor's immutable
+    /// tags; ECR says `TAG_INVALID`).
+    TagImmutable = "TAG_IMMUTABLE",
 }
 
 impl ErrorCode {
@@ -280,6 +283,17 @@ impl ErrorCode {
                      type: try type docker or oci.",
                 ),
             ),
+            Self::TagImmutable => (
+                Some(
+                    "the repository's tags are immutable and this tag holds another image; push \
+                     under a new tag, or make the tag mutable in the registry",
+                ),
+                Some(
+                    "The target repository does not let a tag that exists be moved (immutable \
+                     tags) and the tag holds another list or image. Push under a new tag, or have \
+                     the tag made mutable in the registry's settings.",
+                ),
+            ),
             Self::Http(401) => Self::Unauthorized.advice_pair()?,
             Self::Http(403) => Self::Denied.advice_pair()?,
             Self::Http(404) => Self::ManifestUnknown.advice_pair()?,
@@ -371,6 +385,7 @@ mod tests {
             "REGISTRY_UNREACHABLE",
             "MANIFEST_BLOB_UNKNOWN",
             "DIGEST_MISMATCH",
+            "TAG_IMMUTABLE",
             "HTTP_503",
         ] {
             assert!(

@@ -226,16 +226,29 @@ impl RegistryError {
     /// (`HTTP_<status>` for an answer without a code).
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Api { errors, status, .. } => errors
-                .first()
-                .filter(|e| !e.code.is_empty())
-                .map_or(ErrorCode::Http(*status), |e| ErrorCode::parse(&e.code)),
+            Self::Api { errors, status, .. } => api_code(*status, errors),
             Self::Transport { .. } => ErrorCode::RegistryUnreachable,
             Self::DigestMismatch { .. } => ErrorCode::DigestMismatch,
             Self::Protocol { .. } => ErrorCode::RegistryProtocol,
             Self::Config(_) => ErrorCode::RegistryNotAllowed,
         }
     }
+}
+
+/// The code of an answer: the registry's first code, else `HTTP_<status>`; a refusal to move an
+/// immutable tag is `TAG_IMMUTABLE` whatever the registry calls it (ECR says `TAG_INVALID` "…
+/// cannot be overwritten because the tag is immutable"; Harbor names the tag "immutable" too).
+fn api_code(status: u16, errors: &[ApiErrorDetail]) -> ErrorCode {
+    let immutable = errors
+        .iter()
+        .any(|e| e.message.to_ascii_lowercase().contains("immutable"));
+    if immutable && (400..500).contains(&status) {
+        return ErrorCode::TagImmutable;
+    }
+    errors
+        .first()
+        .filter(|e| !e.code.is_empty())
+        .map_or(ErrorCode::Http(status), |e| ErrorCode::parse(&e.code))
 }
 
 /// The entries after the status, each code said once: an entry with the code of the one before
@@ -277,11 +290,8 @@ fn format_details(errors: &[ApiErrorDetail]) -> String {
 /// The command line's advice for an answer, after its details: from the registry's code, else from
 /// the status alone.
 fn hint_suffix(status: u16, errors: &[ApiErrorDetail]) -> String {
-    let code = errors
-        .first()
-        .filter(|e| !e.code.is_empty())
-        .map_or(ErrorCode::Http(status), |e| ErrorCode::parse(&e.code));
-    code.advice(Audience::Cli)
+    api_code(status, errors)
+        .advice(Audience::Cli)
         .or_else(|| ErrorCode::Http(status).advice(Audience::Cli))
         .map_or_else(String::new, |hint| format!(" — {hint}"))
 }
@@ -310,6 +320,37 @@ mod tests {
         assert!(text.contains("target repository"), "{text}");
         assert!(!err.is_retryable());
         assert_eq!(err.code(), ErrorCode::ManifestBlobUnknown);
+    }
+
+    #[test]
+    fn a_refusal_to_move_an_immutable_tag_is_tag_immutable_with_advice_whatever_the_registry_calls_it()
+     {
+        let ecr = RegistryError::Api {
+            operation: "PUT manifest r/app:v1".into(),
+            status: 400,
+            errors: vec![ApiErrorDetail {
+                code: "TAG_INVALID".into(),
+                message: "The image tag 'v1' already exists in the 'app' repository and cannot \
+                          be overwritten because the tag is immutable."
+                    .into(),
+                detail: serde_json::Value::Null,
+            }],
+            retry_after: None,
+        };
+        let other = RegistryError::Api {
+            operation: "PUT manifest r/app:v1".into(),
+            status: 400,
+            errors: vec![ApiErrorDetail {
+                code: "TAG_INVALID".into(),
+                message: "manifest tag did not match URI".into(),
+                detail: serde_json::Value::Null,
+            }],
+            retry_after: None,
+        };
+
+        assert_eq!(ecr.code(), ErrorCode::TagImmutable);
+        assert!(ecr.to_string().contains("push under a new tag"), "{ecr}");
+        assert_eq!(other.code(), ErrorCode::Other("TAG_INVALID".into()));
     }
 
     #[test]

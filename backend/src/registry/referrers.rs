@@ -71,7 +71,10 @@ impl RegistryClient {
     }
 
     /// The referrers the registry's referrers API lists for `digest`, or `None` when the
-    /// registry has no such API (it answers 404, or 400/405, as registries without it do).
+    /// registry has no such API: it answers 404, or 400/405, as registries without it do (GitLab's
+    /// 404 is an HTML page; ECR answers 405 for an index), or something that is not a listing at all
+    /// (GHCR and Artifact Registry redirect to an HTML page). `OCI-Subject` on a PUT is not taken as
+    /// a sign of the API: ECR sends it without having one.
     pub async fn referrers(
         &self,
         repo: &Reference,
@@ -92,9 +95,24 @@ impl RegistryClient {
                 {
                     return Ok(None);
                 }
+                Err(e) if page_number == 0 && super::transport::is_refused_redirect(&e) => {
+                    tracing::info!(
+                        "{operation}: {e}; taking the registry to have no referrers API"
+                    );
+                    return Ok(None);
+                }
                 Err(e) => return Err(e),
             };
-            let page: ReferrerList = parse(&body, &operation)?;
+            let page: ReferrerList = match parse(&body, &operation) {
+                Ok(page) => page,
+                // GHCR and Artifact Registry redirect the API to an HTML page (a sign-in form)
+                // that answers 200: no API, whatever the status says.
+                Err(e) if page_number == 0 => {
+                    tracing::info!("{e}; taking the registry to have no referrers API");
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
             found.extend(page.manifests);
             next = link;
         }

@@ -79,6 +79,11 @@ impl Redirects {
 /// How a refused redirect's error starts.
 const REDIRECT_REFUSED: &str = "the registry redirected to";
 
+/// Whether `e` is a redirect the client would not follow (off the registry, with an allow-list).
+pub(crate) fn is_refused_redirect(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Transport { message, .. } if message.contains(REDIRECT_REFUSED))
+}
+
 /// The registry a request went to, as far as error messages need it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer<'a> {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -50,23 +50,11 @@ impl ReferrersFront {
             listed: Mutex::new(HashMap::new()),
             seen: Mutex::new(Vec::new()),
         });
-        let data = web::Data::from(front.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(64 << 20))
-                .default_service(web::to(pass))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let server = manifold_testkit::quirks::serve(listener, front.clone(), pass);
         Self {
             host,
             front,
-            server: handle,
+            server,
         }
     }
 
