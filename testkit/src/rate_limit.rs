@@ -1,4 +1,5 @@
-//! A registry behind a rate limit: a [`Front`] in front of a real `docker-registry` that lets a
+//! A registry behind a rate limit: a proxy in front of a real `docker-registry` (the quirk
+//! doubles' proxying, [`crate::quirks`]) that lets a
 //! number of requests a second through — a token bucket holding a second's worth, as GitHub's and
 //! Docker Hub's limits are documented to work; a refused request costs nothing — and refuses the
 //! rest the way one registry does ([`RateProfile`]). It counts what it passed and refused, and
@@ -8,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::front::{Answer, Front, Gate, Seen};
+use actix_web::dev::ServerHandle;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::quirks::{self, Answer, Upstream};
 
 /// How refusals look: each as a registry was seen to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,80 +60,73 @@ impl Limit {
     }
 
     fn refusal(&self) -> Answer {
-        let entry = |code: &str, message: String| {
-            serde_json::json!({"errors": [{"code": code, "message": message}]}).to_string()
-        };
         let per_minute = (self.per_second * 60.0).round();
-        let (status, headers, body) = match self.profile {
-            RateProfile::RetryAfter => (
+        match self.profile {
+            RateProfile::RetryAfter => Answer::error(429, "TOOMANYREQUESTS", "too many requests")
+                .header("Retry-After", "1"),
+            RateProfile::Ghcr => Answer::error(
                 429,
-                vec![("Retry-After".to_owned(), "1".to_owned())],
-                entry("TOOMANYREQUESTS", "too many requests".to_owned()),
+                "TOOMANYREQUESTS",
+                &format!("retry-after: 10.305464ms, allowed: {per_minute}/minute"),
             ),
-            RateProfile::Ghcr => (
-                429,
-                vec![],
-                entry(
-                    "TOOMANYREQUESTS",
-                    format!("retry-after: 10.305464ms, allowed: {per_minute}/minute"),
-                ),
-            ),
-            RateProfile::GhcrSecondary => (
+            RateProfile::GhcrSecondary => Answer::error(
                 403,
-                vec![("Retry-After".to_owned(), "1".to_owned())],
-                entry(
-                    "DENIED",
-                    "You have exceeded a secondary rate limit. Please wait a few minutes \
-                     before you try again."
-                        .to_owned(),
-                ),
-            ),
-            RateProfile::DockerHub => (
+                "DENIED",
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you \
+                 try again.",
+            )
+            .header("Retry-After", "1"),
+            RateProfile::DockerHub => self.with_hub_headers(Answer::error(
                 429,
-                self.hub_headers(),
-                entry(
-                    "TOOMANYREQUESTS",
-                    "You have reached your unauthenticated pull rate limit.".to_owned(),
-                ),
-            ),
-        };
-        Answer {
-            status,
-            headers,
-            body,
+                "TOOMANYREQUESTS",
+                "You have reached your unauthenticated pull rate limit.",
+            )),
         }
     }
 
-    fn hub_headers(&self) -> Vec<(String, String)> {
+    /// Docker Hub's headers, which it sends on every answer.
+    fn with_hub_headers(&self, answer: Answer) -> Answer {
         let limit = self.per_second.round();
-        vec![
-            ("RateLimit-Limit".to_owned(), format!("{limit};w=1")),
-            (
-                "RateLimit-Remaining".to_owned(),
-                format!("{};w=1", self.remaining()),
-            ),
-        ]
+        answer
+            .header("RateLimit-Limit", &format!("{limit};w=1"))
+            .header("RateLimit-Remaining", &format!("{};w=1", self.remaining()))
+    }
+
+    /// Whether a request by `method` is let through (counted, when it is one the limit counts).
+    fn lets_through(&self, method: &str) -> bool {
+        let counted = !(self.profile == RateProfile::DockerHub && method == "HEAD");
+        if !counted || self.take() {
+            self.passed.lock().expect("lock").push(Instant::now());
+            true
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            false
+        }
     }
 }
 
-impl Gate for Limit {
-    fn decide(&self, seen: &Seen) -> Option<Answer> {
-        let counted = !(self.profile == RateProfile::DockerHub && seen.method == "HEAD");
-        if !counted || self.take() {
-            self.passed.lock().expect("lock").push(Instant::now());
-            None
-        } else {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            Some(self.refusal())
-        }
-    }
+struct Shared {
+    limit: Arc<Limit>,
+    upstream: Upstream,
+}
 
-    fn passed_headers(&self, _seen: &Seen) -> Vec<(String, String)> {
-        match self.profile {
-            RateProfile::DockerHub => self.hub_headers(),
-            _ => Vec::new(),
+async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let incoming = quirks::incoming(&req, body);
+    let limit = &shared.limit;
+    let answer = if limit.lets_through(&incoming.method) {
+        let target = match incoming.query.as_str() {
+            "" => incoming.path.clone(),
+            query => format!("{}?{query}", incoming.path),
+        };
+        let answer = shared.upstream.send(&incoming, &target).await;
+        match limit.profile {
+            RateProfile::DockerHub => limit.with_hub_headers(answer),
+            _ => answer,
         }
-    }
+    } else {
+        limit.refusal()
+    };
+    quirks::respond(&req, &shared.upstream, answer)
 }
 
 /// A registry behind a rate limit, until dropped.
@@ -137,13 +134,19 @@ pub struct RateLimited {
     /// `127.0.0.1:PORT`: the address to use instead of the registry's.
     pub addr: String,
     limit: Arc<Limit>,
-    _front: Front,
+    server: ServerHandle,
+}
+
+impl Drop for RateLimited {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
 }
 
 impl RateLimited {
     /// Puts the registry at `upstream` behind a limit of `per_second` requests a second (with a
     /// burst of as many), refusing the rest as `profile` does.
-    pub fn start(upstream: &str, per_second: f64, profile: RateProfile) -> anyhow::Result<Self> {
+    pub fn start(upstream: &str, per_second: f64, profile: RateProfile) -> Self {
         let limit = Arc::new(Limit {
             per_second,
             profile,
@@ -151,12 +154,18 @@ impl RateLimited {
             passed: Mutex::new(Vec::new()),
             refused: AtomicU64::new(0),
         });
-        let front = Front::start(upstream, limit.clone())?;
-        Ok(Self {
-            addr: front.addr.clone(),
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let shared = Arc::new(Shared {
+            limit: limit.clone(),
+            upstream: Upstream::new(upstream),
+        });
+        let server = quirks::serve(listener, shared, handle);
+        Self {
+            addr,
             limit,
-            _front: front,
-        })
+            server,
+        }
     }
 
     /// Requests let through.

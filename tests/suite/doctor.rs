@@ -138,7 +138,7 @@ async fn a_registry_with_the_referrers_api_is_reported_with_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limit_headers_are_shown_as_the_registry_sends_them() {
     let registry = TestRegistry::plain().await;
-    let limited = RateLimited::start(&registry.host(), 50.0, RateProfile::DockerHub).unwrap();
+    let limited = RateLimited::start(&registry.host(), 50.0, RateProfile::DockerHub);
 
     let report = doctor(&[], &[&limited.addr]).await;
 

@@ -86,7 +86,7 @@ async fn a_cross_registry_push_behind_five_requests_a_second_keeps_the_pace_with
 async fn the_services_workers_share_one_budget_per_registry_and_count_the_time_held_back() {
     let (sources_registry, target_registry) =
         (TestRegistry::plain().await, TestRegistry::plain().await);
-    let limited = RateLimited::start(&target_registry.host(), 10.0, RateProfile::Ghcr).unwrap();
+    let limited = RateLimited::start(&target_registry.host(), 10.0, RateProfile::Ghcr);
     let listed = sources(&sources_registry, 5, &sources_registry.host()).await;
     let dir = tempfile::tempdir().unwrap();
     let allowed = format!("{},{}", sources_registry.host(), limited.addr);
@@ -151,7 +151,7 @@ async fn push_behind(
 ) -> (crate::support::cli::Run, TestRegistry, RateLimited) {
     let (sources_registry, target_registry) =
         (TestRegistry::plain().await, TestRegistry::plain().await);
-    let limited = RateLimited::start(&target_registry.host(), per_second, profile).unwrap();
+    let limited = RateLimited::start(&target_registry.host(), per_second, profile);
     let listed = sources(&sources_registry, n, &sources_registry.host()).await;
     let dir = tempfile::tempdir().unwrap();
     let target = format!("{}/rated:v1", limited.addr);

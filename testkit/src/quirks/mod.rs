@@ -123,6 +123,18 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The registry at `addr` (`127.0.0.1:PORT`, plain HTTP), asked without following redirects.
+    pub(crate) fn new(addr: &str) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            http: crate::http_client()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            counter: AtomicUsize::new(0),
+        }
+    }
+
     /// The profile's count before this call, counted up by one.
     pub fn count_up(&self) -> usize {
         self.counter.fetch_add(1, Ordering::SeqCst)
@@ -148,8 +160,10 @@ impl Upstream {
             return Answer::new(502);
         };
         let mut out = Answer::new(answer.status().as_u16());
+        // A HEAD answer's length is that of what a GET would send: kept as it came.
+        let head = incoming.method == "HEAD";
         for (name, value) in answer.headers() {
-            if name != "content-length" && name != "transfer-encoding" {
+            if (head || name != "content-length") && name != "transfer-encoding" {
                 out = out.header(name.as_str(), value.to_str().unwrap_or_default());
             }
         }
@@ -213,14 +227,7 @@ impl QuirkProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let shared = Arc::new(Shared {
-            upstream: Upstream {
-                addr: upstream.to_owned(),
-                http: crate::http_client()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap(),
-                counter: AtomicUsize::new(0),
-            },
+            upstream: Upstream::new(upstream),
             profile,
             seen: Mutex::new(Vec::new()),
         });
@@ -275,6 +282,18 @@ impl Drop for QuirkProxy {
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let incoming = incoming(&req, body);
+    shared
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("{} {}", req.method(), req.uri()));
+    let answer = shared.profile.answer(&shared.upstream, &incoming).await;
+    respond(&req, &shared.upstream, answer)
+}
+
+/// A request as a double sees it.
+pub(crate) fn incoming(req: &HttpRequest, body: web::Bytes) -> Incoming {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -282,7 +301,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             .unwrap_or_default()
             .to_owned()
     };
-    let incoming = Incoming {
+    Incoming {
         method: req.method().as_str().to_owned(),
         host: req.connection_info().host().to_owned(),
         path: req.uri().path().to_owned(),
@@ -296,17 +315,21 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
         body: body.to_vec(),
-    };
-    shared
-        .seen
-        .lock()
-        .unwrap()
-        .push(format!("{} {}", req.method(), req.uri()));
-    let mut answer = shared.profile.answer(&shared.upstream, &incoming).await;
-    let proxied = format!("http://{}", shared.upstream.addr);
+    }
+}
+
+/// The response to `req` of `answer`, the registry's own address in its headers (`Location`)
+/// replaced by the double's.
+pub(crate) fn respond(req: &HttpRequest, upstream: &Upstream, mut answer: Answer) -> HttpResponse {
+    let proxied = format!("http://{}", upstream.addr);
     let own = format!("http://{}", req.connection_info().host());
     let mut out = HttpResponse::build(answer.status.try_into().unwrap());
+    let mut head_length = None;
     for (name, value) in &mut answer.headers {
+        if name.eq_ignore_ascii_case("content-length") {
+            head_length = value.parse::<u64>().ok();
+            continue;
+        }
         let value = value.replace(&proxied, &own);
         if let (Ok(n), Ok(v)) = (
             HeaderName::try_from(name.as_str()),
@@ -315,5 +338,10 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             out.append_header((n, v));
         }
     }
-    out.body(answer.body)
+    match head_length {
+        Some(length) if req.method() == actix_web::http::Method::HEAD => {
+            out.no_chunking(length).finish()
+        }
+        _ => out.body(answer.body),
+    }
 }
