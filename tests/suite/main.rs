@@ -14,6 +14,7 @@ mod cli_inspect;
 mod cli_manifest_tool;
 mod cli_push;
 mod cli_shell;
+mod cli_submit;
 mod consumers;
 mod docs;
 mod doctor;

@@ -8,6 +8,7 @@ mod doctor;
 mod logging;
 pub mod output;
 mod parse;
+mod submit;
 
 pub use parse::{command, parse};
 
@@ -92,6 +93,9 @@ enum Command {
     /// Copy a list (or an image) with every child and blob to another repository or registry,
     /// byte for byte: the digest stays the same.
     Copy(CopyArgs),
+    /// Submit a list to a manifold service (--server) and follow its push: each status on
+    /// stderr, then manifest-tool's Digest line; exit 0 when it succeeded.
+    Submit(Box<submit::SubmitArgs>),
     /// Probe what a registry does: auth, scheme and HTTP version, rate-limit headers, the
     /// referrers API, and with --write cross-repository mounts and the list formats it accepts.
     Doctor(doctor::DoctorArgs),
@@ -131,6 +135,7 @@ impl Command {
             Self::Remove(a) => a.json,
             Self::Copy(a) => a.json,
             Self::Doctor(a) => a.json,
+            Self::Submit(a) => a.json(),
             _ => false,
         }
     }
@@ -362,6 +367,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let client = RegistryClient::new(client_config(&cli.global)?)?;
     let concurrency = cli.global.concurrency;
     match cli.command {
+        Command::Submit(args) => submit::run(&args).await,
         Command::Push(args) => commands::push(&client, &args, concurrency).await,
         Command::Pushml(f) => commands::pushml(&client, &f, concurrency).await,
         Command::Inspect(args) => commands::inspect(&client, &args).await,

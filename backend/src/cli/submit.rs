@@ -1,0 +1,205 @@
+//! `manifold submit`: the command line as a client of the service, for CI jobs that release
+//! through it. The spec (a file, or from arguments, as `push` takes them) and the push flags are
+//! merged as `push` merges them, posted to `--server` (`MANIFOLD_SERVER`) with `--token`
+//! (`MANIFOLD_TOKEN`), and the list is followed until it finishes: each status on stderr, then
+//! manifest-tool's `Digest:` line on stdout and exit 0 — or the service's error code and message
+//! and exit 1. `--no-wait` prints the list's id once the service has stored it.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde_json::Value;
+
+use super::{PushArgs, PushCommand, from_args, output, read_spec};
+use crate::model::ListOptions;
+
+/// How often the list is asked for while it runs.
+const POLL: Duration = Duration::from_millis(500);
+
+/// `submit`'s arguments: where to, and the push's own.
+#[derive(Debug, Args)]
+pub(super) struct SubmitArgs {
+    /// The service's address (`https://manifold.example`).
+    #[arg(long, env = "MANIFOLD_SERVER")]
+    server: String,
+    /// An API token of the service.
+    #[arg(long, env = "MANIFOLD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the list's id once the service has stored it, and do not wait for the push.
+    #[arg(long = "no-wait")]
+    no_wait: bool,
+    /// The longest wait for the push to finish, in seconds.
+    #[arg(long = "wait-timeout", default_value_t = 3600, value_name = "SECONDS")]
+    wait_timeout: u64,
+    #[command(flatten)]
+    push: PushArgs,
+}
+
+impl SubmitArgs {
+    /// Whether the result is asked for as JSON.
+    pub(super) fn json(&self) -> bool {
+        self.push.json
+    }
+}
+
+/// Submits the list and follows it.
+pub(super) async fn run(args: &SubmitArgs) -> anyhow::Result<()> {
+    if args.push.dry_run {
+        anyhow::bail!(
+            "--dry-run: a submission is stored and pushed; `manifold push --dry-run` plans one without writing"
+        );
+    }
+    let (submission, ignore_missing) = match &args.push.how {
+        PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
+        PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
+    };
+    let options = submission.options.over(&args.push.asked(ignore_missing));
+    let body = body(&submission.spec, &options)?;
+    let service = Service::new(args)?;
+    let list = service.submit(&body).await?;
+    let id = text(&list, "id")?;
+    if args.no_wait {
+        return output::stdout(format!("{id}\n").as_bytes());
+    }
+    let done = service
+        .follow(&id, Duration::from_secs(args.wait_timeout))
+        .await?;
+    finish(&done, args.push.json)
+}
+
+/// The spec as the service takes it, with the merged options as its own keys.
+fn body(spec: &crate::spec::ListSpec, options: &ListOptions) -> anyhow::Result<Value> {
+    let mut body = serde_json::to_value(spec)?;
+    let Value::Object(fields) = &mut body else {
+        anyhow::bail!("the spec did not serialise as an object");
+    };
+    let Value::Object(asked) = serde_json::to_value(options)? else {
+        anyhow::bail!("the options did not serialise as an object");
+    };
+    for (key, value) in asked {
+        if value != Value::Bool(false) && !value.is_null() {
+            fields.insert(key, value);
+        }
+    }
+    Ok(body)
+}
+
+/// Prints the finished list: the `Digest:` line (or the list as JSON), or its error.
+fn finish(list: &Value, json: bool) -> anyhow::Result<()> {
+    let status = text(list, "status")?;
+    if json {
+        let mut doc = serde_json::to_string_pretty(list)?;
+        doc.push('\n');
+        output::stdout(doc.as_bytes())?;
+    }
+    if status != "succeeded" {
+        let code = list["error"]["code"].as_str().unwrap_or("FAILED");
+        let message = list["error"]["message"]
+            .as_str()
+            .map_or_else(|| format!("the list ended {status}"), str::to_owned);
+        let failure = anyhow::anyhow!("{code}: {message}");
+        return Err(if json {
+            failure.context(output::Reported(status))
+        } else {
+            failure
+        });
+    }
+    if !json {
+        let digest = text(list, "digest")?;
+        let size = list["size"].as_u64().unwrap_or(0);
+        output::stdout(format!("Digest: {digest} {size}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn text(value: &Value, key: &str) -> anyhow::Result<String> {
+    value[key]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("the service answered without `{key}`: {value}"))
+}
+
+/// The service, as this command talks to it.
+struct Service {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Service {
+    fn new(args: &SubmitArgs) -> anyhow::Result<Self> {
+        let base = args.server.trim_end_matches('/').to_owned();
+        url::Url::parse(&base).with_context(|| format!("--server: {base:?} is not a URL"))?;
+        Ok(Self {
+            http: crate::registry::http_builder()
+                .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
+                .timeout(Duration::from_secs(60))
+                .build()?,
+            base,
+            token: args.token.clone(),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// `POST /lists`: the stored list.
+    async fn submit(&self, body: &Value) -> anyhow::Result<Value> {
+        let answer = self
+            .request(reqwest::Method::POST, "/lists")
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("{} does not answer", self.base))?;
+        read(answer).await
+    }
+
+    /// Asks for the list until it finishes, saying each status it passes through.
+    async fn follow(&self, id: &str, patience: Duration) -> anyhow::Result<Value> {
+        let started = std::time::Instant::now();
+        let mut said = String::new();
+        loop {
+            let answer = self
+                .request(reqwest::Method::GET, &format!("/lists/{id}"))
+                .send()
+                .await;
+            // A service restarting, or a moment of network trouble, is waited out.
+            if let Ok(answer) = answer {
+                let list = read(answer).await?;
+                let status = text(&list, "status")?;
+                if status != said {
+                    eprintln!("{id}: {status}");
+                    said = status.clone();
+                }
+                if !matches!(status.as_str(), "queued" | "running") {
+                    return Ok(list);
+                }
+            }
+            if started.elapsed() > patience {
+                anyhow::bail!(
+                    "list {id} did not finish within {} s (--wait-timeout); it goes on in the service",
+                    patience.as_secs()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// An answer's JSON; an error answer as the service's code and message.
+async fn read(answer: reqwest::Response) -> anyhow::Result<Value> {
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let code = body["code"].as_str().unwrap_or("HTTP_ERROR");
+    let message = body["message"].as_str().unwrap_or("");
+    anyhow::bail!("the service answered {status}: {code}: {message}")
+}
