@@ -143,3 +143,49 @@ async fn the_service_takes_the_spec_key_and_shows_it_on_the_list() {
     assert_eq!(index["annotations"][TITLE], "demo");
     assert!(index["annotations"][VERSION].is_null(), "{index}");
 }
+
+#[tokio::test]
+async fn an_append_takes_what_the_merged_list_agrees_on() {
+    let registry = TestRegistry::plain().await;
+    children(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = registry.host();
+    let one = write_spec(
+        dir.path(),
+        "one.yaml",
+        &format!("image: {host}/grown:v1\nmanifests:\n  - image: {host}/app-amd64:v1\n"),
+    );
+    let other = write_spec(
+        dir.path(),
+        "other.yaml",
+        &format!("image: {host}/grown:v1\nmanifests:\n  - image: {host}/app-arm64:v1\n"),
+    );
+
+    manifold(&[
+        "push",
+        "--inherit-annotations",
+        "from-spec",
+        one.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let alone = stored(&registry, "grown", "v1").await;
+    manifold(&[
+        "push",
+        "--append",
+        "--inherit-annotations",
+        "from-spec",
+        other.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let grown = stored(&registry, "grown", "v1").await;
+
+    assert_eq!(alone["annotations"][VERSION], "1.0-amd64", "{alone}");
+    assert_eq!(grown["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(grown["annotations"][DESCRIPTION], "A demo", "{grown}");
+    assert!(
+        grown["annotations"][VERSION].is_null(),
+        "the children differ once merged: {grown}"
+    );
+}

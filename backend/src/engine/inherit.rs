@@ -1,6 +1,7 @@
 //! `inherit_annotations`: the index's `org.opencontainers.image.*` annotations — the ones
 //! registries show on a package's page (description, source, licenses, version, revision, url,
-//! title, vendor) — taken from its image children where every one of them agrees. A child's value
+//! title, vendor) — taken from its image children where every one of them agrees (for an append,
+//! the children of the merged list: what the current list took before is taken again). A child's value
 //! is its manifest's annotation, else its config's label of the same name; a key that any image
 //! child lacks or gives another value is not taken. The spec's own annotations win.
 //!
@@ -27,6 +28,12 @@ pub(crate) const INHERITED: [&str; 8] = [
     "org.opencontainers.image.title",
     "org.opencontainers.image.vendor",
 ];
+
+/// Drops the keys children give from `annotations` (a current list's, before they are taken
+/// again from the entries an append merges).
+pub(crate) fn forget(annotations: &mut BTreeMap<String, String>) {
+    annotations.retain(|key, _| !INHERITED.contains(&key.as_str()));
+}
 
 /// Adds to `annotations` what every image child of `resolved` agrees on and `annotations` does
 /// not set already; returns what it took.

@@ -141,11 +141,7 @@ pub async fn plan(
         ));
     }
     let (mut output, mut annotations) = (options.list.list_type, spec.annotations.clone());
-    let inherited = if options.list.inherit_annotations {
-        inherit::take(client, &resolved, &mut annotations, options.concurrency).await?
-    } else {
-        BTreeMap::new()
-    };
+    let inherit = options.list.inherit_annotations;
     if options.list.append
         && let Some(list) = &current.list
     {
@@ -155,8 +151,18 @@ pub async fn plan(
         }
         if annotations.is_empty() {
             annotations = list.annotations.clone();
+            // What the list took from its children before is taken again from the merged ones.
+            if inherit {
+                inherit::forget(&mut annotations);
+            }
         }
     }
+    // Over the entries the list will hold: an append's merged ones.
+    let inherited = if inherit {
+        inherit::take(client, &resolved, &mut annotations, options.concurrency).await?
+    } else {
+        BTreeMap::new()
+    };
     let document = match options.list.format {
         ListFormat::Manifold => {
             let media_type = choose_type(output, &annotations, &mut resolved)?;

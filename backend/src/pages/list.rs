@@ -422,6 +422,7 @@ mod tests {
             }],
             yaml: String::new(),
             referrers: false,
+            inherit_annotations: false,
             nonce: new_token(),
         };
 

@@ -101,6 +101,7 @@ async fn append_entry(
         yaml: String::new(),
         // What the list did with its children's referrers, its append does too.
         referrers: list.referrers,
+        inherit_annotations: list.inherit_annotations,
         nonce: new_token(),
     };
     if form.rows[0].image.trim().is_empty() {

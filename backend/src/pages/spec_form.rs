@@ -62,6 +62,9 @@ pub struct SpecForm {
     /// Bring each source's signatures, attestations and SBOMs into the target too (`referrers`;
     /// a pasted spec's own key wins).
     pub referrers: bool,
+    /// Give the index the `org.opencontainers.image.*` annotations every image child agrees on
+    /// (`inherit_annotations`; a pasted spec's own key wins).
+    pub inherit_annotations: bool,
     /// Makes a double-pressed "Push" queue one list (the idempotency key).
     pub nonce: String,
 }
@@ -119,6 +122,7 @@ impl SpecForm {
             rows: vec![Row::default(); EMPTY_ROWS],
             yaml: String::new(),
             referrers: false,
+            inherit_annotations: false,
             nonce: new_token(),
         }
     }
@@ -144,6 +148,7 @@ impl SpecForm {
             },
             yaml: form.get("yaml").unwrap_or("").to_owned(),
             referrers: matches!(form.get("referrers"), Some("true" | "on")),
+            inherit_annotations: matches!(form.get("inherit_annotations"), Some("true" | "on")),
             nonce: form
                 .get("nonce")
                 .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -206,6 +211,9 @@ impl SpecForm {
                 Ok(mut submission) => {
                     if self.referrers {
                         submission.options.referrers.get_or_insert(true);
+                    }
+                    if self.inherit_annotations {
+                        submission.options.inherit_annotations.get_or_insert(true);
                     }
                     let output = submission
                         .options
@@ -303,6 +311,9 @@ impl SpecForm {
         if self.referrers {
             document["referrers"] = json!(true);
         }
+        if self.inherit_annotations {
+            document["inherit_annotations"] = json!(true);
+        }
         if let Ok(output) = self.list_type()
             && output != ListType::Auto
         {
@@ -380,6 +391,7 @@ mod tests {
                 .collect(),
             yaml: String::new(),
             referrers: false,
+            inherit_annotations: false,
             nonce: new_token(),
         }
     }
@@ -466,6 +478,34 @@ mod tests {
         let posted = FormData::parse(b"target=x&referrers=true");
         assert!(SpecForm::from_form(&posted).referrers);
         assert!(!SpecForm::from_form(&FormData::parse(b"target=x")).referrers);
+    }
+
+    #[test]
+    fn the_inherit_box_puts_the_key_in_the_spec_and_a_pasted_spec_s_own_key_wins() {
+        let mut f = form(&[("127.0.0.1:5000/a:v1", "")]);
+        assert_eq!(
+            f.build().unwrap().submission.options.inherit_annotations,
+            None
+        );
+
+        f.inherit_annotations = true;
+        let built = f.build().unwrap();
+        assert_eq!(built.submission.options.inherit_annotations, Some(true));
+        assert!(
+            built.text.contains("\"inherit_annotations\": true"),
+            "{}",
+            built.text
+        );
+
+        f.yaml = "image: 127.0.0.1:5000/demo:v1\ninherit_annotations: false\nmanifests:\n  \
+                  - image: 127.0.0.1:5000/a:v1\n"
+            .into();
+        assert_eq!(
+            f.build().unwrap().submission.options.inherit_annotations,
+            Some(false)
+        );
+        let posted = FormData::parse(b"target=x&inherit_annotations=true");
+        assert!(SpecForm::from_form(&posted).inherit_annotations);
     }
 
     #[test]
