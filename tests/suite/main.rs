@@ -36,6 +36,7 @@ mod pages_living;
 mod pages_referrers;
 mod queue;
 mod quirks;
+mod reads;
 mod referrers;
 mod referrers_service;
 mod registries;
