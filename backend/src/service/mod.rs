@@ -17,6 +17,7 @@ mod inspect;
 mod lists;
 mod reads;
 mod resource;
+mod rounds;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,8 +55,8 @@ pub struct Services {
     cpu: Arc<Semaphore>,
     /// The answers of finished lists, kept at their revisions.
     cache: cache::ListCache,
-    /// The shared reads of lists' revisions that tell whether a kept answer is current.
-    revisions: Arc<reads::Revisions>,
+    /// The shared reads of lists' revisions (whether a kept answer is current) and of pages.
+    shared: reads::Shared,
 }
 
 impl Services {
@@ -70,7 +71,7 @@ impl Services {
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             cache: cache::ListCache::new(settings.list_cache_bytes()),
-            revisions: Arc::default(),
+            shared: reads::Shared::default(),
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             store,

@@ -5,96 +5,74 @@
 //! of a list's row moves its `revision` on (a trigger, whoever writes), and an answer is served
 //! only at the revision the database has now. Before a kept answer is served its revision is
 //! read — by a read that started after the request did, so a change committed before the request
-//! came is always seen. The reads of revisions are shared: while one is running, every request
-//! that comes waits for the next, which asks for all their ids at once ([`Revisions`]); under
-//! load one indexed read answers dozens of requests. A page reads its lists' ids and revisions in
-//! one query and takes the kept answers at those revisions; the others are read in one more.
+//! came is always seen. The reads of revisions are shared (`rounds.rs`): while one is running,
+//! every request that comes waits for the next, which asks for all their ids at once; under load
+//! one indexed read answers dozens of requests. A page reads its lists' ids and revisions in one
+//! query — shared the same way by the requests for the same page — and takes the kept answers at
+//! those revisions; the others are read in one more.
 //!
 //! Only finished lists are kept (queued and running ones change at every step of their push);
 //! what the answers are made of is [`super::ListResource`], serialised here once per revision.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::cache::{Json, tag_of};
 use super::lists::{filter_of, parse_id};
+use super::rounds::Rounds;
 use super::{ListResource, PageQuery, ServiceError, Services};
-use crate::store::{ListRecord, Store};
+use crate::store::{DbError, KeyPage, ListFilter, ListRecord, Store};
 
-/// What one shared read of revisions found: each id's revision now (an id absent: no such list),
-/// or `None` when the read failed (each request then reads its list itself).
-type Found = Option<Arc<HashMap<Uuid, i64>>>;
-
-/// The shared reads of revisions: one running at a time, the next gathering the ids asked for
-/// meanwhile.
+/// The shared reads: of lists' revisions (all ids in one round), and of pages' keys (one round per
+/// filter).
 #[derive(Default)]
-pub(super) struct Revisions {
-    next: Mutex<NextRound>,
+pub(super) struct Shared {
+    revisions: Arc<Rounds<(), Uuid, HashMap<Uuid, i64>>>,
+    pages: Arc<Rounds<ListFilter, (), KeyPage>>,
 }
 
-#[derive(Default)]
-struct NextRound {
-    running: bool,
-    ids: Vec<Uuid>,
-    done: Option<watch::Sender<Option<Found>>>,
-}
-
-impl Revisions {
+impl Shared {
     /// The revision of `id` now, read after this call began (`Ok(None)`: no such list), or
     /// `Err(())` when the read failed.
-    async fn current(self: &Arc<Self>, store: &Store, id: Uuid) -> Result<Option<i64>, ()> {
-        let (mut done, start) = {
-            let mut next = self.next.lock().expect("lock");
-            next.ids.push(id);
-            let done = next
-                .done
-                .get_or_insert_with(|| watch::channel(None).0)
-                .subscribe();
-            let start = !next.running;
-            next.running = true;
-            (done, start)
-        };
-        if start {
-            tokio::spawn(Arc::clone(self).run(store.clone()));
-        }
-        let found = done
-            .wait_for(Option::is_some)
+    async fn revision(&self, store: &Store, id: Uuid) -> Result<Option<i64>, ()> {
+        let store = store.clone();
+        let found = self
+            .revisions
+            .join((), id, move |mut ids: Vec<Uuid>| {
+                let store = store.clone();
+                async move {
+                    ids.sort_unstable();
+                    ids.dedup();
+                    match store.list_revisions(&ids).await {
+                        Ok(keys) => Some(keys.into_iter().map(|k| (k.id, k.revision)).collect()),
+                        Err(e) => {
+                            tracing::debug!("a shared read of revisions failed: {e}");
+                            None
+                        }
+                    }
+                }
+            })
             .await
-            .map_err(|_| ())?
-            .clone()
-            .flatten()
             .ok_or(())?;
         Ok(found.get(&id).copied())
     }
 
-    /// Reads the revisions of the waiting ids, round after round, until none is waiting.
-    async fn run(self: Arc<Self>, store: Store) {
-        loop {
-            let (mut ids, done) = {
-                let mut next = self.next.lock().expect("lock");
-                match next.done.take() {
-                    Some(done) => (std::mem::take(&mut next.ids), done),
-                    None => {
-                        next.running = false;
-                        return;
-                    }
-                }
-            };
-            ids.sort_unstable();
-            ids.dedup();
-            let found = match store.list_revisions(&ids).await {
-                Ok(keys) => Some(Arc::new(
-                    keys.into_iter().map(|k| (k.id, k.revision)).collect(),
-                )),
-                Err(e) => {
-                    tracing::debug!("a shared read of revisions failed: {e}");
-                    None
-                }
-            };
-            done.send_replace(Some(found));
+    /// The keys of the page `filter` finds now, read after this call began; the store's error
+    /// when the shared read failed (read again alone, to have it).
+    async fn page(&self, store: &Store, filter: &ListFilter) -> Result<Arc<KeyPage>, DbError> {
+        let (shared, asked) = (store.clone(), filter.clone());
+        let found = self
+            .pages
+            .join(filter.clone(), (), move |_| {
+                let (store, filter) = (shared.clone(), asked.clone());
+                async move { store.list_keys(&filter).await.ok() }
+            })
+            .await;
+        match found {
+            Some(page) => Ok(page),
+            None => Ok(Arc::new(store.list_keys(filter).await?)),
         }
     }
 }
@@ -134,7 +112,7 @@ impl Services {
     pub async fn list_json(&self, id: &str) -> Result<Json, ServiceError> {
         let id = parse_id(id)?;
         if let Some((revision, json)) = self.cache.get(id) {
-            match self.revisions.current(&self.store, id).await {
+            match self.shared.revision(&self.store, id).await {
                 Ok(Some(now)) if now == revision => {
                     self.cache.count(true);
                     return Ok(json);
@@ -159,7 +137,7 @@ impl Services {
     /// query, the answers kept at those revisions taken, the others read in one more.
     pub async fn lists_json(&self, query: &PageQuery) -> Result<Json, ServiceError> {
         let filter = filter_of(query)?;
-        let keys = self.store.list_keys(&filter).await?;
+        let keys = self.shared.page(&self.store, &filter).await?;
         let mut items: Vec<Option<Json>> = keys
             .items
             .iter()

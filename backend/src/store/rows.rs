@@ -159,7 +159,7 @@ pub struct PushOutcome {
 }
 
 /// Filters of the list listing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     /// Only this status.
     pub status: Option<ListStatus>,
