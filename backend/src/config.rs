@@ -117,6 +117,16 @@ pub struct Settings {
         help_heading = "Jobs and the watch"
     )]
     pub job_backoff_ms: Option<u64>,
+    /// MiB of finished lists' answers kept in memory to serve reads from; 0 keeps none
+    /// [default: 16].
+    #[arg(
+        long = "list-cache-mib",
+        env = "MANIFOLD_LIST_CACHE_MIB",
+        value_name = "MIB",
+        help_heading = "Database"
+    )]
+    pub list_cache_mib: Option<u64>,
+
     /// Seconds between two checks of a pushed list against its registry (drift, follow mode);
     /// 0 turns the watch off [default: 300].
     #[arg(
@@ -337,6 +347,12 @@ impl Settings {
             base_delay: Duration::from_millis(self.job_backoff_ms.unwrap_or(2000)),
             max_delay: Duration::from_secs(300),
         }
+    }
+
+    /// Bytes of finished lists' answers kept in memory.
+    pub fn list_cache_bytes(&self) -> usize {
+        let mib = self.list_cache_mib.unwrap_or(16);
+        usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
     }
 
     /// How often each pushed list is checked against its registry; `None`: the watch is off.

@@ -230,6 +230,53 @@ pub fn render_throttled(out: &mut String, throttled: &[(String, f64)]) {
     }
 }
 
+/// What the cache of finished lists' answers holds and how it served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered from a kept answer.
+    pub hits: u64,
+    /// Reads that found none at the list's revision.
+    pub misses: u64,
+    /// Answers kept now.
+    pub entries: u64,
+    /// Bytes they take (with a fixed cost each).
+    pub bytes: u64,
+}
+
+/// The cache of finished lists' answers.
+pub fn render_list_cache(out: &mut String, stats: &CacheStats) {
+    header(
+        out,
+        "list_cache_reads_total",
+        "counter",
+        "Reads of a list (alone or in a page) by whether a kept answer served them.",
+    );
+    let _ = writeln!(
+        out,
+        "manifold_list_cache_reads_total{{result=\"hit\"}} {}",
+        stats.hits
+    );
+    let _ = writeln!(
+        out,
+        "manifold_list_cache_reads_total{{result=\"miss\"}} {}",
+        stats.misses
+    );
+    header(
+        out,
+        "list_cache_entries",
+        "gauge",
+        "Finished lists' answers kept.",
+    );
+    let _ = writeln!(out, "manifold_list_cache_entries {}", stats.entries);
+    header(
+        out,
+        "list_cache_bytes",
+        "gauge",
+        "Bytes the kept answers take (MANIFOLD_LIST_CACHE_MIB bounds them).",
+    );
+    let _ = writeln!(out, "manifold_list_cache_bytes {}", stats.bytes);
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP manifold_{name} {help}");
     let _ = writeln!(out, "# TYPE manifold_{name} {kind}");

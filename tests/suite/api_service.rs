@@ -4,30 +4,18 @@
 use hmac::{KeyInit as _, Mac as _};
 use manifold_testkit::TestRegistry;
 use serde_json::Value;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::app::TestApp;
 use crate::support::cli::{manifold, seed_demo};
 use crate::support::demo::demo_spec;
+use crate::support::mocks::receiver_failing_once;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_list_is_posted_to_its_callback_signed_with_the_secret() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
-    let receiver = MockServer::start().await;
     // The receiver fails once, then accepts: the delivery is retried.
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_failing_once().await;
     let app = TestApp::spawn_with(|a| a.callback_secret = Some("hook-secret".into())).await;
     let body = format!(
         "{}callback_url: {}/hook\n",

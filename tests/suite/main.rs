@@ -41,6 +41,7 @@ mod queue;
 mod quirks;
 mod quirks_wild;
 mod rate_limits;
+mod reads;
 mod referrers;
 mod referrers_service;
 mod registries;

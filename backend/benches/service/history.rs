@@ -128,6 +128,8 @@ fn sqlite_statements() -> Vec<String> {
             'platform', json_object('architecture', 's390x', 'os', 'linux')), \
         json_object('image', ?3 || '/demo-amd64:v0.2', \
             'platform', json_object('architecture', 'amd64', 'os', 'linux'))))";
+    // `||` makes text of the id's two halves: cast back to the blob the service writes and looks
+    // lists up by.
     let lists = shapes("?3").map(|(target, which, second)| {
         format!(
             "with recursive n(i) as (select ?1 where ?1 < ?2 \
@@ -135,7 +137,7 @@ fn sqlite_statements() -> Vec<String> {
              insert into list (list_id, status, target, tags, options, operation, spec, \
                  spec_text, spec_format, request_hash, digest, media_type, size, created_at, \
                  started_at, finished_at, updated_at, seq) \
-             select unhex(printf('%012x', at / 1000)) || randomblob(10), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
+             select cast(unhex(printf('%012x', at / 1000)) || randomblob(10) as blob), 'succeeded', target, '[]', '{{\"type\": \"auto\"}}', \
                  'push', spec, spec, 'json', printf('%064x', s), \
                  'sha256:' || printf('%064x', s), 'application/vnd.oci.image.index.v1+json', \
                  743, at, at + 40000, at + 90000, at + 90000, s + 1 \

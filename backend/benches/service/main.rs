@@ -6,7 +6,8 @@
 //! every loop is bounded in time and count; the registry, the databases and the files are removed
 //! at the end.
 //!
-//! On each store it measures throughput and p50/p99 latency of `GET /lists/{id}`, of a page
+//! On each store it measures throughput and p50/p99 latency of `/healthz` (the framework's own
+//! speed in the same process, which the reads' goals are ratios of), of `GET /lists/{id}`, of a page
 //! `GET /lists?limit=50` (of 60 pushed lists), and of `POST /lists` (workers 0: nothing drains
 //! meanwhile); the drain rate of queued two-entry lists with workers on; the watch's check of
 //! each drained list against a floor client's same HEADs, anonymous and with token auth

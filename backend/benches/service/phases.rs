@@ -45,6 +45,8 @@ pub struct Results {
     pub kind: Kind,
     /// Whether the PostgreSQL connections use TLS; none for SQLite.
     pub tls: Option<bool>,
+    /// `/healthz` of the process that serves the reads: the framework's own speed.
+    pub healthz: Both,
     pub get: Both,
     pub page: Both,
     pub post: Both,
@@ -60,7 +62,7 @@ pub async fn run(bench: &Bench, kind: Kind) -> Results {
     let mut memory = Vec::new();
     let store = BenchStore::create(kind, &bench.admin, &bench.dir).await;
     let tls = store.uses_tls().await;
-    let (get, page) = reads(bench, &store, &mut memory).await;
+    let Reads { healthz, get, page } = reads(bench, &store, &mut memory).await;
     let post = writes(bench, &store, &mut memory).await;
     drop(store);
     let (drain, drained) = drain(bench, kind, &mut memory).await;
@@ -70,6 +72,7 @@ pub async fn run(bench: &Bench, kind: Kind) -> Results {
     Results {
         kind,
         tls,
+        healthz,
         get,
         page,
         post,
@@ -80,9 +83,17 @@ pub async fn run(bench: &Bench, kind: Kind) -> Results {
     }
 }
 
-/// `GET /lists/{id}` of a pushed two-entry list, and `GET /lists?limit=50` of [`PAGE_LISTS`]
-/// pushed lists, by a service with 4 workers.
-async fn reads(bench: &Bench, store: &BenchStore, memory: &mut Vec<(String, f64)>) -> (Both, Both) {
+/// The reads measured on one process.
+struct Reads {
+    healthz: Both,
+    get: Both,
+    page: Both,
+}
+
+/// `/healthz`, the framework's own speed in the same process; `GET /lists/{id}` of a pushed
+/// two-entry list; and `GET /lists?limit=50` of [`PAGE_LISTS`] pushed lists, by a service with 4
+/// workers.
+async fn reads(bench: &Bench, store: &BenchStore, memory: &mut Vec<(String, f64)>) -> Reads {
     let name = format!("{}-get", store.kind.label());
     let serve = Serve::start(&store.url, 4, &bench.dir, &name).await;
     memory.push((
@@ -104,28 +115,28 @@ async fn reads(bench: &Bench, store: &BenchStore, memory: &mut Vec<(String, f64)
         wait_succeeded(http, &serve.base, id, deadline).await;
     }
     let cpu = store.cpu(serve.pid);
+    let url = format!("{}/healthz", serve.base);
+    let healthz = get_load(bench, &cpu, &url).await;
     let url = format!("{}/lists/{}", serve.base, ids[0]);
-    let get = Both {
-        reqwest: load(http, &cpu, {
-            let url = url.clone();
-            move |http: &reqwest::Client, _| http.get(&url)
-        })
-        .await,
-        wrk: wrk(&url, None, &bench.dir, &cpu).await,
-    };
+    let get = get_load(bench, &cpu, &url).await;
     let url = format!("{}/lists?limit={PAGE_SIZE}", serve.base);
     assert_eq!(page(http, &url).await.len(), PAGE_SIZE, "a full page");
-    let page = Both {
-        reqwest: load(http, &cpu, {
-            let url = url.clone();
+    let page = get_load(bench, &cpu, &url).await;
+    memory.push(("idle after the GET loads".into(), serve.idle_rss_mb().await));
+    serve.stop().await;
+    Reads { healthz, get, page }
+}
+
+/// `GET url` under load, by this process's generator and by wrk.
+async fn get_load(bench: &Bench, cpu: &crate::cpu::Cpu, url: &str) -> Both {
+    Both {
+        reqwest: load(&bench.http, cpu, {
+            let url = url.to_owned();
             move |http: &reqwest::Client, _| http.get(&url)
         })
         .await,
-        wrk: wrk(&url, None, &bench.dir, &cpu).await,
-    };
-    memory.push(("idle after the GET loads".into(), serve.idle_rss_mb().await));
-    serve.stop().await;
-    (get, page)
+        wrk: wrk(url, None, &bench.dir, cpu).await,
+    }
 }
 
 /// `POST /lists` of valid two-entry specs to distinct targets, by a service with no workers.

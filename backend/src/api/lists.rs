@@ -2,7 +2,7 @@
 //! and cancel. The handlers read the request (body by content type, query, headers), call the
 //! service and answer its result as JSON; the rules are the service's.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::query::Query;
 use crate::http::{self, BodyError};
 use crate::model::{AskedOptions, ErrorCode, ListStatus, SpecFormat};
-use crate::service::{DryRun, ListPage, ListResource, MAX_BODY_BYTES, PageQuery, Submit};
+use crate::service::{DryRun, Json, ListPage, ListResource, MAX_BODY_BYTES, PageQuery, Submit};
 use crate::spec::{self, Submission};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -284,12 +284,25 @@ pub struct ListQuery {
 }
 
 /// Lists, newest first, filtered by status and target, with cursor paging.
+///
+/// The page carries a strong `ETag` of its content; a request whose `If-None-Match` names it is
+/// answered `304` with no body.
 #[utoipa::path(
     tag = "lists",
     operation_id = "get_lists",
-    params(ListQuery),
+    params(
+        ListQuery,
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags of pages the client holds: `304` when the page is one of them")
+    ),
     responses(
-        (status = 200, description = "A page of lists", body = ListPage),
+        (status = 200, description = "A page of lists", body = ListPage, headers(
+            ("ETag" = String, description = "A strong entity tag of the page's content"),
+            ("Cache-Control" = String, description = "`no-cache`: a client may keep the page but asks again (with `If-None-Match`) before it uses it")
+        )),
+        (status = 304, description = "The page is the one `If-None-Match` names", headers(
+            ("ETag" = String, description = "The page's entity tag"),
+            ("Cache-Control" = String, description = "`no-cache`")
+        )),
         (status = 401, description = "No API token (with MANIFOLD_PROTECT_READS)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 400, description = "Invalid filter or cursor", body = ErrorBody)
@@ -299,28 +312,45 @@ pub struct ListQuery {
 #[get("/lists")]
 async fn get_lists(
     state: State,
+    req: HttpRequest,
     query: Query<ListQuery>,
     _: Read,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = state
-        .lists(&PageQuery {
+        .lists_json(&PageQuery {
             status: query.status,
             target: query.target,
             limit: query.limit,
             cursor: query.cursor,
         })
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(conditional(&req, page))
 }
 
 /// One list: status, attempts, digest and every entry, the error if it failed.
+///
+/// The answer carries a strong `ETag` of its content (the same from every process of the
+/// service); a request whose `If-None-Match` names it is answered `304` with no body. A finished
+/// list can still change (the watch's findings, following, its callback's delivery, a retry), so
+/// the answer is `Cache-Control: no-cache`: a client keeps it and asks again with
+/// `If-None-Match`.
 #[utoipa::path(
     tag = "lists",
     operation_id = "get_list",
-    params(("id" = Uuid, Path, description = "The list's id")),
+    params(
+        ("id" = Uuid, Path, description = "The list's id"),
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags of the list the client holds: `304` when the list is one of them")
+    ),
     responses(
-        (status = 200, description = "The list", body = ListResource),
+        (status = 200, description = "The list", body = ListResource, headers(
+            ("ETag" = String, description = "A strong entity tag of the list's content"),
+            ("Cache-Control" = String, description = "`no-cache`: a client may keep the list but asks again (with `If-None-Match`) before it uses it")
+        )),
+        (status = 304, description = "The list is the one `If-None-Match` names", headers(
+            ("ETag" = String, description = "The list's entity tag"),
+            ("Cache-Control" = String, description = "`no-cache`")
+        )),
         (status = 401, description = "No API token (with MANIFOLD_PROTECT_READS)", body = ErrorBody),
         (status = 403, description = "The API token is not valid", body = ErrorBody),
         (status = 404, description = "No such list", body = ErrorBody)
@@ -328,8 +358,31 @@ async fn get_lists(
     security((), ("token" = []))
 )]
 #[get("/lists/{id}")]
-async fn get_list(state: State, id: web::Path<String>, _: Read) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.list(&id).await?))
+async fn get_list(
+    state: State,
+    req: HttpRequest,
+    id: web::Path<String>,
+    _: Read,
+) -> Result<HttpResponse, ApiError> {
+    Ok(conditional(&req, state.list_json(&id).await?))
+}
+
+/// The JSON with its `ETag` and `Cache-Control: no-cache`, or `304` when the request's
+/// `If-None-Match` names it.
+fn conditional(req: &HttpRequest, json: Json) -> HttpResponse {
+    let etag = (header::ETAG, format!("\"{}\"", json.tag));
+    let cache = (header::CACHE_CONTROL, "no-cache");
+    if http::none_match(req, &json.tag) {
+        return HttpResponse::NotModified()
+            .insert_header(etag)
+            .insert_header(cache)
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header(etag)
+        .insert_header(cache)
+        .body(json.body)
 }
 
 /// Queue a failed, canceled or superseded list again. It takes a new place in the order of its

@@ -186,6 +186,7 @@ mod tests {
         assert_eq!(example.job_lease(), none.job_lease());
         assert_eq!(example.job_retry(), none.job_retry());
         assert_eq!(example.watch_interval(), none.watch_interval());
+        assert_eq!(example.list_cache_bytes(), none.list_cache_bytes());
         assert_eq!(example.allow(), none.allow());
         assert!(example.callback_secret().is_none() && example.api_token_hashes.is_empty());
         let (example, none) = (

@@ -234,17 +234,7 @@ impl Services {
 
     /// A page of lists, newest first.
     pub async fn lists(&self, query: &PageQuery) -> Result<ListPage, ServiceError> {
-        query.refuse_nul()?;
-        let before = match query.cursor.as_deref() {
-            Some(c) if !c.is_empty() => Some(decode_cursor(c)?),
-            _ => None,
-        };
-        let filter = ListFilter {
-            status: query.status,
-            target: query.target.clone().filter(|t| !t.trim().is_empty()),
-            before,
-            limit: query.limit.unwrap_or(50),
-        };
+        let filter = filter_of(query)?;
         let page = self.store.list_lists(&filter).await?;
         Ok(ListPage {
             items: page.items.into_iter().map(ListResource::from).collect(),
@@ -349,11 +339,26 @@ fn transition(done: Transition, rule: &'static str) -> Result<ListResource, Serv
     }
 }
 
-fn parse_id(id: &str) -> Result<Uuid, ServiceError> {
+/// The store's filter of a page asked for (its cursor read back).
+pub(super) fn filter_of(query: &PageQuery) -> Result<ListFilter, ServiceError> {
+    query.refuse_nul()?;
+    let before = match query.cursor.as_deref() {
+        Some(c) if !c.is_empty() => Some(decode_cursor(c)?),
+        _ => None,
+    };
+    Ok(ListFilter {
+        status: query.status,
+        target: query.target.clone().filter(|t| !t.trim().is_empty()),
+        before,
+        limit: query.limit.unwrap_or(50),
+    })
+}
+
+pub(super) fn parse_id(id: &str) -> Result<Uuid, ServiceError> {
     id.parse().map_err(|_| ServiceError::NotFound("the list"))
 }
 
-fn encode_cursor(t: DateTime<Utc>, id: Uuid) -> String {
+pub(super) fn encode_cursor(t: DateTime<Utc>, id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", t.to_rfc3339()))
 }
 

@@ -4,22 +4,28 @@
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
 //! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
-//! paging cursor — and the list as the service shows it ([`ListResource`]). It knows nothing of
-//! HTTP: the adapters parse requests into its types and render its answers.
+//! paging cursor — and the list as the service shows it ([`ListResource`]), with the finished
+//! lists' JSON kept in memory and served only at the revision the database has now (`reads.rs`,
+//! `cache.rs`). It knows nothing of HTTP: the adapters parse requests into its types and render
+//! its answers.
 
+mod cache;
 mod edits;
 mod error;
 mod input;
 mod inspect;
 mod lists;
+mod reads;
 mod registries;
 mod resource;
+mod rounds;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+pub use cache::Json;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
@@ -51,6 +57,10 @@ pub struct Services {
     pub profiles: Arc<Profiles>,
     /// Bounds the CPU-heavy work running off the HTTP threads at once (parsing specs).
     cpu: Arc<Semaphore>,
+    /// The answers of finished lists, kept at their revisions.
+    cache: cache::ListCache,
+    /// The shared reads of lists' revisions (whether a kept answer is current) and of pages.
+    shared: reads::Shared,
 }
 
 impl Services {
@@ -64,6 +74,8 @@ impl Services {
                 .timeout(Duration::from_secs(30))
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
                 .build()?,
+            cache: cache::ListCache::new(settings.list_cache_bytes()),
+            shared: reads::Shared::default(),
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             profiles: Arc::default(),
@@ -124,6 +136,7 @@ impl Services {
         let (failing, write_errors) = self.store.health();
         crate::metrics::render_store(&mut text, failing.is_none(), write_errors);
         crate::metrics::render_throttled(&mut text, &self.registries.throttled_seconds());
+        crate::metrics::render_list_cache(&mut text, &self.cache.stats());
         text
     }
 

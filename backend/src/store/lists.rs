@@ -3,9 +3,9 @@
 
 use uuid::Uuid;
 
-use super::rows::{self, ListFilter, ListRecord, NewList, Page};
-use super::sql::{Backend, Row as _, Session, Value, args};
-use super::statements::ListStatements;
+use super::rows::{self, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page};
+use super::sql::{Backend, Row, Session, Value, args};
+use super::statements::placeholders;
 use super::{DbError, Inserted, Transition};
 use crate::model::ListStatus;
 
@@ -98,10 +98,103 @@ pub(super) async fn get<B: Backend>(db: &B, id: Uuid) -> Result<Option<ListRecor
         .transpose()
 }
 
+/// Most ids one statement names; more are read in several.
+const IDS_AT_ONCE: usize = 128;
+
+/// `ids` as the parameters of `in (…)`, their number rounded up to a power of two (the last id
+/// repeated), so that a few statement texts serve every count and stay prepared.
+fn id_params(ids: &[Uuid]) -> (String, Vec<Value>) {
+    let n = ids.len().next_power_of_two();
+    let last = ids.last().copied().unwrap_or_default();
+    let params = ids
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(last))
+        .take(n)
+        .map(Value::Uuid)
+        .collect();
+    (placeholders(n), params)
+}
+
+/// What a row read by id is made into.
+trait FromRow: Sized {
+    fn read(row: &impl Row) -> Result<Self, DbError>;
+}
+
+impl FromRow for ListKey {
+    fn read(row: &impl Row) -> Result<Self, DbError> {
+        key(row)
+    }
+}
+
+impl FromRow for ListRecord {
+    fn read(row: &impl Row) -> Result<Self, DbError> {
+        rows::list(row)
+    }
+}
+
+/// Reads the rows `head` (a select ending in `in `) finds for `ids`, up to [`IDS_AT_ONCE`] at
+/// a time.
+async fn by_ids<B: Backend, T: FromRow>(
+    db: &B,
+    head: &str,
+    ids: &[Uuid],
+) -> Result<Vec<T>, DbError> {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut session = db.read().await?;
+    for chunk in ids.chunks(IDS_AT_ONCE) {
+        let (list, params) = id_params(chunk);
+        for row in session.fetch_all(&format!("{head}{list}"), params).await? {
+            found.push(T::read(&row)?);
+        }
+    }
+    Ok(found)
+}
+
+/// A list's id and revision, as a row has them.
+fn key(row: &impl Row) -> Result<ListKey, DbError> {
+    Ok(ListKey {
+        id: row.uuid("list_id")?,
+        revision: row.int("revision")?.unwrap_or(0),
+    })
+}
+
+/// The revisions of those of `ids` that exist now.
+pub(super) async fn revisions<B: Backend>(db: &B, ids: &[Uuid]) -> Result<Vec<ListKey>, DbError> {
+    by_ids(db, &db.statements().lists.revisions_head, ids).await
+}
+
+/// Those of `ids` that exist, each read as [`get`] reads one, in no particular order.
+pub(super) async fn get_many<B: Backend>(db: &B, ids: &[Uuid]) -> Result<Vec<ListRecord>, DbError> {
+    by_ids(db, &db.statements().lists.get_lists_head, ids).await
+}
+
+/// A page as [`page`] finds it, its lists' keys only: one query, nothing joined.
+pub(super) async fn page_keys<B: Backend>(db: &B, filter: &ListFilter) -> Result<KeyPage, DbError> {
+    let limit = filter.limit.clamp(1, 200);
+    let st = &db.statements().lists;
+    let (sql, params) = page_query(&st.page_keys_select, filter, limit + 1);
+    let mut session = db.read().await?;
+    let found = session.fetch_all(&sql, params).await?;
+    let mut items = Vec::with_capacity(found.len());
+    let mut last = None;
+    for row in found.iter().take(limit as usize) {
+        let key = key(row)?;
+        last = row.time("created_at")?.map(|t| (t, key.id));
+        items.push(key);
+    }
+    let next = if found.len() as i64 > limit {
+        last
+    } else {
+        None
+    };
+    Ok(KeyPage { items, next })
+}
+
 /// Lists, newest first, filtered, one page at a time (one query, entries included).
 pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page, DbError> {
     let limit = filter.limit.clamp(1, 200);
-    let (sql, params) = page_query(&db.statements().lists, filter, limit + 1);
+    let (sql, params) = page_query(&db.statements().lists.page_select, filter, limit + 1);
     let mut session = db.read().await?;
     let found = session.fetch_all(&sql, params).await?;
     let mut items = found
@@ -123,7 +216,7 @@ pub(super) async fn page<B: Backend>(db: &B, filter: &ListFilter) -> Result<Page
 /// repository (`registry/repo`): the `repository` column, which the database derives from each
 /// list's target, so that a repository's newest lists are read from its index in page order,
 /// however long its history. The text holds no value, only numbered parameters.
-fn page_query(st: &ListStatements, filter: &ListFilter, limit: i64) -> (String, Vec<Value>) {
+fn page_query(select: &str, filter: &ListFilter, limit: i64) -> (String, Vec<Value>) {
     let mut params = Vec::new();
     let mut next = |value: Value| {
         params.push(value);
@@ -151,10 +244,7 @@ fn page_query(st: &ListStatements, filter: &ListFilter, limit: i64) -> (String, 
         format!(" where {}", conditions.join(" and "))
     };
     let limit = next(Value::from(limit));
-    let sql = format!(
-        "{}{filters} order by l.created_at desc, l.list_id desc limit {limit}",
-        st.page_select
-    );
+    let sql = format!("{select}{filters} order by l.created_at desc, l.list_id desc limit {limit}");
     (sql, params)
 }
 

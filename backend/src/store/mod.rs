@@ -33,7 +33,8 @@ use uuid::Uuid;
 pub use error::{DbError, Unavailable};
 pub use postgres::{JOBS_CHANNEL, MIGRATOR, PgStore};
 pub use rows::{
-    ClaimedJob, DriftRecord, JobKind, ListFilter, ListRecord, NewList, Page, PushOutcome,
+    ClaimedJob, DriftRecord, JobKind, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page,
+    PushOutcome,
 };
 pub use sqlite::{MIGRATOR as SQLITE_MIGRATOR, SqliteStore};
 pub use watch::{DriftFound, DriftRecorded};
@@ -204,6 +205,21 @@ impl Store {
     /// Lists, newest first, filtered, one page at a time.
     pub async fn list_lists(&self, filter: &ListFilter) -> Result<Page, DbError> {
         read!(self, s => lists::page(&s.pools, filter).await)
+    }
+
+    /// The revisions of those of `ids` that exist now (one read for up to 128 of them).
+    pub async fn list_revisions(&self, ids: &[Uuid]) -> Result<Vec<ListKey>, DbError> {
+        read!(self, s => lists::revisions(&s.pools, ids).await)
+    }
+
+    /// Those of `ids` that exist, each as [`Store::get_list`] reads it, in no particular order.
+    pub async fn get_lists(&self, ids: &[Uuid]) -> Result<Vec<ListRecord>, DbError> {
+        read!(self, s => lists::get_many(&s.pools, ids).await)
+    }
+
+    /// The page [`Store::list_lists`] finds, as its lists' ids and revisions only.
+    pub async fn list_keys(&self, filter: &ListFilter) -> Result<KeyPage, DbError> {
+        read!(self, s => lists::page_keys(&s.pools, filter).await)
     }
 
     /// Cancels a queued list.

@@ -76,6 +76,9 @@ pub struct DriftRecord {
 pub struct ListRecord {
     /// Its id.
     pub id: Uuid,
+    /// Its revision: moved on by every update of its row (a trigger), so that an answer kept
+    /// at one revision is known stale at another.
+    pub revision: i64,
     /// Its status.
     pub status: ListStatus,
     /// The target reference.
@@ -156,7 +159,7 @@ pub struct PushOutcome {
 }
 
 /// Filters of the list listing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     /// Only this status.
     pub status: Option<ListStatus>,
@@ -166,6 +169,24 @@ pub struct ListFilter {
     pub before: Option<(DateTime<Utc>, Uuid)>,
     /// Page size.
     pub limit: i64,
+}
+
+/// A list's id and its revision now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListKey {
+    /// Its id.
+    pub id: Uuid,
+    /// Its revision.
+    pub revision: i64,
+}
+
+/// One page of lists, as their keys only.
+#[derive(Debug, Clone)]
+pub struct KeyPage {
+    /// The lists' keys, in page order.
+    pub items: Vec<ListKey>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<(DateTime<Utc>, Uuid)>,
 }
 
 /// One page of lists.
@@ -261,6 +282,7 @@ fn int32(row: &impl Row, column: &str) -> Result<i32, DbError> {
 pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
     Ok(ListRecord {
         id: row.uuid("list_id")?,
+        revision: row.int("revision")?.unwrap_or(0),
         status: named("list status", &required("status", row.text("status")?)?)?,
         target: required("target", row.text("target")?)?,
         tags: json("tags", row.json("tags")?)?.unwrap_or_default(),

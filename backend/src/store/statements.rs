@@ -46,7 +46,10 @@ pub(crate) struct Statements {
 /// The statements of `lists.rs`.
 pub(crate) struct ListStatements {
     pub get_list: String,
+    pub get_lists_head: String,
     pub page_select: String,
+    pub page_keys_select: String,
+    pub revisions_head: String,
     pub insert_list: String,
     pub insert_list_with_job: Option<String>,
     pub key_lock: Option<String>,
@@ -59,6 +62,12 @@ pub(crate) struct ListStatements {
     pub retry_list: String,
     pub set_follow: String,
     pub unfollow_chain: String,
+}
+
+/// `($1, $2, …)` for `n` parameters.
+pub(crate) fn placeholders(n: usize) -> String {
+    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!("({})", params.join(", "))
 }
 
 /// The statements of `queue.rs`.
@@ -101,7 +110,7 @@ pub(crate) struct WatchStatements {
 }
 
 /// The columns of a list read, with its push job's attempts and its entries.
-const LIST_COLUMNS: &str = "l.list_id, l.status, l.target, l.tags, l.options, \
+const LIST_COLUMNS: &str = "l.list_id, l.revision, l.status, l.target, l.tags, l.options, \
     l.spec_text, l.spec_format, l.digest, l.media_type, l.size, \
     l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
     l.created_at, l.started_at, l.finished_at, l.operation, l.seq, \
@@ -174,7 +183,10 @@ impl ListStatements {
         );
         Self {
             get_list: format!("{select} {LIST_FROM} where l.list_id = $1"),
+            get_lists_head: format!("{select} {LIST_FROM} where l.list_id in "),
             page_select: format!("{select} {LIST_FROM}"),
+            page_keys_select: "select l.list_id, l.revision, l.created_at from list l".to_owned(),
+            revisions_head: "select list_id, revision from list where list_id in ".to_owned(),
             insert_list: format!("insert into list ({INSERT_COLUMNS}) values ({values})"),
             insert_list_with_job: d.insert_with_job.then(|| {
                 format!(

@@ -1,4 +1,4 @@
-//! What wiremock registries in the tests serve alike.
+//! What wiremock servers in the tests serve alike: registries, and a callback receiver.
 
 use manifold_testkit::BuiltImage;
 use wiremock::matchers::{method, path};
@@ -23,4 +23,21 @@ pub async fn serve_image(server: &MockServer, repo: &str, tag: &str, image: &Bui
         )
         .mount(server)
         .await;
+}
+
+/// A callback receiver at `/hook` that fails the first delivery (`503`) and accepts the others.
+pub async fn receiver_failing_once() -> MockServer {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    receiver
 }
