@@ -1,7 +1,9 @@
 //! `manifold doctor`: what it reports of real registries (distribution plain, with Basic auth,
-//! with token auth), of the referrers API where a front adds it, and of rate-limit headers; and
-//! that its write probes leave nothing behind where the registry deletes.
+//! with token auth), of the referrers API where a front adds it, of rate-limit headers, and of
+//! each registry quirk's double; and that its write probes leave nothing behind where the
+//! registry deletes.
 
+use manifold_testkit::quirks::{Profile, QuirkProxy};
 use manifold_testkit::rate_limit::{RateLimited, RateProfile};
 use manifold_testkit::token::{ADMIN_PASSWORD, ADMIN_USER};
 use manifold_testkit::{Pusher, TestRegistry, TokenServer};
@@ -157,4 +159,52 @@ async fn a_target_without_a_registry_is_refused_naming_it() {
         "{}",
         run.stderr
     );
+}
+
+/// `doctor --write --json` through the double of `profile`: its report.
+async fn doctor_of(profile: Profile) -> Value {
+    let registry = TestRegistry::plain().await;
+    let double = QuirkProxy::start(&registry.host(), profile).await;
+    let target = format!("{}/scratch", double.host);
+    doctor(&[], &[&target, "--write"]).await
+}
+
+/// Whether each probe worked: referrers API, mount, OCI index, Docker list with annotations.
+fn verdicts(report: &Value) -> [bool; 4] {
+    let works = |probe: &Value| probe["works"].as_bool().unwrap();
+    let writes = &report["writes"];
+    [
+        works(&report["referrers_api"]),
+        works(&writes["mount"]),
+        works(&writes["oci_index"]),
+        works(&writes["docker_list_with_annotations"]),
+    ]
+}
+
+#[tokio::test]
+async fn each_quirk_profile_is_reported_as_the_registry_it_doubles_behaves() {
+    let cases = [
+        (Profile::Ghcr, [false, true, true, true]),
+        (Profile::GitLab, [false, true, true, true]),
+        (Profile::Gcr, [false, true, true, false]),
+        (
+            Profile::Ecr { immutable: false },
+            [false, false, true, true],
+        ),
+        (Profile::Harbor, [false, false, true, true]),
+        (Profile::Trow, [false, false, true, true]),
+        (Profile::Gitea, [false, true, false, true]),
+    ];
+    for (profile, expected) in cases {
+        let name = format!("{profile:?}");
+
+        let report = doctor_of(profile).await;
+
+        assert_eq!(
+            verdicts(&report),
+            expected,
+            "{name}: [referrers API, mount, OCI index, Docker list with annotations]: {report:#}"
+        );
+        assert_eq!(report["writes"]["blob_upload"]["works"], true, "{name}");
+    }
 }
