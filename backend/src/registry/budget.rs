@@ -301,16 +301,20 @@ impl State {
     /// registry limits us (answers to requests sent before it did are part of that same time), and
     /// waits as asked. Returns what to log, once for each such time.
     fn limited(&mut self, started: Instant, now: Instant, throttle: &Throttle) -> Option<String> {
-        let wait = throttle.wait.unwrap_or_else(|| {
+        let new_event = !self.limited_before || started > self.since;
+        // A guessed wait doubles with each time the registry limits us in a row, not with each
+        // refusal of the requests that were in flight then.
+        if new_event && throttle.wait.is_none() {
             self.unhinted += 1;
-            let doubled = FIRST_WAIT.saturating_mul(1 << self.unhinted.min(8).saturating_sub(1));
+        }
+        let wait = throttle.wait.unwrap_or_else(|| {
+            let doubled = FIRST_WAIT.saturating_mul(1 << (self.unhinted.clamp(1, 8) - 1));
             doubled.min(MAX_GUESSED_WAIT)
         });
         let until = now + wait;
         if self.resume_at.is_none_or(|t| t < until) {
             self.resume_at = Some(until);
         }
-        let new_event = !self.limited_before || started > self.since;
         if !new_event {
             return None;
         }

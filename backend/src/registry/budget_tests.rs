@@ -206,3 +206,28 @@ async fn eight_workers_behind_five_a_second_get_at_least_four_a_second_through()
         "the pace keeps refusals rare: {refusals} refused, {passed} passed"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_guessed_wait_doubles_per_time_limited_not_per_refused_request() {
+    let budget = Budget::new("r.example", 8);
+    let burst: Vec<_> = futures::future::join_all((0..6).map(|_| budget.admit(far())))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let start = Instant::now();
+    for ticket in burst {
+        ticket.limited(refused(None));
+    }
+    assert_eq!(
+        budget.state().resume_at,
+        Some(start + FIRST_WAIT),
+        "six refusals of one burst wait the first guess, not 2^5 times it"
+    );
+    tokio::time::advance(FIRST_WAIT).await;
+    budget.admit(far()).await.unwrap().limited(refused(None));
+    assert_eq!(
+        budget.state().resume_at,
+        Some(Instant::now() + FIRST_WAIT * 2)
+    );
+}
