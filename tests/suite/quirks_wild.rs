@@ -23,10 +23,13 @@
 use manifold::model::{Digest, Reference};
 use manifold::registry::{Allow, ClientConfig, RegistryClient};
 use manifold_testkit::media_types::ACCEPT_ALL;
+use manifold_testkit::referrers::{cosign_signature, digest_tag};
 use manifold_testkit::{ImageFixture, IndexFixture, Profile, Pusher, QuirkProxy, TestRegistry};
 use serde_json::Value;
 
-use crate::support::cli::{Run, assert_demo_pulls, manifold, seed, seed_demo, write_spec};
+use crate::support::cli::{
+    Run, assert_demo_pulls, manifold, seed, seed_demo, seed_two_arch_index, write_spec,
+};
 use crate::support::demo::demo_spec;
 use crate::support::referrers::{signed_sources, signed_yaml};
 
@@ -391,4 +394,33 @@ async fn a_list_that_flattens_to_over_four_mebibytes_is_refused_before_anything_
         .filter(|l| l.contains("\"PUT /v2/big/") || l.contains("\"POST /v2/big/"))
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[tokio::test]
+async fn ecrs_405_to_the_referrers_of_an_index_is_no_api_and_the_lists_signature_is_found_by_tag() {
+    let registry = TestRegistry::plain().await;
+    let (index, _, _) = seed_two_arch_index(&registry, "demo", "v1").await;
+    let list_digest = index.digest.clone();
+    let signature = cosign_signature(&list_digest, "demo", 7);
+    Pusher::new(&registry)
+        .push_artifact("demo", &digest_tag(&list_digest, Some("sig")), &signature)
+        .await
+        .unwrap();
+    let double = QuirkProxy::start(&registry.host(), Profile::Ecr { immutable: false }).await;
+
+    let run = manifold(&["inspect", "--json", &format!("{}/demo:v1", double.host)])
+        .await
+        .ok();
+
+    let asked = format!("/referrers/{list_digest}");
+    assert!(
+        double.seen().iter().any(|l| l.contains(&asked)),
+        "the referrers API was asked about the index, and answered 405: {:?}",
+        double.seen()
+    );
+    assert!(
+        run.stdout.contains(&signature.digest),
+        "the list's signature, found by its cosign tag: {}",
+        run.stdout
+    );
 }
