@@ -48,6 +48,7 @@ mod registries;
 mod registries_page;
 mod registries_tls;
 mod registries_wild;
+mod releases;
 mod scripts;
 mod store;
 mod store_faults;

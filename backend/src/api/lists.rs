@@ -69,6 +69,23 @@ pub struct SpecBody {
     /// The submission's options (a spec's own keys win over the query's).
     #[serde(flatten)]
     pub options: AskedOptions,
+    /// A staged release: the platforms (`os/arch[/variant]`) it must have before its tag moves.
+    /// Submissions naming the same release (and target) each bring their platforms; their
+    /// children are copied into the target repository as they arrive, and the tag and extra tags
+    /// are PUT once, when every platform is there. Each submission's list is `staged` until
+    /// then, and ends with the release.
+    #[schema(example = json!(["linux/amd64", "linux/arm64"]))]
+    pub expect: Option<Vec<String>>,
+    /// The release's key (with `expect`): submissions with the same target and key make one
+    /// release. Default: the target. Once released, a submission to it is an ordinary append;
+    /// after a failed release, it starts a new one.
+    pub release: Option<String>,
+    /// Seconds from a release's first submission until its deadline (with `expect`; default a
+    /// day, at most a week).
+    pub deadline_secs: Option<u64>,
+    /// What the deadline does to an incomplete release: `fail` (the default: the tag is not
+    /// moved, the missing platforms are named) or `push` (what arrived is pushed).
+    pub on_deadline: Option<crate::model::OnDeadline>,
 }
 
 /// Submit a list spec to be pushed.

@@ -11,6 +11,7 @@ mod limits;
 mod lists;
 mod query;
 mod registries;
+mod releases;
 mod unmatched;
 
 use actix_web::web;
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     edits::configure(cfg);
     inspect::configure(cfg);
     registries::configure(cfg);
+    releases::configure(cfg);
     health::configure(cfg);
 }
 

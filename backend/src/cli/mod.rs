@@ -204,6 +204,7 @@ impl PushArgs {
             inherit_annotations: self.inherit_annotations.then_some(true),
             follow: None,
             callback_url: None,
+            stage: None,
         }
     }
 }

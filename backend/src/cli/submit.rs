@@ -3,7 +3,9 @@
 //! merged as `push` merges them, posted to `--server` (`MANIFOLD_SERVER`) with `--token`
 //! (`MANIFOLD_TOKEN`), and the list is followed until it finishes: each status on stderr, then
 //! manifest-tool's `Digest:` line on stdout and exit 0 — or the service's error code and message
-//! and exit 1. `--no-wait` prints the list's id once the service has stored it.
+//! and exit 1. `--no-wait` prints the list's id once the service has stored it. With `--expect`,
+//! the submission brings its platforms to a staged release and waits while it is `staged` (saying
+//! which platforms the release still awaits) until the release's list lands, or fails.
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{PushArgs, PushCommand, from_args, output, read_spec};
-use crate::model::ListOptions;
+use crate::model::{ListOptions, OnDeadline, Staging};
 
 /// How often the list is asked for while it runs.
 const POLL: Duration = Duration::from_millis(500);
@@ -33,7 +35,53 @@ pub(super) struct SubmitArgs {
     #[arg(long = "wait-timeout", default_value_t = 3600, value_name = "SECONDS")]
     wait_timeout: u64,
     #[command(flatten)]
+    release: ReleaseArgs,
+    #[command(flatten)]
     push: PushArgs,
+}
+
+/// A staged release this submission brings its platforms to.
+#[derive(Debug, Args)]
+struct ReleaseArgs {
+    /// A platform the release must have before its tag moves (repeat it, or separate with
+    /// commas): the submission's children are copied into the target repository now, and the
+    /// tag is PUT once, when every expected platform has arrived from the jobs that build them.
+    #[arg(long, value_delimiter = ',', value_name = "PLATFORM")]
+    expect: Vec<String>,
+    /// The release's key (default: the target): the submissions of one release name the same.
+    #[arg(long, value_name = "KEY", requires = "expect")]
+    release: Option<String>,
+    /// Seconds from the release's first submission until it ends, if incomplete (default a day).
+    #[arg(long = "deadline-secs", value_name = "SECONDS", requires = "expect")]
+    deadline_secs: Option<u64>,
+    /// What the deadline does to an incomplete release: fail (the tag stays) or push what arrived.
+    #[arg(long = "on-deadline", value_name = "WHAT", requires = "expect", value_parser = on_deadline)]
+    on_deadline: Option<OnDeadline>,
+}
+
+impl ReleaseArgs {
+    /// The staged release these flags ask for, if any; an error names the flag at fault.
+    fn staging(&self) -> anyhow::Result<Option<Staging>> {
+        if self.expect.is_empty() {
+            return Ok(None);
+        }
+        let staging = Staging::new(
+            &self.expect,
+            self.release.as_deref(),
+            self.deadline_secs,
+            self.on_deadline,
+        )
+        .map_err(|(field, message)| anyhow::anyhow!("--{}: {message}", field.replace('_', "-")))?;
+        Ok(Some(staging))
+    }
+}
+
+fn on_deadline(text: &str) -> Result<OnDeadline, String> {
+    match text {
+        "fail" => Ok(OnDeadline::Fail),
+        "push" => Ok(OnDeadline::Push),
+        _ => Err(format!("{text:?} is not fail or push")),
+    }
 }
 
 impl SubmitArgs {
@@ -54,7 +102,9 @@ pub(super) async fn run(args: &SubmitArgs) -> anyhow::Result<()> {
         PushCommand::FromSpec(f) => (read_spec(&f.file)?, f.ignore_missing),
         PushCommand::FromArgs(a) => (from_args(a)?, a.ignore_missing),
     };
-    let options = submission.options.over(&args.push.asked(ignore_missing));
+    let mut asked = args.push.asked(ignore_missing);
+    asked.stage = args.release.staging()?;
+    let options = submission.options.over(&asked);
     let body = body(&submission.spec, &options)?;
     let service = Service::new(args)?;
     let list = service.submit(&body).await?;
@@ -74,9 +124,19 @@ fn body(spec: &crate::spec::ListSpec, options: &ListOptions) -> anyhow::Result<V
     let Value::Object(fields) = &mut body else {
         anyhow::bail!("the spec did not serialise as an object");
     };
-    let Value::Object(asked) = serde_json::to_value(options)? else {
+    let Value::Object(mut asked) = serde_json::to_value(options)? else {
         anyhow::bail!("the options did not serialise as an object");
     };
+    asked.remove("stage");
+    if let Some(stage) = &options.stage {
+        asked.insert("expect".into(), serde_json::json!(stage.expected()));
+        asked.insert("release".into(), serde_json::json!(stage.release));
+        asked.insert("deadline_secs".into(), stage.deadline_secs.into());
+        asked.insert(
+            "on_deadline".into(),
+            serde_json::to_value(stage.on_deadline)?,
+        );
+    }
     for (key, value) in asked {
         if value != Value::Bool(false) && !value.is_null() {
             fields.insert(key, value);
@@ -172,12 +232,18 @@ impl Service {
             // A service restarting, or a moment of network trouble, is waited out.
             if let Ok(answer) = answer {
                 let list = read(answer).await?;
-                let status = text(&list, "status")?;
+                let mut status = text(&list, "status")?;
+                if status == "staged" {
+                    status = self.staged(&list).await.unwrap_or(status);
+                }
                 if status != said {
                     eprintln!("{id}: {status}");
                     said = status.clone();
                 }
-                if !matches!(status.as_str(), "queued" | "running") {
+                if !matches!(
+                    text(&list, "status")?.as_str(),
+                    "queued" | "running" | "staged"
+                ) {
                     return Ok(list);
                 }
             }
@@ -189,6 +255,36 @@ impl Service {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+}
+
+impl Service {
+    /// What a staged list waits for: its release's platforms arrived and awaited.
+    async fn staged(&self, list: &Value) -> anyhow::Result<String> {
+        let release = text(list, "release_id")?;
+        let answer = self
+            .request(reqwest::Method::GET, &format!("/releases/{release}"))
+            .send()
+            .await?;
+        let release = read(answer).await?;
+        let names = |key: &str| -> Vec<String> {
+            release[key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let arrived = release["arrived"].as_array().map_or(0, Vec::len);
+        Ok(format!(
+            "staged for release {} ({arrived} of {} platforms; awaiting {})",
+            text(&release, "key")?,
+            names("expect").len(),
+            names("awaited").join(", ")
+        ))
     }
 }
 

@@ -38,7 +38,7 @@ pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
 pub use plan::{DEFAULT_CONCURRENCY, ListDocument, Plan, PushOptions, plan};
-pub use push::{PushReport, push, run};
+pub use push::{PushReport, push, release, run, stage};
 pub use resolve::Skipped;
 pub use verify::{PlatformCheck, Verification, check, pick, verify};
 pub use verify_pull::EntryCheck;

@@ -125,7 +125,7 @@ pub async fn plan(
         as_manifest_tool: options.list.format == ListFormat::ManifestTool,
     };
     let resolve::Sources {
-        mut resolved,
+        resolved,
         skipped,
         pins,
     } = resolve::resolve_all(
@@ -140,6 +140,74 @@ pub async fn plan(
             "every source was skipped as missing; there is no list to push".to_owned(),
         ));
     }
+    let planned = Planned {
+        resolved,
+        skipped,
+        pins,
+        current,
+        started,
+        requests_before,
+    };
+    compose(client, spec, options, planned).await
+}
+
+/// What a plan found before its document is written: the entries, what the target holds, and
+/// what resolving them skipped and pinned.
+struct Planned {
+    resolved: Vec<Resolved>,
+    skipped: Vec<Skipped>,
+    pins: Vec<SourcePin>,
+    current: Current,
+    started: Instant,
+    requests_before: u64,
+}
+
+/// The plan of a staged release: `spec`'s target, tags and annotations over `entries` (what its
+/// stages brought, each child in the target repository already), read from nothing but what the
+/// target holds now; nothing is resolved again.
+#[tracing::instrument(name = "plan", skip_all, fields(target = %spec.image))]
+pub async fn release(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    entries: &[Entry],
+    options: &PushOptions,
+) -> Result<Plan, EngineError> {
+    let started = Instant::now();
+    let requests_before = client.requests();
+    let current = Current::read(client, &spec.image).await?;
+    let resolved = entries
+        .iter()
+        .map(|e| Resolved::staged(&spec.image, e))
+        .collect();
+    let planned = Planned {
+        resolved,
+        skipped: Vec::new(),
+        pins: Vec::new(),
+        current,
+        started,
+        requests_before,
+    };
+    let mut options = options.clone();
+    options.list.append = false;
+    compose(client, spec, &options, planned).await
+}
+
+/// Writes the document of what was planned: an append's entries merged into the current list,
+/// the annotations taken from the children, the list type chosen.
+async fn compose(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    options: &PushOptions,
+    planned: Planned,
+) -> Result<Plan, EngineError> {
+    let Planned {
+        mut resolved,
+        skipped,
+        pins,
+        current,
+        started,
+        requests_before,
+    } = planned;
     let (mut output, mut annotations) = (options.list.list_type, spec.annotations.clone());
     let inherit = options.list.inherit_annotations;
     if options.list.append

@@ -121,6 +121,23 @@ impl Plan {
         Ok(self.report(client, false).finished(carried, restored))
     }
 
+    /// Writes the plan's children (and, with `referrers`, what refers to them) into the target
+    /// repository, but not the list: one job's stage of a staged release, whose list is PUT once,
+    /// when the release has every platform it expects.
+    #[tracing::instrument(name = "stage", skip_all, fields(target = %self.target))]
+    pub async fn stage(
+        self,
+        client: &RegistryClient,
+        options: &PushOptions,
+    ) -> Result<PushReport, EngineError> {
+        let copier = Copier::new(client, &self.target);
+        copier
+            .ensure_all(&self.resolved, options.concurrency)
+            .await?;
+        let carried = self.carry(client, &copier, options).await?;
+        Ok(self.report(client, false).finished(carried, Vec::new()))
+    }
+
     /// The report of the plan not made (a dry run): with `referrers`, what refers to the
     /// children (and to a copied list) where they come from, found but brought nowhere.
     #[tracing::instrument(name = "dry_run", skip_all, fields(target = %self.target))]
@@ -245,6 +262,33 @@ pub async fn push(
     options: &PushOptions,
 ) -> Result<PushReport, EngineError> {
     run(client, &Work::List(spec.clone()), options).await
+}
+
+/// Plans a stage of a staged release from its spec and brings its children into the target
+/// repository; the tag is not written.
+pub async fn stage(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    options: &PushOptions,
+) -> Result<PushReport, EngineError> {
+    plan::plan(client, spec, options)
+        .await?
+        .stage(client, options)
+        .await
+}
+
+/// Pushes a staged release: the list of `entries` (its stages' children, in the target
+/// repository already) under `spec`'s target and tags.
+pub async fn release(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    entries: &[Entry],
+    options: &PushOptions,
+) -> Result<PushReport, EngineError> {
+    plan::release(client, spec, entries, options)
+        .await?
+        .push(client, options)
+        .await
 }
 
 /// Plans and carries out a submission's work: a list pushed (or appended), entries removed, or

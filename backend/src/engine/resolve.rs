@@ -36,6 +36,34 @@ pub struct Skipped {
 }
 
 impl Resolved {
+    /// The entry a stage of a release brought into `target`'s repository, as the release's list
+    /// holds it again (an attestation's platform as buildx writes it: `unknown/unknown`).
+    pub(crate) fn staged(target: &Reference, entry: &Entry) -> Self {
+        let platform = if entry.attestation {
+            Some(crate::model::Platform {
+                architecture: "unknown".to_owned(),
+                os: "unknown".to_owned(),
+                ..Default::default()
+            })
+        } else {
+            entry.platform.clone()
+        };
+        Resolved {
+            source: target.with_digest(&entry.digest),
+            descriptor: Descriptor {
+                media_type: entry.media_type.clone(),
+                digest: entry.digest.clone(),
+                size: entry.size,
+                urls: Vec::new(),
+                platform,
+                annotations: entry.annotations.clone(),
+                artifact_type: None,
+            },
+            manifest: None,
+            attestation: entry.attestation,
+        }
+    }
+
     /// The entry the list holds for this child.
     pub(crate) fn entry(&self) -> Entry {
         let d = &self.descriptor;

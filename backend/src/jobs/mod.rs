@@ -2,7 +2,8 @@
 //! the outcome fenced by the attempt number, and retry failures that may pass with the settings'
 //! backoff. Idle workers sleep until the listener wakes them or the next job is due, polling as a
 //! fallback. A job that panics is recorded as failed, and its worker goes on. Beside them, the
-//! watch re-checks pushed lists against their registries.
+//! watch re-checks pushed lists against their registries, and a sweep ends staged releases at
+//! their deadline.
 //!
 //! Jobs call the engine and the store through [`Services`]; nothing here is reached by HTTP.
 
@@ -10,6 +11,7 @@ mod callback;
 mod listener;
 mod outcome;
 mod push;
+mod releases;
 mod watcher;
 mod worker;
 
@@ -21,6 +23,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 pub use callback::{SIGNATURE_HEADER, sign};
+pub use releases::expire as expire_releases;
 
 use crate::service::Services;
 use crate::store::{ClaimedJob, DbError, JobKind};
@@ -43,6 +46,7 @@ impl Workers {
             stopped.clone(),
         ));
         tasks.spawn(watcher::run(services.clone(), stopped.clone()));
+        tasks.spawn(releases::sweep(services.clone(), stopped.clone()));
         let process = format!(
             "{}-{}",
             std::process::id(),

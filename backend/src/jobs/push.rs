@@ -1,5 +1,6 @@
 //! The push job: run the engine on a stored submission's work (a list pushed or appended,
-//! entries removed, a reference copied) and record what it did.
+//! entries removed, a reference copied; a staged release's stage or list: `releases.rs`) and
+//! record what it did.
 
 use std::time::Instant;
 
@@ -7,7 +8,7 @@ use futures::FutureExt as _;
 
 use super::outcome::Failure;
 use crate::engine::{self, PushOptions, PushReport};
-use crate::model::ErrorCode;
+use crate::model::{ErrorCode, Operation};
 use crate::service::Services;
 use crate::store::{ClaimedJob, PushOutcome};
 
@@ -31,7 +32,11 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
             ),
         ))
     } else {
-        push(services, job).await
+        match job.operation {
+            Operation::Stage => return super::releases::stage(services, job).await,
+            Operation::Release => super::releases::release(services, job).await,
+            _ => push(services, job).await,
+        }
     };
     record(services, job, result, started).await;
 }

@@ -102,6 +102,8 @@ codes! {
     StoreUnavailable = "STORE_UNAVAILABLE",
     /// A queued job whose stored submission the workers cannot read; it failed alone.
     UnreadableJob = "UNREADABLE_JOB",
+    /// A staged release that did not get every platform it expects before its deadline.
+    ReleaseIncomplete = "RELEASE_INCOMPLETE",
     /// The registry could not be reached.
     RegistryUnreachable = "REGISTRY_UNREACHABLE",
     /// The registry answered something that is not the distribution protocol.
@@ -200,6 +202,14 @@ impl ErrorCode {
                     "The service could not read this list's stored submission (written by another \
                      version, or edited by hand), so it failed without being pushed. Submit the \
                      spec again.",
+                ),
+            ),
+            Self::ReleaseIncomplete => (
+                None,
+                Some(
+                    "The release's deadline passed before every platform it expects arrived, so \
+                     its tag was not moved. Run the missing platforms' jobs and submit again (a \
+                     new cycle of the same release key starts), or give a longer deadline_secs.",
                 ),
             ),
             Self::RegistryProtocol => (

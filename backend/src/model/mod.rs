@@ -1,7 +1,8 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
 //! content-addressed thing, a platform, a secret that never prints, one entry of a list, what the
 //! watch finds a pushed list drifted by, what refers to an image (signatures, attestations,
-//! SBOMs), a submission's options and the rule that merges them, and the stable error codes with the
+//! SBOMs), a submission's options and the rule that merges them, a staged release and how its
+//! arrivals make its list, and the stable error codes with the
 //! one table of advice on what to do about each.
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
@@ -16,6 +17,7 @@ mod options;
 pub mod platform;
 pub mod reference;
 mod referrer;
+pub mod release;
 mod secret;
 
 pub use clock::Clock;
@@ -31,6 +33,7 @@ pub use options::{AskedOptions, ListOptions};
 pub use platform::Platform;
 pub use reference::Reference;
 pub use referrer::{Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag, tally};
+pub use release::{OnDeadline, Staging};
 pub use secret::Secret;
 
 /// Largest list document manifold writes or reads, as distribution limits manifests to 4 MiB (a

@@ -157,6 +157,9 @@ named! {
         Queued = "queued",
         /// A worker is pushing it.
         Running = "running",
+        /// Part of a staged release: its children are in the target repository; the tag moves
+        /// when the release has every platform it expects.
+        Staged = "staged",
         /// Pushed; the digest is recorded.
         Succeeded = "succeeded",
         /// Failed for good; the error is recorded.
@@ -171,7 +174,7 @@ named! {
 impl ListStatus {
     /// Whether the list will not change any more by itself.
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Queued | Self::Running)
+        !matches!(self, Self::Queued | Self::Running | Self::Staged)
     }
 
     /// Whether `retry` may queue the list again (a superseded list then becomes the newest).
@@ -230,6 +233,11 @@ named! {
         Remove = "remove",
         /// Copy a list or image from another reference, byte for byte.
         Copy = "copy",
+        /// Bring one job's platforms of a staged release into the target repository; the tag
+        /// moves with the release.
+        Stage = "stage",
+        /// Push a staged release's list once it has every platform it expects.
+        Release = "release",
     }
 }
 
@@ -258,7 +266,7 @@ mod tests {
         let err = "done".parse::<ListStatus>().unwrap_err().to_string();
         assert_eq!(
             err,
-            "\"done\" is not a list status (expected queued, running, succeeded, failed, canceled, superseded)"
+            "\"done\" is not a list status (expected queued, running, staged, succeeded, failed, canceled, superseded)"
         );
         let json = serde_json::from_str::<ListType>("\"zip\"").unwrap_err();
         assert!(json.to_string().contains("docker, oci, auto"), "{json}");

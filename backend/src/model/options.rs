@@ -38,6 +38,9 @@ pub struct ListOptions {
     /// `callback_url`: where the service POSTs the list when it finishes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// `expect` and the rest: the staged release this submission brings platforms to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<super::Staging>,
 }
 
 /// A submission's options, each of which may be left unset: given as a spec's own keys or in the
@@ -80,6 +83,12 @@ pub struct AskedOptions {
     /// Where to POST the list when it finishes (a host on `MANIFOLD_CALLBACK_HOSTS`).
     #[schema(min_length = 1)]
     pub callback_url: Option<String>,
+    /// The staged release the submission brings its platforms to (the spec's `expect`,
+    /// `release`, `deadline_secs`, `on_deadline`; the command line's `--expect` and the rest).
+    #[serde(skip)]
+    #[param(ignore)]
+    #[schema(ignore)]
+    pub stage: Option<super::Staging>,
 }
 
 impl AskedOptions {
@@ -100,6 +109,7 @@ impl AskedOptions {
                 .callback_url
                 .clone()
                 .or_else(|| request.callback_url.clone()),
+            stage: self.stage.clone().or_else(|| request.stage.clone()),
         }
     }
 

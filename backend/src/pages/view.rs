@@ -23,6 +23,7 @@ impl From<ListStatus> for StatusView {
         let icon = match s {
             ListStatus::Queued => "◷",
             ListStatus::Running => "↻",
+            ListStatus::Staged => "◑",
             ListStatus::Succeeded => "✓",
             ListStatus::Failed => "✕",
             ListStatus::Canceled => "⊘",

@@ -46,6 +46,9 @@ pub enum ServiceError {
         /// The rule, for people.
         rule: &'static str,
     },
+    /// The submission names an open staged release that expects other platforms.
+    #[error("{0}")]
+    ReleaseMismatch(String),
     /// The idempotency key was used before with another request.
     #[error("this Idempotency-Key was used before with another request")]
     KeyReused,
@@ -88,7 +91,7 @@ impl ServiceError {
             Self::Invalid { .. } => ErrorKind::BadRequest,
             Self::NotAllowed { .. } => ErrorKind::Forbidden,
             Self::NotFound(_) => ErrorKind::NotFound,
-            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Conflict { .. } | Self::ReleaseMismatch(_) => ErrorKind::Conflict,
             Self::KeyReused => ErrorKind::Unprocessable,
             Self::Engine(EngineError::Spec(_)) => ErrorKind::BadRequest,
             Self::Engine(EngineError::Invalid(_)) => ErrorKind::Unprocessable,
@@ -118,7 +121,7 @@ impl ServiceError {
         match self {
             Self::Invalid { code, .. } | Self::NotAllowed { code, .. } => code.clone(),
             Self::NotFound(_) => ErrorCode::NotFound,
-            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::Conflict { .. } | Self::ReleaseMismatch(_) => ErrorCode::Conflict,
             Self::KeyReused => ErrorCode::IdempotencyKeyReused,
             Self::Engine(e) => e.code(),
             Self::Store(e) if e.unavailable().is_some() => ErrorCode::StoreUnavailable,
@@ -132,6 +135,7 @@ impl ServiceError {
             Self::Invalid { field, .. } => field.as_deref(),
             Self::NotAllowed { field, .. } => Some(field),
             Self::KeyReused => Some("Idempotency-Key"),
+            Self::ReleaseMismatch(_) => Some("expect"),
             _ => None,
         }
     }

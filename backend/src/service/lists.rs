@@ -55,7 +55,10 @@ impl Submit {
     fn queued<'a>(&'a self, work: &'a Work) -> Queued<'a> {
         let options = self.options();
         Queued {
-            operation: work.operation(options.append),
+            operation: match options.stage {
+                Some(_) => Operation::Stage,
+                None => work.operation(options.append),
+            },
             work,
             options,
             text: self.text.clone(),
@@ -150,6 +153,9 @@ impl Queued<'_> {
                 if o.format != ListFormat::default() {
                     asked["format"] = o.format.as_str().into();
                 }
+                if let Some(stage) = &o.stage {
+                    asked["stage"] = serde_json::json!(stage);
+                }
                 asked
             }
             other => {
@@ -180,6 +186,7 @@ impl Services {
     /// transaction (or answers the list an idempotency key already names).
     pub(super) async fn queue(&self, q: Queued<'_>) -> Result<ListResource, ServiceError> {
         self.check_allowed(q.work, q.options.callback_url.as_deref())?;
+        check_staging(&q.options)?;
         let key = checked_key(q.idempotency_key)?;
         let new = NewList {
             target: q.work.target().to_string(),
@@ -196,6 +203,7 @@ impl Services {
         match self.store.insert_list(&new, max).await? {
             Inserted::New(list) | Inserted::Existing(list) => Ok(list.into()),
             Inserted::KeyReused => Err(ServiceError::KeyReused),
+            Inserted::Conflict(message) => Err(ServiceError::ReleaseMismatch(message)),
         }
     }
 
@@ -317,6 +325,27 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// A staged submission brings platforms to a release, which composes them: it cannot also
+/// append to the target, or follow its sources.
+fn check_staging(options: &ListOptions) -> Result<(), ServiceError> {
+    if options.stage.is_none() {
+        return Ok(());
+    }
+    for (field, on) in [("append", options.append), ("follow", options.follow)] {
+        if on {
+            return Err(ServiceError::invalid(
+                ErrorCode::InvalidSpec,
+                field,
+                format!(
+                    "a submission to a staged release (expect) cannot also {field}: the release \
+                     composes its platforms, and moves the tag once"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn checked_key(key: Option<&str>) -> Result<Option<String>, ServiceError> {

@@ -1,6 +1,7 @@
 //! The service's use cases, shared by its adapters (the JSON API, the pages, the workers):
 //! submit a list (or dry-run it), remove entries from a list or copy one (queued as lists are),
-//! read one or a page, retry, cancel, inspect a reference; the registries it talks to, as probed.
+//! read one or a page, retry, cancel, inspect a reference; the registries it talks to, as probed;
+//! staged releases, as their stages make them.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
 //! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
@@ -17,6 +18,7 @@ mod inspect;
 mod lists;
 mod reads;
 mod registries;
+mod releases;
 mod resource;
 mod rounds;
 
@@ -30,6 +32,7 @@ pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use registries::{Profiles, RegistryView};
+pub use releases::{ArrivedPlatform, ReleaseResource, StageSummary};
 pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};

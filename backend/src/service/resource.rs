@@ -18,8 +18,10 @@ use crate::store::ListRecord;
 pub struct ListResource {
     /// The list's id.
     pub id: Uuid,
-    /// `queued`, `running`, `succeeded`, `failed`, `canceled` or `superseded` (not pushed: a
-    /// newer list for the same target landed first; `superseded_by` names it).
+    /// `queued`, `running`, `staged` (a stage of a staged release: its children are in the
+    /// target repository, the tag moves when the release has every platform), `succeeded`,
+    /// `failed`, `canceled` or `superseded` (not pushed: a newer list for the same target landed
+    /// first; `superseded_by` names it).
     #[schema(example = "succeeded")]
     pub status: ListStatus,
     /// Its place in the order of submissions: within a target, a higher sequence is newer, and
@@ -33,6 +35,9 @@ pub struct ListResource {
     pub follows: Option<Uuid>,
     /// The list that re-pushed this one (and took the following over).
     pub followed_by: Option<Uuid>,
+    /// The staged release this list brings platforms to (operation `stage`) or pushes
+    /// (operation `release`): `GET /releases/{release_id}`.
+    pub release_id: Option<Uuid>,
     /// What the watch last found, for the list that landed last on its target (none for the
     /// others, and while the watch has not looked).
     pub drift: Option<DriftInfo>,
@@ -53,7 +58,8 @@ pub struct ListResource {
     pub ignore_missing: bool,
     /// What it does to the target: `push` (the list replaces what the tag holds), `append` (its
     /// entries are merged into the list the tag holds), `remove` (entries are removed from that
-    /// list) or `copy` (another reference is copied there, byte for byte).
+    /// list), `copy` (another reference is copied there, byte for byte), `stage` (its platforms
+    /// brought to a staged release) or `release` (a staged release's list, pushed once).
     #[schema(example = "push")]
     pub operation: Operation,
     /// Whether the spec's platforms are taken without checking them against the images'
@@ -171,6 +177,7 @@ impl From<ListRecord> for ListResource {
             superseded_by: l.superseded_by,
             follow: l.options.follow,
             follows: l.follows,
+            release_id: l.release_id,
             followed_by: l.followed_by,
             target: l.target,
             tags: l.tags,

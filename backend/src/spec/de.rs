@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::{ListSpec, PlatformSpec, SourceEntry};
 use crate::model::MAX_LIST_BYTES;
 use crate::model::reference::{Reference, check_tag};
-use crate::model::{AskedOptions, ListFormat, ListType};
+use crate::model::{AskedOptions, ListFormat, ListType, OnDeadline, Staging};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -58,6 +58,41 @@ struct RawSpec {
     referrers: Option<bool>,
     #[serde(default)]
     inherit_annotations: Option<bool>,
+    #[serde(default)]
+    expect: Option<Vec<String>>,
+    #[serde(default)]
+    release: Option<String>,
+    #[serde(default)]
+    deadline_secs: Option<u64>,
+    #[serde(default)]
+    on_deadline: Option<OnDeadline>,
+}
+
+impl RawSpec {
+    /// The staged release the spec asks for: none without `expect` (the other keys need it).
+    fn staging(&self) -> Result<Option<Staging>, String> {
+        let Some(expect) = &self.expect else {
+            let lone = [
+                ("release", self.release.is_some()),
+                ("deadline_secs", self.deadline_secs.is_some()),
+                ("on_deadline", self.on_deadline.is_some()),
+            ];
+            return match lone.iter().find(|(_, given)| *given) {
+                Some((key, _)) => Err(format!(
+                    "{key}: belongs to a staged release, which needs `expect` (the platforms it must have)"
+                )),
+                None => Ok(None),
+            };
+        };
+        Staging::new(
+            expect,
+            self.release.as_deref(),
+            self.deadline_secs,
+            self.on_deadline,
+        )
+        .map(Some)
+        .map_err(|(field, message)| format!("{field}: {message}"))
+    }
 }
 
 impl<'de> Deserialize<'de> for Document {
@@ -77,6 +112,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Document, A::Error> {
         let raw = RawSpec::deserialize(MapAccessDeserializer::new(map))?;
+        let stage = raw.staging().map_err(de::Error::custom)?;
         let image = raw.image.0;
         let own_tag = image.tag().map(str::to_owned);
         let mut tags: Vec<String> = Vec::new();
@@ -105,6 +141,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             follow: raw.follow,
             referrers: raw.referrers,
             inherit_annotations: raw.inherit_annotations,
+            stage,
         };
         Ok(Document(spec, options))
     }

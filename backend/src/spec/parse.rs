@@ -207,12 +207,24 @@ fn render(segments: &[Segment]) -> String {
     out
 }
 
+/// The keys of a staged release, named by the errors of their check.
+const STAGING_KEYS: [&str; 4] = ["expect", "release", "deadline_secs", "on_deadline"];
+
 fn to_spec_error(
     segments: &[Segment],
     message: String,
     location: Option<(usize, usize)>,
 ) -> SpecError {
     let mut field = render(segments);
+    let mut message = message;
+    // A staged release's keys are checked together, after the document is read.
+    if field.is_empty()
+        && let Some((key, rest)) = message.split_once(": ")
+        && STAGING_KEYS.contains(&key)
+    {
+        field.push_str(key);
+        message = rest.to_owned();
+    }
     // serde reports a missing or repeated key at the mapping that holds it.
     let named = ["missing field `", "duplicate field `"]
         .iter()

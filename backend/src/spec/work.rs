@@ -205,7 +205,9 @@ impl Work {
         value: serde_json::Value,
     ) -> Result<Self, serde_json::Error> {
         Ok(match operation {
-            Operation::Push | Operation::Append => Work::List(serde_json::from_value(value)?),
+            Operation::Push | Operation::Append | Operation::Stage | Operation::Release => {
+                Work::List(serde_json::from_value(value)?)
+            }
             Operation::Remove => Work::Remove(serde_json::from_value(value)?),
             Operation::Copy => Work::Copy(serde_json::from_value(value)?),
         })

@@ -3,11 +3,12 @@
 
 use uuid::Uuid;
 
+use super::releases::{self, Opened};
 use super::rows::{self, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page};
 use super::sql::{Backend, Row, Session, Value, args};
 use super::statements::placeholders;
 use super::{DbError, Inserted, Transition};
-use crate::model::ListStatus;
+use crate::model::{ListStatus, Operation};
 
 /// How many of [`insert_args`] are the list's own.
 const LIST_PARAMS: usize = 11;
@@ -40,6 +41,7 @@ pub(super) async fn insert<B: Backend>(
     let st = &db.statements().lists;
     let id = Uuid::now_v7();
     if new.idempotency_key.is_none()
+        && new.options.stage.is_none()
         && let Some(one) = &st.insert_list_with_job
     {
         let mut session = db.write_one().await?;
@@ -66,6 +68,20 @@ pub(super) async fn insert<B: Backend>(
                 .map_or(Inserted::KeyReused, Inserted::Existing));
         }
     }
+    let opened = match &new.options.stage {
+        None => None,
+        Some(staging) => Some(releases::open(&mut tx, db.statements(), new, staging).await?),
+    };
+    let appended;
+    let (new, release) = match opened {
+        None => (new, None),
+        Some(Opened::Stage(release)) => (new, Some(release)),
+        Some(Opened::Conflict(message)) => return Ok(Inserted::Conflict(message)),
+        Some(Opened::Append) => {
+            appended = as_append(new);
+            (&appended, None)
+        }
+    };
     let mut params = insert_args(id, new, max_attempts);
     params.truncate(LIST_PARAMS);
     tx.execute(&st.insert_list, params).await?;
@@ -74,11 +90,23 @@ pub(super) async fn insert<B: Backend>(
         args![id, "push", i64::from(max_attempts)],
     )
     .await?;
+    if let Some(release) = release {
+        releases::attach(&mut tx, db.statements(), id, release).await?;
+    }
     let row = tx.fetch_optional(&st.get_list, args![id]).await?;
     let list = rows::list(&row.ok_or_else(|| vanished("insert"))?)?;
     tx.commit().await?;
     db.queued();
     Ok(Inserted::New(list))
+}
+
+/// A submission to a release that moved its tag already: an ordinary append to the target.
+fn as_append(new: &NewList) -> NewList {
+    let mut appended = new.clone();
+    appended.operation = Operation::Append;
+    appended.options.append = true;
+    appended.options.stage = None;
+    appended
 }
 
 fn vanished(when: &str) -> DbError {

@@ -17,6 +17,7 @@ mod health;
 mod lists;
 mod postgres;
 mod queue;
+mod releases;
 mod rows;
 mod sql;
 mod sqlite;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 
 pub use error::{DbError, Unavailable};
 pub use postgres::{JOBS_CHANNEL, MIGRATOR, PgStore};
+pub use releases::{ReleaseRecord, ReleaseState, StageRecord};
 pub use rows::{
     ClaimedJob, DriftRecord, JobKind, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page,
     PushOutcome,
@@ -51,6 +53,9 @@ pub enum Inserted {
     Existing(ListRecord),
     /// The idempotency key was used before with another request.
     KeyReused,
+    /// The submission names an open release that expects other platforms (the message says
+    /// which).
+    Conflict(String),
 }
 
 /// What cancel and retry found.
@@ -279,6 +284,28 @@ impl Store {
         max_attempts: u32,
     ) -> Result<bool, DbError> {
         write!(self, s => queue::supersede(&s.pools, job, newer, max_attempts).await)
+    }
+
+    /// Records a stage's entries: its list `staged`, and the release's list queued when the
+    /// release now has every platform it expects. False when fenced out.
+    pub async fn complete_stage(
+        &self,
+        job: &ClaimedJob,
+        entries: &[crate::model::Entry],
+        sources: &[crate::model::SourcePin],
+        max_attempts: u32,
+    ) -> Result<bool, DbError> {
+        write!(self, s => releases::complete_stage(&s.pools, job, entries, sources, max_attempts).await)
+    }
+
+    /// A staged release with its stage lists.
+    pub async fn get_release(&self, id: Uuid) -> Result<Option<ReleaseRecord>, DbError> {
+        read!(self, s => releases::get(&s.pools, id).await)
+    }
+
+    /// Ends the open releases whose deadline passed (pushed as they are, or failed); how many.
+    pub async fn expire_releases(&self, max_attempts: u32) -> Result<usize, DbError> {
+        write!(self, s => releases::expire(&s.pools, max_attempts).await, wrote = |n| *n > 0)
     }
 
     /// Starts following a list, or (`on` false) stops following it and its follow-ups; the list

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::DbError;
+use super::releases::{self, Settled};
 use super::rows::{self, ClaimedJob, JobKind, PushOutcome};
 use super::sql::{Backend, Row as _, Session, Value, args};
 use super::statements::QueueStatements;
@@ -196,21 +197,10 @@ pub(super) async fn complete_push<B: Backend>(
 ) -> Result<bool, DbError> {
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
-    lock_list(&mut tx, st, job).await?;
-    if !finish_job(&mut tx, st, job, "done", None).await? {
+    if !finish_claimed(&mut tx, st, job).await? {
         return Ok(false);
     }
-    tx.execute(&st.delete_entries, args![job.list_id]).await?;
-    if !done.entries.is_empty() {
-        let params = done
-            .entries
-            .iter()
-            .enumerate()
-            .flat_map(|(position, e)| rows::entry_args(job.list_id, position, e))
-            .collect();
-        tx.execute(&st.insert_entries(done.entries.len()), params)
-            .await?;
-    }
+    write_entries(&mut tx, st, job.list_id, &done.entries).await?;
     let size = i64::try_from(done.size).unwrap_or(i64::MAX);
     let sources = serde_json::to_value(&done.sources).unwrap_or_default();
     let params = vec![
@@ -224,6 +214,10 @@ pub(super) async fn complete_push<B: Backend>(
     tx.execute(&st.succeed_list, params).await?;
     tx.execute(&st.unwatch_others, args![job.list_id]).await?;
     queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
+    if let Some(release) = released(job) {
+        let landed = Settled::Released(done.digest.as_str(), &done.media_type, done.size);
+        releases::settle(&mut tx, db.statements(), release, landed, max_attempts).await?;
+    }
     tx.commit().await?;
     db.queued();
     Ok(true)
@@ -260,6 +254,11 @@ pub(super) async fn fail_push<B: Backend>(
         .await?;
     if retry_at.is_none() {
         queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
+        if let Some(release) = released(job) {
+            let message = format!("the release's list {} failed: {message}", job.list_id);
+            let failed = Settled::Failed(code, &message);
+            releases::settle(&mut tx, db.statements(), release, failed, max_attempts).await?;
+        }
     }
     tx.commit().await?;
     db.queued();
@@ -283,6 +282,12 @@ pub(super) async fn supersede<B: Backend>(
     tx.execute(&st.supersede_list, args![job.list_id, newer])
         .await?;
     queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
+    if let Some(release) = released(job) {
+        let message =
+            format!("the release's list was overtaken by list {newer}, which landed first");
+        let failed = Settled::Failed("SUPERSEDED", &message);
+        releases::settle(&mut tx, db.statements(), release, failed, max_attempts).await?;
+    }
     tx.commit().await?;
     db.queued();
     Ok(true)
@@ -390,6 +395,42 @@ async fn lock_list<S: Session>(
 ) -> Result<(), DbError> {
     if let Some(lock) = &st.lock_list {
         tx.fetch_optional(lock, args![job.list_id]).await?;
+    }
+    Ok(())
+}
+
+/// The release a claimed job's list pushes, when it is a release's list.
+fn released(job: &ClaimedJob) -> Option<uuid::Uuid> {
+    job.release_id
+        .filter(|_| job.operation == crate::model::Operation::Release)
+}
+
+/// Locks the job's list and ends its job `done`, if this worker still holds it.
+pub(super) async fn finish_claimed<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    job: &ClaimedJob,
+) -> Result<bool, DbError> {
+    lock_list(tx, st, job).await?;
+    finish_job(tx, st, job, "done", None).await
+}
+
+/// Replaces list `id`'s entries with `entries`, in order.
+pub(super) async fn write_entries<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    id: uuid::Uuid,
+    entries: &[crate::model::Entry],
+) -> Result<(), DbError> {
+    tx.execute(&st.delete_entries, args![id]).await?;
+    if !entries.is_empty() {
+        let params = entries
+            .iter()
+            .enumerate()
+            .flat_map(|(position, e)| rows::entry_args(id, position, e))
+            .collect();
+        tx.execute(&st.insert_entries(entries.len()), params)
+            .await?;
     }
     Ok(())
 }

@@ -139,6 +139,8 @@ pub struct ListRecord {
     pub sources: Vec<SourcePin>,
     /// What its pending callback reports.
     pub callback_event: Option<String>,
+    /// The staged release it brings platforms to (a stage) or pushes (a release).
+    pub release_id: Option<Uuid>,
 }
 
 /// What a finished push recorded.
@@ -223,6 +225,8 @@ pub struct ClaimedJob {
     pub sequence: i64,
     /// A newer list for the target that landed already, so this one must not be pushed.
     pub superseded_by: Option<Uuid>,
+    /// The staged release it brings platforms to (a stage) or pushes (a release).
+    pub release_id: Option<Uuid>,
 }
 
 /// Text that came from outside (a registry's error, a callback host's answer) as it can be stored:
@@ -244,7 +248,7 @@ fn required<T>(column: &str, value: Option<T>) -> Result<T, DbError> {
 }
 
 /// A stored name read back as its type.
-fn named<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, DbError>
+pub(super) fn named<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, DbError>
 where
     T::Err: std::fmt::Display,
 {
@@ -255,7 +259,7 @@ where
 }
 
 /// A JSON column read as `T`.
-fn json<T: DeserializeOwned>(
+pub(super) fn json<T: DeserializeOwned>(
     what: &'static str,
     value: Option<serde_json::Value>,
 ) -> Result<Option<T>, DbError> {
@@ -322,6 +326,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         watched: row.time("drift_next_at")?.is_some(),
         sources: json("sources", row.json("sources")?)?.unwrap_or_default(),
         callback_event: row.text("callback_event")?,
+        release_id: row.uuid_opt("release_id")?,
     })
 }
 
@@ -384,6 +389,7 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         target: required("target", list.text("target")?)?,
         sequence: required("seq", list.int("seq")?)?,
         superseded_by: None,
+        release_id: list.uuid_opt("release_id")?,
     })
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct Statements {
     pub queue: QueueStatements,
     /// The watch: due lists, what it found, follow-ups.
     pub watch: WatchStatements,
+    /// Staged releases: opened, arrivals, released, ended at their deadline.
+    pub releases: ReleaseStatements,
     /// The readiness probe's write ($1: the probe's row).
     pub probe: String,
 }
@@ -115,7 +117,7 @@ const LIST_COLUMNS: &str = "l.list_id, l.revision, l.status, l.target, l.tags, l
     l.error_code, l.error_message, l.callback_status, l.callback_attempts, l.callback_error, \
     l.created_at, l.started_at, l.finished_at, l.operation, l.seq, \
     l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
-    l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, \
+    l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, l.release_id, \
     coalesce(j.attempt, 0) as attempts, j.max_attempts, j.run_at as next_run";
 
 /// Where a list read reads from.
@@ -127,7 +129,7 @@ const INSERT_COLUMNS: &str = "list_id, target, tags, options, spec, spec_text, s
     idempotency_key, request_hash, operation, follow, seq, created_at, updated_at";
 
 /// The columns of a list a claim reads beside its job.
-const CLAIM_COLUMNS: &str = "spec, options, follow, operation, target, seq";
+const CLAIM_COLUMNS: &str = "spec, options, follow, operation, target, seq, release_id";
 
 /// Whether the push job `{job}` of list `{list}` must wait: another push job of its target holds
 /// a lease, or an older one is due. (Jobs of one target run one at a time, oldest first; one
@@ -143,7 +145,8 @@ const BLOCKED: &str = "exists (select 1 from list l \
 /// newer replacing one overtakes an edit (an append, a removal).
 const NEWER_SUCCESS: &str = "(select m.list_id from list m where m.target = list.target \
     and m.seq > list.seq and m.status = 'succeeded' \
-    and (list.operation in ('push', 'copy') or m.operation in ('push', 'copy')) \
+    and list.operation <> 'stage' and m.operation <> 'stage' \
+    and (list.operation in ('push', 'copy', 'release') or m.operation in ('push', 'copy', 'release')) \
     order by m.seq desc limit 1) as superseded_by";
 
 /// The columns of `list_entry` a push writes, in parameter order.
@@ -156,6 +159,7 @@ impl Statements {
             lists: ListStatements::new(d),
             queue: QueueStatements::new(d),
             watch: WatchStatements::new(d),
+            releases: ReleaseStatements::new(d),
             probe: format!(
                 "insert into store_probe (probe_id, probed_at) values ($1, {now}) \
                  on conflict (probe_id) do update set probed_at = excluded.probed_at",
@@ -423,6 +427,87 @@ impl WatchStatements {
     }
 }
 
+/// The statements of `releases.rs`.
+pub(crate) struct ReleaseStatements {
+    pub find: String,
+    pub insert: String,
+    pub set_list_release: String,
+    pub get: String,
+    pub lock: String,
+    pub lists: String,
+    pub stage_list: String,
+    pub first_stage: String,
+    pub releasing: String,
+    pub staged_of: String,
+    pub settle_succeeded: String,
+    pub settle_failed: String,
+    pub end: String,
+    pub due: String,
+}
+
+/// The columns of a staged release.
+const RELEASE_COLUMNS: &str = "release_id, release_key, target, expect, on_deadline, state, \
+    deadline_at, list_id, error_message, created_at, finished_at";
+
+impl ReleaseStatements {
+    fn new(d: &Dialect) -> Self {
+        let (now, lock) = (d.now, d.for_update);
+        let of_release = "where release_id = $1 and operation = 'stage'";
+        Self {
+            find: format!(
+                "select release_id, state, expect from staged_release \
+                 where target = $1 and release_key = $2 order by created_at desc limit 1 {lock}"
+            ),
+            insert: format!(
+                "insert into staged_release (release_id, release_key, target, expect, on_deadline, \
+                 deadline_at, created_at) values ($1, $2, $3, $4, $5, {}, {now})",
+                d.after_secs.replace("{}", "$6")
+            ),
+            set_list_release: "update list set release_id = $2 where list_id = $1".to_owned(),
+            get: format!("select {RELEASE_COLUMNS} from staged_release where release_id = $1"),
+            lock: format!(
+                "select {RELEASE_COLUMNS} from staged_release where release_id = $1 {lock}"
+            ),
+            lists: format!(
+                "select l.list_id, l.status, l.created_at, {} as entries from list l \
+                 where l.release_id = $1 and l.operation = 'stage' order by l.seq",
+                d.entries_json
+            ),
+            stage_list: format!(
+                "update list set status = 'staged', sources = $2, error_code = null, \
+                 error_message = null, updated_at = {now} where list_id = $1"
+            ),
+            first_stage: format!(
+                "select target, tags, options, follow, spec, spec_text, spec_format, request_hash \
+                 from list {of_release} order by seq limit 1"
+            ),
+            releasing: "update staged_release set state = 'releasing', list_id = $2 \
+                 where release_id = $1"
+                .to_owned(),
+            staged_of: format!(
+                "select list_id, options, follow from list {of_release} and status = 'staged' {lock}"
+            ),
+            settle_succeeded: format!(
+                "update list set status = 'succeeded', digest = $2, media_type = $3, size = $4, \
+                 finished_at = {now}, updated_at = {now} {of_release} and status = 'staged'"
+            ),
+            settle_failed: format!(
+                "update list set status = 'failed', error_code = $2, error_message = $3, \
+                 finished_at = {now}, updated_at = {now} {of_release} and status = 'staged'"
+            ),
+            end: format!(
+                "update staged_release set state = $2, error_message = $3, finished_at = {now} \
+                 where release_id = $1"
+            ),
+            due: format!(
+                "select release_id from staged_release where state = 'open' \
+                 and deadline_at <= {now} order by deadline_at limit 16 {}",
+                d.skip_locked
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,3 +557,4 @@ mod tests {
         assert!(!st.claim_job.contains('{'), "{}", st.claim_job);
     }
 }
+
