@@ -77,6 +77,17 @@ async fn three_jobs_across_two_processes_move_the_tag_once_when_the_third_platfo
     let release = b.get_json(&format!("/releases/{release_id}")).await;
     assert_eq!(release["state"], "open", "{release:#}");
     assert_eq!(release["awaited"], json!(["linux/s390x"]), "{release:#}");
+    let page = a.get(&format!("/ui/releases/{release_id}")).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"data-platform="linux/s390x" data-arrived="false""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"data-platform="linux/amd64" data-arrived="true""#),
+        "{page}"
+    );
     assert_eq!(
         manifest_puts(&registry, "demo", "v0.3"),
         0,

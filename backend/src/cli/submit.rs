@@ -278,13 +278,17 @@ impl Service {
                 })
                 .unwrap_or_default()
         };
-        let arrived = release["arrived"].as_array().map_or(0, Vec::len);
-        Ok(format!(
-            "staged for release {} ({arrived} of {} platforms; awaiting {})",
-            text(&release, "key")?,
-            names("expect").len(),
-            names("awaited").join(", ")
-        ))
+        let (key, expected) = (text(&release, "key")?, names("expect").len());
+        let awaited = names("awaited");
+        Ok(if awaited.is_empty() {
+            format!("staged for release {key} (all {expected} platforms; its list is being pushed)")
+        } else {
+            let arrived = expected - awaited.len();
+            let awaited = awaited.join(", ");
+            format!(
+                "staged for release {key} ({arrived} of {expected} platforms; awaiting {awaited})"
+            )
+        })
     }
 }
 

@@ -104,6 +104,8 @@ pub(super) struct ListView {
     /// Whether its push brings what refers to its children (signatures, attestations, SBOMs).
     carries_referrers: bool,
     follows: Option<String>,
+    /// The staged release it brings platforms to, or pushes.
+    release: Option<String>,
     followed_by: Option<String>,
     drift: Option<DriftView>,
     notice: Option<String>,
@@ -182,6 +184,7 @@ impl ListView {
             can_follow: matches!(l.operation, Operation::Push | Operation::Append),
             carries_referrers: l.referrers,
             follows: l.follows.map(|id| id.to_string()),
+            release: l.release_id.map(|id| id.to_string()),
             followed_by: l.followed_by.map(|id| id.to_string()),
             drift: l.drift.as_ref().map(DriftView::new),
             notice,

@@ -1,6 +1,6 @@
 //! The web pages: server-rendered HTML for people who don't script — recent lists, a form that
 //! builds or takes a spec (with a dry run), a list's live status (and, once it succeeded, an
-//! entry removed or a platform added), inspect, sign-in.
+//! entry removed or a platform added), a staged release's platforms, inspect, sign-in.
 //!
 //! Owns the HTML routes (`/` and `/ui/…`, beside the JSON API's `/lists` and `/inspect`), the
 //! embedded static files (`/static/…`), CSRF and page sessions, and the view data the templates in
@@ -18,6 +18,7 @@ mod list;
 mod list_edit;
 mod login;
 mod registries;
+mod releases;
 mod security;
 mod spec_form;
 mod view;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     list_edit::configure(cfg);
     inspect::configure(cfg);
     registries::configure(cfg);
+    releases::configure(cfg);
     login::configure(cfg);
 }
 

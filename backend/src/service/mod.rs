@@ -37,6 +37,7 @@ pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
 pub use crate::registry::{AuthScheme, Descriptor, Ping};
+pub use crate::store::ReleaseState;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;

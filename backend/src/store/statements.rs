@@ -557,4 +557,3 @@ mod tests {
         assert!(!st.claim_job.contains('{'), "{}", st.claim_job);
     }
 }
-
