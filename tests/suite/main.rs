@@ -25,6 +25,7 @@ mod engines;
 mod errors_wild;
 mod faults;
 mod hardening;
+mod history;
 mod inherit;
 mod inspect_raw;
 mod inspect_wild;

@@ -6,6 +6,7 @@ mod access;
 mod edits;
 mod error;
 mod health;
+mod history;
 mod inspect;
 mod limits;
 mod lists;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     inspect::configure(cfg);
     registries::configure(cfg);
     releases::configure(cfg);
+    history::configure(cfg);
     health::configure(cfg);
 }
 

@@ -12,6 +12,7 @@ mod listener;
 mod outcome;
 mod push;
 mod releases;
+mod rollback;
 mod watcher;
 mod worker;
 

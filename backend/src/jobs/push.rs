@@ -35,6 +35,7 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
         match job.operation {
             Operation::Stage => return super::releases::stage(services, job).await,
             Operation::Release => super::releases::release(services, job).await,
+            Operation::Rollback => super::rollback::run(services, job).await,
             _ => push(services, job).await,
         }
     };

@@ -238,6 +238,8 @@ named! {
         Stage = "stage",
         /// Push a staged release's list once it has every platform it expects.
         Release = "release",
+        /// Make the target hold an earlier list's digest again.
+        Rollback = "rollback",
     }
 }
 

@@ -28,6 +28,12 @@ struct IndexQuery {
 struct Row {
     id: String,
     target: String,
+    /// What it did to the target (`push`, `append`, …).
+    operation: String,
+    /// Whether the target holds it now.
+    current: bool,
+    /// A later list landed on the target.
+    replaced: bool,
     status: StatusView,
     /// The watch found the list drifted.
     drifted: bool,
@@ -129,6 +135,9 @@ fn row(l: &ListResource, now: chrono::DateTime<chrono::Utc>) -> Row {
     Row {
         id: l.id.to_string(),
         target: l.target.clone(),
+        operation: l.operation.to_string(),
+        current: l.current,
+        replaced: l.replaced_by.is_some(),
         status: l.status.into(),
         drifted: l
             .drift

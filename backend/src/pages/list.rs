@@ -24,7 +24,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .service(retry_list)
         .service(cancel_list)
         .service(follow_list)
-        .service(unfollow_list);
+        .service(unfollow_list)
+        .service(rollback_list);
 }
 
 struct ErrorView {
@@ -106,6 +107,14 @@ pub(super) struct ListView {
     follows: Option<String>,
     /// The staged release it brings platforms to, or pushes.
     release: Option<String>,
+    /// The list that landed on the target after it (this one is history).
+    replaced_by: Option<String>,
+    /// Whether the target holds it now.
+    current: bool,
+    /// Whether a rollback to it may be asked for (it landed, and a later list replaced it).
+    can_rollback: bool,
+    /// The target's history: its landed lists, newest first.
+    history: String,
     followed_by: Option<String>,
     drift: Option<DriftView>,
     notice: Option<String>,
@@ -121,7 +130,7 @@ impl ListView {
                 .map(|r| r.with_digest(d).to_string())
         });
         let media_type = l.media_type.clone().unwrap_or_default();
-        let can_edit = l.status == ListStatus::Succeeded;
+        let can_edit = l.current;
         let images = l.entries.iter().filter(|e| !e.attestation).count();
         let removable = can_edit && images > 1;
         let rows = l
@@ -185,6 +194,18 @@ impl ListView {
             carries_referrers: l.referrers,
             follows: l.follows.map(|id| id.to_string()),
             release: l.release_id.map(|id| id.to_string()),
+            replaced_by: l.replaced_by.map(|id| id.to_string()),
+            current: l.current,
+            can_rollback: l.status == ListStatus::Succeeded
+                && l.replaced_by.is_some()
+                && l.operation != Operation::Stage,
+            history: format!(
+                "/?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("target", &l.target)
+                    .append_pair("status", "succeeded")
+                    .finish()
+            ),
             followed_by: l.followed_by.map(|id| id.to_string()),
             drift: l.drift.as_ref().map(DriftView::new),
             notice,
@@ -300,6 +321,16 @@ async fn follow_list(
     act(req, visitor, &id, payload, Act::Follow).await
 }
 
+#[post("/ui/lists/{id}/rollback")]
+async fn rollback_list(
+    req: HttpRequest,
+    visitor: Visitor,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    act(req, visitor, &id, payload, Act::Rollback).await
+}
+
 #[post("/ui/lists/{id}/unfollow")]
 async fn unfollow_list(
     req: HttpRequest,
@@ -317,6 +348,7 @@ enum Act {
     Cancel,
     Follow,
     Unfollow,
+    Rollback,
 }
 
 /// A button's form post: checked, done, and back to the list.
@@ -344,6 +376,10 @@ async fn act(
             "Only a list pushed from a spec can be followed.",
         ),
         Act::Unfollow => (services.unfollow(id).await, ""),
+        Act::Rollback => (
+            services.rollback(id).await,
+            "Only a list that landed can be rolled back to.",
+        ),
     };
     transition(&req, &visitor, id, done, rule).await
 }

@@ -1,7 +1,8 @@
 //! The service's use cases, shared by its adapters (the JSON API, the pages, the workers):
 //! submit a list (or dry-run it), remove entries from a list or copy one (queued as lists are),
 //! read one or a page, retry, cancel, inspect a reference; the registries it talks to, as probed;
-//! staged releases, as their stages make them.
+//! staged releases, as their stages make them; a target's history, and a rollback to an earlier
+//! list.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
 //! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
@@ -13,6 +14,7 @@
 mod cache;
 mod edits;
 mod error;
+mod history;
 mod input;
 mod inspect;
 mod lists;
@@ -30,6 +32,7 @@ use tokio::sync::Semaphore;
 pub use cache::Json;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
+pub use history::TargetHistory;
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use registries::{Profiles, RegistryView};
 pub use releases::{ArrivedPlatform, ReleaseResource, StageSummary};

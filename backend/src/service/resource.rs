@@ -38,6 +38,12 @@ pub struct ListResource {
     /// The staged release this list brings platforms to (operation `stage`) or pushes
     /// (operation `release`): `GET /releases/{release_id}`.
     pub release_id: Option<Uuid>,
+    /// The list that landed on the target after this one: the target no longer holds this list
+    /// (it is history; `POST /lists/{id}/rollback` makes the target hold it again).
+    pub replaced_by: Option<Uuid>,
+    /// Whether the target holds this list now, as far as manifold pushed it: it landed, and no
+    /// list landed on the target since (`drift` says whether the registry still agrees).
+    pub current: bool,
     /// What the watch last found, for the list that landed last on its target (none for the
     /// others, and while the watch has not looked).
     pub drift: Option<DriftInfo>,
@@ -59,7 +65,8 @@ pub struct ListResource {
     /// What it does to the target: `push` (the list replaces what the tag holds), `append` (its
     /// entries are merged into the list the tag holds), `remove` (entries are removed from that
     /// list), `copy` (another reference is copied there, byte for byte), `stage` (its platforms
-    /// brought to a staged release) or `release` (a staged release's list, pushed once).
+    /// brought to a staged release), `release` (a staged release's list, pushed once) or
+    /// `rollback` (an earlier list's digest made the target's again).
     #[schema(example = "push")]
     pub operation: Operation,
     /// Whether the spec's platforms are taken without checking them against the images'
@@ -178,6 +185,10 @@ impl From<ListRecord> for ListResource {
             follow: l.options.follow,
             follows: l.follows,
             release_id: l.release_id,
+            replaced_by: l.replaced_by,
+            current: l.status == ListStatus::Succeeded
+                && l.replaced_by.is_none()
+                && l.operation != Operation::Stage,
             followed_by: l.followed_by,
             target: l.target,
             tags: l.tags,

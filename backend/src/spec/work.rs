@@ -209,7 +209,7 @@ impl Work {
                 Work::List(serde_json::from_value(value)?)
             }
             Operation::Remove => Work::Remove(serde_json::from_value(value)?),
-            Operation::Copy => Work::Copy(serde_json::from_value(value)?),
+            Operation::Copy | Operation::Rollback => Work::Copy(serde_json::from_value(value)?),
         })
     }
 }

@@ -213,6 +213,7 @@ pub(super) async fn complete_push<B: Backend>(
     ];
     tx.execute(&st.succeed_list, params).await?;
     tx.execute(&st.unwatch_others, args![job.list_id]).await?;
+    tx.execute(&st.replace_others, args![job.list_id]).await?;
     queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
     if let Some(release) = released(job) {
         let landed = Settled::Released(done.digest.as_str(), &done.media_type, done.size);

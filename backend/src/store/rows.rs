@@ -141,6 +141,8 @@ pub struct ListRecord {
     pub callback_event: Option<String>,
     /// The staged release it brings platforms to (a stage) or pushes (a release).
     pub release_id: Option<Uuid>,
+    /// The list that landed on its target after it (so the target no longer holds it).
+    pub replaced_by: Option<Uuid>,
 }
 
 /// What a finished push recorded.
@@ -327,6 +329,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         sources: json("sources", row.json("sources")?)?.unwrap_or_default(),
         callback_event: row.text("callback_event")?,
         release_id: row.uuid_opt("release_id")?,
+        replaced_by: row.uuid_opt("replaced_by")?,
     })
 }
 

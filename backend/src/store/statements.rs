@@ -89,6 +89,7 @@ pub(crate) struct QueueStatements {
     pub insert_entries_head: String,
     pub succeed_list: String,
     pub unwatch_others: String,
+    pub replace_others: String,
     pub supersede_list: String,
     pub fail_list: String,
     pub callback_pending: String,
@@ -118,6 +119,7 @@ const LIST_COLUMNS: &str = "l.list_id, l.revision, l.status, l.target, l.tags, l
     l.created_at, l.started_at, l.finished_at, l.operation, l.seq, \
     l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
     l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, l.release_id, \
+    l.replaced_by, \
     coalesce(j.attempt, 0) as attempts, j.max_attempts, j.run_at as next_run";
 
 /// Where a list read reads from.
@@ -146,7 +148,8 @@ const BLOCKED: &str = "exists (select 1 from list l \
 const NEWER_SUCCESS: &str = "(select m.list_id from list m where m.target = list.target \
     and m.seq > list.seq and m.status = 'succeeded' \
     and list.operation <> 'stage' and m.operation <> 'stage' \
-    and (list.operation in ('push', 'copy', 'release') or m.operation in ('push', 'copy', 'release')) \
+    and (list.operation in ('push', 'copy', 'release', 'rollback') \
+        or m.operation in ('push', 'copy', 'release', 'rollback')) \
     order by m.seq desc limit 1) as superseded_by";
 
 /// The columns of `list_entry` a push writes, in parameter order.
@@ -323,6 +326,12 @@ impl QueueStatements {
                  drift_error = null, drift_alerted = false, drift_next_at = $6, \
                  finished_at = {now}, updated_at = {now} \
                  where list_id = $1"
+            ),
+            replace_others: format!(
+                "update list set replaced_by = $1, updated_at = {now} \
+                 where target = (select target from list where list_id = $1) \
+                 and list_id <> $1 and status = 'succeeded' and operation <> 'stage' \
+                 and replaced_by is null and seq < (select seq from list where list_id = $1)"
             ),
             unwatch_others: "update list set drift_next_at = null \
                  where target = (select target from list where list_id = $1) \
