@@ -221,6 +221,17 @@ pub struct Settings {
     #[serde(flatten)]
     pub timeouts: TransferArgs,
 
+    // --- Registry events ---
+    /// Secret that registry notifications must carry (`POST /events/{source}`: the header
+    /// `Authorization: Bearer <secret>` or `X-Manifold-Secret`); unset, every event is refused.
+    #[arg(
+        long = "event-secret",
+        env = "MANIFOLD_EVENT_SECRET",
+        hide_env_values = true,
+        help_heading = "Registry events"
+    )]
+    pub event_secret: Option<Secret>,
+
     // --- Callbacks ---
     /// Secret that signs callbacks (HMAC-SHA256 in X-Manifold-Signature).
     #[arg(

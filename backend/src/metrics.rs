@@ -282,6 +282,23 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE manifold_{name} {kind}");
 }
 
+/// The registry events received, by receiver and outcome (`accepted`, `duplicate`, `ignored`,
+/// `unauthenticated`, `unreadable`, `unknown_source`).
+pub fn render_events(out: &mut String, counts: &[(String, &'static str, u64)]) {
+    header(
+        out,
+        "registry_events_total",
+        "counter",
+        "Registry events received, by receiver and outcome.",
+    );
+    for (source, outcome, n) in counts {
+        let _ = writeln!(
+            out,
+            "manifold_registry_events_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,6 +137,15 @@ pub struct RegistryBuilder {
     tls: Option<TlsFiles>,
     client_credentials: Option<(String, String)>,
     storage: Option<PathBuf>,
+    notify: Option<Notify>,
+}
+
+/// Where distribution sends its notifications (`notifications.endpoints`), and the header it
+/// sends with them.
+#[derive(Clone, Debug)]
+struct Notify {
+    url: String,
+    header: (String, String),
 }
 
 /// Certificate, key and (if known) the CA that issued them.
@@ -155,6 +164,7 @@ impl Default for RegistryBuilder {
             tls: None,
             client_credentials: None,
             storage: None,
+            notify: None,
         }
     }
 }
@@ -170,6 +180,17 @@ impl RegistryBuilder {
     /// both hold the same repositories: one content behind two kinds of auth.
     pub fn storage(mut self, root: &Path) -> Self {
         self.storage = Some(root.to_owned());
+        self
+    }
+
+    /// Sends distribution's notifications of pushes and deletes (`notifications.endpoints`, pulls
+    /// ignored) to `url`, with the header `name: value` on each (a shared secret); retried by
+    /// distribution every 100 ms while the endpoint fails.
+    pub fn notify(mut self, url: &str, name: &str, value: &str) -> Self {
+        self.notify = Some(Notify {
+            url: url.to_owned(),
+            header: (name.to_owned(), value.to_owned()),
+        });
         self
     }
 
@@ -237,6 +258,16 @@ impl RegistryBuilder {
             ));
         }
         config.push_str(auth_section);
+        if let Some(n) = &self.notify {
+            config.push_str(&format!(
+                "notifications:\n  endpoints:\n    - name: manifold\n      url: {}\n      \
+                 headers:\n        {}: [{}]\n      timeout: 2s\n      threshold: 5\n      \
+                 backoff: 100ms\n      ignore:\n        actions: [pull]\n",
+                yaml_str(&n.url),
+                yaml_str(&n.header.0),
+                yaml_str(&n.header.1),
+            ));
+        }
         config
     }
 

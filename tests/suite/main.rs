@@ -23,6 +23,7 @@ mod embedded;
 mod engine;
 mod engines;
 mod errors_wild;
+mod events;
 mod faults;
 mod hardening;
 mod history;

@@ -5,6 +5,7 @@
 mod access;
 mod edits;
 mod error;
+mod events;
 mod health;
 mod history;
 mod inspect;
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     registries::configure(cfg);
     releases::configure(cfg);
     history::configure(cfg);
+    events::configure(cfg);
     health::configure(cfg);
 }
 

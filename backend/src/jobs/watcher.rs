@@ -73,6 +73,7 @@ pub(super) async fn run(services: Arc<Services>, mut stopped: watch::Receiver<bo
             watch.record_in_sync().await;
             tokio::select! {
                 _ = tokio::time::sleep_until(rest_until) => {}
+                _ = services.watch_wake.notified() => rest_until = Instant::now(),
                 _ = stopped.changed() => {}
             }
             continue;

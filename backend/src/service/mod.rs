@@ -2,7 +2,7 @@
 //! submit a list (or dry-run it), remove entries from a list or copy one (queued as lists are),
 //! read one or a page, retry, cancel, inspect a reference; the registries it talks to, as probed;
 //! staged releases, as their stages make them; a target's history, and a rollback to an earlier
-//! list.
+//! list; registry events, which make the watched lists they concern due at once.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
 //! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
@@ -14,6 +14,7 @@
 mod cache;
 mod edits;
 mod error;
+mod events;
 mod history;
 mod input;
 mod inspect;
@@ -32,6 +33,7 @@ use tokio::sync::Semaphore;
 pub use cache::Json;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
+pub use events::{EventsTaken, RegistryEvent};
 pub use history::TargetHistory;
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use registries::{Profiles, RegistryView};
@@ -62,6 +64,10 @@ pub struct Services {
     pub callbacks: reqwest::Client,
     /// What each registry was last found to do (the registries page).
     pub profiles: Arc<Profiles>,
+    /// The registry events received, by outcome, and the ids seen lately.
+    pub events: events::EventLog,
+    /// Wakes this process's watch: an event made lists due now.
+    pub watch_wake: tokio::sync::Notify,
     /// Bounds the CPU-heavy work running off the HTTP threads at once (parsing specs).
     cpu: Arc<Semaphore>,
     /// The answers of finished lists, kept at their revisions.
@@ -86,6 +92,8 @@ impl Services {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             profiles: Arc::default(),
+            events: events::EventLog::default(),
+            watch_wake: tokio::sync::Notify::new(),
             store,
             cpu: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -144,6 +152,7 @@ impl Services {
         crate::metrics::render_store(&mut text, failing.is_none(), write_errors);
         crate::metrics::render_throttled(&mut text, &self.registries.throttled_seconds());
         crate::metrics::render_list_cache(&mut text, &self.cache.stats());
+        crate::metrics::render_events(&mut text, &self.events.counts());
         text
     }
 

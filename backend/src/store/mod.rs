@@ -341,6 +341,12 @@ impl Store {
         write!(self, s => watch::record_in_sync(&s.pools, ids).await)
     }
 
+    /// Makes the watched lists that `repository` concerns (their target's, or a source's) due
+    /// now; how many.
+    pub async fn wake_watched(&self, repository: &str) -> Result<u64, DbError> {
+        write!(self, s => watch::wake(&s.pools, repository).await, wrote = |n| *n > 0)
+    }
+
     /// How far behind the watch is (for metrics): how many watched lists are due now, and since
     /// when the oldest of them is.
     pub async fn watch_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), DbError> {

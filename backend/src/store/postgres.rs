@@ -52,6 +52,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         key_lock: Some("select pg_advisory_xact_lock(hashtextextended($1, 0))"),
         target_lock: Some("select pg_try_advisory_xact_lock(hashtextextended($1, 1)) as locked"),
         insert_with_job: true,
+        json_text: "{}::text",
     })
 });
 

@@ -51,6 +51,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         key_lock: None,
         target_lock: None,
         insert_with_job: false,
+        json_text: "{}",
     })
 });
 

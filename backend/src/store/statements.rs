@@ -29,6 +29,8 @@ pub(crate) struct Dialect {
     pub target_lock: Option<&'static str>,
     /// A list and its push job inserted by one statement, answering the list, if the dialect can.
     pub insert_with_job: bool,
+    /// A JSON column as text (`{}` is the column).
+    pub json_text: &'static str,
 }
 
 /// Every statement of the store, in one dialect.
@@ -110,6 +112,7 @@ pub(crate) struct WatchStatements {
     pub drifted: String,
     pub in_sync: String,
     pub backlog: String,
+    pub wake: String,
 }
 
 /// The columns of a list read, with its push job's attempts and its entries.
@@ -389,6 +392,11 @@ impl WatchStatements {
     fn new(d: &Dialect) -> Self {
         let now = d.now;
         Self {
+            wake: format!(
+                "update list set drift_next_at = {now} where drift_next_at is not null \
+                 and drift_next_at > {now} and (repository = $1 or {} like $2)",
+                d.json_text.replace("{}", "sources")
+            ),
             take_due: format!(
                 "update list set drift_next_at = {} where list_id in (select list_id from list \
                  where drift_next_at <= {now} order by drift_next_at limit $2 {}) \
@@ -534,6 +542,7 @@ mod tests {
             key_lock: None,
             target_lock: None,
             insert_with_job: false,
+            json_text: "{}",
         }
     }
 

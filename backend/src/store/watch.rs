@@ -192,3 +192,19 @@ pub(super) async fn drifted<B: Backend>(db: &B) -> Result<i64, DbError> {
         .await?;
     Ok(row.map(|r| r.int("n")).transpose()?.flatten().unwrap_or(0))
 }
+
+/// Makes the watched lists that `repository` (`registry/repository`) concerns due now — those
+/// pushed to it, and those with a source in it — so the watch checks them at once (a registry
+/// said something changed there). How many.
+pub(super) async fn wake<B: Backend>(db: &B, repository: &str) -> Result<u64, DbError> {
+    let mut session = db.write_one().await?;
+    let pattern = format!("%\"{repository}:%");
+    let woken = session
+        .execute(
+            &db.statements().watch.wake,
+            args![repository, pattern.as_str()],
+        )
+        .await?;
+    session.commit().await?;
+    Ok(woken)
+}
