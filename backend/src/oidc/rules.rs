@@ -1,0 +1,220 @@
+//! Which rule lets a verified token write a target: a rule of the token's issuer whose every
+//! claim condition holds (`*` in a value matches any text) and one of whose target patterns
+//! matches the target. Every target a submission writes must be let by some rule; when one is
+//! not, the refusal names the token's repository (or subject), the target and the rules asked.
+
+use super::{IdToken, Rule};
+
+/// No rule lets the token write a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the message says: who, which target, which rules were asked.
+    pub message: String,
+}
+
+impl Rule {
+    /// Whether the rule is for this token (its issuer, and every claim as it asks).
+    fn matches(&self, token: &IdToken) -> bool {
+        self.issuer == token.issuer
+            && self.claims.iter().all(|(name, pattern)| {
+                token
+                    .claim(name)
+                    .is_some_and(|value| glob_match(pattern, &value))
+            })
+    }
+
+    fn allows(&self, target: &str) -> bool {
+        self.targets.iter().any(|p| glob_match(p, target))
+    }
+}
+
+/// The rule that lets `token` write every one of `targets` (each must be let by some rule; the
+/// first target's rule is named), or why not.
+pub fn decide<'r>(
+    rules: &'r [Rule],
+    token: &IdToken,
+    targets: &[String],
+) -> Result<&'r Rule, Refusal> {
+    let mine: Vec<&Rule> = rules.iter().filter(|r| r.matches(token)).collect();
+    let mut named = None;
+    for target in targets {
+        match mine.iter().find(|r| r.allows(target)) {
+            Some(rule) => {
+                named.get_or_insert(*rule);
+            }
+            None => return Err(refusal(rules, &mine, token, target)),
+        }
+    }
+    named.ok_or_else(|| refusal(rules, &mine, token, ""))
+}
+
+fn refusal(rules: &[Rule], mine: &[&Rule], token: &IdToken, target: &str) -> Refusal {
+    let who = match (
+        token
+            .claim("repository")
+            .or_else(|| token.claim("project_path")),
+        token.claim("ref"),
+    ) {
+        (Some(repo), Some(r)) => format!("repository {repo} (ref {r})"),
+        (Some(repo), None) => format!("repository {repo}"),
+        _ => format!("subject {}", token.claim("sub").unwrap_or_default()),
+    };
+    let asked: Vec<&str> = rules
+        .iter()
+        .filter(|r| r.issuer == token.issuer)
+        .map(|r| r.name.as_str())
+        .collect();
+    let matching: Vec<&str> = mine.iter().map(|r| r.name.as_str()).collect();
+    let asked = if asked.is_empty() {
+        "none".to_owned()
+    } else {
+        asked.join(", ")
+    };
+    let matching = if matching.is_empty() {
+        "none".to_owned()
+    } else {
+        matching.join(", ")
+    };
+    Refusal {
+        message: format!(
+            "no rule lets {who} push to {target} (rules of {}: {asked}; matching its claims: {matching})",
+            token.issuer
+        ),
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any text (none included) and every
+/// other character for itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(repo: &str, r: &str) -> IdToken {
+        IdToken {
+            issuer: "https://issuer.test".to_owned(),
+            claims: serde_json::json!({"sub": "repo:x", "repository": repo, "ref": r, "run_id": 7})
+                .as_object()
+                .unwrap()
+                .clone(),
+        }
+    }
+
+    fn rule(name: &str, repo: &str, target: &str) -> Rule {
+        Rule {
+            name: name.to_owned(),
+            issuer: "https://issuer.test".to_owned(),
+            claims: [
+                ("repository".to_owned(), repo.to_owned()),
+                ("ref".to_owned(), "refs/heads/*".to_owned()),
+            ]
+            .into(),
+            targets: vec![target.to_owned()],
+        }
+    }
+
+    #[test]
+    fn a_star_matches_any_text_and_everything_else_itself() {
+        assert!(glob_match("ghcr.io/org/demo:*", "ghcr.io/org/demo:v1"));
+        assert!(glob_match(
+            "127.0.0.1:5000/demo/*",
+            "127.0.0.1:5000/demo/a/b:c"
+        ));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYc"));
+        assert!(!glob_match("ghcr.io/org/demo:*", "ghcr.io/org/demo2:v1"));
+        assert!(!glob_match("refs/heads/main", "refs/heads/main2"));
+        assert!(!glob_match("a*c", "abd"));
+    }
+
+    #[test]
+    fn every_target_needs_a_rule_whose_claims_match_and_the_first_one_is_named() {
+        let rules = vec![
+            rule("demo", "org/demo", "r.test/demo:*"),
+            rule("other", "org/other", "r.test/other:*"),
+        ];
+        let demo = token("org/demo", "refs/heads/main");
+
+        let let_in = decide(
+            &rules,
+            &demo,
+            &["r.test/demo:v1".to_owned(), "r.test/demo:latest".to_owned()],
+        );
+        let refused = decide(
+            &rules,
+            &demo,
+            &["r.test/demo:v1".to_owned(), "r.test/other:v1".to_owned()],
+        )
+        .unwrap_err();
+        let wrong_ref = decide(
+            &rules,
+            &token("org/demo", "refs/tags/v1"),
+            &["r.test/demo:v1".to_owned()],
+        );
+
+        assert_eq!(let_in.unwrap().name, "demo");
+        assert!(
+            refused
+                .message
+                .contains("repository org/demo (ref refs/heads/main) push to r.test/other:v1"),
+            "{}",
+            refused.message
+        );
+        assert!(
+            refused
+                .message
+                .contains("rules of https://issuer.test: demo, other; matching its claims: demo"),
+            "{}",
+            refused.message
+        );
+        assert!(wrong_ref.is_err());
+    }
+
+    #[test]
+    fn a_claim_that_is_a_number_matches_as_text_and_a_missing_claim_never() {
+        let mut numbered = rule("run", "org/demo", "r.test/demo:*");
+        numbered.claims.insert("run_id".to_owned(), "7".to_owned());
+        let mut absent = rule("absent", "org/demo", "r.test/demo:*");
+        absent
+            .claims
+            .insert("environment".to_owned(), "*".to_owned());
+
+        assert!(
+            decide(
+                &[numbered],
+                &token("org/demo", "refs/heads/x"),
+                &["r.test/demo:v1".to_owned()]
+            )
+            .is_ok()
+        );
+        assert!(
+            decide(
+                &[absent],
+                &token("org/demo", "refs/heads/x"),
+                &["r.test/demo:v1".to_owned()]
+            )
+            .is_err()
+        );
+    }
+}
