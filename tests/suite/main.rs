@@ -32,6 +32,7 @@ mod layers;
 mod living;
 mod living_service;
 mod observability;
+mod oidc;
 mod pages;
 mod pages_edit;
 mod pages_http;

@@ -3,7 +3,7 @@
 //! read one or a page, retry, cancel, inspect a reference; the registries it talks to, as probed.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
-//! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
+//! in any text (`input.rs`), option merging, the registry and callback allow-lists, the rules of what an OIDC ID token may write, the idempotency key and the one request fingerprint, the
 //! paging cursor — and the list as the service shows it ([`ListResource`]), with the finished
 //! lists' JSON kept in memory and served only at the revision the database has now (`reads.rs`,
 //! `cache.rs`). It knows nothing of HTTP: the adapters parse requests into its types and render
@@ -33,10 +33,12 @@ pub use registries::{Profiles, RegistryView};
 pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
+pub use crate::oidc::{IdToken, TokenError};
 pub use crate::registry::{AuthScheme, Descriptor, Ping};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::oidc::Verifier;
 use crate::registry::{ClientFactory, RegistryClient};
 use crate::store::Store;
 
@@ -55,6 +57,8 @@ pub struct Services {
     pub callbacks: reqwest::Client,
     /// What each registry was last found to do (the registries page).
     pub profiles: Arc<Profiles>,
+    /// Checks CI jobs' OIDC ID tokens against the configured issuers' keys.
+    pub id_tokens: Verifier,
     /// Bounds the CPU-heavy work running off the HTTP threads at once (parsing specs).
     cpu: Arc<Semaphore>,
     /// The answers of finished lists, kept at their revisions.
@@ -75,6 +79,7 @@ impl Services {
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             cache: cache::ListCache::new(settings.list_cache_bytes()),
+            id_tokens: Verifier::new(&settings.oidc(), store.clock().clone())?,
             shared: reads::Shared::default(),
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
@@ -138,6 +143,16 @@ impl Services {
         crate::metrics::render_throttled(&mut text, &self.registries.throttled_seconds());
         crate::metrics::render_list_cache(&mut text, &self.cache.stats());
         text
+    }
+
+    /// A CI job's OIDC ID token, verified against its issuer's keys: its claims, or why it is
+    /// refused.
+    pub async fn verify_id_token(&self, token: &str) -> Result<IdToken, TokenError> {
+        let verified = self.id_tokens.verify(token).await;
+        if let Err(e) = &verified {
+            tracing::info!("ID token refused: {e}");
+        }
+        verified
     }
 
     /// A registry client for one push or inspect.

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::Row;
 use crate::model::{
-    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListOptions, ListStatus,
-    Operation, SourcePin, SpecFormat,
+    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, Identity, ListOptions,
+    ListStatus, Operation, SourcePin, SpecFormat,
 };
 use crate::spec::Work;
 
@@ -56,6 +56,8 @@ pub struct NewList {
     pub idempotency_key: Option<String>,
     /// The request's fingerprint, to tell a repeat from a reused key.
     pub request_hash: String,
+    /// Who submitted it, when an OIDC ID token did.
+    pub identity: Option<Identity>,
 }
 
 /// What the watch last found a pushed list to be.
@@ -139,6 +141,8 @@ pub struct ListRecord {
     pub sources: Vec<SourcePin>,
     /// What its pending callback reports.
     pub callback_event: Option<String>,
+    /// Who submitted it, when an OIDC ID token did.
+    pub identity: Option<Identity>,
 }
 
 /// What a finished push recorded.
@@ -322,6 +326,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         watched: row.time("drift_next_at")?.is_some(),
         sources: json("sources", row.json("sources")?)?.unwrap_or_default(),
         callback_event: row.text("callback_event")?,
+        identity: json("identity", row.json("identity")?)?,
     })
 }
 
