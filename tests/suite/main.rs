@@ -33,6 +33,7 @@ mod living;
 mod living_service;
 mod observability;
 mod oidc;
+mod oidc_ci;
 mod pages;
 mod pages_edit;
 mod pages_http;
