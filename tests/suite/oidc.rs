@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use manifold::config::Settings;
 use manifold::model::{Clock, Secret};
 use manifold::oidc::{IssuerSettings, OidcSettings, Rule};
 use manifold_testkit::oidc::{Alg, EC_KID, RSA_KID};
@@ -25,9 +26,20 @@ pub(crate) const API_TOKEN: &str = "api-token-0123456789abcdef";
 /// A service trusting `issuer` for the audience `manifold`, with one rule: `example-org/demo` on
 /// `refs/heads/main` may write `<registry>/demo:*`.
 pub(crate) async fn service(issuer: &OidcIssuer, registry: &TestRegistry, clock: Clock) -> TestApp {
+    service_with(issuer, registry, clock, |_| {}).await
+}
+
+/// The same, its settings changed by `tweak`.
+async fn service_with(
+    issuer: &OidcIssuer,
+    registry: &TestRegistry,
+    clock: Clock,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let host = registry.host();
     let url = issuer.url();
     TestApp::spawn_at(Db::Sqlite, clock, |s| {
+        tweak(s);
         s.registries = vec![host.clone()];
         s.api_tokens = vec![Secret::new(API_TOKEN)];
         s.oidc = Some(OidcSettings {
@@ -53,14 +65,21 @@ pub(crate) async fn service(issuer: &OidcIssuer, registry: &TestRegistry, clock:
 
 /// `POST path` with `body` and `Authorization: Bearer <token>`: the status and the JSON answered.
 async fn post(app: &TestApp, path: &str, token: &str, body: &Value) -> (u16, Value) {
-    let answer = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let request = app.http.post(format!("{}{path}", app.base));
+    answer(request.bearer_auth(token).json(body)).await
+}
+
+/// `GET path`, with `Authorization: Bearer <token>` when given: the status and the JSON answered.
+async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = app.http.get(format!("{}{path}", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    answer(request).await
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let answer = request.send().await.unwrap();
     let status = answer.status().as_u16();
     (status, answer.json().await.unwrap_or(Value::Null))
 }
@@ -231,10 +250,24 @@ async fn a_job_whose_claims_no_rule_lets_write_the_target_gets_403_naming_the_ru
     let (elsewhere_status, elsewhere) = post(&app, "/lists", &right_job, &elsewhere).await;
     let copy = json!({"source": format!("{host}/demo:v0.2"), "target": format!("{host}/prod:v1")});
     let (copy_status, _) = post(&app, "/copies", &right_job, &copy).await;
+    let (dry_status, dry) = post(
+        &app,
+        "/lists?dry_run=true",
+        &other_repo,
+        &demo_spec(&host).json(),
+    )
+    .await;
 
     assert_eq!(
-        (other_status, feature_status, elsewhere_status, copy_status),
-        (403, 403, 403, 403)
+        (
+            other_status,
+            feature_status,
+            elsewhere_status,
+            copy_status,
+            dry_status
+        ),
+        (403, 403, 403, 403, 403),
+        "a dry run meets the rules too: {dry}"
     );
     assert_eq!(other["error"]["code"], "FORBIDDEN");
     assert_eq!(other["error"]["field"], "image");
@@ -306,36 +339,24 @@ async fn api_tokens_keep_working_and_an_id_token_may_not_do_what_needs_one() {
     let issuer = OidcIssuer::start();
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
-    let app = service(&issuer, &registry, Clock::system()).await;
-    let id_token = issuer.rs256(&issuer.claims());
-
-    let (status, list) = post(
-        &app,
-        "/lists",
-        API_TOKEN,
-        &demo_spec(&registry.host()).json(),
-    )
+    let app = service_with(&issuer, &registry, Clock::system(), |s| {
+        s.protect_reads = Some(true);
+    })
     .await;
+    let id_token = issuer.rs256(&issuer.claims());
+    let stranger = issuer.rs256(&with(
+        issuer.claims(),
+        json!({"repository": "someone/else", "sub": "repo:someone/else:ref:refs/heads/main"}),
+    ));
+    let spec = demo_spec(&registry.host()).json();
+
+    let (status, list) = post(&app, "/lists", API_TOKEN, &spec).await;
     let id = list["id"].as_str().unwrap();
     let done = app.wait_final(id).await;
     let (retry, refused) = post(&app, &format!("/lists/{id}/retry"), &id_token, &json!({})).await;
-    let read = app
-        .http
-        .get(format!("{}/lists/{id}", app.base))
-        .bearer_auth(&id_token)
-        .send()
-        .await
-        .unwrap();
-    let (no_token, _) = {
-        let answer = app
-            .http
-            .post(format!("{}/lists", app.base))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), ())
-    };
+    let read = get(&app, &format!("/lists/{id}"), Some(&id_token)).await;
+    let (stranger_read, stranger_body) = get(&app, &format!("/lists/{id}"), Some(&stranger)).await;
+    let (anonymous, _) = get(&app, &format!("/lists/{id}"), None).await;
 
     assert_eq!(status, 202);
     assert_eq!(
@@ -344,16 +365,16 @@ async fn api_tokens_keep_working_and_an_id_token_may_not_do_what_needs_one() {
         "an API token is no identity"
     );
     assert_eq!(retry, 403);
-    assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("needs an API token")
-    );
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("needs an API token"), "{message}");
     assert_eq!(
-        read.status(),
-        200,
-        "an ID token may read the list it follows"
+        read.0, 200,
+        "an ID token a rule is for may read the list it follows"
     );
-    assert_eq!(no_token, 401);
+    assert_eq!(read.1["id"], id);
+    assert_eq!(stranger_read, 403, "{stranger_body}");
+    let message = stranger_body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("repository someone/else"), "{message}");
+    assert!(message.contains("may not read"), "{message}");
+    assert_eq!(anonymous, 401);
 }

@@ -213,18 +213,7 @@ async fn the_gitlab_component_s_script_sends_the_id_token_its_job_declares() {
     let registry = TestRegistry::plain().await;
     seed_demo(&registry).await;
     let app = service(&issuer, &registry, Clock::system()).await;
-    let text = std::fs::read_to_string(root().join("ci/gitlab/manifold-submit.yml")).unwrap();
-    let (_, job) = text.split_once("\n---\n").unwrap();
-    let job: Value = yaml_serde::from_str(job).unwrap();
-    let job = &job["$[[ inputs.job-name ]]"];
-    let script = job["script"][0].as_str().unwrap();
-    let declared = job["id_tokens"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let (script, declared) = gitlab_job();
     let dir = tempfile::tempdir().unwrap();
     let spec = demo_spec(&registry.host()).write(dir.path(), "demo.yaml");
     let mut env: Vec<(String, String)> = [
@@ -244,7 +233,7 @@ async fn the_gitlab_component_s_script_sends_the_id_token_its_job_declares() {
     env.push(("GITLAB_CI".to_owned(), "true".to_owned()));
     env.push((declared.clone(), issuer.rs256(&issuer.claims())));
 
-    let out = run_script("sh", &["-c", script], &env, dir.path()).await;
+    let out = run_script("sh", &["-c", &script], &env, dir.path()).await;
 
     assert!(
         out.status.success(),
@@ -261,4 +250,107 @@ async fn the_gitlab_component_s_script_sends_the_id_token_its_job_declares() {
         report,
         format!("MANIFOLD_DIGEST={}\n", list["digest"].as_str().unwrap())
     );
+}
+
+/// The GitLab component's job script, and the variable its `id_tokens` declares.
+fn gitlab_job() -> (String, String) {
+    let text = std::fs::read_to_string(root().join("ci/gitlab/manifold-submit.yml")).unwrap();
+    let (_, job) = text.split_once("\n---\n").unwrap();
+    let job: Value = yaml_serde::from_str(job).unwrap();
+    let job = &job["$[[ inputs.job-name ]]"];
+    let script = job["script"][0].as_str().unwrap().to_owned();
+    let declared = job["id_tokens"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    (script, declared)
+}
+
+/// The arguments a stand-in `manifold` (on `PATH` and as `MANIFOLD_BIN`) was given by the
+/// action's script and by the component's, with these inputs.
+async fn arguments_passed(inputs: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("manifold");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"$0.args\"\necho ---- >> \"$0.args\"\necho 'Digest: sha256:abc 7'\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let mut env: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.push((
+        "PATH".to_owned(),
+        format!("{}:/usr/bin:/bin", bin.display()),
+    ));
+    env.push(("MANIFOLD_BIN".to_owned(), fake.display().to_string()));
+    env.push((
+        "MANIFOLD_SERVER".to_owned(),
+        "http://127.0.0.1:9".to_owned(),
+    ));
+    env.push(("MANIFOLD_TOKEN".to_owned(), "unused".to_owned()));
+    let script = root().join("ci/github/submit.sh");
+    let (gitlab, _) = gitlab_job();
+
+    let github = run_script("bash", &[script.to_str().unwrap()], &env, dir.path()).await;
+    let gitlab = run_script("sh", &["-c", &gitlab], &env, dir.path()).await;
+
+    assert!(
+        github.status.success(),
+        "{}",
+        String::from_utf8_lossy(&github.stderr)
+    );
+    assert!(
+        gitlab.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gitlab.stderr)
+    );
+    let args = std::fs::read_to_string(bin.join("manifold.args")).unwrap();
+    args.split("----\n")
+        .filter(|run| !run.is_empty())
+        .map(|run| run.lines().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn both_scripts_pass_the_staged_release_inputs_as_flags_only_when_they_are_given() {
+    let every = [
+        ("INPUT_SPEC", "demo.yaml"),
+        ("INPUT_EXPECT", "linux/amd64,linux/arm64"),
+        ("INPUT_RELEASE", "v1"),
+        ("INPUT_DEADLINE_SECS", "600"),
+    ];
+    let none = [
+        ("INPUT_SPEC", "demo.yaml"),
+        ("INPUT_EXPECT", ""),
+        ("INPUT_RELEASE", ""),
+        ("INPUT_DEADLINE_SECS", ""),
+    ];
+
+    let given = arguments_passed(&every).await;
+    let left_out = arguments_passed(&none).await;
+
+    let staged = [
+        "submit",
+        "--expect",
+        "linux/amd64",
+        "--expect",
+        "linux/arm64",
+        "--release",
+        "v1",
+        "--deadline-secs",
+        "600",
+        "from-spec",
+        "demo.yaml",
+    ];
+    assert_eq!(given, [staged.to_vec(), staged.to_vec()]);
+    let plain = ["submit", "from-spec", "demo.yaml"];
+    assert_eq!(left_out, [plain.to_vec(), plain.to_vec()]);
 }

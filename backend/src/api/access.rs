@@ -4,7 +4,8 @@
 //!
 //! A bearer that is no API token but a JWT is taken as a CI job's OIDC ID token when issuers are
 //! configured: verified by the service (401 saying why when it is refused), it may submit lists,
-//! removals and copies ([`Submitter`], whose rules the service checks) and read — nothing else.
+//! removals and copies ([`Submitter`], whose rules the service checks) and read when a rule is for
+//! its claims — nothing else.
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
@@ -103,15 +104,19 @@ async fn check(req: &HttpRequest, need: Need) -> Result<Option<IdToken>, ApiErro
             e.to_string(),
         )
     })?;
-    if need == Need::Write {
-        return Err(ApiError::new(
+    match need {
+        Need::Write => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "an OIDC ID token may submit lists, removals and copies and read them; this needs \
              an API token",
-        ));
+        )),
+        Need::Read => {
+            services.id_token_may_read(&id_token)?;
+            Ok(Some(id_token))
+        }
+        Need::Submit => Ok(Some(id_token)),
     }
-    Ok(Some(id_token))
 }
 
 /// Whether a bearer is shaped as a compact JWS (three base64url parts, a JSON header).

@@ -121,7 +121,7 @@ async fn create_list(
         idempotency_key: idempotency_key(&req),
     };
     if dry_run.dry_run {
-        return Ok(HttpResponse::Ok().json(state.dry_run(&submit).await?));
+        return Ok(HttpResponse::Ok().json(state.dry_run_as(&submit, caller.as_ref()).await?));
     }
     let list = state.submit_as(&submit, caller.as_ref()).await?;
     Ok(HttpResponse::Accepted()

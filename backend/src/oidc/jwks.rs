@@ -18,6 +18,9 @@ use crate::model::Clock;
 /// The fewest seconds between two fetches of one issuer's keys.
 pub const REFETCH_SECS: i64 = 60;
 
+/// How long fetched keys are kept before they are fetched again.
+pub const MAX_AGE_SECS: i64 = 3600;
+
 /// Largest discovery or JWKS document read.
 const MAX_DOCUMENT: usize = 1024 * 1024;
 
@@ -96,14 +99,18 @@ impl Verifier {
         })
     }
 
-    /// The issuer's keys: fetched the first time, and again when `stale` and the last fetch is
-    /// [`REFETCH_SECS`] old.
+    /// The issuer's keys: fetched the first time; again when they are [`MAX_AGE_SECS`] old (a
+    /// key the issuer withdrew is not trusted for long), and when `stale` (a token named a kid
+    /// they do not hold) or the last fetch failed, once the last fetch is [`REFETCH_SECS`] old.
     async fn keys(&self, issuer: &Issuer, stale: bool) -> Result<Arc<Vec<Jwk>>, TokenError> {
         let mut keys = issuer.keys.lock().await;
         let now = self.clock.now();
         let due = match keys.fetched_at {
             None => true,
-            Some(at) => stale && (now - at).num_seconds() >= REFETCH_SECS,
+            Some(at) => {
+                let age = (now - at).num_seconds();
+                age >= MAX_AGE_SECS || ((stale || keys.error.is_some()) && age >= REFETCH_SECS)
+            }
         };
         if due {
             keys.fetched_at = Some(now);
@@ -132,6 +139,14 @@ impl Verifier {
         let base = issuer.issuer.trim_end_matches('/');
         let discovery = format!("{base}/.well-known/openid-configuration");
         let config: Value = self.get(&discovery).await?;
+        if let Some(said) = config["issuer"].as_str()
+            && said != issuer.issuer
+        {
+            return Err(format!(
+                "{discovery} names the issuer {said}, not {}",
+                issuer.issuer
+            ));
+        }
         let jwks_uri = config["jwks_uri"]
             .as_str()
             .ok_or_else(|| format!("{discovery} names no jwks_uri"))?;
@@ -192,3 +207,7 @@ pub(super) fn check_url(text: &str) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "jwks_tests.rs"]
+mod tests;

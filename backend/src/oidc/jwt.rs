@@ -18,7 +18,7 @@ use super::TokenError;
 pub const LEEWAY_SECS: i64 = 60;
 
 /// A key of an issuer's JWKS document.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct Jwk {
     /// `RSA` or `EC`.
     pub kty: String,
@@ -222,4 +222,4 @@ fn check_claims(
 
 #[cfg(test)]
 #[path = "jwt_tests.rs"]
-mod tests;
+pub(super) mod tests;

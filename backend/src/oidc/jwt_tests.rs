@@ -11,12 +11,13 @@ use super::*;
 const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://issuer.test";
 
-struct Signer {
+/// A P-256 key to sign test tokens with.
+pub(crate) struct Signer {
     key: EcdsaKeyPair,
 }
 
 impl Signer {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
@@ -24,7 +25,7 @@ impl Signer {
         Self { key }
     }
 
-    fn jwk(&self, kid: &str) -> Jwk {
+    pub(crate) fn jwk(&self, kid: &str) -> Jwk {
         let point = self.key.public_key().as_ref();
         Jwk {
             kty: "EC".to_owned(),
@@ -37,7 +38,7 @@ impl Signer {
         }
     }
 
-    fn token(&self, header: Value, claims: Value) -> String {
+    pub(crate) fn token(&self, header: Value, claims: Value) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

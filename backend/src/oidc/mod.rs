@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 pub use jwks::{REFETCH_SECS, Verifier};
 pub use jwt::{Expect, Jwk, JwkSet, LEEWAY_SECS, verify};
-pub use rules::{Refusal, decide, glob_match};
+pub use rules::{Refusal, decide, glob_match, matching, may_read};
 
 use crate::model::Identity;
 

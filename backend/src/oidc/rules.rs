@@ -35,7 +35,7 @@ pub fn decide<'r>(
     token: &IdToken,
     targets: &[String],
 ) -> Result<&'r Rule, Refusal> {
-    let mine: Vec<&Rule> = rules.iter().filter(|r| r.matches(token)).collect();
+    let mine = matching(rules, token);
     let mut named = None;
     for target in targets {
         match mine.iter().find(|r| r.allows(target)) {
@@ -48,17 +48,40 @@ pub fn decide<'r>(
     named.ok_or_else(|| refusal(rules, &mine, token, ""))
 }
 
-fn refusal(rules: &[Rule], mine: &[&Rule], token: &IdToken, target: &str) -> Refusal {
-    let who = match (
-        token
-            .claim("repository")
-            .or_else(|| token.claim("project_path")),
-        token.claim("ref"),
-    ) {
+/// The rules whose issuer and claims are the token's.
+pub fn matching<'r>(rules: &'r [Rule], token: &IdToken) -> Vec<&'r Rule> {
+    rules.iter().filter(|r| r.matches(token)).collect()
+}
+
+/// A token may read when some rule is for it (whatever it lets write): a token of any other
+/// repository of a public issuer may not.
+pub fn may_read(rules: &[Rule], token: &IdToken) -> Result<(), Refusal> {
+    if matching(rules, token).is_empty() {
+        return Err(Refusal {
+            message: format!(
+                "no rule of {} matches the ID token of {}: it may not read",
+                token.issuer,
+                who(token)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Who a token names: its repository (and ref), or its subject.
+fn who(token: &IdToken) -> String {
+    let repository = token
+        .claim("repository")
+        .or_else(|| token.claim("project_path"));
+    match (repository, token.claim("ref")) {
         (Some(repo), Some(r)) => format!("repository {repo} (ref {r})"),
         (Some(repo), None) => format!("repository {repo}"),
         _ => format!("subject {}", token.claim("sub").unwrap_or_default()),
-    };
+    }
+}
+
+fn refusal(rules: &[Rule], mine: &[&Rule], token: &IdToken, target: &str) -> Refusal {
+    let who = who(token);
     let asked: Vec<&str> = rules
         .iter()
         .filter(|r| r.issuer == token.issuer)

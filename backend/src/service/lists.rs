@@ -217,10 +217,21 @@ impl Services {
 
     /// Resolves the sources and builds the exact list, writing nothing.
     pub async fn dry_run(&self, submit: &Submit) -> Result<DryRun, ServiceError> {
+        self.dry_run_as(submit, None).await
+    }
+
+    /// A dry run a caller asked for: with a CI job's ID token, under the rules a submission
+    /// meets (a dry run reads registries with the service's credentials).
+    pub async fn dry_run_as(
+        &self,
+        submit: &Submit,
+        caller: Option<&IdToken>,
+    ) -> Result<DryRun, ServiceError> {
         submit.refuse_nul()?;
         let options = submit.options();
         let work = Work::List(submit.submission.spec.clone());
         self.check_allowed(&work, options.callback_url.as_deref())?;
+        self.check_rules(&work, caller)?;
         let client = self.registry();
         let push = PushOptions::new(options, self.settings.concurrency());
         let report = engine::plan(&client, &submit.submission.spec, &push)

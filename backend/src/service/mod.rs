@@ -155,6 +155,18 @@ impl Services {
         verified
     }
 
+    /// Whether a verified ID token may read: some rule is for its claims (a token of any other
+    /// repository of a public issuer may not).
+    pub fn id_token_may_read(&self, token: &IdToken) -> Result<(), ServiceError> {
+        crate::oidc::may_read(self.settings.oidc_rules(), token).map_err(|refusal| {
+            ServiceError::NotAllowed {
+                code: crate::model::ErrorCode::Forbidden,
+                message: refusal.message,
+                field: "Authorization".to_owned(),
+            }
+        })
+    }
+
     /// A registry client for one push or inspect.
     pub fn registry(&self) -> RegistryClient {
         self.registries.client()
