@@ -57,6 +57,7 @@ async fn service_with(
                 ]
                 .into(),
                 targets: vec![format!("{host}/demo:*")],
+                sources: vec![format!("{host}/demo-*")],
             }],
         });
     })
@@ -250,6 +251,8 @@ async fn a_job_whose_claims_no_rule_lets_write_the_target_gets_403_naming_the_ru
     let (elsewhere_status, elsewhere) = post(&app, "/lists", &right_job, &elsewhere).await;
     let copy = json!({"source": format!("{host}/demo:v0.2"), "target": format!("{host}/prod:v1")});
     let (copy_status, _) = post(&app, "/copies", &right_job, &copy).await;
+    let foreign = json!({"image": format!("{host}/demo:v1"), "manifests": [{"image": format!("{host}/secret:v1")}]});
+    let (foreign_status, foreign) = post(&app, "/lists", &right_job, &foreign).await;
     let (dry_status, dry) = post(
         &app,
         "/lists?dry_run=true",
@@ -280,6 +283,18 @@ async fn a_job_whose_claims_no_rule_lets_write_the_target_gets_403_naming_the_ru
     );
     assert!(
         message.contains(&format!("rules of {}: demo-main", issuer.url())),
+        "{message}"
+    );
+    assert_eq!(
+        foreign_status, 403,
+        "a source no rule lets it take: {foreign}"
+    );
+    assert_eq!(foreign["error"]["field"], "manifests[0].image");
+    let message = foreign["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "lets it take {host}/secret:v1 (their sources: demo-main: {host}/demo-*)"
+        )),
         "{message}"
     );
     let message = elsewhere["error"]["message"].as_str().unwrap();

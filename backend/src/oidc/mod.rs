@@ -67,6 +67,11 @@ pub struct Rule {
     pub claims: std::collections::BTreeMap<String, String>,
     /// The targets it lets them write (`ghcr.io/example-org/demo:*`; `*` matches any text).
     pub targets: Vec<String>,
+    /// The sources it lets them take (a list's images, a copy's source; `*` matches any text).
+    /// None named: any the service may read. Name them when the service's credentials read
+    /// repositories that the job's own should not reach.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 impl OidcSettings {

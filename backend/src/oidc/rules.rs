@@ -8,8 +8,10 @@ use super::{IdToken, Rule};
 /// No rule lets the token write a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// What the message says: who, which target, which rules were asked.
+    /// What the message says: who, which target (or source), which rules were asked.
     pub message: String,
+    /// The source refused, as its index among those asked about (none: a target was).
+    pub source: Option<usize>,
 }
 
 impl Rule {
@@ -26,6 +28,11 @@ impl Rule {
     fn allows(&self, target: &str) -> bool {
         self.targets.iter().any(|p| glob_match(p, target))
     }
+
+    /// Whether the rule lets its tokens take this source (a rule naming no sources: any).
+    fn reads(&self, source: &str) -> bool {
+        self.sources.is_empty() || self.sources.iter().any(|p| glob_match(p, source))
+    }
 }
 
 /// The rule that lets `token` write every one of `targets` (each must be let by some rule; the
@@ -34,18 +41,46 @@ pub fn decide<'r>(
     rules: &'r [Rule],
     token: &IdToken,
     targets: &[String],
+    sources: &[String],
 ) -> Result<&'r Rule, Refusal> {
     let mine = matching(rules, token);
     let mut named = None;
     for target in targets {
-        match mine.iter().find(|r| r.allows(target)) {
+        let writers: Vec<&Rule> = mine.iter().copied().filter(|r| r.allows(target)).collect();
+        if writers.is_empty() {
+            return Err(refusal(rules, &mine, token, target));
+        }
+        match writers.iter().find(|r| sources.iter().all(|s| r.reads(s))) {
             Some(rule) => {
                 named.get_or_insert(*rule);
             }
-            None => return Err(refusal(rules, &mine, token, target)),
+            None => return Err(source_refusal(&writers, token, target, sources)),
         }
     }
     named.ok_or_else(|| refusal(rules, &mine, token, ""))
+}
+
+/// No rule that lets the token write `target` reads every source: the first source none reads
+/// (or the first the first of them does not).
+fn source_refusal(writers: &[&Rule], token: &IdToken, target: &str, sources: &[String]) -> Refusal {
+    let index = sources
+        .iter()
+        .position(|s| !writers.iter().any(|r| r.reads(s)))
+        .or_else(|| sources.iter().position(|s| !writers[0].reads(s)))
+        .unwrap_or(0);
+    let theirs: Vec<String> = writers
+        .iter()
+        .map(|r| format!("{}: {}", r.name, r.sources.join(", ")))
+        .collect();
+    Refusal {
+        message: format!(
+            "no rule that lets {} push to {target} lets it take {} (their sources: {})",
+            who(token),
+            sources.get(index).map_or("", String::as_str),
+            theirs.join("; ")
+        ),
+        source: Some(index),
+    }
 }
 
 /// The rules whose issuer and claims are the token's.
@@ -63,6 +98,7 @@ pub fn may_read(rules: &[Rule], token: &IdToken) -> Result<(), Refusal> {
                 token.issuer,
                 who(token)
             ),
+            source: None,
         });
     }
     Ok(())
@@ -103,6 +139,7 @@ fn refusal(rules: &[Rule], mine: &[&Rule], token: &IdToken, target: &str) -> Ref
             "no rule lets {who} push to {target} (rules of {}: {asked}; matching its claims: {matching})",
             token.issuer
         ),
+        source: None,
     }
 }
 
@@ -154,6 +191,7 @@ mod tests {
             ]
             .into(),
             targets: vec![target.to_owned()],
+            sources: Vec::new(),
         }
     }
 
@@ -183,17 +221,20 @@ mod tests {
             &rules,
             &demo,
             &["r.test/demo:v1".to_owned(), "r.test/demo:latest".to_owned()],
+            &[],
         );
         let refused = decide(
             &rules,
             &demo,
             &["r.test/demo:v1".to_owned(), "r.test/other:v1".to_owned()],
+            &[],
         )
         .unwrap_err();
         let wrong_ref = decide(
             &rules,
             &token("org/demo", "refs/tags/v1"),
             &["r.test/demo:v1".to_owned()],
+            &[],
         );
 
         assert_eq!(let_in.unwrap().name, "demo");
@@ -215,6 +256,34 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_naming_sources_lets_its_tokens_take_only_those() {
+        let mut staged = rule("staged", "org/demo", "r.test/demo:*");
+        staged.sources = vec!["r.test/demo-*".to_owned()];
+        let rules = [staged];
+        let demo = token("org/demo", "refs/heads/main");
+        let target = ["r.test/demo:v1".to_owned()];
+        let own = [
+            "r.test/demo-amd64:v1".to_owned(),
+            "r.test/demo-arm64:v1".to_owned(),
+        ];
+        let theirs = [
+            "r.test/demo-amd64:v1".to_owned(),
+            "r.test/secret:v1".to_owned(),
+        ];
+
+        let taken = decide(&rules, &demo, &target, &own);
+        let refused = decide(&rules, &demo, &target, &theirs).unwrap_err();
+
+        assert_eq!(taken.unwrap().name, "staged");
+        assert_eq!(refused.source, Some(1));
+        assert!(
+            refused.message.contains("push to r.test/demo:v1 lets it take r.test/secret:v1 (their sources: staged: r.test/demo-*)"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
     fn a_claim_that_is_a_number_matches_as_text_and_a_missing_claim_never() {
         let mut numbered = rule("run", "org/demo", "r.test/demo:*");
         numbered.claims.insert("run_id".to_owned(), "7".to_owned());
@@ -227,7 +296,8 @@ mod tests {
             decide(
                 &[numbered],
                 &token("org/demo", "refs/heads/x"),
-                &["r.test/demo:v1".to_owned()]
+                &["r.test/demo:v1".to_owned()],
+                &[]
             )
             .is_ok()
         );
@@ -235,7 +305,8 @@ mod tests {
             decide(
                 &[absent],
                 &token("org/demo", "refs/heads/x"),
-                &["r.test/demo:v1".to_owned()]
+                &["r.test/demo:v1".to_owned()],
+                &[]
             )
             .is_err()
         );

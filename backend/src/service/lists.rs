@@ -319,7 +319,8 @@ impl Services {
     }
 
     /// With an ID token: a rule must let its claims write every target of the work (the target
-    /// and its extra tags); the identity recorded names the rule.
+    /// and its extra tags) from every source it reads (where the rule names sources); the
+    /// identity recorded names the rule.
     fn check_rules(
         &self,
         work: &Work,
@@ -332,12 +333,18 @@ impl Services {
         let targets: Vec<String> = std::iter::once(target.to_string())
             .chain(work.tags().iter().map(|t| target.with_tag(t).to_string()))
             .collect();
-        match oidc::decide(self.settings.oidc_rules(), token, &targets) {
+        let mut named = work.references();
+        let read = named.split_off(1.min(named.len()));
+        let sources: Vec<String> = read.iter().map(|(_, r)| r.to_string()).collect();
+        match oidc::decide(self.settings.oidc_rules(), token, &targets, &sources) {
             Ok(rule) => Ok(Some(token.identity(Some(&rule.name)))),
             Err(refusal) => Err(ServiceError::NotAllowed {
                 code: ErrorCode::Forbidden,
                 message: refusal.message,
-                field: work.references().swap_remove(0).0,
+                field: match refusal.source {
+                    Some(i) => read[i].0.clone(),
+                    None => named.swap_remove(0).0,
+                },
             }),
         }
     }
