@@ -28,6 +28,9 @@ pub struct Jwk {
     /// The alg it is for, when the issuer says.
     #[serde(default)]
     pub alg: Option<String>,
+    /// What it is for, when the issuer says: `sig` (signatures) or `enc` (encryption).
+    #[serde(default, rename = "use")]
+    pub usage: Option<String>,
     /// RSA: the modulus (base64url).
     #[serde(default)]
     pub n: Option<String>,
@@ -137,10 +140,12 @@ fn find_key<'k>(keys: &'k [Jwk], kid: Option<&str>, alg: &str) -> Result<&'k Jwk
             }
         }
     };
-    if key.kty != kty || key.alg.as_deref().is_some_and(|a| a != alg) {
+    let for_signatures = key.usage.as_deref().is_none_or(|u| u == "sig");
+    if key.kty != kty || key.alg.as_deref().is_some_and(|a| a != alg) || !for_signatures {
+        let usage = key.usage.as_deref().filter(|_| !for_signatures);
         return Err(TokenError::KeyMismatch {
             alg: alg.to_owned(),
-            kty: key.kty.clone(),
+            kty: usage.map_or_else(|| key.kty.clone(), |u| format!("{}, use {u}", key.kty)),
         });
     }
     Ok(key)

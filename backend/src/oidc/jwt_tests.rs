@@ -150,6 +150,12 @@ fn alg_none_hmac_and_a_key_of_another_type_are_refused_before_any_signature_is_t
         }
     );
     assert_eq!(absent.unwrap_err(), TokenError::Alg("none".to_owned()));
+    let mut encryption = signer.jwk("k1");
+    encryption.usage = Some("enc".to_owned());
+    assert!(matches!(
+        check(&good, &[encryption], NOW),
+        Err(TokenError::KeyMismatch { .. })
+    ));
 }
 
 #[test]
