@@ -68,7 +68,7 @@ async fn submit_in_github(issuer: &OidcIssuer, app: &TestApp, registry: &TestReg
     manifold_env(&["submit", "--server", &app.base, "from-spec", spec], &env).await
 }
 
-/// Runs a script with bash (or sh) with only `PATH`, `HOME` and `env`.
+/// Runs a script with bash (or sh) with only `PATH`, `HOME` and `env`, asserting it succeeds.
 async fn run_script(
     shell: &str,
     script: &[&str],
@@ -94,7 +94,10 @@ async fn run_script(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().await.expect("the shell runs")
+    let out = cmd.output().await.expect("the shell runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{shell} {script:?}: {stderr}");
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,10 +171,8 @@ async fn the_action_s_script_with_github_s_environment_lands_the_list_and_writes
     }
     let script = root().join("ci/github/submit.sh");
 
-    let out = run_script("bash", &[script.to_str().unwrap()], &env, dir.path()).await;
+    run_script("bash", &[script.to_str().unwrap()], &env, dir.path()).await;
 
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     let list = assert_landed_as_the_job(&app, &issuer).await;
     let outputs = std::fs::read_to_string(dir.path().join("github-output")).unwrap();
     assert_eq!(
@@ -233,13 +234,8 @@ async fn the_gitlab_component_s_script_sends_the_id_token_its_job_declares() {
     env.push(("GITLAB_CI".to_owned(), "true".to_owned()));
     env.push((declared.clone(), issuer.rs256(&issuer.claims())));
 
-    let out = run_script("sh", &["-c", &script], &env, dir.path()).await;
+    run_script("sh", &["-c", &script], &env, dir.path()).await;
 
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
         declared, "MANIFOLD_ID_TOKEN",
         "the variable manifold reads by default"
@@ -299,19 +295,9 @@ async fn arguments_passed(inputs: &[(&str, &str)]) -> Vec<Vec<String>> {
     let script = root().join("ci/github/submit.sh");
     let (gitlab, _) = gitlab_job();
 
-    let github = run_script("bash", &[script.to_str().unwrap()], &env, dir.path()).await;
-    let gitlab = run_script("sh", &["-c", &gitlab], &env, dir.path()).await;
+    run_script("bash", &[script.to_str().unwrap()], &env, dir.path()).await;
+    run_script("sh", &["-c", &gitlab], &env, dir.path()).await;
 
-    assert!(
-        github.status.success(),
-        "{}",
-        String::from_utf8_lossy(&github.stderr)
-    );
-    assert!(
-        gitlab.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gitlab.stderr)
-    );
     let args = std::fs::read_to_string(bin.join("manifold.args")).unwrap();
     args.split("----\n")
         .filter(|run| !run.is_empty())
