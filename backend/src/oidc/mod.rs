@@ -211,3 +211,49 @@ pub enum TokenError {
         why: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(claims: Value) -> IdToken {
+        IdToken {
+            issuer: "https://gitlab.example".to_owned(),
+            claims: claims.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn the_identity_takes_github_s_claims_or_gitlab_s_and_names_the_rule() {
+        let github = token(serde_json::json!({
+            "sub": "repo:o/r:ref:refs/heads/main", "repository": "o/r",
+            "ref": "refs/heads/main", "run_id": "42", "project_path": "ignored",
+        }));
+        let gitlab = token(serde_json::json!({
+            "sub": "project_path:g/p:ref_type:branch:ref:main", "project_path": "g/p",
+            "ref": "main", "pipeline_id": 1234,
+        }));
+
+        let github = github.identity(Some("r1"));
+        let gitlab = gitlab.identity(None);
+
+        assert_eq!(
+            (
+                github.repository.as_deref(),
+                github.run_id.as_deref(),
+                github.rule.as_deref()
+            ),
+            (Some("o/r"), Some("42"), Some("r1"))
+        );
+        assert_eq!(
+            (
+                gitlab.repository.as_deref(),
+                gitlab.git_ref.as_deref(),
+                gitlab.run_id.as_deref()
+            ),
+            (Some("g/p"), Some("main"), Some("1234"))
+        );
+        assert_eq!(gitlab.subject, "project_path:g/p:ref_type:branch:ref:main");
+        assert_eq!(gitlab.issuer, "https://gitlab.example");
+    }
+}
