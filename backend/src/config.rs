@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::oidc::{OidcSettings, Rule};
 use crate::registry::{Allow, ClientConfig, DockerConfig, Keychain, Secret};
 use crate::retry::RetryPolicy;
 
@@ -64,6 +65,12 @@ pub struct Settings {
         help_heading = "Security"
     )]
     pub allow_unauthenticated: Option<bool>,
+
+    /// CI jobs' OIDC ID tokens taken for submitting lists: the trusted issuers and the rules of
+    /// what their tokens may write. In the file only (`oidc: {issuers: […], rules: […]}`; see
+    /// docs/ci.md).
+    #[arg(skip)]
+    pub oidc: Option<OidcSettings>,
 
     // --- Database ---
     /// Database URL: postgres://user@host:port/db, or sqlite://path (sqlite::memory: for a
@@ -279,13 +286,17 @@ impl Settings {
     fn check(&self) -> anyhow::Result<()> {
         let addr = self.addr();
         if !addr.ip().is_loopback()
-            && self.api_token_hashes.is_empty()
+            && !self.writes_need_credentials()
             && !self.allow_unauthenticated.unwrap_or(false)
         {
             anyhow::bail!(
-                "refusing to serve on {addr} without API tokens: set MANIFOLD_API_TOKENS, or \
-                 MANIFOLD_ALLOW_UNAUTHENTICATED=true if the network is trusted"
+                "refusing to serve on {addr} without API tokens: set MANIFOLD_API_TOKENS (or \
+                 OIDC issuers in the file), or MANIFOLD_ALLOW_UNAUTHENTICATED=true if the \
+                 network is trusted"
             );
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.check().map_err(anyhow::Error::msg)?;
         }
         let url = self.database_url();
         if !(url.starts_with("postgres://")
@@ -326,6 +337,21 @@ impl Settings {
     /// Push workers in this process.
     pub fn workers(&self) -> usize {
         self.workers.unwrap_or(4)
+    }
+
+    /// The OIDC settings (none: no issuer is trusted).
+    pub fn oidc(&self) -> OidcSettings {
+        self.oidc.clone().unwrap_or_default()
+    }
+
+    /// The rules of what ID tokens may write.
+    pub fn oidc_rules(&self) -> &[Rule] {
+        self.oidc.as_ref().map_or(&[], |o| &o.rules)
+    }
+
+    /// Whether writes need a credential: API tokens, or OIDC issuers, are configured.
+    pub fn writes_need_credentials(&self) -> bool {
+        !self.api_token_hashes.is_empty() || self.oidc.as_ref().is_some_and(OidcSettings::enabled)
     }
 
     /// Whether reads need a token too (with tokens configured).

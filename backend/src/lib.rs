@@ -9,6 +9,8 @@
 //! - [`service`] — the use cases the adapters share.
 //! - [`engine`], [`store`] — how a list gets into a registry; every SQL statement.
 //! - [`registry`], [`spec`], [`model`] — the distribution client; list specs; value types.
+//! - [`oidc`] — CI jobs' OIDC ID tokens: verified against their issuers' keys, and the rules of
+//!   what they may write (below `config` and `service`, beside `registry`).
 //!
 //! Beside them, leaves anyone may use: [`config`], [`auth`], [`retry`], [`metrics`], [`http`].
 //! Reading order for a newcomer: `model`, `spec`, `registry`, `engine` (a push end to end), then
@@ -23,6 +25,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
+pub mod oidc;
 pub mod pages;
 pub mod registry;
 pub mod retry;

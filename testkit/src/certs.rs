@@ -315,6 +315,12 @@ impl TokenSigner {
         &self.key_path
     }
 
+    /// The RSA key pair alone (for tokens of other shapes, e.g. an OIDC issuer's); the files
+    /// go.
+    pub fn into_key_pair(self) -> RsaKeyPair {
+        self.key
+    }
+
     /// The certificate in DER.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der

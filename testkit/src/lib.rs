@@ -1,7 +1,7 @@
 //! Integration-test harness for manifold, independent of the `manifold` crate: a real
 //! `docker-registry` per test ([`registry`]), deterministic fixture images and indexes built in
 //! code ([`fixtures`]), a raw-HTTP client to put them into the registry and read it back
-//! ([`push`]), signatures and SBOMs attached to them ([`referrers`]), doubles of registries in the wild in front of a real one ([`quirks`], and behind a rate limit: [`rate_limit`]), and `skopeo` as a second opinion ([`skopeo`]). For auth and TLS: a token server
+//! ([`push`]), signatures and SBOMs attached to them ([`referrers`]), doubles of registries in the wild in front of a real one ([`quirks`], and behind a rate limit: [`rate_limit`]), and `skopeo` as a second opinion ([`skopeo`]). For auth and TLS: a local OIDC issuer for CI ID tokens ([`oidc`]), a token server
 //! for registries in token mode ([`token`], [`token_policy`], client side in [`bearer`]) and
 //! certificates made with openssl ([`certs`]). Real container engines — containerd with `ctr`,
 //! dockerd and podman, qemu for foreign children — started once per test process ([`engines`]),
@@ -14,12 +14,14 @@ pub mod certs;
 pub mod engines;
 pub mod fixtures;
 pub mod media_types;
+pub mod oidc;
 pub mod push;
 pub mod quirks;
 pub mod rate_limit;
 pub mod referrers;
 pub mod registry;
 mod registry_process;
+mod serve;
 pub mod skopeo;
 pub mod token;
 mod token_http;
@@ -48,6 +50,7 @@ pub use fixtures::{
     Blob, BuiltImage, BuiltIndex, EntryKind, Format, ImageFixture, IndexEntry, IndexFixture,
     Platform, sha256_digest,
 };
+pub use oidc::OidcIssuer;
 pub use push::{FetchedManifest, Pusher};
 pub use quirks::{Profile, QuirkProxy};
 pub use registry::{RegistryAuth, RegistryBuilder, TestRegistry};

@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use anyhow::Context;
 
 use crate::certs::TokenSigner;
+use crate::serve::serve_on_thread;
 use crate::token_http::{State, get_token, lock, post_token, unix_now};
 pub use crate::token_policy::{Access, Grant, Subject, TokenPolicy, parse_scope};
 
@@ -190,38 +191,12 @@ impl TokenServerBuilder {
             signer,
         });
         let data = web::Data::from(state.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("testkit-token-{port}"))
-            .spawn(move || {
-                let system = actix_web::rt::System::new();
-                system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .route("/token", web::get().to(get_token))
-                            .route("/token", web::post().to(post_token))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    let server = match server {
-                        Ok(server) => server.run(),
-                        Err(err) => {
-                            let _ = tx.send(Err(err));
-                            return;
-                        }
-                    };
-                    let _ = tx.send(Ok(server.handle()));
-                    let _ = server.await;
-                });
-            })
-            .context("spawn token server thread")?;
-        let handle = rx
-            .recv()
-            .context("token server thread ended")?
-            .context("start token server")?;
+        let (handle, thread) =
+            serve_on_thread(format!("testkit-token-{port}"), listener, move |cfg| {
+                cfg.app_data(data.clone())
+                    .route("/token", web::get().to(get_token))
+                    .route("/token", web::post().to(post_token));
+            })?;
         Ok(TokenServer {
             port,
             state,

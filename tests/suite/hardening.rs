@@ -14,7 +14,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::support::app::TestApp;
 use crate::support::cli::{manifest_puts, manifold, seed_demo, write_spec};
 use crate::support::demo::demo_spec;
-use crate::support::forms::{csrf, no_redirects, post_form};
+use crate::support::forms::{csrf, no_redirects, page_as, post_form, sign_in};
 use crate::support::mocks::serve_image;
 use crate::support::stores::Db;
 
@@ -315,25 +315,7 @@ async fn sign_in_sends_back_only_to_a_path_of_this_site() {
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_in_a_planted_csrf_cookie_is_worth_nothing() {
     let app = TestApp::spawn_with(|a| a.api_tokens = vec!["page-token".into()]).await;
-    let (cookie, token) = csrf(&app, "/ui/login").await;
-    let signed = post_form(
-        &app,
-        "/ui/login",
-        Some(&cookie),
-        &[("csrf", &token), ("token", "page-token"), ("next", "/")],
-    )
-    .await;
-    let session = signed
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("manifold_session="))
-        .expect("a session")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (session, token) = sign_in(&app, "page-token").await;
     let planted = "0".repeat(64);
     let cookies = format!("{session}; manifold_csrf={planted}");
     let form = [
@@ -350,15 +332,7 @@ async fn signed_in_a_planted_csrf_cookie_is_worth_nothing() {
         &[&form[..], &[("csrf", planted.as_str())]].concat(),
     )
     .await;
-    let page = no_redirects()
-        .get(format!("{}/ui/lists/new", app.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_as(&app, "/ui/lists/new", &session).await;
     let bound = page
         .split("name=\"csrf\" value=\"")
         .nth(1)

@@ -10,7 +10,7 @@ const RULE: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "api", "config", "engine", "model", "registry", "spec", "startup", "store",
+            "api", "config", "engine", "model", "oidc", "registry", "spec", "startup", "store",
         ],
     ),
     (
@@ -29,10 +29,14 @@ const RULE: &[(&str, &[&str])] = &[
     (
         "service",
         &[
-            "config", "engine", "metrics", "model", "registry", "spec", "store",
+            "config", "engine", "metrics", "model", "oidc", "registry", "spec", "store",
         ],
     ),
-    ("config", &["auth", "engine", "model", "registry", "retry"]),
+    (
+        "config",
+        &["auth", "engine", "model", "oidc", "registry", "retry"],
+    ),
+    ("oidc", &["model", "registry"]),
     ("engine", &["model", "registry", "spec"]),
     ("store", &["model", "spec"]),
     ("registry", &["model", "retry"]),

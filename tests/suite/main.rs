@@ -34,6 +34,8 @@ mod layers;
 mod living;
 mod living_service;
 mod observability;
+mod oidc;
+mod oidc_ci;
 mod pages;
 mod pages_edit;
 mod pages_http;

@@ -1,10 +1,11 @@
 //! Staged releases: platforms gathered from parallel jobs, the tag PUT once, when the set is
-//! complete — never before. Three "jobs" (`manifold submit` processes) against two service
-//! processes on one PostgreSQL database, the registry's access log counting the tag's PUTs; a
+//! complete — never before. Three "jobs" (`manifold submit` processes, each with its own OIDC ID
+//! token) against two service processes on one PostgreSQL database, the registry's access log
+//! counting the tag's PUTs, a job of another repository refused by the rules; a
 //! deadline that ends a release without a platform, the tag untouched; a late platform after
 //! the release, an ordinary append; a repeated one before it, replacing the first; on both stores.
 
-use manifold_testkit::{BuiltImage, ImageFixture, TestRegistry};
+use manifold_testkit::{BuiltImage, ImageFixture, OidcIssuer, TestRegistry};
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
@@ -26,12 +27,14 @@ async fn seed_arches(registry: &TestRegistry, tag: &str, arches: &[&str]) -> Vec
     images
 }
 
-/// One job's `manifold submit` of its platform to the release of `demo:<tag>`.
-fn job_args(server: &str, host: &str, arch: &str, tag: &str) -> Vec<String> {
+/// One job's `manifold submit` of its platform to the release of `demo:<tag>`, with its token.
+fn job_args(server: &str, token: &str, host: &str, arch: &str, tag: &str) -> Vec<String> {
     [
         "submit",
         "--server",
         server,
+        "--token",
+        token,
         "--expect",
         EXPECT,
         "from-args",
@@ -56,12 +59,26 @@ async fn three_jobs_across_two_processes_move_the_tag_once_when_the_third_platfo
     let registry = TestRegistry::plain().await;
     let host = registry.host();
     let images = seed_arches(&registry, "v0.3", &["amd64", "arm64", "s390x"]).await;
+    let issuer = OidcIssuer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("manifold.yaml");
+    std::fs::write(&config, oidc_config(&issuer.url(), &host)).unwrap();
     let db = TestDb::create().await;
-    let settings = [("MANIFOLD_WORKERS", "2")];
+    let config = config.to_str().unwrap();
+    let settings = [("MANIFOLD_WORKERS", "2"), ("MANIFOLD_CONFIG", config)];
     let (a, b) = tokio::join!(Serve::start(&db, &settings), Serve::start(&db, &settings));
+    let token = |run: &str, repository: &str| {
+        let mut claims = issuer.claims();
+        claims["run_id"] = json!(run);
+        claims["repository"] = json!(repository);
+        issuer.es256(&claims)
+    };
+    let job = |server: &str, run: &str, arch: &str| {
+        job_args(server, &token(run, "example-org/demo"), &host, arch, "v0.3")
+    };
 
-    let first = tokio::spawn(run_job(job_args(&a.base, &host, "amd64", "v0.3")));
-    let second = tokio::spawn(run_job(job_args(&b.base, &host, "arm64", "v0.3")));
+    let first = tokio::spawn(run_job(job(&a.base, "101", "amd64")));
+    let second = tokio::spawn(run_job(job(&b.base, "102", "arm64")));
     let logs = || format!("\n--- a ---\n{}\n--- b ---\n{}", a.log(), b.log());
     wait::until("two platforms staged", logs, || async {
         let staged = a.get_json("/lists?status=staged").await;
@@ -77,17 +94,6 @@ async fn three_jobs_across_two_processes_move_the_tag_once_when_the_third_platfo
     let release = b.get_json(&format!("/releases/{release_id}")).await;
     assert_eq!(release["state"], "open", "{release:#}");
     assert_eq!(release["awaited"], json!(["linux/s390x"]), "{release:#}");
-    let page = a.get(&format!("/ui/releases/{release_id}")).await;
-    assert_eq!(page.status(), 200);
-    let page = page.text().await.unwrap();
-    assert!(
-        page.contains(r#"data-platform="linux/s390x" data-arrived="false""#),
-        "{page}"
-    );
-    assert!(
-        page.contains(r#"data-platform="linux/amd64" data-arrived="true""#),
-        "{page}"
-    );
     assert_eq!(
         manifest_puts(&registry, "demo", "v0.3"),
         0,
@@ -102,9 +108,22 @@ async fn three_jobs_across_two_processes_move_the_tag_once_when_the_third_platfo
 
     // Each waiting client asks for its list every half second: let both see it staged.
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let third = run_job(job_args(&b.base, &host, "s390x", "v0.3"))
-        .await
-        .ok();
+    let other = job_args(
+        &a.base,
+        &token("999", "example-org/other"),
+        &host,
+        "s390x",
+        "v0.3",
+    );
+    let refused = run_job(other).await.failed();
+    assert!(refused.stderr.contains("403"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("example-org/other"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(manifest_puts(&registry, "demo", "v0.3"), 0);
+    let third = run_job(job(&b.base, "103", "s390x")).await.ok();
     let (first, second) = (first.await.unwrap().ok(), second.await.unwrap().ok());
 
     let digest = third.digest_line().0;
@@ -122,9 +141,15 @@ async fn three_jobs_across_two_processes_move_the_tag_once_when_the_third_platfo
     );
     let release = a.get_json(&format!("/releases/{release_id}")).await;
     assert_eq!(release["state"], "released", "{release:#}");
+    let runs: Vec<&Value> = release["arrived"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["submitted_by"]["run_id"])
+        .collect();
     assert_eq!(
-        release["arrived"].as_array().unwrap().len(),
-        3,
+        runs,
+        [&json!("101"), &json!("102"), &json!("103")],
         "{release:#}"
     );
     let list = a
@@ -138,6 +163,17 @@ async fn three_jobs_across_two_processes_move_the_tag_once_when_the_third_platfo
         .map(|(arch, image)| ("linux", *arch, None, image.manifest_digest.as_str()))
         .collect();
     assert_pulls(&registry, "demo:v0.3", &expected).await;
+}
+
+/// The service's configuration file: the local issuer trusted, and one rule — example-org/demo
+/// on main may write `<host>/demo:*` from `<host>/demo-*`.
+fn oidc_config(issuer: &str, host: &str) -> String {
+    format!(
+        "api_tokens: [\"api-token-for-the-test\"]\noidc:\n  issuers:\n    - issuer: {issuer}\n      \
+         audience: manifold\n  rules:\n    - name: demo-main\n      issuer: {issuer}\n      \
+         claims: {{repository: example-org/demo, ref: refs/heads/main}}\n      \
+         targets: [\"{host}/demo:*\"]\n      sources: [\"{host}/demo-*\"]\n"
+    )
 }
 
 /// A stage of the release of `target` bringing `arch` (JSON spec, API field `expect`).
@@ -240,7 +276,19 @@ async fn a_repeated_platform_replaces_its_entry_and_a_late_one_is_an_ordinary_ap
     let first = app
         .submit(&stage(&host, "amd64", "demo:rel", json!({})))
         .await;
-    app.wait_status(&first, "staged").await;
+    let staged = app.wait_status(&first, "staged").await;
+    let release = staged["release_id"].as_str().unwrap();
+    let page = app.get(&format!("/ui/releases/{release}")).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"data-platform="linux/arm64" data-arrived="false""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"data-platform="linux/amd64" data-arrived="true""#),
+        "{page}"
+    );
     let mut repeat = stage(&host, "amd64", "demo:rel", json!({}));
     repeat["manifests"][0]["image"] = json!(format!("{host}/demo-amd64:v2"));
     let repeat = app.submit(&repeat).await;

@@ -69,6 +69,7 @@ pub(crate) fn new_list(target: &str) -> NewList {
         request_hash: format!("hash-{target}"),
         operation: Operation::Push,
         options: ListOptions::default(),
+        identity: None,
     }
 }
 

@@ -334,6 +334,14 @@ async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_
 ) {
     let mut asked = new_list("app:v1");
     asked.options.follow = true;
+    asked.identity = Some(manifold::model::Identity {
+        issuer: "https://issuer.test".into(),
+        subject: "repo:org/app:ref:refs/heads/main".into(),
+        repository: Some("org/app".into()),
+        git_ref: Some("refs/heads/main".into()),
+        run_id: Some("7".into()),
+        rule: Some("app-main".into()),
+    });
     let followed = insert(&b.store, &asked).await;
     land(&b.store, followed.id, Some(b.clock.now())).await;
     let moved = DriftReason::SourceMoved {
@@ -361,6 +369,8 @@ async fn a_followed_list_whose_source_moved_queues_one_follow_up_that_takes_the_
     assert_eq!((new.options.follow, new.follows), (true, Some(followed.id)));
     assert_eq!((new.status, &new.target), (ListStatus::Queued, &old.target));
     assert_eq!(new.spec_text, old.spec_text);
+    assert_eq!(old.identity, asked.identity, "who submitted it is kept");
+    assert_eq!(new.identity, old.identity, "and the follow-up keeps it");
     assert!(new.sequence > old.sequence);
     let job = claim(&b.store, "w").await.unwrap();
     assert_eq!((job.kind, job.list_id), (JobKind::Push, next));

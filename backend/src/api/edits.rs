@@ -8,11 +8,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::State;
-use super::access::Write;
+use super::access::Submitter;
 use super::error::{ApiError, ErrorBody};
 use super::lists::{Reader, idempotency_key, read_body, utf8, yaml_hint};
 use crate::model::{AskedOptions, ErrorCode};
-use crate::service::{Edit, ListResource, ServiceError};
+use crate::service::{Edit, IdToken, ListResource, ServiceError};
 use crate::spec::{self, CopySpec, Removal, Work};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -81,8 +81,8 @@ pub struct CopyBody {
     responses(
         (status = 202, description = "Queued", body = ListResource, headers(("Location" = String, description = "/lists/{id}"))),
         (status = 400, description = "Invalid body: the field at fault", body = ErrorBody),
-        (status = 401, description = "No API token", body = ErrorBody),
-        (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
+        (status = 401, description = "No API token, or an OIDC ID token refused (the message says why)", body = ErrorBody),
+        (status = 403, description = "Invalid API token; a registry or callback host not allowed; or no rule lets the ID token write the target", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
@@ -95,7 +95,7 @@ async fn create_removal(
     state: State,
     req: HttpRequest,
     payload: web::Payload,
-    _: Write,
+    Submitter(caller): Submitter,
 ) -> Result<HttpResponse, ApiError> {
     let (body, text): (RemovalBody, _) = read(&state, &req, payload).await?;
     let removal = Removal::parse(&body.target, &body.platforms, &body.digests);
@@ -104,7 +104,7 @@ async fn create_removal(
         callback_url: body.callback_url,
         ..AskedOptions::default()
     };
-    queue(&state, &req, work, asked, text).await
+    queue(&state, &req, (work, caller), asked, text).await
 }
 
 /// Copy a list or image to another repository or registry.
@@ -122,8 +122,8 @@ async fn create_removal(
     responses(
         (status = 202, description = "Queued", body = ListResource, headers(("Location" = String, description = "/lists/{id}"))),
         (status = 400, description = "Invalid body: the field at fault", body = ErrorBody),
-        (status = 401, description = "No API token", body = ErrorBody),
-        (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
+        (status = 401, description = "No API token, or an OIDC ID token refused (the message says why)", body = ErrorBody),
+        (status = 403, description = "Invalid API token; a registry or callback host not allowed; or no rule lets the ID token write the target", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
@@ -136,7 +136,7 @@ async fn create_copy(
     state: State,
     req: HttpRequest,
     payload: web::Payload,
-    _: Write,
+    Submitter(caller): Submitter,
 ) -> Result<HttpResponse, ApiError> {
     let (body, text): (CopyBody, _) = read(&state, &req, payload).await?;
     let copy = CopySpec::parse(&body.source, &body.target, &body.tags);
@@ -146,7 +146,7 @@ async fn create_copy(
         referrers: body.referrers,
         ..AskedOptions::default()
     };
-    queue(&state, &req, work, asked, text).await
+    queue(&state, &req, (work, caller), asked, text).await
 }
 
 /// A JSON body and its text, parsed off the HTTP threads; its errors name the field, line and
@@ -174,7 +174,7 @@ async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
 async fn queue(
     state: &State,
     req: &HttpRequest,
-    work: Work,
+    (work, caller): (Work, Option<IdToken>),
     asked: AskedOptions,
     text: String,
 ) -> Result<HttpResponse, ApiError> {
@@ -184,7 +184,7 @@ async fn queue(
         text,
         idempotency_key: idempotency_key(req),
     };
-    let list = state.edit(&edit).await?;
+    let list = state.edit_as(&edit, caller.as_ref()).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/lists/{}", list.id)))
         .json(list))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::State;
-use super::access::{Read, Write};
+use super::access::{Read, Submitter, Write};
 use super::error::{ApiError, ErrorBody};
 use super::query::Query;
 use crate::http::{self, BodyError};
@@ -110,8 +110,8 @@ pub struct SpecBody {
         (status = 202, description = "Queued", body = ListResource, headers(("Location" = String, description = "/lists/{id}"))),
         (status = 200, description = "Dry run: the list that would be pushed", body = DryRun),
         (status = 400, description = "Invalid spec: the field (and line, column) at fault", body = ErrorBody),
-        (status = 401, description = "No API token", body = ErrorBody),
-        (status = 403, description = "Invalid token, or a registry or callback host not allowed", body = ErrorBody),
+        (status = 401, description = "No API token, or an OIDC ID token refused (the message says why: expired, wrong audience, …)", body = ErrorBody),
+        (status = 403, description = "Invalid API token; a registry or callback host not allowed; or no rule lets the ID token write the target (the message names the rules)", body = ErrorBody),
         (status = 413, description = "Body over 5 MiB", body = ErrorBody),
         (status = 415, description = "Neither JSON nor YAML", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body; or (dry run) the sources don't make a valid list", body = ErrorBody),
@@ -126,7 +126,7 @@ async fn create_list(
     dry_run: Query<DryRunQuery>,
     query: Query<AskedOptions>,
     payload: web::Payload,
-    _: Write,
+    Submitter(caller): Submitter,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload).await?;
     let (format, submission, text) = parse_body(&state, &req, body).await?;
@@ -138,9 +138,9 @@ async fn create_list(
         idempotency_key: idempotency_key(&req),
     };
     if dry_run.dry_run {
-        return Ok(HttpResponse::Ok().json(state.dry_run(&submit).await?));
+        return Ok(HttpResponse::Ok().json(state.dry_run_as(&submit, caller.as_ref()).await?));
     }
-    let list = state.submit(&submit).await?;
+    let list = state.submit_as(&submit, caller.as_ref()).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/lists/{}", list.id)))
         .json(list))

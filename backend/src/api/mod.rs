@@ -50,7 +50,16 @@ impl utoipa::Modify for BearerToken {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token of the service; or, to submit lists, removals and copies \
+                         and to read, a CI job's OIDC ID token (a JWT) from an issuer the \
+                         service trusts, under its rules (docs/ci.md)",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

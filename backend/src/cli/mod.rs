@@ -5,6 +5,7 @@
 
 mod commands;
 mod doctor;
+mod id_token;
 mod logging;
 pub mod output;
 mod parse;

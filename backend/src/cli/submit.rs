@@ -1,7 +1,8 @@
 //! `manifold submit`: the command line as a client of the service, for CI jobs that release
 //! through it. The spec (a file, or from arguments, as `push` takes them) and the push flags are
 //! merged as `push` merges them, posted to `--server` (`MANIFOLD_SERVER`) with `--token`
-//! (`MANIFOLD_TOKEN`), and the list is followed until it finishes: each status on stderr, then
+//! (`MANIFOLD_TOKEN`) or, in CI, the job's OIDC ID token (`id_token.rs`), and the list is
+//! followed until it finishes: each status on stderr, then
 //! manifest-tool's `Digest:` line on stdout and exit 0 — or the service's error code and message
 //! and exit 1. `--no-wait` prints the list's id once the service has stored it. With `--expect`,
 //! the submission brings its platforms to a staged release and waits while it is `staged` (saying
@@ -13,6 +14,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde_json::Value;
 
+use super::id_token::{self, Choice, Source};
 use super::{PushArgs, PushCommand, from_args, output, read_spec};
 use crate::model::{ListOptions, OnDeadline, Staging};
 
@@ -25,9 +27,22 @@ pub(super) struct SubmitArgs {
     /// The service's address (`https://manifold.example`).
     #[arg(long, env = "MANIFOLD_SERVER")]
     server: String,
-    /// An API token of the service.
+    /// An API token of the service. Without one, in GitHub Actions an OIDC ID token is fetched
+    /// (the job needs `permissions: id-token: write`), and in GitLab CI the one `--id-token-env`
+    /// names is sent.
     #[arg(long, env = "MANIFOLD_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The audience of the ID token asked for in GitHub Actions: the one the service expects.
+    #[arg(long, env = "MANIFOLD_AUDIENCE", default_value = crate::oidc::DEFAULT_AUDIENCE)]
+    audience: String,
+    /// The environment variable holding the job's ID token in GitLab CI (declared under
+    /// `id_tokens:`) [default: MANIFOLD_ID_TOKEN].
+    #[arg(
+        long = "id-token-env",
+        env = "MANIFOLD_ID_TOKEN_ENV",
+        value_name = "NAME"
+    )]
+    id_token_env: Option<String>,
     /// Print the list's id once the service has stored it, and do not wait for the push.
     #[arg(long = "no-wait")]
     no_wait: bool,
@@ -106,7 +121,7 @@ pub(super) async fn run(args: &SubmitArgs) -> anyhow::Result<()> {
     asked.stage = args.release.staging()?;
     let options = submission.options.over(&asked);
     let body = body(&submission.spec, &options)?;
-    let service = Service::new(args)?;
+    let mut service = Service::new(args).await?;
     let list = service.submit(&body).await?;
     let id = text(&list, "id")?;
     if args.no_wait {
@@ -185,20 +200,40 @@ struct Service {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    source: Source,
 }
 
 impl Service {
-    fn new(args: &SubmitArgs) -> anyhow::Result<Self> {
+    async fn new(args: &SubmitArgs) -> anyhow::Result<Self> {
         let base = args.server.trim_end_matches('/').to_owned();
         url::Url::parse(&base).with_context(|| format!("--server: {base:?} is not a URL"))?;
+        let choice = Choice {
+            token: args.token.as_deref(),
+            audience: &args.audience,
+            id_token_env: args.id_token_env.as_deref(),
+        };
+        let (token, source) = id_token::choose(&choice, |name| std::env::var(name).ok()).await?;
         Ok(Self {
             http: crate::registry::http_builder()
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
                 .timeout(Duration::from_secs(60))
                 .build()?,
             base,
-            token: args.token.clone(),
+            token,
+            source,
         })
+    }
+
+    /// A GitHub ID token lives minutes: a new one when the service refuses the one held.
+    async fn renew(&mut self) -> anyhow::Result<bool> {
+        let Source::GitHub { audience } = &self.source else {
+            return Ok(false);
+        };
+        let var = |name| std::env::var(name).unwrap_or_default();
+        let url = var(id_token::REQUEST_URL);
+        let bearer = var(id_token::REQUEST_TOKEN);
+        self.token = Some(id_token::github(&url, &bearer, audience).await?);
+        Ok(true)
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -221,14 +256,23 @@ impl Service {
     }
 
     /// Asks for the list until it finishes, saying each status it passes through.
-    async fn follow(&self, id: &str, patience: Duration) -> anyhow::Result<Value> {
+    async fn follow(&mut self, id: &str, patience: Duration) -> anyhow::Result<Value> {
         let started = std::time::Instant::now();
         let mut said = String::new();
+        let mut renewed = false;
         loop {
             let answer = self
                 .request(reqwest::Method::GET, &format!("/lists/{id}"))
                 .send()
                 .await;
+            let refused = answer
+                .as_ref()
+                .is_ok_and(|a| a.status() == reqwest::StatusCode::UNAUTHORIZED);
+            if refused && !renewed && self.renew().await? {
+                renewed = true;
+                continue;
+            }
+            renewed = false;
             // A service restarting, or a moment of network trouble, is waited out.
             if let Ok(answer) = answer {
                 let list = read(answer).await?;
@@ -299,7 +343,8 @@ async fn read(answer: reqwest::Response) -> anyhow::Result<Value> {
     if status.is_success() {
         return Ok(body);
     }
-    let code = body["code"].as_str().unwrap_or("HTTP_ERROR");
-    let message = body["message"].as_str().unwrap_or("");
+    let error = &body["error"];
+    let code = error["code"].as_str().unwrap_or("HTTP_ERROR");
+    let message = error["message"].as_str().unwrap_or("");
     anyhow::bail!("the service answered {status}: {code}: {message}")
 }

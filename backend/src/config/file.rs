@@ -279,6 +279,52 @@ mod tests {
     }
 
     #[test]
+    fn oidc_issuers_and_rules_come_from_the_file_and_a_rule_that_would_let_any_job_in_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (good, open, plain) = (
+            dir.path().join("g.yaml"),
+            dir.path().join("o.yaml"),
+            dir.path().join("p.yaml"),
+        );
+        let issuer =
+            "oidc:\n  issuers:\n    - issuer: https://token.actions.githubusercontent.com\n";
+        let rule = "  rules:\n    - name: demo\n      issuer: https://token.actions.githubusercontent.com\n";
+        std::fs::write(&good, format!("addr: \"0.0.0.0:8080\"\n{issuer}{rule}      claims: {{repository: o/demo}}\n      targets: [\"ghcr.io/o/demo:*\"]\n")).unwrap();
+        std::fs::write(
+            &open,
+            format!("{issuer}{rule}      claims: {{}}\n      targets: [\"ghcr.io/o/demo:*\"]\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            &plain,
+            "oidc:\n  issuers:\n    - issuer: http://issuer.example\n",
+        )
+        .unwrap();
+        let load = |path: &Path| {
+            Settings::load(Settings {
+                config: Some(path.to_owned()),
+                ..args()
+            })
+        };
+
+        let settings = load(&good).unwrap();
+        let open = load(&open).unwrap_err().to_string();
+        let plain = load(&plain).unwrap_err().to_string();
+
+        assert_eq!(settings.oidc().issuers[0].audience, "manifold");
+        assert_eq!(settings.oidc_rules()[0].targets, ["ghcr.io/o/demo:*"]);
+        assert!(
+            settings.writes_need_credentials(),
+            "a public address with issuers only"
+        );
+        assert!(open.contains("oidc.rules[0].claims"), "{open}");
+        assert!(
+            plain.contains("oidc.issuers[0].issuer") && plain.contains("https"),
+            "{plain}"
+        );
+    }
+
+    #[test]
     fn secrets_from_the_file_are_kept_and_never_printed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.yaml");

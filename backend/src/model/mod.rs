@@ -1,8 +1,9 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
 //! content-addressed thing, a platform, a secret that never prints, one entry of a list, what the
 //! watch finds a pushed list drifted by, what refers to an image (signatures, attestations,
-//! SBOMs), a submission's options and the rule that merges them, a staged release and how its
-//! arrivals make its list, and the stable error codes with the
+//! SBOMs), who submitted a list with an OIDC ID token, a submission's options and the rule that
+//! merges them, a staged release and how its arrivals make its list, and the stable error codes
+//! with the
 //! one table of advice on what to do about each.
 //!
 //! Pure data and its invariants: nothing here performs I/O or imports another module of the crate.
@@ -12,6 +13,7 @@ mod digest;
 mod drift;
 mod entry;
 mod error_code;
+mod identity;
 mod names;
 mod options;
 pub mod platform;
@@ -25,6 +27,7 @@ pub use digest::{Digest, DigestError};
 pub use drift::{DriftReason, SourcePin};
 pub use entry::Entry;
 pub use error_code::{Audience, ErrorCode};
+pub use identity::Identity;
 pub use names::{
     CallbackStatus, DriftStatus, ListFormat, ListStatus, ListType, Operation, SpecFormat,
     UnknownName,

@@ -16,7 +16,7 @@ use super::spec_form::SpecForm;
 use super::view::{DigestView, DriftView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
 use crate::model::Reference;
-use crate::model::{Entry, ListStatus, Operation, Platform};
+use crate::model::{Entry, Identity, ListStatus, Operation, Platform};
 use crate::service::{ListResource, ServiceError};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -119,6 +119,8 @@ pub(super) struct ListView {
     drift: Option<DriftView>,
     notice: Option<String>,
     queued: Option<&'static str>,
+    /// Who submitted it, when a CI job's OIDC ID token did.
+    submitted_by: Option<Identity>,
 }
 
 impl ListView {
@@ -210,6 +212,7 @@ impl ListView {
             drift: l.drift.as_ref().map(DriftView::new),
             notice,
             queued: None,
+            submitted_by: l.submitted_by.clone(),
         }
     }
 

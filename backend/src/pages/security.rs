@@ -44,7 +44,7 @@ impl Visitor {
             .map(|c| c.value().to_owned())
             .filter(|v| well_formed(v));
         let hashes = &state.settings.api_token_hashes;
-        let auth = !hashes.is_empty();
+        let auth = state.settings.writes_need_credentials();
         let session = valid_session(req, hashes);
         let signed_in = session.is_some();
         if need_session && auth && !signed_in {

@@ -4,7 +4,7 @@
 //! callback — so that what happens to one target happens in the order it was asked for.
 
 use super::lists::Queued;
-use super::{ListResource, ServiceError, Services};
+use super::{IdToken, ListResource, ServiceError, Services};
 use crate::model::{AskedOptions, ListOptions, SpecFormat};
 use crate::spec::Work;
 
@@ -25,6 +25,16 @@ pub struct Edit {
 impl Services {
     /// Queues a removal or a copy: checked, written with its push job in one transaction.
     pub async fn edit(&self, edit: &Edit) -> Result<ListResource, ServiceError> {
+        self.edit_as(edit, None).await
+    }
+
+    /// Queues a removal or a copy a caller asked for: with a CI job's ID token, under the same
+    /// rules as a list it submits.
+    pub async fn edit_as(
+        &self,
+        edit: &Edit,
+        caller: Option<&IdToken>,
+    ) -> Result<ListResource, ServiceError> {
         edit.refuse_nul()?;
         let copy = matches!(edit.work, Work::Copy(_));
         let options = ListOptions {
@@ -39,6 +49,7 @@ impl Services {
             text: edit.text.clone(),
             format: SpecFormat::Json,
             idempotency_key: edit.idempotency_key.as_deref(),
+            caller,
         })
         .await
     }

@@ -91,6 +91,7 @@ impl Services {
             text,
             format: SpecFormat::Json,
             idempotency_key: None,
+            caller: None,
         })
         .await
     }

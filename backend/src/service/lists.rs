@@ -14,12 +14,13 @@ use sha2::Digest as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ListResource, ServiceError, Services};
+use super::{IdToken, ListResource, ServiceError, Services};
 use crate::engine::{self, PushOptions, Skipped};
 use crate::model::{
-    AskedOptions, Digest, Entry, ErrorCode, ListFormat, ListOptions, ListStatus, Operation,
-    Referrer, SpecFormat,
+    AskedOptions, Digest, Entry, ErrorCode, Identity, ListFormat, ListOptions, ListStatus,
+    Operation, Referrer, SpecFormat,
 };
+use crate::oidc;
 use crate::spec::{Submission, Work};
 use crate::store::{Inserted, ListFilter, NewList, Transition};
 
@@ -52,7 +53,7 @@ impl Submit {
     }
 
     /// The submission on its way into the queue, as `work` (its spec's list).
-    fn queued<'a>(&'a self, work: &'a Work) -> Queued<'a> {
+    fn queued<'a>(&'a self, work: &'a Work, caller: Option<&'a IdToken>) -> Queued<'a> {
         let options = self.options();
         Queued {
             operation: match options.stage {
@@ -64,6 +65,7 @@ impl Submit {
             text: self.text.clone(),
             format: self.format,
             idempotency_key: self.idempotency_key.as_deref(),
+            caller,
         }
     }
 }
@@ -123,6 +125,8 @@ pub(super) struct Queued<'a> {
     pub text: String,
     pub format: SpecFormat,
     pub idempotency_key: Option<&'a str>,
+    /// The CI job's verified ID token, when one submitted it (its rules are checked).
+    pub caller: Option<&'a IdToken>,
 }
 
 impl Queued<'_> {
@@ -177,9 +181,19 @@ impl Queued<'_> {
 impl Services {
     /// Queues a list to be pushed: checked, written with its push job in one transaction.
     pub async fn submit(&self, submit: &Submit) -> Result<ListResource, ServiceError> {
+        self.submit_as(submit, None).await
+    }
+
+    /// Queues a list a caller submitted: with a CI job's ID token, the token's claims must be let
+    /// write its targets by a rule, and its identity is recorded with the list.
+    pub async fn submit_as(
+        &self,
+        submit: &Submit,
+        caller: Option<&IdToken>,
+    ) -> Result<ListResource, ServiceError> {
         submit.refuse_nul()?;
         let work = Work::List(submit.submission.spec.clone());
-        self.queue(submit.queued(&work)).await
+        self.queue(submit.queued(&work, caller)).await
     }
 
     /// Checks a submission against the allow-lists and writes it with its push job in one
@@ -187,6 +201,7 @@ impl Services {
     pub(super) async fn queue(&self, q: Queued<'_>) -> Result<ListResource, ServiceError> {
         self.check_allowed(q.work, q.options.callback_url.as_deref())?;
         check_staging(&q.options)?;
+        let identity = self.check_rules(q.work, q.caller)?;
         let key = checked_key(q.idempotency_key)?;
         let new = NewList {
             target: q.work.target().to_string(),
@@ -198,6 +213,7 @@ impl Services {
             operation: q.operation,
             options: q.options,
             idempotency_key: key,
+            identity,
         };
         let max = self.settings.job_max_attempts();
         match self.store.insert_list(&new, max).await? {
@@ -209,10 +225,21 @@ impl Services {
 
     /// Resolves the sources and builds the exact list, writing nothing.
     pub async fn dry_run(&self, submit: &Submit) -> Result<DryRun, ServiceError> {
+        self.dry_run_as(submit, None).await
+    }
+
+    /// A dry run a caller asked for: with a CI job's ID token, under the rules a submission
+    /// meets (a dry run reads registries with the service's credentials).
+    pub async fn dry_run_as(
+        &self,
+        submit: &Submit,
+        caller: Option<&IdToken>,
+    ) -> Result<DryRun, ServiceError> {
         submit.refuse_nul()?;
         let options = submit.options();
         let work = Work::List(submit.submission.spec.clone());
         self.check_allowed(&work, options.callback_url.as_deref())?;
+        self.check_rules(&work, caller)?;
         let client = self.registry();
         let push = PushOptions::new(options, self.settings.concurrency());
         let report = engine::plan(&client, &submit.submission.spec, &push)
@@ -297,6 +324,37 @@ impl Services {
         let list = self.store.set_follow(id, on).await?;
         list.map(ListResource::from)
             .ok_or(ServiceError::NotFound("the list"))
+    }
+
+    /// With an ID token: a rule must let its claims write every target of the work (the target
+    /// and its extra tags) from every source it reads (where the rule names sources); the
+    /// identity recorded names the rule.
+    fn check_rules(
+        &self,
+        work: &Work,
+        caller: Option<&IdToken>,
+    ) -> Result<Option<Identity>, ServiceError> {
+        let Some(token) = caller else {
+            return Ok(None);
+        };
+        let target = work.target();
+        let targets: Vec<String> = std::iter::once(target.to_string())
+            .chain(work.tags().iter().map(|t| target.with_tag(t).to_string()))
+            .collect();
+        let mut named = work.references();
+        let read = named.split_off(1.min(named.len()));
+        let sources: Vec<String> = read.iter().map(|(_, r)| r.to_string()).collect();
+        match oidc::decide(self.settings.oidc_rules(), token, &targets, &sources) {
+            Ok(rule) => Ok(Some(token.identity(Some(&rule.name)))),
+            Err(refusal) => Err(ServiceError::NotAllowed {
+                code: ErrorCode::Forbidden,
+                message: refusal.message,
+                field: match refusal.source {
+                    Some(i) => read[i].0.clone(),
+                    None => named.swap_remove(0).0,
+                },
+            }),
+        }
     }
 
     /// Every registry must be on the allow-list, and a callback host on its own.
@@ -450,7 +508,7 @@ mod tests {
         let mut oci = a.clone();
         oci.asked.list_type = Some(ListType::Oci);
         let fp = |s: &Submit| {
-            s.queued(&Work::List(s.submission.spec.clone()))
+            s.queued(&Work::List(s.submission.spec.clone()), None)
                 .fingerprint()
         };
         assert_eq!(fp(&a), fp(&spaced));

@@ -5,7 +5,7 @@
 //! list; registry events, which make the watched lists they concern due at once.
 //!
 //! Owns the rules a request meets before it reaches the engine or the store — no NUL character
-//! in any text (`input.rs`), option merging, the registry and callback allow-lists, the idempotency key and the one request fingerprint, the
+//! in any text (`input.rs`), option merging, the registry and callback allow-lists, the rules of what an OIDC ID token may write, the idempotency key and the one request fingerprint, the
 //! paging cursor — and the list as the service shows it ([`ListResource`]), with the finished
 //! lists' JSON kept in memory and served only at the revision the database has now (`reads.rs`,
 //! `cache.rs`). It knows nothing of HTTP: the adapters parse requests into its types and render
@@ -41,11 +41,13 @@ pub use releases::{ArrivedPlatform, ReleaseResource, StageSummary};
 pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
+pub use crate::oidc::{IdToken, TokenError};
 pub use crate::registry::{AuthScheme, Descriptor, Ping};
 pub use crate::store::ReleaseState;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::oidc::Verifier;
 use crate::registry::{ClientFactory, RegistryClient};
 use crate::store::Store;
 
@@ -68,6 +70,8 @@ pub struct Services {
     pub events: events::EventLog,
     /// Wakes this process's watch: an event made lists due now.
     pub watch_wake: tokio::sync::Notify,
+    /// Checks CI jobs' OIDC ID tokens against the configured issuers' keys.
+    pub id_tokens: Verifier,
     /// Bounds the CPU-heavy work running off the HTTP threads at once (parsing specs).
     cpu: Arc<Semaphore>,
     /// The answers of finished lists, kept at their revisions.
@@ -88,6 +92,7 @@ impl Services {
                 .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             cache: cache::ListCache::new(settings.list_cache_bytes()),
+            id_tokens: Verifier::new(&settings.oidc(), store.clock().clone())?,
             shared: reads::Shared::default(),
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
@@ -154,6 +159,28 @@ impl Services {
         crate::metrics::render_list_cache(&mut text, &self.cache.stats());
         crate::metrics::render_events(&mut text, &self.events.counts());
         text
+    }
+
+    /// A CI job's OIDC ID token, verified against its issuer's keys: its claims, or why it is
+    /// refused.
+    pub async fn verify_id_token(&self, token: &str) -> Result<IdToken, TokenError> {
+        let verified = self.id_tokens.verify(token).await;
+        if let Err(e) = &verified {
+            tracing::info!("ID token refused: {e}");
+        }
+        verified
+    }
+
+    /// Whether a verified ID token may read: some rule is for its claims (a token of any other
+    /// repository of a public issuer may not).
+    pub fn id_token_may_read(&self, token: &IdToken) -> Result<(), ServiceError> {
+        crate::oidc::may_read(self.settings.oidc_rules(), token).map_err(|refusal| {
+            ServiceError::NotAllowed {
+                code: crate::model::ErrorCode::Forbidden,
+                message: refusal.message,
+                field: "Authorization".to_owned(),
+            }
+        })
     }
 
     /// A registry client for one push or inspect.

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{ServiceError, Services, lists::parse_id};
-use crate::model::{Digest, ListStatus, OnDeadline};
+use crate::model::{Digest, Identity, ListStatus, OnDeadline};
 use crate::store::{ReleaseRecord, ReleaseState};
 
 /// A staged release: platforms gathered from several submissions, its tag moved once, when every
@@ -59,6 +59,8 @@ pub struct ArrivedPlatform {
     pub image: String,
     /// The child's digest.
     pub digest: Digest,
+    /// The CI job that brought it, when it submitted with an OIDC ID token.
+    pub submitted_by: Option<Identity>,
 }
 
 /// One submission of a release.
@@ -66,6 +68,8 @@ pub struct ArrivedPlatform {
 pub struct StageSummary {
     /// The list.
     pub list_id: Uuid,
+    /// The CI job that submitted it, when an OIDC ID token did.
+    pub submitted_by: Option<Identity>,
     /// Its status.
     pub status: ListStatus,
     /// When it was submitted.
@@ -75,6 +79,12 @@ pub struct StageSummary {
 impl From<ReleaseRecord> for ReleaseResource {
     fn from(r: ReleaseRecord) -> Self {
         let composed = r.composed();
+        let who = |list: Uuid| {
+            r.stages
+                .iter()
+                .find(|s| s.id == list)
+                .and_then(|s| s.identity.clone())
+        };
         Self {
             id: r.id,
             arrived: composed
@@ -85,6 +95,7 @@ impl From<ReleaseRecord> for ReleaseResource {
                     list_id: a.list,
                     image: a.entry.image.clone(),
                     digest: a.entry.digest.clone(),
+                    submitted_by: who(a.list),
                 })
                 .collect(),
             awaited: composed.awaited.iter().map(ToString::to_string).collect(),
@@ -94,6 +105,7 @@ impl From<ReleaseRecord> for ReleaseResource {
                 .iter()
                 .map(|s| StageSummary {
                     list_id: s.id,
+                    submitted_by: s.identity.clone(),
                     status: s.status,
                     created_at: s.created_at,
                 })

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::{
-    Audience, CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListFormat,
-    ListStatus, ListType, Operation, SpecFormat,
+    Audience, CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, Identity,
+    ListFormat, ListStatus, ListType, Operation, SpecFormat,
 };
 use crate::store::ListRecord;
 
@@ -104,6 +104,9 @@ pub struct ListResource {
     pub finished_at: Option<DateTime<Utc>>,
     /// The spec as submitted.
     pub spec: SpecInfo,
+    /// Who submitted it, when a CI job's OIDC ID token did (its issuer, subject, repository,
+    /// ref, run, and the rule that let it); none for an API token.
+    pub submitted_by: Option<Identity>,
 }
 
 /// What the watch last found a pushed list to be in its registry.
@@ -213,6 +216,7 @@ impl From<ListRecord> for ListResource {
                 format: l.spec_format,
                 text: l.spec_text,
             },
+            submitted_by: l.identity,
         }
     }
 }

@@ -11,9 +11,9 @@ use super::{DbError, Inserted, Transition};
 use crate::model::{ListStatus, Operation};
 
 /// How many of [`insert_args`] are the list's own.
-const LIST_PARAMS: usize = 11;
+const LIST_PARAMS: usize = 12;
 
-/// The parameters of `insert_list` ($1 … $11), then $12 for the job's attempts.
+/// The parameters of `insert_list` ($1 … $12), then $13 for the job's attempts.
 fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
     vec![
         Value::Uuid(id),
@@ -27,6 +27,7 @@ fn insert_args(id: Uuid, new: &NewList, max_attempts: u32) -> Vec<Value> {
         Value::from(&new.request_hash),
         Value::from(new.operation.as_str()),
         Value::Bool(new.options.follow),
+        Value::Json(serde_json::to_value(&new.identity).unwrap_or_default()),
         Value::from(i64::from(max_attempts)),
     ]
 }

@@ -14,7 +14,8 @@ use super::sql::{Backend, Row, Session, Value, args};
 use super::statements::Statements;
 use crate::model::release::{self, Composed, StagedList};
 use crate::model::{
-    Entry, ErrorCode, ListOptions, ListStatus, OnDeadline, Operation, Platform, SourcePin, Staging,
+    Entry, ErrorCode, Identity, ListOptions, ListStatus, OnDeadline, Operation, Platform,
+    SourcePin, Staging,
 };
 
 /// Where a release is in its life.
@@ -59,6 +60,8 @@ pub struct StageRecord {
     pub created_at: DateTime<Utc>,
     /// The entries it staged (none before it ran, or when its staging failed).
     pub entries: Vec<Entry>,
+    /// The CI job that submitted it, when an OIDC ID token did.
+    pub identity: Option<Identity>,
 }
 
 /// A staged release and its stage lists.
@@ -282,6 +285,7 @@ async fn queue_release<S: Session>(
         Value::from(&first.text("request_hash")?.unwrap_or_default()),
         Value::from(Operation::Release.as_str()),
         Value::Bool(false),
+        Value::Json(serde_json::Value::Null),
     ];
     tx.execute(&st.lists.insert_list, params).await?;
     tx.execute(
@@ -418,6 +422,7 @@ pub(super) async fn read<S: Session>(
                 status: rows::named("list status", &s.text("status")?.unwrap_or_default())?,
                 created_at: s.time("created_at")?.unwrap_or_default(),
                 entries: rows::json("entries", s.json("entries")?)?.unwrap_or_default(),
+                identity: rows::json("identity", s.json("identity")?)?,
             })
         })
         .collect::<Result<Vec<_>, DbError>>()?;

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::Row;
 use crate::model::{
-    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, ListOptions, ListStatus,
-    Operation, SourcePin, SpecFormat,
+    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, Identity, ListOptions,
+    ListStatus, Operation, SourcePin, SpecFormat,
 };
 use crate::spec::Work;
 
@@ -56,6 +56,8 @@ pub struct NewList {
     pub idempotency_key: Option<String>,
     /// The request's fingerprint, to tell a repeat from a reused key.
     pub request_hash: String,
+    /// Who submitted it, when an OIDC ID token did.
+    pub identity: Option<Identity>,
 }
 
 /// What the watch last found a pushed list to be.
@@ -143,6 +145,8 @@ pub struct ListRecord {
     pub release_id: Option<Uuid>,
     /// The list that landed on its target after it (so the target no longer holds it).
     pub replaced_by: Option<Uuid>,
+    /// Who submitted it, when an OIDC ID token did.
+    pub identity: Option<Identity>,
 }
 
 /// What a finished push recorded.
@@ -330,6 +334,7 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         callback_event: row.text("callback_event")?,
         release_id: row.uuid_opt("release_id")?,
         replaced_by: row.uuid_opt("replaced_by")?,
+        identity: json("identity", row.json("identity")?)?,
     })
 }
 

@@ -122,7 +122,7 @@ const LIST_COLUMNS: &str = "l.list_id, l.revision, l.status, l.target, l.tags, l
     l.created_at, l.started_at, l.finished_at, l.operation, l.seq, \
     l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
     l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, l.release_id, \
-    l.replaced_by, \
+    l.replaced_by, l.identity, \
     coalesce(j.attempt, 0) as attempts, j.max_attempts, j.run_at as next_run";
 
 /// Where a list read reads from.
@@ -131,7 +131,7 @@ const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id an
 /// The columns an `insert into list` writes, in parameter order from $1 ($11: the push job's
 /// attempts, where one statement writes both).
 const INSERT_COLUMNS: &str = "list_id, target, tags, options, spec, spec_text, spec_format, \
-    idempotency_key, request_hash, operation, follow, seq, created_at, updated_at";
+    idempotency_key, request_hash, operation, follow, identity, seq, created_at, updated_at";
 
 /// The columns of a list a claim reads beside its job.
 const CLAIM_COLUMNS: &str = "spec, options, follow, operation, target, seq, release_id";
@@ -188,7 +188,7 @@ impl ListStatements {
         let now = d.now;
         let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
         let values = format!(
-            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {}, {}, {now}",
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {}, {}, {now}",
             d.next_seq, d.created_at
         );
         Self {
@@ -203,7 +203,7 @@ impl ListStatements {
                     "with l as (insert into list ({INSERT_COLUMNS}) values ({values}) \
                      returning *), \
                      j as (insert into job (list_id, kind, max_attempts, run_at, created_at) \
-                     select list_id, 'push', $12, {now}, {now} from l \
+                     select list_id, 'push', $13, {now}, {now} from l \
                      returning list_id, attempt, max_attempts, run_at) \
                      {select} from l left join j on j.list_id = l.list_id"
                 )
@@ -419,9 +419,9 @@ impl WatchStatements {
                 .to_owned(),
             follow_up: format!(
                 "insert into list (list_id, target, tags, options, spec, spec_text, spec_format, \
-                 request_hash, operation, follow, follows, seq, created_at, updated_at) \
+                 request_hash, operation, follow, follows, identity, seq, created_at, updated_at) \
                  select $2, target, tags, options, spec, spec_text, spec_format, request_hash, \
-                 operation, true, list_id, {}, {}, {now} from list where list_id = $1",
+                 operation, true, list_id, identity, {}, {}, {now} from list where list_id = $1",
                 d.next_seq, d.created_at
             ),
             handed_over: format!(
@@ -486,7 +486,7 @@ impl ReleaseStatements {
                 "select {RELEASE_COLUMNS} from staged_release where release_id = $1 {lock}"
             ),
             lists: format!(
-                "select l.list_id, l.status, l.created_at, {} as entries from list l \
+                "select l.list_id, l.status, l.created_at, l.identity, {} as entries from list l \
                  where l.release_id = $1 and l.operation = 'stage' order by l.seq",
                 d.entries_json
             ),

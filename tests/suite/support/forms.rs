@@ -58,3 +58,41 @@ pub async fn post_form(
     }
     request.send().await.unwrap()
 }
+
+/// Signs in on the sign-in page with `token`: the session cookie (`manifold_session=…`), and the
+/// CSRF token the sign-in form carried.
+pub async fn sign_in(app: &ServiceClient, token: &str) -> (String, String) {
+    let (cookie, csrf_token) = csrf(app, "/ui/login").await;
+    let signed = post_form(
+        app,
+        "/ui/login",
+        Some(&cookie),
+        &[("csrf", &csrf_token), ("token", token), ("next", "/")],
+    )
+    .await;
+    let session = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("manifold_session="))
+        .expect("a session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    (session, csrf_token)
+}
+
+/// The page at `path` as the holder of the session `cookie` sees it (redirects not followed).
+pub async fn page_as(app: &ServiceClient, path: &str, cookie: &str) -> String {
+    no_redirects()
+        .get(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
