@@ -326,6 +326,7 @@ async fn seed(registry: &TestRegistry, n: usize) -> Vec<(String, String)> {
 fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
     ListSpec {
         image: Reference::parse(&format!("{host}/{target}:v1")).unwrap(),
+        more_targets: Vec::new(),
         tags: Vec::new(),
         annotations: BTreeMap::new(),
         manifests: sources

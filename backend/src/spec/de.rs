@@ -28,18 +28,32 @@ const DESCRIPTOR_BYTES: usize = 193;
 /// Least bytes of an architecture and OS read from an image config (`arm` and `aix`).
 const ARCH_OS_BYTES: usize = 6;
 
-/// A whole spec document; `Document::deserialize` runs every check.
-pub(super) struct Document(pub(super) ListSpec, pub(super) AskedOptions);
+/// Start of the message when a spec gives both `image` and `targets`; parse.rs names the field
+/// from it.
+pub(super) const BOTH_TARGETS: &str = "the spec gives both image and targets";
+
+/// A whole spec document; `Document::deserialize` runs every check. The third part is the key
+/// that named several targets, if any.
+pub(super) struct Document(
+    pub(super) ListSpec,
+    pub(super) AskedOptions,
+    pub(super) Option<&'static str>,
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
-    image: Target,
+    #[serde(default)]
+    image: Option<ImageTargets>,
+    #[serde(default)]
+    targets: Option<TargetList>,
     #[serde(default)]
     tags: Option<Tags>,
     #[serde(default)]
     annotations: Option<Annotations>,
-    manifests: Manifests,
+    // Required, but read as an option so that a missing target is named first.
+    #[serde(default, deserialize_with = "present")]
+    manifests: Option<Manifests>,
     #[serde(rename = "type", default)]
     list_type: Option<ListType>,
     #[serde(default)]
@@ -60,6 +74,11 @@ struct RawSpec {
     inherit_annotations: Option<bool>,
 }
 
+/// A key that is there: its value read as `T` (so `null` is no `None`, but `T`'s error).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 impl<'de> Deserialize<'de> for Document {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(DocumentVisitor)
@@ -77,7 +96,21 @@ impl<'de> Visitor<'de> for DocumentVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Document, A::Error> {
         let raw = RawSpec::deserialize(MapAccessDeserializer::new(map))?;
-        let image = raw.image.0;
+        let (mut targets, key) = match (raw.image, raw.targets) {
+            (Some(_), Some(_)) => {
+                return Err(de::Error::custom(format!(
+                    "{BOTH_TARGETS}; give the targets as one of them: image (a reference or a \
+                     list of them) or targets (a list)"
+                )));
+            }
+            (Some(ImageTargets(targets)), None) => (targets, "image"),
+            (None, Some(TargetList(targets))) => (targets, "targets"),
+            (None, None) => return Err(de::Error::missing_field("image")),
+        };
+        let image = targets.remove(0);
+        let manifests = raw
+            .manifests
+            .ok_or_else(|| de::Error::missing_field("manifests"))?;
         let own_tag = image.tag().map(str::to_owned);
         let mut tags: Vec<String> = Vec::new();
         for Tag(tag) in raw.tags.map(|t| t.0).unwrap_or_default() {
@@ -85,11 +118,13 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 tags.push(tag);
             }
         }
+        let several = (!targets.is_empty()).then_some(key);
         let spec = ListSpec {
             image,
+            more_targets: targets,
             tags,
             annotations: raw.annotations.map(|a| a.0).unwrap_or_default(),
-            manifests: raw.manifests.0,
+            manifests: manifests.0,
         };
         let bytes = estimate_list_bytes(&spec);
         if bytes > MAX_LIST_BYTES {
@@ -106,7 +141,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             referrers: raw.referrers,
             inherit_annotations: raw.inherit_annotations,
         };
-        Ok(Document(spec, options))
+        Ok(Document(spec, options, several))
     }
 }
 
@@ -159,6 +194,83 @@ impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(RefVisitor { target: true }).map(Target)
     }
+}
+
+/// A spec's `image`: one target, or a list of them.
+struct ImageTargets(Vec<Reference>);
+
+impl<'de> Deserialize<'de> for ImageTargets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TargetsVisitor { key: "image" })
+            .map(ImageTargets)
+    }
+}
+
+/// A spec's `targets`: a list of targets.
+struct TargetList(Vec<Reference>);
+
+impl<'de> Deserialize<'de> for TargetList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(TargetsVisitor { key: "targets" })
+            .map(TargetList)
+    }
+}
+
+/// Targets: at least one, each a tag, no two in one repository (more tags of a repository are
+/// `tags`).
+struct TargetsVisitor {
+    key: &'static str,
+}
+
+impl<'de> Visitor<'de> for TargetsVisitor {
+    type Value = Vec<Reference>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.key {
+            "image" => f.write_str(
+                "an image reference such as registry.example:5000/demo:v1, or a list of them",
+            ),
+            _ => f.write_str("a list of image references such as registry.example:5000/demo:v1"),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if self.key != "image" {
+            return Err(E::invalid_type(de::Unexpected::Str(v), &self));
+        }
+        RefVisitor { target: true }.visit_str(v).map(|r| vec![r])
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut targets: Vec<Reference> = Vec::new();
+        while let Some(Target(target)) = seq.next_element()? {
+            if let Some(repeated) = repeated_repository(&targets, &target, self.key) {
+                return Err(de::Error::custom(repeated));
+            }
+            targets.push(target);
+        }
+        if targets.is_empty() {
+            return Err(de::Error::custom(format!(
+                "{} is an empty list; name at least one target",
+                self.key
+            )));
+        }
+        Ok(targets)
+    }
+}
+
+/// The message when `target` is in the repository of an earlier target (named `key[i]`).
+pub(super) fn repeated_repository(
+    earlier: &[Reference],
+    target: &Reference,
+    key: &str,
+) -> Option<String> {
+    let i = earlier.iter().position(|t| t.same_repository(target))?;
+    Some(format!(
+        "{target} is in the repository of {key}[{i}] ({}); a list goes to each repository once \
+         — give more tags of it in tags",
+        earlier[i]
+    ))
 }
 
 /// A source image reference (tag or digest).
@@ -537,6 +649,7 @@ mod tests {
     fn the_estimate_counts_list_and_entry_annotations() {
         let mut spec = ListSpec {
             image: Reference::parse("r.io/a:v1").unwrap(),
+            more_targets: vec![],
             tags: vec![],
             annotations: BTreeMap::new(),
             manifests: vec![entry(&[])],

@@ -31,8 +31,13 @@ pub const MAX_SPEC_BYTES: usize = 16 * 1024 * 1024;
 /// `Deserialize` reads back one this program serialised (the service's stored specs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListSpec {
-    /// The reference the list is pushed to (a tag; a digest reference is refused).
+    /// The reference the list is pushed to (a tag; a digest reference is refused); with several
+    /// targets, the first.
     pub image: Reference,
+    /// The further targets the same list is published to (a spec's `image` list or `targets`
+    /// after the first), each in a repository of its own; `tags` apply to each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_targets: Vec<Reference>,
     /// Extra tags the same list is pushed under, in the target repository.
     pub tags: Vec<String>,
     /// Annotations of the list itself (OCI index only).
@@ -59,6 +64,17 @@ pub struct Submission {
     pub spec: ListSpec,
     /// The options its own keys ask for (`type`, `append`, …; unset where it has no key).
     pub options: AskedOptions,
+    /// The key that named several targets (`image` or `targets`); `None` with one target.
+    pub several_targets: Option<&'static str>,
+}
+
+impl ListSpec {
+    /// Every target, the first (`image`) first.
+    pub fn targets(&self) -> Vec<&Reference> {
+        std::iter::once(&self.image)
+            .chain(&self.more_targets)
+            .collect()
+    }
 }
 
 #[cfg(test)]
