@@ -350,7 +350,7 @@ async fn a_copy_to_two_registries_lands_at_both_with_the_source_digest_or_at_nei
 }
 
 #[tokio::test]
-async fn push_from_args_takes_the_target_again_for_each_more_registry() {
+async fn push_from_args_takes_the_target_again_for_each_more_registry_and_again_writes_nothing() {
     let (one, two) = (TestRegistry::plain().await, TestRegistry::plain().await);
     let destinations = [Destination::at(&one), Destination::at(&two)];
     seed_releases(&one, &destinations).await;
@@ -359,30 +359,43 @@ async fn push_from_args_takes_the_target_again_for_each_more_registry() {
         destinations[0].reference("v1"),
         destinations[1].reference("v1"),
     );
+    let push = |more: &'static [&'static str]| {
+        let mut args = vec!["push"];
+        args.extend(more);
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(["from-args", "--platforms", "linux/amd64,linux/arm64"])
+            .map(String::from)
+            .chain(["--template".into(), template.clone()])
+            .chain([
+                "--target".into(),
+                first.clone(),
+                "--target".into(),
+                second.clone(),
+            ])
+            .chain(["--tags".into(), "latest".into()])
+            .collect();
+        async move { manifold(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
 
-    let run = manifold(&[
-        "push",
-        "from-args",
-        "--platforms",
-        "linux/amd64,linux/arm64",
-        "--template",
-        &template,
-        "--target",
-        &first,
-        "--target",
-        &second,
-        "--tags",
-        "latest",
-    ])
-    .await
-    .ok();
+    let run = push(&[]).await.ok();
+    let again = push(&[]).await.ok();
+    let appended = push(&["--append"]).await.failed();
 
     let (digest, _) = run.digest_line();
     assert_everywhere(&[&one, &two], &[digest.clone(), digest.clone()]).await;
+    let published = format!("{second} published {digest} (tags latest)");
+    assert!(run.stdout.contains(&published), "{}", run.stdout);
+    let unchanged = format!("{second} unchanged {digest} (tags latest)");
+    assert!(again.stdout.contains(&unchanged), "{}", again.stdout);
+    for registry in [&one, &two] {
+        assert_eq!(tag_puts(registry, "v1", 1).await, 1, "{}", registry.host());
+    }
     assert!(
-        run.stdout
-            .contains(&format!("{second} published {digest} (tags latest)")),
+        appended
+            .stderr
+            .contains("append merges into the list each target holds"),
         "{}",
-        run.stdout
+        appended.stderr
     );
 }
