@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use super::current::{Current, Held};
 use super::error::EngineError;
-use super::plan::{self, Plan, PushOptions};
-use super::push::{Prepared, PushReport, put_tag, run};
+use super::plan::{Plan, PushOptions};
+use super::push::{Prepared, PushReport, plan_of, put_tag, run};
 use super::settle;
 use crate::model::{Digest, Reference};
 use crate::registry::RegistryClient;
@@ -101,11 +101,7 @@ pub async fn publish(
             targets.len()
         )));
     }
-    let first = match work {
-        Work::List(spec) => plan::plan(client, spec, options).await?,
-        Work::Copy(copy) => super::copy_plan::copy_plan(client, copy).await?,
-        Work::Remove(_) => unreachable!("a removal has one target"),
-    };
+    let first = plan_of(client, work, options).await?;
     let phase_one = join_all(
         targets
             .iter()

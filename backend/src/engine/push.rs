@@ -314,10 +314,21 @@ pub async fn run(
     work: &Work,
     options: &PushOptions,
 ) -> Result<PushReport, EngineError> {
-    let plan = match work {
-        Work::List(spec) => plan::plan(client, spec, options).await?,
-        Work::Remove(removal) => plan::removal(client, removal).await?,
-        Work::Copy(copy) => super::copy_plan::copy_plan(client, copy).await?,
-    };
-    plan.push(client, options).await
+    plan_of(client, work, options)
+        .await?
+        .push(client, options)
+        .await
+}
+
+/// The plan of a submission's work (against its first target).
+pub(crate) async fn plan_of(
+    client: &RegistryClient,
+    work: &Work,
+    options: &PushOptions,
+) -> Result<Plan, EngineError> {
+    match work {
+        Work::List(spec) => plan::plan(client, spec, options).await,
+        Work::Remove(removal) => plan::removal(client, removal).await,
+        Work::Copy(copy) => super::copy_plan::copy_plan(client, copy).await,
+    }
 }
