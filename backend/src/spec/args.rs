@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::de::{duplicate_of, estimate_list_bytes, repeated_repository, too_large};
+use super::de::{duplicate_of, estimate_list_bytes, too_large};
+use super::targets::repeated_repository;
 use super::{ListSpec, PlatformSpec, SourceEntry, SpecError};
 use crate::model::Platform;
 use crate::model::reference::check_tag;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::targets::{BOTH_TARGETS, ImageTargets, TargetList};
 use super::{ListSpec, PlatformSpec, SourceEntry};
 use crate::model::MAX_LIST_BYTES;
 use crate::model::reference::{Reference, check_tag};
@@ -27,10 +28,6 @@ const LIST_BYTES: usize = 80;
 const DESCRIPTOR_BYTES: usize = 193;
 /// Least bytes of an architecture and OS read from an image config (`arm` and `aix`).
 const ARCH_OS_BYTES: usize = 6;
-
-/// Start of the message when a spec gives both `image` and `targets`; parse.rs names the field
-/// from it.
-pub(super) const BOTH_TARGETS: &str = "the spec gives both image and targets";
 
 /// A whole spec document; `Document::deserialize` runs every check. The third part is the key
 /// that named several targets, if any.
@@ -188,89 +185,12 @@ pub(super) fn too_large(bytes: usize, entries: usize) -> String {
 }
 
 /// The target: a valid reference that names a tag, not a digest.
-struct Target(Reference);
+pub(super) struct Target(pub(super) Reference);
 
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(RefVisitor { target: true }).map(Target)
     }
-}
-
-/// A spec's `image`: one target, or a list of them.
-struct ImageTargets(Vec<Reference>);
-
-impl<'de> Deserialize<'de> for ImageTargets {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TargetsVisitor { key: "image" })
-            .map(ImageTargets)
-    }
-}
-
-/// A spec's `targets`: a list of targets.
-struct TargetList(Vec<Reference>);
-
-impl<'de> Deserialize<'de> for TargetList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(TargetsVisitor { key: "targets" })
-            .map(TargetList)
-    }
-}
-
-/// Targets: at least one, each a tag, no two in one repository (more tags of a repository are
-/// `tags`).
-struct TargetsVisitor {
-    key: &'static str,
-}
-
-impl<'de> Visitor<'de> for TargetsVisitor {
-    type Value = Vec<Reference>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key {
-            "image" => f.write_str(
-                "an image reference such as registry.example:5000/demo:v1, or a list of them",
-            ),
-            _ => f.write_str("a list of image references such as registry.example:5000/demo:v1"),
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        if self.key != "image" {
-            return Err(E::invalid_type(de::Unexpected::Str(v), &self));
-        }
-        RefVisitor { target: true }.visit_str(v).map(|r| vec![r])
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut targets: Vec<Reference> = Vec::new();
-        while let Some(Target(target)) = seq.next_element()? {
-            if let Some(repeated) = repeated_repository(&targets, &target, self.key) {
-                return Err(de::Error::custom(repeated));
-            }
-            targets.push(target);
-        }
-        if targets.is_empty() {
-            return Err(de::Error::custom(format!(
-                "{} is an empty list; name at least one target",
-                self.key
-            )));
-        }
-        Ok(targets)
-    }
-}
-
-/// The message when `target` is in the repository of an earlier target (named `key[i]`).
-pub(super) fn repeated_repository(
-    earlier: &[Reference],
-    target: &Reference,
-    key: &str,
-) -> Option<String> {
-    let i = earlier.iter().position(|t| t.same_repository(target))?;
-    Some(format!(
-        "{target} is in the repository of {key}[{i}] ({}); a list goes to each repository once \
-         — give more tags of it in tags",
-        earlier[i]
-    ))
 }
 
 /// A source image reference (tag or digest).
@@ -283,8 +203,8 @@ impl<'de> Deserialize<'de> for SourceRef {
     }
 }
 
-struct RefVisitor {
-    target: bool,
+pub(super) struct RefVisitor {
+    pub(super) target: bool,
 }
 
 impl Visitor<'_> for RefVisitor {

@@ -9,6 +9,7 @@ pub mod error;
 mod normalize;
 pub mod parse;
 pub mod platform;
+mod targets;
 pub mod work;
 
 use std::collections::BTreeMap;
@@ -122,5 +123,69 @@ mod tests {
         .unwrap_err();
         assert_eq!(bad.field.as_deref(), Some("callback_url"));
         assert_eq!(bad.line, Some(1));
+    }
+
+    #[test]
+    fn several_targets_are_read_from_an_image_list_or_targets() {
+        let listed = "image: [r.io/a:v1, s.io/a:v1, t.io/b:v2]\ntags: [v1, latest]\nmanifests: [{image: r.io/b}]\n";
+        let json = r#"{"targets": ["r.io/a:v1", "s.io/a:v1", "t.io/b:v2"], "tags": ["latest"], "manifests": [{"image": "r.io/b"}]}"#;
+
+        let from_list = parse::submission_from_yaml(listed).unwrap();
+        let from_targets = parse::submission_from_text(json).unwrap();
+
+        assert_eq!(from_list.spec, from_targets.spec);
+        let names: Vec<String> = from_list
+            .spec
+            .targets()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(names, ["r.io/a:v1", "s.io/a:v1", "t.io/b:v2"]);
+        assert_eq!(
+            from_list.spec.tags,
+            ["latest"],
+            "the first target's own tag is dropped"
+        );
+        assert_eq!(from_list.several_targets, Some("image"));
+        assert_eq!(from_targets.several_targets, Some("targets"));
+        let one = parse::submission_from_yaml("image: [r.io/a:v1]\nmanifests: [{image: r.io/b}]\n");
+        assert_eq!(one.unwrap().several_targets, None);
+        assert_eq!(
+            parse::from_yaml("image: r.io/a:v1\nmanifests: [{image: r.io/b}]\n")
+                .unwrap()
+                .more_targets,
+            Vec::new()
+        );
+    }
+
+    #[test]
+    fn targets_given_twice_empty_or_in_one_repository_are_refused_by_name() {
+        let both = "image: r.io/a:v1\ntargets: [s.io/a:v1]\nmanifests: [{image: r.io/b}]\n";
+        let err = parse::from_yaml(both).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets"), "{err}");
+        assert!(err.message.contains("both image and targets"), "{err}");
+
+        let same = "image: [r.io/a:v1, s.io/a:v1, r.io/a:v2]\nmanifests: [{image: r.io/b}]\n";
+        let err = parse::from_yaml(same).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("image"), "{err}");
+        assert!(err.message.contains("repository of image[0]"), "{err}");
+
+        let digest = format!(
+            "targets: [r.io/a:v1, 's.io/a@sha256:{}']\nmanifests: [{{image: r.io/b}}]\n",
+            "0".repeat(64)
+        );
+        let err = parse::from_yaml(&digest).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets[1]"), "{err}");
+        assert_eq!((err.line, err.column), (Some(1), Some(22)), "{err}");
+
+        let empty = parse::from_yaml("targets: []\nmanifests: [{image: r.io/b}]\n").unwrap_err();
+        assert_eq!(empty.field.as_deref(), Some("targets"), "{empty}");
+        let scalar =
+            parse::from_yaml("targets: r.io/a:v1\nmanifests: [{image: r.io/b}]\n").unwrap_err();
+        assert_eq!(scalar.field.as_deref(), Some("targets"), "{scalar}");
+        assert!(
+            scalar.message.contains("a list of image references"),
+            "{scalar}"
+        );
     }
 }
