@@ -11,7 +11,9 @@
 //! an SBOM and the list pushed with `--referrers`, and the extra requests per child are printed.
 //! Last, a line sets each goal beside its figure at the largest N (the re-push against the
 //! sequential client, its requests against 2N+1, the cold push against the floor reading configs).
-//! Run with `cargo bench -p manifold --bench push`.
+//! Last, a list of 16 platforms published to three registries in one submission, against three
+//! pushes and against a push and two copies, one after another (`publish_rows`).
+//! Run with `cargo bench -p manifold --bench push`; `-- publish` runs only that last part.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use manifold::engine::{self, PushOptions};
 use manifold::model::Reference;
 use manifold::model::{ListOptions, ListType};
 use manifold::registry::{ClientConfig, RegistryClient};
-use manifold::spec::{ListSpec, PlatformSpec, SourceEntry};
+use manifold::spec::{CopySpec, ListSpec, PlatformSpec, SourceEntry, Work};
 use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 
 const RUNS: usize = 5;
@@ -29,6 +31,10 @@ const SIZES: [usize; 3] = [2, 16, 64];
 #[tokio::main]
 async fn main() {
     let registry = TestRegistry::builder().log_level("error").start().await;
+    if std::env::args().any(|a| a == "publish") {
+        publish_rows(&registry).await;
+        return;
+    }
     let host = registry.host();
     println!("manifold push benchmark — docker-registry on {host}, median of {RUNS} runs");
     println!("| N | client | cold push | requests | re-push | requests | one rebuilt | requests |");
@@ -104,6 +110,83 @@ async fn main() {
         );
     }
     goals.print();
+    publish_rows(&registry).await;
+}
+
+/// Platforms of the list published to three registries.
+const PUBLISHED: usize = 16;
+
+/// A list of [`PUBLISHED`] platforms (sources in `registry`) to three registries — `registry`
+/// itself (mounts) and two more (streamed) — in one submission (`engine::publish`, two phases),
+/// against the same three targets one push after another (three commands: a client each) and
+/// against one push then two copies; the median of `RUNS` of each, fresh targets every run.
+/// `cargo bench -p manifold --bench push -- publish` runs only this part.
+async fn publish_rows(registry: &TestRegistry) {
+    let others = [
+        TestRegistry::builder().log_level("error").start().await,
+        TestRegistry::builder().log_level("error").start().await,
+    ];
+    let hosts = [registry.host(), others[0].host(), others[1].host()];
+    let sources = seed(registry, PUBLISHED).await;
+    let (mut together, mut pushes, mut copies) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        // The sources are in the first registry; the target in `host`.
+        let single = |host: &str, kind: &str| ListSpec {
+            image: Reference::parse(&format!("{host}/pub-{kind}{run}:v1")).unwrap(),
+            ..spec(&hosts[0], "unused", &sources)
+        };
+        let mut spec = single(&hosts[0], "together");
+        spec.more_targets = hosts[1..]
+            .iter()
+            .map(|h| single(h, "together").image)
+            .collect();
+        let client = RegistryClient::new(ClientConfig::default()).unwrap();
+        let started = Instant::now();
+        let report = engine::publish(&client, &Work::List(spec), &options(8)).await;
+        together.push((started.elapsed(), report.expect("publish").requests));
+        let mut sequential = (Duration::ZERO, 0);
+        for host in &hosts {
+            let (time, requests) = manifold_push(&single(host, "push"), 8).await;
+            sequential = (sequential.0 + time, sequential.1 + requests);
+        }
+        pushes.push(sequential);
+        let first = single(&hosts[0], "copy");
+        let mut sequential = manifold_push(&first, 8).await;
+        for host in &hosts[1..] {
+            let copy = CopySpec::parse(
+                &first.image.to_string(),
+                &single(host, "copy").image.to_string(),
+                &[],
+            );
+            let client = RegistryClient::new(ClientConfig::default()).unwrap();
+            let started = Instant::now();
+            let report = engine::run(&client, &Work::Copy(copy.unwrap()), &options(8)).await;
+            let requests = report.expect("copy").requests;
+            sequential = (sequential.0 + started.elapsed(), sequential.1 + requests);
+        }
+        copies.push(sequential);
+    }
+    println!("| N | 3 registries | wall time | requests |");
+    println!("|---|---|---|---|");
+    for (name, samples) in [
+        ("one manifold publish (two phases)", &together),
+        ("3 pushes, one after another", &pushes),
+        ("1 push, then 2 copies, one after another", &copies),
+    ] {
+        let (time, requests) = median(samples);
+        println!(
+            "| {PUBLISHED} | {name} | {:.0} ms | {requests} |",
+            time.as_secs_f64() * 1e3
+        );
+    }
+    let ratio = |samples: &[(Duration, u64)]| {
+        median(samples).0.as_secs_f64() / median(&together).0.as_secs_f64()
+    };
+    println!(
+        "publish to 3 registries: {:.2}x faster than 3 pushes, {:.2}x faster than a push and 2 copies",
+        ratio(&pushes),
+        ratio(&copies)
+    );
 }
 
 /// Signs every source (a cosign `.sig` tag) and gives it an SBOM in the tag schema, then pushes
@@ -326,6 +409,7 @@ async fn seed(registry: &TestRegistry, n: usize) -> Vec<(String, String)> {
 fn spec(host: &str, target: &str, sources: &[(String, String)]) -> ListSpec {
     ListSpec {
         image: Reference::parse(&format!("{host}/{target}:v1")).unwrap(),
+        more_targets: Vec::new(),
         tags: Vec::new(),
         annotations: BTreeMap::new(),
         manifests: sources

@@ -131,6 +131,19 @@ async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_qu
             "callback_url",
             Some(4),
         ),
+        // Several targets: the command line's for now, refused naming the key that gave them.
+        (
+            "application/yaml",
+            "image: [127.0.0.1:9/demo:v1, 127.0.0.2:9/demo:v1]\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n",
+            "image",
+            None,
+        ),
+        (
+            "application/json",
+            "{\"targets\": [\"127.0.0.1:9/demo:v1\", \"127.0.0.2:9/demo:v1\"], \"manifests\": [{\"image\": \"127.0.0.1:9/a:v1\"}]}",
+            "targets",
+            None,
+        ),
     ];
     for (content_type, body, field, line) in cases {
         let response = app.post_as("/lists", content_type, body).await;

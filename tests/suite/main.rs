@@ -41,6 +41,7 @@ mod pages_edit;
 mod pages_http;
 mod pages_living;
 mod pages_referrers;
+mod publish;
 mod queue;
 mod quirks;
 mod quirks_wild;

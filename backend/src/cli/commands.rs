@@ -23,11 +23,11 @@ pub(super) async fn push(
     };
     let asked = args.asked(ignore_missing);
     let options = PushOptions::new(submission.options.over(&asked), concurrency);
-    let plan = engine::plan(client, &submission.spec, &options).await?;
     let report = if args.dry_run {
+        let plan = engine::plan(client, &submission.spec, &options).await?;
         plan.dry_run(client, &options).await?
     } else {
-        plan.push(client, &options).await?
+        engine::publish(client, &Work::List(submission.spec), &options).await?
     };
     output::push_report(&report, args.json)
 }
@@ -44,7 +44,7 @@ pub(super) async fn pushml(
         ..AskedOptions::default()
     };
     let options = PushOptions::new(submission.options.over(&asked), concurrency);
-    let report = engine::push(client, &submission.spec, &options).await?;
+    let report = engine::publish(client, &Work::List(submission.spec), &options).await?;
     output::push_report(&report, false)
 }
 
@@ -55,7 +55,22 @@ pub(super) async fn copy(
     concurrency: usize,
 ) -> anyhow::Result<()> {
     let source = Reference::parse(&args.source)?;
-    let destination = Reference::parse(&args.destination)?;
+    let mut destinations = Vec::new();
+    for text in &args.destinations {
+        let destination = Reference::parse(text)?;
+        if destination.digest().is_some() {
+            anyhow::bail!("{text} names a digest; copy to a tag (the digest stays the source's)");
+        }
+        let earlier = destinations.iter().find(|d| destination.same_repository(d));
+        if let Some(earlier) = earlier {
+            anyhow::bail!(
+                "{destination} is in the repository of {earlier}; copy to each repository once \
+                 and give more tags of it with --tags"
+            );
+        }
+        destinations.push(destination);
+    }
+    let image = destinations.remove(0);
     crate::model::reference::check_tag_count(args.tags.len())
         .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     for tag in &args.tags {
@@ -63,7 +78,8 @@ pub(super) async fn copy(
     }
     let work = Work::Copy(CopySpec {
         source,
-        image: destination,
+        image,
+        more_targets: destinations,
         tags: args.tags.clone(),
     });
     let list = ListOptions {
@@ -110,7 +126,7 @@ async fn run(
     options: &PushOptions,
     json: bool,
 ) -> anyhow::Result<()> {
-    let report = engine::run(client, work, options).await?;
+    let report = engine::publish(client, work, options).await?;
     output::push_report(&report, json)
 }
 

@@ -235,9 +235,10 @@ struct FromArgsArgs {
     /// Source image pattern; OS, ARCH and VARIANT are replaced by each platform's values.
     #[arg(long, required = true)]
     template: String,
-    /// The list to push.
+    /// The list to push; given again, one more target the same list is published to (in two
+    /// phases: every child present everywhere first, then every tag).
     #[arg(long, required = true)]
-    target: String,
+    target: Vec<String>,
     /// Extra tags, comma-separated.
     #[arg(long, value_delimiter = ',')]
     tags: Vec<String>,
@@ -264,8 +265,10 @@ struct CopyArgs {
     no_referrers: bool,
     /// What to copy: registry/repository:tag or @digest.
     source: String,
-    /// Where to: registry/repository:tag.
-    destination: String,
+    /// Where to: registry/repository:tag; several, each in a repository of its own, get the
+    /// copy in two phases (every child present everywhere first, then every tag).
+    #[arg(required = true, value_name = "DESTINATION")]
+    destinations: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -477,7 +480,8 @@ fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::Submission> {
     let mut spec = spec::args::FromArgs {
         platforms: a.platforms.join(","),
         template: a.template.clone(),
-        target: a.target.clone(),
+        target: a.target[0].clone(),
+        more_targets: a.target[1..].to_vec(),
         tags: a.tags.clone(),
     }
     .to_spec()?;
@@ -489,6 +493,7 @@ fn from_args(a: &FromArgsArgs) -> anyhow::Result<spec::Submission> {
         spec.annotations.insert(k.to_owned(), v.to_owned());
     }
     Ok(spec::Submission {
+        several_targets: (!spec.more_targets.is_empty()).then_some("--target"),
         spec,
         options: AskedOptions::default(),
     })

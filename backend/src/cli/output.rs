@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::engine::{EngineError, Inspection, PushReport, Verification};
+use crate::engine::{Destination, EngineError, Inspection, Outcome, PushReport, Verification};
 use crate::model::ErrorCode;
 use crate::registry::RegistryError;
 use crate::spec::SpecError;
@@ -43,9 +43,20 @@ fn json_document(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// `{"error": {"code", "message"}}`, the code as the service would give it.
 pub(super) fn error(e: &anyhow::Error, json: bool) {
     let message = crate::registry::error_chain(e.as_ref());
+    let destinations = match e.downcast_ref::<EngineError>() {
+        Some(EngineError::Publish(failure)) => failure.destinations.as_slice(),
+        _ => &[],
+    };
+    for d in destinations {
+        eprintln!("{}", destination_line(d));
+    }
     eprintln!("manifold: error: {message}");
     if json && e.downcast_ref::<Reported>().is_none() {
-        let doc = serde_json::json!({"error": {"code": code_of(e).as_str(), "message": message}});
+        let mut doc =
+            serde_json::json!({"error": {"code": code_of(e).as_str(), "message": message}});
+        if !destinations.is_empty() {
+            doc["destinations"] = serde_json::to_value(destinations).unwrap_or_default();
+        }
         // Nobody reads a document whose reader went away; stderr said it already.
         let _ = json_document(&doc);
     }
@@ -107,6 +118,14 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             report.elapsed_ms,
             report.requests
         );
+    } else if !report.destinations.is_empty() {
+        eprintln!(
+            "published to {} destinations ({} entries) in {} ms with {} requests",
+            report.destinations.len(),
+            report.entries.len(),
+            report.elapsed_ms,
+            report.requests
+        );
     } else {
         eprintln!(
             "pushed {} ({} entries{}) in {} ms with {} requests",
@@ -154,7 +173,35 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
             c.problem.as_deref().unwrap_or_default()
         );
     }
-    stdout(format!("Digest: {} {}\n", report.digest, report.size).as_bytes())
+    let mut out = String::new();
+    for d in &report.destinations {
+        writeln!(out, "{}", destination_line(d))?;
+    }
+    writeln!(out, "Digest: {} {}", report.digest, report.size)?;
+    stdout(out.as_bytes())
+}
+
+/// One destination of a publish: `<target> published sha256:… (tags a, b)`.
+fn destination_line(d: &Destination) -> String {
+    let outcome = match d.outcome {
+        Outcome::Published if d.unchanged => "unchanged",
+        Outcome::Published => "published",
+        Outcome::Untouched => "untouched",
+        Outcome::PutBack => "put back",
+        Outcome::Stranded => "NOT put back",
+    };
+    let digest = d
+        .digest
+        .as_ref()
+        .map_or_else(|| "(no tag)".to_owned(), ToString::to_string);
+    let mut line = format!("{} {outcome} {digest}", d.target);
+    if !d.tags.is_empty() {
+        line.push_str(&format!(" (tags {})", d.tags.join(", ")));
+    }
+    if let Some(error) = &d.error {
+        line.push_str(&format!(": {error}"));
+    }
+    line
 }
 
 /// Prints a verification: one line per platform (what it resolves to, what is wrong), or JSON.

@@ -25,16 +25,16 @@ type Once = Arc<OnceCell<()>>;
 /// Copies children into one target repository, each blob and manifest at most once.
 pub(crate) struct Copier<'a> {
     client: &'a RegistryClient,
-    target: &'a Reference,
+    target: Reference,
     blobs: Mutex<HashMap<String, Once>>,
     manifests: Mutex<HashMap<String, Once>>,
 }
 
 impl<'a> Copier<'a> {
-    pub(crate) fn new(client: &'a RegistryClient, target: &'a Reference) -> Self {
+    pub(crate) fn new(client: &'a RegistryClient, target: &Reference) -> Self {
         Self {
             client,
-            target,
+            target: target.clone(),
             blobs: Mutex::new(HashMap::new()),
             manifests: Mutex::new(HashMap::new()),
         }
@@ -170,7 +170,7 @@ impl<'a> Copier<'a> {
         let mut copied = 0;
         let blobs = std::iter::once(&image.config).chain(&image.layers);
         for blob in blobs.filter(|b| !is_non_distributable(&b.media_type)) {
-            let present = self.client.blob_exists(self.target, &blob.digest).await;
+            let present = self.client.blob_exists(&self.target, &blob.digest).await;
             if present.map_err(|e| EngineError::registry(self.target.name(), e))? {
                 continue;
             }
@@ -180,7 +180,7 @@ impl<'a> Copier<'a> {
                 self.target.name()
             );
             self.client
-                .copy_blob(from, self.target, blob, None)
+                .copy_blob(from, &self.target, blob, None)
                 .await
                 .map_err(|e| EngineError::registry(self.target.name(), e.error))?;
             copied += 1;
@@ -227,7 +227,7 @@ impl<'a> Copier<'a> {
             if from.registry() == self.target.registry() {
                 match self
                     .client
-                    .mount_blob(self.target, &blob.digest, from)
+                    .mount_blob(&self.target, &blob.digest, from)
                     .await
                     .map_err(fail)?
                 {
@@ -235,14 +235,14 @@ impl<'a> Copier<'a> {
                     Mount::Refused(session) => {
                         tracing::info!("mount of {} refused; copying it", blob.digest);
                         self.client
-                            .copy_blob(from, self.target, blob, Some(session))
+                            .copy_blob(from, &self.target, blob, Some(session))
                             .await
                             .map_err(failed_copy)?;
                     }
                 }
             } else if !self
                 .client
-                .blob_exists(self.target, &blob.digest)
+                .blob_exists(&self.target, &blob.digest)
                 .await
                 .map_err(fail)?
             {
@@ -253,7 +253,7 @@ impl<'a> Copier<'a> {
                     from.registry()
                 );
                 self.client
-                    .copy_blob(from, self.target, blob, None)
+                    .copy_blob(from, &self.target, blob, None)
                     .await
                     .map_err(failed_copy)?;
             }

@@ -24,6 +24,7 @@ pub(crate) async fn copy_plan(
         source,
         image: destination,
         tags,
+        ..
     } = copy;
     if destination.digest().is_some() {
         return Err(EngineError::Invalid(format!(

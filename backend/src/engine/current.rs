@@ -5,20 +5,58 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use bytes::Bytes;
+
 use super::error::EngineError;
 use crate::model::Reference;
 use crate::model::{Digest, Platform};
-use crate::registry::{Descriptor, ManifestBody, RegistryClient};
+use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
 
 /// The target's current list.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Current {
-    /// The digest of what the tag holds, if it exists.
-    pub(crate) digest: Option<Digest>,
+    /// What the tag holds, if it exists.
+    pub(crate) held: Option<Held>,
     /// The children of the list it holds, with the platform the list gives each.
     children: HashMap<Digest, Option<Platform>>,
     /// The list it holds, if it holds a list.
     pub(crate) list: Option<CurrentList>,
+}
+
+/// What a tag holds: a manifest's exact bytes, their digest and media type (what a tag moved
+/// since is put back to).
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    /// `sha256:` of `bytes`.
+    pub(crate) digest: Digest,
+    /// The exact bytes.
+    pub(crate) bytes: Bytes,
+    /// Their media type.
+    pub(crate) media_type: String,
+}
+
+impl Held {
+    /// What `reference` holds (one request, with the push scope), or nothing.
+    pub(crate) async fn read(
+        client: &RegistryClient,
+        reference: &Reference,
+    ) -> Result<Option<Self>, EngineError> {
+        match client.get_target(reference).await {
+            Ok(manifest) => Ok(Some(Held::from(&manifest))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(EngineError::registry(reference, e)),
+        }
+    }
+}
+
+impl From<&Manifest> for Held {
+    fn from(manifest: &Manifest) -> Self {
+        Self {
+            digest: manifest.digest.clone(),
+            bytes: manifest.bytes.clone(),
+            media_type: manifest.media_type.clone(),
+        }
+    }
 }
 
 /// A list the target holds.
@@ -44,6 +82,7 @@ impl Current {
             Err(e) if e.is_not_found() => return Ok(Self::default()),
             Err(e) => return Err(EngineError::registry(target, e)),
         };
+        let held = Held::from(&manifest);
         let list = match manifest.body {
             ManifestBody::Index(index) => Some(CurrentList {
                 media_type: manifest.media_type.clone(),
@@ -58,7 +97,7 @@ impl Current {
             .map(|d| (d.digest.clone(), d.platform.clone()))
             .collect();
         Ok(Self {
-            digest: Some(manifest.digest),
+            held: Some(held),
             children,
             list,
         })
@@ -66,7 +105,7 @@ impl Current {
 
     /// Whether the tag holds exactly this document.
     pub(crate) fn is(&self, digest: &Digest) -> bool {
-        self.digest.as_ref() == Some(digest)
+        self.held.as_ref().is_some_and(|h| h.digest == *digest)
     }
 
     /// Whether the current list holds this child (so the target repository holds it).

@@ -1,6 +1,7 @@
 //! Errors of the engine (a plan, a push, an inspect): each names the reference at fault, carries
 //! a stable [`ErrorCode`] and says whether trying again may help.
 
+use super::publish::PublishFailure;
 use crate::model::ErrorCode;
 use crate::registry::RegistryError;
 use crate::spec::SpecError;
@@ -22,6 +23,10 @@ pub enum EngineError {
     /// The sources, once resolved, don't make a valid list.
     #[error("{0}")]
     Invalid(String),
+    /// A publish to several destinations failed: the message names the destination at fault and
+    /// what became of the others' tags.
+    #[error("{}", .0.message)]
+    Publish(Box<PublishFailure>),
 }
 
 impl EngineError {
@@ -37,6 +42,7 @@ impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Registry { source, .. } => source.is_retryable(),
+            Self::Publish(failure) => failure.cause.is_retryable(),
             _ => false,
         }
     }
@@ -57,6 +63,7 @@ impl EngineError {
             Self::Spec(_) => ErrorCode::InvalidSpec,
             Self::Invalid(_) => ErrorCode::InvalidList,
             Self::Registry { source, .. } => source.code(),
+            Self::Publish(failure) => failure.cause.code(),
         }
     }
 }

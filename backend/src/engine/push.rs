@@ -60,6 +60,9 @@ pub struct PushReport {
     /// The annotations the index took from its children (`--inherit-annotations`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub inherited_annotations: std::collections::BTreeMap<String, String>,
+    /// With several targets: what became of each (the first is `target`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<super::publish::Destination>,
     /// The list document.
     #[serde(skip)]
     pub list: ListDocument,
@@ -74,10 +77,21 @@ impl Plan {
     /// missing when the list is PUT, every child is made present and the list PUT again.
     #[tracing::instrument(name = "push", skip_all, fields(target = %self.target))]
     pub async fn push(
-        mut self,
+        self,
         client: &RegistryClient,
         options: &PushOptions,
     ) -> Result<PushReport, EngineError> {
+        let prepared = self.prepare(client, options).await?;
+        self.land(client, options, prepared).await
+    }
+
+    /// The first part of a push: every child (and, with `referrers`, what refers to it) made
+    /// present in the target repository; no tag is written.
+    pub(crate) async fn prepare<'c>(
+        &self,
+        client: &'c RegistryClient,
+        options: &PushOptions,
+    ) -> Result<Prepared<'c>, EngineError> {
         let (target, concurrency) = (&self.target, options.concurrency);
         let copier = Copier::new(client, target);
         let (mut new, held): (Vec<Resolved>, Vec<Resolved>) = self
@@ -96,6 +110,28 @@ impl Plan {
         new.extend(gone);
         copier.ensure_all(&new, concurrency).await?;
         let carried = self.carry(client, &copier, options).await?;
+        Ok(Prepared {
+            copier,
+            new: new.len(),
+            restored,
+            carried,
+        })
+    }
+
+    /// The second part of a push: the list under every tag.
+    async fn land(
+        mut self,
+        client: &RegistryClient,
+        options: &PushOptions,
+        prepared: Prepared<'_>,
+    ) -> Result<PushReport, EngineError> {
+        let Prepared {
+            copier,
+            new,
+            restored,
+            carried,
+        } = prepared;
+        let target = &self.target;
         if self.unchanged() {
             tracing::info!("{target} holds {} already", self.document.digest);
             self.put(client, false).await?;
@@ -103,11 +139,13 @@ impl Plan {
         }
         match self.put(client, true).await {
             Err(e) if settle::unknown_yet(&e) => {
-                if new.len() < self.resolved.len() {
+                if new < self.resolved.len() {
                     tracing::warn!(
                         "a child of the current list is gone from {target}; copying every child"
                     );
-                    copier.ensure_all(&self.resolved, concurrency).await?;
+                    copier
+                        .ensure_all(&self.resolved, options.concurrency)
+                        .await?;
                 }
                 settle::settled(&format!("PUT {target}"), || self.put(client, true)).await?;
             }
@@ -117,7 +155,7 @@ impl Plan {
             }
             Ok(()) => {}
         }
-        tracing::info!("pushed {target} as {}", self.document.digest);
+        tracing::info!("pushed {} as {}", self.target, self.document.digest);
         Ok(self.report(client, false).finished(carried, restored))
     }
 
@@ -201,19 +239,10 @@ impl Plan {
         let references = own
             .into_iter()
             .chain(self.tags.iter().map(|t| target.with_tag(t)));
-        futures::future::try_join_all(references.map(|reference| {
-            let bytes = self.document.bytes.clone();
-            let (media_type, digest) = (self.document.media_type.as_str(), &self.document.digest);
-            async move {
-                match client.put_manifest(&reference, bytes, media_type).await {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let refusal = EngineError::registry(&reference, e);
-                        refused::immutable_tag(client, &reference, digest, refusal).await
-                    }
-                }
-            }
-        }))
+        futures::future::try_join_all(
+            references
+                .map(|reference| async move { put_tag(client, &reference, &self.document).await }),
+        )
         .await?;
         Ok(())
     }
@@ -238,6 +267,7 @@ impl Plan {
             referrers: Vec::new(),
             restored: Vec::new(),
             inherited_annotations: self.inherited,
+            destinations: Vec::new(),
             list: self.document,
         }
     }
@@ -253,6 +283,36 @@ impl PushReport {
         self.restored = restored;
         self.with_referrers(referrers)
     }
+}
+
+/// PUTs `document` under `reference` (a tag): a tag refused as immutable that holds this very
+/// document already is no failure.
+pub(crate) async fn put_tag(
+    client: &RegistryClient,
+    reference: &Reference,
+    document: &ListDocument,
+) -> Result<(), EngineError> {
+    let bytes = document.bytes.clone();
+    match client
+        .put_manifest(reference, bytes, &document.media_type)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let refusal = EngineError::registry(reference, e);
+            refused::immutable_tag(client, reference, &document.digest, refusal).await
+        }
+    }
+}
+
+/// What the first part of a push left for the second: the copier (for a child the registry
+/// still says is missing), how many children were copied, the children restored and the
+/// referrers carried.
+pub(crate) struct Prepared<'c> {
+    copier: Copier<'c>,
+    new: usize,
+    pub(crate) restored: Vec<Digest>,
+    pub(crate) carried: Vec<Referrer>,
 }
 
 /// Plans and pushes the list a spec describes.
@@ -298,10 +358,21 @@ pub async fn run(
     work: &Work,
     options: &PushOptions,
 ) -> Result<PushReport, EngineError> {
-    let plan = match work {
-        Work::List(spec) => plan::plan(client, spec, options).await?,
-        Work::Remove(removal) => plan::removal(client, removal).await?,
-        Work::Copy(copy) => super::copy_plan::copy_plan(client, copy).await?,
-    };
-    plan.push(client, options).await
+    plan_of(client, work, options)
+        .await?
+        .push(client, options)
+        .await
+}
+
+/// The plan of a submission's work (against its first target).
+pub(crate) async fn plan_of(
+    client: &RegistryClient,
+    work: &Work,
+    options: &PushOptions,
+) -> Result<Plan, EngineError> {
+    match work {
+        Work::List(spec) => plan::plan(client, spec, options).await,
+        Work::Remove(removal) => plan::removal(client, removal).await,
+        Work::Copy(copy) => super::copy_plan::copy_plan(client, copy).await,
+    }
 }

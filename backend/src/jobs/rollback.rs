@@ -94,6 +94,7 @@ fn again(
         tags,
         annotations,
         manifests: Vec::new(),
+        more_targets: Vec::new(),
     };
     Ok((spec, options))
 }

@@ -161,6 +161,11 @@ impl Reference {
         format!("{}/{}", self.registry, self.repository)
     }
 
+    /// Whether `other` names the same repository (of the same registry), whatever its tag.
+    pub fn same_repository(&self, other: &Reference) -> bool {
+        self.registry == other.registry && self.repository == other.repository
+    }
+
     /// Whether the registry is on a loopback address (`localhost`, 127.0.0.0/8, `::1`).
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.registry)

@@ -95,6 +95,7 @@ impl ServiceError {
             Self::KeyReused => ErrorKind::Unprocessable,
             Self::Engine(EngineError::Spec(_)) => ErrorKind::BadRequest,
             Self::Engine(EngineError::Invalid(_)) => ErrorKind::Unprocessable,
+            Self::Engine(EngineError::Publish(_)) => ErrorKind::Upstream,
             Self::Engine(EngineError::Registry { source, .. }) => match source {
                 RegistryError::Config(_) => ErrorKind::Forbidden,
                 RegistryError::Api { status: 404, .. } => ErrorKind::NotFound,

@@ -82,6 +82,7 @@ impl Services {
             source: target.with_digest(&digest),
             image: target,
             tags: list.tags.clone(),
+            more_targets: Vec::new(),
         });
         let text = serde_json::json!({"rollback_to": list.id, "digest": digest}).to_string();
         self.queue(Queued {

@@ -52,6 +52,24 @@ impl Submit {
         self.submission.options.over(&self.asked)
     }
 
+    /// Several targets in one submission are the command line's for now (`manifold push`): the
+    /// service keeps one target's order and watch per list.
+    fn refuse_several_targets(&self) -> Result<(), ServiceError> {
+        match self.submission.several_targets {
+            Some(field) => Err(ServiceError::invalid(
+                ErrorCode::InvalidSpec,
+                field,
+                format!(
+                    "several targets are not yet supported by the service ({field} names {}); \
+                     submit one list per target, or publish to all of them at once with \
+                     `manifold push`",
+                    self.submission.spec.targets().len()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The submission on its way into the queue, as `work` (its spec's list).
     fn queued<'a>(&'a self, work: &'a Work, caller: Option<&'a IdToken>) -> Queued<'a> {
         let options = self.options();
@@ -192,6 +210,7 @@ impl Services {
         caller: Option<&IdToken>,
     ) -> Result<ListResource, ServiceError> {
         submit.refuse_nul()?;
+        submit.refuse_several_targets()?;
         let work = Work::List(submit.submission.spec.clone());
         self.queue(submit.queued(&work, caller)).await
     }
@@ -236,6 +255,7 @@ impl Services {
         caller: Option<&IdToken>,
     ) -> Result<DryRun, ServiceError> {
         submit.refuse_nul()?;
+        submit.refuse_several_targets()?;
         let options = submit.options();
         let work = Work::List(submit.submission.spec.clone());
         self.check_allowed(&work, options.callback_url.as_deref())?;
@@ -526,6 +546,31 @@ mod tests {
         let options = s.options();
         assert_eq!(options.list_type, ListType::Docker);
         assert!(options.ignore_missing);
+    }
+
+    #[test]
+    fn several_targets_are_refused_by_the_service_naming_the_key_that_gave_them() {
+        let one = submit(
+            "image: [r.io/demo:v1]\nmanifests: [{image: r.io/a:v1}]\n",
+            None,
+        );
+        let listed = submit(
+            "image: [r.io/demo:v1, s.io/demo:v1]\nmanifests: [{image: r.io/a:v1}]\n",
+            None,
+        );
+        let targets = submit(
+            "targets: [r.io/demo:v1, s.io/demo:v1]\nmanifests: [{image: r.io/a:v1}]\n",
+            None,
+        );
+
+        assert!(one.refuse_several_targets().is_ok());
+        for (s, field) in [(listed, "image"), (targets, "targets")] {
+            let err = s.refuse_several_targets().unwrap_err();
+            assert_eq!(err.field(), Some(field));
+            assert_eq!(err.code(), ErrorCode::InvalidSpec);
+            let message = err.to_string();
+            assert!(message.contains("several targets are not yet supported by the service"));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::de::{duplicate_of, estimate_list_bytes, too_large};
+use super::targets::repeated_repository;
 use super::{ListSpec, PlatformSpec, SourceEntry, SpecError};
 use crate::model::Platform;
 use crate::model::reference::check_tag;
@@ -23,6 +24,8 @@ pub struct FromArgs {
     pub template: String,
     /// Where the list is pushed (a tag).
     pub target: String,
+    /// Further targets the same list is published to (`--target` given again).
+    pub more_targets: Vec<String>,
     /// Extra tags (each may itself be comma-separated).
     pub tags: Vec<String>,
 }
@@ -30,17 +33,15 @@ pub struct FromArgs {
 impl FromArgs {
     /// Expands to a validated spec; errors name the flag at fault.
     pub fn to_spec(&self) -> Result<ListSpec, SpecError> {
-        let image = Reference::parse(self.target.trim())
-            .map_err(|e| SpecError::in_field("--target", e.to_string()))?;
-        if image.digest().is_some() {
-            return Err(SpecError::in_field(
-                "--target",
-                format!(
-                    "the target \"{}\" names a digest; a list is pushed to a tag, so write name:tag",
-                    self.target.trim()
-                ),
-            ));
+        let mut more_targets = vec![target(&self.target)?];
+        for text in &self.more_targets {
+            let next = target(text)?;
+            if let Some(repeated) = repeated_repository(&more_targets, &next, "--target") {
+                return Err(SpecError::in_field("--target", repeated));
+            }
+            more_targets.push(next);
         }
+        let image = more_targets.remove(0);
         let mut tags: Vec<String> = Vec::new();
         for tag in self.tags.iter().flat_map(|t| t.split(',')).map(str::trim) {
             if tag.is_empty() {
@@ -99,6 +100,7 @@ impl FromArgs {
         }
         let spec = ListSpec {
             image,
+            more_targets,
             tags,
             annotations: BTreeMap::new(),
             manifests,
@@ -112,6 +114,22 @@ impl FromArgs {
         }
         Ok(spec)
     }
+}
+
+/// A `--target`: a reference that names a tag.
+fn target(text: &str) -> Result<Reference, SpecError> {
+    let image = Reference::parse(text.trim())
+        .map_err(|e| SpecError::in_field("--target", e.to_string()))?;
+    if image.digest().is_some() {
+        return Err(SpecError::in_field(
+            "--target",
+            format!(
+                "the target \"{}\" names a digest; a list is pushed to a tag, so write name:tag",
+                text.trim()
+            ),
+        ));
+    }
+    Ok(image)
 }
 
 /// manifest-tool's rule: replace `OS`, then `ARCH`, then `VARIANT` with the parts as written.
@@ -136,6 +154,7 @@ mod tests {
             platforms: platforms.to_owned(),
             template: template.to_owned(),
             target: "reg.example:5000/demo:v0.2".to_owned(),
+            more_targets: vec![],
             tags: vec![],
         }
     }
@@ -159,6 +178,25 @@ mod tests {
             ]
         );
         assert_eq!(spec.image.to_string(), "reg.example:5000/demo:v0.2");
+    }
+
+    #[test]
+    fn a_repeated_target_is_one_more_destination_in_a_repository_of_its_own() {
+        let mut a = args("linux/amd64", "r.io/d:ARCH");
+        a.more_targets = vec!["ghcr.io/o/demo:v0.2".to_owned()];
+
+        let spec = a.to_spec().unwrap();
+
+        let targets: Vec<String> = spec.targets().iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            targets,
+            ["reg.example:5000/demo:v0.2", "ghcr.io/o/demo:v0.2"]
+        );
+        a.more_targets
+            .push("reg.example:5000/demo:latest".to_owned());
+        let err = a.to_spec().unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("--target"));
+        assert!(err.message.contains("repository of --target[0]"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::targets::{BOTH_TARGETS, ImageTargets, TargetList};
 use super::{ListSpec, PlatformSpec, SourceEntry};
 use crate::model::MAX_LIST_BYTES;
 use crate::model::reference::{Reference, check_tag};
@@ -28,18 +29,28 @@ const DESCRIPTOR_BYTES: usize = 193;
 /// Least bytes of an architecture and OS read from an image config (`arm` and `aix`).
 const ARCH_OS_BYTES: usize = 6;
 
-/// A whole spec document; `Document::deserialize` runs every check.
-pub(super) struct Document(pub(super) ListSpec, pub(super) AskedOptions);
+/// A whole spec document; `Document::deserialize` runs every check. The third part is the key
+/// that named several targets, if any.
+pub(super) struct Document(
+    pub(super) ListSpec,
+    pub(super) AskedOptions,
+    pub(super) Option<&'static str>,
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
-    image: Target,
+    #[serde(default)]
+    image: Option<ImageTargets>,
+    #[serde(default)]
+    targets: Option<TargetList>,
     #[serde(default)]
     tags: Option<Tags>,
     #[serde(default)]
     annotations: Option<Annotations>,
-    manifests: Manifests,
+    // Required, but read as an option so that a missing target is named first.
+    #[serde(default, deserialize_with = "present")]
+    manifests: Option<Manifests>,
     #[serde(rename = "type", default)]
     list_type: Option<ListType>,
     #[serde(default)]
@@ -95,6 +106,11 @@ impl RawSpec {
     }
 }
 
+/// A key that is there: its value read as `T` (so `null` is no `None`, but `T`'s error).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 impl<'de> Deserialize<'de> for Document {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(DocumentVisitor)
@@ -113,7 +129,21 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Document, A::Error> {
         let raw = RawSpec::deserialize(MapAccessDeserializer::new(map))?;
         let stage = raw.staging().map_err(de::Error::custom)?;
-        let image = raw.image.0;
+        let (mut targets, key) = match (raw.image, raw.targets) {
+            (Some(_), Some(_)) => {
+                return Err(de::Error::custom(format!(
+                    "{BOTH_TARGETS}; give the targets as one of them: image (a reference or a \
+                     list of them) or targets (a list)"
+                )));
+            }
+            (Some(ImageTargets(targets)), None) => (targets, "image"),
+            (None, Some(TargetList(targets))) => (targets, "targets"),
+            (None, None) => return Err(de::Error::missing_field("image")),
+        };
+        let image = targets.remove(0);
+        let manifests = raw
+            .manifests
+            .ok_or_else(|| de::Error::missing_field("manifests"))?;
         let own_tag = image.tag().map(str::to_owned);
         let mut tags: Vec<String> = Vec::new();
         for Tag(tag) in raw.tags.map(|t| t.0).unwrap_or_default() {
@@ -121,11 +151,13 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 tags.push(tag);
             }
         }
+        let several = (!targets.is_empty()).then_some(key);
         let spec = ListSpec {
             image,
+            more_targets: targets,
             tags,
             annotations: raw.annotations.map(|a| a.0).unwrap_or_default(),
-            manifests: raw.manifests.0,
+            manifests: manifests.0,
         };
         let bytes = estimate_list_bytes(&spec);
         if bytes > MAX_LIST_BYTES {
@@ -143,7 +175,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             inherit_annotations: raw.inherit_annotations,
             stage,
         };
-        Ok(Document(spec, options))
+        Ok(Document(spec, options, several))
     }
 }
 
@@ -190,7 +222,7 @@ pub(super) fn too_large(bytes: usize, entries: usize) -> String {
 }
 
 /// The target: a valid reference that names a tag, not a digest.
-struct Target(Reference);
+pub(super) struct Target(pub(super) Reference);
 
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -208,8 +240,8 @@ impl<'de> Deserialize<'de> for SourceRef {
     }
 }
 
-struct RefVisitor {
-    target: bool,
+pub(super) struct RefVisitor {
+    pub(super) target: bool,
 }
 
 impl Visitor<'_> for RefVisitor {
@@ -574,6 +606,7 @@ mod tests {
     fn the_estimate_counts_list_and_entry_annotations() {
         let mut spec = ListSpec {
             image: Reference::parse("r.io/a:v1").unwrap(),
+            more_targets: vec![],
             tags: vec![],
             annotations: BTreeMap::new(),
             manifests: vec![entry(&[])],

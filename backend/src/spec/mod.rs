@@ -9,6 +9,7 @@ pub mod error;
 mod normalize;
 pub mod parse;
 pub mod platform;
+mod targets;
 pub mod work;
 
 use std::collections::BTreeMap;
@@ -31,8 +32,13 @@ pub const MAX_SPEC_BYTES: usize = 16 * 1024 * 1024;
 /// `Deserialize` reads back one this program serialised (the service's stored specs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListSpec {
-    /// The reference the list is pushed to (a tag; a digest reference is refused).
+    /// The reference the list is pushed to (a tag; a digest reference is refused); with several
+    /// targets, the first.
     pub image: Reference,
+    /// The further targets the same list is published to (a spec's `image` list or `targets`
+    /// after the first), each in a repository of its own; `tags` apply to each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_targets: Vec<Reference>,
     /// Extra tags the same list is pushed under, in the target repository.
     pub tags: Vec<String>,
     /// Annotations of the list itself (OCI index only).
@@ -59,6 +65,17 @@ pub struct Submission {
     pub spec: ListSpec,
     /// The options its own keys ask for (`type`, `append`, …; unset where it has no key).
     pub options: AskedOptions,
+    /// The key that named several targets (`image` or `targets`); `None` with one target.
+    pub several_targets: Option<&'static str>,
+}
+
+impl ListSpec {
+    /// Every target, the first (`image`) first.
+    pub fn targets(&self) -> Vec<&Reference> {
+        std::iter::once(&self.image)
+            .chain(&self.more_targets)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +123,69 @@ mod tests {
         .unwrap_err();
         assert_eq!(bad.field.as_deref(), Some("callback_url"));
         assert_eq!(bad.line, Some(1));
+    }
+
+    #[test]
+    fn several_targets_are_read_from_an_image_list_or_targets() {
+        let listed = "image: [r.io/a:v1, s.io/a:v1, t.io/b:v2]\ntags: [v1, latest]\nmanifests: [{image: r.io/b}]\n";
+        let json = r#"{"targets": ["r.io/a:v1", "s.io/a:v1", "t.io/b:v2"], "tags": ["latest"], "manifests": [{"image": "r.io/b"}]}"#;
+
+        let from_list = parse::submission_from_yaml(listed).unwrap();
+        let from_targets = parse::submission_from_text(json).unwrap();
+
+        assert_eq!(from_list.spec, from_targets.spec);
+        let names: Vec<String> = from_list
+            .spec
+            .targets()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(names, ["r.io/a:v1", "s.io/a:v1", "t.io/b:v2"]);
+        assert_eq!(
+            from_list.spec.tags,
+            ["latest"],
+            "the first target's own tag is dropped"
+        );
+        assert_eq!(from_list.several_targets, Some("image"));
+        assert_eq!(from_targets.several_targets, Some("targets"));
+        let one = parse::submission_from_yaml("image: [r.io/a:v1]\nmanifests: [{image: r.io/b}]\n");
+        assert_eq!(one.unwrap().several_targets, None);
+        assert_eq!(
+            parse::from_yaml("image: r.io/a:v1\nmanifests: [{image: r.io/b}]\n")
+                .unwrap()
+                .more_targets,
+            Vec::new()
+        );
+    }
+
+    #[test]
+    fn targets_given_twice_empty_or_in_one_repository_are_refused_by_name() {
+        let both = "image: r.io/a:v1\ntargets: [s.io/a:v1]\nmanifests: [{image: r.io/b}]\n";
+        let err = parse::from_yaml(both).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets"), "{err}");
+        assert!(err.message.contains("both image and targets"), "{err}");
+
+        let same = "image: [r.io/a:v1, s.io/a:v1, r.io/a:v2]\nmanifests: [{image: r.io/b}]\n";
+        let err = parse::from_yaml(same).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("image"), "{err}");
+        assert!(err.message.contains("repository of image[0]"), "{err}");
+
+        let digest = format!(
+            "targets: [r.io/a:v1, 's.io/a@sha256:{}']\nmanifests: [{{image: r.io/b}}]\n",
+            "0".repeat(64)
+        );
+        let err = parse::from_yaml(&digest).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets[1]"), "{err}");
+        assert_eq!((err.line, err.column), (Some(1), Some(22)), "{err}");
+
+        let empty = parse::from_yaml("targets: []\nmanifests: [{image: r.io/b}]\n").unwrap_err();
+        assert_eq!(empty.field.as_deref(), Some("targets"), "{empty}");
+        let scalar =
+            parse::from_yaml("targets: r.io/a:v1\nmanifests: [{image: r.io/b}]\n").unwrap_err();
+        assert_eq!(scalar.field.as_deref(), Some("targets"), "{scalar}");
+        assert!(
+            scalar.message.contains("a list of image references"),
+            "{scalar}"
+        );
     }
 }

@@ -7,7 +7,19 @@
 use serde_path_to_error::Segment;
 
 use super::de::{Document, TOO_LARGE};
+use super::targets::BOTH_TARGETS;
 use super::{ListSpec, MAX_SPEC_BYTES, SpecError, Submission};
+
+impl Document {
+    fn submission(self) -> Submission {
+        let Document(spec, options, several_targets) = self;
+        Submission {
+            spec,
+            options,
+            several_targets,
+        }
+    }
+}
 
 /// Reads a spec written in YAML (manifest-tool's format).
 pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
@@ -16,7 +28,7 @@ pub fn from_yaml(text: &str) -> Result<ListSpec, SpecError> {
 
 /// Reads a spec written in JSON (the API's native body).
 pub fn from_json(text: &str) -> Result<ListSpec, SpecError> {
-    json_document(text).map(|Document(spec, _)| spec)
+    json_document(text).map(|Document(spec, ..)| spec)
 }
 
 /// Reads JSON when the first non-blank character is `{`, YAML otherwise.
@@ -27,17 +39,17 @@ pub fn from_text(text: &str) -> Result<ListSpec, SpecError> {
 /// A spec with the submission options it may carry (`type`, `callback_url`, `ignore_missing`),
 /// JSON or YAML as [`from_text`] decides.
 pub fn submission_from_text(text: &str) -> Result<Submission, SpecError> {
-    text_document(text).map(|Document(spec, options)| Submission { spec, options })
+    text_document(text).map(Document::submission)
 }
 
 /// A spec with its submission options, from YAML.
 pub fn submission_from_yaml(text: &str) -> Result<Submission, SpecError> {
-    yaml(text).map(|Document(spec, options)| Submission { spec, options })
+    yaml(text).map(Document::submission)
 }
 
 /// A spec with its submission options, from JSON.
 pub fn submission_from_json(text: &str) -> Result<Submission, SpecError> {
-    json_document(text).map(|Document(spec, options)| Submission { spec, options })
+    json_document(text).map(Document::submission)
 }
 
 fn yaml(text: &str) -> Result<Document, SpecError> {
@@ -236,6 +248,8 @@ fn to_spec_error(
         field.push_str(key);
     } else if field.is_empty() && message.starts_with(TOO_LARGE) {
         field.push_str("manifests");
+    } else if field.is_empty() && message.starts_with(BOTH_TARGETS) {
+        field.push_str("targets");
     } else if field.ends_with("platform") && message.starts_with("variant \"") {
         // The variant is checked against the architecture, at the platform's mapping.
         field.push_str(".variant");

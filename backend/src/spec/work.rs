@@ -29,9 +29,13 @@ pub struct Removal {
 pub struct CopySpec {
     /// Where it is read from (a tag or a digest).
     pub source: Reference,
-    /// The tag it is written to.
+    /// The tag it is written to; with several destinations, the first.
     pub image: Reference,
-    /// Extra tags, in the destination repository.
+    /// Further destinations (tags, each in a repository of its own), written in the same
+    /// submission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_targets: Vec<Reference>,
+    /// Extra tags, in each destination repository.
     pub tags: Vec<String>,
 }
 
@@ -98,6 +102,7 @@ impl CopySpec {
         Ok(CopySpec {
             source,
             image,
+            more_targets: Vec::new(),
             tags: tags.to_vec(),
         })
     }
@@ -133,6 +138,15 @@ impl Work {
             Work::List(spec) => &spec.image,
             Work::Remove(r) => &r.image,
             Work::Copy(c) => &c.image,
+        }
+    }
+
+    /// Every tag written, the first ([`Work::target`]) first.
+    pub fn targets(&self) -> Vec<&Reference> {
+        match self {
+            Work::List(spec) => spec.targets(),
+            Work::Remove(r) => vec![&r.image],
+            Work::Copy(c) => std::iter::once(&c.image).chain(&c.more_targets).collect(),
         }
     }
 

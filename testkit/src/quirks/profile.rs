@@ -69,6 +69,14 @@ pub enum Profile {
     /// lists it as met in the wild; Harbor's replication reached the same end (a mount taken for
     /// done, then `MANIFEST_BLOB_UNKNOWN`, <https://github.com/goharbor/harbor/issues/18541>).
     PhantomMount,
+    /// A fault, not a registry: a manifest PUT is refused with `403 DENIED` — to a tag (`tags`:
+    /// a tag protection rule, a permission taken away between a push's children and its tags)
+    /// or by digest (`!tags`: the children refused) — while every other request is the
+    /// registry's. For the two phases of a publish to several registries.
+    DeniedPuts {
+        /// Whether PUTs to tags are refused (else PUTs by digest).
+        tags: bool,
+    },
 }
 
 impl Profile {
@@ -143,6 +151,19 @@ impl Profile {
                 Answer::new(201)
                     .header("Location", &format!("/v2/{name}/blobs/{digest}"))
                     .header("Docker-Content-Digest", &digest)
+            }
+            Self::DeniedPuts { tags }
+                if incoming.method == "PUT"
+                    && incoming
+                        .manifest()
+                        .is_some_and(|(_, r)| r.starts_with("sha256:") != *tags) =>
+            {
+                let (name, reference) = incoming.manifest().unwrap_or_default();
+                Answer::error(
+                    403,
+                    "DENIED",
+                    &format!("requested access to the resource is denied: {name}:{reference}"),
+                )
             }
             _ => upstream.send(incoming, &target).await,
         }
