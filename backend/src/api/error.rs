@@ -43,6 +43,8 @@ pub struct ErrorDetail {
 pub struct ApiError {
     status: StatusCode,
     detail: ErrorDetail,
+    /// Seconds for `Retry-After`, when the service said (a rate limit).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -57,6 +59,7 @@ impl ApiError {
                 line: None,
                 column: None,
             },
+            retry_after: None,
         }
     }
 
@@ -115,7 +118,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            response.insert_header(("Retry-After", secs.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));
         }
         response.json(ErrorBody {
@@ -144,6 +149,10 @@ impl From<ServiceError> for ApiError {
                 field: e.field().map(str::to_owned),
                 line,
                 column,
+            },
+            retry_after: match e {
+                ServiceError::RateLimited { retry_after_secs } => Some(retry_after_secs.max(1)),
+                _ => None,
             },
         }
     }
