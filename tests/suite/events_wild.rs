@@ -1,0 +1,366 @@
+//! Registry events from the other registries: each receiver's payload as its registry documents it
+//! (Harbor, GitHub's GHCR package webhooks, Docker Hub, Quay, GitLab's registry), with its
+//! secret where that registry puts it → taken and the watched lists of the repository made due;
+//! forged or without it → 403 and nothing taken. The rate limit answers 429 with `Retry-After`.
+//! ghcr.io, docker.io and quay.io are never contacted: their events are only counted.
+
+use hmac::{KeyInit as _, Mac as _};
+use manifold_testkit::{ImageFixture, RegistryBuilder};
+use serde_json::{Value, json};
+
+use crate::support::app::TestApp;
+use crate::support::cli::seed;
+use crate::support::stores::Db;
+
+const SECRET: &str = "event-secret-for-tests";
+
+/// Posts `body` to `/events/{path}` with `headers`; the status and the body answered.
+async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut request = app
+        .request(reqwest::Method::POST, &format!("/events/{path}"))
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(body).unwrap());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// Harbor's `PUSH_ARTIFACT` webhook, as in
+/// https://goharbor.io/docs/main/working-with-projects/project-configuration/configure-webhooks/
+fn harbor(host: &str, repo: &str) -> Value {
+    json!({
+        "type": "PUSH_ARTIFACT",
+        "occur_at": 1586922308,
+        "operator": "admin",
+        "event_data": {
+            "resources": [{
+                "digest": "sha256:8a9e9863dbb6e10edb5adfe917c00da84e1700fa76e7ed02476aa6e6fb8ee0d8",
+                "tag": "v0.2",
+                "resource_url": format!("{host}/{repo}:v0.2")
+            }],
+            "repository": {
+                "date_created": 1586922308,
+                "name": repo,
+                "namespace": "",
+                "repo_full_name": repo,
+                "repo_type": "private"
+            }
+        }
+    })
+}
+
+/// Quay's `repo_push` notification, as in https://docs.quay.io/guides/notifications.html
+fn quay(host: &str, repo: &str) -> Value {
+    json!({
+        "repository": repo,
+        "namespace": "",
+        "name": repo,
+        "docker_url": format!("{host}/{repo}"),
+        "homepage": format!("https://{host}/repository/{repo}"),
+        "updated_tags": ["v0.2"]
+    })
+}
+
+/// GitLab's registry notification: distribution's envelope
+/// (https://docs.gitlab.com/administration/packages/container_registry/#configure-container-registry-notifications).
+fn gitlab(host: &str, repo: &str) -> Value {
+    json!({"events": [{
+        "id": "320678d8-ca14-430f-8bb6-4ca139cd83f7",
+        "timestamp": "2016-03-09T14:44:26.402973972-08:00",
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "size": 708,
+            "digest": "sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf",
+            "length": 708,
+            "repository": repo,
+            "url": format!("http://{host}/v2/{repo}/manifests/sha256:fea8"),
+            "tag": "v0.2"
+        },
+        "request": {"id": "6df24a34", "addr": "192.168.64.11:42961", "host": host,
+                    "method": "PUT", "useragent": "curl/7.38.0"},
+        "actor": {},
+        "source": {"addr": "xtal.local:5000", "instanceID": "a53db899"}
+    }]})
+}
+
+/// GitHub's `registry_package` webhook for a container published to GHCR, as in
+/// https://docs.github.com/en/webhooks/webhook-events-and-payloads#registry_package
+fn github() -> Value {
+    json!({
+        "action": "published",
+        "registry_package": {
+            "id": 2316245,
+            "name": "hello-ghcr",
+            "namespace": "Octo-Org",
+            "description": "",
+            "ecosystem": "CONTAINER",
+            "package_type": "CONTAINER",
+            "html_url": "https://github.com/orgs/Octo-Org/packages/container/package/hello-ghcr",
+            "created_at": "2023-05-18T14:30:40Z",
+            "updated_at": "2023-05-18T14:30:40Z",
+            "owner": {"login": "Octo-Org", "id": 1, "type": "Organization"},
+            "package_version": {
+                "id": 98765,
+                "version": "sha256:51e5a5d6fab4ef7a5e6d7a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5",
+                "name": "sha256:51e5a5d6fab4ef7a5e6d7a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5",
+                "container_metadata": {
+                    "tag": {
+                        "name": "v1",
+                        "digest": "sha256:51e5a5d6fab4ef7a5e6d7a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5"
+                    },
+                    "labels": {},
+                    "manifest": {}
+                },
+                "package_url": "ghcr.io/octo-org/hello-ghcr:v1"
+            },
+            "registry": {"about_url": "https://docs.github.com/packages", "name": "GitHub CONTAINER registry",
+                         "type": "CONTAINER", "url": "https://ghcr.io/octo-org", "vendor": "GitHub Inc"}
+        },
+        "repository": {"id": 1, "full_name": "Octo-Org/hello-ghcr"},
+        "sender": {"login": "octocat", "id": 2}
+    })
+}
+
+/// Docker Hub's webhook, as in https://docs.docker.com/docker-hub/repos/manage/webhooks/
+fn dockerhub() -> Value {
+    json!({
+        "callback_url": "https://registry.hub.docker.com/u/svendowideit/testhook/hook/2141b5bi5i5b02bec211i4eeih0242eg11000a/",
+        "push_data": {"pushed_at": 1417566161, "pusher": "trustedbuilder", "tag": "latest"},
+        "repository": {
+            "comment_count": 0, "date_created": 1417494799, "description": "",
+            "full_description": "Docker Hub based automated build from a GitHub repo",
+            "is_official": false, "is_private": true, "is_trusted": true,
+            "name": "testhook", "namespace": "svendowideit", "owner": "svendowideit",
+            "repo_name": "svendowideit/testhook",
+            "repo_url": "https://registry.hub.docker.com/u/svendowideit/testhook/",
+            "star_count": 0, "status": "Active"
+        }
+    })
+}
+
+/// `sha256=<hex>` of `body` keyed with `key`, as GitHub signs.
+fn signature(key: &str, body: &Value) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(&serde_json::to_vec(body).unwrap());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_due() {
+    let registry = RegistryBuilder::default().start().await;
+    let host = registry.host();
+    let app = TestApp::spawn_on(Db::Sqlite, |s| {
+        s.watch_interval_secs = Some(3600);
+        s.event_secret = Some(manifold::model::Secret::new(SECRET));
+    })
+    .await;
+    // One followed list per receiver, each with its own source repository.
+    for repo in ["harbor-amd64", "quay-amd64", "gitlab-amd64"] {
+        let image = ImageFixture::new("linux", "amd64", None);
+        seed(&registry, repo, "v0.2", image).await;
+        let spec = json!({
+            "image": format!("{host}/{repo}-list:latest"),
+            "manifests": [{"image": format!("{host}/{repo}:v0.2")}],
+            "follow": true,
+        });
+        let id = app.submit(&spec).await;
+        app.wait_status(&id, "succeeded").await;
+    }
+    let bearer = format!("Bearer {SECRET}");
+    let quay_url = format!("quay?secret={SECRET}");
+    let cases: [(&str, Value, Vec<(&str, &str)>); 4] = [
+        (
+            "harbor",
+            harbor(&host, "harbor-amd64"),
+            vec![("Authorization", bearer.as_str())],
+        ),
+        (
+            "harbor",
+            harbor(&host, "harbor-amd64"),
+            vec![("Authorization", SECRET)],
+        ),
+        (&quay_url, quay(&host, "quay-amd64"), vec![]),
+        (
+            "gitlab",
+            gitlab(&host, "gitlab-amd64"),
+            vec![("X-Gitlab-Token", SECRET)],
+        ),
+    ];
+
+    for (i, (path, body, headers)) in cases.iter().enumerate() {
+        let (status, taken) = post(&app, path, headers, body).await;
+
+        assert_eq!(status, 202, "{path}: {taken}");
+        // The second Harbor post is the first's repeat (an id derived from its content).
+        let (accepted, duplicate) = if i == 1 { (0, 1) } else { (1, 0) };
+        assert_eq!(taken["accepted"], accepted, "{path}: {taken}");
+        assert_eq!(taken["duplicate"], duplicate, "{path}: {taken}");
+        if accepted == 1 {
+            assert_eq!(taken["woken"], 1, "its list made due: {path}: {taken}");
+        }
+    }
+
+    let forged: [(&str, Value, Vec<(&str, &str)>); 5] = [
+        (
+            "harbor",
+            harbor(&host, "harbor-amd64"),
+            vec![("Authorization", "Bearer not-it")],
+        ),
+        ("harbor", harbor(&host, "harbor-amd64"), vec![]),
+        ("quay?secret=not-it", quay(&host, "quay-amd64"), vec![]),
+        (
+            "quay",
+            quay(&host, "quay-amd64"),
+            vec![("Authorization", bearer.as_str())],
+        ),
+        (
+            "gitlab",
+            gitlab(&host, "gitlab-amd64"),
+            vec![("X-Gitlab-Token", "not-it")],
+        ),
+    ];
+    for (path, body, headers) in &forged {
+        let (status, answer) = post(&app, path, headers, body).await;
+        assert_eq!(status, 403, "{path}: {answer}");
+        assert!(!answer.to_string().contains(SECRET), "{answer}");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        r#"manifold_registry_events_total{source="harbor",outcome="accepted"} 1"#,
+        r#"manifold_registry_events_total{source="harbor",outcome="duplicate"} 1"#,
+        r#"manifold_registry_events_total{source="harbor",outcome="unauthenticated"} 2"#,
+        r#"manifold_registry_events_total{source="quay",outcome="accepted"} 1"#,
+        r#"manifold_registry_events_total{source="quay",outcome="unauthenticated"} 2"#,
+        r#"manifold_registry_events_total{source="gitlab",outcome="accepted"} 1"#,
+        r#"manifold_registry_events_total{source="gitlab",outcome="unauthenticated"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(!metrics.contains(SECRET), "the secret never shows");
+}
+
+#[tokio::test]
+async fn github_and_docker_hub_events_are_taken_signed_and_refused_forged() {
+    let app = TestApp::spawn_on(Db::Sqlite, |s| {
+        s.watch_interval_secs = Some(3600);
+        s.event_secret = Some(manifold::model::Secret::new(SECRET));
+        s.registries = vec!["ghcr.io".to_owned(), "docker.io".to_owned()];
+    })
+    .await;
+    let package = github();
+    let signed = signature(SECRET, &package);
+    let forged = signature("not-it", &package);
+    let hub_url = format!("dockerhub?secret={SECRET}");
+
+    let (status, taken) = post(
+        &app,
+        "github",
+        &[
+            ("X-Hub-Signature-256", &signed),
+            ("X-GitHub-Event", "registry_package"),
+            ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ],
+        &package,
+    )
+    .await;
+    assert_eq!((status, &taken["accepted"]), (202, &json!(1)), "{taken}");
+    let (status, taken) = post(
+        &app,
+        "github",
+        &[
+            ("X-Hub-Signature-256", &signed),
+            ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ],
+        &package,
+    )
+    .await;
+    assert_eq!(
+        (status, &taken["duplicate"]),
+        (202, &json!(1)),
+        "the same delivery: {taken}"
+    );
+    let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 1});
+    let ping_signed = signature(SECRET, &ping);
+    let (status, taken) = post(
+        &app,
+        "github",
+        &[
+            ("X-Hub-Signature-256", &ping_signed),
+            ("X-GitHub-Event", "ping"),
+        ],
+        &ping,
+    )
+    .await;
+    assert_eq!((status, &taken["accepted"]), (202, &json!(0)), "{taken}");
+    let (status, taken) = post(&app, &hub_url, &[], &dockerhub()).await;
+    assert_eq!((status, &taken["accepted"]), (202, &json!(1)), "{taken}");
+
+    for (path, headers) in [
+        ("github", vec![("X-Hub-Signature-256", forged.as_str())]),
+        (
+            "github",
+            vec![("Authorization", "Bearer event-secret-for-tests")],
+        ),
+        ("dockerhub?secret=not-it", vec![]),
+        ("dockerhub", vec![("X-Manifold-Secret", SECRET)]),
+    ] {
+        let body = if path == "github" {
+            package.clone()
+        } else {
+            dockerhub()
+        };
+        let (status, answer) = post(&app, path, &headers, &body).await;
+        assert_eq!(status, 403, "{path} {headers:?}: {answer}");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        r#"manifold_registry_events_total{source="github",outcome="accepted"} 1"#,
+        r#"manifold_registry_events_total{source="github",outcome="duplicate"} 1"#,
+        r#"manifold_registry_events_total{source="github",outcome="ping"} 1"#,
+        r#"manifold_registry_events_total{source="github",outcome="unauthenticated"} 2"#,
+        r#"manifold_registry_events_total{source="dockerhub",outcome="accepted"} 1"#,
+        r#"manifold_registry_events_total{source="dockerhub",outcome="unauthenticated"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(!metrics.contains(SECRET), "the secret never shows");
+}
+
+#[tokio::test]
+async fn events_over_the_rate_limit_are_refused_with_retry_after_and_counted() {
+    let app = TestApp::spawn_on(Db::Sqlite, |s| {
+        s.event_secret = Some(manifold::model::Secret::new(SECRET));
+        s.event_rate = Some(1);
+        s.event_burst = Some(2);
+    })
+    .await;
+    let url = format!("dockerhub?secret={SECRET}");
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..3 {
+        let answer = app
+            .request(reqwest::Method::POST, &format!("/events/{url}"))
+            .json(&dockerhub())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+        if let Some(v) = answer.headers().get("retry-after") {
+            retry_after = Some(v.to_str().unwrap().to_owned());
+        }
+    }
+
+    assert_eq!(statuses, [202, 202, 429]);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"manifold_registry_events_total{source="dockerhub",outcome="rate_limited"} 1"#
+        ),
+        "{metrics}"
+    );
+}
