@@ -142,6 +142,18 @@ fn dockerhub() -> Value {
     })
 }
 
+/// Asserts `/metrics` counts each (receiver, outcome, n) and never shows the secret.
+async fn assert_counted(app: &TestApp, counts: &[(&str, &str, u64)]) {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for (source, outcome, n) in counts {
+        let line = format!(
+            "manifold_registry_events_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert!(!metrics.contains(SECRET), "the secret never shows");
+}
+
 /// `sha256=<hex>` of `body` keyed with `key`, as GitHub signs.
 fn signature(key: &str, body: &Value) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
@@ -228,19 +240,19 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
         assert_eq!(status, 403, "{path}: {answer}");
         assert!(!answer.to_string().contains(SECRET), "{answer}");
     }
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    for line in [
-        r#"manifold_registry_events_total{source="harbor",outcome="accepted"} 1"#,
-        r#"manifold_registry_events_total{source="harbor",outcome="duplicate"} 1"#,
-        r#"manifold_registry_events_total{source="harbor",outcome="unauthenticated"} 2"#,
-        r#"manifold_registry_events_total{source="quay",outcome="accepted"} 1"#,
-        r#"manifold_registry_events_total{source="quay",outcome="unauthenticated"} 2"#,
-        r#"manifold_registry_events_total{source="gitlab",outcome="accepted"} 1"#,
-        r#"manifold_registry_events_total{source="gitlab",outcome="unauthenticated"} 1"#,
-    ] {
-        assert!(metrics.contains(line), "{line} in {metrics}");
-    }
-    assert!(!metrics.contains(SECRET), "the secret never shows");
+    assert_counted(
+        &app,
+        &[
+            ("harbor", "accepted", 1),
+            ("harbor", "duplicate", 1),
+            ("harbor", "unauthenticated", 2),
+            ("quay", "accepted", 1),
+            ("quay", "unauthenticated", 2),
+            ("gitlab", "accepted", 1),
+            ("gitlab", "unauthenticated", 1),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -316,18 +328,18 @@ async fn github_and_docker_hub_events_are_taken_signed_and_refused_forged() {
         let (status, answer) = post(&app, path, &headers, &body).await;
         assert_eq!(status, 403, "{path} {headers:?}: {answer}");
     }
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    for line in [
-        r#"manifold_registry_events_total{source="github",outcome="accepted"} 1"#,
-        r#"manifold_registry_events_total{source="github",outcome="duplicate"} 1"#,
-        r#"manifold_registry_events_total{source="github",outcome="ping"} 1"#,
-        r#"manifold_registry_events_total{source="github",outcome="unauthenticated"} 2"#,
-        r#"manifold_registry_events_total{source="dockerhub",outcome="accepted"} 1"#,
-        r#"manifold_registry_events_total{source="dockerhub",outcome="unauthenticated"} 2"#,
-    ] {
-        assert!(metrics.contains(line), "{line} in {metrics}");
-    }
-    assert!(!metrics.contains(SECRET), "the secret never shows");
+    assert_counted(
+        &app,
+        &[
+            ("github", "accepted", 1),
+            ("github", "duplicate", 1),
+            ("github", "ping", 1),
+            ("github", "unauthenticated", 2),
+            ("dockerhub", "accepted", 1),
+            ("dockerhub", "unauthenticated", 2),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -356,11 +368,5 @@ async fn events_over_the_rate_limit_are_refused_with_retry_after_and_counted() {
 
     assert_eq!(statuses, [202, 202, 429]);
     assert_eq!(retry_after.as_deref(), Some("1"));
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(
-            r#"manifold_registry_events_total{source="dockerhub",outcome="rate_limited"} 1"#
-        ),
-        "{metrics}"
-    );
+    assert_counted(&app, &[("dockerhub", "rate_limited", 1)]).await;
 }
