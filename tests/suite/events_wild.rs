@@ -14,6 +14,9 @@ use crate::support::stores::Db;
 
 const SECRET: &str = "event-secret-for-tests";
 
+/// A post to a receiver: the path under `/events/`, the body, the headers.
+type Post<'a> = (&'a str, Value, Vec<(&'a str, &'a str)>);
+
 /// Posts `body` to `/events/{path}` with `headers`; the status and the body answered.
 async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
     let mut request = app
@@ -184,7 +187,7 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
     }
     let bearer = format!("Bearer {SECRET}");
     let quay_url = format!("quay?secret={SECRET}");
-    let cases: [(&str, Value, Vec<(&str, &str)>); 4] = [
+    let cases: [Post; 4] = [
         (
             "harbor",
             harbor(&host, "harbor-amd64"),
@@ -216,7 +219,7 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
         }
     }
 
-    let forged: [(&str, Value, Vec<(&str, &str)>); 5] = [
+    let forged: [Post; 5] = [
         (
             "harbor",
             harbor(&host, "harbor-amd64"),

@@ -4,6 +4,8 @@
 //! detail; a store that cannot take the work now answers 503 `STORE_UNAVAILABLE` with
 //! `Retry-After`, saying why in its own words.
 
+use std::num::NonZeroU16;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -43,8 +45,9 @@ pub struct ErrorDetail {
 pub struct ApiError {
     status: StatusCode,
     detail: ErrorDetail,
-    /// Seconds for `Retry-After`, when the service said (a rate limit).
-    retry_after: Option<u64>,
+    /// Seconds for `Retry-After`, when the service said (a rate limit); small, so that the
+    /// error stays small.
+    retry_after: Option<NonZeroU16>,
 }
 
 impl ApiError {
@@ -151,7 +154,9 @@ impl From<ServiceError> for ApiError {
                 column,
             },
             retry_after: match e {
-                ServiceError::RateLimited { retry_after_secs } => Some(retry_after_secs.max(1)),
+                ServiceError::RateLimited { retry_after_secs } => {
+                    NonZeroU16::new(u16::try_from(retry_after_secs.max(1)).unwrap_or(u16::MAX))
+                }
                 _ => None,
             },
         }
