@@ -6,7 +6,8 @@
 use hmac::{KeyInit as _, Mac as _};
 
 /// What a request of events carried that may authenticate it (the adapter's reading of it).
-#[derive(Debug, Default, Clone)]
+/// Its `Debug` says which are present, never their values.
+#[derive(Default, Clone)]
 pub struct EventCredentials {
     /// `Authorization`, verbatim.
     pub authorization: Option<String>,
@@ -22,6 +23,21 @@ pub struct EventCredentials {
     pub github_event: Option<String>,
     /// `X-GitHub-Delivery`: the event's id.
     pub github_delivery: Option<String>,
+}
+
+impl std::fmt::Debug for EventCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = |v: &Option<String>| v.as_ref().map(|_| "<present>");
+        f.debug_struct("EventCredentials")
+            .field("authorization", &present(&self.authorization))
+            .field("manifold_secret", &present(&self.manifold_secret))
+            .field("gitlab_token", &present(&self.gitlab_token))
+            .field("hub_signature", &present(&self.hub_signature))
+            .field("url_secret", &present(&self.url_secret))
+            .field("github_event", &self.github_event)
+            .field("github_delivery", &self.github_delivery)
+            .finish()
+    }
 }
 
 /// The header (or place) each receiver's secret is carried in, for the refusal's `field`.
@@ -140,5 +156,9 @@ mod tests {
         assert!(authentic("gitlab", "s3", &gitlab, b""));
         assert!(!authentic("github", "s3", &bearer, b""));
         assert!(!authentic("gitlab", "s4", &gitlab, b""));
+        assert!(
+            !format!("{url:?} {bearer:?}").contains("s3"),
+            "no secret in Debug"
+        );
     }
 }
