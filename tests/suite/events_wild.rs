@@ -243,6 +243,17 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
         assert_eq!(status, 403, "{path}: {answer}");
         assert!(!answer.to_string().contains(SECRET), "{answer}");
     }
+    // ghcr.io is not on this service's allow-list (loopback registries only): counted, not acted on.
+    let package = github();
+    let signed = signature(SECRET, &package);
+    let (status, taken) = post(
+        &app,
+        "github",
+        &[("X-Hub-Signature-256", &signed)],
+        &package,
+    )
+    .await;
+    assert_eq!((status, &taken["ignored"]), (202, &json!(1)), "{taken}");
     assert_counted(
         &app,
         &[

@@ -86,6 +86,13 @@ mod tests {
         assert_eq!(events[0].repository, "library/busybox");
         assert_eq!(events[0].tag.as_deref(), Some("latest"));
         assert_eq!(events[0].digest.as_deref(), Some("sha256:8a9e"));
+        let by_digest = br#"{"type":"DELETE_ARTIFACT","event_data":{"resources":[{"digest":"sha256:8a9e",
+          "tag":"sha256:8a9e","resource_url":"h.io/p/x@sha256:8a9e"}],"repository":{"repo_full_name":"p/x"}}}"#;
+        let deleted = parse(by_digest).unwrap();
+        assert_eq!(
+            (deleted[0].action.as_str(), deleted[0].tag.as_deref()),
+            ("delete", None)
+        );
         let err = parse(br#"{"type":"PUSH_ARTIFACT"}"#).unwrap_err();
         assert!(err.to_string().contains("event_data"), "{err}");
     }
