@@ -2,7 +2,8 @@
 //! (Harbor, GitHub's GHCR package webhooks, Docker Hub, Quay, GitLab's registry), with its
 //! secret where that registry puts it → taken and the watched lists of the repository made due;
 //! forged or without it → 403 and nothing taken. The rate limit answers 429 with `Retry-After`.
-//! ghcr.io, docker.io and quay.io are never contacted: their events are only counted.
+//! ghcr.io, docker.io and quay.io are never contacted: their events are only counted. A secret in
+//! the URL shows in no log line (the request is logged by its route).
 
 use hmac::{KeyInit as _, Mac as _};
 use manifold_testkit::{ImageFixture, RegistryBuilder};
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::cli::seed;
+use crate::support::serve::Serve;
 use crate::support::stores::Db;
 
 const SECRET: &str = "event-secret-for-tests";
@@ -383,4 +385,39 @@ async fn events_over_the_rate_limit_are_refused_with_retry_after_and_counted() {
     assert_eq!(statuses, [202, 202, 429]);
     assert_eq!(retry_after.as_deref(), Some("1"));
     assert_counted(&app, &[("dockerhub", "rate_limited", 1)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secret_in_a_docker_hub_url_shows_in_no_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_in(
+        dir.path(),
+        &[
+            ("MANIFOLD_LOG_FORMAT", "json"),
+            ("MANIFOLD_LOG", "manifold=debug"),
+            ("MANIFOLD_EVENT_SECRET", SECRET),
+        ],
+    )
+    .await;
+
+    let answer = serve
+        .request(
+            reqwest::Method::POST,
+            &format!("/events/dockerhub?secret={SECRET}"),
+        )
+        .json(&dockerhub())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(answer.status(), 202);
+    let log = serve.log();
+    assert!(
+        log.contains("/events/{source}"),
+        "the request is logged by its route:\n{log}"
+    );
+    assert!(
+        !log.contains(SECRET),
+        "the URL's secret is not logged:\n{log}"
+    );
 }
