@@ -6,7 +6,7 @@
 //! the URL shows in no log line (the request is logged by its route).
 
 use hmac::{KeyInit as _, Mac as _};
-use manifold_testkit::{ImageFixture, RegistryBuilder};
+use manifold_testkit::{ImageFixture, RegistryBuilder, TestRegistry};
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
@@ -159,15 +159,9 @@ async fn assert_counted(app: &TestApp, counts: &[(&str, &str, u64)]) {
     assert!(!metrics.contains(SECRET), "the secret never shows");
 }
 
-/// `sha256=<hex>` of `body` keyed with `key`, as GitHub signs.
-fn signature(key: &str, body: &Value) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(&serde_json::to_vec(body).unwrap());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-#[tokio::test]
-async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_due() {
+/// A service watching hourly, taking events, and one followed list per repository of `repos`
+/// (its own source there, in a local registry, pushed).
+async fn following(repos: &[&str]) -> (TestApp, TestRegistry) {
     let registry = RegistryBuilder::default().start().await;
     let host = registry.host();
     let app = TestApp::spawn_on(Db::Sqlite, |s| {
@@ -175,8 +169,7 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
         s.event_secret = Some(manifold::model::Secret::new(SECRET));
     })
     .await;
-    // One followed list per receiver, each with its own source repository.
-    for repo in ["harbor-amd64", "quay-amd64", "gitlab-amd64"] {
+    for repo in repos {
         let image = ImageFixture::new("linux", "amd64", None);
         seed(&registry, repo, "v0.2", image).await;
         let spec = json!({
@@ -187,6 +180,29 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
         let id = app.submit(&spec).await;
         app.wait_status(&id, "succeeded").await;
     }
+    (app, registry)
+}
+
+/// Asserts each post is refused 403 and its answer shows no secret.
+async fn assert_refused(app: &TestApp, posts: &[Post<'_>]) {
+    for (path, body, headers) in posts {
+        let (status, answer) = post(app, path, headers, body).await;
+        assert_eq!(status, 403, "{path} {headers:?}: {answer}");
+        assert!(!answer.to_string().contains(SECRET), "{answer}");
+    }
+}
+
+/// `sha256=<hex>` of `body` keyed with `key`, as GitHub signs.
+fn signature(key: &str, body: &Value) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(&serde_json::to_vec(body).unwrap());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_due() {
+    let (app, registry) = following(&["harbor-amd64", "quay-amd64", "gitlab-amd64"]).await;
+    let host = registry.host();
     let bearer = format!("Bearer {SECRET}");
     let quay_url = format!("quay?secret={SECRET}");
     let cases: [Post; 4] = [
@@ -240,11 +256,7 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
             vec![("X-Gitlab-Token", "not-it")],
         ),
     ];
-    for (path, body, headers) in &forged {
-        let (status, answer) = post(&app, path, headers, body).await;
-        assert_eq!(status, 403, "{path}: {answer}");
-        assert!(!answer.to_string().contains(SECRET), "{answer}");
-    }
+    assert_refused(&app, &forged).await;
     // ghcr.io is not on this service's allow-list (loopback registries only): counted, not acted on.
     let package = github();
     let signed = signature(SECRET, &package);
@@ -327,23 +339,22 @@ async fn github_and_docker_hub_events_are_taken_signed_and_refused_forged() {
     let (status, taken) = post(&app, &hub_url, &[], &dockerhub()).await;
     assert_eq!((status, &taken["accepted"]), (202, &json!(1)), "{taken}");
 
-    for (path, headers) in [
-        ("github", vec![("X-Hub-Signature-256", forged.as_str())]),
+    let bearer = format!("Bearer {SECRET}");
+    let forged: [Post; 4] = [
         (
             "github",
-            vec![("Authorization", "Bearer event-secret-for-tests")],
+            package.clone(),
+            vec![("X-Hub-Signature-256", &forged)],
         ),
-        ("dockerhub?secret=not-it", vec![]),
-        ("dockerhub", vec![("X-Manifold-Secret", SECRET)]),
-    ] {
-        let body = if path == "github" {
-            package.clone()
-        } else {
-            dockerhub()
-        };
-        let (status, answer) = post(&app, path, &headers, &body).await;
-        assert_eq!(status, 403, "{path} {headers:?}: {answer}");
-    }
+        ("github", package.clone(), vec![("Authorization", &bearer)]),
+        ("dockerhub?secret=not-it", dockerhub(), vec![]),
+        (
+            "dockerhub",
+            dockerhub(),
+            vec![("X-Manifold-Secret", SECRET)],
+        ),
+    ];
+    assert_refused(&app, &forged).await;
     assert_counted(
         &app,
         &[
