@@ -230,7 +230,9 @@ pub struct Settings {
 
     // --- Registry events ---
     /// Secret that registry notifications must carry (`POST /events/{source}`: the header
-    /// `Authorization: Bearer <secret>` or `X-Manifold-Secret`); unset, every event is refused.
+    /// `Authorization: Bearer <secret>` or `X-Manifold-Secret`, Harbor's `Authorization`, GitLab's
+    /// `X-Gitlab-Token`, GitHub's signature key, `?secret=` for Docker Hub and Quay); unset, every
+    /// event is refused.
     #[arg(
         long = "event-secret",
         env = "MANIFOLD_EVENT_SECRET",
@@ -238,6 +240,24 @@ pub struct Settings {
         help_heading = "Registry events"
     )]
     pub event_secret: Option<Secret>,
+
+    /// Registry events taken a second, over all receivers; more answer 429 [default: 100].
+    #[arg(
+        long = "event-rate",
+        env = "MANIFOLD_EVENT_RATE",
+        value_name = "N",
+        help_heading = "Registry events"
+    )]
+    pub event_rate: Option<u32>,
+
+    /// Registry events taken at once before the rate applies [default: 1000].
+    #[arg(
+        long = "event-burst",
+        env = "MANIFOLD_EVENT_BURST",
+        value_name = "N",
+        help_heading = "Registry events"
+    )]
+    pub event_burst: Option<u32>,
 
     // --- Callbacks ---
     /// Secret that signs callbacks (HMAC-SHA256 in X-Manifold-Signature).

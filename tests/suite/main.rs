@@ -24,6 +24,7 @@ mod engine;
 mod engines;
 mod errors_wild;
 mod events;
+mod events_wild;
 mod faults;
 mod hardening;
 mod history;

@@ -4,6 +4,8 @@
 //! detail; a store that cannot take the work now answers 503 `STORE_UNAVAILABLE` with
 //! `Retry-After`, saying why in its own words.
 
+use std::num::NonZeroU16;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -43,6 +45,9 @@ pub struct ErrorDetail {
 pub struct ApiError {
     status: StatusCode,
     detail: ErrorDetail,
+    /// Seconds for `Retry-After`, when the service said (a rate limit); small, so that the
+    /// error stays small.
+    retry_after: Option<NonZeroU16>,
 }
 
 impl ApiError {
@@ -57,6 +62,7 @@ impl ApiError {
                 line: None,
                 column: None,
             },
+            retry_after: None,
         }
     }
 
@@ -115,7 +121,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            response.insert_header(("Retry-After", secs.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));
         }
         response.json(ErrorBody {
@@ -144,6 +152,12 @@ impl From<ServiceError> for ApiError {
                 field: e.field().map(str::to_owned),
                 line,
                 column,
+            },
+            retry_after: match e {
+                ServiceError::RateLimited { retry_after_secs } => {
+                    NonZeroU16::new(u16::try_from(retry_after_secs.max(1)).unwrap_or(u16::MAX))
+                }
+                _ => None,
             },
         }
     }

@@ -58,7 +58,7 @@ impl From<ServiceError> for PageError {
         match e.kind() {
             ErrorKind::NotFound => Self::NotFound(message),
             ErrorKind::Forbidden => Self::Forbidden(message),
-            ErrorKind::Unavailable => Self::Unavailable(message),
+            ErrorKind::Unavailable | ErrorKind::TooManyRequests => Self::Unavailable(message),
             ErrorKind::Internal | ErrorKind::Upstream => Self::internal(message),
             ErrorKind::BadRequest | ErrorKind::Conflict | ErrorKind::Unprocessable => {
                 Self::BadRequest(message)

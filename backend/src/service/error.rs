@@ -58,6 +58,12 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] DbError),
+    /// Too many requests now (the events' rate limit); try again after the seconds given.
+    #[error("too many registry events now; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the request would be taken.
+        retry_after_secs: u64,
+    },
     /// The service failed otherwise (the cause is logged, never shown).
     #[error("{0}")]
     Failed(String),
@@ -78,6 +84,8 @@ pub enum ErrorKind {
     Unprocessable,
     /// A registry failed or could not be reached.
     Upstream,
+    /// Too many requests now; it passes (`Retry-After`).
+    TooManyRequests,
     /// The store cannot take the work now (full, unreachable, busy); it may pass.
     Unavailable,
     /// The service failed.
@@ -93,6 +101,7 @@ impl ServiceError {
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Conflict { .. } | Self::ReleaseMismatch(_) => ErrorKind::Conflict,
             Self::KeyReused => ErrorKind::Unprocessable,
+            Self::RateLimited { .. } => ErrorKind::TooManyRequests,
             Self::Engine(EngineError::Spec(_)) => ErrorKind::BadRequest,
             Self::Engine(EngineError::Invalid(_)) => ErrorKind::Unprocessable,
             Self::Engine(EngineError::Publish(_)) => ErrorKind::Upstream,
@@ -124,6 +133,7 @@ impl ServiceError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } | Self::ReleaseMismatch(_) => ErrorCode::Conflict,
             Self::KeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::RateLimited { .. } => ErrorCode::TooManyRequests,
             Self::Engine(e) => e.code(),
             Self::Store(e) if e.unavailable().is_some() => ErrorCode::StoreUnavailable,
             Self::Store(_) | Self::Failed(_) => ErrorCode::Internal,

@@ -33,7 +33,7 @@ use tokio::sync::Semaphore;
 pub use cache::Json;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
-pub use events::{EventsTaken, RegistryEvent};
+pub use events::{EventCredentials, EventsTaken, RegistryEvent};
 pub use history::TargetHistory;
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use registries::{Profiles, RegistryView};
@@ -94,10 +94,10 @@ impl Services {
             cache: cache::ListCache::new(settings.list_cache_bytes()),
             id_tokens: Verifier::new(&settings.oidc(), store.clock().clone())?,
             shared: reads::Shared::default(),
+            events: events::EventLog::new(&settings),
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             profiles: Arc::default(),
-            events: events::EventLog::default(),
             watch_wake: tokio::sync::Notify::new(),
             store,
             cpu: Arc::new(Semaphore::new(
