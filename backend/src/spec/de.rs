@@ -16,7 +16,7 @@ use super::targets::{BOTH_TARGETS, ImageTargets, TargetList};
 use super::{ListSpec, PlatformSpec, SourceEntry};
 use crate::model::MAX_LIST_BYTES;
 use crate::model::reference::{Reference, check_tag};
-use crate::model::{AskedOptions, ListFormat, ListType, OnDeadline, Staging};
+use crate::model::{AskedOptions, ListFormat, ListType, OnDeadline, Repair, Staging};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -65,6 +65,8 @@ struct RawSpec {
     trust_platforms: Option<bool>,
     #[serde(default)]
     follow: Option<bool>,
+    #[serde(default)]
+    repair: Option<Repair>,
     #[serde(default)]
     referrers: Option<bool>,
     #[serde(default)]
@@ -171,6 +173,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             append: raw.append,
             trust_platforms: raw.trust_platforms,
             follow: raw.follow,
+            repair: raw.repair,
             referrers: raw.referrers,
             inherit_annotations: raw.inherit_annotations,
             stage,
