@@ -585,6 +585,19 @@ mod tests {
     }
 
     #[test]
+    fn repair_is_read_as_true_or_tag_and_another_word_is_refused_by_name() {
+        let spec = |value: &str| {
+            format!("image: r.io/a:v1\nrepair: {value}\nmanifests:\n  - image: r.io/b:v1\n")
+        };
+        let read = |value: &str| crate::spec::parse::submission_from_yaml(&spec(value));
+
+        assert_eq!(read("true").unwrap().options.repair, Some(Repair::Children));
+        assert_eq!(read("tag").unwrap().options.repair, Some(Repair::Tag));
+        let refused = read("always").unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("repair"), "{refused}");
+    }
+
+    #[test]
     fn the_estimate_of_an_entry_is_at_most_its_compact_descriptor() {
         let e = entry(&[("org.example.note", "per-entry")]);
         let descriptor = serde_json::json!({
