@@ -91,11 +91,8 @@ async fn a_child_deleted_from_the_target_is_repaired_under_the_same_digest_and_p
     assert_eq!(repair["digest"], first["digest"], "the same document");
     assert_eq!(repair["repair"], true, "the repair keeps the option");
     let page = app
-        .get(&format!("/ui/lists/{}", first["id"].as_str().unwrap()))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&format!("/ui/lists/{}", first["id"].as_str().unwrap()))
+        .await;
     assert!(
         page.contains(r#"id="list-repair">yes"#),
         "the page says it is kept whole: {page}"

@@ -471,6 +471,7 @@ mod tests {
             yaml: String::new(),
             referrers: false,
             inherit_annotations: false,
+            repair: false,
             nonce: new_token(),
         };
 
