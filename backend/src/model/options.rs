@@ -169,6 +169,29 @@ mod tests {
     }
 
     #[test]
+    fn repair_is_asked_in_a_query_as_true_or_tag_and_in_a_body_as_a_boolean_or_tag() {
+        let query = |q: &str| serde_urlencoded::from_str::<AskedOptions>(q);
+        let body = |b: &str| serde_json::from_str::<AskedOptions>(b);
+
+        assert_eq!(query("repair=true").unwrap().repair, Some(Repair::Children));
+        assert_eq!(query("repair=tag").unwrap().repair, Some(Repair::Tag));
+        assert!(query("repair=maybe").is_err());
+        assert_eq!(
+            body(r#"{"repair": false}"#).unwrap().repair,
+            Some(Repair::Off)
+        );
+        assert_eq!(
+            body(r#"{"repair": "tag"}"#).unwrap().repair,
+            Some(Repair::Tag)
+        );
+        let merged = body(r#"{"repair": true}"#)
+            .unwrap()
+            .over(&query("repair=tag").unwrap());
+        assert_eq!(merged.repair, Repair::Children, "the spec's own key wins");
+        assert_eq!(ListOptions::default().repair, Repair::Off);
+    }
+
+    #[test]
     fn stored_options_read_back_and_a_document_missing_keys_takes_the_defaults() {
         let options = ListOptions {
             list_type: ListType::Oci,
