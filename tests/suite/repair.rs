@@ -1,9 +1,11 @@
 //! Repair keeps a list whole: with `repair: true`, a child deleted from the target repository
 //! through the registry's API is made present again by a list of operation `repair` (the same
 //! digest, and skopeo pulls that platform again); a tag moved by another tool is only reported,
-//! and put back only with `repair: "tag"`; after 3 repairs of a target in an hour the next is not
+//! and put back only with `repair: "tag"` — but a tag moved back to an earlier list manifold
+//! pushed is put back with `true`; after 3 repairs of a target in an hour the next is not
 //! queued, and the list says why. On both stores, against a real registry, the watch every second.
 
+use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_inspect_raw};
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -18,6 +20,7 @@ on_both_stores!(
     a_child_deleted_from_the_target_is_repaired_under_the_same_digest_and_pulls_again,
     a_tag_moved_by_another_tool_is_reported_and_put_back_only_with_repair_tag,
     after_three_repairs_in_an_hour_the_next_is_not_queued_and_the_list_says_why,
+    a_tag_moved_back_to_an_earlier_list_manifold_pushed_is_put_back_with_repair_true,
 );
 
 /// The demo's two platforms onto `demo:<tag>`, kept whole as `repair` says.
@@ -188,4 +191,31 @@ async fn after_three_repairs_in_an_hour_the_next_is_not_queued_and_the_list_says
             .contains("3 repairs"),
         "{stopped:#}"
     );
+}
+
+async fn a_tag_moved_back_to_an_earlier_list_manifold_pushed_is_put_back_with_repair_true(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let host = registry.host();
+    seed_demo(&registry).await;
+    let app = app(db, &host).await;
+    let earlier = landed(&app, &spec(&host, "v1", json!(true))).await;
+    let mut annotated = spec(&host, "v1", json!(true));
+    annotated["annotations"] = json!({"org.opencontainers.image.version": "2"});
+    let now = landed(&app, &annotated).await;
+    assert_ne!(now["digest"], earlier["digest"]);
+
+    let pusher = Pusher::new(&registry);
+    let old = pusher
+        .get_manifest("demo", earlier["digest"].as_str().unwrap(), ACCEPT_ALL)
+        .await
+        .unwrap();
+    pusher
+        .push_manifest("demo", "v1", &old.bytes, &old.media_type)
+        .await
+        .unwrap();
+    let repair = landed_after(&app, &host, "v1", &now).await;
+
+    assert_eq!(repair["operation"], "repair", "{repair:#}");
+    assert_eq!(repair["digest"], now["digest"]);
+    assert_eq!(held(&registry, "v1").await, now["digest"].as_str().unwrap());
 }
