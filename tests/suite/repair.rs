@@ -100,6 +100,13 @@ async fn a_child_deleted_from_the_target_is_repaired_under_the_same_digest_and_p
         page.contains(r#"id="list-repair">yes"#),
         "the page says it is kept whole: {page}"
     );
+    let page = app
+        .get_text(&format!("/ui/lists/{}", repair["id"].as_str().unwrap()))
+        .await;
+    assert!(
+        page.contains("(it was no longer whole)"),
+        "a repair's page says what it repairs: {page}"
+    );
     assert_eq!(
         held(&registry, "v1").await,
         first["digest"].as_str().unwrap()

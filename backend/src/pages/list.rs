@@ -106,6 +106,8 @@ pub(super) struct ListView {
     /// Whether its push brings what refers to its children (signatures, attestations, SBOMs).
     carries_referrers: bool,
     follows: Option<String>,
+    /// Whether `follows` names the list this one repairs (not one whose source moved).
+    repairs: bool,
     /// The staged release it brings platforms to, or pushes.
     release: Option<String>,
     /// The list that landed on the target after it (this one is history).
@@ -201,6 +203,7 @@ impl ListView {
             can_follow: matches!(l.operation, Operation::Push | Operation::Append),
             carries_referrers: l.referrers,
             follows: l.follows.map(|id| id.to_string()),
+            repairs: l.operation == Operation::Repair,
             release: l.release_id.map(|id| id.to_string()),
             replaced_by: l.replaced_by.map(|id| id.to_string()),
             current: l.current,
