@@ -55,6 +55,7 @@ mod registries_page;
 mod registries_tls;
 mod registries_wild;
 mod releases;
+mod repair;
 mod scripts;
 mod store;
 mod store_faults;

@@ -204,6 +204,7 @@ impl PushArgs {
             referrers: self.referrers.then_some(true),
             inherit_annotations: self.inherit_annotations.then_some(true),
             follow: None,
+            repair: None,
             callback_url: None,
             stage: None,
         }

@@ -38,7 +38,7 @@ pub use doctor::{Diagnosis, DoctorOptions, Probe, Writes, doctor};
 pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
-pub use plan::{DEFAULT_CONCURRENCY, ListDocument, Plan, PushOptions, plan};
+pub use plan::{ChildrenFrom, DEFAULT_CONCURRENCY, ListDocument, Plan, PushOptions, plan};
 pub use publish::{Destination, Outcome, PublishFailure, publish};
 pub use push::{PushReport, push, release, run, stage};
 pub use resolve::Skipped;

@@ -162,23 +162,53 @@ struct Planned {
     requests_before: u64,
 }
 
-/// The plan of a staged release: `spec`'s target, tags and annotations over `entries` (what its
-/// stages brought, each child in the target repository already), read from nothing but what the
-/// target holds now; nothing is resolved again.
+/// Where the children of a list pushed again from its recorded entries are taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildrenFrom {
+    /// The target repository (a staged release: its stages brought them there).
+    Target,
+    /// The source each came from, pinned to its digest (a repair: a child gone from the target
+    /// repository is copied again from there).
+    Sources,
+}
+
+/// The plan of a list pushed again from `entries` (recorded when they landed): `spec`'s
+/// target, tags and annotations over them, read from nothing but what the target holds now;
+/// nothing is resolved again. A staged release's children are in the target repository
+/// already; a repair's are taken from their sources.
 #[tracing::instrument(name = "plan", skip_all, fields(target = %spec.image))]
 pub async fn release(
     client: &RegistryClient,
     spec: &ListSpec,
     entries: &[Entry],
     options: &PushOptions,
+    from: ChildrenFrom,
+) -> Result<Plan, EngineError> {
+    let resolved = entries
+        .iter()
+        .map(|e| {
+            let mut child = Resolved::staged(&spec.image, e);
+            if from == ChildrenFrom::Sources
+                && let Ok(source) = crate::model::Reference::parse(&e.image)
+            {
+                child.source = source.with_digest(&e.digest);
+            }
+            child
+        })
+        .collect();
+    from_entries(client, spec, resolved, options).await
+}
+
+/// The plan of children known already (`resolved`), against what the target holds now.
+async fn from_entries(
+    client: &RegistryClient,
+    spec: &ListSpec,
+    resolved: Vec<Resolved>,
+    options: &PushOptions,
 ) -> Result<Plan, EngineError> {
     let started = Instant::now();
     let requests_before = client.requests();
     let current = Current::read(client, &spec.image).await?;
-    let resolved = entries
-        .iter()
-        .map(|e| Resolved::staged(&spec.image, e))
-        .collect();
     let planned = Planned {
         resolved,
         skipped: Vec::new(),

@@ -337,15 +337,17 @@ pub async fn stage(
         .await
 }
 
-/// Pushes a staged release: the list of `entries` (its stages' children, in the target
-/// repository already) under `spec`'s target and tags.
+/// Pushes a list again from its recorded `entries` under `spec`'s target and tags: a staged
+/// release (its stages' children in the target repository already), or a repair (each child
+/// gone from the target repository copied again from the source it came from, by digest).
 pub async fn release(
     client: &RegistryClient,
     spec: &ListSpec,
     entries: &[Entry],
     options: &PushOptions,
+    from: plan::ChildrenFrom,
 ) -> Result<PushReport, EngineError> {
-    plan::release(client, spec, entries, options)
+    plan::release(client, spec, entries, options, from)
         .await?
         .push(client, options)
         .await

@@ -36,6 +36,7 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
             Operation::Stage => return super::releases::stage(services, job).await,
             Operation::Release => super::releases::release(services, job).await,
             Operation::Rollback => super::rollback::run(services, job).await,
+            Operation::Repair => super::rollback::repair(services, job).await,
             _ => push(services, job).await,
         }
     };

@@ -75,9 +75,15 @@ pub(super) async fn release(services: &Services, job: &ClaimedJob) -> Result<Pus
     }
     let client = services.registry();
     let options = PushOptions::new(job.options.clone(), services.settings.concurrency());
-    Ok(engine::release(&client, spec, &composed.entries, &options)
-        .boxed()
-        .await?)
+    Ok(engine::release(
+        &client,
+        spec,
+        &composed.entries,
+        &options,
+        engine::ChildrenFrom::Target,
+    )
+    .boxed()
+    .await?)
 }
 
 /// Ends the releases whose deadline passed, here and now; how many. For tests and tools.

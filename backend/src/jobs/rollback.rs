@@ -3,26 +3,25 @@
 //! has them — the same digest, byte for byte; when they are gone (deleted since), the list is
 //! pushed again from the entries manifold recorded for it, with its annotations and type, which
 //! gives the same digest for a list manifold wrote in its own format.
+//!
+//! The repair job (operation `repair`, queued by the watch) pushes the watched list again from
+//! its recorded entries, each child taken from the source it came from (by digest): the children
+//! gone from the target repository present again, the same document under its tags.
 
 use futures::FutureExt as _;
 
 use super::outcome::Failure;
+use crate::engine::ChildrenFrom::{Sources, Target};
 use crate::engine::{self, EngineError, PushOptions, PushReport};
 use crate::model::{ErrorCode, ListStatus, ListType};
 use crate::service::{ListResource, PageQuery, Services};
-use crate::spec::{self, ListSpec, Work};
+use crate::spec::{self, CopySpec, ListSpec, Work};
 use crate::store::ClaimedJob;
 
 /// Copies the earlier list back; pushes it again from its entries if the registry lost it.
 pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failure> {
-    let Work::Copy(copy) = &job.work else {
-        return Err(Failure::fatal(
-            ErrorCode::InvalidSpec,
-            "a rollback carries the digest it goes back to",
-        ));
-    };
+    let (copy, options) = carried(services, job)?;
     let client = services.registry();
-    let options = PushOptions::new(job.options.clone(), services.settings.concurrency());
     match engine::run(&client, &job.work, &options).boxed().await {
         Err(e) if gone(&e) => {
             tracing::warn!(
@@ -31,12 +30,43 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<PushRep
             );
             let earlier = earlier(services, &job.target, copy.source.digest()).await?;
             let (spec, options) = again(&earlier, copy.tags.clone(), &options)?;
-            Ok(engine::release(&client, &spec, &earlier.entries, &options)
-                .boxed()
-                .await?)
+            Ok(
+                engine::release(&client, &spec, &earlier.entries, &options, Target)
+                    .boxed()
+                    .await?,
+            )
         }
         other => Ok(other?),
     }
+}
+
+/// Makes the list of the digest the repair carries whole again under its tags.
+pub(super) async fn repair(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failure> {
+    let (copy, options) = carried(services, job)?;
+    let client = services.registry();
+    let list = earlier(services, &job.target, copy.source.digest()).await?;
+    let (spec, options) = again(&list, copy.tags.clone(), &options)?;
+    Ok(
+        engine::release(&client, &spec, &list.entries, &options, Sources)
+            .boxed()
+            .await?,
+    )
+}
+
+/// The digest a rollback or a repair goes back to (its work, a copy of the target at that
+/// digest), and its push options.
+fn carried<'j>(
+    services: &Services,
+    job: &'j ClaimedJob,
+) -> Result<(&'j CopySpec, PushOptions), Failure> {
+    let Work::Copy(copy) = &job.work else {
+        return Err(Failure::fatal(
+            ErrorCode::InvalidSpec,
+            format!("a {} carries the digest it goes back to", job.operation),
+        ));
+    };
+    let options = PushOptions::new(job.options.clone(), services.settings.concurrency());
+    Ok((copy, options))
 }
 
 /// Whether the registry no longer has the earlier list's bytes.

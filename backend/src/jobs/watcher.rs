@@ -175,6 +175,9 @@ impl<'a> Watch<'a> {
                 if done.became_drifted {
                     tracing::warn!(list = %id, reasons = ?found.reasons, "{} drifted", list.target);
                 }
+                if let Some(next) = done.repair {
+                    tracing::info!(list = %id, repair = %next, reasons = ?found.reasons, "{} is no longer whole; repairing it", list.target);
+                }
                 if let Some(next) = done.follow_up {
                     tracing::info!(list = %id, follow_up = %next, "a source of {} moved; re-pushing it", list.target);
                 }

@@ -20,6 +20,7 @@ pub mod platform;
 pub mod reference;
 mod referrer;
 pub mod release;
+mod repair;
 mod secret;
 
 pub use clock::Clock;
@@ -37,6 +38,7 @@ pub use platform::Platform;
 pub use reference::Reference;
 pub use referrer::{Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag, tally};
 pub use release::{OnDeadline, Staging};
+pub use repair::Repair;
 pub use secret::Secret;
 
 /// Largest list document manifold writes or reads, as distribution limits manifests to 4 MiB (a

@@ -240,6 +240,9 @@ named! {
         Release = "release",
         /// Make the target hold an earlier list's digest again.
         Rollback = "rollback",
+        /// Make a watched list whole again: its missing children present, the same document
+        /// under its tags.
+        Repair = "repair",
     }
 }
 

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ListFormat, ListType};
+use super::{ListFormat, ListType, Repair};
 
 /// The options of one submission, merged and complete: what the store keeps (as one JSON
 /// document), the worker hands to the engine, and the list resource shows.
@@ -30,6 +30,9 @@ pub struct ListOptions {
     pub trust_platforms: bool,
     /// `follow`: re-push the list from the same spec whenever one of its sources moves.
     pub follow: bool,
+    /// `repair`: keep the list whole once it has landed (children made present again, and with
+    /// `"tag"` the tag put back whoever moved it).
+    pub repair: Repair,
     /// `referrers`: bring every child's signatures, attestations and SBOMs into the target too.
     pub referrers: bool,
     /// `inherit_annotations`: give the index the `org.opencontainers.image.*` annotations every
@@ -71,6 +74,13 @@ pub struct AskedOptions {
     /// sources (named by tag) moved, a new list is queued for the target from the same spec
     /// (`follows` names the list it re-pushes). Stopped with `POST /lists/{id}/unfollow`.
     pub follow: Option<bool>,
+    /// Keep the list whole once it has landed: `true` — when the watch (or a registry event)
+    /// finds a child gone from the target repository, a list of operation `repair` makes it
+    /// present again from the recorded digests and re-PUTs the same document; a tag moved to
+    /// something manifold did not push is only reported. `"tag"` — that tag is put back too. At
+    /// most 3 repairs of a target an hour.
+    #[param(value_type = Option<String>, example = "true")]
+    pub repair: Option<Repair>,
     /// Bring every child's signatures, attestations and SBOMs into the target repository too:
     /// cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags (same digests) and OCI referrers,
     /// registered by the target's referrers API or its referrers tag schema.
@@ -103,6 +113,7 @@ impl AskedOptions {
             append: flag(self.append, request.append),
             trust_platforms: flag(self.trust_platforms, request.trust_platforms),
             follow: flag(self.follow, request.follow),
+            repair: self.repair.or(request.repair).unwrap_or_default(),
             referrers: flag(self.referrers, request.referrers),
             inherit_annotations: flag(self.inherit_annotations, request.inherit_annotations),
             callback_url: self
@@ -155,6 +166,29 @@ mod tests {
         );
         assert!(!merged.append && !merged.follow && !merged.referrers);
         assert_eq!(AskedOptions::default().resolved(), ListOptions::default());
+    }
+
+    #[test]
+    fn repair_is_asked_in_a_query_as_true_or_tag_and_in_a_body_as_a_boolean_or_tag() {
+        let query = |q: &str| serde_urlencoded::from_str::<AskedOptions>(q);
+        let body = |b: &str| serde_json::from_str::<AskedOptions>(b);
+
+        assert_eq!(query("repair=true").unwrap().repair, Some(Repair::Children));
+        assert_eq!(query("repair=tag").unwrap().repair, Some(Repair::Tag));
+        assert!(query("repair=maybe").is_err());
+        assert_eq!(
+            body(r#"{"repair": false}"#).unwrap().repair,
+            Some(Repair::Off)
+        );
+        assert_eq!(
+            body(r#"{"repair": "tag"}"#).unwrap().repair,
+            Some(Repair::Tag)
+        );
+        let merged = body(r#"{"repair": true}"#)
+            .unwrap()
+            .over(&query("repair=tag").unwrap());
+        assert_eq!(merged.repair, Repair::Children, "the spec's own key wins");
+        assert_eq!(ListOptions::default().repair, Repair::Off);
     }
 
     #[test]

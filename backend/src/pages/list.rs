@@ -16,7 +16,7 @@ use super::spec_form::SpecForm;
 use super::view::{DigestView, DriftView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
 use crate::model::Reference;
-use crate::model::{Entry, Identity, ListStatus, Operation, Platform};
+use crate::model::{Entry, Identity, ListStatus, Operation, Platform, Repair};
 use crate::service::{ListResource, ServiceError};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -102,9 +102,12 @@ pub(super) struct ListView {
     superseded_by: Option<String>,
     follow: bool,
     can_follow: bool,
+    repair: &'static str,
     /// Whether its push brings what refers to its children (signatures, attestations, SBOMs).
     carries_referrers: bool,
     follows: Option<String>,
+    /// Whether `follows` names the list this one repairs (not one whose source moved).
+    repairs: bool,
     /// The staged release it brings platforms to, or pushes.
     release: Option<String>,
     /// The list that landed on the target after it (this one is history).
@@ -192,9 +195,15 @@ impl ListView {
             sequence: l.sequence,
             superseded_by: l.superseded_by.map(|id| id.to_string()),
             follow: l.follow,
+            repair: match l.repair {
+                Repair::Off => "no",
+                Repair::Children => "yes — children gone from the repository made present again",
+                Repair::Tag => "yes, and the tag put back whoever moved it",
+            },
             can_follow: matches!(l.operation, Operation::Push | Operation::Append),
             carries_referrers: l.referrers,
             follows: l.follows.map(|id| id.to_string()),
+            repairs: l.operation == Operation::Repair,
             release: l.release_id.map(|id| id.to_string()),
             replaced_by: l.replaced_by.map(|id| id.to_string()),
             current: l.current,
@@ -465,6 +474,7 @@ mod tests {
             yaml: String::new(),
             referrers: false,
             inherit_annotations: false,
+            repair: false,
             nonce: new_token(),
         };
 

@@ -102,6 +102,7 @@ async fn append_entry(
         // What the list did with its children's referrers, its append does too.
         referrers: list.referrers,
         inherit_annotations: list.inherit_annotations,
+        repair: false,
         nonce: new_token(),
     };
     if form.rows[0].image.trim().is_empty() {

@@ -14,7 +14,7 @@ use super::form_errors::FormErrors;
 use super::security::{FormData, new_token};
 use super::view::explain;
 use crate::http::status_of;
-use crate::model::{AskedOptions, ListType, Platform, SpecFormat};
+use crate::model::{AskedOptions, ListType, Platform, Repair, SpecFormat};
 use crate::service::{ServiceError, Services, Submit};
 use crate::spec::{self, Submission};
 
@@ -65,6 +65,8 @@ pub struct SpecForm {
     /// Give the index the `org.opencontainers.image.*` annotations every image child agrees on
     /// (`inherit_annotations`; a pasted spec's own key wins).
     pub inherit_annotations: bool,
+    /// Keep the list whole once it has landed (`repair: true`; a pasted spec's own key wins).
+    pub repair: bool,
     /// Makes a double-pressed "Push" queue one list (the idempotency key).
     pub nonce: String,
 }
@@ -123,6 +125,7 @@ impl SpecForm {
             yaml: String::new(),
             referrers: false,
             inherit_annotations: false,
+            repair: false,
             nonce: new_token(),
         }
     }
@@ -149,6 +152,7 @@ impl SpecForm {
             yaml: form.get("yaml").unwrap_or("").to_owned(),
             referrers: matches!(form.get("referrers"), Some("true" | "on")),
             inherit_annotations: matches!(form.get("inherit_annotations"), Some("true" | "on")),
+            repair: matches!(form.get("repair"), Some("true" | "on")),
             nonce: form
                 .get("nonce")
                 .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -214,6 +218,9 @@ impl SpecForm {
                     }
                     if self.inherit_annotations {
                         submission.options.inherit_annotations.get_or_insert(true);
+                    }
+                    if self.repair {
+                        submission.options.repair.get_or_insert(Repair::Children);
                     }
                     let output = submission
                         .options
@@ -314,6 +321,9 @@ impl SpecForm {
         if self.inherit_annotations {
             document["inherit_annotations"] = json!(true);
         }
+        if self.repair {
+            document["repair"] = json!(true);
+        }
         if let Ok(output) = self.list_type()
             && output != ListType::Auto
         {
@@ -392,6 +402,7 @@ mod tests {
             yaml: String::new(),
             referrers: false,
             inherit_annotations: false,
+            repair: false,
             nonce: new_token(),
         }
     }
@@ -461,6 +472,24 @@ mod tests {
     }
 
     #[test]
+    fn the_repair_box_puts_the_key_in_the_spec_and_a_pasted_spec_s_own_key_wins() {
+        let mut f = form(&[("127.0.0.1:5000/a:v1", "")]);
+        assert_eq!(f.build().unwrap().submission.options.repair, None);
+
+        f.repair = true;
+        let built = f.build().unwrap();
+        assert_eq!(built.submission.options.repair, Some(Repair::Children));
+        assert!(built.text.contains("\"repair\": true"), "{}", built.text);
+        f.yaml = "image: 127.0.0.1:5000/demo:v1\nrepair: tag\nmanifests:\n  \
+                  - image: 127.0.0.1:5000/a:v1\n"
+            .to_owned();
+        assert_eq!(
+            f.build().unwrap().submission.options.repair,
+            Some(Repair::Tag)
+        );
+    }
+
+    #[test]
     fn the_referrers_box_puts_the_key_in_the_spec_and_a_pasted_spec_s_own_key_wins() {
         let mut f = form(&[("127.0.0.1:5000/a:v1", "")]);
         assert_eq!(f.build().unwrap().submission.options.referrers, None);
@@ -504,7 +533,8 @@ mod tests {
             f.build().unwrap().submission.options.inherit_annotations,
             Some(false)
         );
-        let posted = FormData::parse(b"target=x&inherit_annotations=true");
+        let posted = FormData::parse(b"target=x&inherit_annotations=true&repair=true");
+        assert!(SpecForm::from_form(&posted).repair);
         assert!(SpecForm::from_form(&posted).inherit_annotations);
     }
 

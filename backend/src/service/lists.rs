@@ -172,6 +172,9 @@ impl Queued<'_> {
                         asked[key] = true.into();
                     }
                 }
+                if o.repair.is_on() {
+                    asked["repair"] = serde_json::to_value(o.repair).unwrap_or_default();
+                }
                 if o.format != ListFormat::default() {
                     asked["format"] = o.format.as_str().into();
                 }

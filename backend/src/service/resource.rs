@@ -31,6 +31,9 @@ pub struct ListResource {
     pub superseded_by: Option<Uuid>,
     /// Whether a new list is queued from the same spec when one of its sources moves.
     pub follow: bool,
+    /// Whether the watch keeps it whole: `false`, `true` (missing children made present again)
+    /// or `"tag"` (and its tag put back whoever moved it).
+    pub repair: crate::model::Repair,
     /// The list this one re-pushes because a source of it moved.
     pub follows: Option<Uuid>,
     /// The list that re-pushed this one (and took the following over).
@@ -186,6 +189,7 @@ impl From<ListRecord> for ListResource {
             sequence: l.sequence,
             superseded_by: l.superseded_by,
             follow: l.options.follow,
+            repair: l.options.repair,
             follows: l.follows,
             release_id: l.release_id,
             replaced_by: l.replaced_by,

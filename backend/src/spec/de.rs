@@ -16,7 +16,7 @@ use super::targets::{BOTH_TARGETS, ImageTargets, TargetList};
 use super::{ListSpec, PlatformSpec, SourceEntry};
 use crate::model::MAX_LIST_BYTES;
 use crate::model::reference::{Reference, check_tag};
-use crate::model::{AskedOptions, ListFormat, ListType, OnDeadline, Staging};
+use crate::model::{AskedOptions, ListFormat, ListType, OnDeadline, Repair, Staging};
 
 /// Start of the message when the list would be too large; parse.rs names the field from it.
 pub(super) const TOO_LARGE: &str = "the list would be about";
@@ -65,6 +65,8 @@ struct RawSpec {
     trust_platforms: Option<bool>,
     #[serde(default)]
     follow: Option<bool>,
+    #[serde(default)]
+    repair: Option<Repair>,
     #[serde(default)]
     referrers: Option<bool>,
     #[serde(default)]
@@ -171,6 +173,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             append: raw.append,
             trust_platforms: raw.trust_platforms,
             follow: raw.follow,
+            repair: raw.repair,
             referrers: raw.referrers,
             inherit_annotations: raw.inherit_annotations,
             stage,
@@ -579,6 +582,19 @@ mod tests {
         assert_eq!(submission.options.follow, Some(true));
         assert_eq!(refused.field.as_deref(), Some("follow"), "{refused}");
         assert_eq!(refused.line, Some(2), "{refused}");
+    }
+
+    #[test]
+    fn repair_is_read_as_true_or_tag_and_another_word_is_refused_by_name() {
+        let spec = |value: &str| {
+            format!("image: r.io/a:v1\nrepair: {value}\nmanifests:\n  - image: r.io/b:v1\n")
+        };
+        let read = |value: &str| crate::spec::parse::submission_from_yaml(&spec(value));
+
+        assert_eq!(read("true").unwrap().options.repair, Some(Repair::Children));
+        assert_eq!(read("tag").unwrap().options.repair, Some(Repair::Tag));
+        let refused = read("always").unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("repair"), "{refused}");
     }
 
     #[test]

@@ -223,7 +223,9 @@ impl Work {
                 Work::List(serde_json::from_value(value)?)
             }
             Operation::Remove => Work::Remove(serde_json::from_value(value)?),
-            Operation::Copy | Operation::Rollback => Work::Copy(serde_json::from_value(value)?),
+            Operation::Copy | Operation::Rollback | Operation::Repair => {
+                Work::Copy(serde_json::from_value(value)?)
+            }
         })
     }
 }

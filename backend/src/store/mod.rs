@@ -18,6 +18,7 @@ mod lists;
 mod postgres;
 mod queue;
 mod releases;
+mod repair;
 mod rows;
 mod sql;
 mod sqlite;

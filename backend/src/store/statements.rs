@@ -109,6 +109,9 @@ pub(crate) struct WatchStatements {
     pub pending_newer: String,
     pub follow_up: String,
     pub handed_over: String,
+    pub repairs_since: String,
+    pub pushed_here: String,
+    pub repair: String,
     pub drifted: String,
     pub in_sync: String,
     pub backlog: String,
@@ -151,8 +154,8 @@ const BLOCKED: &str = "exists (select 1 from list l \
 const NEWER_SUCCESS: &str = "(select m.list_id from list m where m.target = list.target \
     and m.seq > list.seq and m.status = 'succeeded' \
     and list.operation <> 'stage' and m.operation <> 'stage' \
-    and (list.operation in ('push', 'copy', 'release', 'rollback') \
-        or m.operation in ('push', 'copy', 'release', 'rollback')) \
+    and (list.operation in ('push', 'copy', 'release', 'rollback', 'repair') \
+        or m.operation in ('push', 'copy', 'release', 'rollback', 'repair')) \
     order by m.seq desc limit 1) as superseded_by";
 
 /// The columns of `list_entry` a push writes, in parameter order.
@@ -405,7 +408,7 @@ impl WatchStatements {
                 d.skip_locked
             ),
             find: format!(
-                "select drift_alerted, follow, options, target, seq from list \
+                "select drift_alerted, follow, options, target, seq, digest, tags from list \
                  where list_id = $1 and drift_next_at is not null {}",
                 d.for_update
             ),
@@ -427,6 +430,21 @@ impl WatchStatements {
             handed_over: format!(
                 "update list set follow = false, followed_by = $2, updated_at = {now} \
                  where list_id = $1"
+            ),
+            repairs_since: format!(
+                "select count(*) as n from list where target = $1 and operation = 'repair' \
+                 and created_at > {}",
+                d.after_secs.replace("{}", "$2")
+            ),
+            pushed_here: "select list_id from list where target = $1 and digest = $2 \
+                 and status = 'succeeded' limit 1"
+                .to_owned(),
+            repair: format!(
+                "insert into list (list_id, target, tags, options, spec, spec_text, spec_format, \
+                 request_hash, operation, follow, follows, identity, seq, created_at, updated_at) \
+                 select $2, target, tags, options, $3, $4, 'json', request_hash, 'repair', \
+                 follow, list_id, identity, {}, {}, {now} from list where list_id = $1",
+                d.next_seq, d.created_at
             ),
             drifted: "select count(*) as n from list \
                  where drift_next_at is not null and drift_status = 'drifted'"

@@ -1,7 +1,7 @@
 //! The watch's side of the store: taking the lists due for a check (each process takes its own,
 //! and moves their next check on as it takes them), recording what a check found, queueing the
 //! callback of a list that became drifted and the follow-up of a followed list whose source moved
-//! — once, for both backends.
+//! and the repair of a list kept whole found broken (`repair.rs`) — once, for both backends.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use super::queue::queue_event;
+use super::repair;
 use super::rows;
 use super::sql::{Backend, Row as _, Session, Value, args};
 use super::{DbError, ListRecord};
@@ -35,6 +36,8 @@ pub struct DriftRecorded {
     pub became_drifted: bool,
     /// The follow-up queued because a source of the followed list moved.
     pub follow_up: Option<Uuid>,
+    /// The repair queued because the list, kept whole, was found broken.
+    pub repair: Option<Uuid>,
 }
 
 /// The callback event of a list that became drifted.
@@ -135,12 +138,29 @@ pub(super) async fn record<B: Backend>(
         DriftStatus::Drifted => true,
         DriftStatus::Unknown => was_alerted,
     };
+    let moved = found
+        .reasons
+        .iter()
+        .any(|r| matches!(r, DriftReason::SourceMoved { .. }));
+    let follows = moved && list.bool("follow")?;
+    let decision = match follows {
+        // The follow-up pushes the list again: it makes it whole too.
+        true => repair::Decision::None,
+        false => {
+            let watched = repair::Watched::read(&list)?;
+            repair::decide(&mut tx, st, &watched, &found.reasons).await?
+        }
+    };
+    let error = match &decision {
+        repair::Decision::Stopped(why) => Some(why.as_str()),
+        _ => found.error.as_deref(),
+    };
     let reasons = serde_json::to_value(&found.reasons).unwrap_or_default();
     let params = vec![
         Value::Uuid(id),
         Value::from(found.status.as_str()),
         Value::Json(reasons),
-        Value::from(found.error.as_deref()),
+        Value::from(error),
         Value::Bool(alerted),
     ];
     tx.execute(&st.record, params).await?;
@@ -148,12 +168,13 @@ pub(super) async fn record<B: Backend>(
         recorded: true,
         became_drifted,
         follow_up: None,
+        repair: None,
     };
-    let moved = found
-        .reasons
-        .iter()
-        .any(|r| matches!(r, DriftReason::SourceMoved { .. }));
-    if moved && list.bool("follow")? {
+    if decision == repair::Decision::Queue {
+        let watched = repair::Watched::read(&list)?;
+        done.repair = Some(repair::queue(&mut tx, st, queue, id, &watched, max_attempts).await?);
+    }
+    if follows {
         let target = list.text("target")?;
         let pending = tx
             .fetch_optional(
@@ -178,7 +199,7 @@ pub(super) async fn record<B: Backend>(
         queue_event(&mut tx, queue, id, max_attempts, DRIFTED).await?;
     }
     tx.commit().await?;
-    if done.follow_up.is_some() || done.became_drifted {
+    if done.follow_up.is_some() || done.repair.is_some() || done.became_drifted {
         db.queued();
     }
     Ok(done)

@@ -132,6 +132,13 @@ impl ServiceClient {
         r.json().await.unwrap()
     }
 
+    /// `GET path`'s body as text, asserting 200.
+    pub async fn get_text(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.text().await.unwrap()
+    }
+
     /// Waits until the list reaches a final status; returns it.
     pub async fn wait_final(&self, id: &str) -> Value {
         self.wait_for(id, is_final).await
