@@ -158,3 +158,68 @@ async fn a_superseded_list_s_page_names_the_newer_list_and_offers_a_retry() {
     );
     assert!(page.contains("data-status=\"superseded\""), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeline_in_a_browser_marks_what_the_tag_holds_and_rolls_back_from_history() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn_with(|s| s.registries = vec![host.clone()]).await;
+    let first = app
+        .submit(&demo_spec(&host).target("demo:timeline").json())
+        .await;
+    let first = app.wait_status(&first, "succeeded").await;
+    let mut only_amd64 = demo_spec(&host).target("demo:timeline").json();
+    only_amd64["manifests"].as_array_mut().unwrap().remove(0);
+    let second = app.submit(&only_amd64).await;
+    app.wait_status(&second, "succeeded").await;
+    let first_id = first["id"].as_str().unwrap();
+    let b = Browser::open(1280, 900).await;
+
+    b.goto(&format!("{}/ui/lists/{first_id}", app.base)).await;
+    assert!(b.has("#list-history").await, "an earlier list is history");
+    assert!(!b.has("#add-title").await, "no edits of the tag on history");
+    b.click("#list-history a:last-child").await;
+    b.wait_until("return document.querySelectorAll('#lists [data-now]').length === 2")
+        .await;
+    let marks = b
+        .js("return [...document.querySelectorAll('#lists [data-now]')].map(e => e.dataset.now)")
+        .await;
+    assert_eq!(
+        marks,
+        serde_json::json!(["current", "history"]),
+        "newest first"
+    );
+    b.screenshot("timeline").await;
+
+    b.goto(&format!("{}/ui/lists/{first_id}", app.base)).await;
+    b.click("#rollback-form button").await;
+    let page = format!("/ui/lists/{first_id}");
+    b.wait_until(&format!(
+        "return location.pathname.startsWith('/ui/lists/') && location.pathname !== '{page}'"
+    ))
+    .await;
+    let rollback = b
+        .url()
+        .await
+        .path()
+        .trim_start_matches("/ui/lists/")
+        .to_owned();
+    let landed = app.wait_status(&rollback, "succeeded").await;
+    assert_eq!(landed["operation"], "rollback");
+    assert_eq!(
+        landed["digest"], first["digest"],
+        "the tag holds the first list again"
+    );
+    b.goto(&format!("{}/ui/lists/{rollback}", app.base)).await;
+    assert!(
+        b.has("#list-current").await,
+        "the rollback is what the tag holds now"
+    );
+    assert_eq!(b.text("#list-operation").await, "rollback");
+    let digest = b.text("#list-digest").await;
+    assert!(
+        digest.contains(&first["digest"].as_str().unwrap()[7..19]),
+        "{digest}"
+    );
+}
