@@ -1,5 +1,7 @@
 //! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
-//! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; over plain
+//! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; a
+//! target's timeline (the current list marked, an earlier one history) and a rollback from it;
+//! over plain
 //! HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's page
 //! names the newer list that landed first.
 
