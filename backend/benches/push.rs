@@ -155,7 +155,7 @@ async fn publish_rows(registry: &TestRegistry) {
         for host in &hosts[1..] {
             let copy = CopySpec::parse(
                 &first.image.to_string(),
-                &single(host, "copy").image.to_string(),
+                &[single(host, "copy").image.to_string()],
                 &[],
             );
             let client = RegistryClient::new(ClientConfig::default()).unwrap();

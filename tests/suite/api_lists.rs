@@ -131,17 +131,17 @@ async fn invalid_specs_are_refused_with_the_field_and_position_and_nothing_is_qu
             "callback_url",
             Some(4),
         ),
-        // Several targets: the command line's for now, refused naming the key that gave them.
+        // Several targets are a publish, which neither appends nor stages.
         (
             "application/yaml",
-            "image: [127.0.0.1:9/demo:v1, 127.0.0.2:9/demo:v1]\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n",
-            "image",
+            "image: [127.0.0.1:9/demo:v1, 127.0.0.2:9/demo:v1]\nappend: true\nmanifests:\n  - image: 127.0.0.1:9/a:v1\n",
+            "append",
             None,
         ),
         (
             "application/json",
-            "{\"targets\": [\"127.0.0.1:9/demo:v1\", \"127.0.0.2:9/demo:v1\"], \"manifests\": [{\"image\": \"127.0.0.1:9/a:v1\"}]}",
-            "targets",
+            "{\"targets\": [\"127.0.0.1:9/demo:v1\", \"127.0.0.2:9/demo:v1\"], \"expect\": [\"linux/amd64\"], \"manifests\": [{\"image\": \"127.0.0.1:9/a:v1\"}]}",
+            "expect",
             None,
         ),
     ];

@@ -302,6 +302,20 @@ async fn a_job_whose_claims_no_rule_lets_write_the_target_gets_403_naming_the_ru
         message.contains(&format!("push to {host}/elsewhere:v1")),
         "{message}"
     );
+    // Every target of a publish is checked, and a copy's source is what it reads.
+    let mut publish = demo_spec(&host).json();
+    publish["image"] = json!([format!("{host}/demo:v0.2"), format!("{host}/elsewhere:v1")]);
+    let (publish_status, publish) = post(&app, "/lists", &right_job, &publish).await;
+    assert_eq!(publish_status, 403, "{publish}");
+    let message = publish["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("push to {host}/elsewhere:v1")),
+        "{message}"
+    );
+    let taken = json!({"source": format!("{host}/secret:v1"), "target": format!("{host}/demo:v9")});
+    let (taken_status, taken) = post(&app, "/copies", &right_job, &taken).await;
+    assert_eq!(taken_status, 403, "a source no rule lets it take: {taken}");
+    assert_eq!(taken["error"]["field"], "source", "{taken}");
     assert!(
         message.contains("matching its claims: demo-main"),
         "{message}"

@@ -70,6 +70,7 @@ pub(crate) fn new_list(target: &str) -> NewList {
         operation: Operation::Push,
         options: ListOptions::default(),
         identity: None,
+        more: Vec::new(),
     }
 }
 
@@ -99,6 +100,7 @@ pub(crate) fn outcome() -> PushOutcome {
             attestation: false,
         }],
         sources: Vec::new(),
+        destinations: Vec::new(),
         watch_at: None,
     }
 }
@@ -256,7 +258,7 @@ async fn an_expired_lease_lets_another_worker_take_over_and_fences_the_first(b: 
     );
     assert!(
         !b.store
-            .fail_push(&first, "X", "late", None, 3)
+            .fail_push(&first, ("X", "late"), &[], None, 3)
             .await
             .unwrap()
     );
@@ -273,7 +275,7 @@ async fn a_failed_attempt_is_retried_after_its_delay_then_fails_for_good(b: Back
     let later = b.clock.now() + chrono::Duration::milliseconds(300);
     assert!(
         b.store
-            .fail_push(&job, "REGISTRY_UNREACHABLE", "down", Some(later), 3)
+            .fail_push(&job, ("REGISTRY_UNREACHABLE", "down"), &[], Some(later), 3)
             .await
             .unwrap()
     );
@@ -284,7 +286,7 @@ async fn a_failed_attempt_is_retried_after_its_delay_then_fails_for_good(b: Back
     let again = claim(&b.store, "w2").await.expect("due after its delay");
     assert!(
         b.store
-            .fail_push(&again, "MANIFEST_UNKNOWN", "gone", None, 3)
+            .fail_push(&again, ("MANIFEST_UNKNOWN", "gone"), &[], None, 3)
             .await
             .unwrap()
     );
@@ -343,7 +345,12 @@ async fn retry_and_cancel_follow_the_status_rules(b: Backend) {
         b.store.cancel(list.id).await.unwrap(),
         Transition::Conflict(ListStatus::Running)
     ));
-    assert!(b.store.fail_push(&job, "X", "no", None, 3).await.unwrap());
+    assert!(
+        b.store
+            .fail_push(&job, ("X", "no"), &[], None, 3)
+            .await
+            .unwrap()
+    );
     let again = b.store.retry(list.id, 3).await.unwrap();
     assert!(
         matches!(&again, Transition::Done(l) if l.status == ListStatus::Queued && l.error_code.is_none())

@@ -123,7 +123,7 @@ async fn back_off(b: &Backend, id: uuid::Uuid, ms: i64) {
     let at = b.clock.now() + chrono::Duration::milliseconds(ms);
     let put_back = b
         .store
-        .fail_push(&job, "REGISTRY_UNREACHABLE", "down", Some(at), 3);
+        .fail_push(&job, ("REGISTRY_UNREACHABLE", "down"), &[], Some(at), 3);
     assert!(put_back.await.unwrap());
 }
 
@@ -160,7 +160,7 @@ async fn a_retry_makes_a_list_the_newest_of_its_target(b: Backend) {
     let old = insert(&b.store, &new_list("app:v1")).await;
     let job = claim(&b.store, "w").await.unwrap();
     b.store
-        .fail_push(&job, "MANIFEST_UNKNOWN", "gone", None, 3)
+        .fail_push(&job, ("MANIFEST_UNKNOWN", "gone"), &[], None, 3)
         .await
         .unwrap();
     let newer = insert(&b.store, &new_list("app:v1")).await;

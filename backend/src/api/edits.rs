@@ -54,9 +54,10 @@ pub struct CopyBody {
     /// What to copy (a tag or a digest reference).
     #[schema(min_length = 1)]
     pub source: String,
-    /// The tag it is written to (its digest stays the source's).
-    #[schema(min_length = 1)]
-    pub target: String,
+    /// The tag it is written to (its digest stays the source's); or several, each in a
+    /// repository of its own, written as one publish: every child made present at every
+    /// destination first, then every tag moved (put back should one fail).
+    pub target: Targets,
     /// Extra tags, in the target repository.
     #[serde(default)]
     #[schema(min_length = 1)]
@@ -66,6 +67,73 @@ pub struct CopyBody {
     pub referrers: Option<bool>,
     /// Where to POST the list when it finishes.
     pub callback_url: Option<String>,
+}
+
+/// A copy's destination: one tag reference, or a list of them.
+#[derive(Debug)]
+pub enum Targets {
+    /// One target.
+    One(String),
+    /// Several targets, each in a repository of its own.
+    Several(Vec<String>),
+}
+
+impl utoipa::PartialSchema for Targets {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let one = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+        };
+        OneOfBuilder::new()
+            .item(one())
+            .item(ArrayBuilder::new().items(one()).min_items(Some(1)))
+            .description(Some(
+                "A tag reference, or several (each in a repository of its own)",
+            ))
+            .examples([serde_json::json!("registry.example:5000/demo:v0.2")])
+            .into()
+    }
+}
+
+impl ToSchema for Targets {}
+
+impl Targets {
+    fn texts(&self) -> &[String] {
+        match self {
+            Targets::One(one) => std::slice::from_ref(one),
+            Targets::Several(several) => several,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Targets;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a tag reference such as registry.example:5000/demo:v1, or a list of them",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Targets, E> {
+                Ok(Targets::One(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Targets, A::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element::<String>()? {
+                    all.push(one);
+                }
+                Ok(Targets::Several(all))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Remove entries from the list a tag holds.
@@ -139,7 +207,7 @@ async fn create_copy(
     Submitter(caller): Submitter,
 ) -> Result<HttpResponse, ApiError> {
     let (body, text): (CopyBody, _) = read(&state, &req, payload).await?;
-    let copy = CopySpec::parse(&body.source, &body.target, &body.tags);
+    let copy = CopySpec::parse(&body.source, body.target.texts(), &body.tags);
     let work = Work::Copy(copy.map_err(ServiceError::body)?);
     let asked = AskedOptions {
         callback_url: body.callback_url,

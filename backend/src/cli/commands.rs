@@ -54,34 +54,11 @@ pub(super) async fn copy(
     args: &CopyArgs,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let source = Reference::parse(&args.source)?;
-    let mut destinations = Vec::new();
-    for text in &args.destinations {
-        let destination = Reference::parse(text)?;
-        if destination.digest().is_some() {
-            anyhow::bail!("{text} names a digest; copy to a tag (the digest stays the source's)");
-        }
-        let earlier = destinations.iter().find(|d| destination.same_repository(d));
-        if let Some(earlier) = earlier {
-            anyhow::bail!(
-                "{destination} is in the repository of {earlier}; copy to each repository once \
-                 and give more tags of it with --tags"
-            );
-        }
-        destinations.push(destination);
-    }
-    let image = destinations.remove(0);
-    crate::model::reference::check_tag_count(args.tags.len())
-        .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
-    for tag in &args.tags {
-        crate::model::reference::check_tag(tag).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
-    }
-    let work = Work::Copy(CopySpec {
-        source,
-        image,
-        more_targets: destinations,
-        tags: args.tags.clone(),
-    });
+    let work = Work::Copy(CopySpec::parse(
+        &args.source,
+        &args.destinations,
+        &args.tags,
+    )?);
     let list = ListOptions {
         referrers: !args.no_referrers,
         ..ListOptions::default()

@@ -185,10 +185,7 @@ pub(super) fn push_report(report: &PushReport, json: bool) -> anyhow::Result<()>
 fn destination_line(d: &Destination) -> String {
     let outcome = match d.outcome {
         Outcome::Published if d.unchanged => "unchanged",
-        Outcome::Published => "published",
-        Outcome::Untouched => "untouched",
-        Outcome::PutBack => "put back",
-        Outcome::Stranded => "NOT put back",
+        other => other.label(),
     };
     let digest = d
         .digest

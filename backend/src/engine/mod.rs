@@ -34,12 +34,13 @@ mod settle;
 mod verify;
 mod verify_pull;
 
+pub use crate::model::{Destination, Outcome};
 pub use doctor::{Diagnosis, DoctorOptions, Probe, Writes, doctor};
 pub use drift::{Pushed, check as check_drift};
 pub use error::EngineError;
 pub use inspect::{ImageDetails, InspectEntry, Inspection, inspect};
 pub use plan::{ChildrenFrom, DEFAULT_CONCURRENCY, ListDocument, Plan, PushOptions, plan};
-pub use publish::{Destination, Outcome, PublishFailure, publish};
+pub use publish::{PublishFailure, publish};
 pub use push::{PushReport, push, release, run, stage};
 pub use resolve::Skipped;
 pub use verify::{PlatformCheck, Verification, check, pick, verify};

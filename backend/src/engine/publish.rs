@@ -15,49 +15,15 @@
 //! Knows nothing of queues: a service job calls [`publish`] as the CLI does.
 
 use futures::future::join_all;
-use serde::Serialize;
 
 use super::current::{Current, Held};
 use super::error::EngineError;
 use super::plan::{Plan, PushOptions};
 use super::push::{Prepared, PushReport, plan_of, put_tag, run};
 use super::settle;
-use crate::model::{Digest, Reference};
+use crate::model::{Destination, Outcome, Reference};
 use crate::registry::RegistryClient;
 use crate::spec::Work;
-
-/// What became of one destination of a submission.
-#[derive(Debug, Clone, Serialize)]
-pub struct Destination {
-    /// The destination (a tag).
-    pub target: String,
-    /// Its extra tags.
-    pub tags: Vec<String>,
-    /// What became of it.
-    pub outcome: Outcome,
-    /// What its tag holds now: the list's digest once published; else what it held before, if
-    /// anything.
-    pub digest: Option<Digest>,
-    /// Whether it held this very list already.
-    pub unchanged: bool,
-    /// Why it failed, or what could not be put back.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// What became of a destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Every tag holds the list.
-    Published,
-    /// No tag was moved (the submission failed before its tags were PUT).
-    Untouched,
-    /// Tags were moved, then put back to what they held before.
-    PutBack,
-    /// A tag moved could not be put back: it holds the new list (its `error` says which).
-    Stranded,
-}
 
 /// A publish that failed: why, and what became of each destination.
 #[derive(Debug)]

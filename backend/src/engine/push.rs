@@ -62,7 +62,7 @@ pub struct PushReport {
     pub inherited_annotations: std::collections::BTreeMap<String, String>,
     /// With several targets: what became of each (the first is `target`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub destinations: Vec<super::publish::Destination>,
+    pub destinations: Vec<crate::model::Destination>,
     /// The list document.
     #[serde(skip)]
     pub list: ListDocument,

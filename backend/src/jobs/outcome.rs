@@ -1,8 +1,9 @@
 //! How a job attempt ends when it does not succeed: retryable (the queue tries again after a
-//! backoff, while attempts remain) or fatal — each with a stable code and a message for the list.
+//! backoff, while attempts remain) or fatal — each with a stable code and a message for the list,
+//! and for a publish what became of each destination.
 
 use crate::engine::EngineError;
-use crate::model::ErrorCode;
+use crate::model::{Destination, ErrorCode};
 
 /// A failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub(crate) enum Failure {
         code: ErrorCode,
         /// What went wrong.
         message: String,
+        /// With several destinations: what became of each.
+        destinations: Vec<Destination>,
     },
     /// Trying again cannot help.
     Fatal {
@@ -20,6 +23,8 @@ pub(crate) enum Failure {
         code: ErrorCode,
         /// What went wrong.
         message: String,
+        /// With several destinations: what became of each.
+        destinations: Vec<Destination>,
     },
 }
 
@@ -29,6 +34,7 @@ impl Failure {
         Self::Retryable {
             code,
             message: message.into(),
+            destinations: Vec::new(),
         }
     }
 
@@ -37,6 +43,7 @@ impl Failure {
         Self::Fatal {
             code,
             message: message.into(),
+            destinations: Vec::new(),
         }
     }
 
@@ -54,6 +61,13 @@ impl Failure {
         }
     }
 
+    /// With several destinations: what became of each.
+    pub(crate) fn destinations(&self) -> &[Destination] {
+        match self {
+            Self::Retryable { destinations, .. } | Self::Fatal { destinations, .. } => destinations,
+        }
+    }
+
     /// Whether trying again may help.
     pub(crate) fn may_pass(&self) -> bool {
         matches!(self, Self::Retryable { .. })
@@ -63,11 +77,19 @@ impl Failure {
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         let message = crate::registry::error_chain(&e);
-        if e.is_retryable() || e.may_be_a_race() {
+        let mut failure = if e.is_retryable() || e.may_be_a_race() {
             Self::retryable(e.code(), message)
         } else {
             Self::fatal(e.code(), message)
+        };
+        if let EngineError::Publish(publish) = e {
+            match &mut failure {
+                Self::Retryable { destinations, .. } | Self::Fatal { destinations, .. } => {
+                    *destinations = publish.destinations;
+                }
+            }
         }
+        failure
     }
 }
 

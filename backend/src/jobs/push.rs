@@ -8,8 +8,9 @@ use futures::FutureExt as _;
 
 use super::outcome::Failure;
 use crate::engine::{self, PushOptions, PushReport};
-use crate::model::{ErrorCode, Operation};
+use crate::model::{ErrorCode, Operation, Reference};
 use crate::service::Services;
+use crate::spec::Work;
 use crate::store::{ClaimedJob, PushOutcome};
 
 /// Pushes the job's list and records the outcome; a list a newer one for its target overtook is
@@ -46,7 +47,28 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) {
 async fn push(services: &Services, job: &ClaimedJob) -> Result<PushReport, Failure> {
     let client = services.registry();
     let options = PushOptions::new(job.options.clone(), services.settings.concurrency());
-    Ok(engine::run(&client, &job.work, &options).boxed().await?)
+    let work = publish_work(job)?;
+    Ok(engine::publish(&client, &work, &options).boxed().await?)
+}
+
+/// The work of a claimed list, with its publish's other destinations as further targets (their
+/// order is the submission's).
+fn publish_work(job: &ClaimedJob) -> Result<Work, Failure> {
+    if job.members.is_empty() {
+        return Ok(job.work.clone());
+    }
+    let more = job
+        .members
+        .iter()
+        .map(|(id, target)| {
+            Reference::parse(target).map_err(|e| {
+                let message =
+                    format!("the destination of list {id}, {target:?}, cannot be read: {e}");
+                Failure::fatal(ErrorCode::UnreadableJob, message)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(job.work.with_more_targets(more))
 }
 
 /// Records a push attempt's outcome: succeeded, retried after a backoff, or failed for good.
@@ -68,6 +90,7 @@ pub(super) async fn record(
                 size: report.size,
                 entries: report.entries,
                 sources: report.sources,
+                destinations: report.destinations,
                 watch_at: super::watcher::next_check(settings)
                     .map(|after| services.store.clock().now() + after),
             };
@@ -86,9 +109,10 @@ pub(super) async fn record(
             tracing::warn!(retry, "push failed: {}", f.message());
             let code = f.code().to_string();
             super::record(job, || {
+                let failed = (code.as_str(), f.message());
                 services
                     .store
-                    .fail_push(job, &code, f.message(), retry_at, max_attempts)
+                    .fail_push(job, failed, f.destinations(), retry_at, max_attempts)
             })
             .await;
         }

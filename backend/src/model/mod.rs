@@ -1,7 +1,7 @@
 //! Leaf value types every layer shares: what a list is, where it is in its life, the digest of a
 //! content-addressed thing, a platform, a secret that never prints, one entry of a list, what the
 //! watch finds a pushed list drifted by, what refers to an image (signatures, attestations,
-//! SBOMs), who submitted a list with an OIDC ID token, a submission's options and the rule that
+//! SBOMs), what became of each destination of a publish, who submitted a list with an OIDC ID token, a submission's options and the rule that
 //! merges them, a staged release and how its arrivals make its list, and the stable error codes
 //! with the
 //! one table of advice on what to do about each.
@@ -17,6 +17,7 @@ mod identity;
 mod names;
 mod options;
 pub mod platform;
+mod publish;
 pub mod reference;
 mod referrer;
 pub mod release;
@@ -35,6 +36,7 @@ pub use names::{
 };
 pub use options::{AskedOptions, ListOptions};
 pub use platform::Platform;
+pub use publish::{Destination, Outcome};
 pub use reference::Reference;
 pub use referrer::{Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag, tally};
 pub use release::{OnDeadline, Staging};

@@ -16,8 +16,8 @@ use super::spec_form::SpecForm;
 use super::view::{DigestView, DriftView, StatusView, age, human_size, media_label, timestamp};
 use super::{Layout, Nav, PageError, Visitor, render, see_other};
 use crate::model::Reference;
-use crate::model::{Entry, Identity, ListStatus, Operation, Platform, Repair};
-use crate::service::{ListResource, ServiceError};
+use crate::model::{Entry, Identity, ListStatus, Operation, Outcome, Platform, Repair};
+use crate::service::{DestinationInfo, ListResource, ServiceError};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(show_list)
@@ -124,6 +124,34 @@ pub(super) struct ListView {
     queued: Option<&'static str>,
     /// Who submitted it, when a CI job's OIDC ID token did.
     submitted_by: Option<Identity>,
+    /// Every destination of its publish (empty for a list of one target).
+    destinations: Vec<DestinationRow>,
+}
+
+/// One destination of a publish, on each of its lists' pages.
+struct DestinationRow {
+    list_id: String,
+    target: String,
+    status: StatusView,
+    outcome: &'static str,
+    digest: Option<String>,
+    error: Option<String>,
+    /// Whether it is the page's own list.
+    this: bool,
+}
+
+impl DestinationRow {
+    fn new(d: &DestinationInfo, page: uuid::Uuid) -> Self {
+        Self {
+            list_id: d.list_id.to_string(),
+            target: d.target.clone(),
+            status: d.status.into(),
+            outcome: d.outcome.map_or("not yet", Outcome::label),
+            digest: d.digest.as_ref().map(|h| h.as_str().to_owned()),
+            error: d.error.clone(),
+            this: d.list_id == page,
+        }
+    }
 }
 
 impl ListView {
@@ -222,6 +250,11 @@ impl ListView {
             notice,
             queued: None,
             submitted_by: l.submitted_by.clone(),
+            destinations: l
+                .destinations
+                .iter()
+                .map(|d| DestinationRow::new(d, l.id))
+                .collect(),
         }
     }
 

@@ -52,17 +52,33 @@ impl Submit {
         self.submission.options.over(&self.asked)
     }
 
-    /// Several targets in one submission are the command line's for now (`manifold push`): the
-    /// service keeps one target's order and watch per list.
-    fn refuse_several_targets(&self) -> Result<(), ServiceError> {
-        match self.submission.several_targets {
-            Some(field) => Err(ServiceError::invalid(
+    /// Several targets in one submission are one publish: the same list at each, the tags
+    /// moved together. Each target's own current list would make another list, so a publish
+    /// neither appends nor brings platforms to a staged release.
+    fn check_several_targets(&self) -> Result<(), ServiceError> {
+        let Some(key) = self.submission.several_targets else {
+            return Ok(());
+        };
+        let options = self.options();
+        let refused = [
+            (
+                "append",
+                options.append,
+                "merges into the list each target holds",
+            ),
+            (
+                "expect",
+                options.stage.is_some(),
+                "composes one target's release",
+            ),
+        ];
+        match refused.into_iter().find(|(_, on, _)| *on) {
+            Some((field, _, why)) => Err(ServiceError::invalid(
                 ErrorCode::InvalidSpec,
                 field,
                 format!(
-                    "several targets are not yet supported by the service ({field} names {}); \
-                     submit one list per target, or publish to all of them at once with \
-                     `manifold push`",
+                    "{field} {why}, and this submission names {} targets ({key}); submit one \
+                     list per target, or publish the whole list to all of them",
                     self.submission.spec.targets().len()
                 ),
             )),
@@ -213,7 +229,7 @@ impl Services {
         caller: Option<&IdToken>,
     ) -> Result<ListResource, ServiceError> {
         submit.refuse_nul()?;
-        submit.refuse_several_targets()?;
+        submit.check_several_targets()?;
         let work = Work::List(submit.submission.spec.clone());
         self.queue(submit.queued(&work, caller)).await
     }
@@ -225,10 +241,16 @@ impl Services {
         check_staging(&q.options)?;
         let identity = self.check_rules(q.work, q.caller)?;
         let key = checked_key(q.idempotency_key)?;
+        let targets = q.work.targets();
+        let more = targets[1..]
+            .iter()
+            .map(|t| (t.to_string(), q.work.at(t).to_stored()))
+            .collect();
         let new = NewList {
             target: q.work.target().to_string(),
             tags: q.work.tags().to_vec(),
-            spec: q.work.to_stored(),
+            spec: q.work.at(q.work.target()).to_stored(),
+            more,
             request_hash: q.fingerprint(),
             spec_text: q.text,
             spec_format: q.format,
@@ -258,7 +280,7 @@ impl Services {
         caller: Option<&IdToken>,
     ) -> Result<DryRun, ServiceError> {
         submit.refuse_nul()?;
-        submit.refuse_several_targets()?;
+        submit.check_several_targets()?;
         let options = submit.options();
         let work = Work::List(submit.submission.spec.clone());
         self.check_allowed(&work, options.callback_url.as_deref())?;
@@ -360,12 +382,15 @@ impl Services {
         let Some(token) = caller else {
             return Ok(None);
         };
-        let target = work.target();
-        let targets: Vec<String> = std::iter::once(target.to_string())
-            .chain(work.tags().iter().map(|t| target.with_tag(t).to_string()))
+        let targets: Vec<String> = work
+            .targets()
+            .into_iter()
+            .flat_map(|target| {
+                std::iter::once(target.to_string())
+                    .chain(work.tags().iter().map(|t| target.with_tag(t).to_string()))
+            })
             .collect();
-        let mut named = work.references();
-        let read = named.split_off(1.min(named.len()));
+        let read = work.sources();
         let sources: Vec<String> = read.iter().map(|(_, r)| r.to_string()).collect();
         match oidc::decide(self.settings.oidc_rules(), token, &targets, &sources) {
             Ok(rule) => Ok(Some(token.identity(Some(&rule.name)))),
@@ -374,7 +399,7 @@ impl Services {
                 message: refusal.message,
                 field: match refusal.source {
                     Some(i) => read[i].0.clone(),
-                    None => named.swap_remove(0).0,
+                    None => target_field(work).to_owned(),
                 },
             }),
         }
@@ -491,6 +516,14 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ServiceError> {
     Ok((t, id.parse().map_err(|_| bad())?))
 }
 
+/// The field that names a work's (first) target.
+fn target_field(work: &Work) -> &'static str {
+    match work {
+        Work::List(_) => "image",
+        Work::Remove(_) | Work::Copy(_) => "target",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,27 +585,36 @@ mod tests {
     }
 
     #[test]
-    fn several_targets_are_refused_by_the_service_naming_the_key_that_gave_them() {
+    fn several_targets_are_published_but_neither_appended_nor_staged() {
+        let manifests = "manifests: [{image: r.io/a:v1}]\n";
         let one = submit(
-            "image: [r.io/demo:v1]\nmanifests: [{image: r.io/a:v1}]\n",
+            &format!("image: [r.io/demo:v1]\nappend: true\n{manifests}"),
             None,
         );
         let listed = submit(
-            "image: [r.io/demo:v1, s.io/demo:v1]\nmanifests: [{image: r.io/a:v1}]\n",
+            &format!("image: [r.io/demo:v1, s.io/demo:v1]\n{manifests}"),
             None,
         );
-        let targets = submit(
-            "targets: [r.io/demo:v1, s.io/demo:v1]\nmanifests: [{image: r.io/a:v1}]\n",
+        let appended = submit(
+            &format!("targets: [r.io/demo:v1, s.io/demo:v1]\nappend: true\n{manifests}"),
+            None,
+        );
+        let staged = submit(
+            &format!("image: [r.io/demo:v1, s.io/demo:v1]\nexpect: [linux/amd64]\n{manifests}"),
             None,
         );
 
-        assert!(one.refuse_several_targets().is_ok());
-        for (s, field) in [(listed, "image"), (targets, "targets")] {
-            let err = s.refuse_several_targets().unwrap_err();
+        assert!(one.check_several_targets().is_ok());
+        assert!(listed.check_several_targets().is_ok());
+        for (s, field, key) in [(appended, "append", "targets"), (staged, "expect", "image")] {
+            let err = s.check_several_targets().unwrap_err();
             assert_eq!(err.field(), Some(field));
             assert_eq!(err.code(), ErrorCode::InvalidSpec);
             let message = err.to_string();
-            assert!(message.contains("several targets are not yet supported by the service"));
+            assert!(
+                message.contains(&format!("names 2 targets ({key})")),
+                "{message}"
+            );
         }
     }
 

@@ -38,7 +38,7 @@ pub use history::TargetHistory;
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use registries::{Profiles, RegistryView};
 pub use releases::{ArrivedPlatform, ReleaseResource, StageSummary};
-pub use resource::{CallbackInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
+pub use resource::{CallbackInfo, DestinationInfo, DriftInfo, ErrorInfo, ListResource, SpecInfo};
 
 pub use crate::engine::{ImageDetails, InspectEntry, Inspection, Skipped};
 pub use crate::oidc::{IdToken, TokenError};

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::model::{
     Audience, CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, Identity,
-    ListFormat, ListStatus, ListType, Operation, SpecFormat,
+    ListFormat, ListStatus, ListType, Operation, Outcome, SpecFormat,
 };
-use crate::store::ListRecord;
+use crate::store::{ListRecord, PublishMember};
 
 /// A list submitted for pushing, and what became of it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -110,6 +110,49 @@ pub struct ListResource {
     /// Who submitted it, when a CI job's OIDC ID token did (its issuer, subject, repository,
     /// ref, run, and the rule that let it); none for an API token.
     pub submitted_by: Option<Identity>,
+    /// When it was submitted with several targets (a publish): every destination's list, this
+    /// one included, in the submission's order — one list per destination, each in its own
+    /// target's order, history and watch, all moved by one job in two phases (every child
+    /// present everywhere, then every tag). Empty for a list of one target.
+    pub destinations: Vec<DestinationInfo>,
+}
+
+/// One destination of a publish and what became of it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DestinationInfo {
+    /// Its list.
+    pub list_id: Uuid,
+    /// The destination (a tag).
+    #[schema(example = "registry.example:5000/demo:v0.2")]
+    pub target: String,
+    /// Its list's status (they move together).
+    pub status: ListStatus,
+    /// What its tag holds now, once the publish ended: the list's digest where published,
+    /// else what it held before, if anything.
+    pub digest: Option<Digest>,
+    /// Once the publish ended: `published` (every tag holds the list), `untouched` (no tag was
+    /// moved: the publish failed before), `put_back` (tags were moved, then put back) or
+    /// `stranded` (a tag moved could not be put back: `error` says which).
+    pub outcome: Option<Outcome>,
+    /// Why it failed, or what could not be put back.
+    pub error: Option<String>,
+}
+
+impl From<PublishMember> for DestinationInfo {
+    fn from(m: PublishMember) -> Self {
+        let (outcome, held, error) = match m.outcome {
+            Some(d) => (Some(d.outcome), d.digest, d.error),
+            None => (None, None, None),
+        };
+        Self {
+            list_id: m.list_id,
+            target: m.target,
+            status: m.status,
+            digest: held.or(m.digest),
+            outcome,
+            error,
+        }
+    }
 }
 
 /// What the watch last found a pushed list to be in its registry.
@@ -221,6 +264,7 @@ impl From<ListRecord> for ListResource {
                 text: l.spec_text,
             },
             submitted_by: l.identity,
+            destinations: l.publish.into_iter().map(DestinationInfo::from).collect(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::targets::repeated_repository;
 use super::{ListSpec, SourceEntry, SpecError};
 use crate::model::Reference;
 use crate::model::{Digest, Operation, Platform};
@@ -88,24 +89,51 @@ impl Removal {
 }
 
 impl CopySpec {
-    /// Reads a copy's fields, naming the one at fault: `source`, `target`, `tags[i]`.
-    pub fn parse(source: &str, target: &str, tags: &[String]) -> Result<Self, SpecError> {
+    /// Reads a copy's fields, naming the one at fault: `source`, `target` (or `target[i]` of
+    /// several: each a tag, in a repository of its own), `tags[i]`.
+    pub fn parse(source: &str, targets: &[String], tags: &[String]) -> Result<Self, SpecError> {
         let source =
             Reference::parse(source).map_err(|e| SpecError::in_field("source", e.to_string()))?;
-        let image = tag_reference("target", target)?;
+        let mut destinations: Vec<Reference> = Vec::new();
+        for (i, text) in targets.iter().enumerate() {
+            let field = match targets.len() {
+                1 => "target".to_owned(),
+                _ => format!("target[{i}]"),
+            };
+            let destination = tag_reference(&field, text)?;
+            if let Some(repeated) = repeated_repository(&destinations, &destination, "target") {
+                return Err(SpecError::in_field(field, repeated));
+            }
+            destinations.push(destination);
+        }
+        if destinations.is_empty() {
+            return Err(SpecError::in_field("target", "name at least one target"));
+        }
         crate::model::reference::check_tag_count(tags.len())
             .map_err(|e| SpecError::in_field("tags", e))?;
         for (i, tag) in tags.iter().enumerate() {
             crate::model::reference::check_tag(tag)
                 .map_err(|e| SpecError::in_field(format!("tags[{i}]"), e))?;
         }
+        let image = destinations.remove(0);
         Ok(CopySpec {
             source,
             image,
-            more_targets: Vec::new(),
+            more_targets: destinations,
             tags: tags.to_vec(),
         })
     }
+}
+
+/// Further targets with the field that names each: `<key>[1]`, `<key>[2]`, … (the first target
+/// is `<key>[0]`, or the key alone).
+fn further<'a>(
+    key: &'a str,
+    more: &'a [Reference],
+) -> impl Iterator<Item = (String, &'a Reference)> + 'a {
+    more.iter()
+        .enumerate()
+        .map(move |(i, r)| (format!("{key}[{}]", i + 1), r))
 }
 
 /// A reference that must name a tag (a list is written under a tag; its digest is its own).
@@ -150,6 +178,37 @@ impl Work {
         }
     }
 
+    /// The work as one of its destinations does it alone: `target` its only target (a
+    /// publish's list per destination keeps this, so that its watch, follow-ups and repairs
+    /// write that destination only).
+    pub fn at(&self, target: &Reference) -> Work {
+        let mut one = self.clone();
+        match &mut one {
+            Work::List(spec) => {
+                spec.image = target.clone();
+                spec.more_targets.clear();
+            }
+            Work::Remove(r) => r.image = target.clone(),
+            Work::Copy(c) => {
+                c.image = target.clone();
+                c.more_targets.clear();
+            }
+        }
+        one
+    }
+
+    /// The work with `more` as its further targets (a publish's job, from its destinations'
+    /// lists); a removal has one target only and stays as it is.
+    pub fn with_more_targets(&self, more: Vec<Reference>) -> Work {
+        let mut all = self.clone();
+        match &mut all {
+            Work::List(spec) => spec.more_targets = more,
+            Work::Copy(c) => c.more_targets = more,
+            Work::Remove(_) => {}
+        }
+        all
+    }
+
     /// The extra tags written.
     pub fn tags(&self) -> &[String] {
         match self {
@@ -169,12 +228,31 @@ impl Work {
                         .enumerate()
                         .map(|(i, m)| (format!("manifests[{i}].image"), &m.image)),
                 )
+                .chain(further("targets", &spec.more_targets))
                 .collect(),
             Work::Remove(r) => vec![("target".to_owned(), &r.image)],
-            Work::Copy(c) => vec![
+            Work::Copy(c) => [
                 ("source".to_owned(), &c.source),
                 ("target".to_owned(), &c.image),
-            ],
+            ]
+            .into_iter()
+            .chain(further("target", &c.more_targets))
+            .collect(),
+        }
+    }
+
+    /// The references the work reads, with the field that names each (a list's sources, a
+    /// copy's source).
+    pub fn sources(&self) -> Vec<(String, &Reference)> {
+        match self {
+            Work::List(spec) => spec
+                .manifests
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("manifests[{i}].image"), &m.image))
+                .collect(),
+            Work::Remove(_) => Vec::new(),
+            Work::Copy(c) => vec![("source".to_owned(), &c.source)],
         }
     }
 
@@ -313,15 +391,48 @@ mod tests {
 
     #[test]
     fn a_copy_names_the_field_at_fault() {
-        let err =
-            CopySpec::parse("r.io/a:v1", "r.io/b:v1", &strings(&["ok", "no/slash"])).unwrap_err();
+        let err = CopySpec::parse(
+            "r.io/a:v1",
+            &strings(&["r.io/b:v1"]),
+            &strings(&["ok", "no/slash"]),
+        )
+        .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("tags[1]"));
-        let err = CopySpec::parse("NOT A REF", "r.io/b:v1", &[]).unwrap_err();
+        let err = CopySpec::parse("NOT A REF", &strings(&["r.io/b:v1"]), &[]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("source"));
         let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
-        let err = CopySpec::parse("r.io/a:v1", "r.io/b:v1", &many).unwrap_err();
+        let err = CopySpec::parse("r.io/a:v1", &strings(&["r.io/b:v1"]), &many).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("tags"));
-        assert!(CopySpec::parse("r.io/a:v1", "r.io/b:v1", &many[1..]).is_ok());
+        assert!(CopySpec::parse("r.io/a:v1", &strings(&["r.io/b:v1"]), &many[1..]).is_ok());
+    }
+
+    #[test]
+    fn a_copy_to_several_targets_names_the_one_at_fault_and_each_keeps_its_own_work() {
+        let several = strings(&["r.io/b:v1", "s.io/b:v1", "r.io/b:v2"]);
+        let err = CopySpec::parse("r.io/a:v1", &several, &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("target[2]"));
+        assert!(
+            err.message.contains("repository of target[0]"),
+            "{}",
+            err.message
+        );
+        let digest = strings(&["r.io/b:v1", &format!("s.io/b@sha256:{}", "a".repeat(64))]);
+        let err = CopySpec::parse("r.io/a:v1", &digest, &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("target[1]"));
+        let err = CopySpec::parse("r.io/a:v1", &[], &[]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("target"));
+
+        let copy = CopySpec::parse("r.io/a:v1", &several[..2], &[]).unwrap();
+        let work = Work::Copy(copy);
+        let names: Vec<String> = work.targets().iter().map(|t| t.to_string()).collect();
+        assert_eq!(names, ["r.io/b:v1", "s.io/b:v1"]);
+        let second = work.at(work.targets()[1]);
+        assert_eq!(second.targets().len(), 1);
+        assert_eq!(second.target().to_string(), "s.io/b:v1");
+        let fields: Vec<String> = work.references().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["source", "target", "target[1]"]);
+        let again = second.with_more_targets(vec![work.target().clone()]);
+        assert_eq!(again.targets().len(), 2);
     }
 
     #[test]
@@ -353,7 +464,9 @@ mod tests {
             Work::Remove(Removal::parse("r.io/d:v1", &strings(&["linux/arm64"]), &[]).unwrap());
         let fields: Vec<String> = removal.texts().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["target", "platforms[0]"]);
-        let copy = Work::Copy(CopySpec::parse("r.io/a:v1", "s.io/a:v1", &strings(&["t"])).unwrap());
+        let copy = Work::Copy(
+            CopySpec::parse("r.io/a:v1", &strings(&["s.io/a:v1"]), &strings(&["t"])).unwrap(),
+        );
         let fields: Vec<String> = copy.texts().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["source", "target", "tags[0]"]);
     }
@@ -362,13 +475,14 @@ mod tests {
     fn stored_work_reads_back_as_it_was_for_its_operation() {
         let removal =
             Work::Remove(Removal::parse("r.io/demo:v1", &strings(&["linux/arm/v7"]), &[]).unwrap());
-        let copy =
-            Work::Copy(CopySpec::parse("r.io/a:v1", "s.io/a:v1", &strings(&["latest"])).unwrap());
+        let copy = Work::Copy(
+            CopySpec::parse("r.io/a:v1", &strings(&["s.io/a:v1"]), &strings(&["latest"])).unwrap(),
+        );
         for (work, op) in [(removal, Operation::Remove), (copy, Operation::Copy)] {
             assert_eq!(work.operation(false), op);
             assert_eq!(Work::from_stored(op, work.to_stored()).unwrap(), work);
         }
-        let copy = CopySpec::parse("r.io/a:v1", "s.io/a:v1", &[]).unwrap();
+        let copy = CopySpec::parse("r.io/a:v1", &strings(&["s.io/a:v1"]), &[]).unwrap();
         let stored = Work::Copy(copy).to_stored();
         assert!(Work::from_stored(Operation::Push, stored).is_err());
     }

@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use super::publish;
 use super::releases::{self, Opened};
 use super::rows::{self, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page};
 use super::sql::{Backend, Row, Session, Value, args};
@@ -43,6 +44,7 @@ pub(super) async fn insert<B: Backend>(
     let id = Uuid::now_v7();
     if new.idempotency_key.is_none()
         && new.options.stage.is_none()
+        && new.more.is_empty()
         && let Some(one) = &st.insert_list_with_job
     {
         let mut session = db.write_one().await?;
@@ -94,6 +96,13 @@ pub(super) async fn insert<B: Backend>(
     if let Some(release) = release {
         releases::attach(&mut tx, db.statements(), id, release).await?;
     }
+    let only_list = |id, new: &NewList| {
+        let mut params = insert_args(id, new, max_attempts);
+        params.truncate(LIST_PARAMS);
+        params
+    };
+    let publish = &db.statements().publish;
+    publish::insert_members(&mut tx, &st.insert_list, publish, id, new, only_list).await?;
     let row = tx.fetch_optional(&st.get_list, args![id]).await?;
     let list = rows::list(&row.ok_or_else(|| vanished("insert"))?)?;
     tx.commit().await?;
@@ -281,6 +290,9 @@ fn page_query(select: &str, filter: &ListFilter, limit: i64) -> (String, Vec<Val
 pub(super) async fn cancel<B: Backend>(db: &B, id: Uuid) -> Result<Transition, DbError> {
     let st = &db.statements().lists;
     let mut tx = db.begin().await?;
+    let asked = id;
+    let publish = &db.statements().publish;
+    let id = publish::leader(&mut tx, publish, id).await?;
     let Some(found) = tx.fetch_optional(&st.cancel_find, args![id]).await? else {
         return Ok(Transition::NotFound);
     };
@@ -291,9 +303,11 @@ pub(super) async fn cancel<B: Backend>(db: &B, id: Uuid) -> Result<Transition, D
         return Ok(Transition::Conflict(now));
     }
     tx.execute(&st.cancel_job, args![id]).await?;
-    tx.execute(&st.cancel_list, args![id]).await?;
+    for list in std::iter::once(id).chain(publish::member_ids(&mut tx, publish, id).await?) {
+        tx.execute(&st.cancel_list, args![list]).await?;
+    }
     tx.commit().await?;
-    after(db, id).await
+    after(db, asked).await
 }
 
 /// Queues a failed or canceled list again, with a fresh set of attempts.
@@ -304,6 +318,9 @@ pub(super) async fn retry<B: Backend>(
 ) -> Result<Transition, DbError> {
     let st = &db.statements().lists;
     let mut tx = db.begin().await?;
+    let asked = id;
+    let publish = &db.statements().publish;
+    let id = publish::leader(&mut tx, publish, id).await?;
     let Some(found) = tx.fetch_optional(&st.retry_find, args![id]).await? else {
         return Ok(Transition::NotFound);
     };
@@ -313,10 +330,12 @@ pub(super) async fn retry<B: Backend>(
     }
     tx.execute(&st.retry_job, args![id, i64::from(max_attempts)])
         .await?;
-    tx.execute(&st.retry_list, args![id]).await?;
+    for list in std::iter::once(id).chain(publish::member_ids(&mut tx, publish, id).await?) {
+        tx.execute(&st.retry_list, args![list]).await?;
+    }
     tx.commit().await?;
     db.queued();
-    after(db, id).await
+    after(db, asked).await
 }
 
 /// Starts following a list (`on`), or stops following it and every follow-up after it; the list

@@ -16,6 +16,7 @@ mod error;
 mod health;
 mod lists;
 mod postgres;
+mod publish;
 mod queue;
 mod releases;
 mod repair;
@@ -37,7 +38,7 @@ pub use postgres::{JOBS_CHANNEL, MIGRATOR, PgStore};
 pub use releases::{ReleaseRecord, ReleaseState, StageRecord};
 pub use rows::{
     ClaimedJob, DriftRecord, JobKind, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page,
-    PushOutcome,
+    PublishMember, PushOutcome,
 };
 pub use sqlite::{MIGRATOR as SQLITE_MIGRATOR, SqliteStore};
 pub use watch::{DriftFound, DriftRecorded};
@@ -263,17 +264,19 @@ impl Store {
         write!(self, s => queue::complete_push(&s.pools, job, done, max_attempts).await)
     }
 
-    /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`. False
-    /// when fenced out.
+    /// Records a failed attempt: retried at `retry_at`, or failed for good when `None` (with
+    /// what became of each destination of a publish). False when fenced out.
     pub async fn fail_push(
         &self,
         job: &ClaimedJob,
-        code: &str,
-        message: &str,
+        (code, message): (&str, &str),
+        destinations: &[crate::model::Destination],
         retry_at: Option<DateTime<Utc>>,
         max_attempts: u32,
     ) -> Result<bool, DbError> {
-        write!(self, s => queue::fail_push(&s.pools, job, code, message, retry_at, max_attempts).await)
+        write!(self, s => queue::fail_push(
+            &s.pools, job, code, message, destinations, retry_at, max_attempts
+        ).await)
     }
 
     /// Records that a push was not made because `newer`, a newer list for its target, landed

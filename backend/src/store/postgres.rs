@@ -53,6 +53,10 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         target_lock: Some("select pg_try_advisory_xact_lock(hashtextextended($1, 1)) as locked"),
         insert_with_job: true,
         json_text: "{}::text",
+        publish_json: "(case when l.publish_id is null then null else (select \
+            json_agg(json_build_object('list_id', g.list_id, 'target', g.target, \
+            'status', g.status, 'digest', g.digest, 'outcome', g.publish_outcome) \
+            order by g.seq) from list g where g.publish_id = l.publish_id) end)",
     })
 });
 

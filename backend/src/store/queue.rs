@@ -11,11 +11,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::DbError;
+use super::publish::{self, PublishStatements};
 use super::releases::{self, Settled};
 use super::rows::{self, ClaimedJob, JobKind, PushOutcome};
 use super::sql::{Backend, Row as _, Session, Value, args};
 use super::statements::QueueStatements;
-use crate::model::CallbackStatus;
+use crate::model::{CallbackStatus, Destination};
 
 /// Claims the next due job, taking a lease and bumping its attempt; marks a push `running`.
 /// A push job waits while another job of its target holds a lease or an older one is due; where
@@ -35,7 +36,8 @@ pub(super) async fn claim<B: Backend>(
     let mut unreadable = false;
     for candidate in candidates {
         let is_push = candidate.text("kind")?.as_deref() == Some(JobKind::Push.as_str());
-        if !takes_candidate(&mut tx, st, &candidate, is_push).await? {
+        let publish_st = &db.statements().publish;
+        if !takes_candidate(&mut tx, st, publish_st, &candidate, is_push).await? {
             continue;
         }
         let params = vec![
@@ -46,7 +48,7 @@ pub(super) async fn claim<B: Backend>(
         let Some(job) = tx.fetch_optional(&st.claim_job, params).await? else {
             continue;
         };
-        match claimed_job(&mut tx, st, &job, is_push).await {
+        match claimed_job(&mut tx, st, publish_st, &job, is_push).await {
             Ok(claimed) => {
                 tx.commit().await?;
                 return Ok(Some(claimed));
@@ -70,18 +72,25 @@ pub(super) async fn claim<B: Backend>(
 async fn takes_candidate<S: Session>(
     tx: &mut S,
     st: &QueueStatements,
+    publish_st: &PublishStatements,
     candidate: &S::Row,
     is_push: bool,
 ) -> Result<bool, DbError> {
     if is_push && let Some(lock) = &st.target_lock {
         let target = candidate.text("target")?;
-        let locked = tx.fetch_optional(lock, args![target.as_deref()]).await?;
-        if !locked
-            .map(|row| row.bool("locked"))
-            .transpose()?
-            .unwrap_or(false)
-        {
-            return Ok(false);
+        let targets = match candidate.uuid_opt("publish_id")? {
+            Some(first) => publish::targets(tx, publish_st, first, target).await?,
+            None => vec![target],
+        };
+        for target in targets {
+            let locked = tx.fetch_optional(lock, args![target.as_deref()]).await?;
+            if !locked
+                .map(|row| row.bool("locked"))
+                .transpose()?
+                .unwrap_or(false)
+            {
+                return Ok(false);
+            }
         }
     }
     match &st.try_lock_list {
@@ -144,6 +153,7 @@ async fn fail_unreadable<S: Session>(
 async fn claimed_job<S: Session>(
     tx: &mut S,
     st: &QueueStatements,
+    publish_st: &PublishStatements,
     job: &S::Row,
     is_push: bool,
 ) -> Result<ClaimedJob, DbError> {
@@ -163,6 +173,7 @@ async fn claimed_job<S: Session>(
     let mut claimed = rows::claimed(job, &list)?;
     if is_push {
         claimed.superseded_by = list.uuid_opt("superseded_by")?;
+        publish::claimed(tx, publish_st, &mut claimed).await?;
     }
     Ok(claimed)
 }
@@ -200,20 +211,11 @@ pub(super) async fn complete_push<B: Backend>(
     if !finish_claimed(&mut tx, st, job).await? {
         return Ok(false);
     }
-    write_entries(&mut tx, st, job.list_id, &done.entries).await?;
-    let size = i64::try_from(done.size).unwrap_or(i64::MAX);
-    let sources = serde_json::to_value(&done.sources).unwrap_or_default();
-    let params = vec![
-        Value::Uuid(job.list_id),
-        Value::from(done.digest.as_str()),
-        Value::from(&done.media_type),
-        Value::from(size),
-        Value::Json(sources),
-        Value::Time(done.watch_at),
-    ];
-    tx.execute(&st.succeed_list, params).await?;
-    tx.execute(&st.unwatch_others, args![job.list_id]).await?;
-    tx.execute(&st.replace_others, args![job.list_id]).await?;
+    for list in publish::lists(job) {
+        succeed(&mut tx, st, list, done).await?;
+    }
+    let publish_st = &db.statements().publish;
+    publish::record_outcomes(&mut tx, publish_st, job, &done.destinations).await?;
     queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
     if let Some(release) = released(job) {
         let landed = Settled::Released(done.digest.as_str(), &done.media_type, done.size);
@@ -224,6 +226,31 @@ pub(super) async fn complete_push<B: Backend>(
     Ok(true)
 }
 
+/// Records list `id` landed as `done` says: its entries, digest, status; the watch moved to it
+/// from the lists its target held before.
+async fn succeed<S: Session>(
+    tx: &mut S,
+    st: &QueueStatements,
+    id: uuid::Uuid,
+    done: &PushOutcome,
+) -> Result<(), DbError> {
+    write_entries(tx, st, id, &done.entries).await?;
+    let size = i64::try_from(done.size).unwrap_or(i64::MAX);
+    let sources = serde_json::to_value(&done.sources).unwrap_or_default();
+    let params = vec![
+        Value::Uuid(id),
+        Value::from(done.digest.as_str()),
+        Value::from(&done.media_type),
+        Value::from(size),
+        Value::Json(sources),
+        Value::Time(done.watch_at),
+    ];
+    tx.execute(&st.succeed_list, params).await?;
+    tx.execute(&st.unwatch_others, args![id]).await?;
+    tx.execute(&st.replace_others, args![id]).await?;
+    Ok(())
+}
+
 /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`. False
 /// when fenced out.
 pub(super) async fn fail_push<B: Backend>(
@@ -231,6 +258,7 @@ pub(super) async fn fail_push<B: Backend>(
     job: &ClaimedJob,
     code: &str,
     message: &str,
+    destinations: &[Destination],
     retry_at: Option<DateTime<Utc>>,
     max_attempts: u32,
 ) -> Result<bool, DbError> {
@@ -251,9 +279,13 @@ pub(super) async fn fail_push<B: Backend>(
     } else {
         "failed"
     };
-    tx.execute(&st.fail_list, args![job.list_id, status, code, message])
-        .await?;
+    for list in publish::lists(job) {
+        tx.execute(&st.fail_list, args![list, status, code, message])
+            .await?;
+    }
     if retry_at.is_none() {
+        let publish_st = &db.statements().publish;
+        publish::record_outcomes(&mut tx, publish_st, job, destinations).await?;
         queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
         if let Some(release) = released(job) {
             let message = format!("the release's list {} failed: {message}", job.list_id);
@@ -280,8 +312,9 @@ pub(super) async fn supersede<B: Backend>(
     if !finish_job(&mut tx, st, job, "done", None).await? {
         return Ok(false);
     }
-    tx.execute(&st.supersede_list, args![job.list_id, newer])
-        .await?;
+    for list in publish::lists(job) {
+        tx.execute(&st.supersede_list, args![list, newer]).await?;
+    }
     queue_callback(&mut tx, st, job, max_attempts, FINISHED).await?;
     if let Some(release) = released(job) {
         let message =

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::DbError;
 use super::sql::Row;
 use crate::model::{
-    CallbackStatus, Digest, DriftReason, DriftStatus, Entry, ErrorCode, Identity, ListOptions,
-    ListStatus, Operation, SourcePin, SpecFormat,
+    CallbackStatus, Destination, Digest, DriftReason, DriftStatus, Entry, ErrorCode, Identity,
+    ListOptions, ListStatus, Operation, SourcePin, SpecFormat,
 };
 use crate::spec::Work;
 
@@ -58,6 +58,25 @@ pub struct NewList {
     pub request_hash: String,
     /// Who submitted it, when an OIDC ID token did.
     pub identity: Option<Identity>,
+    /// A publish's further destinations, each written as a list of its own beside this one
+    /// (which runs the publish): its target and its own work, as JSON.
+    pub more: Vec<(String, serde_json::Value)>,
+}
+
+/// One list of a publish (one submission written to several targets), as each list of it shows
+/// the others.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PublishMember {
+    /// The list.
+    pub list_id: Uuid,
+    /// Its destination.
+    pub target: String,
+    /// Its status.
+    pub status: ListStatus,
+    /// What its tag holds now, once the publish ended: the list's digest where published.
+    pub digest: Option<Digest>,
+    /// What became of its destination, once the publish ended.
+    pub outcome: Option<Destination>,
 }
 
 /// What the watch last found a pushed list to be.
@@ -147,6 +166,10 @@ pub struct ListRecord {
     pub replaced_by: Option<Uuid>,
     /// Who submitted it, when an OIDC ID token did.
     pub identity: Option<Identity>,
+    /// The publish it is one destination of: the group's first list (which runs it).
+    pub publish_id: Option<Uuid>,
+    /// Every list of that publish, this one included, in the order of its destinations.
+    pub publish: Vec<PublishMember>,
 }
 
 /// What a finished push recorded.
@@ -164,6 +187,8 @@ pub struct PushOutcome {
     pub sources: Vec<SourcePin>,
     /// When the watch first checks it (none: it is not watched).
     pub watch_at: Option<DateTime<Utc>>,
+    /// With several destinations: what became of each.
+    pub destinations: Vec<Destination>,
 }
 
 /// Filters of the list listing.
@@ -233,6 +258,9 @@ pub struct ClaimedJob {
     pub superseded_by: Option<Uuid>,
     /// The staged release it brings platforms to (a stage) or pushes (a release).
     pub release_id: Option<Uuid>,
+    /// A publish's other lists (the claimed list runs it): each one's id and destination, in
+    /// order.
+    pub members: Vec<(Uuid, String)>,
 }
 
 /// Text that came from outside (a registry's error, a callback host's answer) as it can be stored:
@@ -335,6 +363,8 @@ pub(crate) fn list(row: &impl Row) -> Result<ListRecord, DbError> {
         release_id: row.uuid_opt("release_id")?,
         replaced_by: row.uuid_opt("replaced_by")?,
         identity: json("identity", row.json("identity")?)?,
+        publish_id: row.uuid_opt("publish_id")?,
+        publish: json("publish", row.json("publish")?)?.unwrap_or_default(),
     })
 }
 
@@ -398,6 +428,7 @@ pub(crate) fn claimed(job: &impl Row, list: &impl Row) -> Result<ClaimedJob, DbE
         sequence: required("seq", list.int("seq")?)?,
         superseded_by: None,
         release_id: list.uuid_opt("release_id")?,
+        members: Vec::new(),
     })
 }
 

@@ -31,6 +31,9 @@ pub(crate) struct Dialect {
     pub insert_with_job: bool,
     /// A JSON column as text (`{}` is the column).
     pub json_text: &'static str,
+    /// The lists of the publish list `l` is one of, as a JSON array in order (null for a list
+    /// of one destination).
+    pub publish_json: &'static str,
 }
 
 /// Every statement of the store, in one dialect.
@@ -43,6 +46,8 @@ pub(crate) struct Statements {
     pub watch: WatchStatements,
     /// Staged releases: opened, arrivals, released, ended at their deadline.
     pub releases: ReleaseStatements,
+    /// A publish's lists: joined, read, moved with the first.
+    pub publish: super::publish::PublishStatements,
     /// The readiness probe's write ($1: the probe's row).
     pub probe: String,
 }
@@ -125,11 +130,13 @@ const LIST_COLUMNS: &str = "l.list_id, l.revision, l.status, l.target, l.tags, l
     l.created_at, l.started_at, l.finished_at, l.operation, l.seq, \
     l.superseded_by, l.follow, l.follows, l.followed_by, l.drift_status, l.drift_checked_at, \
     l.drift_reasons, l.drift_error, l.drift_next_at, l.sources, l.callback_event, l.release_id, \
-    l.replaced_by, l.identity, \
+    l.replaced_by, l.identity, l.publish_id, \
     coalesce(j.attempt, 0) as attempts, j.max_attempts, j.run_at as next_run";
 
 /// Where a list read reads from.
-const LIST_FROM: &str = "from list l left join job j on j.list_id = l.list_id and j.kind = 'push'";
+/// (A publish's lists share the push job of its first list.)
+const LIST_FROM: &str = "from list l left join job j \
+    on j.list_id = coalesce(l.publish_id, l.list_id) and j.kind = 'push'";
 
 /// The columns an `insert into list` writes, in parameter order from $1 ($11: the push job's
 /// attempts, where one statement writes both).
@@ -139,13 +146,15 @@ const INSERT_COLUMNS: &str = "list_id, target, tags, options, spec, spec_text, s
 /// The columns of a list a claim reads beside its job.
 const CLAIM_COLUMNS: &str = "spec, options, follow, operation, target, seq, release_id";
 
-/// Whether the push job `{job}` of list `{list}` must wait: another push job of its target holds
+/// Whether the push job `{job}` of list `{list}` must wait: another push job of its target (of any
+/// destination, for a publish's first list; another publish's lists wait on its job) holds
 /// a lease, or an older one is due. (Jobs of one target run one at a time, oldest first; one
 /// waiting out a backoff does not hold the others up.)
 const BLOCKED: &str = "exists (select 1 from list l \
     join list m on m.target = l.target and m.status in ('queued', 'running') \
-    join job k on k.list_id = m.list_id and k.kind = 'push' \
-    where l.list_id = {list} and k.state = 'ready' and k.job_id <> {job} \
+    join job k on k.list_id = coalesce(m.publish_id, m.list_id) and k.kind = 'push' \
+    where (l.list_id = {list} or l.publish_id = {list}) and k.state = 'ready' \
+    and k.job_id <> {job} \
     and (k.locked_until >= {now} or (m.seq < l.seq and k.run_at <= {now})))";
 
 /// The newest list of the claimed list's target (`list`) that landed after it was submitted and
@@ -169,6 +178,7 @@ impl Statements {
             queue: QueueStatements::new(d),
             watch: WatchStatements::new(d),
             releases: ReleaseStatements::new(d),
+            publish: super::publish::PublishStatements::new(d),
             probe: format!(
                 "insert into store_probe (probe_id, probed_at) values ($1, {now}) \
                  on conflict (probe_id) do update set probed_at = excluded.probed_at",
@@ -189,7 +199,10 @@ fn blocked(d: &Dialect, job: &str, list: &str) -> String {
 impl ListStatements {
     fn new(d: &Dialect) -> Self {
         let now = d.now;
-        let select = format!("select {LIST_COLUMNS}, {} as entries", d.entries_json);
+        let select = format!(
+            "select {LIST_COLUMNS}, {} as entries, {} as publish",
+            d.entries_json, d.publish_json
+        );
         let values = format!(
             "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {}, {}, {now}",
             d.next_seq, d.created_at
@@ -239,7 +252,8 @@ impl ListStatements {
             ),
             retry_list: format!(
                 "update list set status = 'queued', error_code = null, error_message = null, \
-                 superseded_by = null, seq = {}, finished_at = null, updated_at = {now} \
+                 superseded_by = null, publish_outcome = null, seq = {}, finished_at = null, \
+                 updated_at = {now} \
                  where list_id = $1",
                 d.next_seq
             ),
@@ -276,7 +290,7 @@ impl QueueStatements {
                  locked_until = null, last_error = null, finished_at = null"
             ),
             claim_candidates: format!(
-                "select j.job_id, j.list_id, j.kind, l.target from job j \
+                "select j.job_id, j.list_id, j.kind, l.target, l.publish_id from job j \
                  join list l on l.list_id = j.list_id where {} \
                  and (j.kind <> 'push' or not {}) order by j.run_at, j.job_id limit 8",
                 due("j."),
@@ -561,6 +575,7 @@ mod tests {
             target_lock: None,
             insert_with_job: false,
             json_text: "{}",
+            publish_json: "null",
         }
     }
 
@@ -578,14 +593,16 @@ mod tests {
         let st = Statements::new(&dialect()).queue;
         assert!(
             st.claim_job.contains(
-                "where l.list_id = job.list_id and k.state = 'ready' and k.job_id <> job.job_id"
+                "where (l.list_id = job.list_id or l.publish_id = job.list_id) \
+                 and k.state = 'ready' and k.job_id <> job.job_id"
             ),
             "{}",
             st.claim_job
         );
         assert!(
             st.claim_candidates.contains(
-                "where l.list_id = j.list_id and k.state = 'ready' and k.job_id <> j.job_id"
+                "where (l.list_id = j.list_id or l.publish_id = j.list_id) \
+                 and k.state = 'ready' and k.job_id <> j.job_id"
             ),
             "{}",
             st.claim_candidates
