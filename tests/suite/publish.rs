@@ -399,3 +399,34 @@ async fn push_from_args_takes_the_target_again_for_each_more_registry_and_again_
         appended.stderr
     );
 }
+
+#[tokio::test]
+async fn an_oci_index_gitea_refuses_in_a_publish_is_put_back_everywhere_with_advice_to_publish_a_docker_list()
+ {
+    let (one, two) = (TestRegistry::plain().await, TestRegistry::plain().await);
+    let double = QuirkProxy::start(&two.host(), Profile::Gitea).await;
+    let destinations = [Destination::at(&one), Destination::behind(&double, &two)];
+    let before = seed_releases(&one, &destinations).await;
+    let oci = format!("type: oci\n{}", spec_to(&one, &destinations));
+    let docker = format!("type: docker\n{}", spec_to(&one, &destinations));
+
+    let (refused, error) = publish(&oci, &one).await;
+    refused.failed();
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(error["error"]["code"], "INVALID_LIST", "{error:#}");
+    assert!(message.contains("refused the OCI image index"), "{message}");
+    assert!(message.contains("--type docker"), "{message}");
+    assert_everywhere(&[&one, &two], &before).await;
+    let outcomes: Vec<&str> = error["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["put_back", "untouched"], "{error:#}");
+
+    let (run, report) = publish(&docker, &one).await;
+    run.ok();
+    let digest = report["digest"].as_str().unwrap().to_owned();
+    assert_everywhere(&[&one, &two], &[digest.clone(), digest]).await;
+}

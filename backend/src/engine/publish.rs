@@ -20,7 +20,7 @@ use super::current::{Current, Held};
 use super::error::EngineError;
 use super::plan::{Plan, PushOptions};
 use super::push::{Prepared, PushReport, plan_of, put_tag, run};
-use super::settle;
+use super::{refused, settle};
 use crate::model::{Destination, Outcome, Reference};
 use crate::registry::RegistryClient;
 use crate::spec::Work;
@@ -140,7 +140,7 @@ async fn flip(client: &RegistryClient, readies: Vec<Ready<'_>>) -> Result<PushRe
     for (step, result) in moves.into_iter().zip(results) {
         match result {
             Ok(()) => moved.push(step),
-            Err(e) => failed.push((step, e)),
+            Err(e) => failed.push((step, refused::in_publish(&readies[step.0].plan, e))),
         }
     }
     if failed.is_empty() {

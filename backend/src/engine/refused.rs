@@ -3,7 +3,9 @@
 //! entries), Gitea's `404` to an OCI image index (a Docker manifest list instead, when every
 //! entry can be one, even where `--type oci` asked for an index — a list that lands beats one
 //! that does not, and the warning says so; else a clear error), and an immutable tag that
-//! already holds this very list (nothing to do). Every other refusal (a `404` saying the
+//! already holds this very list (nothing to do). In a publish, which writes the same bytes
+//! everywhere, the same refusals are made as clear, and a Docker list is advised, not pushed.
+//! Every other refusal (a `404` saying the
 //! repository is unknown among them) is passed on as it came.
 
 use std::collections::BTreeMap;
@@ -17,6 +19,35 @@ use crate::registry::media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX};
 /// The document to PUT instead of the one the registry refused with `refusal`, or the error to
 /// give the user: `refusal` itself, or a clearer one when the list is why.
 pub(crate) fn instead(plan: &Plan, refusal: EngineError) -> Result<ListDocument, EngineError> {
+    let text = refusal.to_string();
+    judge(plan, refusal)?;
+    tracing::warn!(
+        "{} refused the OCI image index ({text}); pushing the list as a Docker manifest list \
+         instead",
+        plan.target
+    );
+    plan::serialise(DOCKER_LIST, &BTreeMap::new(), &plan.resolved)
+}
+
+/// The refusal of one destination of a publish, made clearer as [`instead`] would; where a Docker
+/// list would do, the advice to publish one (a publish writes the same bytes everywhere, so one
+/// destination cannot be given another document).
+pub(crate) fn in_publish(plan: &Plan, refusal: EngineError) -> EngineError {
+    let text = refusal.to_string();
+    match judge(plan, refusal) {
+        Err(clearer) => clearer,
+        Ok(()) => EngineError::Invalid(format!(
+            "{} refused the OCI image index ({text}); some registries (Gitea) take only Docker \
+             manifest lists, and a publish writes the same list everywhere: publish this list \
+             as a Docker manifest list (--type docker, or type: docker in the spec)",
+            plan.target.registry()
+        )),
+    }
+}
+
+/// Why the registry refused the list, when the list is why: `Ok` where a Docker manifest list
+/// would be taken instead of the OCI index refused; else the error to give.
+fn judge(plan: &Plan, refusal: EngineError) -> Result<(), EngineError> {
     if status(&refusal) != Some(404) || refusal.code() == ErrorCode::NameUnknown {
         return Err(refusal);
     }
@@ -37,15 +68,7 @@ pub(crate) fn instead(plan: &Plan, refusal: EngineError) -> Result<ListDocument,
              manifest lists, but this list cannot be one: {why}",
             plan.target.registry()
         ))),
-        None => {
-            tracing::warn!(
-                "{} refused the OCI image index ({refusal}); pushing the list as a Docker manifest \
-                 list instead",
-                plan.target
-            );
-            let resolved = &plan.resolved;
-            plan::serialise(DOCKER_LIST, &BTreeMap::new(), resolved)
-        }
+        None => Ok(()),
     }
 }
 
