@@ -134,6 +134,16 @@ async fn tag_puts(registry: &TestRegistry, tag: &str, least: usize) -> usize {
     count()
 }
 
+/// Each destination's `outcome`, as a report or an error document gives them.
+fn outcomes(document: &Value) -> Vec<&str> {
+    document["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect()
+}
+
 /// Asserts that `app:v1` and `app:latest` hold `digest` at every registry.
 async fn assert_everywhere(registries: &[&TestRegistry], digests: &[String]) {
     for (registry, digest) in registries.iter().zip(digests) {
@@ -279,12 +289,7 @@ async fn a_tag_put_refused_at_the_third_registry_puts_the_tags_moved_at_the_othe
         "{:?}",
         double.seen()
     );
-    let outcomes: Vec<&str> = error["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = outcomes(&error);
     assert_eq!(outcomes, ["put_back", "put_back", "untouched"], "{error:#}");
 }
 
@@ -417,12 +422,7 @@ async fn an_oci_index_gitea_refuses_in_a_publish_is_put_back_everywhere_with_adv
     assert!(message.contains("refused the OCI image index"), "{message}");
     assert!(message.contains("--type docker"), "{message}");
     assert_everywhere(&[&one, &two], &before).await;
-    let outcomes: Vec<&str> = error["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = outcomes(&error);
     assert_eq!(outcomes, ["put_back", "untouched"], "{error:#}");
 
     let (run, report) = publish(&docker, &one).await;
