@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::cli::{assert_demo_pulls, seed, seed_demo, seed_two_arch_index};
+use crate::support::forms::{csrf, post_form};
 use crate::support::on_both_stores;
 use crate::support::stores::Db;
 
@@ -125,6 +126,30 @@ async fn a_list_submitted_to_three_registries_lands_at_each_as_a_list_of_its_own
         page.contains(&format!(r#"href="/ui/lists/{}""#, lists[2].0)),
         "{page}"
     );
+
+    // The new-list form takes several targets in its target field.
+    let (cookie, token) = csrf(&app, "/ui/lists/new").await;
+    let targets_v2 = format!("{}/demo:v2, {}/demo:v2", hosts[1], hosts[2]);
+    let source = format!("{}/demo-amd64:v0.2", hosts[0]);
+    let form = [
+        ("target", targets_v2.as_str()),
+        ("source", source.as_str()),
+        ("platform", "linux/amd64"),
+        ("action", "push"),
+        ("csrf", token.as_str()),
+    ];
+    let posted = post_form(&app, "/ui/lists", Some(&cookie), &form).await;
+    assert_eq!(posted.status(), 303);
+    let location = posted.headers()["location"].to_str().unwrap().to_owned();
+    let from_form = location.trim_start_matches("/ui/lists/");
+    let landed = app.wait_status(from_form, "succeeded").await;
+    assert_eq!(destinations(&landed).len(), 2, "{landed:#}");
+    for registry in [&two, &three] {
+        assert_eq!(
+            held(registry, "demo:v2").await.as_ref(),
+            landed["digest"].as_str().map(str::to_owned).as_ref()
+        );
+    }
 
     let mut refused = spec_to(&one, &hosts[..1]);
     refused["image"] = json!([format!("{}/demo:v2", hosts[0]), "127.0.0.1:9/demo:v2"]);

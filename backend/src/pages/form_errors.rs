@@ -82,7 +82,7 @@ impl FormErrors {
         }
         let message = message.to_owned();
         let field = field.unwrap_or("");
-        let slot = if field == "image" {
+        let slot = if field == "image" || field.starts_with("targets[") {
             &mut self.target
         } else if field == "tags" || field.starts_with("tags[") {
             &mut self.tags

@@ -308,8 +308,17 @@ impl SpecForm {
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|t| !t.is_empty())
             .collect();
+        let targets: Vec<&str> = self
+            .target
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let image = match targets.as_slice() {
+            [_, _, ..] => json!(targets),
+            _ => json!(self.target.trim()),
+        };
         let mut document = json!({
-            "image": self.target.trim(),
+            "image": image,
             "manifests": manifests,
         });
         if !tags.is_empty() {
@@ -450,6 +459,25 @@ mod tests {
         let errors = f.build().unwrap_err();
 
         assert!(errors.target.is_some(), "{errors:?}");
+    }
+
+    #[test]
+    fn several_targets_in_the_target_field_are_one_publish_and_their_errors_are_placed_there() {
+        let mut f = form(&[("127.0.0.1:5000/a:v1", "")]);
+        f.target = "127.0.0.1:5000/demo:v1, 127.0.0.1:5001/demo:v1".into();
+
+        let built = f.build().unwrap();
+
+        assert_eq!(
+            built.submission.spec.targets().len(),
+            2,
+            "{:?}",
+            built.submission.spec
+        );
+        f.target = "127.0.0.1:5000/demo:v1 127.0.0.1:5000/demo:v2".into();
+        let errors = f.build().unwrap_err();
+        let placed = errors.target.as_deref().unwrap_or_default();
+        assert!(placed.contains("repository of image[0]"), "{errors:?}");
     }
 
     #[test]
