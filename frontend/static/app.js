@@ -23,7 +23,8 @@
     });
   }
 
-  // Live status: poll the JSON API until the list is final, then reload for the full page.
+  // Live status: poll the JSON API until the list is final (or staged), then reload for the full
+  // page.
   var ICONS = { queued: "◷", running: "↻", succeeded: "✓", failed: "✕", canceled: "⊘", superseded: "⤳" };
   var FINAL = ["succeeded", "failed", "canceled", "superseded"];
 
@@ -42,6 +43,10 @@
         .then(function (list) {
           if (!list) return setTimeout(poll, 3000);
           var status = list.status;
+          // A stage that became staged shows its release's details: the page has them.
+          if (status === "staged" && shown && shown.dataset.status !== status) {
+            return window.location.reload();
+          }
           if (shown && shown.dataset.status !== status && ICONS[status]) {
             shown.className = "status status-" + status;
             shown.dataset.status = status;

@@ -3,7 +3,8 @@
 //! token) against two service processes on one PostgreSQL database, the registry's access log
 //! counting the tag's PUTs, a job of another repository refused by the rules; a
 //! deadline that ends a release without a platform, the tag untouched; a late platform after
-//! the release, an ordinary append; a repeated one before it, replacing the first; on both stores.
+//! the release, an ordinary append; a repeated one before it, replacing the first; on both stores;
+//! and in Chromium, a stage's page that shows it staged with its release once its job ran.
 
 use manifold_testkit::{BuiltImage, ImageFixture, OidcIssuer, TestRegistry};
 use serde_json::{Value, json};
@@ -412,4 +413,38 @@ async fn a_release_refuses_other_expectations_and_keys_without_expect(db: Db) {
     let append = stage(&host, "amd64", "demo:v9", json!({"append": true}));
     let body: Value = app.post_json(&append).await.json().await.unwrap();
     assert_eq!(body["error"]["field"], "append", "{body:#}");
+}
+
+/// In headless Chromium: the page of a stage open while it is queued shows, once its job has run,
+/// that it is staged and what that means (its release's details), without a reload by hand.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_s_page_shows_it_staged_with_its_release_once_its_job_ran() {
+    let registry = TestRegistry::plain().await;
+    let host = registry.host();
+    seed_arches(&registry, "v1", &["amd64"]).await;
+    let allowed = vec![host.clone()];
+    let app = TestApp::spawn_on(Db::Sqlite, |s| {
+        s.registries = allowed;
+        s.workers = Some(0);
+    })
+    .await;
+    let body = json!({
+        "image": format!("{host}/demo:staged"),
+        "expect": ["linux/amd64", "linux/s390x"],
+        "manifests": [{"image": format!("{host}/demo-amd64:v1")}],
+    });
+    let id = app.submit(&body).await;
+    let b = crate::support::browser::Browser::open(1280, 900).await;
+    b.goto(&format!("{}/ui/lists/{id}", app.base)).await;
+    assert!(!b.text("#list-status").await.contains("staged"));
+
+    assert_eq!(app.run_pending_jobs().await, 1);
+    b.wait_until("return !!document.querySelector('#list-release') && document.body.innerText.includes('staged: its children are in the target repository')")
+        .await;
+
+    let status = b
+        .js("return document.querySelector('#list-status [data-status]').dataset.status")
+        .await;
+    assert_eq!(status, "staged");
+    b.close().await;
 }
