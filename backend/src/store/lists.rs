@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::publish;
 use super::releases::{self, Opened};
 use super::rows::{self, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page};
-use super::sql::{Backend, Row, Session, Value, args};
+use super::sql::{Backend, Driver, Pools, Row, Session, Value, args};
 use super::statements::placeholders;
 use super::{DbError, Inserted, Transition};
 use crate::model::{ListStatus, Operation};
@@ -197,9 +197,24 @@ fn key(row: &impl Row) -> Result<ListKey, DbError> {
     })
 }
 
-/// The revisions of those of `ids` that exist now.
-pub(super) async fn revisions<B: Backend>(db: &B, ids: &[Uuid]) -> Result<Vec<ListKey>, DbError> {
-    by_ids(db, &db.statements().lists.revisions_head, ids).await
+/// The revisions of those of `ids` that exist now, read on the kept connection (these reads run
+/// one at a time).
+pub(super) async fn revisions<DB>(db: &Pools<DB>, ids: &[Uuid]) -> Result<Vec<ListKey>, DbError>
+where
+    DB: Driver,
+    DB::Row: Row,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let head = &db.statements().lists.revisions_head;
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_AT_ONCE) {
+        let (list, params) = id_params(chunk);
+        for row in db.fetch_kept(&format!("{head}{list}"), params).await? {
+            found.push(key(&row)?);
+        }
+    }
+    Ok(found)
 }
 
 /// Those of `ids` that exist, each read as [`get`] reads one, in no particular order.

@@ -125,6 +125,7 @@ impl PgStore {
                 writer: pool,
                 wake: None,
                 clock,
+                kept: Default::default(),
             },
         })
     }

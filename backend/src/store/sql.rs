@@ -236,6 +236,8 @@ pub(crate) struct Pools<DB: Database> {
     pub wake: Option<Arc<Notify>>,
     /// What "now" is in statements.
     pub clock: Clock,
+    /// The connection the reads that run one at a time are made on (see [`Pools::fetch_kept`]).
+    pub kept: Arc<Kept<DB>>,
 }
 
 impl<DB: Database> Clone for Pools<DB> {
@@ -245,7 +247,26 @@ impl<DB: Database> Clone for Pools<DB> {
             writer: self.writer.clone(),
             wake: self.wake.clone(),
             clock: self.clock.clone(),
+            kept: self.kept.clone(),
         }
+    }
+}
+
+/// A reader's connection kept between the reads that run one at a time (the shared reads of
+/// lists' revisions: `service/rounds.rs` runs one at a time). A connection kept skips what the
+/// pool does on each acquire and release of one — a round trip to the database each, to check
+/// that it is alive — which on PostgreSQL cost more than the read itself.
+pub(crate) struct Kept<DB: Database>(tokio::sync::Mutex<Option<Pooled<DB>>>);
+
+impl<DB: Database> Default for Kept<DB> {
+    fn default() -> Self {
+        Self(tokio::sync::Mutex::new(None))
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for Kept<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept")
     }
 }
 
@@ -396,6 +417,27 @@ where
                 .await?;
         }
         Ok(session)
+    }
+
+    /// Runs a read that names no time on the kept connection, one such read at a time: taken
+    /// from the readers when none is kept; when a kept one fails (the database ended it since),
+    /// the read is made once more on a fresh one — a read is safe to repeat.
+    pub(crate) async fn fetch_kept(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<DB::Row>, DbError> {
+        let mut kept = self.kept.0.lock().await;
+        if let Some(mut session) = kept.take()
+            && let Ok(rows) = session.fetch_all(sql, args.clone()).await
+        {
+            *kept = Some(session);
+            return Ok(rows);
+        }
+        let mut session = self.read().await?;
+        let rows = session.fetch_all(sql, args).await?;
+        *kept = Some(session);
+        Ok(rows)
     }
 }
 

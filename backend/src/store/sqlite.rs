@@ -120,6 +120,7 @@ impl SqliteStore {
                 writer,
                 wake: Some(wake.clone()),
                 clock,
+                kept: Default::default(),
             },
             wake,
             location,
