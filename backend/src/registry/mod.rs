@@ -7,7 +7,8 @@
 //! Its modules import only downward, bottom first: `media` and `error` (types), `tls` (CA files,
 //! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
 //! challenges, tokens), `config`, `throttle` (what an answer says of the rate) and `budget` (one
-//! rate budget per registry host, shared by a factory's clients), `host` (per-registry state),
+//! rate budget per registry host, shared by a factory's clients), `protocol` (the hosts spoken to over HTTP/1.1 since
+//! one broke HTTP/2), `host` (per-registry state),
 //! `request` (the one request loop), `client`, `ops` (the operations), `probe` (what `doctor`
 //! asks besides), `referrers` (the tag and referrers listings) and `upload` (a blob's streamed, resumable copy).
 
@@ -20,6 +21,7 @@ mod host;
 pub mod media;
 mod ops;
 mod probe;
+mod protocol;
 mod referrers;
 mod request;
 mod small_blobs;

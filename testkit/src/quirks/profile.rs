@@ -62,7 +62,14 @@ pub enum Profile {
         /// A repository whose manifests are schema 1 whatever is asked.
         legacy: Option<String>,
     },
-    /// Trow: no cross-repository mount (a mount opens a new upload session, `202`).
+    /// Trow: no cross-repository mount (a mount opens a new upload session, `202`); and its
+    /// chunk `PATCH` answers (`202`, no body) carry a wrong `Content-Length` — here the chunk's
+    /// length — which breaks HTTP/2 clients, as issue 27's table records of Trow over TLS (Trow
+    /// set `Content-Length` on its answers itself, <https://github.com/Trow-Registry/trow/pull/237>).
+    /// Only an HTTP/2 client sees it ([`super::QuirkProxy::start_tls`]): its headers arrive as
+    /// given, so the `h2` client takes the empty answer for malformed (RFC 9113 §8.1.1) and resets
+    /// the stream with `PROTOCOL_ERROR`; over HTTP/1.1 the proxy sends the answer's real length,
+    /// and HTTP/1.1 clients push to Trow.
     Trow,
     /// A mount answered `201 Created` although the blob was not linked, so the manifest PUT that
     /// follows is refused with `MANIFEST_BLOB_UNKNOWN`. No registry is named: issue 27's table
@@ -144,6 +151,15 @@ impl Profile {
             Self::Quay { legacy } => quay(legacy.as_deref(), upstream, incoming, &target).await,
             Self::Trow if is_mount(incoming) => {
                 upstream.send(incoming, &without_mount(incoming)).await
+            }
+            Self::Trow if incoming.method == "PATCH" => {
+                let answer = upstream.send(incoming, &target).await;
+                if answer.status == 202 && answer.get("content-length").is_none() {
+                    let wrong = incoming.body.len().max(1).to_string();
+                    answer.header("Content-Length", &wrong)
+                } else {
+                    answer
+                }
             }
             Self::PhantomMount if is_mount(incoming) => {
                 let digest = query_value(incoming, "mount").unwrap_or_default();
