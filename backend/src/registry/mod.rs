@@ -39,6 +39,7 @@ pub use error::RegistryError;
 pub use media::{Descriptor, ImageManifest, Manifest, ManifestBody};
 pub use ops::Mount;
 pub use probe::{AuthScheme, Ping};
+pub use referrers::Listing;
 pub use timing::Timeouts;
 pub use tls::{crypto_provider, http_builder};
 pub use transport::error_chain;
