@@ -11,6 +11,7 @@ use super::budget::Budgets;
 use super::config::ClientConfig;
 use super::error::RegistryError;
 use super::host::Host;
+use super::kept::Kept;
 use super::protocol::Http1Hosts;
 use super::request::Requester;
 use super::small_blobs::SmallBlobs;
@@ -27,6 +28,7 @@ pub struct ClientFactory {
     config: ClientConfig,
     budgets: Arc<Budgets>,
     http1_hosts: Arc<Http1Hosts>,
+    kept: Arc<Kept>,
 }
 
 impl ClientFactory {
@@ -41,8 +43,14 @@ impl ClientFactory {
             http1,
             budgets: Arc::new(Budgets::new(config.max_in_flight)),
             http1_hosts: Arc::default(),
+            kept: Arc::default(),
             config,
         })
+    }
+
+    /// What its clients learnt of each registry (no referrers API, mounts refused).
+    pub fn kept(&self) -> &Kept {
+        &self.kept
     }
 
     /// The registry hosts its clients speak HTTP/1.1 to because one broke an HTTP/2 stream.
@@ -65,6 +73,7 @@ impl ClientFactory {
             small_blobs: SmallBlobs::default(),
             budgets: self.budgets.clone(),
             http1_hosts: self.http1_hosts.clone(),
+            kept: self.kept.clone(),
         }
     }
 }
@@ -82,12 +91,19 @@ pub struct RegistryClient {
     budgets: Arc<Budgets>,
     /// The hosts spoken to over HTTP/1.1, shared with the other clients of its factory.
     http1_hosts: Arc<Http1Hosts>,
+    /// What it and the other clients of its factory learnt of each registry.
+    kept: Arc<Kept>,
 }
 
 impl RegistryClient {
     /// Builds a client; fails only on an unreadable CA file.
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
         Ok(ClientFactory::new(config)?.client())
+    }
+
+    /// What it and the other clients of its factory learnt of each registry.
+    pub fn kept(&self) -> &Kept {
+        &self.kept
     }
 
     /// HTTP requests sent so far (token requests and retries included).

@@ -8,7 +8,7 @@
 //! pinning), `timing` (waits, idle timeouts), `transport` (HTTP plumbing), `auth` (credentials,
 //! challenges, tokens), `config`, `throttle` (what an answer says of the rate) and `budget` (one
 //! rate budget per registry host, shared by a factory's clients), `protocol` (the hosts spoken to over HTTP/1.1 since
-//! one broke HTTP/2), `host` (per-registry state),
+//! one broke HTTP/2), `kept` (what answers taught of each host: no referrers API, mounts refused), `host` (per-registry state),
 //! `request` (the one request loop), `client`, `ops` (the operations), `probe` (what `doctor`
 //! asks besides), `referrers` (the tag and referrers listings) and `upload` (a blob's streamed, resumable copy).
 
@@ -18,6 +18,7 @@ pub mod client;
 mod config;
 pub mod error;
 mod host;
+pub mod kept;
 pub mod media;
 mod ops;
 mod probe;
@@ -36,6 +37,7 @@ pub use auth::{Credentials, DockerConfig, Keychain, Secret};
 pub use client::{ClientFactory, RegistryClient};
 pub use config::{Allow, ClientConfig, DEFAULT_UPLOAD_CHUNK};
 pub use error::RegistryError;
+pub use kept::{Kept, KeptFacts};
 pub use media::{Descriptor, ImageManifest, Manifest, ManifestBody};
 pub use ops::Mount;
 pub use probe::{AuthScheme, Ping};

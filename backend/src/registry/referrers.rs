@@ -101,7 +101,23 @@ impl RegistryClient {
     /// is not a listing at all (GHCR and Artifact Registry redirect to an HTML page); or no
     /// listing for this subject — 405, as ECR answers for an index while it may list an image's.
     /// `OCI-Subject` on a PUT is not taken as a sign of the API: ECR sends it without having one.
+    /// What the answer says of the API is kept ([`super::Kept`]).
     pub async fn referrers_of(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<Listing, RegistryError> {
+        let listing = self.ask_referrers(repo, digest).await?;
+        match &listing {
+            Listing::Listed(_) => self.kept().referrers_api(repo.registry(), true),
+            Listing::NoApi => self.kept().referrers_api(repo.registry(), false),
+            Listing::NotForSubject => {}
+        }
+        Ok(listing)
+    }
+
+    /// [`RegistryClient::referrers_of`], asked.
+    async fn ask_referrers(
         &self,
         repo: &Reference,
         digest: &Digest,

@@ -90,11 +90,12 @@ pub(crate) async fn carry(
     concurrency: usize,
 ) -> Result<Vec<Referrer>, EngineError> {
     let groups = find_all(client, &subjects, concurrency).await?;
+    let known = client.kept().no_referrers_api(target.registry());
     let carrier = Carrier {
         client,
         copier,
         target,
-        api: AtomicU8::new(UNKNOWN),
+        api: AtomicU8::new(if known { NO_API } else { UNKNOWN }),
     };
     let mut work: BTreeMap<Digest, (Reference, Vec<&Found>)> = BTreeMap::new();
     for (repo, found) in &groups {

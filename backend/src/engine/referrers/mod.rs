@@ -6,7 +6,8 @@
 //! registry has it, the referrers API, which then replaces the tag schema — for each subject the
 //! API lists: one it refuses (`405`: ECR, for an index) is read from the tag schema, the others
 //! still from the API. What refers to a referrer (a signature of an SBOM) is found the same way,
-//! [`MAX_DEPTH`] levels deep.
+//! [`MAX_DEPTH`] levels deep. A registry the process learnt to have no API (`registry::Kept`) is
+//! not asked about it again.
 
 mod carry;
 
@@ -94,10 +95,15 @@ pub(crate) async fn find(
         .list_tags(repo)
         .await
         .map_err(|e| EngineError::registry(repo.name(), e))?;
-    let probe = client
-        .referrers_of(repo, first)
-        .await
-        .map_err(|e| EngineError::registry(repo.name(), e))?;
+    // A registry the process knows to have no API is not asked.
+    let probe = if client.kept().no_referrers_api(repo.registry()) {
+        Listing::NoApi
+    } else {
+        client
+            .referrers_of(repo, first)
+            .await
+            .map_err(|e| EngineError::registry(repo.name(), e))?
+    };
     let lister = Lister {
         client,
         repo,
