@@ -6,6 +6,8 @@
 //! - GHCR and Artifact Registry redirect the referrers API to an HTML page (Artifact Registry off
 //!   the registry, which the service does not follow), GitLab answers it with
 //!   an HTML 404, ECR has none but sends `OCI-Subject`: the tag schema is used.
+//! - ECR with the referrers API answers `405` for an index only: that subject's referrers are read
+//!   from its tag schema, the images' still from the API.
 //! - ECR and Trow answer a mount with an upload session: the blob is streamed into it.
 //! - ECR's immutable tags: `TAG_IMMUTABLE` with advice, and the same list again is no failure.
 //! - Artifact Registry refuses a Docker list with annotations: refused before the push, with
@@ -23,7 +25,7 @@
 use manifold::model::{Digest, Reference};
 use manifold::registry::{Allow, ClientConfig, RegistryClient};
 use manifold_testkit::media_types::ACCEPT_ALL;
-use manifold_testkit::referrers::{cosign_signature, digest_tag};
+use manifold_testkit::referrers::{cosign_signature, digest_tag, sbom};
 use manifold_testkit::{ImageFixture, IndexFixture, Profile, Pusher, QuirkProxy, TestRegistry};
 use serde_json::Value;
 
@@ -32,6 +34,7 @@ use crate::support::cli::{
 };
 use crate::support::demo::demo_spec;
 use crate::support::referrers::{signed_sources, signed_yaml};
+use crate::support::referrers_api::ReferrersFront;
 
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -423,4 +426,57 @@ async fn ecrs_405_to_the_referrers_of_an_index_is_no_api_and_the_lists_signature
         "the list's signature, found by its cosign tag: {}",
         run.stdout
     );
+}
+
+#[tokio::test]
+async fn ecrs_405_to_an_index_reads_that_subjects_tag_schema_while_the_api_lists_the_images() {
+    let registry = TestRegistry::plain().await;
+    let front = ReferrersFront::start(&registry.host()).await;
+    let ecr = QuirkProxy::start(&front.host, Profile::EcrReferrers).await;
+    let (index, amd64, _) = seed_two_arch_index(&registry, "demo", "v1").await;
+    // The image's SBOM registered through the API only; the index's in its tag schema, as a
+    // client that met the 405 writes it.
+    let image_bom = sbom(&amd64.descriptor(), 1);
+    Pusher::for_url(&format!("http://{}", front.host), None)
+        .unwrap()
+        .push_artifact("demo", &image_bom.digest, &image_bom)
+        .await
+        .unwrap();
+    let index_descriptor = serde_json::json!({
+        "mediaType": OCI_INDEX, "digest": index.digest, "size": index.manifest.len(),
+    });
+    let index_bom = sbom(&index_descriptor, 2);
+    Pusher::new(&registry)
+        .attach("demo", &index.digest, &index_bom)
+        .await
+        .unwrap();
+
+    let run = manifold(&["inspect", "--json", &format!("{}/demo:v1", ecr.host)])
+        .await
+        .ok();
+
+    let asked = |digest: &str| ecr.count(&format!("GET /v2/demo/referrers/{digest}"));
+    assert_eq!(
+        asked(&index.digest),
+        1,
+        "the index, refused: {:?}",
+        ecr.seen()
+    );
+    assert_eq!(asked(&amd64.manifest_digest), 1, "{:?}", ecr.seen());
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let digests = |referrers: &Value| -> Vec<String> {
+        let all = referrers.as_array().cloned().unwrap_or_default();
+        all.iter()
+            .map(|r| r["digest"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (index_bom, image_bom) = (index_bom.digest, image_bom.digest);
+    assert_eq!(digests(&doc["referrers"]), [index_bom], "{doc:#}");
+    let entry = doc["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["descriptor"]["digest"] == amd64.manifest_digest.as_str())
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(digests(&entry["referrers"]), [image_bom], "{doc:#}");
 }

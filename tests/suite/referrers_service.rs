@@ -3,10 +3,12 @@
 //! cosign signature and tag-schema SBOM into the target and says so in its resource, one without
 //! brings nothing; a copy to another registry brings them by default and none with
 //! `"referrers": false`. A dry run, through the API and the CLI, lists what would come along and
-//! writes nothing.
+//! writes nothing. What a push learnt of a registry (ECR's double: mounts refused, no referrers
+//! API) is what the service's next push chooses by: neither is asked again, and `GET /registries`
+//! shows it.
 
-use manifold_testkit::TestRegistry;
-use serde_json::json;
+use manifold_testkit::{Profile, QuirkProxy, TestRegistry};
+use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::cli::{manifold, write_spec};
@@ -117,4 +119,57 @@ async fn a_dry_run_with_referrers_lists_what_would_come_and_writes_nothing(db: D
         .await
         .unwrap_or_default();
     assert!(tags.is_empty(), "a dry run writes nothing: {tags:?}");
+}
+
+#[tokio::test]
+async fn what_a_push_learnt_of_a_registry_spares_the_next_push_its_mounts_and_referrers_api() {
+    let registry = TestRegistry::plain().await;
+    let signed = signed_sources(&registry).await;
+    let ecr = QuirkProxy::start(&registry.host(), Profile::Ecr { immutable: false }).await;
+    let app = TestApp::spawn_on(Db::Sqlite, |_| {}).await;
+    let spec = |target: &str| {
+        let mut spec = signed_json(&ecr.host, target);
+        spec["referrers"] = true.into();
+        spec
+    };
+    let first = app.submit(&spec("first")).await;
+    app.wait_status(&first, "succeeded").await;
+    let learnt_after = ecr.seen().len();
+
+    let second = app.submit(&spec("second")).await;
+    app.wait_status(&second, "succeeded").await;
+
+    let seen = ecr.seen();
+    let (before, after) = seen.split_at(learnt_after);
+    let count = |lines: &[String], what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert!(
+        count(before, "?mount=") > 0,
+        "the first push tried: {before:?}"
+    );
+    assert!(
+        count(before, "/referrers/") > 0,
+        "the first push asked: {before:?}"
+    );
+    assert_eq!(count(after, "?mount="), 0, "{after:?}");
+    assert_eq!(count(after, "/referrers/"), 0, "{after:?}");
+    assert!(
+        after.len() < before.len(),
+        "{} then {}",
+        before.len(),
+        after.len()
+    );
+    signed.assert_carried(&registry, "first").await;
+    signed.assert_carried(&registry, "second").await;
+    let all = app.get_json("/registries").await;
+    let shown: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["registry"] == ecr.host.as_str())
+        .collect();
+    assert_eq!(shown.len(), 1, "{all:#}");
+    assert_eq!(
+        shown[0]["learnt"],
+        json!({"referrers_api": false, "mounts": false})
+    );
 }

@@ -9,9 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use manifold_testkit::{Blob, ImageFixture, Pusher, TestRegistry};
-use serde_json::json;
+use manifold_testkit::{ImageFixture, Pusher, TestRegistry};
 
+use crate::support::cli::seed_big_image;
 use crate::support::proxy::{Behaviour, ThrottlingProxy};
 
 const MIB: u64 = 1024 * 1024;
@@ -21,32 +21,6 @@ const LAYER: u64 = 256 * MIB;
 const RATE: u64 = 16 * MIB;
 /// Upload chunks.
 const CHUNK_MIB: u64 = 32;
-
-/// A one-layer image whose layer is `size` bytes, pushed to `repo:v1`; its layer.
-async fn seed_big_image(registry: &TestRegistry, repo: &str, size: u64) -> Blob {
-    let mut data = vec![0u8; usize::try_from(size).unwrap()];
-    for (i, block) in data.chunks_mut(4096).enumerate() {
-        block[0] = (i % 251) as u8;
-        block[1] = (i / 251 % 251) as u8;
-    }
-    let layer = Blob::new("application/vnd.docker.image.rootfs.diff.tar.gzip", data);
-    let image = ImageFixture::new("linux", "amd64", None).layers(1).build();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": image.config.descriptor(),
-        "layers": [layer.descriptor()],
-    });
-    let pusher = Pusher::new(registry);
-    pusher.push_blob(repo, &image.config).await.unwrap();
-    pusher.push_blob(repo, &layer).await.unwrap();
-    let bytes = serde_json::to_vec(&manifest).unwrap();
-    pusher
-        .push_manifest(repo, "v1", &bytes, manifest["mediaType"].as_str().unwrap())
-        .await
-        .unwrap();
-    layer
-}
 
 /// Runs `manifold args` and samples its peak resident set (`VmHWM`) while it runs: exit code,
 /// stderr, peak in KiB, and how long it took.
@@ -110,7 +84,7 @@ async fn a_large_layer_copies_through_a_slow_proxy_for_longer_than_the_request_t
  {
     let source = TestRegistry::plain().await;
     let target = TestRegistry::plain().await;
-    let layer = seed_big_image(&source, "big", LAYER).await;
+    let (layer, _) = seed_big_image(&source, "big", "amd64", LAYER).await;
     let proxy = ThrottlingProxy::start(
         &target.host(),
         Behaviour {
@@ -197,7 +171,7 @@ async fn an_upload_cut_inside_a_chunk_is_started_again_when_the_target_holds_oth
 {
     let source = TestRegistry::plain().await;
     let target = TestRegistry::plain().await;
-    let layer = seed_big_image(&source, "mid", 8 * MIB).await;
+    let (layer, _) = seed_big_image(&source, "mid", "amd64", 8 * MIB).await;
     let proxy = ThrottlingProxy::start(
         &target.host(),
         Behaviour {
@@ -243,7 +217,7 @@ async fn an_upload_cut_inside_a_chunk_is_started_again_when_the_target_holds_oth
 async fn a_slow_reader_and_a_slow_commit_are_waited_for_within_the_commit_budget() {
     let source = TestRegistry::plain().await;
     let target = TestRegistry::plain().await;
-    let layer = seed_big_image(&source, "slow", 32 * 1024).await;
+    let (layer, _) = seed_big_image(&source, "slow", "amd64", 32 * 1024).await;
     // The layer is read at 16 KiB/s (2 s) and each commit is held 2 s: both far longer than the
     // idle and answer timeouts below.
     let proxy = ThrottlingProxy::start(

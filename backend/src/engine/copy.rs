@@ -2,8 +2,8 @@
 //!
 //! distribution refuses a list whose children are not in the target repository, and a child whose
 //! blobs are not linked there. On the same registry, blobs are mounted across repositories (a
-//! refused mount is turned into a streamed copy through the upload it opened); from another
-//! registry they are streamed. Then the child manifest is PUT by digest. Each blob and each child
+//! refused mount is turned into a streamed copy through the upload it opened, and a registry the
+//! process saw refuse one is not asked to mount again); from another registry they are streamed. Then the child manifest is PUT by digest. Each blob and each child
 //! is handled once per push, however many entries share it.
 
 use std::collections::HashMap;
@@ -224,7 +224,9 @@ impl<'a> Copier<'a> {
                 true => EngineError::registry(from.name(), e.error),
                 false => EngineError::registry(self.target.name(), e.error),
             };
-            if from.registry() == self.target.registry() {
+            let same = from.registry() == self.target.registry();
+            // A registry the process saw refuse a mount is not asked to mount again.
+            if same && !self.client.kept().mounts_refused(self.target.registry()) {
                 match self
                     .client
                     .mount_blob(&self.target, &blob.digest, from)
@@ -240,11 +242,12 @@ impl<'a> Copier<'a> {
                             .map_err(failed_copy)?;
                     }
                 }
-            } else if !self
-                .client
-                .blob_exists(&self.target, &blob.digest)
-                .await
-                .map_err(fail)?
+            } else if same
+                || !self
+                    .client
+                    .blob_exists(&self.target, &blob.digest)
+                    .await
+                    .map_err(fail)?
             {
                 tracing::info!(
                     "copying {} ({} bytes) from {}",

@@ -1,6 +1,7 @@
 //! `GET /ui/registries`: the registries the service talks to, one row each — how it answers
 //! (scheme, HTTP version, time), how it authenticates (and from which token realm), the rate
-//! limit it announces and how long its limit held requests back, and when it was probed.
+//! limit it announces and how long its limit held requests back, what pushes learnt of it, and
+//! when it was probed.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -22,6 +23,8 @@ struct Row {
     auth: String,
     rate_limit: String,
     throttled: String,
+    /// What the service's work learnt of it: `no referrers API, mounts refused`, or `—`.
+    learnt: String,
     probed_at: String,
     /// Why the last probe failed.
     error: Option<String>,
@@ -59,7 +62,22 @@ fn row(view: RegistryView) -> Row {
         ),
         None => Default::default(),
     };
+    let learnt = [
+        (view.learnt.referrers_api == Some(false), "no referrers API"),
+        (view.learnt.mounts == Some(false), "mounts refused"),
+        (view.http1_only, "HTTP/1.1 only"),
+    ];
+    let learnt: Vec<&str> = learnt
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, t)| *t)
+        .collect();
     Row {
+        learnt: if learnt.is_empty() {
+            "—".to_owned()
+        } else {
+            learnt.join(", ")
+        },
         answers,
         auth,
         rate_limit,

@@ -11,28 +11,51 @@ use super::budget::Budgets;
 use super::config::ClientConfig;
 use super::error::RegistryError;
 use super::host::Host;
+use super::kept::Kept;
+use super::protocol::Http1Hosts;
 use super::request::Requester;
 use super::small_blobs::SmallBlobs;
 use super::transport;
 
-/// Makes registry clients that share one HTTP client (connections, TLS setup) and one rate
-/// budget per registry host, but each learn auth, cache tokens and count requests on their own:
-/// the service makes one per push or inspect.
+/// Makes registry clients that share one HTTP client (connections, TLS setup), one rate
+/// budget per registry host and the hosts that broke HTTP/2, but each learn auth, cache tokens
+/// and count requests on their own: the service makes one per push or inspect.
 #[derive(Debug, Clone)]
 pub struct ClientFactory {
     http: reqwest::Client,
+    /// The HTTP/1.1-only client, for the hosts that broke HTTP/2.
+    http1: reqwest::Client,
     config: ClientConfig,
     budgets: Arc<Budgets>,
+    http1_hosts: Arc<Http1Hosts>,
+    kept: Arc<Kept>,
 }
 
 impl ClientFactory {
-    /// Builds the shared HTTP client; fails only on an unreadable CA file.
+    /// Builds the shared HTTP clients; fails only on an unreadable CA file.
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
+        let mut options = config.http_options();
+        let http = transport::build_http(&options)?;
+        options.http1_only = true;
+        let http1 = transport::build_http(&options)?;
         Ok(Self {
-            http: transport::build_http(&config.http_options())?,
+            http,
+            http1,
             budgets: Arc::new(Budgets::new(config.max_in_flight)),
+            http1_hosts: Arc::default(),
+            kept: Arc::default(),
             config,
         })
+    }
+
+    /// What its clients learnt of each registry (no referrers API, mounts refused).
+    pub fn kept(&self) -> &Kept {
+        &self.kept
+    }
+
+    /// The registry hosts its clients speak HTTP/1.1 to because one broke an HTTP/2 stream.
+    pub fn http1_hosts(&self) -> Vec<String> {
+        self.http1_hosts.all()
     }
 
     /// Per registry host its clients talked to, the seconds their requests were held back
@@ -44,11 +67,13 @@ impl ClientFactory {
     /// A fresh client on the shared HTTP client.
     pub fn client(&self) -> RegistryClient {
         RegistryClient {
-            requester: Requester::new(self.http.clone(), &self.config),
+            requester: Requester::new(self.http.clone(), self.http1.clone(), &self.config),
             config: self.config.clone(),
             hosts: Mutex::new(HashMap::new()),
             small_blobs: SmallBlobs::default(),
             budgets: self.budgets.clone(),
+            http1_hosts: self.http1_hosts.clone(),
+            kept: self.kept.clone(),
         }
     }
 }
@@ -64,12 +89,21 @@ pub struct RegistryClient {
     pub(crate) small_blobs: SmallBlobs,
     /// The rate budgets it shares with the other clients of its factory.
     budgets: Arc<Budgets>,
+    /// The hosts spoken to over HTTP/1.1, shared with the other clients of its factory.
+    http1_hosts: Arc<Http1Hosts>,
+    /// What it and the other clients of its factory learnt of each registry.
+    kept: Arc<Kept>,
 }
 
 impl RegistryClient {
     /// Builds a client; fails only on an unreadable CA file.
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
         Ok(ClientFactory::new(config)?.client())
+    }
+
+    /// What it and the other clients of its factory learnt of each registry.
+    pub fn kept(&self) -> &Kept {
+        &self.kept
     }
 
     /// HTTP requests sent so far (token requests and retries included).
@@ -86,7 +120,13 @@ impl RegistryClient {
         }
         let mut hosts = self.hosts.lock().expect("lock");
         let host = hosts.entry(registry.to_owned()).or_insert_with(|| {
-            Arc::new(Host::new(registry, &self.config, self.budgets.of(registry)))
+            let budget = self.budgets.of(registry);
+            Arc::new(Host::new(
+                registry,
+                &self.config,
+                budget,
+                self.http1_hosts.clone(),
+            ))
         });
         Ok(host.clone())
     }

@@ -156,6 +156,7 @@ impl ClientConfig {
             } else {
                 Redirects::Any
             },
+            http1_only: false,
         }
     }
 }

@@ -14,6 +14,7 @@ use super::auth::{Challenge, Credentials, Scope, Token, fetch_token, scope_key};
 use super::budget::Budget;
 use super::config::{ClientConfig, Realms};
 use super::error::RegistryError;
+use super::protocol::Http1Hosts;
 use super::timing::Silence;
 use super::transport::{Peer, Wire};
 use crate::model::reference::{DOCKER_HUB, DOCKER_HUB_API, is_loopback_host};
@@ -63,13 +64,20 @@ pub(crate) struct Host {
     pub(crate) silence: Silence,
     /// Its rate budget, shared with every other client of the same factory.
     pub(crate) budget: Arc<Budget>,
+    /// The hosts spoken to over HTTP/1.1, shared with every other client of the same factory.
+    http1_hosts: Arc<Http1Hosts>,
 }
 
 impl Host {
     /// A registry not yet talked to: HTTPS unless configured plain or on loopback (which starts on
     /// HTTP and may upgrade), auth mode unknown, credentials from the keychain; requests within
-    /// `budget`.
-    pub(crate) fn new(registry: &str, config: &ClientConfig, budget: Arc<Budget>) -> Self {
+    /// `budget`, over HTTP/1.1 once it is among `http1_hosts`.
+    pub(crate) fn new(
+        registry: &str,
+        config: &ClientConfig,
+        budget: Arc<Budget>,
+        http1_hosts: Arc<Http1Hosts>,
+    ) -> Self {
         let api_host = if registry == DOCKER_HUB {
             DOCKER_HUB_API.to_owned()
         } else {
@@ -90,6 +98,23 @@ impl Host {
             ca_given: !config.ca_certs.is_empty(),
             silence: Silence::default(),
             budget,
+            http1_hosts,
+        }
+    }
+
+    /// Whether it is spoken to over HTTP/1.1 only (it broke an HTTP/2 stream).
+    pub(crate) fn speaks_http1(&self) -> bool {
+        self.http1_hosts.contains(&self.registry)
+    }
+
+    /// It broke an HTTP/2 stream: spoken to over HTTP/1.1 from now on, by every client of the
+    /// factory; logged the first time.
+    pub(crate) fn fall_back_to_http1(&self, why: &str) {
+        if self.http1_hosts.insert(&self.registry) {
+            tracing::warn!(
+                "{} broke an HTTP/2 stream ({why}); speaking HTTP/1.1 to it from now on",
+                self.registry
+            );
         }
     }
 
@@ -267,7 +292,12 @@ mod tests {
             },
             ..ClientConfig::default()
         };
-        Host::new(registry, &config, Budgets::new(1).of(registry))
+        Host::new(
+            registry,
+            &config,
+            Budgets::new(1).of(registry),
+            Arc::default(),
+        )
     }
 
     fn bearer(error: Option<&str>) -> Challenge {
@@ -304,6 +334,7 @@ mod tests {
                 ..ClientConfig::default()
             },
             Budgets::new(1).of("127.0.0.1:5000"),
+            Arc::default(),
         );
         assert!(!plain.upgrade_to_https());
         assert!(!plain.is_https());

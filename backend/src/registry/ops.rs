@@ -263,10 +263,14 @@ impl RegistryClient {
                     "mount of {digest} from {} refused ({e}); uploading it",
                     from.name()
                 );
+                // Not kept: it is the source project's refusal, not the registry's.
                 return Ok(Mount::Refused(self.start_upload(target).await?));
             }
             Err(e) => return Err(e),
         };
+        // A 202 is the registry's way with every mount (Trow, ECR without blob mounting): kept.
+        let mounted = response.status().as_u16() == 201;
+        self.kept().mounted(target.registry(), mounted);
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             _ => {

@@ -3,7 +3,8 @@
 //! (`GET /v2/<name>/referrers/<digest>`, OCI distribution 1.1), each followed across its pages
 //! (`Link: <…>; rel="next"`, on the registry itself only). A tag page as long as was asked for
 //! and without a `Link` (Trow cuts its listing at `n` so) is followed by asking again from its
-//! last tag (`last=`).
+//! last tag (`last=`). A referrers API that refuses one subject (`405`) is told apart from one
+//! that is absent ([`Listing`]).
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderValue};
@@ -28,6 +29,18 @@ const MAX_PAGES: usize = 100;
 struct TagList {
     #[serde(default)]
     tags: Option<Vec<String>>,
+}
+
+/// What a registry's referrers API says of one subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// What refers to it (every page).
+    Listed(Vec<Descriptor>),
+    /// The registry has no referrers API.
+    NoApi,
+    /// The API lists nothing for this subject (`405`: ECR, for an index), though it may for
+    /// others: its tag schema is where its referrers are.
+    NotForSubject,
 }
 
 #[derive(Deserialize)]
@@ -70,16 +83,45 @@ impl RegistryClient {
         Ok(tags)
     }
 
-    /// The referrers the registry's referrers API lists for `digest`, or `None` when the
-    /// registry has no such API: it answers 404, or 400/405, as registries without it do (GitLab's
-    /// 404 is an HTML page; ECR answers 405 for an index), or something that is not a listing at all
-    /// (GHCR and Artifact Registry redirect to an HTML page). `OCI-Subject` on a PUT is not taken as
-    /// a sign of the API: ECR sends it without having one.
+    /// The referrers the registry's referrers API lists for `digest`, or `None` when it has no
+    /// API for it (see [`RegistryClient::referrers_of`]).
     pub async fn referrers(
         &self,
         repo: &Reference,
         digest: &Digest,
     ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        Ok(match self.referrers_of(repo, digest).await? {
+            Listing::Listed(found) => Some(found),
+            Listing::NoApi | Listing::NotForSubject => None,
+        })
+    }
+
+    /// What the registry's referrers API says of `digest`: its listing; no API — it answers
+    /// 404 or 400, as registries without it do (GitLab's 404 is an HTML page), or something that
+    /// is not a listing at all (GHCR and Artifact Registry redirect to an HTML page); or no
+    /// listing for this subject — 405, as ECR answers for an index while it may list an image's.
+    /// `OCI-Subject` on a PUT is not taken as a sign of the API: ECR sends it without having one.
+    /// What the answer says of the API is kept ([`super::Kept`]).
+    pub async fn referrers_of(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<Listing, RegistryError> {
+        let listing = self.ask_referrers(repo, digest).await?;
+        match &listing {
+            Listing::Listed(_) => self.kept().referrers_api(repo.registry(), true),
+            Listing::NoApi => self.kept().referrers_api(repo.registry(), false),
+            Listing::NotForSubject => {}
+        }
+        Ok(listing)
+    }
+
+    /// [`RegistryClient::referrers_of`], asked.
+    async fn ask_referrers(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<Listing, RegistryError> {
         let operation = format!("list the referrers of {digest} in {}", repo.name());
         let mut found = Vec::new();
         let mut next = Some(format!("/v2/{}/referrers/{digest}", repo.repository()));
@@ -90,16 +132,20 @@ impl RegistryClient {
                 .await
             {
                 Ok(page) => page,
+                Err(RegistryError::Api { status: 405, .. }) if page_number == 0 => {
+                    tracing::info!("{operation}: 405; the subject's tag schema is read instead");
+                    return Ok(Listing::NotForSubject);
+                }
                 Err(RegistryError::Api { status, .. })
-                    if page_number == 0 && matches!(status, 400 | 404 | 405) =>
+                    if page_number == 0 && matches!(status, 400 | 404) =>
                 {
-                    return Ok(None);
+                    return Ok(Listing::NoApi);
                 }
                 Err(e) if page_number == 0 && super::transport::is_refused_redirect(&e) => {
                     tracing::info!(
                         "{operation}: {e}; taking the registry to have no referrers API"
                     );
-                    return Ok(None);
+                    return Ok(Listing::NoApi);
                 }
                 Err(e) => return Err(e),
             };
@@ -109,14 +155,14 @@ impl RegistryClient {
                 // that answers 200: no API, whatever the status says.
                 Err(e) if page_number == 0 => {
                     tracing::info!("{e}; taking the registry to have no referrers API");
-                    return Ok(None);
+                    return Ok(Listing::NoApi);
                 }
                 Err(e) => return Err(e),
             };
             found.extend(page.manifests);
             next = link;
         }
-        Ok(Some(found))
+        Ok(Listing::Listed(found))
     }
 
     /// One page of a listing: its body and the registry-relative target of the next page.

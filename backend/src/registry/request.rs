@@ -19,6 +19,7 @@ use super::budget::{MAX_THROTTLED, Ticket};
 use super::config::ClientConfig;
 use super::error::{ApiErrorDetail, RegistryError, warn_retrying};
 use super::host::{AuthMode, Host};
+use super::protocol;
 use super::span;
 use super::throttle::{self, Throttle, ThrottleKind};
 use super::timing::{Progress, Timeouts, reporting, silent_error};
@@ -87,10 +88,15 @@ pub(crate) struct Requester {
 }
 
 impl Requester {
-    /// A requester on a (shared) reqwest client, with nothing sent yet.
-    pub(crate) fn new(http: reqwest::Client, config: &ClientConfig) -> Self {
+    /// A requester on (shared) reqwest clients — the HTTP/1.1-only one for hosts that broke
+    /// HTTP/2 — with nothing sent yet.
+    pub(crate) fn new(
+        http: reqwest::Client,
+        http1: reqwest::Client,
+        config: &ClientConfig,
+    ) -> Self {
         Self {
-            wire: Wire::new(http, config.timeouts),
+            wire: Wire::new(http, config.timeouts).with_http1(http1),
             limit: Semaphore::new(config.max_in_flight.max(1)),
             timeouts: config.timeouts,
             retry: config.retry.clone(),
@@ -165,6 +171,10 @@ impl Requester {
                     }
                     Failure::Final(transport::https_server_error(&req.operation, host.peer()))
                 }
+                // The host broke HTTP/2 and is spoken to over HTTP/1.1 now: sent again there at
+                // once (a streamed body cannot be; its caller starts it again).
+                Answer::Http1(_) if replayable => continue,
+                Answer::Http1(e) => Failure::Retryable(e),
                 Answer::Failed(failure) => failure,
             };
             return Err(Failed {
@@ -193,6 +203,7 @@ impl Requester {
         };
         let (response, same_host, https) = match self.send_once(host, req, mode).await {
             Ok(sent) => sent,
+            Err(Failure::Retryable(e)) if protocol::fell_back(&e) => return Answer::Http1(e),
             // A loopback registry asked over plain HTTP that answers with a TLS alert speaks TLS.
             Err(Failure::Retryable(e) | Failure::Final(e))
                 if !host.is_https() && transport::answered_not_http(&e) =>
@@ -238,10 +249,11 @@ impl Requester {
         let base = host.base_url();
         let url = transport::resolve_url(&base, &req.target);
         let same_host = transport::same_authority(&url, &base);
+        let http1 = host.speaks_http1();
         let builder = if req.streaming || req.commits {
-            self.wire.stream_request(req.method.clone(), &url)
+            self.wire.stream_request(http1, req.method.clone(), &url)
         } else {
-            self.wire.request(req.method.clone(), &url)
+            self.wire.request(http1, req.method.clone(), &url)
         };
         let mut builder = builder.headers(req.headers.clone());
         if same_host {
@@ -279,6 +291,14 @@ impl Requester {
         let response = result.map_err(|e| {
             if e.is_timeout() {
                 host.silence.unanswered(sent);
+            }
+            if !http1 && protocol::is_http2_failure(&e) {
+                host.fall_back_to_http1(&transport::error_chain(&e));
+                return Failure::Retryable(protocol::fell_back_error(
+                    &req.operation,
+                    &host.registry,
+                    &e,
+                ));
             }
             Failure::of(transport::transport_error(&req.operation, host.peer(), &e))
         })?;
@@ -414,6 +434,9 @@ enum Answer {
     Challenge(Vec<Challenge>, Response),
     /// An HTTPS server was asked over plain HTTP: upgrade and send again, or fail.
     HttpsServer,
+    /// The host broke an HTTP/2 stream and is spoken to over HTTP/1.1 now: send again there,
+    /// or fail with this (retryable) error.
+    Http1(RegistryError),
     /// Fail, for now or for good.
     Failed(Failure),
 }

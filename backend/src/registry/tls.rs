@@ -105,9 +105,10 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 }
 
 /// A rustls client configuration that trusts the system's roots and `certs`, and pins each of
-/// `certs` as a server certificate; HTTP/2 and HTTP/1.1 offered.
+/// `certs` as a server certificate; HTTP/2 and HTTP/1.1 offered, or HTTP/1.1 only (`http1_only`).
 pub(crate) fn client_config(
     certs: Vec<CertificateDer<'static>>,
+    http1_only: bool,
 ) -> Result<rustls::ClientConfig, RegistryError> {
     let provider = crypto_provider();
     let full = rustls_platform_verifier::Verifier::new_with_extra_roots(
@@ -125,7 +126,11 @@ pub(crate) fn client_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = if http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     Ok(config)
 }
 

@@ -33,6 +33,8 @@ pub(crate) struct HttpOptions<'a> {
     pub ca_certs: &'a [PathBuf],
     /// Where redirects may lead.
     pub redirects: Redirects,
+    /// Speak HTTP/1.1 only (else HTTP/2 where the server offers it over TLS).
+    pub http1_only: bool,
 }
 
 /// Where the client follows redirects.
@@ -97,10 +99,12 @@ pub(crate) struct Peer<'a> {
     pub ca_given: bool,
 }
 
-/// The shared reqwest client with one registry client's request count: every HTTP request, token
+/// The shared reqwest clients with one registry client's request count: every HTTP request, token
 /// requests and retries included, goes out through [`Wire::send`] and is counted there.
 pub(crate) struct Wire {
     http: reqwest::Client,
+    /// The HTTP/1.1-only client, for hosts that broke HTTP/2.
+    http1: reqwest::Client,
     sent: AtomicU64,
     /// The whole-request timeout of requests without a streamed body.
     request_timeout: Duration,
@@ -113,6 +117,7 @@ impl Wire {
     /// body may take `timeouts.request` whole.
     pub(crate) fn new(http: reqwest::Client, timeouts: Timeouts) -> Self {
         Self {
+            http1: http.clone(),
             http,
             sent: AtomicU64::new(0),
             request_timeout: timeouts.request,
@@ -120,9 +125,23 @@ impl Wire {
         }
     }
 
-    /// Starts a request without a streamed body (bounded whole by the request timeout).
-    pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        self.http.request(method, url).timeout(self.request_timeout)
+    /// The same wire, sending on `http1` where asked to speak HTTP/1.1 only.
+    pub(crate) fn with_http1(mut self, http1: reqwest::Client) -> Self {
+        self.http1 = http1;
+        self
+    }
+
+    /// The client of a request: the HTTP/1.1-only one for a host that broke HTTP/2.
+    fn client(&self, http1: bool) -> &reqwest::Client {
+        if http1 { &self.http1 } else { &self.http }
+    }
+
+    /// Starts a request without a streamed body (bounded whole by the request timeout), over
+    /// HTTP/1.1 only when `http1`.
+    pub(crate) fn request(&self, http1: bool, method: Method, url: &str) -> RequestBuilder {
+        self.client(http1)
+            .request(method, url)
+            .timeout(self.request_timeout)
     }
 
     /// Starts a token request: bounded whole by [`Wire::token_timeout`].
@@ -137,9 +156,10 @@ impl Wire {
         self.request_timeout.min(self.answer_timeout)
     }
 
-    /// Starts a streamed transfer: no whole-request timeout (the caller watches for idleness).
-    pub(crate) fn stream_request(&self, method: Method, url: &str) -> RequestBuilder {
-        self.http.request(method, url)
+    /// Starts a streamed transfer: no whole-request timeout (the caller watches for idleness);
+    /// over HTTP/1.1 only when `http1`.
+    pub(crate) fn stream_request(&self, http1: bool, method: Method, url: &str) -> RequestBuilder {
+        self.client(http1).request(method, url)
     }
 
     /// Counts a request and sends it.
@@ -202,9 +222,14 @@ impl Body {
     }
 }
 
-/// The reqwest client: HTTP/1.1 and 2, rustls, extra CAs, optional verification skip, timeouts.
+/// The reqwest client: HTTP/1.1 and 2 (or 1.1 only), rustls, extra CAs, optional verification
+/// skip, timeouts.
 pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, RegistryError> {
-    let mut builder = super::tls::http_builder()
+    let mut builder = super::tls::http_builder();
+    if config.http1_only {
+        builder = builder.http1_only();
+    }
+    let mut builder = builder
         .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
         .pool_max_idle_per_host(64)
@@ -217,7 +242,8 @@ pub(crate) fn build_http(config: &HttpOptions<'_>) -> Result<reqwest::Client, Re
         let mut certs = super::tls::read_certificates(config.ca_certs)?;
         certs.extend(super::tls::environment_certificates()?);
         if !certs.is_empty() {
-            builder = builder.use_preconfigured_tls(super::tls::client_config(certs)?);
+            builder =
+                builder.use_preconfigured_tls(super::tls::client_config(certs, config.http1_only)?);
         }
     }
     builder
@@ -418,7 +444,7 @@ pub(crate) async fn read_limited(mut response: Response, limit: usize) -> Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -492,18 +518,28 @@ mod tests {
         assert!(attached(&bytes) && attached(&bytes));
     }
 
+    /// A loopback port nothing listens on (bound, then let go).
+    pub(crate) fn unused_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
     #[tokio::test]
     async fn the_wire_counts_every_request_it_sends_even_one_that_fails() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = unused_port();
         let http = crate::registry::http_builder().build().unwrap();
         let wire = Wire::new(http, Timeouts::default());
         let url = format!("http://127.0.0.1:{port}/v2/");
-        assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
-        assert!(wire.send(wire.request(Method::GET, &url)).await.is_err());
+        assert!(
+            wire.send(wire.request(false, Method::GET, &url))
+                .await
+                .is_err()
+        );
+        assert!(
+            wire.send(wire.request(true, Method::GET, &url))
+                .await
+                .is_err()
+        );
         assert_eq!(wire.sent(), 2);
     }
 }

@@ -125,6 +125,10 @@ impl RegistryClient {
                     if !e.error.is_retryable() {
                         return Verdict::Stop;
                     }
+                    // The target broke HTTP/2 on a chunk: started again over HTTP/1.1, uncounted.
+                    if super::protocol::fell_back(&e.error) {
+                        return Verdict::Again;
+                    }
                     if e.error.is_rate_limited() && tokio::time::Instant::now() < deadline {
                         return Verdict::Again;
                     }
@@ -181,6 +185,14 @@ impl Copy<'_> {
             let sent = self.patch(&upload, &source, len).await;
             match sent {
                 Ok(next) => upload = next,
+                // What the target made of the chunk is unknown (its answer was malformed):
+                // the session is given up, and the next attempt opens another.
+                Err(e) if super::protocol::fell_back(&e.error) => {
+                    self.client
+                        .cancel_upload(self.target, &upload.location)
+                        .await;
+                    return Err(e);
+                }
                 Err(e) => {
                     *state.lock().expect("lock") = Some(upload);
                     return Err(e);

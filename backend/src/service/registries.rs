@@ -1,7 +1,9 @@
 //! The registries the service talks to, as the registries page and `GET /registries` show them:
 //! each registry of the allow-list and any other the service has talked to, with what a read-only
 //! `doctor` probe found of it (scheme, HTTP version, auth and token realm, rate-limit headers,
-//! answer time) and how long its rate limit held the service's requests back.
+//! answer time), what the service's own work learnt of it and now chooses by (no referrers API:
+//! the tag schema without asking; mounts refused: blobs streamed without trying; HTTP/1.1 only)
+//! and how long its rate limit held the service's requests back.
 //!
 //! A registry is probed when it is first shown, in the background, and again once its profile
 //! is a day old; a page never waits for a probe (a push never makes one: the service asks a
@@ -17,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::Services;
 use crate::engine::{self, DoctorOptions};
-use crate::registry::{Allow, Ping};
+use crate::registry::{Allow, KeptFacts, Ping};
 
 /// A profile older than this is probed again.
 const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -36,6 +38,13 @@ pub struct RegistryView {
     pub probed_at: Option<DateTime<Utc>>,
     /// Seconds the service's requests to it were held back because it limited the rate.
     pub throttled_seconds: f64,
+    /// What the service's pushes learnt of it, and choose by for an hour: `referrers_api: false`
+    /// (the tag schema is used without asking), `mounts: false` (blobs are streamed without a
+    /// mount); `null` when nothing is known.
+    #[schema(value_type = Object)]
+    pub learnt: KeptFacts,
+    /// Spoken to over HTTP/1.1 only, since it broke an HTTP/2 stream.
+    pub http1_only: bool,
 }
 
 /// The last probe of each registry, and which are being probed.
@@ -58,6 +67,7 @@ impl Services {
     pub fn registries(&self) -> Vec<RegistryView> {
         let throttled: BTreeMap<String, f64> =
             self.registries.throttled_seconds().into_iter().collect();
+        let http1 = self.registries.http1_hosts();
         let mut names: Vec<String> = match self.settings.allow() {
             Allow::Only(list) => list,
             Allow::Any | Allow::LoopbackOnly => Vec::new(),
@@ -80,6 +90,8 @@ impl Services {
                 let last = probed.and_then(|p| p.last);
                 RegistryView {
                     throttled_seconds: throttled.get(&registry).copied().unwrap_or(0.0),
+                    learnt: self.registries.kept().of(&registry),
+                    http1_only: http1.contains(&registry),
                     probed_at: last.as_ref().map(|(at, _)| *at),
                     profile: last.as_ref().and_then(|(_, r)| r.clone().ok()),
                     error: last.and_then(|(_, r)| r.err()),

@@ -3,11 +3,13 @@
 //! [`Profile`] bends, so that everything but the quirk is the real registry's behaviour. One
 //! profile per registry (`profile.rs`), each citing where its behaviour was seen.
 //!
-//! Owns the proxying (plain HTTP/1.1 on loopback, bodies read whole) and the record of what it
-//! saw; a profile owns only what it answers instead of the registry, or how it changes the
-//! registry's answer. A new registry's quirk is a new profile, not a new proxy.
+//! Owns the proxying (plain HTTP/1.1 on loopback, bodies read whole; or over TLS with HTTP/2,
+//! `tls.rs`) and the record of what it saw; a profile owns only what it answers instead of the
+//! registry, or how it changes the registry's answer. A new registry's quirk is a new profile,
+//! not a new proxy.
 
 mod profile;
+mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -210,6 +212,8 @@ struct Shared {
     upstream: Upstream,
     profile: Profile,
     seen: Mutex<Vec<String>>,
+    /// The scheme clients reach the double on (`http`, or `https` behind its TLS front).
+    scheme: &'static str,
 }
 
 /// The proxy, listening on loopback until dropped.
@@ -218,6 +222,8 @@ pub struct QuirkProxy {
     pub host: String,
     shared: Arc<Shared>,
     server: ServerHandle,
+    /// The TLS front, when it is served over TLS.
+    front: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl QuirkProxy {
@@ -226,17 +232,47 @@ impl QuirkProxy {
     pub async fn start(upstream: &str, profile: Profile) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
-        let shared = Arc::new(Shared {
-            upstream: Upstream::new(upstream),
-            profile,
-            seen: Mutex::new(Vec::new()),
-        });
+        let shared = Self::shared(upstream, profile, "http");
         let server = serve(listener, shared.clone(), handle);
         Self {
             host,
             shared,
             server,
+            front: None,
         }
+    }
+
+    /// A double of `profile` served over TLS with `cert` (HTTP/2 and HTTP/1.1 offered, as
+    /// registries on the internet serve), in front of the plain-HTTP registry at `upstream`.
+    pub async fn start_tls(upstream: &str, profile: Profile, cert: &crate::ServerCert) -> Self {
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let plain_addr = plain.local_addr().unwrap().to_string();
+        let shared = Self::shared(upstream, profile, "https");
+        let server = serve(plain, shared.clone(), handle);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let front = tls::serve(
+            listener,
+            &cert.cert_path,
+            &cert.key_path,
+            plain_addr,
+            shared.clone(),
+        );
+        Self {
+            host,
+            shared,
+            server,
+            front: Some(front),
+        }
+    }
+
+    fn shared(upstream: &str, profile: Profile, scheme: &'static str) -> Arc<Shared> {
+        Arc::new(Shared {
+            upstream: Upstream::new(upstream),
+            profile,
+            seen: Mutex::new(Vec::new()),
+            scheme,
+        })
     }
 
     /// The request lines (`PUT /v2/demo/manifests/v1`) seen so far, in order.
@@ -277,6 +313,9 @@ where
 
 impl Drop for QuirkProxy {
     fn drop(&mut self) {
+        if let Some(front) = &self.front {
+            front.abort();
+        }
         drop(self.server.stop(false));
     }
 }
@@ -289,17 +328,16 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         .unwrap()
         .push(format!("{} {}", req.method(), req.uri()));
     let answer = shared.profile.answer(&shared.upstream, &incoming).await;
-    respond(&req, &shared.upstream, answer)
+    respond_as(&req, &shared.upstream, answer, shared.scheme)
 }
 
 /// A request as a double sees it.
 pub(crate) fn incoming(req: &HttpRequest, body: web::Bytes) -> Incoming {
+    // Every value, as one (Go's clients send each type they accept as a header of its own).
     let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
+        let values = req.headers().get_all(name);
+        let values: Vec<&str> = values.filter_map(|v| v.to_str().ok()).collect();
+        values.join(", ")
     };
     Incoming {
         method: req.method().as_str().to_owned(),
@@ -320,9 +358,19 @@ pub(crate) fn incoming(req: &HttpRequest, body: web::Bytes) -> Incoming {
 
 /// The response to `req` of `answer`, the registry's own address in its headers (`Location`)
 /// replaced by the double's.
-pub(crate) fn respond(req: &HttpRequest, upstream: &Upstream, mut answer: Answer) -> HttpResponse {
+pub(crate) fn respond(req: &HttpRequest, upstream: &Upstream, answer: Answer) -> HttpResponse {
+    respond_as(req, upstream, answer, "http")
+}
+
+/// [`respond`], for a double its clients reach on `scheme`.
+fn respond_as(
+    req: &HttpRequest,
+    upstream: &Upstream,
+    mut answer: Answer,
+    scheme: &str,
+) -> HttpResponse {
     let proxied = format!("http://{}", upstream.addr);
-    let own = format!("http://{}", req.connection_info().host());
+    let own = format!("{scheme}://{}", req.connection_info().host());
     let mut out = HttpResponse::build(answer.status.try_into().unwrap());
     let mut head_length = None;
     for (name, value) in &mut answer.headers {

@@ -34,6 +34,12 @@ pub enum Profile {
         /// Whether the repository's tags are immutable.
         immutable: bool,
     },
+    /// Amazon ECR with the referrers API: it lists an image's referrers, but answers the
+    /// referrers of an index `405 UNSUPPORTED` (issue 27's table: "`405` on referrers of an
+    /// index"; an index is a subject the API refuses, not a sign that there is no API). Every
+    /// other request — the API for images included — is the registry's behind, which must serve
+    /// the API (distribution 2.8 has none: the suite puts its referrers front there).
+    EcrReferrers,
     /// Harbor: a list naming the same child digest twice is refused with `404 NOT_FOUND`
     /// "artifact <name>@<digest> not found" (<https://github.com/distribution/distribution/issues/4005>,
     /// a Harbor answer); a mount from a project that does not exist (here: a repository name
@@ -62,7 +68,14 @@ pub enum Profile {
         /// A repository whose manifests are schema 1 whatever is asked.
         legacy: Option<String>,
     },
-    /// Trow: no cross-repository mount (a mount opens a new upload session, `202`).
+    /// Trow: no cross-repository mount (a mount opens a new upload session, `202`); and its
+    /// chunk `PATCH` answers (`202`, no body) carry a wrong `Content-Length` — here the chunk's
+    /// length — which breaks HTTP/2 clients, as issue 27's table records of Trow over TLS (Trow
+    /// set `Content-Length` on its answers itself, <https://github.com/Trow-Registry/trow/pull/237>).
+    /// Only an HTTP/2 client sees it ([`super::QuirkProxy::start_tls`]): its headers arrive as
+    /// given, so the `h2` client takes the empty answer for malformed (RFC 9113 §8.1.1) and resets
+    /// the stream with `PROTOCOL_ERROR`; over HTTP/1.1 the proxy sends the answer's real length,
+    /// and HTTP/1.1 clients push to Trow.
     Trow,
     /// A mount answered `201 Created` although the blob was not linked, so the manifest PUT that
     /// follows is refused with `MANIFEST_BLOB_UNKNOWN`. No registry is named: issue 27's table
@@ -105,6 +118,9 @@ impl Profile {
                 )
             }
             Self::Ecr { immutable } => ecr(*immutable, upstream, incoming, &target).await,
+            Self::EcrReferrers if is_index_subject(upstream, incoming).await => {
+                Answer::error(405, "UNSUPPORTED", "The operation is unsupported.")
+            }
             Self::Harbor
                 if is_mount(incoming)
                     && query_value(incoming, "from").is_some_and(|f| !f.contains('/')) =>
@@ -145,6 +161,15 @@ impl Profile {
             Self::Trow if is_mount(incoming) => {
                 upstream.send(incoming, &without_mount(incoming)).await
             }
+            Self::Trow if incoming.method == "PATCH" => {
+                let answer = upstream.send(incoming, &target).await;
+                if answer.status == 202 && answer.get("content-length").is_none() {
+                    let wrong = incoming.body.len().max(1).to_string();
+                    answer.header("Content-Length", &wrong)
+                } else {
+                    answer
+                }
+            }
             Self::PhantomMount if is_mount(incoming) => {
                 let digest = query_value(incoming, "mount").unwrap_or_default();
                 let (name, _) = incoming.path[4..].split_once("/blobs/").unwrap_or_default();
@@ -175,12 +200,8 @@ async fn ecr(immutable: bool, upstream: &Upstream, incoming: &Incoming, target: 
     if is_mount(incoming) {
         return upstream.send(incoming, &without_mount(incoming)).await;
     }
-    if let Some((name, digest)) = incoming.referrers() {
-        let index = upstream
-            .manifest(name, digest)
-            .await
-            .is_some_and(|(_, media_type)| media_type == OCI_INDEX || media_type == DOCKER_LIST);
-        return if index {
+    if incoming.referrers().is_some() {
+        return if is_index_subject(upstream, incoming).await {
             Answer::error(405, "UNSUPPORTED", "The operation is unsupported.")
         } else {
             Answer::error(404, "NOT_FOUND", "Requested resource not found")
@@ -210,6 +231,17 @@ async fn ecr(immutable: bool, upstream: &Upstream, incoming: &Incoming, target: 
         Some(subject) if answer.status == 201 => answer.header("OCI-Subject", &subject),
         _ => answer,
     }
+}
+
+/// Whether a request asks the referrers API about an index the registry holds.
+async fn is_index_subject(upstream: &Upstream, incoming: &Incoming) -> bool {
+    let Some((name, digest)) = incoming.referrers() else {
+        return false;
+    };
+    upstream
+        .manifest(name, digest)
+        .await
+        .is_some_and(|(_, media_type)| media_type == OCI_INDEX || media_type == DOCKER_LIST)
 }
 
 /// Quay: schema 1 to a narrow `Accept`, and for the legacy repository.

@@ -7,7 +7,7 @@ use std::process::Output;
 
 use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{
-    BuiltImage, BuiltIndex, ImageFixture, IndexFixture, Pusher, TestRegistry, skopeo_pick,
+    Blob, BuiltImage, BuiltIndex, ImageFixture, IndexFixture, Pusher, TestRegistry, skopeo_pick,
 };
 use serde_json::Value;
 
@@ -156,6 +156,39 @@ pub async fn seed(
         .await
         .expect("seed push");
     image
+}
+
+/// A one-layer image of `arch` whose layer is `size` bytes (its bytes depend on `arch`), pushed
+/// to `repo:v1`; its layer, and the manifest's digest (`.1`).
+pub async fn seed_big_image(
+    registry: &TestRegistry,
+    repo: &str,
+    arch: &str,
+    size: u64,
+) -> (Blob, String) {
+    let mut data = vec![0u8; usize::try_from(size).unwrap()];
+    for (i, block) in data.chunks_mut(4096).enumerate() {
+        block[0] = (i % 251) as u8;
+        block[1] = (i / 251 % 251) as u8;
+        block[2] = arch.as_bytes()[1];
+    }
+    let layer = Blob::new("application/vnd.docker.image.rootfs.diff.tar.gzip", data);
+    let image = ImageFixture::new("linux", arch, None).layers(1).build();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": image.config.descriptor(),
+        "layers": [layer.descriptor()],
+    });
+    let pusher = Pusher::new(registry);
+    pusher.push_blob(repo, &image.config).await.unwrap();
+    pusher.push_blob(repo, &layer).await.unwrap();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = pusher
+        .push_manifest(repo, "v1", &bytes, manifest["mediaType"].as_str().unwrap())
+        .await
+        .unwrap();
+    (layer, digest)
 }
 
 /// The documentation demo: `demo-s390x:v0.2` and `demo-amd64:v0.2` in their own repositories.

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use super::Found;
+use super::{Found, NO_API, UNKNOWN, learn_api};
 use crate::engine::copy::Copier;
 use crate::engine::error::EngineError;
 use crate::model::Reference;
 use crate::model::{Digest, Referrer, digest_tag};
 use crate::registry::media::OCI_INDEX;
-use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
+use crate::registry::{Descriptor, Listing, Manifest, ManifestBody, RegistryClient};
 
 /// The digests whose referrers travel with a push, grouped by the repository they come from.
 #[derive(Debug, Default)]
@@ -39,11 +39,6 @@ impl Subjects {
         }
     }
 }
-
-/// Whether the target has the referrers API: not asked yet, yes, no.
-const UNKNOWN: u8 = 0;
-const API: u8 = 1;
-const NO_API: u8 = 2;
 
 struct Carrier<'a, 'c> {
     client: &'a RegistryClient,
@@ -95,11 +90,12 @@ pub(crate) async fn carry(
     concurrency: usize,
 ) -> Result<Vec<Referrer>, EngineError> {
     let groups = find_all(client, &subjects, concurrency).await?;
+    let known = client.kept().no_referrers_api(target.registry());
     let carrier = Carrier {
         client,
         copier,
         target,
-        api: AtomicU8::new(UNKNOWN),
+        api: AtomicU8::new(if known { NO_API } else { UNKNOWN }),
     };
     let mut work: BTreeMap<Digest, (Reference, Vec<&Found>)> = BTreeMap::new();
     for (repo, found) in &groups {
@@ -141,7 +137,8 @@ impl Carrier<'_, '_> {
         Ok(())
     }
 
-    /// The referrers of `subject` the target's referrers API lists, or `None` when it has none.
+    /// The referrers of `subject` the target's referrers API lists, or `None` when it has none
+    /// (or none for this subject: its tag schema then).
     async fn target_listing(
         &self,
         subject: &Digest,
@@ -151,12 +148,14 @@ impl Carrier<'_, '_> {
         }
         let listing = self
             .client
-            .referrers(self.target, subject)
+            .referrers_of(self.target, subject)
             .await
             .map_err(|e| EngineError::registry(self.target.name(), e))?;
-        let state = if listing.is_some() { API } else { NO_API };
-        self.api.store(state, Ordering::Relaxed);
-        Ok(listing)
+        learn_api(&self.api, &listing);
+        Ok(match listing {
+            Listing::Listed(found) => Some(found),
+            Listing::NoApi | Listing::NotForSubject => None,
+        })
     }
 
     async fn listed(

@@ -3,12 +3,16 @@
 //!
 //! A repository's referrers are found by its tags (read once: the referrers tag schema's
 //! `sha256-<hex>` indexes and cosign's `sha256-<hex>.sig` / `.att` / `.sbom`) and, where the
-//! registry has it, the referrers API, which then replaces the tag schema. What refers to a
-//! referrer (a signature of an SBOM) is found the same way, [`MAX_DEPTH`] levels deep.
+//! registry has it, the referrers API, which then replaces the tag schema — for each subject the
+//! API lists: one it refuses (`405`: ECR, for an index) is read from the tag schema, the others
+//! still from the API. What refers to a referrer (a signature of an SBOM) is found the same way,
+//! [`MAX_DEPTH`] levels deep. A registry the process learnt to have no API (`registry::Kept`) is
+//! not asked about it again.
 
 mod carry;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
@@ -16,7 +20,7 @@ use super::error::EngineError;
 use crate::model::Reference;
 use crate::model::{Digest, Referrer, ReferrerKind, SIGSTORE_PREDICATE_ANNOTATION, digest_tag};
 use crate::registry::media::{DOCKER_CONFIG, OCI_CONFIG};
-use crate::registry::{Descriptor, Manifest, ManifestBody, RegistryClient};
+use crate::registry::{Descriptor, Listing, Manifest, ManifestBody, RegistryClient};
 
 pub(crate) use carry::{Subjects, carry, discover};
 
@@ -40,12 +44,40 @@ pub(crate) struct Found {
     pub manifest: Option<Manifest>,
 }
 
+/// Whether a registry has the referrers API: not known yet, yes, no.
+const UNKNOWN: u8 = 0;
+const API: u8 = 1;
+const NO_API: u8 = 2;
+
 /// How one repository's referrers are listed.
 struct Lister<'a> {
     client: &'a RegistryClient,
     repo: &'a Reference,
     tags: HashSet<String>,
-    api: bool,
+    /// Whether the registry has the referrers API ([`UNKNOWN`], [`API`], [`NO_API`]).
+    api: AtomicU8,
+}
+
+/// What a listing says of the API: `Some(true)` it has it, `Some(false)` it has none, `None`
+/// nothing (it refused one subject).
+pub(crate) fn api_state(listing: &Listing) -> Option<bool> {
+    match listing {
+        Listing::Listed(_) => Some(true),
+        Listing::NoApi => Some(false),
+        Listing::NotForSubject => None,
+    }
+}
+
+/// Records what a listing says of the API in `state`: a registry known to have it keeps it (a
+/// 404 then is one subject's).
+pub(crate) fn learn_api(state: &AtomicU8, listing: &Listing) {
+    match api_state(listing) {
+        Some(true) => state.store(API, Ordering::Relaxed),
+        Some(false) => {
+            let _ = state.compare_exchange(UNKNOWN, NO_API, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        None => {}
+    }
 }
 
 /// What refers to `subjects` in `repo`, and what refers to that, [`MAX_DEPTH`] levels deep:
@@ -63,17 +95,22 @@ pub(crate) async fn find(
         .list_tags(repo)
         .await
         .map_err(|e| EngineError::registry(repo.name(), e))?;
-    let probe = client
-        .referrers(repo, first)
-        .await
-        .map_err(|e| EngineError::registry(repo.name(), e))?;
+    // A registry the process knows to have no API is not asked.
+    let probe = if client.kept().no_referrers_api(repo.registry()) {
+        Listing::NoApi
+    } else {
+        client
+            .referrers_of(repo, first)
+            .await
+            .map_err(|e| EngineError::registry(repo.name(), e))?
+    };
     let lister = Lister {
         client,
         repo,
         tags: tags.into_iter().collect(),
-        api: probe.is_some(),
+        api: AtomicU8::new(UNKNOWN),
     };
-    let mut first_listing = probe;
+    let mut first_listing = Some(probe);
     let mut seen: HashSet<Digest> = subjects.iter().cloned().collect();
     let mut frontier = subjects.to_vec();
     let mut found = Vec::new();
@@ -111,12 +148,9 @@ impl Lister<'_> {
     async fn of(
         &self,
         subject: &Digest,
-        known: Option<Vec<Descriptor>>,
+        known: Option<Listing>,
     ) -> Result<Vec<Found>, EngineError> {
-        let listed = match known {
-            Some(listed) => listed,
-            None => self.listed(subject).await?,
-        };
+        let listed = self.listed(subject, known).await?;
         let mut found = Vec::new();
         for descriptor in listed {
             found.push(self.listed_referrer(subject, descriptor).await?);
@@ -130,16 +164,26 @@ impl Lister<'_> {
         Ok(found)
     }
 
-    /// What the referrers API, or else the tag schema's index, lists for a subject.
-    async fn listed(&self, subject: &Digest) -> Result<Vec<Descriptor>, EngineError> {
-        let fail = |e| EngineError::registry(self.repo.name(), e);
-        if self.api {
-            return Ok(self
+    /// What the referrers API (`known`, when asked already), or else the tag schema's index,
+    /// lists for a subject: the tag schema where the registry has no API, or refused the API
+    /// this subject.
+    async fn listed(
+        &self,
+        subject: &Digest,
+        known: Option<Listing>,
+    ) -> Result<Vec<Descriptor>, EngineError> {
+        let listing = match known {
+            Some(listing) => listing,
+            None if self.api.load(Ordering::Relaxed) == NO_API => Listing::NoApi,
+            None => self
                 .client
-                .referrers(self.repo, subject)
+                .referrers_of(self.repo, subject)
                 .await
-                .map_err(fail)?
-                .unwrap_or_default());
+                .map_err(|e| EngineError::registry(self.repo.name(), e))?,
+        };
+        learn_api(&self.api, &listing);
+        if let Listing::Listed(found) = listing {
+            return Ok(found);
         }
         let tag = digest_tag(subject, None);
         if !self.tags.contains(&tag) {
