@@ -139,6 +139,11 @@ async fn trow_over_tls_breaking_http2_on_a_chunk_is_spoken_to_over_http1_and_the
         .collect();
     assert_eq!(fell_back.len(), 1, "logged once: {}", pushed.stderr);
     assert!(fell_back[0].contains(&trow.host), "{}", fell_back[0]);
+    assert!(
+        !fell_back[0].contains("_state"),
+        "no upload URL: {}",
+        fell_back[0]
+    );
     assert!(!pushed.stderr.contains("retrying"), "{}", pushed.stderr);
     let raw = run_skopeo(&[
         "inspect".into(),

@@ -293,7 +293,12 @@ impl Requester {
                 host.silence.unanswered(sent);
             }
             if !http1 && protocol::is_http2_failure(&e) {
-                host.fall_back_to_http1(&transport::error_chain(&e));
+                // The why without the request's URL (an upload's carries its session state).
+                let why = transport::error_chain(&e);
+                let why = e
+                    .url()
+                    .map_or(why.clone(), |u| why.replace(&format!(" for url ({u})"), ""));
+                host.fall_back_to_http1(&why);
                 return Failure::Retryable(protocol::fell_back_error(
                     &req.operation,
                     &host.registry,
