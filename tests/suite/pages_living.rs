@@ -1,9 +1,8 @@
 //! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
 //! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; a
-//! target's timeline (the current list marked, an earlier one history) and a rollback from it;
-//! over plain
-//! HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's page
-//! names the newer list that landed first.
+//! target's timeline page (the current list marked, an earlier one history) and a rollback from
+//! it; over plain HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's
+//! page names the newer list that landed first.
 
 use std::time::Duration;
 
@@ -182,10 +181,10 @@ async fn the_timeline_in_a_browser_marks_what_the_tag_holds_and_rolls_back_from_
     assert!(b.has("#list-history").await, "an earlier list is history");
     assert!(!b.has("#add-title").await, "no edits of the tag on history");
     b.click("#list-history a:last-child").await;
-    b.wait_until("return document.querySelectorAll('#lists [data-now]').length === 2")
+    b.wait_until("return document.querySelectorAll('#timeline [data-now]').length === 2")
         .await;
     let marks = b
-        .js("return [...document.querySelectorAll('#lists [data-now]')].map(e => e.dataset.now)")
+        .js("return [...document.querySelectorAll('#timeline [data-now]')].map(e => e.dataset.now)")
         .await;
     assert_eq!(
         marks,

@@ -5,13 +5,12 @@
 //! pushed is put back with `true`; after 3 repairs of a target in an hour the next is not
 //! queued, and the list says why. On both stores, against a real registry, the watch every second.
 
-use manifold_testkit::media_types::ACCEPT_ALL;
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_inspect_raw};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::support::app::TestApp;
-use crate::support::cli::{assert_demo_pulls, seed, seed_demo};
+use crate::support::cli::{assert_demo_pulls, put_under_tag, seed, seed_demo};
 use crate::support::on_both_stores;
 use crate::support::stores::Db;
 use crate::support::wait;
@@ -30,15 +29,6 @@ fn spec(host: &str, tag: &str, repair: Value) -> Value {
         .map(|a| json!({"image": format!("{host}/demo-{a}:v0.2"), "platform": {"os": "linux", "architecture": a}}))
         .collect();
     json!({"image": format!("{host}/demo:{tag}"), "manifests": manifests, "repair": repair})
-}
-
-async fn app(db: Db, host: &str) -> TestApp {
-    let host = host.to_owned();
-    TestApp::spawn_on(db, |s| {
-        s.registries = vec![host];
-        s.watch_interval_secs = Some(1);
-    })
-    .await
 }
 
 /// The list `demo:<tag>` holds by the service's history once another than `before` landed.
@@ -83,7 +73,7 @@ async fn a_child_deleted_from_the_target_is_repaired_under_the_same_digest_and_p
     let registry = TestRegistry::plain().await;
     let host = registry.host();
     let (s390x, amd64) = seed_demo(&registry).await;
-    let app = app(db, &host).await;
+    let app = TestApp::watching(db, &host).await;
     let first = landed(&app, &spec(&host, "v1", json!(true))).await;
     assert_eq!(first["repair"], true, "{first:#}");
 
@@ -118,7 +108,7 @@ async fn a_tag_moved_by_another_tool_is_reported_and_put_back_only_with_repair_t
     let registry = TestRegistry::plain().await;
     let host = registry.host();
     let (s390x, amd64) = seed_demo(&registry).await;
-    let app = app(db, &host).await;
+    let app = TestApp::watching(db, &host).await;
     let kept = landed(&app, &spec(&host, "v1", json!(true))).await;
     let tagged = landed(&app, &spec(&host, "v2", json!("tag"))).await;
     assert_eq!(tagged["repair"], "tag", "{tagged:#}");
@@ -166,7 +156,7 @@ async fn after_three_repairs_in_an_hour_the_next_is_not_queued_and_the_list_says
     let registry = TestRegistry::plain().await;
     let host = registry.host();
     let (_, amd64) = seed_demo(&registry).await;
-    let app = app(db, &host).await;
+    let app = TestApp::watching(db, &host).await;
     let mut current = landed(&app, &spec(&host, "v1", json!(true))).await;
 
     for n in 1..=3 {
@@ -204,22 +194,14 @@ async fn a_tag_moved_back_to_an_earlier_list_manifold_pushed_is_put_back_with_re
     let registry = TestRegistry::plain().await;
     let host = registry.host();
     seed_demo(&registry).await;
-    let app = app(db, &host).await;
+    let app = TestApp::watching(db, &host).await;
     let earlier = landed(&app, &spec(&host, "v1", json!(true))).await;
     let mut annotated = spec(&host, "v1", json!(true));
     annotated["annotations"] = json!({"org.opencontainers.image.version": "2"});
     let now = landed(&app, &annotated).await;
     assert_ne!(now["digest"], earlier["digest"]);
 
-    let pusher = Pusher::new(&registry);
-    let old = pusher
-        .get_manifest("demo", earlier["digest"].as_str().unwrap(), ACCEPT_ALL)
-        .await
-        .unwrap();
-    pusher
-        .push_manifest("demo", "v1", &old.bytes, &old.media_type)
-        .await
-        .unwrap();
+    put_under_tag(&registry, "demo", &earlier["digest"], "v1").await;
     let repair = landed_after(&app, &host, "v1", &now).await;
 
     assert_eq!(repair["operation"], "repair", "{repair:#}");

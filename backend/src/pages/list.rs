@@ -116,7 +116,7 @@ pub(super) struct ListView {
     current: bool,
     /// Whether a rollback to it may be asked for (it landed, and a later list replaced it).
     can_rollback: bool,
-    /// The target's history: its landed lists, newest first.
+    /// The target's timeline page: its landed lists and drift events, newest first.
     history: String,
     followed_by: Option<String>,
     drift: Option<DriftView>,
@@ -238,13 +238,7 @@ impl ListView {
             can_rollback: l.status == ListStatus::Succeeded
                 && l.replaced_by.is_some()
                 && l.operation != Operation::Stage,
-            history: format!(
-                "/?{}",
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("target", &l.target)
-                    .append_pair("status", "succeeded")
-                    .finish()
-            ),
+            history: super::history::link(&l.target),
             followed_by: l.followed_by.map(|id| id.to_string()),
             drift: l.drift.as_ref().map(DriftView::new),
             notice,

@@ -24,6 +24,7 @@ mod rows;
 mod sql;
 mod sqlite;
 mod statements;
+mod timeline;
 mod watch;
 
 use std::future::Future;
@@ -355,6 +356,16 @@ impl Store {
     /// when the oldest of them is.
     pub async fn watch_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
         read!(self, s => watch::backlog(&s.pools).await)
+    }
+
+    /// The drift events of `target` (each change of what the watch found of the list it held),
+    /// newest first, at most `limit`.
+    pub async fn drift_events(
+        &self,
+        target: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::model::DriftEvent>, DbError> {
+        read!(self, s => timeline::for_target(&s.pools, target, limit).await)
     }
 
     /// How many watched lists are drifted (for metrics).
