@@ -1,7 +1,8 @@
 //! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
 //! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; a
 //! target's timeline page (the current list marked, an earlier one history) and a rollback from
-//! it; over plain HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's
+//! it; the repair choice, offered on the list the target holds now only, switched and kept; over
+//! plain HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's
 //! page names the newer list that landed first.
 
 use std::time::Duration;
@@ -223,4 +224,41 @@ async fn the_timeline_in_a_browser_marks_what_the_tag_holds_and_rolls_back_from_
         digest.contains(&first["digest"].as_str().unwrap()[7..19]),
         "{digest}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repair_choice_is_switched_on_the_current_list_s_page_only() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn_with(|s| s.registries = vec![host.clone()]).await;
+    let first = app
+        .submit(&demo_spec(&host).target("demo:kept").json())
+        .await;
+    app.wait_status(&first, "succeeded").await;
+    let second = app
+        .submit(&demo_spec(&host).target("demo:kept").json())
+        .await;
+    app.wait_status(&second, "succeeded").await;
+    let b = Browser::open(1280, 900).await;
+
+    b.goto(&format!("{}/ui/lists/{first}", app.base)).await;
+    assert!(!b.has("#repair-form").await, "no repair choice on history");
+    b.goto(&format!("{}/ui/lists/{second}", app.base)).await;
+    assert_eq!(b.text("#list-repair").await, "no");
+    b.js("document.querySelector('#repair-choice').value = 'tag'; return null")
+        .await;
+    b.click("#repair-form button").await;
+    b.wait_until(
+        "return document.querySelector('#list-repair')?.textContent.startsWith('yes, and the tag')",
+    )
+    .await;
+
+    let kept = app.get_json(&format!("/lists/{second}")).await;
+    assert_eq!(kept["repair"], "tag", "{kept:#}");
+    let selected = b
+        .js("return document.querySelector('#repair-choice').value")
+        .await;
+    assert_eq!(selected, "tag", "the page shows the choice kept");
+    b.close().await;
 }

@@ -3,7 +3,9 @@
 //! digest, and skopeo pulls that platform again); a tag moved by another tool is only reported,
 //! and put back only with `repair: "tag"` — but a tag moved back to an earlier list manifold
 //! pushed is put back with `true`; after 3 repairs of a target in an hour the next is not
-//! queued, and the list says why. On both stores, against a real registry, the watch every second.
+//! queued, and the list says why. A landed list's repair is switched with `PUT /lists/{id}/repair`
+//! (its revision moves, the watch uses it at once; only the list its target holds now). On both
+//! stores, against a real registry, the watch every second.
 
 use manifold_testkit::{BuiltImage, ImageFixture, Pusher, TestRegistry, skopeo_inspect_raw};
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ on_both_stores!(
     a_tag_moved_by_another_tool_is_reported_and_put_back_only_with_repair_tag,
     after_three_repairs_in_an_hour_the_next_is_not_queued_and_the_list_says_why,
     a_tag_moved_back_to_an_earlier_list_manifold_pushed_is_put_back_with_repair_true,
+    repair_is_switched_on_a_landed_list_and_the_watch_uses_it,
 );
 
 /// The demo's two platforms onto `demo:<tag>`, kept whole as `repair` says.
@@ -207,4 +210,94 @@ async fn a_tag_moved_back_to_an_earlier_list_manifold_pushed_is_put_back_with_re
     assert_eq!(repair["operation"], "repair", "{repair:#}");
     assert_eq!(repair["digest"], now["digest"]);
     assert_eq!(held(&registry, "v1").await, now["digest"].as_str().unwrap());
+}
+
+/// `PUT /lists/{id}/repair` with `body`: the status and the answer.
+async fn put_repair(app: &TestApp, id: &Value, body: &Value) -> (u16, Value) {
+    let answer = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/lists/{}/repair", id.as_str().unwrap()),
+        )
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap())
+}
+
+/// The `ETag` of `GET /lists/{id}`.
+async fn etag(app: &TestApp, id: &Value) -> String {
+    let answer = app.get(&format!("/lists/{}", id.as_str().unwrap())).await;
+    answer.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+async fn repair_is_switched_on_a_landed_list_and_the_watch_uses_it(db: Db) {
+    let registry = TestRegistry::plain().await;
+    let host = registry.host();
+    let (_, amd64) = seed_demo(&registry).await;
+    let app = TestApp::watching(db, &host).await;
+    let first = landed(&app, &spec(&host, "v1", json!(false))).await;
+    let kept_tag = etag(&app, &first["id"]).await;
+
+    let (status, on) = put_repair(&app, &first["id"], &json!({"repair": true})).await;
+
+    assert_eq!(status, 200, "{on:#}");
+    assert_eq!(on["repair"], true, "{on:#}");
+    assert_ne!(
+        etag(&app, &first["id"]).await,
+        kept_tag,
+        "its revision moved on"
+    );
+    assert_eq!(
+        app.get_json(&format!("/lists/{}", first["id"].as_str().unwrap()))
+            .await["repair"],
+        true
+    );
+    delete(&registry, &amd64).await;
+    let repair = landed_after(&app, &host, "v1", &first).await;
+    assert_eq!(
+        repair["operation"], "repair",
+        "the watch used it: {repair:#}"
+    );
+    assert_eq!(repair["repair"], true, "{repair:#}");
+
+    let (status, refused) = put_repair(&app, &first["id"], &json!({"repair": false})).await;
+    assert_eq!(status, 409, "a replaced list is history: {refused:#}");
+    let (status, bad) = put_repair(&app, &repair["id"], &json!({"repair": "always"})).await;
+    assert_eq!(
+        (status, &bad["error"]["field"]),
+        (400, &json!("repair")),
+        "{bad:#}"
+    );
+    let (status, _) = put_repair(
+        &app,
+        &json!(uuid::Uuid::nil().to_string()),
+        &json!({"repair": true}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, off) = put_repair(&app, &repair["id"], &json!({"repair": false})).await;
+    assert_eq!((status, &off["repair"]), (200, &json!(false)), "{off:#}");
+    delete(&registry, &amd64).await;
+    let id = repair["id"].as_str().unwrap();
+    let reported = app.wait_for(id, |l| has_reason(l, "child_missing")).await;
+    checked_again(&app, &reported).await;
+    let lists = app.get_json(&format!("/lists?target={host}/demo:v1")).await;
+    assert_eq!(
+        lists["items"].as_array().unwrap().len(),
+        2,
+        "switched off: only reported, not repaired: {lists:#}"
+    );
+}
+
+/// Waits until the watch has checked `list` again after the answer given.
+async fn checked_again(app: &TestApp, list: &Value) {
+    let before = list["drift"]["checked_at"].clone();
+    app.wait_for(list["id"].as_str().unwrap(), |l| {
+        l["drift"]["checked_at"] != before
+    })
+    .await;
 }

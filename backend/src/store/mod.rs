@@ -319,6 +319,16 @@ impl Store {
         write!(self, s => lists::set_follow(&s.pools, id, on).await)
     }
 
+    /// Sets whether the watch keeps a landed list whole (`repair`), when it is the list its target
+    /// holds now (else a conflict), and makes it due for a check now.
+    pub async fn set_repair(
+        &self,
+        id: Uuid,
+        repair: crate::model::Repair,
+    ) -> Result<Transition, DbError> {
+        write!(self, s => lists::set_repair(&s.pools, id, repair).await)
+    }
+
     /// Takes up to `batch` watched lists whose check is due, moving their next check `next_in`
     /// on (so no other process takes them meanwhile), and reads them.
     pub async fn take_due_checks(

@@ -71,6 +71,8 @@ pub(crate) struct ListStatements {
     pub retry_list: String,
     pub set_follow: String,
     pub unfollow_chain: String,
+    pub repair_find: String,
+    pub set_options: String,
 }
 
 /// `($1, $2, …)` for `n` parameters.
@@ -270,6 +272,14 @@ impl ListStatements {
                  where l.followed_by is not null) \
                  update list set follow = false, updated_at = {now} \
                  where list_id in (select id from chain) and follow"
+            ),
+            repair_find: format!(
+                "select status, operation, replaced_by, options from list where list_id = $1 {}",
+                d.for_update
+            ),
+            set_options: format!(
+                "update list set options = $2, updated_at = {now}, drift_next_at = \
+                 case when drift_next_at is null then null else {now} end where list_id = $1"
             ),
         }
     }
