@@ -54,6 +54,6 @@ pub use oidc::OidcIssuer;
 pub use push::{FetchedManifest, Pusher};
 pub use quirks::{Profile, QuirkProxy};
 pub use registry::{RegistryAuth, RegistryBuilder, TestRegistry};
-pub use skopeo::{run_skopeo, skopeo_inspect, skopeo_inspect_raw, skopeo_pick};
+pub use skopeo::{run_skopeo, skopeo_copy, skopeo_inspect, skopeo_inspect_raw, skopeo_pick};
 pub use token::{TokenRequest, TokenServer, TokenServerBuilder};
 pub use token_policy::{Access, Grant, Subject, TokenPolicy};

@@ -1,6 +1,7 @@
 //! An independent second opinion from `skopeo` (1.9): what a pull for a platform would get
 //! (`skopeo --override-os/--override-arch/--override-variant inspect`, and [`skopeo_pick`] for the
-//! digest of the child it picks) and the raw bytes a registry serves (`skopeo inspect --raw`).
+//! digest of the child it picks), the raw bytes a registry serves (`skopeo inspect --raw`), and
+//! another tool moving a tag ([`skopeo_copy`]).
 //!
 //! skopeo 1.9.3's `inspect` of a list reports the *list's* digest in `Digest` (with the picked
 //! child's `Architecture`, `Os` and `Layers`) and has no `Variant` field at all; [`skopeo_pick`]
@@ -90,6 +91,27 @@ pub async fn skopeo_pick(
     Ok(crate::fixtures::sha256_digest(&manifest))
 }
 
+/// `skopeo --insecure-policy copy --src-tls-verify=false --dest-tls-verify=false [--src-creds
+/// U:P --dest-creds U:P] docker://HOST/FROM docker://HOST/TO`: another tool writing `to` in the
+/// same registry (a single image as skopeo copies it; a list only its one picked child).
+pub async fn skopeo_copy(registry: &TestRegistry, from: &str, to: &str) -> anyhow::Result<()> {
+    let mut args: Vec<OsString> = vec![
+        "--insecure-policy".into(),
+        "copy".into(),
+        "--src-tls-verify=false".into(),
+        "--dest-tls-verify=false".into(),
+    ];
+    if let Some((user, password)) = registry.credentials() {
+        for flag in ["--src-creds", "--dest-creds"] {
+            args.push(flag.into());
+            args.push(format!("{user}:{password}").into());
+        }
+    }
+    args.push(format!("docker://{}/{from}", registry.host()).into());
+    args.push(format!("docker://{}/{to}", registry.host()).into());
+    run_skopeo(&args).await.map(|_| ())
+}
+
 /// `--override-os OS --override-arch ARCH [--override-variant V]` (global options: they go before
 /// the subcommand).
 fn override_args(os: &str, arch: &str, variant: Option<&str>) -> Vec<OsString> {
@@ -174,7 +196,7 @@ fn display_args(args: &[OsString]) -> String {
         } else {
             arg.to_string()
         });
-        hide_next = arg == "--creds" || arg == "--src-creds";
+        hide_next = matches!(arg.as_ref(), "--creds" | "--src-creds" | "--dest-creds");
     }
     shown.join(" ")
 }

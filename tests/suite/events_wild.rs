@@ -33,38 +33,63 @@ async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value)
     (status, answer.json().await.unwrap_or(Value::Null))
 }
 
-/// Harbor's `PUSH_ARTIFACT` webhook, as in
+/// Harbor's `PUSH_ARTIFACT` webhook in its Default format, field for field as
 /// https://goharbor.io/docs/main/working-with-projects/project-configuration/configure-webhooks/
-fn harbor(host: &str, repo: &str) -> Value {
+/// ("Payload Format", "Artifact pushed") shows it — `type`, `occur_at`, `operator`,
+/// `event_data.resources[]` (`digest`, `tag`, `resource_url`: `host/namespace/name:tag`) and
+/// `event_data.repository` (`date_created`, `name`, `namespace`: the project,
+/// `repo_full_name`: `namespace/name`, `repo_type`) — for `namespace/name` in `host`.
+fn harbor(host: &str, namespace: &str, name: &str) -> Value {
     json!({
         "type": "PUSH_ARTIFACT",
-        "occur_at": 1586922308,
+        "occur_at": 1680501893,
         "operator": "admin",
         "event_data": {
             "resources": [{
-                "digest": "sha256:8a9e9863dbb6e10edb5adfe917c00da84e1700fa76e7ed02476aa6e6fb8ee0d8",
+                "digest": "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
                 "tag": "v0.2",
-                "resource_url": format!("{host}/{repo}:v0.2")
+                "resource_url": format!("{host}/{namespace}/{name}:v0.2")
             }],
             "repository": {
-                "date_created": 1586922308,
-                "name": repo,
-                "namespace": "",
-                "repo_full_name": repo,
+                "date_created": 1680501893,
+                "name": name,
+                "namespace": namespace,
+                "repo_full_name": format!("{namespace}/{name}"),
                 "repo_type": "private"
             }
         }
     })
 }
 
-/// Quay's `repo_push` notification, as in https://docs.quay.io/guides/notifications.html
-fn quay(host: &str, repo: &str) -> Value {
+/// The same push in Harbor's CloudEvents format (the same page's "Artifact pushed",
+/// *CloudEvents*): `specversion`, `id`, `requestid`, `source`, `type` (`harbor.artifact.pushed`),
+/// `datacontenttype`, `time`, `operator`, and `event_data`'s content under `data`.
+fn harbor_cloudevents(host: &str, namespace: &str, name: &str) -> Value {
+    let default = harbor(host, namespace, name);
     json!({
-        "repository": repo,
-        "namespace": "",
-        "name": repo,
-        "docker_url": format!("{host}/{repo}"),
-        "homepage": format!("https://{host}/repository/{repo}"),
+        "specversion": "1.0",
+        "id": "66e18103-09c1-41f6-982f-37df223f3eeb",
+        "requestid": "51c0b694-0168-4f3c-b0db-282565455d7b",
+        "source": "/projects/2/webhook/policies/15",
+        "type": "harbor.artifact.pushed",
+        "datacontenttype": "application/json",
+        "time": "2023-04-03T06:04:46Z",
+        "data": default["event_data"],
+        "operator": "admin"
+    })
+}
+
+/// Quay's `repo_push` notification, field for field as
+/// https://docs.quay.io/guides/notifications.html ("Repository Push") shows it — `name`,
+/// `repository` (`namespace/name`), `namespace`, `docker_url` (`host/namespace/name`),
+/// `homepage`, `updated_tags` (a list of tags) — for `namespace/name` in `host`.
+fn quay(host: &str, namespace: &str, name: &str) -> Value {
+    json!({
+        "name": name,
+        "repository": format!("{namespace}/{name}"),
+        "namespace": namespace,
+        "docker_url": format!("{host}/{namespace}/{name}"),
+        "homepage": format!("https://{host}/repository/{namespace}/{name}"),
         "updated_tags": ["v0.2"]
     })
 }
@@ -201,26 +226,37 @@ fn signature(key: &str, body: &Value) -> String {
 
 #[tokio::test]
 async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_due() {
-    let (app, registry) = following(&["harbor-amd64", "quay-amd64", "gitlab-amd64"]).await;
+    let (app, registry) = following(&[
+        "library/harbor-amd64",
+        "team/quay-amd64",
+        "gitlab-amd64",
+        "library/cloudevents-amd64",
+    ])
+    .await;
     let host = registry.host();
     let bearer = format!("Bearer {SECRET}");
     let quay_url = format!("quay?secret={SECRET}");
-    let cases: [Post; 4] = [
+    let cases: [Post; 5] = [
         (
             "harbor",
-            harbor(&host, "harbor-amd64"),
+            harbor(&host, "library", "harbor-amd64"),
             vec![("Authorization", bearer.as_str())],
         ),
         (
             "harbor",
-            harbor(&host, "harbor-amd64"),
+            harbor(&host, "library", "harbor-amd64"),
             vec![("Authorization", SECRET)],
         ),
-        (&quay_url, quay(&host, "quay-amd64"), vec![]),
+        (&quay_url, quay(&host, "team", "quay-amd64"), vec![]),
         (
             "gitlab",
             gitlab(&host, "gitlab-amd64"),
             vec![("X-Gitlab-Token", SECRET)],
+        ),
+        (
+            "harbor",
+            harbor_cloudevents(&host, "library", "cloudevents-amd64"),
+            vec![("Authorization", bearer.as_str())],
         ),
     ];
 
@@ -228,7 +264,8 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
         let (status, taken) = post(&app, path, headers, body).await;
 
         assert_eq!(status, 202, "{path}: {taken}");
-        // The second Harbor post is the first's repeat (an id derived from its content).
+        // The second Harbor post is the first's repeat (an id derived from its content); the
+        // last is Harbor's other format, with an id of its own.
         let (accepted, duplicate) = if i == 1 { (0, 1) } else { (1, 0) };
         assert_eq!(taken["accepted"], accepted, "{path}: {taken}");
         assert_eq!(taken["duplicate"], duplicate, "{path}: {taken}");
@@ -240,14 +277,18 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
     let forged: [Post; 5] = [
         (
             "harbor",
-            harbor(&host, "harbor-amd64"),
+            harbor(&host, "library", "harbor-amd64"),
             vec![("Authorization", "Bearer not-it")],
         ),
-        ("harbor", harbor(&host, "harbor-amd64"), vec![]),
-        ("quay?secret=not-it", quay(&host, "quay-amd64"), vec![]),
+        ("harbor", harbor(&host, "library", "harbor-amd64"), vec![]),
+        (
+            "quay?secret=not-it",
+            quay(&host, "team", "quay-amd64"),
+            vec![],
+        ),
         (
             "quay",
-            quay(&host, "quay-amd64"),
+            quay(&host, "team", "quay-amd64"),
             vec![("Authorization", bearer.as_str())],
         ),
         (
@@ -271,7 +312,7 @@ async fn harbor_quay_and_gitlab_events_with_their_secret_make_the_watched_list_d
     assert_counted(
         &app,
         &[
-            ("harbor", "accepted", 1),
+            ("harbor", "accepted", 2),
             ("harbor", "duplicate", 1),
             ("harbor", "unauthenticated", 2),
             ("quay", "accepted", 1),

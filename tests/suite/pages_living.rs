@@ -1,9 +1,9 @@
 //! A list's page over time: in headless Chromium, what the watch found (in sync, then drifted and
 //! why, also marked on the recent lists) and the follow toggle, whose follow-up the page links; a
-//! target's timeline (the current list marked, an earlier one history) and a rollback from it;
-//! over plain
-//! HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's page
-//! names the newer list that landed first.
+//! target's timeline page (the current list marked, an earlier one history) and a rollback from
+//! it; the repair choice, offered on the list the target holds now only, switched and kept; over
+//! plain HTTP, a list waiting out a backoff says when it is tried next, and a superseded list's
+//! page names the newer list that landed first.
 
 use std::time::Duration;
 
@@ -182,10 +182,10 @@ async fn the_timeline_in_a_browser_marks_what_the_tag_holds_and_rolls_back_from_
     assert!(b.has("#list-history").await, "an earlier list is history");
     assert!(!b.has("#add-title").await, "no edits of the tag on history");
     b.click("#list-history a:last-child").await;
-    b.wait_until("return document.querySelectorAll('#lists [data-now]').length === 2")
+    b.wait_until("return document.querySelectorAll('#timeline [data-now]').length === 2")
         .await;
     let marks = b
-        .js("return [...document.querySelectorAll('#lists [data-now]')].map(e => e.dataset.now)")
+        .js("return [...document.querySelectorAll('#timeline [data-now]')].map(e => e.dataset.now)")
         .await;
     assert_eq!(
         marks,
@@ -224,4 +224,41 @@ async fn the_timeline_in_a_browser_marks_what_the_tag_holds_and_rolls_back_from_
         digest.contains(&first["digest"].as_str().unwrap()[7..19]),
         "{digest}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repair_choice_is_switched_on_the_current_list_s_page_only() {
+    let registry = TestRegistry::plain().await;
+    seed_demo(&registry).await;
+    let host = registry.host();
+    let app = TestApp::spawn_with(|s| s.registries = vec![host.clone()]).await;
+    let first = app
+        .submit(&demo_spec(&host).target("demo:kept").json())
+        .await;
+    app.wait_status(&first, "succeeded").await;
+    let second = app
+        .submit(&demo_spec(&host).target("demo:kept").json())
+        .await;
+    app.wait_status(&second, "succeeded").await;
+    let b = Browser::open(1280, 900).await;
+
+    b.goto(&format!("{}/ui/lists/{first}", app.base)).await;
+    assert!(!b.has("#repair-form").await, "no repair choice on history");
+    b.goto(&format!("{}/ui/lists/{second}", app.base)).await;
+    assert_eq!(b.text("#list-repair").await, "no");
+    b.js("document.querySelector('#repair-choice').value = 'tag'; return null")
+        .await;
+    b.click("#repair-form button").await;
+    b.wait_until(
+        "return document.querySelector('#list-repair')?.textContent.startsWith('yes, and the tag')",
+    )
+    .await;
+
+    let kept = app.get_json(&format!("/lists/{second}")).await;
+    assert_eq!(kept["repair"], "tag", "{kept:#}");
+    let selected = b
+        .js("return document.querySelector('#repair-choice').value")
+        .await;
+    assert_eq!(selected, "tag", "the page shows the choice kept");
+    b.close().await;
 }

@@ -219,7 +219,7 @@ async fn create_copy(
 
 /// A JSON body and its text, parsed off the HTTP threads; its errors name the field, line and
 /// column at fault. A body sent as YAML, or as neither, is a 415.
-async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
+pub(super) async fn read<T: serde::de::DeserializeOwned + Send + 'static>(
     state: &State,
     req: &HttpRequest,
     payload: web::Payload,

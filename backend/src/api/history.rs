@@ -1,5 +1,6 @@
 //! A target's history and rollback: `GET /targets/{target}/history` (every list that landed on a
-//! tag, newest first, the one it holds now marked) and `POST /lists/{id}/rollback` (make the
+//! tag, newest first, the one it holds now marked, and the timeline: those lists and the drift
+//! events between them) and `POST /lists/{id}/rollback` (make the
 //! target hold that list's digest again, queued in the target's order).
 
 use actix_web::{HttpResponse, get, post, web};
@@ -15,7 +16,9 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
 
 /// What a tag held through manifold: every list that landed on it (pushes, appends, removals,
 /// copies, releases, rollbacks), newest first, each with its operation, digest and times; the
-/// one it holds now is `current` (and named at the top). `{target}` is the whole reference,
+/// one it holds now is `current` (and named at the top); `timeline` has those lists and, between
+/// them, each change of what the watch found of the list the tag held (the tag moved, and to
+/// what; a child gone; back in sync), newest first. `{target}` is the whole reference,
 /// `registry/repository:tag` (its slashes as they are, or encoded as `%2F`).
 #[utoipa::path(
     tag = "lists",

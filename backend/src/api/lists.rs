@@ -1,9 +1,9 @@
-//! `/lists`: submit a list spec (JSON or manifest-tool YAML) to be pushed, follow it, list, retry
-//! and cancel. The handlers read the request (body by content type, query, headers), call the
+//! `/lists`: submit a list spec (JSON or manifest-tool YAML) to be pushed, follow it, keep it whole
+//! (repair), list, retry and cancel. The handlers read the request (body by content type, query, headers), call the
 //! service and answer its result as JSON; the rules are the service's.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,7 +12,7 @@ use super::access::{Read, Submitter, Write};
 use super::error::{ApiError, ErrorBody};
 use super::query::Query;
 use crate::http::{self, BodyError};
-use crate::model::{AskedOptions, ErrorCode, ListStatus, SpecFormat};
+use crate::model::{AskedOptions, ErrorCode, ListStatus, Repair, SpecFormat};
 use crate::service::{DryRun, Json, ListPage, ListResource, MAX_BODY_BYTES, PageQuery, Submit};
 use crate::spec::{self, Submission};
 
@@ -23,7 +23,8 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
         .service(retry_list)
         .service(cancel_list)
         .service(follow_list)
-        .service(unfollow_list);
+        .service(unfollow_list)
+        .service(set_repair);
 }
 
 /// `?dry_run=true`: resolve the sources and answer with the exact list and its digest, writing
@@ -498,6 +499,49 @@ async fn unfollow_list(
     _: Write,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.unfollow(&id).await?))
+}
+
+/// What the watch does when it finds a landed list no longer whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"repair": true}))]
+pub struct RepairBody {
+    /// `false`: only reported; `true`: children gone from the target repository made present
+    /// again (and the tag put back when it moved to an earlier list manifold pushed); `"tag"`:
+    /// the tag put back too, whoever moved it.
+    pub repair: Repair,
+}
+
+/// Keep a landed list whole, or stop: sets its `repair` as a spec's `repair` key would have. Only
+/// for the list its target holds now (`current`); the watch uses it from its next check, which
+/// is made at once. The list's revision moves on (a kept `ETag` no longer matches).
+#[utoipa::path(
+    tag = "lists",
+    operation_id = "set_repair",
+    params(("id" = Uuid, Path, description = "The list's id")),
+    request_body(content((RepairBody = "application/json"))),
+    responses(
+        (status = 200, description = "Set", body = ListResource),
+        (status = 400, description = "Invalid body: the field at fault", body = ErrorBody),
+        (status = 401, description = "No API token (API tokens are configured)", body = ErrorBody),
+        (status = 403, description = "The API token is not valid", body = ErrorBody),
+        (status = 404, description = "No such list", body = ErrorBody),
+        (status = 409, description = "Not the list its target holds now: it did not land, or a later list replaced it", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now (`STORE_UNAVAILABLE`): nothing was changed; try again after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait")))
+    ),
+    security((), ("token" = []))
+)]
+#[put("/lists/{id}/repair")]
+async fn set_repair(
+    state: State,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    _: Write,
+) -> Result<HttpResponse, ApiError> {
+    let (body, _): (RepairBody, _) = super::edits::read(&state, &req, payload).await?;
+    Ok(HttpResponse::Ok().json(state.set_repair(&id, body.repair).await?))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod secret;
 
 pub use clock::Clock;
 pub use digest::{Digest, DigestError};
-pub use drift::{DriftReason, SourcePin};
+pub use drift::{DriftEvent, DriftReason, SourcePin};
 pub use entry::Entry;
 pub use error_code::{Audience, ErrorCode};
 pub use identity::Identity;

@@ -1,9 +1,10 @@
 //! `GET /ui/lists/{id}`: one list — its status (refreshed until it is final), what it did to its
 //! target (push, append, remove, copy), digest, pull command, entries, attempts, the registry's
 //! error explained, the spec as submitted, what the watch last found (drift), whether it is
-//! followed, whether it brings its children's referrers — and the retry, cancel, follow and
-//! unfollow buttons (`POST /ui/lists/{id}/retry`, `/cancel`, `/follow`, `/unfollow`). A
-//! succeeded list's "Remove" and "Add a platform" forms are shown here and handled in
+//! followed, whether it is kept whole (repair) — and the retry, cancel, follow, unfollow, rollback
+//! buttons and the repair choice (`POST /ui/lists/{id}/retry`, `/cancel`, `/follow`,
+//! `/unfollow`, `/rollback`, `/repair`; the repair choice only on the list its target holds now).
+//! A succeeded list's "Remove" and "Add a platform" forms are shown here and handled in
 //! `list_edit`.
 
 use actix_web::http::StatusCode;
@@ -25,7 +26,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .service(cancel_list)
         .service(follow_list)
         .service(unfollow_list)
-        .service(rollback_list);
+        .service(rollback_list)
+        .service(repair_list);
 }
 
 struct ErrorView {
@@ -103,6 +105,8 @@ pub(super) struct ListView {
     follow: bool,
     can_follow: bool,
     repair: &'static str,
+    /// The repair choice selected: `false`, `true` or `tag`.
+    repair_value: &'static str,
     /// Whether its push brings what refers to its children (signatures, attestations, SBOMs).
     carries_referrers: bool,
     follows: Option<String>,
@@ -116,7 +120,7 @@ pub(super) struct ListView {
     current: bool,
     /// Whether a rollback to it may be asked for (it landed, and a later list replaced it).
     can_rollback: bool,
-    /// The target's history: its landed lists, newest first.
+    /// The target's timeline page: its landed lists and drift events, newest first.
     history: String,
     followed_by: Option<String>,
     drift: Option<DriftView>,
@@ -228,6 +232,11 @@ impl ListView {
                 Repair::Children => "yes — children gone from the repository made present again",
                 Repair::Tag => "yes, and the tag put back whoever moved it",
             },
+            repair_value: match l.repair {
+                Repair::Off => "false",
+                Repair::Children => "true",
+                Repair::Tag => "tag",
+            },
             can_follow: matches!(l.operation, Operation::Push | Operation::Append),
             carries_referrers: l.referrers,
             follows: l.follows.map(|id| id.to_string()),
@@ -238,13 +247,7 @@ impl ListView {
             can_rollback: l.status == ListStatus::Succeeded
                 && l.replaced_by.is_some()
                 && l.operation != Operation::Stage,
-            history: format!(
-                "/?{}",
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("target", &l.target)
-                    .append_pair("status", "succeeded")
-                    .finish()
-            ),
+            history: super::history::link(&l.target),
             followed_by: l.followed_by.map(|id| id.to_string()),
             drift: l.drift.as_ref().map(DriftView::new),
             notice,
@@ -376,6 +379,16 @@ async fn rollback_list(
     act(req, visitor, &id, payload, Act::Rollback).await
 }
 
+#[post("/ui/lists/{id}/repair")]
+async fn repair_list(
+    req: HttpRequest,
+    visitor: Visitor,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    act(req, visitor, &id, payload, Act::Repair).await
+}
+
 #[post("/ui/lists/{id}/unfollow")]
 async fn unfollow_list(
     req: HttpRequest,
@@ -394,6 +407,7 @@ enum Act {
     Follow,
     Unfollow,
     Rollback,
+    Repair,
 }
 
 /// A button's form post: checked, done, and back to the list.
@@ -425,8 +439,22 @@ async fn act(
             services.rollback(id).await,
             "Only a list that landed can be rolled back to.",
         ),
+        Act::Repair => (
+            services.set_repair(id, repair_asked(&form)?).await,
+            "Only the list its target holds now can be kept whole.",
+        ),
     };
     transition(&req, &visitor, id, done, rule).await
+}
+
+/// The repair choice a form sent: `false`, `true` or `tag`.
+fn repair_asked(form: &FormData) -> Result<Repair, PageError> {
+    let asked = form.get("repair").unwrap_or_default();
+    serde_json::from_value(serde_json::Value::String(asked.to_owned())).map_err(|_| {
+        PageError::BadRequest(format!(
+            "\"{asked}\" is not a repair choice this page offers (false, true or tag)."
+        ))
+    })
 }
 
 /// After a button: back to the list, or the list again with why it could not be done.

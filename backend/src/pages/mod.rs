@@ -1,6 +1,7 @@
 //! The web pages: server-rendered HTML for people who don't script — recent lists, a form that
 //! builds or takes a spec (with a dry run), a list's live status (and, once it succeeded, an
-//! entry removed or a platform added), a staged release's platforms, inspect, sign-in.
+//! entry removed or a platform added), a target's timeline, a staged release's platforms,
+//! inspect, sign-in.
 //!
 //! Owns the HTML routes (`/` and `/ui/…`, beside the JSON API's `/lists` and `/inspect`), the
 //! embedded static files (`/static/…`), CSRF and page sessions, and the view data the templates in
@@ -12,6 +13,7 @@ mod assets;
 mod error;
 mod form;
 mod form_errors;
+mod history;
 mod index;
 mod inspect;
 mod list;
@@ -37,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     form::configure(cfg);
     list::configure(cfg);
     list_edit::configure(cfg);
+    history::configure(cfg);
     inspect::configure(cfg);
     registries::configure(cfg);
     releases::configure(cfg);

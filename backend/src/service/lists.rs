@@ -18,7 +18,7 @@ use super::{IdToken, ListResource, ServiceError, Services};
 use crate::engine::{self, PushOptions, Skipped};
 use crate::model::{
     AskedOptions, Digest, Entry, ErrorCode, Identity, ListFormat, ListOptions, ListStatus,
-    Operation, Referrer, SpecFormat,
+    Operation, Referrer, Repair, SpecFormat,
 };
 use crate::oidc;
 use crate::spec::{Submission, Work};
@@ -363,6 +363,20 @@ impl Services {
     /// Stops following a list, and the follow-ups that took the following over from it.
     pub async fn unfollow(&self, id: &str) -> Result<ListResource, ServiceError> {
         self.set_follow(parse_id(id)?, false).await
+    }
+
+    /// Sets what the watch does when it finds a landed list no longer whole: nothing, its
+    /// children made present again, or the tag put back too (`repair`). Only for the list its
+    /// target holds now; it is checked at once when the watch keeps it.
+    pub async fn set_repair(&self, id: &str, repair: Repair) -> Result<ListResource, ServiceError> {
+        let done = self.store.set_repair(parse_id(id)?, repair).await?;
+        let list = transition(
+            done,
+            "only the list its target holds now can be kept whole: one a later list replaced \
+             is history (roll back to it first), and one that did not land has nothing to keep",
+        )?;
+        self.watch_wake.notify_one();
+        Ok(list)
     }
 
     async fn set_follow(&self, id: Uuid, on: bool) -> Result<ListResource, ServiceError> {

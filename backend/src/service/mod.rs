@@ -34,7 +34,7 @@ pub use cache::Json;
 pub use edits::Edit;
 pub use error::{ErrorKind, ServiceError};
 pub use events::{EventCredentials, EventsTaken, RegistryEvent};
-pub use history::TargetHistory;
+pub use history::{LandedList, TargetHistory, TimelineEntry};
 pub use lists::{DryRun, ListPage, MAX_BODY_BYTES, PageQuery, Submit};
 pub use registries::{Profiles, RegistryView};
 pub use releases::{ArrivedPlatform, ReleaseResource, StageSummary};

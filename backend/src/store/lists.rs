@@ -1,5 +1,5 @@
 //! Lists: writing one with its push job, reading one or a page, and the two user transitions
-//! (cancel, retry), following — once, for both backends.
+//! (cancel, retry), following, keeping a landed list whole (repair) — once, for both backends.
 
 use uuid::Uuid;
 
@@ -9,7 +9,7 @@ use super::rows::{self, KeyPage, ListFilter, ListKey, ListRecord, NewList, Page}
 use super::sql::{Backend, Driver, Pools, Row, Session, Value, args};
 use super::statements::placeholders;
 use super::{DbError, Inserted, Transition};
-use crate::model::{ListStatus, Operation};
+use crate::model::{ListOptions, ListStatus, Operation, Repair};
 
 /// How many of [`insert_args`] are the list's own.
 const LIST_PARAMS: usize = 12;
@@ -369,6 +369,34 @@ pub(super) async fn set_follow<B: Backend>(
     }
     session.commit().await?;
     get(db, id).await
+}
+
+/// Sets what the watch does when it finds list `id` no longer whole (`repair`), and makes it due
+/// for a check now when it is watched. Only the list its target holds now (it landed, and no
+/// later list replaced it) may change it: another is a conflict.
+pub(super) async fn set_repair<B: Backend>(
+    db: &B,
+    id: Uuid,
+    repair: Repair,
+) -> Result<Transition, DbError> {
+    let st = &db.statements().lists;
+    let mut tx = db.begin().await?;
+    let Some(found) = tx.fetch_optional(&st.repair_find, args![id]).await? else {
+        return Ok(Transition::NotFound);
+    };
+    let status = parse_status(found.text("status")?)?;
+    let stage = found.text("operation")?.as_deref() == Some(Operation::Stage.as_str());
+    if status != ListStatus::Succeeded || stage || found.uuid_opt("replaced_by")?.is_some() {
+        return Ok(Transition::Conflict(status));
+    }
+    let mut options: ListOptions =
+        rows::json("options", found.json("options")?)?.unwrap_or_default();
+    options.repair = repair;
+    let options = serde_json::to_value(&options).unwrap_or_default();
+    tx.execute(&st.set_options, vec![Value::Uuid(id), Value::Json(options)])
+        .await?;
+    tx.commit().await?;
+    after(db, id).await
 }
 
 fn parse_status(text: Option<String>) -> Result<ListStatus, DbError> {

@@ -24,6 +24,7 @@ mod rows;
 mod sql;
 mod sqlite;
 mod statements;
+mod timeline;
 mod watch;
 
 use std::future::Future;
@@ -318,6 +319,16 @@ impl Store {
         write!(self, s => lists::set_follow(&s.pools, id, on).await)
     }
 
+    /// Sets whether the watch keeps a landed list whole (`repair`), when it is the list its target
+    /// holds now (else a conflict), and makes it due for a check now.
+    pub async fn set_repair(
+        &self,
+        id: Uuid,
+        repair: crate::model::Repair,
+    ) -> Result<Transition, DbError> {
+        write!(self, s => lists::set_repair(&s.pools, id, repair).await)
+    }
+
     /// Takes up to `batch` watched lists whose check is due, moving their next check `next_in`
     /// on (so no other process takes them meanwhile), and reads them.
     pub async fn take_due_checks(
@@ -355,6 +366,16 @@ impl Store {
     /// when the oldest of them is.
     pub async fn watch_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
         read!(self, s => watch::backlog(&s.pools).await)
+    }
+
+    /// The drift events of `target` (each change of what the watch found of the list it held),
+    /// newest first, at most `limit`.
+    pub async fn drift_events(
+        &self,
+        target: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::model::DriftEvent>, DbError> {
+        read!(self, s => timeline::for_target(&s.pools, target, limit).await)
     }
 
     /// How many watched lists are drifted (for metrics).

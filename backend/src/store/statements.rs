@@ -71,6 +71,8 @@ pub(crate) struct ListStatements {
     pub retry_list: String,
     pub set_follow: String,
     pub unfollow_chain: String,
+    pub repair_find: String,
+    pub set_options: String,
 }
 
 /// `($1, $2, …)` for `n` parameters.
@@ -121,6 +123,10 @@ pub(crate) struct WatchStatements {
     pub in_sync: String,
     pub backlog: String,
     pub wake: String,
+    pub last_event: String,
+    pub insert_event: String,
+    pub in_sync_events: String,
+    pub target_events: String,
 }
 
 /// The columns of a list read, with its push job's attempts and its entries.
@@ -266,6 +272,14 @@ impl ListStatements {
                  where l.followed_by is not null) \
                  update list set follow = false, updated_at = {now} \
                  where list_id in (select id from chain) and follow"
+            ),
+            repair_find: format!(
+                "select status, operation, replaced_by, options from list where list_id = $1 {}",
+                d.for_update
+            ),
+            set_options: format!(
+                "update list set options = $2, updated_at = {now}, drift_next_at = \
+                 case when drift_next_at is null then null else {now} end where list_id = $1"
             ),
         }
     }
@@ -472,6 +486,23 @@ impl WatchStatements {
                 "select count(*) as n, min(drift_next_at) as oldest from list \
                  where drift_next_at <= {now}"
             ),
+            last_event: "select status, reasons from drift_event where list_id = $1 \
+                 order by event_id desc limit 1"
+                .to_owned(),
+            insert_event: format!(
+                "insert into drift_event (list_id, target, at, status, reasons, observed) \
+                 values ($1, $2, {now}, $3, $4, $5)"
+            ),
+            in_sync_events: format!(
+                "insert into drift_event (list_id, target, at, status, reasons, observed) \
+                 select l.list_id, l.target, {now}, 'in_sync', '[]', l.digest from list l \
+                 where l.drift_next_at is not null and coalesce((select e.status \
+                 from drift_event e where e.list_id = l.list_id \
+                 order by e.event_id desc limit 1), 'in_sync') <> 'in_sync'"
+            ),
+            target_events: "select list_id, at, status, reasons, observed from drift_event \
+                 where target = $1 order by at desc, event_id desc limit $2"
+                .to_owned(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The watch's side of the store: taking the lists due for a check (each process takes its own,
 //! and moves their next check on as it takes them), recording what a check found, queueing the
 //! callback of a list that became drifted and the follow-up of a followed list whose source moved
-//! and the repair of a list kept whole found broken (`repair.rs`) — once, for both backends.
+//! and the repair of a list kept whole found broken (`repair.rs`), and keeping each change of what
+//! it found as a drift event of the target's timeline (`timeline.rs`) — once, for both backends.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use super::queue::queue_event;
 use super::repair;
 use super::rows;
 use super::sql::{Backend, Row as _, Session, Value, args};
+use super::timeline;
 use super::{DbError, ListRecord};
 use crate::model::{DriftReason, DriftStatus};
 
@@ -83,19 +85,19 @@ fn id_list(ids: &[Uuid]) -> (String, Vec<Value>) {
     )
 }
 
-/// Records that the checks of `ids` found each in sync, in one statement: what [`record`] writes
-/// for an in-sync check (which queues nothing). Lists no longer watched are left alone; how many
-/// were recorded.
+/// Records that the checks of `ids` found each in sync, in one transaction: what [`record`] writes
+/// for an in-sync check (which queues nothing; a list whose last drift event was not "in sync"
+/// gets one). Lists no longer watched are left alone; how many were recorded.
 pub(super) async fn record_in_sync<B: Backend>(db: &B, ids: &[Uuid]) -> Result<u64, DbError> {
     if ids.is_empty() {
         return Ok(0);
     }
     let (within, ids) = id_list(ids);
-    let sql = format!(
-        "{} and list_id in ({within})",
-        db.statements().watch.in_sync
-    );
+    let st = &db.statements().watch;
+    let sql = format!("{} and list_id in ({within})", st.in_sync);
     let mut tx = db.begin().await?;
+    tx.execute(&timeline::in_sync_events(st, &within), ids.clone())
+        .await?;
     let recorded = tx.execute(&sql, ids).await?;
     tx.commit().await?;
     Ok(recorded)
@@ -164,6 +166,7 @@ pub(super) async fn record<B: Backend>(
         Value::Bool(alerted),
     ];
     tx.execute(&st.record, params).await?;
+    timeline::note(&mut tx, st, id, &list, found).await?;
     let mut done = DriftRecorded {
         recorded: true,
         became_drifted,

@@ -88,6 +88,16 @@ impl TestApp {
         }
     }
 
+    /// The service on `store`, allowed to talk to `host`, checking its watched lists every second.
+    pub async fn watching(store: Db, host: &str) -> Self {
+        let host = host.to_owned();
+        Self::spawn_on(store, |s| {
+            s.registries = vec![host];
+            s.watch_interval_secs = Some(1);
+        })
+        .await
+    }
+
     /// Its store's clock.
     pub fn clock(&self) -> &Clock {
         self.services.store.clock()

@@ -143,6 +143,20 @@ pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Another writer putting what `repo` holds as `digest` under `tag`, byte for byte (the
+/// registry's own bytes read back and PUT again).
+pub async fn put_under_tag(registry: &TestRegistry, repo: &str, digest: &Value, tag: &str) {
+    let pusher = Pusher::new(registry);
+    let held = pusher
+        .get_manifest(repo, digest.as_str().unwrap(), ACCEPT_ALL)
+        .await
+        .unwrap();
+    pusher
+        .push_manifest(repo, tag, &held.bytes, &held.media_type)
+        .await
+        .unwrap();
+}
+
 /// Builds and pushes one single-platform image to `repo:tag`.
 pub async fn seed(
     registry: &TestRegistry,

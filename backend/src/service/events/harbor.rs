@@ -1,6 +1,13 @@
-//! Harbor's webhooks (`PUSH_ARTIFACT`, `DELETE_ARTIFACT`): `event_data.resources[]` with `digest`,
-//! `tag` and `resource_url` (`host/namespace/name:tag`), `event_data.repository.repo_full_name`.
-//! The registry's host is taken from `resource_url`. Parses only.
+//! Harbor's webhooks, in either payload format a webhook policy may choose
+//! (https://goharbor.io/docs/main/working-with-projects/project-configuration/configure-webhooks/):
+//! *Default* — `type` (`PUSH_ARTIFACT`, `DELETE_ARTIFACT`, …) and `event_data` — or *CloudEvents*
+//! — `type` (`harbor.artifact.pushed`, `harbor.artifact.deleted`, …), `id`, and the same
+//! content under `data`. Either holds `resources[]` with `digest`, `tag` and `resource_url`
+//! (`host/namespace/name:tag`, or `…@digest` for a push by digest, whose `tag` is then the
+//! digest) and `repository.repo_full_name` (`namespace/name`). The registry's host is taken from
+//! `resource_url`. Another event (a pull, a scan, a quota warning, a replication, a retention
+//! run: some carry no repository) is one event of its own kind, which the pipeline ignores.
+//! Parses only.
 
 use serde::Deserialize;
 
@@ -11,14 +18,18 @@ use crate::service::ServiceError;
 struct Webhook {
     #[serde(rename = "type")]
     kind: String,
-    event_data: EventData,
+    /// CloudEvents' id of the delivery (the Default format has none).
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(alias = "data")]
+    event_data: Option<EventData>,
 }
 
 #[derive(Deserialize)]
 struct EventData {
     #[serde(default)]
     resources: Vec<Resource>,
-    repository: Repository,
+    repository: Option<Repository>,
 }
 
 #[derive(Deserialize)]
@@ -36,26 +47,47 @@ struct Repository {
     repo_full_name: String,
 }
 
-/// A Harbor webhook as one event per artifact.
+/// A Harbor webhook as one event per artifact (another kind of event: one, ignored).
 pub(super) fn parse(body: &[u8]) -> Result<Vec<RegistryEvent>, ServiceError> {
     let hook: Webhook = serde_json::from_slice(body)
         .map_err(|e| unreadable("event_data", format!("not Harbor's webhook payload: {e}")))?;
-    too_many(hook.event_data.resources.len())?;
     let action = match hook.kind.as_str() {
-        "PUSH_ARTIFACT" => "push".to_owned(),
-        "DELETE_ARTIFACT" => "delete".to_owned(),
-        other => other.to_ascii_lowercase(),
+        "PUSH_ARTIFACT" | "harbor.artifact.pushed" => "push",
+        "DELETE_ARTIFACT" | "harbor.artifact.deleted" => "delete",
+        other => {
+            return Ok(vec![RegistryEvent {
+                id: hook.id.unwrap_or_default(),
+                action: other.to_ascii_lowercase(),
+                registry: String::new(),
+                repository: String::new(),
+                tag: None,
+                digest: None,
+            }]);
+        }
     };
-    let repository = hook.event_data.repository.repo_full_name;
-    Ok(hook
-        .event_data
+    let missing = || {
+        unreadable(
+            "event_data",
+            "Harbor's artifact event has no event_data.repository (nor data.repository)",
+        )
+    };
+    let data = hook.event_data.ok_or_else(missing)?;
+    too_many(data.resources.len())?;
+    let repository = data.repository.ok_or_else(missing)?.repo_full_name;
+    let id = hook.id.unwrap_or_default();
+    Ok(data
         .resources
         .into_iter()
-        .filter_map(|r| {
+        .enumerate()
+        .filter_map(|(n, r)| {
             let (host, _) = r.resource_url.split_once('/')?;
             Some(RegistryEvent {
-                id: String::new(),
-                action: action.clone(),
+                id: match (id.is_empty(), n) {
+                    (true, _) => String::new(),
+                    (false, 0) => id.clone(),
+                    (false, n) => format!("{id}#{n}"),
+                },
+                action: action.to_owned(),
                 registry: host.to_owned(),
                 repository: repository.clone(),
                 // A push by digest names the digest as its "tag".
@@ -95,5 +127,47 @@ mod tests {
         );
         let err = parse(br#"{"type":"PUSH_ARTIFACT"}"#).unwrap_err();
         assert!(err.to_string().contains("event_data"), "{err}");
+    }
+
+    #[test]
+    fn harbor_s_cloudevents_format_reads_the_same_with_its_id() {
+        // The documentation's CloudEvents example of a push by digest.
+        let body = br#"{"specversion":"1.0","id":"66e18103-09c1-41f6-982f-37df223f3eeb",
+          "requestid":"51c0b694-0168-4f3c-b0db-282565455d7b","source":"/projects/2/webhook/policies/15",
+          "type":"harbor.artifact.pushed","datacontenttype":"application/json","time":"2023-04-03T06:04:46Z",
+          "data":{"resources":[{"digest":"sha256:954b","tag":"sha256:954b",
+            "resource_url":"localhost/harbor/alpine@sha256:954b"}],
+          "repository":{"date_created":1680501893,"name":"alpine","namespace":"harbor",
+            "repo_full_name":"harbor/alpine","repo_type":"private"}},"operator":"harbor-jobservice"}"#;
+
+        let events = parse(body).unwrap();
+
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(
+            (e.action.as_str(), e.registry.as_str()),
+            ("push", "localhost")
+        );
+        assert_eq!(e.repository, "harbor/alpine");
+        assert_eq!(
+            (e.tag.as_deref(), e.digest.as_deref()),
+            (None, Some("sha256:954b"))
+        );
+        assert_eq!(e.id, "66e18103-09c1-41f6-982f-37df223f3eeb");
+    }
+
+    #[test]
+    fn harbor_s_other_events_are_one_event_of_their_kind_even_without_a_repository() {
+        let replication = br#"{"type":"REPLICATION","occur_at":1680501904,"operator":"MANUAL",
+          "event_data":{"replication":{"harbor_hostname":"localhost","job_status":"Success"}}}"#;
+
+        let events = parse(replication).unwrap();
+
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, "replication");
+        let scan = br#"{"type":"harbor.scan.completed","id":"64bce2fe","data":{"resources":[
+          {"digest":"sha256:954b","resource_url":"localhost/harbor/alpine@sha256:954b"}],
+          "repository":{"name":"alpine","namespace":"harbor","repo_full_name":"harbor/alpine"}}}"#;
+        assert_eq!(parse(scan).unwrap()[0].action, "harbor.scan.completed");
     }
 }
