@@ -141,8 +141,8 @@ const LIST_COLUMNS: &str = "l.list_id, l.revision, l.status, l.target, l.tags, l
 
 /// Where a list read reads from.
 /// (A publish's lists share the push job of its first list.)
-const LIST_FROM: &str = "from list l left join job j \
-    on j.list_id = coalesce(l.publish_id, l.list_id) and j.kind = 'push'";
+const LIST_FROM: &str =
+    "from list l left join job j on j.list_id = l.owner and j.kind = 'push'";
 
 /// The columns an `insert into list` writes, in parameter order from $1 ($11: the push job's
 /// attempts, where one statement writes both).
@@ -158,9 +158,8 @@ const CLAIM_COLUMNS: &str = "spec, options, follow, operation, target, seq, rele
 /// waiting out a backoff does not hold the others up.)
 const BLOCKED: &str = "exists (select 1 from list l \
     join list m on m.target = l.target and m.status in ('queued', 'running') \
-    join job k on k.list_id = coalesce(m.publish_id, m.list_id) and k.kind = 'push' \
-    where (l.list_id = {list} or l.publish_id = {list}) and k.state = 'ready' \
-    and k.job_id <> {job} \
+    join job k on k.list_id = m.owner and k.kind = 'push' \
+    where l.owner = {list} and k.state = 'ready' and k.job_id <> {job} \
     and (k.locked_until >= {now} or (m.seq < l.seq and k.run_at <= {now})))";
 
 /// The newest list of the claimed list's target (`list`) that landed after it was submitted and
@@ -624,16 +623,14 @@ mod tests {
         let st = Statements::new(&dialect()).queue;
         assert!(
             st.claim_job.contains(
-                "where (l.list_id = job.list_id or l.publish_id = job.list_id) \
-                 and k.state = 'ready' and k.job_id <> job.job_id"
+                "where l.owner = job.list_id and k.state = 'ready' and k.job_id <> job.job_id"
             ),
             "{}",
             st.claim_job
         );
         assert!(
             st.claim_candidates.contains(
-                "where (l.list_id = j.list_id or l.publish_id = j.list_id) \
-                 and k.state = 'ready' and k.job_id <> j.job_id"
+                "where l.owner = j.list_id and k.state = 'ready' and k.job_id <> j.job_id"
             ),
             "{}",
             st.claim_candidates
