@@ -57,6 +57,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
             json_agg(json_build_object('list_id', g.list_id, 'target', g.target, \
             'status', g.status, 'digest', g.digest, 'outcome', g.publish_outcome) \
             order by g.seq) from list g where g.publish_id = l.publish_id) end)",
+        subquery_fence: " offset 0",
     })
 });
 
