@@ -268,6 +268,18 @@ fn non_empty_properties(doc: &Value, name: &str) -> Vec<String> {
     assert!(!properties.is_empty(), "{name} has properties");
     let mut found = Vec::new();
     for (property, schema) in properties {
+        // A property of a schema of its own (a string or a list of them: a copy's `target`)
+        // may not be empty when its string form may not be.
+        let schema = match schema["$ref"].as_str() {
+            Some(reference) => {
+                let own = &doc["components"]["schemas"][reference.rsplit('/').next().unwrap()];
+                own["oneOf"]
+                    .as_array()
+                    .and_then(|forms| forms.first())
+                    .unwrap_or(own)
+            }
+            None => schema,
+        };
         if schema["minLength"] == 1 {
             found.push(property.clone());
         } else if schema["items"]["minLength"] == 1 {
