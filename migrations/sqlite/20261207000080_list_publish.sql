@@ -7,12 +7,11 @@
 alter table list add column publish_id blob;
 alter table list add column publish_outcome text;
 
-create index list_publish_idx on list (publish_id) where publish_id is not null;
-
 -- The list whose push job moves this one: the publish's first list, else the list itself. The
--- queue's order (a job waits for the older lists of every target it moves) and a list's read of
--- its job's attempts join on it; a column of its own keeps those joins to one index lookup each
--- (an `or` or a `coalesce` in them made the planner scan every queued list for every candidate).
+-- queue's order (a job waits for the older lists of every target it moves), a list's read of its
+-- job's attempts and of the other lists of its publish join on it; a column of its own keeps
+-- those joins to one index lookup each (an `or` or a `coalesce` in them made the planner scan
+-- every queued list for every candidate).
 alter table list add column owner blob generated always as (coalesce(publish_id, list_id)) virtual;
 
 create index list_owner_idx on list (owner);

@@ -56,7 +56,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         publish_json: "(case when l.publish_id is null then null else (select \
             json_agg(json_build_object('list_id', g.list_id, 'target', g.target, \
             'status', g.status, 'digest', g.digest, 'outcome', g.publish_outcome) \
-            order by g.seq) from list g where g.publish_id = l.publish_id) end)",
+            order by g.seq) from list g where g.owner = l.owner) end)",
         subquery_fence: " offset 0",
     })
 });

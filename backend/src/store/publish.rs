@@ -34,14 +34,13 @@ impl PublishStatements {
         let now = d.now;
         Self {
             join: "update list set publish_id = $2 where list_id = $1".to_owned(),
-            members: "select list_id, target from list where publish_id = $1 and list_id <> $1 \
+            members: "select list_id, target from list where owner = $1 and list_id <> $1 \
                  order by seq"
                 .to_owned(),
-            leader: "select coalesce(publish_id, list_id) as leader from list where list_id = $1"
-                .to_owned(),
+            leader: "select owner from list where list_id = $1".to_owned(),
             running: format!(
                 "update list set status = 'running', started_at = coalesce(started_at, {now}), \
-                 updated_at = {now} where publish_id = $1 and list_id <> $1"
+                 updated_at = {now} where owner = $1 and list_id <> $1"
             ),
             outcome: "update list set publish_outcome = $2 where list_id = $1".to_owned(),
         }
@@ -114,7 +113,7 @@ pub(super) async fn leader<S: Session>(
     id: Uuid,
 ) -> Result<Uuid, DbError> {
     Ok(match tx.fetch_optional(&st.leader, args![id]).await? {
-        Some(row) => row.uuid("leader")?,
+        Some(row) => row.uuid("owner")?,
         None => id,
     })
 }

@@ -33,10 +33,10 @@ pub(super) async fn claim<B: Backend>(
     let st = &db.statements().queue;
     let mut tx = db.begin().await?;
     let candidates = tx.fetch_all(&st.claim_candidates, Vec::new()).await?;
+    let publish_st = &db.statements().publish;
     let mut unreadable = false;
     for candidate in candidates {
         let is_push = candidate.text("kind")?.as_deref() == Some(JobKind::Push.as_str());
-        let publish_st = &db.statements().publish;
         if !takes_candidate(&mut tx, st, publish_st, &candidate, is_push).await? {
             continue;
         }

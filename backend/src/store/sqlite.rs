@@ -55,7 +55,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         publish_json: "(case when l.publish_id is null then null else (select \
             json_group_array(json_object('list_id', lower(hex(g.list_id)), 'target', g.target, \
             'status', g.status, 'digest', g.digest, 'outcome', json(g.publish_outcome))) \
-            from (select * from list where publish_id = l.publish_id order by seq) g) end)",
+            from (select * from list where owner = l.owner order by seq) g) end)",
         subquery_fence: "",
     })
 });
